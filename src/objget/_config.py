@@ -1,0 +1,95 @@
+"""DownloadConfig, Timeouts and RetryPolicy: frozen, keyword-only, validated at construction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = ["DownloadConfig", "RetryPolicy", "Timeouts"]
+
+MiB = 1024 * 1024
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Timeouts:
+    """Seconds. `read` is also the stall detector: a connection that delivers no byte for
+    `read` seconds is dropped and its part resumes on a new one."""
+
+    connect: float = 10.0
+    read: float = 30.0
+
+    def __post_init__(self) -> None:
+        if self.connect <= 0 or self.read <= 0:
+            raise ValueError("timeouts must be positive")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RetryPolicy:
+    """One policy for every retryable failure: exponential backoff with full jitter,
+    `Retry-After` honoured (capped by `max_backoff`), bounded by attempts and a deadline.
+
+    `attempts` counts consecutive failures of one part without progress; a part that made
+    progress before failing starts counting again. `deadline` bounds the whole download's time
+    spent waiting to retry (seconds, None = no bound).
+    """
+
+    attempts: int = 8
+    backoff: float = 0.5
+    max_backoff: float = 30.0
+    deadline: float | None = 600.0
+
+    def __post_init__(self) -> None:
+        if self.attempts < 1:
+            raise ValueError("attempts must be >= 1")
+        if self.backoff < 0 or self.max_backoff < 0:
+            raise ValueError("backoff must be >= 0")
+        if self.deadline is not None and self.deadline <= 0:
+            raise ValueError("deadline must be positive or None")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class DownloadConfig:
+    """Options of a download. Every field has a default that suits an internet path.
+
+    - `max_workers`: ceiling on parallel connections (`-j`); objget starts with a few and adds
+      more only while the aggregate rate keeps rising.
+    - `part_size`: size of one ranged GET; None picks it from the object size.
+    - `limit_rate`: bytes per second for the whole download (None = unlimited).
+    - `checksum`: `"sha256:HEX"` to verify the whole file after download.
+    - `restart`: ignore any checkpoint and start from zero.
+    - `ca_bundle` / `verify_tls`: TLS trust (system store by default).
+    """
+
+    max_workers: int = 16
+    min_workers: int = 1
+    part_size: int | None = None
+    limit_rate: int | None = None
+    buffer_size: int = 1 * MiB
+    checksum: str | None = None
+    restart: bool = False
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    checkpoint_interval: float = 1.0
+    checkpoint_bytes: int = 64 * MiB
+    ca_bundle: str | None = None
+    verify_tls: bool = True
+    user_agent: str = "objget"
+
+    def __post_init__(self) -> None:
+        if self.max_workers < 1:
+            raise ValueError("max_workers must be >= 1")
+        if not 1 <= self.min_workers <= self.max_workers:
+            raise ValueError("min_workers must be between 1 and max_workers")
+        if self.part_size is not None and self.part_size < 64 * 1024:
+            raise ValueError("part_size must be at least 64 KiB")
+        if self.limit_rate is not None and self.limit_rate < 1024:
+            raise ValueError("limit_rate must be at least 1024 bytes/s")
+        if self.buffer_size < 16 * 1024:
+            raise ValueError("buffer_size must be at least 16 KiB")
+        if self.checksum is not None:
+            algo, _, hexval = self.checksum.partition(":")
+            if algo.lower() != "sha256" or len(hexval) != 64:
+                raise ValueError("checksum must look like sha256:<64 hex digits>")
+            try:
+                bytes.fromhex(hexval)
+            except ValueError:
+                raise ValueError("checksum must look like sha256:<64 hex digits>") from None

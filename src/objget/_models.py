@@ -1,0 +1,128 @@
+"""Values passed between the layers: object metadata, byte ranges, progress, results."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+__all__ = ["ByteRange", "DownloadResult", "ObjectMeta", "Progress"]
+
+_EMPTY: Mapping[str, str] = MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class ByteRange:
+    """A half-open byte range `[start, stop)`. Only `_ranges.py` writes the inclusive form."""
+
+    start: int
+    stop: int
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.start <= self.stop:
+            raise ValueError(f"invalid byte range [{self.start}, {self.stop})")
+
+    def __len__(self) -> int:
+        return self.stop - self.start
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ObjectMeta:
+    """What the store said about an object, from HEAD (or a probing GET).
+
+    `size` is None only when the server sent no length (then the download is one stream).
+    `checksums` maps an algorithm name (`crc64ecma`, `crc32c`, `crc32`, `crc64nvme`, `md5`)
+    to the store's value in the store's own text form. `accept_ranges` is False when the server
+    did not advertise byte ranges: then objget downloads in one stream and cannot resume.
+    """
+
+    size: int | None
+    etag: str | None = None
+    last_modified: str | None = None
+    version_id: str | None = None
+    content_encoding: str | None = None
+    content_type: str | None = None
+    checksums: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
+    accept_ranges: bool = True
+
+    @property
+    def strong_etag(self) -> str | None:
+        """The ETag when it is a strong validator (usable in If-Match), else None."""
+        if self.etag and not self.etag.startswith("W/"):
+            return self.etag
+        return None
+
+    def identity(self) -> dict[str, str | int | None]:
+        """The fields that must match for a checkpoint to be resumed."""
+        return {
+            "size": self.size,
+            "etag": self.etag,
+            "last_modified": self.last_modified,
+            "version_id": self.version_id,
+        }
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Progress:
+    """A snapshot of one download, for progress bars and callbacks.
+
+    `done` counts bytes at the destination's temp file (resumed + fetched this run);
+    `total` is None when the size is unknown.
+    """
+
+    total: int | None
+    done: int
+    resumed: int
+    fetched: int
+    elapsed: float
+    rate: float
+    workers: int
+    retries: int
+
+    @property
+    def eta(self) -> float | None:
+        """Seconds left at the current rate, or None when unknown."""
+        if self.total is None or self.rate <= 0:
+            return None
+        return max(0.0, (self.total - self.done) / self.rate)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class DownloadResult:
+    """What one finished download did.
+
+    `verified` lists what was checked (`size` always, then e.g. `crc64ecma`, `sha256`);
+    `restarted` says why an earlier checkpoint was discarded, if one was.
+    """
+
+    path: str
+    source: str
+    size: int
+    etag: str | None
+    version_id: str | None
+    verified: tuple[str, ...]
+    bytes_fetched: int
+    bytes_resumed: int
+    elapsed: float
+    retries: int
+    resumable: bool = True
+    restarted: str | None = None
+    workers: int = 1
+
+    def to_dict(self) -> dict[str, object]:
+        """A JSON-ready dict (the CLI's `--json` output)."""
+        return {
+            "path": self.path,
+            "source": self.source,
+            "size": self.size,
+            "etag": self.etag,
+            "version_id": self.version_id,
+            "verified": list(self.verified),
+            "bytes_fetched": self.bytes_fetched,
+            "bytes_resumed": self.bytes_resumed,
+            "elapsed": round(self.elapsed, 6),
+            "retries": self.retries,
+            "resumable": self.resumable,
+            "restarted": self.restarted,
+            "workers": self.workers,
+        }
