@@ -28,8 +28,8 @@ class RetryPolicy:
     `Retry-After` honoured (capped by `max_backoff`), bounded by attempts and a deadline.
 
     `attempts` counts consecutive failures of one part without progress; a part that made
-    progress before failing starts counting again. `deadline` bounds the whole download's time
-    spent waiting to retry (seconds, None = no bound).
+    progress before failing starts counting again. `deadline` bounds the time one part may spend
+    waiting to retry without making progress (seconds, None = no bound).
     """
 
     attempts: int = 8

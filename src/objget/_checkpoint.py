@@ -1,0 +1,222 @@
+"""The checkpoint: schema and codec (pure), atomic save and tolerant load, and the lock.
+
+A checkpoint records which byte spans of the temp data file are known to be on disk, with a
+CRC per span when the backend offers one, and the identity of the object they came from. Any
+checkpoint that cannot be decoded exactly (truncated, bit-flipped, other version, foreign) is
+reported and ignored: the download restarts, it never crashes.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import os
+import zlib
+from dataclasses import dataclass
+
+from ._exceptions import LockedError
+from ._fileio import atomic_write, remove_quietly
+from ._plan import Span
+
+__all__ = [
+    "Checkpoint",
+    "CheckpointInvalid",
+    "DestLock",
+    "Paths",
+    "decode",
+    "encode",
+    "load",
+    "save",
+]
+
+FORMAT = "objget-checkpoint"
+VERSION = 1
+MAX_BYTES = 64 * 1024 * 1024
+_MAX_INT = 2**63 - 1
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Paths:
+    """Where one destination's temp data, checkpoint and lock live."""
+
+    dest: str
+    part: str
+    checkpoint: str
+    lock: str
+
+    @classmethod
+    def beside(cls, dest: str) -> Paths:
+        return cls(
+            dest=dest,
+            part=f"{dest}.objget-part",
+            checkpoint=f"{dest}.objget-ckpt",
+            lock=f"{dest}.objget-lock",
+        )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Checkpoint:
+    source: str
+    identity: dict[str, str | int | None]
+    checksum: str | None
+    spans: tuple[Span, ...]
+
+
+class CheckpointInvalid(ValueError):
+    """The bytes are not a usable checkpoint; the message says why."""
+
+
+def encode(ckpt: Checkpoint) -> bytes:
+    body = {
+        "format": FORMAT,
+        "version": VERSION,
+        "source": ckpt.source,
+        "object": ckpt.identity,
+        "checksum": ckpt.checksum,
+        "spans": [[s.start, s.stop, s.crc] for s in ckpt.spans],
+    }
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"))
+    return f"{text}\n{zlib.crc32(text.encode()):08x}\n".encode()
+
+
+def _int(v: object, what: str) -> int:
+    if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= _MAX_INT:
+        raise CheckpointInvalid(f"bad {what}")
+    return v
+
+
+def _opt_str(v: object, what: str) -> str | None:
+    if v is not None and not isinstance(v, str):
+        raise CheckpointInvalid(f"bad {what}")
+    return v
+
+
+def decode(data: bytes) -> Checkpoint:
+    """Decode and validate; raises CheckpointInvalid for anything not exactly right."""
+    if len(data) > MAX_BYTES:
+        raise CheckpointInvalid("checkpoint too large")
+    try:
+        text, crc_line, tail = data.decode("utf-8").split("\n")
+    except (UnicodeDecodeError, ValueError):
+        raise CheckpointInvalid("not an objget checkpoint (bad framing)") from None
+    if tail != "" or crc_line != f"{zlib.crc32(text.encode()):08x}":
+        raise CheckpointInvalid("checksum mismatch (truncated or corrupted)")
+    try:
+        body = json.loads(text)
+    except (ValueError, RecursionError):
+        raise CheckpointInvalid("not JSON") from None
+    if not isinstance(body, dict) or body.get("format") != FORMAT:
+        raise CheckpointInvalid("not an objget checkpoint")
+    if body.get("version") != VERSION:
+        raise CheckpointInvalid(f"unsupported checkpoint version {body.get('version')!r}")
+    obj = body.get("object")
+    if not isinstance(obj, dict):
+        raise CheckpointInvalid("bad object identity")
+    size = obj.get("size")
+    identity: dict[str, str | int | None] = {
+        "size": None if size is None else _int(size, "size"),
+        "etag": _opt_str(obj.get("etag"), "etag"),
+        "last_modified": _opt_str(obj.get("last_modified"), "last_modified"),
+        "version_id": _opt_str(obj.get("version_id"), "version_id"),
+    }
+    source = body.get("source")
+    if not isinstance(source, str):
+        raise CheckpointInvalid("bad source")
+    checksum = _opt_str(body.get("checksum"), "checksum")
+    raw = body.get("spans")
+    if not isinstance(raw, list):
+        raise CheckpointInvalid("bad spans")
+    spans: list[Span] = []
+    prev_stop = -1
+    limit = _MAX_INT if size is None else size
+    for item in raw:
+        if not isinstance(item, list) or len(item) != 3:
+            raise CheckpointInvalid("bad span")
+        start, stop = _int(item[0], "span start"), _int(item[1], "span stop")
+        crc = None if item[2] is None else _int(item[2], "span crc")
+        if start <= prev_stop or start >= stop or stop > limit:
+            raise CheckpointInvalid("spans overlap, touch, are unsorted or exceed the size")
+        spans.append(Span(start, stop, crc))
+        prev_stop = stop
+    return Checkpoint(source=source, identity=identity, checksum=checksum, spans=tuple(spans))
+
+
+def save(path: str, ckpt: Checkpoint) -> None:
+    """Atomically replace the checkpoint (temp → fsync → replace → fsync dir), mode 0600.
+    The caller has fdatasync'ed the data file first."""
+    atomic_write(path, encode(ckpt), mode=0o600)
+
+
+def load(path: str) -> Checkpoint | None:
+    """The checkpoint at `path`, None when there is none; CheckpointInvalid when unusable."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise CheckpointInvalid("checkpoint path is a symlink; not followed") from None
+        raise
+    try:
+        data = os.read(fd, MAX_BYTES + 1)
+    finally:
+        os.close(fd)
+    return decode(data)
+
+
+class DestLock:
+    """An exclusive, non-blocking lock on one destination (flock on `<dest>.objget-lock`).
+
+    The lock file is removed on release; a lock taken on a file that another run unlinked in
+    the meantime is detected (inode check) and taken again on the new file.
+    """
+
+    def __init__(self, path: str, *, dest: str, source: str | None = None) -> None:
+        self._path = path
+        self._dest = dest
+        self._source = source
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        for _ in range(10):
+            fd = os.open(self._path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                os.close(fd)
+                if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                    raise LockedError(
+                        f"another objget run is downloading to {self._dest} (it holds the lock "
+                        f"{self._path}); wait for it to finish or stop it, then run again",
+                        source=self._source,
+                        dest=self._dest,
+                    ) from exc
+                raise
+            try:
+                same = os.fstat(fd).st_ino == os.stat(self._path, follow_symlinks=False).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                os.ftruncate(fd, 0)
+                os.write(fd, f"{os.getpid()}\n".encode())
+                self._fd = fd
+                return
+            os.close(fd)
+        raise LockedError(f"could not take the lock {self._path}", dest=self._dest)
+
+    def release(self, *, remove: bool) -> None:
+        if self._fd is None:
+            return
+        if remove:
+            remove_quietly(self._path)
+        os.close(self._fd)
+        self._fd = None
+
+    def __enter__(self) -> DestLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release(remove=True)
+

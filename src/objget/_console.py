@@ -1,0 +1,103 @@
+"""Terminal output of the CLI: the rich progress bar, summaries, sizes. Only the CLI uses this."""
+
+from __future__ import annotations
+
+import re
+from types import TracebackType
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+
+from ._models import DownloadResult
+from ._models import Progress as Snapshot
+
+__all__ = ["ProgressBar", "format_size", "parse_size", "summary"]
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)\s*$", re.IGNORECASE)
+_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
+
+
+def parse_size(text: str) -> int:
+    """`8M`, `512k`, `1.5G`, `64MiB`, `1048576` → bytes (binary multiples, as curl does)."""
+    m = _SIZE.match(text)
+    if m is None:
+        raise ValueError(f"not a size: {text!r} (use e.g. 8M, 512K, 1G or a byte count)")
+    value = float(m.group(1)) * _UNITS[m.group(2).lower()]
+    return int(value)
+
+
+def format_size(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(n) < 1024:
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"
+
+
+def summary(result: DownloadResult) -> str:
+    rate = result.bytes_fetched / result.elapsed if result.elapsed > 0 else 0.0
+    parts = [
+        f"Downloaded {format_size(result.size)} to {result.path} in {result.elapsed:.2f} s "
+        f"({format_size(rate)}/s)"
+    ]
+    if result.bytes_resumed:
+        parts.append(f"resumed {format_size(result.bytes_resumed)} from an earlier run, "
+                     f"fetched {format_size(result.bytes_fetched)}")
+    parts.append(f"{result.retries} retries, up to {result.workers} streams")
+    parts.append("verified: " + ", ".join(result.verified))
+    if not result.resumable:
+        parts.append("the server does not support ranges: one stream, not resumable")
+    return "; ".join(parts)
+
+
+class ProgressBar:
+    """A rich progress bar fed with `Progress` snapshots (bytes, speed, ETA, resumed,
+    retries, streams). Called from the downloader's main thread only."""
+
+    def __init__(self, console: Console, label: str) -> None:
+        self._console = console
+        self._progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            DownloadColumn(binary_units=True),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+            TextColumn("{task.fields[extra]}"),
+            console=console,
+            transient=False,
+        )
+        self._task: TaskID | None = None
+        self._label = label
+
+    def __enter__(self) -> ProgressBar:
+        self._progress.__enter__()
+        self._task = self._progress.add_task(self._label, total=None, extra="")
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._progress.__exit__(exc_type, exc, tb)
+
+    def __call__(self, snap: Snapshot) -> None:
+        if self._task is None:
+            return
+        extra = [f"{snap.workers} streams"]
+        if snap.resumed:
+            extra.append(f"resumed {format_size(snap.resumed)}")
+        if snap.retries:
+            extra.append(f"{snap.retries} retries")
+        self._progress.update(
+            self._task, total=snap.total, completed=snap.done, extra=", ".join(extra)
+        )

@@ -1,0 +1,320 @@
+"""Downloader: HEAD → lock + checkpoint → plan → engine → verify → commit.
+
+A `Downloader` keeps its connection pools between downloads (like `httpx.Client`); use it as a
+context manager. The destination is replaced only after the bytes were verified.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from . import _checkpoint as ck
+from ._config import DownloadConfig
+from ._exceptions import DownloadError, IntegrityError, ObjectChanged
+from ._fileio import check_free_space, open_part, preallocate, remove_quietly, replace_durably
+from ._models import ByteRange, DownloadResult, ObjectMeta, Progress
+from ._plan import Span, auto_part_size, cut_parts, done_bytes, missing_ranges
+from ._scheduler import Scheduler
+from .backends import resolve
+from .backends._base import Backend, Checksummer
+from .backends._transport import Transport
+
+__all__ = ["Downloader", "ProgressListener"]
+
+log = logging.getLogger("objget")
+
+ProgressListener = Callable[[Progress], None]
+_UNKNOWN_SIZE = 2**63 - 1
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class _Resume:
+    spans: tuple[Span, ...]
+    restarted: str | None
+
+
+class Downloader:
+    """Downloads objects with reusable connection pools.
+
+    >>> with objget.Downloader(config=objget.DownloadConfig(max_workers=8)) as dl:  # doctest: +SKIP
+    ...     result = dl.download("https://example.com/big.iso", "big.iso")
+    """
+
+    def __init__(self, *, config: DownloadConfig | None = None) -> None:
+        self.config = config or DownloadConfig()
+        self._transport: Transport | None = None
+
+    @property
+    def transport(self) -> Transport:
+        if self._transport is None:
+            self._transport = Transport(self.config)
+        return self._transport
+
+    def __enter__(self) -> Downloader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+            self._transport = None
+
+    def download(
+        self,
+        source: str,
+        dest: str | os.PathLike[str] | None = None,
+        *,
+        on_progress: ProgressListener | None = None,
+        version_id: str | None = None,
+    ) -> DownloadResult:
+        """Download `source` (URL) to `dest` (file or existing directory; default: the
+        object's base name in the current directory) and return what was done."""
+        backend, key = resolve(source, self.transport)
+        path = dest_path(key if "://" not in key else source, dest)
+        return self.download_object(
+            backend, key, ck.Paths.beside(path), on_progress=on_progress, version_id=version_id
+        )
+
+    def download_object(
+        self,
+        backend: Backend,
+        key: str,
+        paths: ck.Paths,
+        *,
+        on_progress: ProgressListener | None = None,
+        version_id: str | None = None,
+        meta: ObjectMeta | None = None,
+    ) -> DownloadResult:
+        """The whole flow for one object with an explicit backend and file locations."""
+        started = time.monotonic()
+        display = backend.display(key)
+        try:
+            if meta is None:
+                meta = backend.head(key, version_id=version_id)
+            parent = os.path.dirname(os.path.abspath(paths.dest))
+            if not os.path.isdir(parent):
+                raise FileNotFoundError(f"destination directory {parent} does not exist")
+            with ck.DestLock(paths.lock, dest=paths.dest, source=display):
+                return self._locked(backend, key, meta, paths, display, on_progress, started)
+        except DownloadError as exc:
+            exc.source = exc.source or display
+            exc.dest = exc.dest or str(paths.dest)
+            raise
+
+    def _locked(
+        self,
+        backend: Backend,
+        key: str,
+        meta: ObjectMeta,
+        paths: ck.Paths,
+        display: str,
+        on_progress: ProgressListener | None,
+        started: float,
+    ) -> DownloadResult:
+        cfg = self.config
+        checksummer = backend.checksummer(meta)
+        ranged = meta.accept_ranges and meta.size is not None
+        resume = self._resume_point(paths, meta, display, checksummer, ranged)
+        if resume.restarted:
+            log.warning("%s: starting over: %s", display, resume.restarted)
+        spans = resume.spans
+        size = meta.size
+        fresh = not spans
+        fd = open_part(paths.part, fresh=fresh)
+        try:
+            resumed = done_bytes(spans)
+            if size is not None:
+                missing = size - resumed
+                check_free_space(os.path.dirname(os.path.abspath(paths.part)), missing
+                                 if not fresh else size)
+                if fresh:
+                    preallocate(fd, size)
+            todo = missing_ranges(spans, size) if size is not None else []
+            if size is None:
+                parts = [_unknown_range()]
+            elif not ranged:
+                parts = todo
+            else:
+                part = cfg.part_size or auto_part_size(size, cfg.max_workers)
+                parts = cut_parts(todo, part)
+            sched = Scheduler(
+                parts, done=spans, combine=checksummer.combine if checksummer else None,
+                min_steal=max(cfg.buffer_size * 2, 1024 * 1024),
+            )
+            identity = meta.identity()
+
+            def save() -> None:
+                if not ranged:
+                    return
+                snapshot = sched.spans()
+                os.fdatasync(fd)
+                ck.save(paths.checkpoint, ck.Checkpoint(
+                    source=display, identity=identity,
+                    checksum=checksummer.name if checksummer else None, spans=snapshot,
+                ))
+
+            from ._engine import Engine, EngineHooks
+
+            engine = Engine(
+                backend=backend, key=key, meta=meta, fd=fd, scheduler=sched, config=cfg,
+                checksummer=checksummer, ranged=ranged, resumed=resumed,
+                hooks=EngineHooks(save=save, progress=on_progress),
+            )
+            if fresh:
+                save()
+            try:
+                peak = engine.run()
+            except ObjectChanged:
+                _discard(paths)
+                raise
+            except BaseException:
+                _save_quietly(save)
+                raise
+            if size is None:
+                size = engine.eof_size or 0
+            verified = self._verify(fd, sched.spans(), size, checksummer, display, paths)
+            if on_progress is not None:
+                on_progress(engine.progress(time.monotonic() - started))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        replace_durably(paths.part, paths.dest)
+        remove_quietly(paths.checkpoint)
+        return DownloadResult(
+            path=str(paths.dest), source=display, size=size, etag=meta.etag,
+            version_id=meta.version_id, verified=verified, bytes_fetched=sched.fetched,
+            bytes_resumed=resumed, elapsed=time.monotonic() - started, retries=sched.retries,
+            resumable=ranged, restarted=resume.restarted, workers=peak,
+        )
+
+    def _resume_point(
+        self,
+        paths: ck.Paths,
+        meta: ObjectMeta,
+        display: str,
+        checksummer: Checksummer | None,
+        ranged: bool,
+    ) -> _Resume:
+        had_part = os.path.lexists(paths.part)
+        if self.config.restart:
+            _discard(paths)
+            return _Resume(spans=(), restarted="--restart was given" if had_part else None)
+        try:
+            saved = ck.load(paths.checkpoint)
+        except (ck.CheckpointInvalid, OSError) as exc:
+            _discard(paths)
+            return _Resume(spans=(), restarted=f"the checkpoint was unusable ({exc})")
+        if saved is None:
+            if had_part:
+                remove_quietly(paths.part)
+            return _Resume(spans=(), restarted=None)
+        reason = None
+        if not ranged:
+            reason = "the server does not support byte ranges, so the download cannot resume"
+        elif saved.source != display:
+            reason = "the checkpoint belongs to another source"
+        elif saved.identity != meta.identity():
+            reason = "the remote object changed since the last run (size/ETag/date differ)"
+        elif saved.checksum != (checksummer.name if checksummer else None):
+            reason = "the checkpoint was written with another checksum"
+        else:
+            try:
+                st = os.stat(paths.part, follow_symlinks=False)
+                on_disk = st.st_size
+            except FileNotFoundError:
+                on_disk = -1
+            if saved.spans and on_disk < saved.spans[-1].stop:
+                reason = "the temp data file is missing or shorter than the checkpoint claims"
+        if reason:
+            _discard(paths)
+            return _Resume(spans=(), restarted=reason)
+        return _Resume(spans=saved.spans, restarted=None)
+
+    def _verify(
+        self,
+        fd: int,
+        spans: tuple[Span, ...],
+        size: int,
+        checksummer: Checksummer | None,
+        display: str,
+        paths: ck.Paths,
+    ) -> tuple[str, ...]:
+        if size > 0 and (len(spans) != 1 or spans[0].start != 0 or spans[0].stop != size):
+            raise DownloadError(f"{display}: internal error: downloaded spans {spans} do not "
+                                f"cover 0-{size}; run again to resume", source=display)
+        if os.fstat(fd).st_size != size:
+            os.ftruncate(fd, size)
+        verified = ["size"]
+        if checksummer is not None and size > 0:
+            actual = spans[0].crc
+            if actual != checksummer.expected:
+                _discard(paths)
+                raise IntegrityError(
+                    f"{display}: {checksummer.name} mismatch (expected {checksummer.expected}, "
+                    f"got {actual}); the destination was not touched",
+                    algorithm=checksummer.name, expected=str(checksummer.expected),
+                    actual=str(actual), source=display,
+                )
+            verified.append(checksummer.name)
+        if self.config.checksum:
+            expected = self.config.checksum.partition(":")[2].lower()
+            actual_hex = _sha256_fd(fd, size)
+            if actual_hex != expected:
+                _discard(paths)
+                raise IntegrityError(
+                    f"{display}: sha256 mismatch (expected {expected}, got {actual_hex}); the "
+                    "destination was not touched",
+                    algorithm="sha256", expected=expected, actual=actual_hex, source=display,
+                )
+            verified.append("sha256")
+        return tuple(verified)
+
+
+def _unknown_range() -> ByteRange:
+    return ByteRange(0, _UNKNOWN_SIZE)
+
+
+def _sha256_fd(fd: int, size: int) -> str:
+    h = hashlib.sha256()
+    pos = 0
+    while pos < size:
+        chunk = os.pread(fd, min(4 * 1024 * 1024, size - pos), pos)
+        if not chunk:
+            break
+        h.update(chunk)
+        pos += len(chunk)
+    return h.hexdigest()
+
+
+def _discard(paths: ck.Paths) -> None:
+    remove_quietly(paths.checkpoint)
+    remove_quietly(paths.part)
+
+
+def _save_quietly(save: Callable[[], None]) -> None:
+    try:
+        save()
+    except OSError as exc:
+        log.warning("could not save the checkpoint: %s", exc)
+
+
+def dest_path(source: str, dest: str | os.PathLike[str] | None) -> str:
+    """Where `source` goes: `dest` itself, or the source's base name inside `dest` when it is
+    a directory (or None: the current directory)."""
+    from urllib.parse import unquote, urlsplit
+
+    text = None if dest is None else os.fspath(dest)
+    if text is not None and not (os.path.isdir(text) or text.endswith(os.sep)):
+        return text
+    path = urlsplit(source).path if "://" in source else source
+    name = unquote(path.rstrip("/").rsplit("/", 1)[-1])
+    if not name or name in (".", "..") or "\x00" in name or "/" in name:
+        raise ValueError(f"cannot derive a file name from {source!r}; give a destination")
+    return os.path.join(text or ".", name)

@@ -1,0 +1,289 @@
+"""The worker threads of one download and the loop that watches them.
+
+Workers claim ranges from the Scheduler, stream each with `readinto` into one reusable buffer
+and `pwrite` it at its offset, update the CRC on the same buffer, and record finished segments
+in the ledger. The main loop adjusts the number of streams (StreamController), saves
+checkpoints, reports progress, and on the first final error cancels everything at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ._concurrency import ControllerSettings, StreamController
+from ._config import DownloadConfig
+from ._exceptions import DownloadError, RangeNotSupported, RetriesExhausted, TransportError
+from ._fileio import pwrite_all
+from ._models import ByteRange, ObjectMeta, Progress
+from ._ranges import check_range_answer
+from ._retry import RetryState
+from ._scheduler import Claim, Scheduler
+from ._throttle import RateLimiter
+from .backends._base import Backend, Checksummer
+
+__all__ = ["Engine", "EngineHooks"]
+
+log = logging.getLogger("objget")
+
+SEGMENT = 8 * 1024 * 1024  # bytes between ledger commits of one worker
+TICK = 0.1
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class EngineHooks:
+    """What the engine calls back into: checkpoint saving and progress reporting."""
+
+    save: Callable[[], None]
+    progress: Callable[[Progress], None] | None = None
+    progress_interval: float = 0.1
+
+
+class _Cancelled(Exception):
+    pass
+
+
+class Engine:
+    """Runs the workers of one download until every claimed byte is written or one fails."""
+
+    def __init__(
+        self,
+        *,
+        backend: Backend,
+        key: str,
+        meta: ObjectMeta,
+        fd: int,
+        scheduler: Scheduler,
+        config: DownloadConfig,
+        checksummer: Checksummer | None,
+        ranged: bool,
+        resumed: int,
+        hooks: EngineHooks,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._backend = backend
+        self._key = key
+        self._meta = meta
+        self._fd = fd
+        self._sched = scheduler
+        self._config = config
+        self._ck = checksummer
+        self._ranged = ranged
+        self._resumed = resumed
+        self._hooks = hooks
+        self._clock = clock
+        self._cancel = threading.Event()
+        self._wake = threading.Event()
+        self._error: BaseException | None = None
+        self._error_lock = threading.Lock()
+        self._limiter = (
+            RateLimiter(config.limit_rate, wait=self._cancel.wait) if config.limit_rate else None
+        )
+        self._target = 1
+        self._peak = 1
+        self._threads: dict[int, threading.Thread] = {}
+        self.eof_size: int | None = None
+
+    # --- main loop ------------------------------------------------------------------
+    def run(self) -> int:
+        """Download until done; returns the peak number of streams used. Raises the first
+        final error; on KeyboardInterrupt, stops the workers and re-raises."""
+        cfg = self._config
+        max_streams = cfg.max_workers if self._ranged else 1
+        ctl = StreamController(
+            ControllerSettings(
+                min_streams=min(cfg.min_workers, max_streams), max_streams=max_streams,
+            ),
+            now=self._clock(),
+        )
+        self._target = ctl.target
+        start = last_save = last_progress = self._clock()
+        saved_at = 0
+        try:
+            self._spawn()
+            while True:
+                self._wake.wait(TICK)
+                self._wake.clear()
+                if self._error is not None:
+                    raise self._error
+                now = self._clock()
+                fetched = self._sched.fetched
+                self._target = ctl.observe(now, fetched)
+                self._spawn()
+                if not any(t.is_alive() for t in self._threads.values()):
+                    if self._error is not None:
+                        raise self._error
+                    if self._sched.finished() or not self._ranged:
+                        break
+                    continue
+                if (now - last_save >= cfg.checkpoint_interval
+                        or fetched - saved_at >= cfg.checkpoint_bytes):
+                    self._hooks.save()
+                    last_save, saved_at = self._clock(), fetched
+                if self._hooks.progress and now - last_progress >= self._hooks.progress_interval:
+                    self._hooks.progress(self.progress(now - start))
+                    last_progress = now
+        finally:
+            self._stop_all()
+        return self._peak
+
+    def progress(self, elapsed: float) -> Progress:
+        fetched = self._sched.fetched
+        total = self._meta.size if self._meta.size is not None else None
+        return Progress(
+            total=total,
+            done=self._resumed + fetched,
+            resumed=self._resumed,
+            fetched=fetched,
+            elapsed=elapsed,
+            rate=fetched / elapsed if elapsed > 0 else 0.0,
+            workers=sum(1 for t in self._threads.values() if t.is_alive()),
+            retries=self._sched.retries,
+        )
+
+    def _spawn(self) -> None:
+        for i in range(self._target):
+            t = self._threads.get(i)
+            if t is not None and t.is_alive():
+                continue
+            if not self._sched.has_work():
+                break
+            t = threading.Thread(target=self._worker, args=(i,), name=f"objget-worker-{i}")
+            self._threads[i] = t
+            t.start()
+        self._peak = max(self._peak, sum(1 for t in self._threads.values() if t.is_alive()))
+
+    def _stop_all(self) -> None:
+        self._cancel.set()
+        for body in self._sched.active_bodies():
+            abort = getattr(body, "abort", None)
+            if abort is not None:
+                abort()
+        deadline = self._clock() + self._config.timeouts.read + 10
+        for t in self._threads.values():
+            t.join(timeout=max(0.1, deadline - self._clock()))
+
+    def _fail(self, exc: BaseException) -> None:
+        with self._error_lock:
+            if self._error is None:
+                self._error = exc
+        self._cancel.set()
+        self._wake.set()
+
+    # --- workers --------------------------------------------------------------------
+    def _worker(self, index: int) -> None:
+        buf = bytearray(self._config.buffer_size)
+        view = memoryview(buf)
+        try:
+            while not self._cancel.is_set() and index < self._target:
+                claim = self._sched.claim()
+                if claim is None:
+                    break
+                try:
+                    self._fetch(claim, view, index)
+                finally:
+                    if self._ranged or claim.written >= claim.stop:
+                        self._sched.commit(claim)
+                    self._sched.release(claim)
+        except _Cancelled:
+            pass
+        except BaseException as exc:  # noqa: BLE001 - handed to the main thread
+            self._fail(exc)
+        finally:
+            self._wake.set()
+
+    def _fetch(self, claim: Claim, view: memoryview, index: int) -> None:
+        state = RetryState(policy=self._config.retry)
+        while claim.pos < claim.stop:
+            if self._cancel.is_set():
+                raise _Cancelled
+            before = claim.pos
+            try:
+                self._stream(claim, view, index)
+                return
+            except TransportError as exc:
+                if claim.pos > before:
+                    state = state.progressed()
+                if not self._ranged:  # no ranges: the only way to retry is from byte 0
+                    self._sched.rewind(claim)
+                if state.exhausted(exc) or state.out_of_time():
+                    raise RetriesExhausted(
+                        f"{exc} (gave up after {state.failures + 1} attempts)",
+                        attempts=state.failures + 1, last_error=exc, source=exc.source,
+                    ) from exc
+                state, delay = state.failed(exc, rand=random.random())  # noqa: S311
+                self._sched.add_retry()
+                log.debug("retrying bytes %d-%d in %.2f s: %s", claim.pos, claim.stop, delay, exc)
+                if self._cancel.wait(delay):
+                    raise _Cancelled from None
+
+    def _stream(self, claim: Claim, view: memoryview, index: int) -> None:
+        rng = ByteRange(claim.pos, claim.stop) if self._ranged else None
+        body = self._backend.get_range(self._key, rng, meta=self._meta)
+        claim.body = body
+        try:
+            if rng is not None:
+                assert self._meta.size is not None
+                check = check_range_answer(
+                    asked=rng, size=self._meta.size, status=body.status,
+                    content_range=body.content_range, content_length=body.content_length,
+                )
+                if not check.ok:
+                    raise RangeNotSupported(
+                        f"{self._backend.display(self._key)}: {check.reason}; no bytes were "
+                        "written from this answer", status=body.status,
+                        source=self._backend.display(self._key),
+                    )
+            elif body.status != 200:
+                raise RangeNotSupported(
+                    f"{self._backend.display(self._key)}: status {body.status} to a plain GET",
+                    status=body.status, source=self._backend.display(self._key),
+                )
+            self._copy(claim, body, view, index)
+        finally:
+            claim.body = None
+            body.close()
+
+    def _copy(self, claim: Claim, body: object, view: memoryview, index: int) -> None:
+        readinto = body.readinto  # type: ignore[attr-defined]
+        fd, sched, ck, limiter = self._fd, self._sched, self._ck, self._limiter
+        update = ck.update if ck is not None else None
+        cap = len(view) if limiter is None else min(len(view), limiter.chunk)
+        cancelled = self._cancel.is_set
+        while True:
+            want = min(cap, claim.stop - claim.pos)
+            if want <= 0:
+                return
+            if cancelled():
+                raise _Cancelled
+            if index >= self._target and self._ranged:
+                return  # retire: the remainder goes back to the queue
+            if limiter is not None:
+                limiter.take(want, cancelled)
+            n = readinto(view[:want])
+            if n == 0:
+                if self._meta.size is None and not self._ranged:
+                    claim.stop = claim.pos
+                    self.eof_size = claim.written
+                    return
+                raise TransportError(
+                    f"{self._backend.display(self._key)}: connection closed after "
+                    f"{claim.pos} bytes, before the end of the requested range",
+                    source=self._backend.display(self._key),
+                )
+            pos = claim.pos
+            take = sched.reserve(claim, n)
+            if take:
+                chunk = view[:take]
+                pwrite_all(fd, chunk, pos)
+                claim.written = pos + take
+                if update is not None:
+                    claim.seg_crc = update(claim.seg_crc, chunk)
+                if claim.written - claim.seg_start >= SEGMENT and self._ranged:
+                    sched.commit(claim)
+            if take < n:
+                return  # the rest of this body was stolen by another worker

@@ -1,0 +1,132 @@
+"""Local file operations for crash safety: temp data file, preallocation, full pwrite, fsync,
+atomic replace with a directory fsync. Symlinks at our own paths are never followed."""
+
+from __future__ import annotations
+
+import errno
+import os
+import secrets
+import stat
+
+__all__ = [
+    "atomic_write",
+    "check_free_space",
+    "fsync_dir",
+    "open_part",
+    "preallocate",
+    "pwrite_all",
+    "remove_quietly",
+    "replace_durably",
+]
+
+_O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+
+
+def _fmt(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024  # type: ignore[assignment]
+    return f"{n} B"  # pragma: no cover
+
+
+def remove_quietly(path: str) -> None:
+    """Unlink `path` (a symlink itself, never its target); a missing file is fine."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def open_part(path: str, *, fresh: bool) -> int:
+    """Open the temp data file. `fresh` discards whatever is at `path` (a planted symlink is
+    removed, not followed) and creates a new file with O_EXCL; otherwise the existing regular
+    file is opened without following symlinks."""
+    flags = os.O_RDWR | _O_NOFOLLOW | _O_CLOEXEC
+    if fresh:
+        remove_quietly(path)
+        fd = os.open(path, flags | os.O_CREAT | os.O_EXCL, 0o644)
+    else:
+        fd = os.open(path, flags)
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        raise OSError(errno.EINVAL, f"{path} is not a regular file")
+    return fd
+
+
+def check_free_space(directory: str, needed: int) -> None:
+    """Raise ENOSPC naming the space needed when the filesystem has less than `needed` free."""
+    if needed <= 0:
+        return
+    st = os.statvfs(directory)
+    free = st.f_bavail * st.f_frsize
+    if free < needed:
+        raise OSError(
+            errno.ENOSPC,
+            f"not enough free space in {directory}: the download needs {_fmt(needed)} "
+            f"more, {_fmt(free)} is free; free at least {_fmt(needed - free)} and run the same "
+            "command again to resume",
+        )
+
+
+def preallocate(fd: int, size: int) -> None:
+    """Reserve `size` bytes where the filesystem supports it (so a full disk fails early)."""
+    if size <= 0 or not hasattr(os, "posix_fallocate"):
+        return
+    try:
+        os.posix_fallocate(fd, 0, size)
+    except OSError as exc:
+        if exc.errno in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
+            return
+        if exc.errno == errno.ENOSPC:
+            raise OSError(
+                errno.ENOSPC,
+                f"not enough free space to reserve {_fmt(size)} for the download; free some "
+                "space and run the same command again",
+            ) from exc
+        raise
+
+
+def pwrite_all(fd: int, data: memoryview, offset: int) -> None:
+    """Write all of `data` at `offset`, looping over short writes (e.g. just below a file
+    size limit, where the next write raises EFBIG)."""
+    while data:
+        n = os.pwrite(fd, data, offset)
+        if n <= 0:
+            raise OSError(errno.EIO, f"pwrite wrote {n} bytes at offset {offset}")
+        data = data[n:]
+        offset += n
+
+
+def fsync_dir(directory: str) -> None:
+    """fsync a directory so a rename in it survives a power loss."""
+    fd = os.open(directory or ".", os.O_RDONLY | _O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def replace_durably(src: str, dst: str) -> None:
+    """`os.replace` followed by an fsync of the destination's directory."""
+    os.replace(src, dst)
+    fsync_dir(os.path.dirname(os.path.abspath(dst)))
+
+
+def atomic_write(path: str, data: bytes, *, mode: int = 0o600) -> None:
+    """Write a small file atomically: temp file (O_EXCL, no symlink follow) → fsync →
+    replace → fsync directory. Readers see the old or the new content, never a mix."""
+    tmp = f"{path}.tmp-{secrets.token_hex(4)}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW | _O_CLOEXEC, mode)
+    try:
+        try:
+            pwrite_all(fd, memoryview(data), 0)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        replace_durably(tmp, path)
+    except BaseException:
+        remove_quietly(tmp)
+        raise

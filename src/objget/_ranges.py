@@ -1,0 +1,90 @@
+"""PURE: the text forms of byte ranges, and the check of a ranged answer.
+
+Inside objget ranges are half-open `[start, stop)`; this is the only module that writes the
+inclusive `bytes=a-b` form or reads `Content-Range`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from ._models import ByteRange
+
+__all__ = ["ContentRange", "RangeCheck", "check_range_answer", "parse_content_range", "range_header"]
+
+_CONTENT_RANGE = re.compile(r"^\s*bytes\s+(\d{1,19})-(\d{1,19})/(\d{1,19}|\*)\s*$", re.ASCII)
+_MAX = 2**63 - 1
+
+
+def range_header(rng: ByteRange) -> str:
+    """`Range` header value for a non-empty half-open range."""
+    if len(rng) == 0:
+        raise ValueError("cannot request an empty range")
+    return f"bytes={rng.start}-{rng.stop - 1}"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ContentRange:
+    """A parsed `Content-Range: bytes a-b/total` as a half-open range; total None for `*`."""
+
+    range: ByteRange
+    total: int | None
+
+
+def parse_content_range(value: str | None) -> ContentRange | None:
+    """Parse a `Content-Range` value; None when absent or malformed (never raises)."""
+    if value is None:
+        return None
+    m = _CONTENT_RANGE.match(value)
+    if m is None:
+        return None
+    first, last = int(m.group(1)), int(m.group(2))
+    total = None if m.group(3) == "*" else int(m.group(3))
+    if last < first or last >= _MAX or (total is not None and (total > _MAX or last >= total)):
+        return None
+    return ContentRange(range=ByteRange(first, last + 1), total=total)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RangeCheck:
+    """Why a ranged answer is unusable; `ok` when it is exactly what was asked."""
+
+    ok: bool
+    reason: str = ""
+
+
+def check_range_answer(
+    *,
+    asked: ByteRange,
+    size: int,
+    status: int,
+    content_range: str | None,
+    content_length: int | None,
+) -> RangeCheck:
+    """Is this answer to `Range: asked` exactly those bytes of an object of `size` bytes?
+
+    Requires 206, a `Content-Range` naming exactly `asked` with total `size` (or `*`), and a
+    `Content-Length` (when sent) equal to the range's length.
+    """
+    if status != 206:
+        return RangeCheck(ok=False, reason=f"status {status} to a Range request (expected 206)")
+    parsed = parse_content_range(content_range)
+    if parsed is None:
+        return RangeCheck(ok=False, reason=f"missing or malformed Content-Range {content_range!r}")
+    if parsed.range != asked:
+        return RangeCheck(
+            ok=False,
+            reason=f"Content-Range {content_range!r} does not match the requested "
+            f"bytes {asked.start}-{asked.stop - 1}",
+        )
+    if parsed.total is not None and parsed.total != size:
+        return RangeCheck(
+            ok=False, reason=f"Content-Range total {parsed.total} differs from object size {size}"
+        )
+    if content_length is not None and content_length != len(asked):
+        return RangeCheck(
+            ok=False,
+            reason=f"Content-Length {content_length} differs from the range length {len(asked)}",
+        )
+    return RangeCheck(ok=True)

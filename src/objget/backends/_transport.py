@@ -1,0 +1,278 @@
+"""The one urllib3 pool every backend sends its bytes through, and the boundary where urllib3
+and socket errors become objget's errors.
+
+The byte path reads with `readinto` straight from the `http.client` response under urllib3
+(no urllib3 decoder, no intermediate bytes object): one C-level `recv_into` per call.
+"""
+
+from __future__ import annotations
+
+import http.client
+import logging
+import re
+import socket
+import ssl
+import threading
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import urllib3
+from urllib3 import exceptions as u3
+
+from .._config import DownloadConfig
+from .._exceptions import (
+    AccessDenied,
+    DownloadError,
+    ObjectChanged,
+    ObjectNotFound,
+    RemoteError,
+    TLSError,
+    TransportError,
+)
+from .._retry import parse_retry_after
+
+__all__ = ["ResponseBody", "Transport", "error_for_status", "redact_url"]
+
+log = logging.getLogger("objget")
+
+_KEEP_QUERY = frozenset({"versionId", "partNumber"})
+_URL_QUERY = re.compile(r"(https?://[^\s?\"']+)\?[^\s\"']*")
+
+
+def redact_url(url: str) -> str:
+    """The URL with credentials and query values removed (presigned signatures, tokens);
+    parameter names and `versionId` are kept so the message stays useful."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparsable URL>"
+    netloc = parts.netloc.rsplit("@", 1)[-1]
+    if "@" in parts.netloc:
+        netloc = f"REDACTED@{netloc}"
+    query = parts.query
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        query = urlencode([(k, v if k in _KEEP_QUERY else "REDACTED") for k, v in pairs], safe="")
+    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+
+
+class _RedactFilter(logging.Filter):
+    """Keeps presigned query strings out of urllib3's own DEBUG lines."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.args:
+            record.args = tuple(
+                _URL_QUERY.sub(lambda m: m.group(1) + "?REDACTED", a)
+                if isinstance(a, str) and "?" in a
+                else a
+                for a in (record.args if isinstance(record.args, tuple) else (record.args,))
+            )
+        return True
+
+
+_filter_lock = threading.Lock()
+_filter_installed = False
+
+
+def _install_redaction() -> None:
+    global _filter_installed
+    with _filter_lock:
+        if not _filter_installed:
+            logging.getLogger("urllib3.connectionpool").addFilter(_RedactFilter())
+            _filter_installed = True
+
+
+def error_for_status(
+    status: int,
+    *,
+    source: str,
+    detail: str = "",
+    code: str | None = None,
+    request_id: str | None = None,
+    retry_after: float | None = None,
+    credentials: str | None = None,
+) -> DownloadError:
+    """The objget error for an HTTP error status (retryable ones are TransportError)."""
+    extra = f": {detail}" if detail else ""
+    rid = f" (request id {request_id})" if request_id else ""
+    kw: dict[str, Any] = {"status": status, "code": code, "request_id": request_id, "source": source}
+    if status == 404:
+        return ObjectNotFound(f"{source} not found (HTTP 404){extra}{rid}", **kw)
+    if status in (401, 403):
+        who = f" using {credentials}" if credentials else ""
+        return AccessDenied(f"access to {source} denied (HTTP {status}){who}{extra}{rid}", **kw)
+    if status == 412:
+        return ObjectChanged(
+            f"{source} changed during the download (HTTP 412 precondition failed){extra}{rid}; "
+            "run again to download the new version",
+            **kw,
+        )
+    if status == 416:
+        return ObjectChanged(
+            f"{source} is shorter than when the download started (HTTP 416){extra}{rid}; "
+            "run again to download the new version",
+            **kw,
+        )
+    if status in (408, 429) or status >= 500:
+        return TransportError(
+            f"{source}: server answered HTTP {status}{extra}{rid}",
+            status=status,
+            retry_after=retry_after,
+            request_id=request_id,
+            source=source,
+        )
+    return RemoteError(f"{source}: server answered HTTP {status}{extra}{rid}", **kw)
+
+
+class ResponseBody:
+    """`RangeBody` over a urllib3 response; reads via the underlying http.client response."""
+
+    def __init__(self, resp: urllib3.BaseHTTPResponse, *, source: str, read_timeout: float):
+        self._resp = resp
+        self._fp: http.client.HTTPResponse | None = getattr(resp, "_fp", None)
+        self._source = source
+        self._timeout = read_timeout
+        self.status = resp.status
+        self.headers = resp.headers
+        self.content_range = resp.headers.get("Content-Range")
+        cl = resp.headers.get("Content-Length")
+        self.content_length = int(cl) if cl is not None and cl.strip().isdigit() else None
+        self._eof = False
+
+    def readinto(self, buf: memoryview, /) -> int:
+        fp = self._fp
+        if fp is None:
+            return 0
+        try:
+            n = fp.readinto(buf)
+        except (TimeoutError, socket.timeout) as exc:
+            raise TransportError(
+                f"{self._source}: no data for {self._timeout:g} s (stalled connection)",
+                source=self._source,
+            ) from exc
+        except http.client.IncompleteRead as exc:
+            raise TransportError(
+                f"{self._source}: connection closed early (body truncated)", source=self._source
+            ) from exc
+        except (OSError, http.client.HTTPException, ValueError) as exc:
+            raise TransportError(
+                f"{self._source}: connection failed while reading: {exc.__class__.__name__}",
+                source=self._source,
+            ) from exc
+        if n == 0:
+            self._eof = True
+        return n
+
+    def abort(self) -> None:
+        """Break a read in progress in another thread (cancel, stall)."""
+        try:
+            self._resp.shutdown()
+        except (ValueError, RuntimeError, OSError):
+            pass
+
+    def close(self) -> None:
+        if self._eof or (self._fp is not None and self._fp.isclosed()):
+            self._resp.release_conn()
+            return
+        self._resp.close()
+        self._resp.release_conn()
+
+    def read_error_body(self, limit: int = 65536) -> bytes:
+        try:
+            data = self._resp.read(limit, decode_content=True)
+        except Exception:  # noqa: BLE001 - best effort only: the status already says what failed
+            data = b""
+        self.close()
+        return data
+
+
+class Transport:
+    """One urllib3 PoolManager: TLS verified by default, timeouts on, no hidden retries."""
+
+    def __init__(self, config: DownloadConfig, *, pool_size: int | None = None) -> None:
+        _install_redaction()
+        self.config = config
+        kwargs: dict[str, Any] = {
+            "num_pools": 32,
+            "maxsize": pool_size or max(4, config.max_workers),
+            "block": False,
+            "timeout": urllib3.Timeout(connect=config.timeouts.connect, read=config.timeouts.read),
+            "retries": False,
+            "headers": {"User-Agent": config.user_agent},
+        }
+        if config.verify_tls:
+            kwargs["cert_reqs"] = "CERT_REQUIRED"
+            if config.ca_bundle:
+                kwargs["ca_certs"] = config.ca_bundle
+            else:
+                ctx = ssl.create_default_context()
+                kwargs["ssl_context"] = ctx
+        else:
+            kwargs["cert_reqs"] = "CERT_NONE"
+        self.pool = urllib3.PoolManager(**kwargs)
+        self._verify = config.verify_tls
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        source: str,
+        redirect: bool = True,
+    ) -> ResponseBody:
+        """Send one request; connection-level failures become TransportError / TLSError."""
+        host = urlsplit(url).hostname or "?"
+        retries = urllib3.Retry(
+            total=None, connect=0, read=0, status=0, other=0, redirect=10 if redirect else 0,
+            raise_on_redirect=True, raise_on_status=False,
+        )
+        try:
+            resp = self.pool.request(
+                method, url, headers=dict(headers), preload_content=False,
+                decode_content=False, redirect=redirect, retries=retries if redirect else False,
+            )
+        except u3.MaxRetryError as exc:
+            reason = exc.reason
+            if isinstance(reason, u3.ResponseError) or "redirect" in str(reason).lower():
+                raise RemoteError(
+                    f"{source}: too many redirects (more than 10)", source=source
+                ) from exc
+            raise self._map(reason or exc, host, source) from exc
+        except (u3.HTTPError, OSError) as exc:
+            raise self._map(exc, host, source) from exc
+        return ResponseBody(resp, source=source, read_timeout=self.config.timeouts.read)
+
+    def _map(self, exc: BaseException, host: str, source: str) -> DownloadError:
+        if isinstance(exc, u3.SSLError) or isinstance(exc, ssl.SSLError):
+            text = str(exc)
+            reason = "TLS handshake failed"
+            if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text:
+                m = re.search(r"certificate verify failed: ([^(\)]+)", text)
+                reason = f"certificate verify failed ({m.group(1).strip() if m else 'untrusted'})"
+            elif "hostname" in text.lower() or "doesn't match" in text:
+                reason = "certificate does not match the host name"
+            return TLSError(
+                f"TLS error talking to {host}: {reason}; pass --ca-bundle PATH for a private CA",
+                source=source,
+            )
+        if isinstance(exc, u3.NameResolutionError):
+            return TransportError(f"cannot resolve host {host} (DNS lookup failed)", source=source)
+        if isinstance(exc, u3.ConnectTimeoutError) and not isinstance(exc, u3.NewConnectionError):
+            return TransportError(f"connecting to {host} timed out", source=source)
+        if isinstance(exc, u3.NewConnectionError):
+            return TransportError(f"cannot connect to {host}: connection refused or unreachable",
+                                  source=source)
+        if isinstance(exc, u3.ReadTimeoutError):
+            return TransportError(f"{host} did not answer in time (read timeout)", source=source)
+        return TransportError(
+            f"connection to {host} failed: {exc.__class__.__name__}", source=source
+        )
+
+    def close(self) -> None:
+        self.pool.clear()
+
+
+def retry_after_of(body: ResponseBody, *, now: float) -> float | None:
+    return parse_retry_after(body.headers.get("Retry-After"), now=now)

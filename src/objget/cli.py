@@ -1,0 +1,171 @@
+"""The `objget` command. The only module (with `_console.py`) that prints.
+
+Exit codes: 0 ok, 2 usage, 3 remote answer, 4 integrity, 5 network/retries, 6 local I/O,
+7 locked by another run, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from typing import NoReturn
+
+import click
+from rich.console import Console
+from rich.text import Text
+
+from ._config import DownloadConfig, Timeouts
+from ._console import ProgressBar, parse_size, summary
+from ._downloader import Downloader, ProgressListener
+from ._exceptions import (
+    CheckpointError,
+    DownloadError,
+    IntegrityError,
+    LockedError,
+    RemoteError,
+    RetriesExhausted,
+    TransportError,
+)
+
+__all__ = ["EXIT", "main"]
+
+EXIT = {
+    "ok": 0, "usage": 2, "remote": 3, "integrity": 4, "network": 5, "local": 6, "locked": 7,
+    "interrupted": 130,
+}
+
+EPILOG = """\b
+Examples:
+  objget https://example.com/big.iso                 # to ./big.iso
+  objget https://example.com/big.iso downloads/      # into a directory
+  objget -j 32 --part-size 64M URL big.iso           # at most 32 streams, 64 MiB parts
+  objget --limit-rate 20M URL big.iso                # 20 MiB/s for the whole download
+  objget --checksum sha256:9f86d0... URL file        # verify the whole file
+  objget --json URL file                             # print the result as JSON
+
+\b
+Interrupted (Ctrl-C, kill, crash, power cut)? Run the same command again: only the
+missing bytes are fetched. Temp data lives in DEST.objget-part, progress in DEST.objget-ckpt.
+
+\b
+Exit codes: 0 ok, 2 usage, 3 remote error (404, 403, changed), 4 integrity,
+5 network/retries exhausted, 6 local I/O (disk full...), 7 locked by another run,
+130 interrupted.
+"""
+
+
+def _size(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        return parse_size(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+@click.command(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("source")
+@click.argument("dest", required=False)
+@click.option("-j", "--max-workers", type=click.IntRange(1, 256), default=None,
+              help="Most parallel connections (default 16; objget adds streams only while "
+                   "they make the download faster).")
+@click.option("--part-size", callback=_size, help="Bytes per ranged request, e.g. 64M "
+              "(default: from the object size).")
+@click.option("--limit-rate", callback=_size, help="Cap the whole download, e.g. 20M (bytes/s).")
+@click.option("--restart", is_flag=True, help="Ignore any earlier progress and start over.")
+@click.option("--checksum", metavar="sha256:HEX", help="Verify the whole file's SHA-256.")
+@click.option("--ca-bundle", type=click.Path(exists=True, dir_okay=False),
+              help="CA certificates (PEM) to trust for HTTPS.")
+@click.option("--connect-timeout", type=float, default=10.0, show_default=True,
+              help="Seconds to wait for a connection.")
+@click.option("--stall-timeout", type=float, default=30.0, show_default=True,
+              help="Seconds without a byte before a connection is dropped and its part resumed.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
+@click.option("-v", "--verbose", count=True, help="Log what happens (-vv for debug).")
+@click.version_option(package_name="objget")
+def command(
+    source: str,
+    dest: str | None,
+    max_workers: int | None,
+    part_size: int | None,
+    limit_rate: int | None,
+    restart: bool,
+    checksum: str | None,
+    ca_bundle: str | None,
+    connect_timeout: float,
+    stall_timeout: float,
+    as_json: bool,
+    quiet: bool,
+    verbose: int,
+) -> None:
+    """Download SOURCE (an http://, https://, oss:// or s3:// URL) to DEST.
+
+    DEST may be a file or an existing directory; by default the object's name in the
+    current directory. The download runs in parallel ranged parts, survives any
+    interruption (run the same command again to resume) and replaces DEST only when
+    the bytes are complete and verified.
+    """
+    err = Console(stderr=True)
+    if verbose:
+        logging.basicConfig(format="objget: %(message)s", stream=sys.stderr,
+                            level=logging.DEBUG if verbose > 1 else logging.INFO)
+    try:
+        config = DownloadConfig(
+            max_workers=max_workers or 16, part_size=part_size, limit_rate=limit_rate,
+            restart=restart, checksum=checksum, ca_bundle=ca_bundle,
+            timeouts=Timeouts(connect=connect_timeout, read=stall_timeout),
+        )
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    try:
+        with Downloader(config=config) as dl:
+            if quiet or as_json:
+                result = dl.download(source, dest)
+            else:
+                with ProgressBar(err, "objget") as bar:
+                    listener: ProgressListener = bar
+                    result = dl.download(source, dest, on_progress=listener)
+    except KeyboardInterrupt:
+        _die(err, "interrupted; progress is saved: run the same command again to resume",
+             "interrupted")
+    except LockedError as exc:
+        _die(err, str(exc), "locked")
+    except IntegrityError as exc:
+        _die(err, str(exc), "integrity")
+    except RemoteError as exc:
+        _die(err, str(exc), "remote")
+    except (TransportError, RetriesExhausted) as exc:
+        _die(err, f"{exc}\nprogress is saved: run the same command again to resume", "network")
+    except (CheckpointError, DownloadError) as exc:
+        _die(err, str(exc), "local")
+    except ValueError as exc:
+        _die(err, str(exc), "usage")
+    except OSError as exc:
+        _die(err, _os_message(exc), "local")
+    if result.restarted and not quiet:
+        err.print(Text.assemble(("note: ", "yellow"), f"started over: {result.restarted}"))
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2))
+    elif not quiet:
+        err.print(Text(summary(result)), highlight=False)
+
+
+def _os_message(exc: OSError) -> str:
+    text = exc.strerror or str(exc)
+    if exc.filename:
+        text = f"{text}: {exc.filename}"
+    return f"local I/O error: {text}"
+
+
+def _die(console: Console, message: str, kind: str) -> NoReturn:
+    console.print(Text.assemble(("objget: ", "bold red"), message), highlight=False)
+    sys.exit(EXIT[kind])
+
+
+def main() -> None:
+    """Console-script entry point."""
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    command.main(prog_name="objget")
