@@ -219,4 +219,3 @@ class DestLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release(remove=True)
-

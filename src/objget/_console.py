@@ -49,8 +49,10 @@ def summary(result: DownloadResult) -> str:
         f"({format_size(rate)}/s)"
     ]
     if result.bytes_resumed:
-        parts.append(f"resumed {format_size(result.bytes_resumed)} from an earlier run, "
-                     f"fetched {format_size(result.bytes_fetched)}")
+        parts.append(
+            f"resumed {format_size(result.bytes_resumed)} from an earlier run, "
+            f"fetched {format_size(result.bytes_fetched)}"
+        )
     parts.append(f"{result.retries} retries, up to {result.workers} streams")
     parts.append("verified: " + ", ".join(result.verified))
     if not result.resumable:

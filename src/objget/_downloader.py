@@ -20,7 +20,7 @@ from ._fileio import check_free_space, open_part, preallocate, remove_quietly, r
 from ._models import ByteRange, DownloadResult, ObjectMeta, Progress
 from ._plan import Span, auto_part_size, cut_parts, done_bytes, missing_ranges
 from ._scheduler import Scheduler
-from .backends import resolve
+from .backends import BackendOptions, resolve
 from .backends._base import Backend, Checksummer
 from .backends._transport import Transport
 
@@ -45,9 +45,13 @@ class Downloader:
     ...     result = dl.download("https://example.com/big.iso", "big.iso")
     """
 
-    def __init__(self, *, config: DownloadConfig | None = None) -> None:
+    def __init__(
+        self, *, config: DownloadConfig | None = None, options: BackendOptions | None = None
+    ) -> None:
         self.config = config or DownloadConfig()
+        self.options = options or BackendOptions()
         self._transport: Transport | None = None
+        self._backends: dict[tuple[str, str], Backend] = {}
 
     @property
     def transport(self) -> Transport:
@@ -62,6 +66,9 @@ class Downloader:
         self.close()
 
     def close(self) -> None:
+        for backend in self._backends.values():
+            backend.close()
+        self._backends.clear()
         if self._transport is not None:
             self._transport.close()
             self._transport = None
@@ -76,10 +83,14 @@ class Downloader:
     ) -> DownloadResult:
         """Download `source` (URL) to `dest` (file or existing directory; default: the
         object's base name in the current directory) and return what was done."""
-        backend, key = resolve(source, self.transport)
-        path = dest_path(key if "://" not in key else source, dest)
+        found = resolve(source, self.transport, self.options, self._backends)
+        path = dest_path(source, dest)
         return self.download_object(
-            backend, key, ck.Paths.beside(path), on_progress=on_progress, version_id=version_id
+            found.backend,
+            found.key,
+            ck.Paths.beside(path),
+            on_progress=on_progress,
+            version_id=version_id or found.version_id,
         )
 
     def download_object(
@@ -132,8 +143,9 @@ class Downloader:
             resumed = done_bytes(spans)
             if size is not None:
                 missing = size - resumed
-                check_free_space(os.path.dirname(os.path.abspath(paths.part)), missing
-                                 if not fresh else size)
+                check_free_space(
+                    os.path.dirname(os.path.abspath(paths.part)), missing if not fresh else size
+                )
                 if fresh:
                     preallocate(fd, size)
             todo = missing_ranges(spans, size) if size is not None else []
@@ -145,7 +157,9 @@ class Downloader:
                 part = cfg.part_size or auto_part_size(size, cfg.max_workers)
                 parts = cut_parts(todo, part)
             sched = Scheduler(
-                parts, done=spans, combine=checksummer.combine if checksummer else None,
+                parts,
+                done=spans,
+                combine=checksummer.combine if checksummer else None,
                 min_steal=max(cfg.buffer_size * 2, 1024 * 1024),
             )
             identity = meta.identity()
@@ -155,16 +169,28 @@ class Downloader:
                     return
                 snapshot = sched.spans()
                 os.fdatasync(fd)
-                ck.save(paths.checkpoint, ck.Checkpoint(
-                    source=display, identity=identity,
-                    checksum=checksummer.name if checksummer else None, spans=snapshot,
-                ))
+                ck.save(
+                    paths.checkpoint,
+                    ck.Checkpoint(
+                        source=display,
+                        identity=identity,
+                        checksum=checksummer.name if checksummer else None,
+                        spans=snapshot,
+                    ),
+                )
 
             from ._engine import Engine, EngineHooks
 
             engine = Engine(
-                backend=backend, key=key, meta=meta, fd=fd, scheduler=sched, config=cfg,
-                checksummer=checksummer, ranged=ranged, resumed=resumed,
+                backend=backend,
+                key=key,
+                meta=meta,
+                fd=fd,
+                scheduler=sched,
+                config=cfg,
+                checksummer=checksummer,
+                ranged=ranged,
+                resumed=resumed,
                 hooks=EngineHooks(save=save, progress=on_progress),
             )
             if fresh:
@@ -188,10 +214,19 @@ class Downloader:
         replace_durably(paths.part, paths.dest)
         remove_quietly(paths.checkpoint)
         return DownloadResult(
-            path=str(paths.dest), source=display, size=size, etag=meta.etag,
-            version_id=meta.version_id, verified=verified, bytes_fetched=sched.fetched,
-            bytes_resumed=resumed, elapsed=time.monotonic() - started, retries=sched.retries,
-            resumable=ranged, restarted=resume.restarted, workers=peak,
+            path=str(paths.dest),
+            source=display,
+            size=size,
+            etag=meta.etag,
+            version_id=meta.version_id,
+            verified=verified,
+            bytes_fetched=sched.fetched,
+            bytes_resumed=resumed,
+            elapsed=time.monotonic() - started,
+            retries=sched.retries,
+            resumable=ranged,
+            restarted=resume.restarted,
+            workers=peak,
         )
 
     def _resume_point(
@@ -247,8 +282,11 @@ class Downloader:
         paths: ck.Paths,
     ) -> tuple[str, ...]:
         if size > 0 and (len(spans) != 1 or spans[0].start != 0 or spans[0].stop != size):
-            raise DownloadError(f"{display}: internal error: downloaded spans {spans} do not "
-                                f"cover 0-{size}; run again to resume", source=display)
+            raise DownloadError(
+                f"{display}: internal error: downloaded spans {spans} do not "
+                f"cover 0-{size}; run again to resume",
+                source=display,
+            )
         if os.fstat(fd).st_size != size:
             os.ftruncate(fd, size)
         verified = ["size"]
@@ -259,8 +297,10 @@ class Downloader:
                 raise IntegrityError(
                     f"{display}: {checksummer.name} mismatch (expected {checksummer.expected}, "
                     f"got {actual}); the destination was not touched",
-                    algorithm=checksummer.name, expected=str(checksummer.expected),
-                    actual=str(actual), source=display,
+                    algorithm=checksummer.name,
+                    expected=str(checksummer.expected),
+                    actual=str(actual),
+                    source=display,
                 )
             verified.append(checksummer.name)
         if self.config.checksum:
@@ -271,7 +311,10 @@ class Downloader:
                 raise IntegrityError(
                     f"{display}: sha256 mismatch (expected {expected}, got {actual_hex}); the "
                     "destination was not touched",
-                    algorithm="sha256", expected=expected, actual=actual_hex, source=display,
+                    algorithm="sha256",
+                    expected=expected,
+                    actual=actual_hex,
+                    source=display,
                 )
             verified.append("sha256")
         return tuple(verified)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from ._concurrency import ControllerSettings, StreamController
 from ._config import DownloadConfig
-from ._exceptions import DownloadError, RangeNotSupported, RetriesExhausted, TransportError
+from ._exceptions import RangeNotSupported, RetriesExhausted, TransportError
 from ._fileio import pwrite_all
 from ._models import ByteRange, ObjectMeta, Progress
 from ._ranges import check_range_answer
@@ -96,7 +96,8 @@ class Engine:
         max_streams = cfg.max_workers if self._ranged else 1
         ctl = StreamController(
             ControllerSettings(
-                min_streams=min(cfg.min_workers, max_streams), max_streams=max_streams,
+                min_streams=min(cfg.min_workers, max_streams),
+                max_streams=max_streams,
             ),
             now=self._clock(),
         )
@@ -120,8 +121,10 @@ class Engine:
                     if self._sched.finished() or not self._ranged:
                         break
                     continue
-                if (now - last_save >= cfg.checkpoint_interval
-                        or fetched - saved_at >= cfg.checkpoint_bytes):
+                if (
+                    now - last_save >= cfg.checkpoint_interval
+                    or fetched - saved_at >= cfg.checkpoint_bytes
+                ):
                     self._hooks.save()
                     last_save, saved_at = self._clock(), fetched
                 if self._hooks.progress and now - last_progress >= self._hooks.progress_interval:
@@ -191,7 +194,7 @@ class Engine:
                     self._sched.release(claim)
         except _Cancelled:
             pass
-        except BaseException as exc:  # noqa: BLE001 - handed to the main thread
+        except BaseException as exc:
             self._fail(exc)
         finally:
             self._wake.set()
@@ -213,9 +216,11 @@ class Engine:
                 if state.exhausted(exc) or state.out_of_time():
                     raise RetriesExhausted(
                         f"{exc} (gave up after {state.failures + 1} attempts)",
-                        attempts=state.failures + 1, last_error=exc, source=exc.source,
+                        attempts=state.failures + 1,
+                        last_error=exc,
+                        source=exc.source,
                     ) from exc
-                state, delay = state.failed(exc, rand=random.random())  # noqa: S311
+                state, delay = state.failed(exc, rand=random.random())
                 self._sched.add_retry()
                 log.debug("retrying bytes %d-%d in %.2f s: %s", claim.pos, claim.stop, delay, exc)
                 if self._cancel.wait(delay):
@@ -229,19 +234,24 @@ class Engine:
             if rng is not None:
                 assert self._meta.size is not None
                 check = check_range_answer(
-                    asked=rng, size=self._meta.size, status=body.status,
-                    content_range=body.content_range, content_length=body.content_length,
+                    asked=rng,
+                    size=self._meta.size,
+                    status=body.status,
+                    content_range=body.content_range,
+                    content_length=body.content_length,
                 )
                 if not check.ok:
                     raise RangeNotSupported(
                         f"{self._backend.display(self._key)}: {check.reason}; no bytes were "
-                        "written from this answer", status=body.status,
+                        "written from this answer",
+                        status=body.status,
                         source=self._backend.display(self._key),
                     )
             elif body.status != 200:
                 raise RangeNotSupported(
                     f"{self._backend.display(self._key)}: status {body.status} to a plain GET",
-                    status=body.status, source=self._backend.display(self._key),
+                    status=body.status,
+                    source=self._backend.display(self._key),
                 )
             self._copy(claim, body, view, index)
         finally:

@@ -3,6 +3,7 @@ atomic replace with a directory fsync. Symlinks at our own paths are never follo
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import secrets
@@ -33,10 +34,8 @@ def _fmt(n: int) -> str:
 
 def remove_quietly(path: str) -> None:
     """Unlink `path` (a symlink itself, never its target); a missing file is fine."""
-    try:
+    with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
-    except FileNotFoundError:
-        pass
 
 
 def open_part(path: str, *, fresh: bool) -> int:

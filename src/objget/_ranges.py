@@ -11,7 +11,13 @@ from dataclasses import dataclass
 
 from ._models import ByteRange
 
-__all__ = ["ContentRange", "RangeCheck", "check_range_answer", "parse_content_range", "range_header"]
+__all__ = [
+    "ContentRange",
+    "RangeCheck",
+    "check_range_answer",
+    "parse_content_range",
+    "range_header",
+]
 
 _CONTENT_RANGE = re.compile(r"^\s*bytes\s+(\d{1,19})-(\d{1,19})/(\d{1,19}|\*)\s*$", re.ASCII)
 _MAX = 2**63 - 1

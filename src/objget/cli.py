@@ -6,6 +6,7 @@ Exit codes: 0 ok, 2 usage, 3 remote answer, 4 integrity, 5 network/retries, 6 lo
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import os
@@ -28,11 +29,18 @@ from ._exceptions import (
     RetriesExhausted,
     TransportError,
 )
+from .backends import BackendOptions
 
 __all__ = ["EXIT", "main"]
 
 EXIT = {
-    "ok": 0, "usage": 2, "remote": 3, "integrity": 4, "network": 5, "local": 6, "locked": 7,
+    "ok": 0,
+    "usage": 2,
+    "remote": 3,
+    "integrity": 4,
+    "network": 5,
+    "local": 6,
+    "locked": 7,
     "interrupted": 130,
 }
 
@@ -68,20 +76,85 @@ def _size(ctx: click.Context, param: click.Parameter, value: str | None) -> int 
 @click.command(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("source")
 @click.argument("dest", required=False)
-@click.option("-j", "--max-workers", type=click.IntRange(1, 256), default=None,
-              help="Most parallel connections (default 16; objget adds streams only while "
-                   "they make the download faster).")
-@click.option("--part-size", callback=_size, help="Bytes per ranged request, e.g. 64M "
-              "(default: from the object size).")
+@click.option(
+    "-j",
+    "--max-workers",
+    type=click.IntRange(1, 256),
+    default=None,
+    help="Most parallel connections (default 16; objget adds streams only while "
+    "they make the download faster).",
+)
+@click.option(
+    "--part-size",
+    callback=_size,
+    help="Bytes per ranged request, e.g. 64M (default: from the object size).",
+)
 @click.option("--limit-rate", callback=_size, help="Cap the whole download, e.g. 20M (bytes/s).")
 @click.option("--restart", is_flag=True, help="Ignore any earlier progress and start over.")
 @click.option("--checksum", metavar="sha256:HEX", help="Verify the whole file's SHA-256.")
-@click.option("--ca-bundle", type=click.Path(exists=True, dir_okay=False),
-              help="CA certificates (PEM) to trust for HTTPS.")
-@click.option("--connect-timeout", type=float, default=10.0, show_default=True,
-              help="Seconds to wait for a connection.")
-@click.option("--stall-timeout", type=float, default=30.0, show_default=True,
-              help="Seconds without a byte before a connection is dropped and its part resumed.")
+@click.option(
+    "--ca-bundle",
+    type=click.Path(exists=True, dir_okay=False),
+    help="CA certificates (PEM) to trust for HTTPS.",
+)
+@click.option(
+    "--connect-timeout",
+    type=float,
+    default=10.0,
+    show_default=True,
+    help="Seconds to wait for a connection.",
+)
+@click.option(
+    "--stall-timeout",
+    type=float,
+    default=30.0,
+    show_default=True,
+    help="Seconds without a byte before a connection is dropped and its part resumed.",
+)
+@click.option(
+    "--endpoint",
+    "--endpoint-url",
+    "endpoint",
+    metavar="URL",
+    help="OSS endpoint (else OSS_ENDPOINT) or S3 endpoint URL (else AWS_ENDPOINT_URL).",
+)
+@click.option("--region", help="OSS region (V4 signing) or S3 region.")
+@click.option("--profile", help="S3: named profile from the AWS config files.")
+@click.option(
+    "--addressing-style",
+    type=click.Choice(["auto", "path", "virtual"]),
+    default="auto",
+    show_default=True,
+    help="S3: bucket in the path or the host name.",
+)
+@click.option("--no-sign-request", is_flag=True, help="Anonymous access (public buckets).")
+@click.option(
+    "--signature-version",
+    type=click.Choice(["1", "4"]),
+    default="4",
+    show_default=True,
+    help="OSS signature version.",
+)
+@click.option("--version-id", help="Download this version of the object.")
+@click.option("--request-payer", is_flag=True, help="Requester pays for the transfer.")
+@click.option(
+    "--oss-traffic-limit",
+    type=int,
+    metavar="BITS",
+    help="OSS x-oss-traffic-limit per request, 819200-838860800 bit/s.",
+)
+@click.option(
+    "--sse-c-key-file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="S3: file holding the 32-byte SSE-C key (raw or base64).",
+)
+@click.option(
+    "--verify",
+    "verify",
+    type=click.Choice(["md5"]),
+    default=None,
+    help="S3: also check a single-part object's MD5 ETag.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
 @click.option("-v", "--verbose", count=True, help="Log what happens (-vv for debug).")
@@ -97,6 +170,17 @@ def command(
     ca_bundle: str | None,
     connect_timeout: float,
     stall_timeout: float,
+    endpoint: str | None,
+    region: str | None,
+    profile: str | None,
+    addressing_style: str,
+    no_sign_request: bool,
+    signature_version: str,
+    version_id: str | None,
+    request_payer: bool,
+    oss_traffic_limit: int | None,
+    sse_c_key_file: str | None,
+    verify: str | None,
     as_json: bool,
     quiet: bool,
     verbose: int,
@@ -110,27 +194,49 @@ def command(
     """
     err = Console(stderr=True)
     if verbose:
-        logging.basicConfig(format="objget: %(message)s", stream=sys.stderr,
-                            level=logging.DEBUG if verbose > 1 else logging.INFO)
+        logging.basicConfig(
+            format="objget: %(message)s",
+            stream=sys.stderr,
+            level=logging.DEBUG if verbose > 1 else logging.INFO,
+        )
     try:
         config = DownloadConfig(
-            max_workers=max_workers or 16, part_size=part_size, limit_rate=limit_rate,
-            restart=restart, checksum=checksum, ca_bundle=ca_bundle,
+            max_workers=max_workers or 16,
+            part_size=part_size,
+            limit_rate=limit_rate,
+            restart=restart,
+            checksum=checksum,
+            ca_bundle=ca_bundle,
             timeouts=Timeouts(connect=connect_timeout, read=stall_timeout),
+        )
+        options = BackendOptions(
+            endpoint=endpoint,
+            region=region,
+            profile=profile,
+            addressing_style=addressing_style,
+            anonymous=no_sign_request,
+            signature_version=signature_version,
+            request_payer=request_payer,
+            oss_traffic_limit=oss_traffic_limit,
+            sse_c_key=_read_key(sse_c_key_file) if sse_c_key_file else None,
+            verify_md5=verify == "md5",
         )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     try:
-        with Downloader(config=config) as dl:
+        with Downloader(config=config, options=options) as dl:
             if quiet or as_json:
-                result = dl.download(source, dest)
+                result = dl.download(source, dest, version_id=version_id)
             else:
                 with ProgressBar(err, "objget") as bar:
                     listener: ProgressListener = bar
-                    result = dl.download(source, dest, on_progress=listener)
+                    result = dl.download(source, dest, on_progress=listener, version_id=version_id)
     except KeyboardInterrupt:
-        _die(err, "interrupted; progress is saved: run the same command again to resume",
-             "interrupted")
+        _die(
+            err,
+            "interrupted; progress is saved: run the same command again to resume",
+            "interrupted",
+        )
     except LockedError as exc:
         _die(err, str(exc), "locked")
     except IntegrityError as exc:
@@ -151,6 +257,21 @@ def command(
         click.echo(json.dumps(result.to_dict(), indent=2))
     elif not quiet:
         err.print(Text(summary(result)), highlight=False)
+
+
+def _read_key(path: str) -> bytes:
+    """An SSE-C key file: 32 raw bytes, or their base64 form."""
+    with open(path, "rb") as f:
+        raw = f.read(4096)
+    if len(raw) == 32:
+        return raw
+    try:
+        key = base64.b64decode(raw.strip(), validate=True)
+    except ValueError:
+        raise ValueError(f"{path}: not a 32-byte key or its base64 form") from None
+    if len(key) != 32:
+        raise ValueError(f"{path}: the key must be 32 bytes (AES-256), got {len(key)}")
+    return key
 
 
 def _os_message(exc: OSError) -> str:

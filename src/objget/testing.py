@@ -2,7 +2,8 @@
 
 >>> from objget.testing import MemoryBackend, Fault, no_wait_retry
 >>> store = MemoryBackend({"k": b"x" * 1000}, faults=[Fault.reset_after(100)])
->>> with objget.Downloader(config=objget.DownloadConfig(retry=no_wait_retry())) as dl:  # doctest: +SKIP
+>>> config = objget.DownloadConfig(retry=no_wait_retry())
+>>> with objget.Downloader(config=config) as dl:  # doctest: +SKIP
 ...     dl.download_object(store, "k", store.paths("out.bin"))
 
 Every `get_range` takes the next scripted fault (if any) and serves the exact bytes
@@ -91,7 +92,7 @@ class MemoryBody:
         n = min(len(buf), len(self._data) - self._pos)
         if n == 0 and self._reset:
             raise TransportError("connection reset by peer (scripted)")
-        buf[:n] = self._data[self._pos:self._pos + n]
+        buf[:n] = self._data[self._pos : self._pos + n]
         self._pos += n
         if self._backend is not None:
             self._backend.bytes_served += n
@@ -165,17 +166,24 @@ class MemoryBackend:
             if meta.etag is not None and meta.etag != self._etags[key]:
                 raise ObjectChanged(f"{self.display(key)} changed (HTTP 412)", status=412)
         if fault is not None and fault.kind == "status":
-            raise error_for_status(fault.status, source=self.display(key),
-                                   retry_after=fault.retry_after)
+            raise error_for_status(
+                fault.status, source=self.display(key), retry_after=fault.retry_after
+            )
         if rng is None or not self._ranges or (fault is not None and fault.kind == "full"):
             return MemoryBody(data, status=200, content_range=None, backend=self)
         cr = range_header(rng).replace("bytes=", "bytes ") + f"/{len(data)}"
         if fault is not None and fault.kind == "wrong_range":
             cr = f"bytes {rng.start + 1}-{rng.stop}/{len(data)}"
-        body = data[rng.start:rng.stop]
+        body = data[rng.start : rng.stop]
         if fault is not None and fault.kind in ("reset", "short"):
-            return MemoryBody(body, status=206, content_range=cr, stop_after=fault.after,
-                              reset=fault.kind == "reset", backend=self)
+            return MemoryBody(
+                body,
+                status=206,
+                content_range=cr,
+                stop_after=fault.after,
+                reset=fault.kind == "reset",
+                backend=self,
+            )
         return MemoryBody(body, status=206, content_range=cr, backend=self)
 
     def checksummer(self, meta: ObjectMeta) -> Checksummer | None:

@@ -5,22 +5,67 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from ._base import Backend, Checksummer, RangeBody
+from ._options import BackendOptions
 from ._transport import Transport, redact_url
 from .http import HttpBackend
 
-__all__ = ["Backend", "Checksummer", "HttpBackend", "RangeBody", "Transport", "resolve"]
+__all__ = [
+    "Backend",
+    "BackendOptions",
+    "Checksummer",
+    "HttpBackend",
+    "RangeBody",
+    "Resolved",
+    "Transport",
+    "backend_key",
+    "resolve",
+]
 
 
-def resolve(source: str, transport: Transport) -> tuple[Backend, str]:
-    """The backend for `source` and the key to pass to it."""
+def backend_key(source: str) -> tuple[str, str]:
+    """What identifies the backend object a source needs (scheme, bucket or host), so a
+    Downloader can reuse one per store."""
+    parts = urlsplit(source)
+    return parts.scheme.lower(), parts.netloc
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Resolved:
+    """A source URL turned into the backend to ask, its key, and the version it names."""
+
+    backend: Backend
+    key: str
+    version_id: str | None = None
+
+
+Cache = dict[tuple[str, str], Backend]
+
+
+def resolve(
+    source: str,
+    transport: Transport,
+    options: BackendOptions | None = None,
+    cache: Cache | None = None,
+) -> Resolved:
+    """The backend for `source` (reused from `cache` when one serves the same store)."""
+    options = options or BackendOptions()
+    cache = {} if cache is None else cache
     scheme = urlsplit(source).scheme.lower()
     if scheme in ("http", "https"):
-        return HttpBackend(transport), source
-    if scheme in ("oss", "s3"):
-        raise ValueError(f"{scheme}:// sources are not supported yet")
+        backend = cache.setdefault(("http", ""), HttpBackend(transport))
+        return Resolved(backend=backend, key=source)
+    if scheme == "oss":
+        from .oss import open_oss
+
+        return open_oss(source, transport, options, cache)
+    if scheme == "s3":
+        from .s3 import open_s3
+
+        return open_s3(source, transport, options, cache)
     raise ValueError(
         f"unsupported source {redact_url(source)!r}: expected an http://, https://, oss:// or "
         "s3:// URL"

@@ -7,10 +7,10 @@ The byte path reads with `readinto` straight from the `http.client` response und
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import logging
 import re
-import socket
 import ssl
 import threading
 from collections.abc import Mapping
@@ -96,7 +96,12 @@ def error_for_status(
     """The objget error for an HTTP error status (retryable ones are TransportError)."""
     extra = f": {detail}" if detail else ""
     rid = f" (request id {request_id})" if request_id else ""
-    kw: dict[str, Any] = {"status": status, "code": code, "request_id": request_id, "source": source}
+    kw: dict[str, Any] = {
+        "status": status,
+        "code": code,
+        "request_id": request_id,
+        "source": source,
+    }
     if status == 404:
         return ObjectNotFound(f"{source} not found (HTTP 404){extra}{rid}", **kw)
     if status in (401, 403):
@@ -146,7 +151,7 @@ class ResponseBody:
             return 0
         try:
             n = fp.readinto(buf)
-        except (TimeoutError, socket.timeout) as exc:
+        except TimeoutError as exc:
             raise TransportError(
                 f"{self._source}: no data for {self._timeout:g} s (stalled connection)",
                 source=self._source,
@@ -166,10 +171,8 @@ class ResponseBody:
 
     def abort(self) -> None:
         """Break a read in progress in another thread (cancel, stall)."""
-        try:
+        with contextlib.suppress(ValueError, RuntimeError, OSError):
             self._resp.shutdown()
-        except (ValueError, RuntimeError, OSError):
-            pass
 
     def close(self) -> None:
         if self._eof or (self._fp is not None and self._fp.isclosed()):
@@ -181,7 +184,7 @@ class ResponseBody:
     def read_error_body(self, limit: int = 65536) -> bytes:
         try:
             data = self._resp.read(limit, decode_content=True)
-        except Exception:  # noqa: BLE001 - best effort only: the status already says what failed
+        except Exception:
             data = b""
         self.close()
         return data
@@ -225,13 +228,24 @@ class Transport:
         """Send one request; connection-level failures become TransportError / TLSError."""
         host = urlsplit(url).hostname or "?"
         retries = urllib3.Retry(
-            total=None, connect=0, read=0, status=0, other=0, redirect=10 if redirect else 0,
-            raise_on_redirect=True, raise_on_status=False,
+            total=None,
+            connect=0,
+            read=0,
+            status=0,
+            other=0,
+            redirect=10 if redirect else 0,
+            raise_on_redirect=True,
+            raise_on_status=False,
         )
         try:
             resp = self.pool.request(
-                method, url, headers=dict(headers), preload_content=False,
-                decode_content=False, redirect=redirect, retries=retries if redirect else False,
+                method,
+                url,
+                headers=dict(headers),
+                preload_content=False,
+                decode_content=False,
+                redirect=redirect,
+                retries=retries if redirect else False,
             )
         except u3.MaxRetryError as exc:
             reason = exc.reason
@@ -245,7 +259,7 @@ class Transport:
         return ResponseBody(resp, source=source, read_timeout=self.config.timeouts.read)
 
     def _map(self, exc: BaseException, host: str, source: str) -> DownloadError:
-        if isinstance(exc, u3.SSLError) or isinstance(exc, ssl.SSLError):
+        if isinstance(exc, (u3.SSLError, ssl.SSLError)):
             text = str(exc)
             reason = "TLS handshake failed"
             if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text:
@@ -262,8 +276,9 @@ class Transport:
         if isinstance(exc, u3.ConnectTimeoutError) and not isinstance(exc, u3.NewConnectionError):
             return TransportError(f"connecting to {host} timed out", source=source)
         if isinstance(exc, u3.NewConnectionError):
-            return TransportError(f"cannot connect to {host}: connection refused or unreachable",
-                                  source=source)
+            return TransportError(
+                f"cannot connect to {host}: connection refused or unreachable", source=source
+            )
         if isinstance(exc, u3.ReadTimeoutError):
             return TransportError(f"{host} did not answer in time (read timeout)", source=source)
         return TransportError(

@@ -88,7 +88,8 @@ class HttpBackend:
                 raise ObjectChanged(
                     f"{source} changed during the download (new ETag/Last-Modified); run again "
                     "to download the new version",
-                    status=200, source=source,
+                    status=200,
+                    source=source,
                 )
         return body
 
