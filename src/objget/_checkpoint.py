@@ -80,8 +80,8 @@ def encode(ckpt: Checkpoint) -> bytes:
     return f"{text}\n{zlib.crc32(text.encode()):08x}\n".encode()
 
 
-def _int(v: object, what: str) -> int:
-    if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= _MAX_INT:
+def _int(v: object, what: str, limit: int = _MAX_INT) -> int:
+    if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= limit:
         raise CheckpointInvalid(f"bad {what}")
     return v
 
@@ -134,7 +134,7 @@ def decode(data: bytes) -> Checkpoint:
         if not isinstance(item, list) or len(item) != 3:
             raise CheckpointInvalid("bad span")
         start, stop = _int(item[0], "span start"), _int(item[1], "span stop")
-        crc = None if item[2] is None else _int(item[2], "span crc")
+        crc = None if item[2] is None else _int(item[2], "span crc", 2**64 - 1)
         if start <= prev_stop or start >= stop or stop > limit:
             raise CheckpointInvalid("spans overlap, touch, are unsorted or exceed the size")
         spans.append(Span(start, stop, crc))

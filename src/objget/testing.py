@@ -21,7 +21,6 @@ from ._checkpoint import Paths
 from ._config import RetryPolicy
 from ._exceptions import ObjectChanged, ObjectNotFound, TransportError
 from ._models import ByteRange, ObjectMeta
-from ._ranges import range_header
 from .backends._base import Checksummer
 
 __all__ = ["Fault", "MemoryBackend", "MemoryBody", "no_wait_retry"]
@@ -170,21 +169,16 @@ class MemoryBackend:
                 fault.status, source=self.display(key), retry_after=fault.retry_after
             )
         if rng is None or not self._ranges or (fault is not None and fault.kind == "full"):
-            return MemoryBody(data, status=200, content_range=None, backend=self)
-        cr = range_header(rng).replace("bytes=", "bytes ") + f"/{len(data)}"
-        if fault is not None and fault.kind == "wrong_range":
-            cr = f"bytes {rng.start + 1}-{rng.stop}/{len(data)}"
-        body = data[rng.start : rng.stop]
+            body, status, cr = data, 200, None
+        else:
+            body, status = data[rng.start : rng.stop], 206
+            cr = f"bytes {rng.start}-{rng.stop - 1}/{len(data)}"
+            if fault is not None and fault.kind == "wrong_range":
+                cr = f"bytes {rng.start + 1}-{rng.stop}/{len(data)}"
         if fault is not None and fault.kind in ("reset", "short"):
-            return MemoryBody(
-                body,
-                status=206,
-                content_range=cr,
-                stop_after=fault.after,
-                reset=fault.kind == "reset",
-                backend=self,
-            )
-        return MemoryBody(body, status=206, content_range=cr, backend=self)
+            return MemoryBody(body, status=status, content_range=cr, stop_after=fault.after,
+                              reset=fault.kind == "reset", backend=self)
+        return MemoryBody(body, status=status, content_range=cr, backend=self)
 
     def checksummer(self, meta: ObjectMeta) -> Checksummer | None:
         return self._checksummer

@@ -1,0 +1,69 @@
+import logging
+
+import objget
+
+EXPECTED = [
+    "AccessDenied",
+    "ByteRange",
+    "CheckpointError",
+    "DownloadConfig",
+    "DownloadError",
+    "DownloadResult",
+    "Downloader",
+    "IntegrityError",
+    "LockedError",
+    "ObjectChanged",
+    "ObjectMeta",
+    "ObjectNotFound",
+    "Progress",
+    "RangeNotSupported",
+    "RemoteError",
+    "RetriesExhausted",
+    "RetryPolicy",
+    "TLSError",
+    "Timeouts",
+    "TransportError",
+    "__version__",
+    "download",
+]
+
+
+def test_all_is_pinned_and_sorted():
+    assert objget.__all__ == EXPECTED
+    assert sorted(objget.__all__) == objget.__all__
+    for name in objget.__all__:
+        assert hasattr(objget, name)
+
+
+def test_error_tree():
+    assert issubclass(objget.ObjectNotFound, objget.RemoteError)
+    assert issubclass(objget.ObjectNotFound, FileNotFoundError)
+    for cls in (objget.AccessDenied, objget.ObjectChanged, objget.RangeNotSupported):
+        assert issubclass(cls, objget.RemoteError)
+    for cls in (
+        objget.RemoteError,
+        objget.TransportError,
+        objget.RetriesExhausted,
+        objget.IntegrityError,
+        objget.CheckpointError,
+    ):
+        assert issubclass(cls, objget.DownloadError)
+    assert issubclass(objget.LockedError, objget.CheckpointError)
+    assert issubclass(objget.TLSError, objget.TransportError)
+
+
+def test_library_is_silent_by_default():
+    handlers = logging.getLogger("objget").handlers
+    assert any(isinstance(h, logging.NullHandler) for h in handlers)
+
+
+def test_importing_objget_does_not_import_sdks():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, objget; "
+        "bad = [m for m in ('oss2', 'botocore', 'boto3', 'ray', 'requests') if m in sys.modules]; "
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
