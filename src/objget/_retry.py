@@ -53,7 +53,7 @@ def backoff_delay(policy: RetryPolicy, failures: int, rand: float) -> float:
     """Full jitter: uniform in [0, min(max_backoff, backoff * 2**(failures-1)))."""
     if failures <= 0:
         return 0.0
-    cap = min(policy.max_backoff, policy.backoff * (2 ** min(failures - 1, 32)))
+    cap = min(policy.max_backoff, policy.backoff * float(2 ** min(failures - 1, 32)))
     return cap * rand
 
 
