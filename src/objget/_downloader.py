@@ -9,16 +9,23 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from . import _checkpoint as ck
-from ._config import DownloadConfig
-from ._exceptions import DownloadError, IntegrityError, ObjectChanged
+from ._config import DownloadConfig, RetryPolicy
+from ._exceptions import (
+    DownloadError,
+    IntegrityError,
+    ObjectChanged,
+    TransportError,
+)
 from ._fileio import check_free_space, open_part, preallocate, remove_quietly, replace_durably
 from ._models import ByteRange, DownloadResult, ObjectMeta, Progress
 from ._plan import Span, auto_part_size, cut_parts, done_bytes, missing_ranges
+from ._retry import RetryState, after_failure
 from ._scheduler import Scheduler
 from .backends import BackendOptions, resolve
 from .backends._base import Backend, Checksummer
@@ -108,7 +115,7 @@ class Downloader:
         display = backend.display(key)
         try:
             if meta is None:
-                meta = backend.head(key, version_id=version_id)
+                meta = head_with_retry(backend, key, version_id, self.config.retry)
             parent = os.path.dirname(os.path.abspath(paths.dest))
             if not os.path.isdir(parent):
                 raise FileNotFoundError(f"destination directory {parent} does not exist")
@@ -322,6 +329,20 @@ class Downloader:
 
 def _unknown_range() -> ByteRange:
     return ByteRange(0, _UNKNOWN_SIZE)
+
+
+def head_with_retry(
+    backend: Backend, key: str, version_id: str | None, policy: RetryPolicy
+) -> ObjectMeta:
+    """HEAD under the same retry policy as the data requests."""
+    state = RetryState(policy=policy)
+    while True:
+        try:
+            return backend.head(key, version_id=version_id)
+        except TransportError as exc:
+            state, delay = after_failure(state, exc, rand=random.random())
+            log.debug("retrying HEAD in %.2f s: %s", delay, exc)
+            time.sleep(delay)
 
 
 def _sha256_fd(fd: int, size: int) -> str:

@@ -17,11 +17,11 @@ from dataclasses import dataclass
 
 from ._concurrency import ControllerSettings, StreamController
 from ._config import DownloadConfig
-from ._exceptions import RangeNotSupported, RetriesExhausted, TransportError
+from ._exceptions import RangeNotSupported, TransportError
 from ._fileio import pwrite_all
 from ._models import ByteRange, ObjectMeta, Progress
 from ._ranges import check_range_answer
-from ._retry import RetryState
+from ._retry import RetryState, after_failure
 from ._scheduler import Claim, Scheduler
 from ._throttle import RateLimiter
 from .backends._base import Backend, Checksummer
@@ -213,14 +213,7 @@ class Engine:
                     state = state.progressed()
                 if not self._ranged:  # no ranges: the only way to retry is from byte 0
                     self._sched.rewind(claim)
-                if state.exhausted(exc) or state.out_of_time():
-                    raise RetriesExhausted(
-                        f"{exc} (gave up after {state.failures + 1} attempts)",
-                        attempts=state.failures + 1,
-                        last_error=exc,
-                        source=exc.source,
-                    ) from exc
-                state, delay = state.failed(exc, rand=random.random())
+                state, delay = after_failure(state, exc, rand=random.random())
                 self._sched.add_retry()
                 log.debug("retrying bytes %d-%d in %.2f s: %s", claim.pos, claim.stop, delay, exc)
                 if self._cancel.wait(delay):

@@ -11,9 +11,9 @@ import math
 from dataclasses import dataclass
 
 from ._config import RetryPolicy
-from ._exceptions import DownloadError, TLSError, TransportError
+from ._exceptions import DownloadError, RetriesExhausted, TLSError, TransportError
 
-__all__ = ["RetryState", "backoff_delay", "is_retryable", "parse_retry_after"]
+__all__ = ["RetryState", "after_failure", "backoff_delay", "is_retryable", "parse_retry_after"]
 
 _MAX_RETRY_AFTER = 24 * 3600.0
 
@@ -88,3 +88,21 @@ class RetryState:
 
     def out_of_time(self) -> bool:
         return self.policy.deadline is not None and self.waited >= self.policy.deadline
+
+
+def after_failure(
+    state: RetryState, error: DownloadError, *, rand: float
+) -> tuple[RetryState, float]:
+    """The next state and the delay before retrying; re-raises `error` when it is not
+    retryable and raises RetriesExhausted (chained from it) when the policy is spent."""
+    if not is_retryable(error):
+        raise error
+    if state.exhausted(error) or state.out_of_time():
+        attempts = state.failures + 1
+        raise RetriesExhausted(
+            f"{error} (gave up after {attempts} attempts)",
+            attempts=attempts,
+            last_error=error,
+            source=error.source,
+        ) from error
+    return state.failed(error, rand=rand)

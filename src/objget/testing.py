@@ -176,8 +176,14 @@ class MemoryBackend:
             if fault is not None and fault.kind == "wrong_range":
                 cr = f"bytes {rng.start + 1}-{rng.stop}/{len(data)}"
         if fault is not None and fault.kind in ("reset", "short"):
-            return MemoryBody(body, status=status, content_range=cr, stop_after=fault.after,
-                              reset=fault.kind == "reset", backend=self)
+            return MemoryBody(
+                body,
+                status=status,
+                content_range=cr,
+                stop_after=fault.after,
+                reset=fault.kind == "reset",
+                backend=self,
+            )
         return MemoryBody(body, status=status, content_range=cr, backend=self)
 
     def checksummer(self, meta: ObjectMeta) -> Checksummer | None:
