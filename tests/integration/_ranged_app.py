@@ -89,6 +89,7 @@ class RangedObject:
                     self.bytes_sent += len(chunk)
                 yield bytes(chunk)
             if cut is not None and sock is not None:
+                time.sleep(0.3)  # let the client read what was sent before the RST drops it
                 if action.startswith("reset:"):
                     sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                 sock.shutdown(socket.SHUT_RDWR)
