@@ -30,8 +30,7 @@ __all__ = ["Engine", "EngineHooks"]
 
 log = logging.getLogger("objget")
 
-SEGMENT = 8 * 1024 * 1024  # bytes between ledger commits of one worker
-TICK = 0.1
+TICK = 0.05
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -283,10 +282,7 @@ class Engine:
             if take:
                 chunk = view[:take]
                 pwrite_all(fd, chunk, pos)
-                claim.written = pos + take
-                if update is not None:
-                    claim.seg_crc = update(claim.seg_crc, chunk)
-                if claim.written - claim.seg_start >= SEGMENT and self._ranged:
-                    sched.commit(claim)
+                seg, _, crc = claim.mark
+                claim.mark = (seg, pos + take, update(crc, chunk) if update is not None else 0)
             if take < n:
                 return  # the rest of this body was stolen by another worker

@@ -22,15 +22,22 @@ __all__ = ["Claim", "Scheduler"]
 
 @dataclass(eq=False, slots=True)
 class Claim:
+    """A range one worker streams. `mark` is `(segment start, written end, segment CRC)`:
+    bytes `[mark[0], mark[1])` are written (pwrite returned) but not yet in the ledger. The
+    owner replaces the whole tuple after each write, so a snapshot never sees a torn mark."""
+
     pos: int
     stop: int
-    written: int = 0
-    seg_start: int = 0
-    seg_crc: int = 0
+    crc0: int = 0
+    mark: tuple[int, int, int] = (0, 0, 0)
     body: object | None = field(default=None)
 
     def __post_init__(self) -> None:
-        self.seg_start = self.written = self.pos
+        self.mark = (self.pos, self.pos, self.crc0)
+
+    @property
+    def written(self) -> int:
+        return self.mark[1]
 
 
 class Scheduler:
@@ -61,7 +68,7 @@ class Scheduler:
         with self.lock:
             if self._queue:
                 rng = self._queue.popleft()
-                c = Claim(rng.start, rng.stop, seg_crc=self._crc0)
+                c = Claim(rng.start, rng.stop, crc0=self._crc0)
                 self._active.append(c)
                 return c
             best: Claim | None = None
@@ -73,7 +80,7 @@ class Scheduler:
             point = steal_point(best.pos, best.stop, self._min_steal)
             if point is None:
                 return None
-            stolen = Claim(point, best.stop, seg_crc=self._crc0)
+            stolen = Claim(point, best.stop, crc0=self._crc0)
             best.stop = point
             self._active.append(stolen)
             return stolen
@@ -95,9 +102,10 @@ class Scheduler:
     def rewind(self, claim: Claim) -> None:
         """Start `claim` again from its segment start (servers without ranges)."""
         with self.lock:
-            self.fetched -= claim.pos - claim.seg_start
-            claim.pos = claim.written = claim.seg_start
-            claim.seg_crc = self._crc0
+            start = claim.mark[0]
+            self.fetched -= claim.pos - start
+            claim.pos = start
+            claim.mark = (start, start, self._crc0)
 
     def release(self, claim: Claim) -> None:
         """The owner stops streaming `claim` (finished, retiring or failed for good): the
@@ -115,19 +123,24 @@ class Scheduler:
 
     # --- the ledger -----------------------------------------------------------------
     def commit(self, claim: Claim) -> None:
-        """Bytes `[claim.seg_start, claim.written)` are written (pwrite returned): record them."""
-        end = claim.written
-        if end <= claim.seg_start:
-            return
-        span = Span(claim.seg_start, end, claim.seg_crc if self._combine else None)
+        """Move the claim's written segment into the ledger."""
         with self.lock:
-            self._spans = add_span(self._spans, span, self._combine)
-        claim.seg_start = end
-        claim.seg_crc = self._crc0
+            start, end, crc = claim.mark
+            if end > start:
+                span = Span(start, end, crc if self._combine else None)
+                self._spans = add_span(self._spans, span, self._combine)
+            claim.mark = (end, end, self._crc0)
 
     def spans(self) -> tuple[Span, ...]:
+        """The ledger plus every byte in-flight claims have written so far."""
         with self.lock:
-            return tuple(self._spans)
+            spans = self._spans
+            for c in self._active:
+                start, end, crc = c.mark
+                if end > start:
+                    span = Span(start, end, crc if self._combine else None)
+                    spans = add_span(spans, span, self._combine)
+            return tuple(spans)
 
     def add_retry(self) -> None:
         with self.lock:
