@@ -81,7 +81,6 @@ class ProgressBar:
 
     def __enter__(self) -> ProgressBar:
         self._progress.__enter__()
-        self._task = self._progress.add_task(self._label, total=None, extra="")
         return self
 
     def __exit__(
@@ -94,7 +93,7 @@ class ProgressBar:
 
     def __call__(self, snap: Snapshot) -> None:
         if self._task is None:
-            return
+            self._task = self._progress.add_task(self._label, total=snap.total, extra="")
         extra = [f"{snap.workers} streams"]
         if snap.resumed:
             extra.append(f"resumed {format_size(snap.resumed)}")

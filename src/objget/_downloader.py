@@ -6,6 +6,7 @@ context manager. The destination is replaced only after the bytes were verified.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import os
@@ -214,7 +215,8 @@ class Downloader:
                 size = engine.eof_size or 0
             verified = self._verify(fd, sched.spans(), size, checksummer, display, paths)
             if on_progress is not None:
-                on_progress(engine.progress(time.monotonic() - started))
+                final = engine.progress(time.monotonic() - started)
+                on_progress(dataclasses.replace(final, workers=peak))
             os.fsync(fd)
         finally:
             os.close(fd)

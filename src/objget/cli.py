@@ -17,7 +17,7 @@ import click
 from rich.console import Console
 from rich.text import Text
 
-from ._config import DownloadConfig, Timeouts
+from ._config import DownloadConfig, RetryPolicy, Timeouts
 from ._console import ProgressBar, parse_size, summary
 from ._downloader import Downloader, ProgressListener
 from ._exceptions import (
@@ -98,6 +98,13 @@ def _size(ctx: click.Context, param: click.Parameter, value: str | None) -> int 
     help="CA certificates (PEM) to trust for HTTPS.",
 )
 @click.option(
+    "--retries",
+    type=click.IntRange(1, 100),
+    default=8,
+    show_default=True,
+    help="Attempts per part (and for the first request) before giving up.",
+)
+@click.option(
     "--connect-timeout",
     type=float,
     default=10.0,
@@ -168,6 +175,7 @@ def command(
     restart: bool,
     checksum: str | None,
     ca_bundle: str | None,
+    retries: int,
     connect_timeout: float,
     stall_timeout: float,
     endpoint: str | None,
@@ -208,6 +216,7 @@ def command(
             checksum=checksum,
             ca_bundle=ca_bundle,
             timeouts=Timeouts(connect=connect_timeout, read=stall_timeout),
+            retry=RetryPolicy(attempts=retries),
         )
         options = BackendOptions(
             endpoint=endpoint,
