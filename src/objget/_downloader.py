@@ -110,8 +110,10 @@ class Downloader:
         on_progress: ProgressListener | None = None,
         version_id: str | None = None,
         meta: ObjectMeta | None = None,
+        config: DownloadConfig | None = None,
     ) -> DownloadResult:
-        """The whole flow for one object with an explicit backend and file locations."""
+        """The whole flow for one object with an explicit backend and file locations;
+        `config` overrides the Downloader's options for this object (the pool stays)."""
         started = time.monotonic()
         display = backend.display(key)
         try:
@@ -121,7 +123,9 @@ class Downloader:
             if not os.path.isdir(parent):
                 raise FileNotFoundError(f"destination directory {parent} does not exist")
             with ck.DestLock(paths.lock, dest=paths.dest, source=display):
-                return self._locked(backend, key, meta, paths, display, on_progress, started)
+                return self._locked(
+                    backend, key, meta, paths, display, on_progress, started, config or self.config
+                )
         except DownloadError as exc:
             exc.source = exc.source or display
             exc.dest = exc.dest or str(paths.dest)
@@ -136,11 +140,11 @@ class Downloader:
         display: str,
         on_progress: ProgressListener | None,
         started: float,
+        cfg: DownloadConfig,
     ) -> DownloadResult:
-        cfg = self.config
         checksummer = backend.checksummer(meta)
         ranged = meta.accept_ranges and meta.size is not None
-        resume = self._resume_point(paths, meta, display, checksummer, ranged)
+        resume = self._resume_point(paths, meta, display, checksummer, ranged, cfg.restart)
         if resume.restarted:
             log.warning("%s: starting over: %s", display, resume.restarted)
         spans = resume.spans
@@ -213,7 +217,7 @@ class Downloader:
                 raise
             if size is None:
                 size = engine.eof_size or 0
-            verified = self._verify(fd, sched.spans(), size, checksummer, display, paths)
+            verified = _verify(fd, sched.spans(), size, checksummer, display, paths, cfg.checksum)
             if on_progress is not None:
                 final = engine.progress(time.monotonic() - started)
                 on_progress(dataclasses.replace(final, workers=peak))
@@ -245,9 +249,10 @@ class Downloader:
         display: str,
         checksummer: Checksummer | None,
         ranged: bool,
+        restart: bool,
     ) -> _Resume:
         had_part = os.path.lexists(paths.part)
-        if self.config.restart:
+        if restart:
             _discard(paths)
             return _Resume(spans=(), restarted="--restart was given" if had_part else None)
         try:
@@ -281,52 +286,53 @@ class Downloader:
             return _Resume(spans=(), restarted=reason)
         return _Resume(spans=saved.spans, restarted=None)
 
-    def _verify(
-        self,
-        fd: int,
-        spans: tuple[Span, ...],
-        size: int,
-        checksummer: Checksummer | None,
-        display: str,
-        paths: ck.Paths,
-    ) -> tuple[str, ...]:
-        if size > 0 and (len(spans) != 1 or spans[0].start != 0 or spans[0].stop != size):
-            raise DownloadError(
-                f"{display}: internal error: downloaded spans {spans} do not "
-                f"cover 0-{size}; run again to resume",
+
+def _verify(
+    fd: int,
+    spans: tuple[Span, ...],
+    size: int,
+    checksummer: Checksummer | None,
+    display: str,
+    paths: ck.Paths,
+    checksum: str | None,
+) -> tuple[str, ...]:
+    if size > 0 and (len(spans) != 1 or spans[0].start != 0 or spans[0].stop != size):
+        raise DownloadError(
+            f"{display}: internal error: downloaded spans {spans} do not "
+            f"cover 0-{size}; run again to resume",
+            source=display,
+        )
+    if os.fstat(fd).st_size != size:
+        os.ftruncate(fd, size)
+    verified = ["size"]
+    if checksummer is not None and size > 0:
+        actual = spans[0].crc
+        if actual != checksummer.expected:
+            _discard(paths)
+            raise IntegrityError(
+                f"{display}: {checksummer.name} mismatch (expected {checksummer.expected}, "
+                f"got {actual}); the destination was not touched",
+                algorithm=checksummer.name,
+                expected=str(checksummer.expected),
+                actual=str(actual),
                 source=display,
             )
-        if os.fstat(fd).st_size != size:
-            os.ftruncate(fd, size)
-        verified = ["size"]
-        if checksummer is not None and size > 0:
-            actual = spans[0].crc
-            if actual != checksummer.expected:
-                _discard(paths)
-                raise IntegrityError(
-                    f"{display}: {checksummer.name} mismatch (expected {checksummer.expected}, "
-                    f"got {actual}); the destination was not touched",
-                    algorithm=checksummer.name,
-                    expected=str(checksummer.expected),
-                    actual=str(actual),
-                    source=display,
-                )
-            verified.append(checksummer.name)
-        if self.config.checksum:
-            expected = self.config.checksum.partition(":")[2].lower()
-            actual_hex = _sha256_fd(fd, size)
-            if actual_hex != expected:
-                _discard(paths)
-                raise IntegrityError(
-                    f"{display}: sha256 mismatch (expected {expected}, got {actual_hex}); the "
-                    "destination was not touched",
-                    algorithm="sha256",
-                    expected=expected,
-                    actual=actual_hex,
-                    source=display,
-                )
-            verified.append("sha256")
-        return tuple(verified)
+        verified.append(checksummer.name)
+    if checksum:
+        expected = checksum.partition(":")[2].lower()
+        actual_hex = _sha256_fd(fd, size)
+        if actual_hex != expected:
+            _discard(paths)
+            raise IntegrityError(
+                f"{display}: sha256 mismatch (expected {expected}, got {actual_hex}); the "
+                "destination was not touched",
+                algorithm="sha256",
+                expected=expected,
+                actual=actual_hex,
+                source=display,
+            )
+        verified.append("sha256")
+    return tuple(verified)
 
 
 def _unknown_range() -> ByteRange:
