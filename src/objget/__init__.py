@@ -26,11 +26,14 @@ from ._exceptions import (
     TransportError,
 )
 from ._models import ByteRange, DownloadResult, ObjectMeta, Progress
+from ._oss2_compat import resumable_download
+from .backends import BackendOptions
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AccessDenied",
+    "BackendOptions",
     "ByteRange",
     "CheckpointError",
     "DownloadConfig",
@@ -52,6 +55,7 @@ __all__ = [
     "TransportError",
     "__version__",
     "download",
+    "resumable_download",
 ]
 
 logging.getLogger("objget").addHandler(logging.NullHandler())

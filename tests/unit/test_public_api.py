@@ -4,6 +4,7 @@ import objget
 
 EXPECTED = [
     "AccessDenied",
+    "BackendOptions",
     "ByteRange",
     "CheckpointError",
     "DownloadConfig",
@@ -25,6 +26,7 @@ EXPECTED = [
     "TransportError",
     "__version__",
     "download",
+    "resumable_download",
 ]
 
 
