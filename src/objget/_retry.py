@@ -26,7 +26,7 @@ def parse_retry_after(value: str | None, *, now: float) -> float | None:
     value = value.strip()
     if not value:
         return None
-    if value.isdigit():
+    if value.isascii() and value.isdigit():
         return min(float(value), _MAX_RETRY_AFTER)
     try:
         when = email.utils.parsedate_to_datetime(value)

@@ -142,7 +142,7 @@ class ResponseBody:
         self.headers = resp.headers
         self.content_range = resp.headers.get("Content-Range")
         cl = resp.headers.get("Content-Length")
-        self.content_length = int(cl) if cl is not None and cl.strip().isdigit() else None
+        self.content_length = _length(cl)
         self._eof = False
 
     def readinto(self, buf: memoryview, /) -> int:
@@ -291,3 +291,14 @@ class Transport:
 
 def retry_after_of(body: ResponseBody, *, now: float) -> float | None:
     return parse_retry_after(body.headers.get("Retry-After"), now=now)
+
+
+def _length(value: str | None) -> int | None:
+    """A Content-Length header as an int; None when absent, malformed or absurd."""
+    if value is None:
+        return None
+    value = value.strip()
+    if not (value.isascii() and value.isdigit()) or len(value) > 19:
+        return None
+    n = int(value)
+    return n if n < 2**63 else None

@@ -172,7 +172,7 @@ class OssBackend:
         h = body.headers
         checksums = {}
         crc = h.get("x-oss-hash-crc64ecma")
-        if crc and crc.strip().isdigit():
+        if crc and crc.strip().isascii() and crc.strip().isdigit():
             checksums["crc64ecma"] = crc.strip()
         return ObjectMeta(
             size=body.content_length,
