@@ -98,6 +98,11 @@ def _size(ctx: click.Context, param: click.Parameter, value: str | None) -> int 
     help="CA certificates (PEM) to trust for HTTPS.",
 )
 @click.option(
+    "--no-verify-tls",
+    is_flag=True,
+    help="Do not verify TLS certificates (insecure; a warning is printed every time).",
+)
+@click.option(
     "--retries",
     type=click.IntRange(1, 100),
     default=8,
@@ -175,6 +180,7 @@ def command(
     restart: bool,
     checksum: str | None,
     ca_bundle: str | None,
+    no_verify_tls: bool,
     retries: int,
     connect_timeout: float,
     stall_timeout: float,
@@ -215,6 +221,7 @@ def command(
             restart=restart,
             checksum=checksum,
             ca_bundle=ca_bundle,
+            verify_tls=not no_verify_tls,
             timeouts=Timeouts(connect=connect_timeout, read=stall_timeout),
             retry=RetryPolicy(attempts=retries),
         )
@@ -232,6 +239,14 @@ def command(
         )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
+    if no_verify_tls:
+        err.print(
+            Text.assemble(
+                ("warning: ", "bold yellow"),
+                "TLS certificates are NOT verified (--no-verify-tls): anyone on the path can "
+                "read or change the download",
+            )
+        )
     try:
         with Downloader(config=config, options=options) as dl:
             if quiet or as_json:
