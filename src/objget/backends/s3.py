@@ -167,7 +167,8 @@ class S3Backend:
                     request_id=info.request_id,
                     source=source,
                 )
-        if status == 400 and head and self._options.sse_c_key is None:
+        sse_c_hint = head or "customer" in detail.lower()
+        if status == 400 and sse_c_hint and self._options.sse_c_key is None:
             detail += " (an SSE-C encrypted object needs --sse-c-key-file)"
         if status in (301, 307) and info.region:
             detail += f" (the bucket is in region {info.region}: pass --region {info.region})"
