@@ -1,0 +1,107 @@
+"""Many small objects: N x 64 KiB from SeaweedFS, every file sha256-checked after each run."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from bench import tools
+from bench.context import Context, rotated, run_one
+from bench.execute import sha256_file
+from bench.model import PEER_RUNNER, PYTHON, KiB, RunRecord, Target, Tool
+
+
+def _curl_parallel(t: Target) -> list[str]:
+    assert t.list_file is not None
+    return ["curl", "-sS", "--fail", "--parallel", "--parallel-max", "16",
+            "-K", str(t.list_file.with_suffix(".curl"))]  # fmt: skip
+
+
+def _aria2c_list(t: Target) -> list[str]:
+    assert t.list_file is not None
+    return ["aria2c", "-i", str(t.list_file.with_suffix(".aria2")), "-j16", "-x1", "-s1",
+            "--allow-overwrite=true", "--auto-file-renaming=false", "--console-log-level=warn",
+            "--summary-interval=0", "--download-result=hide", "--dir", str(t.dest)]  # fmt: skip
+
+
+def _boto3(t: Target, threads: int) -> list[str]:
+    assert t.list_file is not None and t.s3_endpoint
+    return [PYTHON, str(PEER_RUNNER), "boto3-many", "--endpoint", t.s3_endpoint, "--bucket",
+            t.bucket, "--keys", str(t.list_file), "--dest", str(t.dest),
+            "--concurrency", str(threads)]  # fmt: skip
+
+
+def many_tools() -> list[Tool]:
+    return [
+        Tool(id="curl", label="curl --parallel --parallel-max 16 -K list", kind="cli",
+             family="reference", build=_curl_parallel),
+        Tool(id="aria2c-j16", label="aria2c -i list -j16", kind="cli", build=_aria2c_list),
+        Tool(id="boto3-loop", label="boto3 download_file loop (1 thread)", kind="py",
+             build=lambda t: _boto3(t, 1)),
+        Tool(id="boto3-t16", label="boto3 download_file, 16 threads", kind="py",
+             build=lambda t: _boto3(t, 16)),
+        Tool(id="rclone", label="rclone copy (default --transfers 4)", kind="cli",
+             needs="rclone", build=lambda t: tools.rclone(t, [], verb="copy",
+                                                          src=f":s3:{t.bucket}/{t.key}")),
+        Tool(id="rclone-16", label="rclone copy --transfers 16", kind="cli", needs="rclone",
+             build=lambda t: tools.rclone(t, ["--transfers", "16"], verb="copy",
+                                          src=f":s3:{t.bucket}/{t.key}")),
+        Tool(id="objget-batch", label="objget batch mode", kind="cli", family="objget",
+             needs="objget-batch", build=lambda t: []),
+    ]  # fmt: skip
+
+
+def _upload(ctx: Context, count: int, size: int) -> dict[str, str]:
+    """Upload `count` random objects under many/; returns file name -> sha256."""
+    names = [f"o-{i:05d}" for i in range(count)]
+    blobs = {n: os.urandom(size) for n in names}
+
+    def put(name: str) -> None:
+        ctx.seaweed.put(ctx.bucket, f"many/{name}", blobs[name])
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        for fut in [pool.submit(put, n) for n in names]:
+            fut.result(timeout=300)
+    return {n: hashlib.sha256(b).hexdigest() for n, b in blobs.items()}
+
+
+def _write_lists(ctx: Context, expected: dict[str, str]) -> Path:
+    base = ctx.workdir / "many-list"
+    s3 = ctx.seaweed.s3_url
+    names = sorted(expected)
+    base.with_suffix(".txt").write_text("".join(f"many/{n}\n" for n in names))
+    base.with_suffix(".aria2").write_text(
+        "".join(f"{s3}/{ctx.bucket}/many/{n}\n  out={n}\n" for n in names))  # fmt: skip
+    base.with_suffix(".curl").write_text(
+        "".join(f'url = "{s3}/{ctx.bucket}/many/{n}"\noutput = "{ctx.dst / n}"\n' for n in names)
+    )
+    return base.with_suffix(".txt")
+
+
+def many(ctx: Context, count: int, reps: int, obj_size: int = 64 * KiB) -> list[RunRecord]:
+    ctx.log(f"uploading {count} x {obj_size // KiB} KiB objects")
+    expected = _upload(ctx, count, obj_size)
+    list_file = _write_lists(ctx, expected)
+    cand = [t for t in many_tools() if ctx.wanted(t)]
+    target = Target(
+        http_url=f"{ctx.seaweed.s3_url}/{ctx.bucket}/many/", bucket=ctx.bucket, key="many",
+        size=count * obj_size, sha256="", dest=ctx.dst, s3_endpoint=ctx.seaweed.s3_url,
+        list_file=list_file, extra={"count": count},
+    )  # fmt: skip
+
+    def verify(t: Target) -> bool:
+        for name, digest in expected.items():
+            p = t.dest / name
+            if not p.is_file() or sha256_file(p) != digest:
+                return False
+        return True
+
+    group = f"{count} x {obj_size // KiB} KiB"
+    records = []
+    for rep in range(reps):
+        for tool in rotated(cand, rep, reps):
+            records.append(run_one(ctx, scenario="many", group=group, tool=tool, target=target,
+                                   rep=rep, verify=verify))  # fmt: skip
+    return records

@@ -1,0 +1,84 @@
+"""Table scenarios: loopback (SeaweedFS + nginx limit rows), wan (capped nginx), https (nginx TLS).
+
+Every repetition runs every tool once per size, in an order rotated per repetition (interleaved,
+not blocks), so drift hits all tools alike and `x curl` can be paired per repetition.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from bench import servers, tools
+from bench.context import Context, rotated, run_one
+from bench.model import RunRecord, Target, Tool, human_size
+
+
+@dataclass(frozen=True)
+class Row:
+    tool: Tool
+    target: Target
+
+
+def run_groups(
+    ctx: Context, scenario: str, groups: list[tuple[str, list[Row]]], reps: int
+) -> list[RunRecord]:
+    records: list[RunRecord] = []
+    for rep in range(reps):
+        for group, rows in groups:
+            for row in rotated(rows, rep, reps):
+                records.append(run_one(ctx, scenario=scenario, group=group, tool=row.tool,
+                                       target=row.target, rep=rep))  # fmt: skip
+    return records
+
+
+@contextmanager
+def nginx_server(ctx: Context, name: str, *, extra: str = "", tls: bool = False) -> Iterator[Any]:
+    ng = servers.nginx(ctx.src, ctx.workdir / name, extra=extra, tls=tls)
+    ng.start()
+    ctx.server_pids["nginx"] = [ng.pid]
+    ctx.log(f"nginx ({name}) up at {ng.url}")
+    try:
+        yield ng
+    finally:
+        ng.stop()
+        ctx.server_pids.pop("nginx", None)
+
+
+def loopback(ctx: Context, sizes: list[int], reps: int) -> list[RunRecord]:
+    """SeaweedFS over loopback at each size; the largest size also gets the nginx limit rows."""
+    objs = [ctx.source(size) for size in sizes]
+    cand = [t for t in tools.loopback_tools() if ctx.wanted(t)]
+    limit_tools = [t for t in tools.nginx_limit_tools() if ctx.wanted(t)]
+    with nginx_server(ctx, "nginx-plain") as ng:
+        groups = []
+        for obj in objs:
+            rows = [Row(t, ctx.target(obj, ctx.seaweed_url(obj))) for t in cand]
+            if obj is objs[-1]:
+                rows += [Row(t, ctx.target(obj, f"{ng.url}/{obj.key}")) for t in limit_tools]
+            groups.append((human_size(obj.size), rows))
+        return run_groups(ctx, "loopback", groups, reps)
+
+
+def wan(ctx: Context, size: int, rate: str, reps: int) -> list[RunRecord]:
+    """Every connection capped by nginx `limit_rate` (per connection), like an internet path."""
+    obj = ctx.source(size)
+    cand = [t for t in tools.wan_tools() if ctx.wanted(t)]
+    with nginx_server(ctx, "nginx-wan", extra=f"limit_rate {rate};") as ng:
+        rows = [Row(t, ctx.target(obj, f"{ng.url}/{obj.key}")) for t in cand]
+        group = f"{human_size(size)}, limit_rate {rate} per connection"
+        return run_groups(ctx, "wan", [(group, rows)], reps)
+
+
+def https(ctx: Context, size: int, reps: int) -> list[RunRecord]:
+    """nginx with TLS on loopback; curl --cacert vs objget --ca-bundle."""
+    obj = ctx.source(size)
+    cand = [t for t in tools.https_tools() if ctx.wanted(t)]
+    with nginx_server(ctx, "nginx-tls", tls=True) as ng:
+        if not ng.ca_path:
+            raise RuntimeError("nginx fixture gave no CA path for TLS")
+        rows = [Row(t, ctx.target(obj, f"{ng.url}/{obj.key}", ca_path=str(ng.ca_path)))
+                for t in cand]  # fmt: skip
+        return run_groups(ctx, "https", [(f"{human_size(size)} over TLS", rows)], reps)
