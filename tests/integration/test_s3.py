@@ -452,3 +452,71 @@ def test_sse_c_round_trip_when_supported(seaweed_auth, tmp_path):
     with pytest.raises(objget.RemoteError) as info:
         fetch(seaweed_auth.s3_url, "s3://test/ssec.bin", tmp_path / "nokey")
     assert "--sse-c-key-file" in str(info.value)
+
+
+# --- post-download checks (the Downloader hook is the lead's; called directly here) --------
+def backend_for(endpoint, source, **opts):
+    from objget.backends import resolve
+
+    dl = objget.Downloader(config=config(), options=BackendOptions(endpoint=endpoint, **opts))
+    return dl, resolve(source, dl.transport, dl.options, {})
+
+
+def run_checks(dl, found, path):
+    meta = found.backend.head(found.key, version_id=found.version_id)
+    checks = found.backend.file_checks(found.key, meta)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return [(c.name, c.expected, c.compute(fd, meta.size)) for c in checks]
+    finally:
+        os.close(fd)
+
+
+def test_composite_crc32c_of_a_multipart_upload_checks_each_part(seaweed_auth, tmp_path):
+    c = seaweed_auth.client
+    sizes = [5 * MiB, 5 * MiB, 123_457]
+    rnd = random.Random(13)
+    parts_data = [rnd.randbytes(n) for n in sizes]
+    key = "sums/composite.bin"
+    up = c.create_multipart_upload(
+        Bucket="test", Key=key, ChecksumAlgorithm="CRC32C", ChecksumType="COMPOSITE"
+    )["UploadId"]
+    parts = []
+    for number, body in enumerate(parts_data, 1):
+        r = c.upload_part(
+            Bucket="test", Key=key, UploadId=up, PartNumber=number, Body=body,
+            ChecksumAlgorithm="CRC32C",
+        )  # fmt: skip
+        parts.append(
+            {"PartNumber": number, "ETag": r["ETag"], "ChecksumCRC32C": r["ChecksumCRC32C"]}
+        )
+    c.complete_multipart_upload(
+        Bucket="test", Key=key, UploadId=up, MultipartUpload={"Parts": parts}
+    )
+    source = f"s3://test/{key}"
+    res = fetch(seaweed_auth.s3_url, source, tmp_path / "out", config(part_size=MiB))
+    assert res.verified == ("size",)  # composite: not a combinable full-object CRC
+    dl, found = backend_for(seaweed_auth.s3_url, source)
+    with dl:
+        [(name, expected, actual)] = run_checks(dl, found, tmp_path / "out")
+        assert name == "crc32c-composite" and expected.endswith("-3")
+        assert actual == expected
+        raw = bytearray((tmp_path / "out").read_bytes())
+        raw[5 * MiB + 7] ^= 0x80  # a byte in part 2
+        (tmp_path / "bad").write_bytes(raw)
+        [(_, expected, actual)] = run_checks(dl, found, tmp_path / "bad")
+        assert actual != expected
+
+
+def test_md5_etag_check(seaweed_auth, tmp_path):
+    data = random.Random(14).randbytes(3 * MiB)
+    seaweed_auth.put("test", "md5.bin", data)
+    fetch(seaweed_auth.s3_url, "s3://test/md5.bin", tmp_path / "out")
+    dl, found = backend_for(seaweed_auth.s3_url, "s3://test/md5.bin", verify_md5=True)
+    with dl:
+        assert run_checks(dl, found, tmp_path / "out") == [
+            ("md5", hashlib.md5(data).hexdigest(), hashlib.md5(data).hexdigest())
+        ]
+    dl, found = backend_for(seaweed_auth.s3_url, "s3://test/md5.bin")
+    with dl:
+        assert run_checks(dl, found, tmp_path / "out") == []  # only with --verify md5

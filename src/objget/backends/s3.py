@@ -26,6 +26,7 @@ from . import Resolved
 from ._base import Backend, Checksummer
 from ._options import BackendOptions
 from ._s3_auth import S3Signer
+from ._s3_checks import CompositeCheck, Md5Check, parse_object_parts
 from ._s3_errors import S3ErrorInfo, parse_s3_error, redirect_region
 from ._s3_urls import default_endpoint, object_url, parse_s3_url, use_virtual
 from ._transport import ResponseBody, Transport, error_for_status, retry_after_of
@@ -267,6 +268,50 @@ class S3Backend:
                 log.warning("ignoring the store's checksum: %s", exc)
                 continue
             return CrcChecksummer(name, expected, update)
+        return None
+
+    def file_checks(self, key: str, meta: ObjectMeta) -> tuple[Md5Check | CompositeCheck, ...]:
+        """Checks of the finished file that no per-range CRC can do: the plain-MD5 ETag
+        (`--verify md5`) and a multipart upload's COMPOSITE CRC (part sizes from
+        GetObjectAttributes; skipped, with a log line, when the store does not tell them)."""
+        checks: list[Md5Check | CompositeCheck] = []
+        if meta.checksums.get("md5"):
+            checks.append(Md5Check(meta.checksums["md5"]))
+        for name in ("crc64nvme", "crc32c", "crc32"):
+            value = meta.checksums.get(name, "")
+            count = value.rpartition("-")[2]
+            if "-" not in value or not count.isdigit() or crc_function(name) is None:
+                continue
+            sizes = self._part_sizes(key, meta)
+            if sizes is None or len(sizes) != int(count) or sum(sizes) != meta.size:
+                log.info("%s: part sizes unknown; composite %s not verified", key, name)
+                continue
+            checks.append(CompositeCheck(name, value, sizes))
+            break
+        return tuple(checks)
+
+    def _part_sizes(self, key: str, meta: ObjectMeta) -> tuple[int, ...] | None:
+        """The multipart upload's part sizes, from GetObjectAttributes (paged by 1000)."""
+        sizes: list[int] = []
+        marker = 0
+        version = meta.version_id
+        query = (("attributes", ""),) + ((("versionId", version),) if version else ())
+        for _ in range(10):  # at most 10,000 parts
+            headers = {
+                "x-amz-object-attributes": "ObjectParts",
+                "x-amz-max-parts": "1000",
+                "x-amz-part-number-marker": str(marker),
+            }
+            try:
+                body = self._send("GET", key, headers, query)
+                page = parse_object_parts(body.read_error_body(8 * 1024 * 1024))
+            except (DownloadError, ValueError) as exc:
+                log.info("%s: GetObjectAttributes gave no part sizes: %s", key, exc)
+                return None
+            sizes.extend(size for _, size in page.parts)
+            if not page.truncated or page.next_marker is None:
+                return tuple(sizes)
+            marker = page.next_marker
         return None
 
     def close(self) -> None:
