@@ -206,7 +206,7 @@ def command(
     interruption (run the same command again to resume) and replaces DEST only when
     the bytes are complete and verified.
     """
-    err = Console(stderr=True)
+    err = Console(stderr=True, soft_wrap=True)
     if verbose:
         logging.basicConfig(
             format="objget: %(message)s",

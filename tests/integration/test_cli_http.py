@@ -47,12 +47,13 @@ def kill_when(proc: subprocess.Popen, ckpt: Path, fraction: float, timeout: floa
         done = done_bytes(ckpt)
         if done >= fraction * SIZE:
             os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
+            proc.communicate(timeout=10)
             return done
         if proc.poll() is not None:
             pytest.fail(f"objget ended before it was killed: {proc.communicate()}")
         time.sleep(0.02)
     os.killpg(proc.pid, signal.SIGKILL)
+    proc.communicate(timeout=10)
     pytest.fail("the download never reached the kill point")
 
 
@@ -160,7 +161,7 @@ def test_second_run_on_the_same_destination_is_refused(site, tmp_path):
         assert "objget-lock" in err and "another objget run" in err
     finally:
         os.killpg(first.pid, signal.SIGKILL)
-        first.wait(timeout=10)
+        first.communicate(timeout=10)
 
 
 def test_exit_codes_and_messages(site, tmp_path):
