@@ -66,9 +66,12 @@ def test_parser_never_raises(status: int, body: bytes) -> None:
     assert info.message is None or len(info.message) <= 2048
 
 
-@given(text=st.text(alphabet=st.characters(blacklist_characters="<"), max_size=200))
+@given(
+    text=st.text(
+        alphabet=st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="<&>"),
+        max_size=200,
+    )
+)
 def test_message_text_survives(text: str) -> None:
-    from xml.sax.saxutils import escape
-
-    body = f"<Error><Code>X</Code><Message>{escape(text)}</Message></Error>".encode()
-    assert parse_s3_error(400, body, {}).message == (text.strip() or None) or not text.strip()
+    body = f"<Error><Code>X</Code><Message>{text}</Message></Error>".encode()
+    assert parse_s3_error(400, body, {}).message == (text.strip() or None)

@@ -53,10 +53,12 @@ def parse_s3_error(
     fields: dict[str, str] = {}
     for m in _FIELD.finditer(body[:65536]):
         name = m.group(1).decode("ascii")
-        fields.setdefault(name, html.unescape(m.group(2).decode("utf-8", "replace")).strip())
+        value = html.unescape(m.group(2).decode("utf-8", "replace")).strip()
+        if value:
+            fields.setdefault(name, value)
     code = fields.get("Code") or (_HEAD_CODES.get(status) if head or not body else None)
     message = fields.get("Message")
-    if message is None and not fields and body and not head:
+    if message is None and not fields and body.strip() and not head:
         text = " ".join(body[:512].decode("utf-8", "replace").split())
         message = None if "<html" in text.lower() else text[:200] or None
     region = (
