@@ -1,0 +1,379 @@
+"""PURE: how many parallel streams to run, decided from the measured aggregate byte rate.
+
+No threads, sockets or clocks: the engine feeds `observe(now, total_bytes)` a few times a
+second and runs the returned number of streams. The rule is hill climbing:
+
+- **Measure.** After every change of the count, `settle` seconds are ignored (new connections
+  open, retiring streams finish a read). A window then lasts at least `window` seconds and
+  `min_reads * sqrt(n - 1)` reads of `read_size` bytes, and starts and ends on an
+  observation where the byte count rose: the engine counts whole reads (1 MiB lumps, a few a
+  second per capped stream), which a plain fixed-time window would miscount by +-1 read per
+  stream. Windows with no bytes say nothing and are dropped.
+- **Climb.** From `initial`, double the count (x4 after a step that scaled linearly) while
+  the rate rises by more than `gain`: a first window better by twice `gain` moves on at
+  once (climb windows need half the reads), otherwise the mean of two windows decides, so
+  streams that take a few round trips to start are not judged too early.
+- **Refine.** When doubling stops helping, binary-search between the last two accepted counts
+  for the smallest count whose rate is within `tolerance` of the best (the mean of the counts
+  found as good); skipped when the last step scaled linearly. With nothing measured below
+  the first count, halve downwards: on a saturated path (loopback) 2 -> 4 (no gain) -> 1.
+  Unclear comparisons take a second window.
+- **Hold.** Keep the count, smoothing window rates (EWMA). Every `probe_interval` seconds
+  (doubling up to `max_probe_interval` each time the hold returns to the same count) try
+  double the count for two windows and climb on if it helped by `gain`. If the rate moves by
+  more than `change` for two windows in a row the path changed: probe at once, downwards
+  first when it fell (halve while as good, then bisect), upwards first when it rose.
+- **Pinned.** With `min_streams == max_streams` (see `ControllerSettings.fixed`) nothing is
+  measured and the count never changes.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from dataclasses import dataclass
+
+__all__ = ["ControllerSettings", "StreamController"]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ControllerSettings:
+    """Tuning of the stream controller; the defaults suit both loopback and internet paths.
+
+    `initial` is 2: on a per-flow-capped path it saves one doubling step (~1 s) of the climb,
+    while on a saturated path one extra stream costs only a few percent and the controller
+    checks 1 as soon as 4 streams show no gain. Times are seconds, rates relative.
+    """
+
+    min_streams: int = 1
+    max_streams: int = 16  # the user's -j ceiling
+    initial: int = 2  # clamped into [min_streams, max_streams]
+    window: float = 0.5  # least length of one measurement window
+    gain: float = 0.10  # relative rate increase that counts as "more streams helped"
+    tolerance: float = 0.10  # a smaller count within this fraction of the best is as good
+    settle: float = 0.3  # ignored after each change of the count
+    max_window: float = 10.0  # a window closes after this long even without a byte jump
+    read_size: int = 1024 * 1024  # bytes one stream reads at once: counts arrive in such lumps
+    min_reads: float = 8.0  # a window at n streams holds >= min_reads*sqrt(n-1) reads
+    change: float = 0.30  # relative move of the held rate (2 windows) that means "path changed"
+    smoothing: float = 0.3  # EWMA weight of a new window while holding
+    probe_interval: float = 4.0  # first re-probe upwards this long after a hold begins
+    max_probe_interval: float = 30.0  # the interval doubles up to this while probes fail
+
+    def __post_init__(self) -> None:
+        if self.min_streams < 1:
+            raise ValueError("min_streams must be >= 1")
+        if self.max_streams < self.min_streams:
+            raise ValueError("max_streams must be >= min_streams")
+        if self.initial < 1:
+            raise ValueError("initial must be >= 1")
+        if not 0 < self.window <= self.max_window:
+            raise ValueError("window must be positive and at most max_window")
+        if self.settle < 0 or self.read_size < 0 or self.min_reads < 0:
+            raise ValueError("settle, read_size and min_reads must be >= 0")
+        if self.gain <= 0 or not 0 <= self.tolerance < 1 or not 0 < self.change < 1:
+            raise ValueError("gain must be > 0, tolerance and change in [0, 1)")
+        if not 0 < self.smoothing <= 1:
+            raise ValueError("smoothing must be in (0, 1]")
+        if not 0 < self.probe_interval <= self.max_probe_interval:
+            raise ValueError("probe_interval must be positive and at most max_probe_interval")
+
+    @classmethod
+    def fixed(cls, n: int) -> ControllerSettings:
+        """Settings that pin the count at `n` streams (no measurement, no probing)."""
+        return cls(min_streams=n, max_streams=n, initial=n)
+
+
+class _Meter:
+    """Aggregate rate over windows that begin and end on a rise of the byte count."""
+
+    __slots__ = ("_last", "_max_window", "_min_bytes", "_quiet_until", "_start", "_window")
+
+    def __init__(self, window: float, max_window: float) -> None:
+        self._window = window
+        self._max_window = max_window
+        self._min_bytes = 0.0
+        self._last: tuple[float, int] | None = None
+        self._start: tuple[float, int] | None = None
+        self._quiet_until = 0.0
+
+    def restart(self, quiet_until: float, min_bytes: float) -> None:
+        """Drop the open window; the next one starts on the first rise after `quiet_until`
+        and closes only once it holds `min_bytes` (or after `max_window`)."""
+        self._start = None
+        self._quiet_until = quiet_until
+        self._min_bytes = min_bytes
+
+    def feed(self, now: float, total: int) -> float | None:
+        """Bytes per second of a window that closes at this observation, else None."""
+        last, self._last = self._last, (now, total)
+        if last is None:
+            return None
+        if total < last[1] or now < last[0]:  # bytes given back, or the clock went back
+            self._start = None
+            return None
+        rose = total > last[1]
+        if now < self._quiet_until:
+            return None
+        start = self._start
+        if start is None:
+            if rose:
+                self._start = (now, total)
+            return None
+        elapsed, moved = now - start[0], total - start[1]
+        full = elapsed >= self._window and moved >= self._min_bytes
+        if not ((rose and full) or elapsed >= self._max_window):
+            return None
+        self._start = (now, total) if rose else None
+        return moved / elapsed if moved > 0 else None
+
+
+class _Phase(enum.Enum):
+    PINNED = "pinned"
+    CLIMB = "climb"  # doubling while the rate rises by more than `gain`
+    DESCEND = "descend"  # halving while the rate stays within `tolerance` of the best
+    SEARCH = "search"  # binary search for the smallest count that is as good
+    HOLD = "hold"  # steady; watching for a changed path, probing now and then
+    PROBE = "probe"  # two windows at double (or, the path changed, half) the held count
+
+
+class StreamController:
+    """Decides the number of parallel streams from cumulative byte counts (see module doc).
+
+    >>> ctl = StreamController(ControllerSettings(max_streams=8), now=0.0)
+    >>> ctl.target
+    2
+    >>> ctl.observe(0.1, 0)
+    2
+    """
+
+    def __init__(self, settings: ControllerSettings, *, now: float) -> None:
+        s = settings
+        self._s = s
+        self._target = min(max(s.initial, s.min_streams), s.max_streams)
+        self._meter = _Meter(s.window, s.max_window)
+        self._meter.restart(now + s.settle, 0.5 * self._min_bytes(self._target))
+        self._phase = _Phase.PINNED if s.min_streams == s.max_streams else _Phase.CLIMB
+        self._rates: list[float] = []  # windows at the current count in the current step
+        self._base: tuple[int, float] | None = None  # last accepted (count, rate) of a climb
+        self._lower: tuple[int, float] | None = None  # the accepted one before it
+        self._lo = self._hi = 0  # search bounds: lo is not as good, hi is
+        self._lo_seen = False  # lo was measured during this search (not only in the climb)
+        self._ref = 0.0  # the rate to match (search, descend) or to beat (probe)
+        self._plateau: list[float] = []  # rates of the counts found as good (mean is _ref)
+        self._home = self._target  # the held count a probe returns to
+        self._up = True  # probe direction
+        self._then_other = False  # a failed probe tries the other direction (path changed)
+        self._ewma: float | None = None
+        self._drift = 0  # consecutive held windows off the average: +n above, -n below
+        self._interval = s.probe_interval
+        self._held = 0  # the count of the last hold
+        self._next_probe = float("inf")
+        self._reason = "pinned" if self._phase is _Phase.PINNED else "start"
+
+    @property
+    def target(self) -> int:
+        """The number of streams that should run now."""
+        return self._target
+
+    @property
+    def phase(self) -> str:
+        """What the controller is doing: pinned, climb, descend, search, hold or probe."""
+        return self._phase.value
+
+    @property
+    def reason(self) -> str:
+        """Why the count was last set (for debug logs)."""
+        return self._reason
+
+    def observe(self, now: float, total_bytes: int) -> int:
+        """Feed the cumulative bytes written so far (monotonic) at time `now`; return the
+        number of streams that should run from now on (between min and max)."""
+        if self._phase is _Phase.PINNED:
+            return self._target
+        rate = self._meter.feed(now, total_bytes)
+        if rate is not None:
+            self._rates.append(rate)
+            del self._rates[:-2]
+            self._decide(now, rate)
+        return self._target
+
+    # --- decisions ------------------------------------------------------------------
+    def _decide(self, now: float, rate: float) -> None:
+        n, phase = self._target, self._phase
+        if phase is _Phase.CLIMB:
+            if self._base is None:
+                self._base = (n, rate)
+                self._step_up(now, "first window")
+            else:
+                self._climb(now)
+        elif phase is _Phase.DESCEND or phase is _Phase.SEARCH:
+            good = self._as_good()
+            if good is None:
+                return
+            mean = sum(self._rates) / len(self._rates)
+            if good:
+                self._plateau.append(mean)
+                ref = sum(self._plateau) / len(self._plateau)
+                if phase is _Phase.DESCEND:
+                    self._descend(now, n, ref)
+                elif n == self._lo:  # the climb's step to the next count was noise
+                    self._hold(now, n, None, f"hold {n}: as good as {self._hi} after all")
+                else:
+                    self._search(now, self._lo, n, ref, lo_seen=self._lo_seen)
+            else:
+                self._search(now, n, self._hi, self._ref, lo_seen=True)
+        elif phase is _Phase.HOLD:
+            self._watch(now, rate)
+        elif phase is _Phase.PROBE and len(self._rates) >= 2:
+            self._judge_probe(now, sum(self._rates) / 2)
+
+    def _as_good(self) -> bool | None:
+        """Is the current count as good as `_ref`? None: ask again after another window.
+        A clear first window decides at once; an unclear one waits for the mean of two."""
+        rates, low = self._rates, self._ref * (1 - self._s.tolerance)
+        if len(rates) >= 2:
+            return sum(rates) / len(rates) >= low
+        if rates[0] >= self._ref:
+            return True
+        if rates[0] < self._ref * (1 - 2 * self._s.tolerance):
+            return False
+        return None
+
+    def _climb(self, now: float) -> None:
+        """Judge a doubling: a first window better by twice `gain` moves on at once (below
+        the ceiling); otherwise the mean of two windows decides."""
+        assert self._base is not None
+        n, rates, base_rate = self._target, self._rates, self._base[1]
+        better = base_rate * (1 + self._s.gain)
+        clear = base_rate * (1 + 2 * self._s.gain)
+        if len(rates) < 2 and not (rates[0] > clear and n < self._s.max_streams):
+            return
+        mean = sum(rates) / len(rates)
+        if mean > better:
+            linear = mean >= base_rate * n / self._base[0] * (1 - self._s.tolerance)
+            self._lower, self._base = self._base, (n, mean)
+            self._step_up(
+                now, f"{n} streams gained {mean / base_rate - 1:+.0%}", 4 if linear else 2
+            )
+        else:
+            self._end_climb(now, mean)
+
+    def _move(self, now: float, n: int, phase: _Phase, reason: str) -> None:
+        n = min(max(n, self._s.min_streams), self._s.max_streams)
+        if n != self._target:
+            self._target = n
+            coarse = 0.5 if phase is _Phase.CLIMB else 1.0  # a climb looks for +2*gain
+            self._meter.restart(now + self._s.settle, coarse * self._min_bytes(n))
+            self._reason = reason
+        self._phase = phase
+        self._rates.clear()
+
+    def _min_bytes(self, n: int) -> float:
+        """Bytes a window must hold so that whole reads landing on either side of its edges
+        move the rate by a few percent at most (one stream is exact: windows start and end
+        on its reads)."""
+        return self._s.min_reads * math.sqrt(n - 1) * self._s.read_size
+
+    def _step_up(self, now: float, why: str, factor: int = 2) -> None:
+        n = self._target
+        if n >= self._s.max_streams:
+            self._end_climb(now)
+        else:
+            up = min(factor * n, self._s.max_streams)
+            self._move(now, up, _Phase.CLIMB, f"climb {n}->{up}: {why}")
+
+    def _end_climb(self, now: float, no_better: float | None = None) -> None:
+        """Doubling stopped helping (`no_better`: the rate one step above the best) or hit
+        the ceiling: find the smallest count that is as good as the best."""
+        assert self._base is not None
+        best, best_rate = self._base
+        lower, self._base, self._lower = self._lower, None, None
+        self._plateau = [best_rate] if no_better is None else [best_rate, no_better]
+        best_rate = sum(self._plateau) / len(self._plateau)
+        if lower is None:
+            self._descend(now, best, best_rate)
+            return
+        low, low_rate = lower
+        linear = best_rate >= low_rate * best / low * (1 - self._s.tolerance)
+        if linear:
+            self._hold(now, best, None, f"hold {best}: the last step scaled linearly")
+        else:
+            self._search(now, low, best, best_rate, lo_seen=False)
+
+    def _descend(self, now: float, good: int, ref: float) -> None:
+        """`good` streams are as good as the best; try half as many."""
+        self._hi, self._ref = good, ref
+        if good <= self._s.min_streams:
+            self._hold(now, good, None, f"hold {good}: the floor")
+        else:
+            half = max(self._s.min_streams, good // 2)
+            self._move(now, half, _Phase.DESCEND, f"descend {good}->{half}")
+
+    def _search(self, now: float, lo: int, hi: int, ref: float, *, lo_seen: bool) -> None:
+        """`lo` streams are not as good as the best, `hi` streams are: bisect. A `lo` known
+        only from the climb (one noisy comparison) is measured once more before holding."""
+        self._lo, self._hi, self._ref, self._lo_seen = lo, hi, ref, lo_seen
+        if hi - lo <= 1 and lo_seen:
+            self._hold(now, hi, None, f"hold {hi}: {lo} streams were slower")
+        elif hi - lo <= 1:
+            self._lo_seen = True
+            self._move(now, lo, _Phase.SEARCH, f"search {lo}..{hi}: check {lo}")
+        else:
+            mid = (lo + hi) // 2
+            self._move(now, mid, _Phase.SEARCH, f"search {lo}..{hi}: try {mid}")
+
+    def _hold(self, now: float, n: int, seed: float | None, why: str) -> None:
+        """Keep `n` streams. Returning to the count held before backs the probes off."""
+        s = self._s
+        same = n == self._held
+        self._interval = min(self._interval * 2, s.max_probe_interval) if same else s.probe_interval
+        self._held = n
+        self._move(now, n, _Phase.HOLD, why)
+        self._ewma, self._drift = seed, 0
+        self._next_probe = now + self._s.settle + self._interval
+
+    def _watch(self, now: float, rate: float) -> None:
+        s, avg = self._s, self._ewma
+        if avg is None:
+            self._ewma = rate
+        else:
+            off = -1 if rate < avg * (1 - s.change) else 1 if rate > avg * (1 + s.change) else 0
+            if off == 0:
+                self._drift = 0
+                self._ewma = avg + s.smoothing * (rate - avg)
+            else:
+                self._drift = self._drift + off if self._drift * off > 0 else off
+                if abs(self._drift) >= 2:
+                    self._interval = s.probe_interval
+                    self._probe(now, up=self._drift > 0, ref=rate, then_other=True)
+                    return
+        if now >= self._next_probe and self._target < s.max_streams:
+            self._probe(now, up=True, ref=self._ewma or rate, then_other=False)
+
+    def _probe(self, now: float, *, up: bool, ref: float, then_other: bool) -> None:
+        if self._phase is not _Phase.PROBE:
+            self._home = self._target
+        home, s = self._home, self._s
+        cand = min(2 * home, s.max_streams) if up else max(home // 2, s.min_streams)
+        self._up, self._ref, self._then_other = up, ref, then_other
+        if cand == home:
+            if then_other:
+                self._probe(now, up=not up, ref=ref, then_other=False)
+            else:
+                self._hold(now, home, ref, f"hold {home}")
+            return
+        self._move(now, cand, _Phase.PROBE, f"probe {home}->{cand}")
+
+    def _judge_probe(self, now: float, rate: float) -> None:
+        s, n, home, ref = self._s, self._target, self._home, self._ref
+        if self._up and rate > ref * (1 + s.gain):
+            self._lower, self._base = (home, ref), (n, rate)
+            self._step_up(now, f"probe {home}->{n} gained {rate / ref - 1:+.0%}")
+        elif not self._up and rate >= ref * (1 - s.tolerance):
+            self._plateau = [ref, rate]
+            self._descend(now, n, (ref + rate) / 2)
+        elif self._then_other:
+            self._probe(now, up=not self._up, ref=ref, then_other=False)
+        else:
+            self._hold(now, home, ref, f"hold {home}: probe {n} did not help")

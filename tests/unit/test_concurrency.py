@@ -1,0 +1,396 @@
+"""The stream controller against simulated paths: a fake clock, scripted rate functions
+("streams -> aggregate bytes/s"), optional lumpy reads, late-starting streams and noise."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from objget._concurrency import ControllerSettings, StreamController
+
+MB = 1_000_000
+MiB = 1024 * 1024
+RateFn = Callable[[float, int], float]  # (time, streams contributing) -> aggregate bytes/s
+
+
+@dataclass
+class Trace:
+    points: list[tuple[float, int]] = field(default_factory=list)  # (time, target after it)
+    phases: list[str] = field(default_factory=list)
+    total: float = 0.0  # bytes delivered over the whole run
+
+    def at(self, t: float) -> int:
+        value = self.points[0][1]
+        for when, target in self.points:
+            if when > t:
+                break
+            value = target
+        return value
+
+    def between(self, t0: float, t1: float = float("inf")) -> list[int]:
+        return [n for t, n in self.points if t0 <= t <= t1]
+
+    def changes(self, t0: float = 0.0) -> int:
+        seq = self.between(t0)
+        return sum(1 for a, b in zip(seq, seq[1:], strict=False) if a != b)
+
+    def first_time(self, pred: Callable[[int], bool], t0: float = 0.0) -> float | None:
+        return next((t for t, n in self.points if t >= t0 and pred(n)), None)
+
+    @property
+    def final(self) -> int:
+        return self.points[-1][1]
+
+    @property
+    def held(self) -> int:
+        """The count of the last observation in the hold phase (not in a probe)."""
+        pairs = zip(self.points[:0:-1], self.phases[::-1], strict=True)
+        return next(n for (_, n), p in pairs if p == "hold")
+
+
+def simulate(
+    cfg: ControllerSettings,
+    rate: RateFn,
+    *,
+    duration: float,
+    tick: float = 0.1,
+    step: float = 0.01,
+    noise: float = 0.0,
+    chunk: int = 0,
+    start_delay: float = 0.0,
+    jitter: bool = False,
+    unequal: float = 0.0,
+    seed: int = 0,
+) -> Trace:
+    """Run the controller as the engine would: observe about every `tick` seconds (random
+    intervals in [0, 2*tick] with `jitter`); streams are added at once but deliver only
+    after `start_delay`, removed at once; with `chunk`, each stream's bytes show up only in
+    whole reads of that size; `noise` scales the rate of each tick by U(1-noise, 1+noise);
+    `unequal` gives each stream a share weight U(1-unequal, 1+unequal) per tick (flows on
+    one bottleneck never share it evenly, so their reads drift out of step)."""
+    rng = random.Random(seed)
+    ctl = StreamController(cfg, now=0.0)
+    trace = Trace(points=[(0.0, ctl.target)])
+    starts: list[float] = [0.0] * ctl.target  # when each running stream was started
+    pending: list[float] = [0.0] * ctl.target  # bytes of a read not complete yet
+    total = 0.0
+    t = 0.0
+    next_obs = tick
+    factor = 1.0
+    weights: list[float] = []
+    while t < duration:
+        t += step
+        live = [i for i, s in enumerate(starts) if t - s >= start_delay]
+        if live:
+            agg = rate(t, len(live)) * factor * step
+            weights += [1.0] * (len(starts) - len(weights))
+            norm = sum(weights[i] for i in live)
+            for i in live:
+                share = agg * weights[i] / norm
+                if chunk:
+                    pending[i] += share
+                    while pending[i] >= chunk:
+                        pending[i] -= chunk
+                        total += chunk
+                else:
+                    total += share
+        if t >= next_obs:
+            target = ctl.observe(t, int(total))
+            assert cfg.min_streams <= target <= cfg.max_streams
+            assert target == ctl.target
+            trace.points.append((t, target))
+            trace.phases.append(ctl.phase)
+            del starts[target:], pending[target:]
+            starts += [t] * (target - len(starts))
+            pending += [0.0] * (target - len(pending))
+            next_obs = t + (rng.uniform(0.0, 2 * tick) if jitter else tick)
+            factor = rng.uniform(1 - noise, 1 + noise) if noise else 1.0
+            weights = [rng.uniform(1 - unequal, 1 + unequal) for _ in starts]
+    trace.total = total
+    return trace
+
+
+def capped(cap: float, link_streams: int) -> RateFn:
+    """Each connection gets `cap`; the link carries `link_streams` caps at most."""
+    return lambda t, n: cap * min(n, link_streams)
+
+
+def saturated(rate: float, loss_per_stream: float = 0.0) -> RateFn:
+    """One stream fills the path; each extra stream costs `loss_per_stream` of it (CPU)."""
+    return lambda t, n: rate * max(0.1, 1 - loss_per_stream * (n - 1))
+
+
+DEFAULT = ControllerSettings()
+
+
+# --- saturated paths (loopback) ------------------------------------------------------
+@pytest.mark.parametrize("loss", [0.0, 0.03])
+def test_saturated_link_settles_at_one_or_two(loss):
+    trace = simulate(DEFAULT, saturated(800 * MB, loss), duration=60)
+    assert max(n for _, n in trace.points) <= 4
+    assert set(trace.between(5)) <= {1, 2}
+    assert trace.final == 1
+    assert trace.at(5) == 1
+
+
+def test_saturated_link_with_noise_stays_low():
+    trace = simulate(DEFAULT, saturated(800 * MB, 0.02), duration=60, noise=0.15, seed=3)
+    assert max(trace.between(3)) <= 2
+    assert trace.changes() <= 14
+
+
+# --- per-flow capped paths (internet) -----------------------------------------------
+def test_per_flow_cap_reaches_the_ceiling_quickly():
+    trace = simulate(DEFAULT, capped(4 * MB, 16), duration=20)
+    reached = trace.first_time(lambda n: n >= 12)
+    assert reached is not None and reached <= 5.0
+    assert trace.final == 16
+    assert min(trace.between(reached)) >= 12
+
+
+def test_per_flow_cap_with_lumpy_reads_and_late_streams():
+    """1 MiB reads at 4 MB/s per connection (4 rises a second per stream) and new streams
+    that deliver only 0.4 s after they start (TLS handshakes on a long path)."""
+    trace = simulate(
+        DEFAULT,
+        capped(4 * MB, 16),
+        duration=30,
+        chunk=MiB,
+        start_delay=0.4,
+        jitter=True,
+        unequal=0.3,
+    )
+    reached = trace.first_time(lambda n: n >= 12)
+    assert reached is not None and reached <= 8.0
+    assert min(trace.between(reached)) >= 8
+    assert trace.final >= 12
+
+
+def test_ceiling_is_the_users_j():
+    trace = simulate(ControllerSettings(max_streams=5), capped(4 * MB, 16), duration=20)
+    assert max(n for _, n in trace.points) <= 5
+    assert trace.final == 5
+
+
+def test_mixed_cap_and_link_limit_settles_near_the_knee():
+    trace = simulate(DEFAULT, capped(4 * MB, 6), duration=40)
+    assert trace.held == 6
+    assert set(trace.between(15)) <= {6, 12}  # 12 only while probing, less and less often
+    assert sum(1 for n in trace.between(15) if n == 6) > 0.7 * len(trace.between(15))
+    assert trace.total >= 0.9 * 6 * 4 * MB * 40
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_mixed_with_lumpy_reads_settles_near_the_knee(seed):
+    """2 MB/s per connection, 1 MiB reads: each stream's count moves twice a second."""
+    trace = simulate(
+        DEFAULT, capped(2 * MB, 6), duration=40, chunk=MiB, jitter=True, unequal=0.3, seed=seed
+    )
+    assert 6 <= trace.held <= 8
+
+
+def test_reads_in_lockstep_cost_no_throughput():
+    """Worst case for the meter: streams started together deliver their reads at the same
+    instants (groups of lumps). The count may stay above the knee, the rate must not drop."""
+    trace = simulate(DEFAULT, capped(2 * MB, 6), duration=60, chunk=MiB, seed=2)
+    assert trace.held >= 6
+    assert trace.total >= 0.9 * 6 * 2 * MB * 60
+
+
+def test_slow_connections_with_small_reads_still_climb():
+    """200 kB/s per connection; the engine passes its read size (256 KiB here)."""
+    cfg = ControllerSettings(read_size=256 * 1024)
+    trace = simulate(cfg, capped(200_000, 16), duration=60, chunk=256 * 1024, unequal=0.3)
+    reached = trace.first_time(lambda n: n >= 12)
+    assert reached is not None and reached <= 15
+    assert trace.held >= 12
+
+
+def test_a_short_stall_of_every_stream_does_not_move_the_count():
+    def rate(t, n):
+        return 0.0 if 20 <= t < 21.5 else 4 * MB * min(n, 6)
+
+    trace = simulate(DEFAULT, rate, duration=40)
+    settled = trace.at(19.9)
+    assert settled == 6
+    assert all(n in (settled, 12) for n in trace.between(20))  # 12: the usual up-probe
+
+
+# --- paths that change mid-download ------------------------------------------------
+def test_degrading_path_is_followed_down():
+    def rate(t, n):
+        return 4 * MB * min(n, 16 if t < 20 else 4)
+
+    trace = simulate(DEFAULT, rate, duration=50)
+    assert trace.at(19) >= 12
+    down = trace.first_time(lambda n: n <= 6, t0=20)
+    assert down is not None and down <= 30
+    assert trace.held in (4, 5)
+
+
+def test_improving_path_is_followed_up():
+    def rate(t, n):
+        return 4 * MB * min(n, 4 if t < 20 else 16)
+
+    trace = simulate(DEFAULT, rate, duration=80)
+    assert trace.at(19) in (4, 5)
+    up = trace.first_time(lambda n: n >= 12, t0=20)
+    assert up is not None and up <= 60
+    assert trace.final >= 12
+
+
+def test_loopback_turning_into_capped_path_climbs():
+    """Saturated by one stream first (held at 1), then per-flow capped."""
+
+    def rate(t, n):
+        return 500 * MB if t < 15 else 4 * MB * n
+
+    trace = simulate(DEFAULT, rate, duration=40)
+    assert trace.at(14) == 1
+    assert trace.final == 16
+
+
+# --- noise --------------------------------------------------------------------------
+@pytest.mark.parametrize("seed", range(4))
+def test_noisy_measurements_do_not_oscillate(seed):
+    trace = simulate(DEFAULT, capped(4 * MB, 6), duration=60, noise=0.15, seed=seed, jitter=True)
+    assert trace.changes(t0=10) <= 12
+    held = trace.between(10)
+    assert sum(1 for n in held if 6 <= n <= 10) > 0.7 * len(held)  # the rest: probes
+    # noise costs little throughput: at least 90% of the link over the whole minute
+    assert trace.total >= 0.9 * 6 * 4 * MB * 60
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_noisy_per_flow_cap_still_climbs(seed):
+    trace = simulate(DEFAULT, capped(4 * MB, 16), duration=30, noise=0.15, seed=seed)
+    reached = trace.first_time(lambda n: n >= 12)
+    assert reached is not None and reached <= 8
+    assert trace.final >= 12
+
+
+# --- pinning, settings, odd inputs --------------------------------------------------
+def test_fixed_count_never_moves():
+    trace = simulate(ControllerSettings.fixed(3), capped(4 * MB, 16), duration=10)
+    assert {n for _, n in trace.points} == {3}
+    ctl = StreamController(ControllerSettings(min_streams=1, max_streams=1), now=0.0)
+    assert ctl.target == 1 and ctl.phase == "pinned"
+
+
+def test_initial_is_clamped_into_the_range():
+    assert StreamController(ControllerSettings(max_streams=1), now=0).target == 1
+    assert StreamController(ControllerSettings(min_streams=4, initial=2), now=0).target == 4
+    assert StreamController(ControllerSettings(initial=40), now=0).target == 16
+
+
+BAD = "min_streams=0 max_streams=0 initial=0 window=0 window=20 gain=0 tolerance=1 change=0"
+BAD += " smoothing=0 probe_interval=60 settle=-1 read_size=-1"
+
+
+@pytest.mark.parametrize("kwargs", [{k: int(v)} for k, v in (i.split("=") for i in BAD.split())])
+def test_bad_settings_are_rejected(kwargs):
+    with pytest.raises(ValueError):
+        ControllerSettings(**kwargs)
+
+
+def test_no_bytes_means_no_decision():
+    ctl = StreamController(DEFAULT, now=0.0)
+    for i in range(1, 200):
+        assert ctl.observe(i * 0.1, 0) == 2
+    assert ctl.phase == "climb"
+
+
+def test_bytes_given_back_and_clock_going_back_are_tolerated():
+    ctl = StreamController(DEFAULT, now=0.0)
+    total = 0
+    for i in range(1, 100):
+        total += 1_000_000
+        if i % 17 == 0:
+            total -= 5_000_000  # a part rewound by the engine
+        now = i * 0.1 - (0.5 if i % 23 == 0 else 0.0)
+        assert 1 <= ctl.observe(now, max(total, 0)) <= 16
+
+
+def test_reason_and_phase_are_reported():
+    ctl = StreamController(DEFAULT, now=0.0)
+    assert (ctl.reason, ctl.phase) == ("start", "climb")
+    total = 0.0
+    for i in range(1, 40):
+        total += 0.1 * 4 * MB * ctl.target
+        ctl.observe(i * 0.1, int(total))
+    assert ctl.target > 2 and ctl.reason.startswith("climb 4->16")
+
+
+# --- properties -----------------------------------------------------------------------
+@st.composite
+def controller_settings(draw):
+    lo = draw(st.integers(1, 8))
+    hi = draw(st.integers(lo, 32))
+    window = draw(st.floats(0.1, 2.0))
+    probe = draw(st.floats(0.5, 10.0))
+    return ControllerSettings(
+        min_streams=lo,
+        max_streams=hi,
+        initial=draw(st.integers(1, 40)),
+        window=window,
+        max_window=window * draw(st.floats(1.0, 20.0)),
+        settle=draw(st.floats(0.0, 1.0)),
+        gain=draw(st.floats(0.01, 1.0)),
+        tolerance=draw(st.floats(0.0, 0.5)),
+        change=draw(st.floats(0.05, 0.9)),
+        smoothing=draw(st.floats(0.05, 1.0)),
+        probe_interval=probe,
+        max_probe_interval=probe * draw(st.floats(1.0, 8.0)),
+    )
+
+
+@st.composite
+def rate_functions(draw):
+    cap = draw(st.floats(1e4, 1e9))
+    knee = draw(st.integers(1, 40))
+    slope = draw(st.floats(-0.1, 0.05))  # after the knee: falling (CPU) or slowly rising
+    flip = draw(st.floats(0.0, 30.0))  # the path changes here
+    knee2 = draw(st.integers(1, 40))
+
+    def rate(t, n):
+        k = knee if t < flip else knee2
+        return cap * max(0.05, min(n, k) * (1 + slope * max(0, n - k)))
+
+    return rate
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    cfg=controller_settings(),
+    rate=rate_functions(),
+    noise=st.floats(0.0, 0.4),
+    chunk=st.sampled_from([0, 64 * 1024, MiB]),
+    seed=st.integers(0, 2**16),
+)
+def test_floor_and_ceiling_always_hold(cfg, rate, noise, chunk, seed):
+    # simulate() asserts min <= target <= max at every observation
+    trace = simulate(
+        cfg, rate, duration=20, step=0.02, noise=noise, chunk=chunk, jitter=True, seed=seed
+    )
+    assert all(cfg.min_streams <= n <= cfg.max_streams for _, n in trace.points)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    cfg=controller_settings(),
+    steps=st.lists(st.tuples(st.floats(0.0, 3.0), st.integers(-(10**6), 10**8)), max_size=300),
+)
+def test_any_observation_sequence_stays_in_range(cfg, steps):
+    ctl = StreamController(cfg, now=0.0)
+    now, total = 0.0, 0
+    for dt, delta in steps:
+        now += dt
+        total = max(0, total + delta)
+        n = ctl.observe(now, total)
+        assert cfg.min_streams <= n <= cfg.max_streams
+        assert n == ctl.target
