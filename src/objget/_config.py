@@ -63,7 +63,7 @@ class DownloadConfig:
     min_workers: int = 1
     part_size: int | None = None
     limit_rate: int | None = None
-    buffer_size: int = 1 * MiB
+    buffer_size: int = 256 * 1024
     checksum: str | None = None
     restart: bool = False
     timeouts: Timeouts = field(default_factory=Timeouts)

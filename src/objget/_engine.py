@@ -97,6 +97,7 @@ class Engine:
             ControllerSettings(
                 min_streams=min(cfg.min_workers, max_streams),
                 max_streams=max_streams,
+                read_size=self._limiter.chunk if self._limiter else cfg.buffer_size,
             ),
             now=self._clock(),
         )
@@ -112,7 +113,10 @@ class Engine:
                     raise self._error
                 now = self._clock()
                 fetched = self._sched.fetched
-                self._target = ctl.observe(now, fetched)
+                target = ctl.observe(now, fetched)
+                if target != self._target:
+                    log.debug("streams %d -> %d: %s", self._target, target, ctl.reason)
+                    self._target = target
                 self._spawn()
                 if not any(t.is_alive() for t in self._threads.values()):
                     if self._error is not None:
