@@ -117,7 +117,7 @@ class S3Backend:
             body.close()
             status, rheaders = body.status, body.headers
             if method == "HEAD" and status in (400, 403):
-                raw = self._error_body(url, merged, source) or raw
+                raw = self._error_body(url, merged, source, status) or raw
             info = parse_s3_error(status, raw, rheaders, head=not raw)
             new_region = redirect_region(info, region)
             if new_region is not None and attempt == 0:
@@ -130,9 +130,10 @@ class S3Backend:
             raise self._error(info, source, retry_after, head=not raw)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _error_body(self, url: str, headers: Mapping[str, str], source: str) -> bytes:
+    def _error_body(self, url: str, headers: Mapping[str, str], source: str, status: int) -> bytes:
         """A HEAD error has no body; the same request as a one-byte GET tells the S3 error
-        code (SignatureDoesNotMatch, AccessDenied, InvalidAccessKeyId...)."""
+        code (SignatureDoesNotMatch, AccessDenied, InvalidAccessKeyId...) when it fails with
+        the same status."""
         probe = {k: v for k, v in headers.items() if k != "x-amz-checksum-mode"}
         probe["Range"] = "bytes=0-0"
         try:
@@ -142,7 +143,7 @@ class S3Backend:
             )
         except DownloadError:
             return b""
-        if body.status < 300:
+        if body.status != status:
             body.close()
             return b""
         return body.read_error_body(65536)
