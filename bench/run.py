@@ -14,13 +14,14 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from bench import charts, env, many, report, resume, scenarios, servers
+from bench import charts, env, many, oss, report, resume, scenarios, servers
 from bench.context import Context
 from bench.model import REPO, human_size, parse_size
 
-SCENARIOS = ["loopback", "wan", "https", "resume", "many"]
+SCENARIOS = ["loopback", "oss", "wan", "https", "resume", "many"]
 TITLES = {
     "loopback": "Loopback: SeaweedFS (S3/HTTP) on 127.0.0.1, + nginx plain-HTTP limit rows",
+    "oss": "OSS protocol: through the OSS-protocol test server (signatures, CRC-64)",
     "wan": '"WAN": every connection capped by nginx limit_rate',
     "https": "HTTPS: nginx with TLS on loopback",
     "resume": "Resume after SIGKILL at 40%",
@@ -46,6 +47,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--tools", default="", help="comma list of substrings of tool ids to run (curl always runs)"
     )
     p.add_argument("--out", help="output dir (default bench/results; --quick: bench/work/quick)")
+    p.add_argument("--oss-size", help="object size for `oss` (default 256M; --quick 32M)")
     p.add_argument("--wan-size", help="wan object size (default 512M; --quick 16M)")
     p.add_argument("--wan-rate", default="20m", help="nginx limit_rate per connection (20m)")
     p.add_argument("--https-size", help="https object size (default 1G; --quick 32M)")
@@ -58,6 +60,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     q = a.quick
     a.reps = a.reps or (1 if q else 5)
     a.sizes = [parse_size(s) for s in (a.sizes or ("8M,32M" if q else "8M,256M,1G")).split(",")]
+    a.oss_size = parse_size(a.oss_size or ("32M" if q else "256M"))
     a.wan_size = parse_size(a.wan_size or ("16M" if q else "512M"))
     a.https_size = parse_size(a.https_size or ("32M" if q else "1G"))
     a.resume_size = parse_size(a.resume_size or ("64M" if q else "1G"))
@@ -77,6 +80,8 @@ def _run_scenario(ctx: Context, name: str, a: argparse.Namespace, data: dict[str
     ctx.log(f"== {name}")
     if name == "loopback":
         data["records"] += scenarios.loopback(ctx, a.sizes, a.reps)
+    elif name == "oss":
+        data["records"] += oss.oss(ctx, a.oss_size, a.reps)
     elif name == "wan":
         data["records"] += scenarios.wan(ctx, a.wan_size, a.wan_rate, a.reps)
     elif name == "https":
@@ -112,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     origins = []
     weed = None
     try:
-        if {"loopback", "resume", "many"} & set(a.scenarios):
+        if {"loopback", "oss", "resume", "many"} & set(a.scenarios):
             weed = servers.seaweed(workdir / "seaweed")
             t0 = time.monotonic()
             weed.start()
@@ -121,10 +126,13 @@ def main(argv: list[str] | None = None) -> int:
             ctx.server_pids["seaweed"] = [weed.pid]
             ctx.log(f"SeaweedFS up at {weed.s3_url} in {time.monotonic() - t0:.1f}s")
             origins.append("SeaweedFS (`weed server` with S3, tests/_servers/seaweed.py)")
-            ctx.oss_endpoint = weed.s3_url  # no OSS-protocol server: oss2 talks to SeaweedFS
+            ctx.oss_endpoint = weed.s3_url  # loopback/resume OSS rows: SeaweedFS directly
             ctx.server_pids["oss"] = ctx.server_pids["seaweed"]
-            origins.append("oss2 rows against SeaweedFS's S3 port (anonymous, OSS V1 signature "
-                           "ignored), as in peer-bench")  # fmt: skip
+            origins.append("loopback and resume oss2 / objget.resumable_download rows talk to "
+                           "SeaweedFS's S3 port directly (anonymous; the OSS V1 signature is "
+                           "ignored), as in peer-bench; the `oss` scenario goes through the "
+                           "OSS-protocol test server (tests/_servers/oss_server.py, run by "
+                           "bench/oss_front.py)")  # fmt: skip
         origins.append("nginx (tests/_servers/nginx.py: 2 workers, sendfile)")
         for name in a.scenarios:
             try:
