@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-from .util import free_port, tail
+from .util import free_port, tail, wait_until
 
 __all__ = ["Nginx", "find_nginx", "make_certificates"]
 
@@ -130,7 +130,8 @@ class Nginx:
     def reload(self, *, extra: str) -> None:
         """Replace the `location /` directives on the running server (same port, same PID).
 
-        Returns once new connections are served by the new configuration.
+        Returns once new connections are served by the new configuration and the old
+        workers have stopped taking requests (in-flight responses may still be finishing).
         """
         if self._proc is None:
             raise RuntimeError("nginx is not started")
@@ -148,8 +149,17 @@ class Nginx:
             self._generation -= 1
             self._write_config()
             raise RuntimeError(f"nginx rejects extra={extra!r}:\n{check.stderr}")
+        old_workers = _children(self._proc.pid)
         os.kill(self._proc.pid, signal.SIGHUP)
         self._wait_generation(START_TIMEOUT)
+        # Old workers keep serving a kept-alive connection until they process the shutdown
+        # (then they close idle connections): wait for that, not for their in-flight requests.
+        wait_until(
+            lambda: all(_retiring(pid) for pid in old_workers),
+            START_TIMEOUT,
+            what="old nginx workers to begin shutting down",
+        )
+        time.sleep(0.05)
 
     def stop(self) -> None:
         """Fast shutdown (SIGTERM to the master's PID); SIGKILL it and its workers if stuck."""
@@ -262,6 +272,16 @@ def _children(pid: int) -> list[int]:
     except OSError:
         return []
     return [int(p) for p in text.split()]
+
+
+def _retiring(pid: int) -> bool:
+    """An old worker is gone, a zombie, or has retitled itself "... is shutting down"."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state == "Z" or b"shutting down" in cmdline or not cmdline
 
 
 def _kill(pid: int) -> None:
