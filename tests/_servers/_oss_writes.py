@@ -4,6 +4,7 @@ the way, as OSS computes it."""
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
@@ -62,15 +63,6 @@ class WriteOps:
             left -= len(chunk)
             yield chunk
 
-    def _spooled_body(self) -> tuple[Any, int]:
-        """The body as a file and its length (chunked bodies are spooled first)."""
-        spool = tempfile.SpooledTemporaryFile(max_size=8 * CHUNK)  # noqa: SIM115
-        for chunk in self._body():
-            spool.write(chunk)
-        length = spool.tell()
-        spool.seek(0)
-        return spool, length
-
     def _forward_headers(self, t: Target) -> dict[str, str]:
         out = {k: v for k in (*PASS_HEADERS, "content-md5") if (v := t.headers.get(k))}
         out.update(
@@ -82,15 +74,9 @@ class WriteOps:
         with self.oss.link.send("HEAD", t.bucket) as b:
             if b.status != 200:
                 raise OssFault("NoSuchBucket", fields={"BucketName": t.bucket})
-        if "content-length" in t.headers:
-            source: Any = self._body()
-            length = int(t.headers["content-length"])
-        else:
-            spool, length = self._spooled_body()
-            source = iter(lambda: spool.read(CHUNK), b"")
         crc = 0
 
-        def body() -> Iterator[bytes]:
+        def with_crc(source: Iterator[bytes]) -> Iterator[bytes]:
             nonlocal crc
             for chunk in source:
                 crc = crc64(chunk, crc)
@@ -98,9 +84,23 @@ class WriteOps:
 
         params = {"partNumber": str(part[1]), "uploadId": part[0]} if part else None
         headers = {} if part else self._forward_headers(t)
-        with self.oss.link.send(
-            "PUT", t.bucket, t.key, params=params, headers=headers, body=body(), length=length
-        ) as r:
+        with contextlib.ExitStack() as stack:
+            if t.headers.get("transfer-encoding", "").lower() == "chunked":
+                spool = stack.enter_context(tempfile.SpooledTemporaryFile(max_size=8 * CHUNK))
+                for chunk in self._body():  # S3 wants a length: spool chunked bodies first
+                    spool.write(chunk)
+                length = spool.tell()
+                spool.seek(0)
+                source: Iterator[bytes] = iter(lambda: spool.read(CHUNK), b"")
+            else:
+                length = int(t.headers.get("content-length") or 0)
+                source = self._body()
+            r = stack.enter_context(
+                self.oss.link.send(
+                    "PUT", t.bucket, t.key, params=params, headers=headers,
+                    body=with_crc(source), length=length,
+                )
+            )  # fmt: skip
             if r.status != 200:
                 raise self._s3_fault(r, t)
             etag = r.headers.get("etag", '""')

@@ -9,6 +9,7 @@ The endpoint is `http://127.0.0.1:PORT`: oss2 uses path style for IP endpoints.
 from __future__ import annotations
 
 import base64
+import gzip
 import hashlib
 import http.client
 import random
@@ -329,3 +330,37 @@ def test_fault_hook(oss: OssServer, bucket_created: str) -> None:
             conn.close()
     finally:
         oss.clear_faults()
+
+
+def test_empty_chunked_and_gzip_objects(oss: OssServer, bucket_created: str) -> None:
+    b = make_bucket(oss, oss2.AuthV4(AK, SK))
+    b.put_object("empty.bin", b"")
+    assert b.get_object("empty.bin").read() == b""
+    head = b.head_object("empty.bin")
+    assert head.content_length == 0 and head.server_crc == 0
+    with pytest.raises(oe.ServerError) as info:
+        b.get_object("empty.bin", byte_range=(0, 0), headers={"x-oss-range-behavior": "standard"})
+    assert info.value.status == 416
+    chunks = [b"chunked ", b"transfer ", b"coding" * 100_000]
+    put = b.put_object("chunked.bin", iter(chunks))  # no length: requests sends it chunked
+    assert put.crc == crc_of(b"".join(chunks))
+    sent = [e.request for e in oss.log if e.method == "PUT" and e.request]
+    assert [r.headers.get("transfer-encoding") for r in sent if r.key == "chunked.bin"] == [
+        "chunked"
+    ]
+    assert b.get_object("chunked.bin").read() == b"".join(chunks)
+    stored = gzip.compress(b"text " * 1000)
+    b.put_object("page.html.gz", stored, headers={"Content-Encoding": "gzip"})
+    req = oss2.http.Request("GET", "http://x/", region=REGION, product="oss")
+    oss2.AuthV4(AK, SK)._sign_request(req, BUCKET, "page.html.gz")
+    conn = http.client.HTTPConnection("127.0.0.1", oss.port, timeout=30)
+    try:  # served as stored, never decoded
+        conn.request(
+            "GET", f"/{BUCKET}/page.html.gz", headers={k: v for k, v in req.headers.items() if v}
+        )
+        resp = conn.getresponse()
+        assert resp.getheader("Content-Encoding") == "gzip"
+        assert int(resp.getheader("x-oss-hash-crc64ecma", "")) == crc_of(stored)
+        assert resp.read() == stored
+    finally:
+        conn.close()
