@@ -7,7 +7,6 @@ context manager. The destination is replaced only after the bytes were verified.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import logging
 import os
 import random
@@ -19,7 +18,6 @@ from . import _checkpoint as ck
 from ._config import DownloadConfig, RetryPolicy
 from ._exceptions import (
     DownloadError,
-    IntegrityError,
     ObjectChanged,
     TransportError,
 )
@@ -28,6 +26,7 @@ from ._models import ByteRange, DownloadResult, ObjectMeta, Progress
 from ._plan import Span, auto_part_size, cut_parts, done_bytes, missing_ranges
 from ._retry import RetryState, after_failure
 from ._scheduler import Scheduler
+from ._verify import DigestCheck, FileCheck, verify
 from .backends import BackendOptions, resolve
 from .backends._base import Backend, Checksummer
 from .backends._transport import Transport
@@ -217,7 +216,21 @@ class Downloader:
                 raise
             if size is None:
                 size = engine.eof_size or 0
-            verified = _verify(fd, sched.spans(), size, checksummer, display, paths, cfg.checksum)
+            checks: list[FileCheck] = []
+            if cfg.checksum:
+                checks.append(DigestCheck("sha256", cfg.checksum.partition(":")[2]))
+            hook = getattr(backend, "file_checks", None)
+            if hook is not None and size > 0:
+                checks.extend(hook(key, meta))
+            verified = verify(
+                fd,
+                spans=sched.spans(),
+                size=size,
+                checksummer=checksummer,
+                checks=checks,
+                display=display,
+                discard=lambda: _discard(paths),
+            )
             if on_progress is not None:
                 final = engine.progress(time.monotonic() - started)
                 on_progress(dataclasses.replace(final, workers=peak))
@@ -287,54 +300,6 @@ class Downloader:
         return _Resume(spans=saved.spans, restarted=None)
 
 
-def _verify(
-    fd: int,
-    spans: tuple[Span, ...],
-    size: int,
-    checksummer: Checksummer | None,
-    display: str,
-    paths: ck.Paths,
-    checksum: str | None,
-) -> tuple[str, ...]:
-    if size > 0 and (len(spans) != 1 or spans[0].start != 0 or spans[0].stop != size):
-        raise DownloadError(
-            f"{display}: internal error: downloaded spans {spans} do not "
-            f"cover 0-{size}; run again to resume",
-            source=display,
-        )
-    if os.fstat(fd).st_size != size:
-        os.ftruncate(fd, size)
-    verified = ["size"]
-    if checksummer is not None and size > 0:
-        actual = spans[0].crc
-        if actual != checksummer.expected:
-            _discard(paths)
-            raise IntegrityError(
-                f"{display}: {checksummer.name} mismatch (expected {checksummer.expected}, "
-                f"got {actual}); the destination was not touched",
-                algorithm=checksummer.name,
-                expected=str(checksummer.expected),
-                actual=str(actual),
-                source=display,
-            )
-        verified.append(checksummer.name)
-    if checksum:
-        expected = checksum.partition(":")[2].lower()
-        actual_hex = _sha256_fd(fd, size)
-        if actual_hex != expected:
-            _discard(paths)
-            raise IntegrityError(
-                f"{display}: sha256 mismatch (expected {expected}, got {actual_hex}); the "
-                "destination was not touched",
-                algorithm="sha256",
-                expected=expected,
-                actual=actual_hex,
-                source=display,
-            )
-        verified.append("sha256")
-    return tuple(verified)
-
-
 def _unknown_range() -> ByteRange:
     return ByteRange(0, _UNKNOWN_SIZE)
 
@@ -351,18 +316,6 @@ def head_with_retry(
             state, delay = after_failure(state, exc, rand=random.random())
             log.debug("retrying HEAD in %.2f s: %s", delay, exc)
             time.sleep(delay)
-
-
-def _sha256_fd(fd: int, size: int) -> str:
-    h = hashlib.sha256()
-    pos = 0
-    while pos < size:
-        chunk = os.pread(fd, min(4 * 1024 * 1024, size - pos), pos)
-        if not chunk:
-            break
-        h.update(chunk)
-        pos += len(chunk)
-    return h.hexdigest()
 
 
 def _discard(paths: ck.Paths) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -78,6 +79,7 @@ class MemoryBody:
         stop_after: int | None = None,
         reset: bool = False,
         backend: MemoryBackend | None = None,
+        delay: float = 0.0,
     ) -> None:
         self.status = status
         self.content_range = content_range
@@ -86,8 +88,11 @@ class MemoryBody:
         self._reset = reset
         self._pos = 0
         self._backend = backend
+        self._delay = delay
 
     def readinto(self, buf: memoryview, /) -> int:
+        if self._delay:
+            time.sleep(self._delay)
         n = min(len(buf), len(self._data) - self._pos)
         if n == 0 and self._reset:
             raise TransportError("connection reset by peer (scripted)")
@@ -105,7 +110,9 @@ class MemoryBody:
 
 
 class MemoryBackend:
-    """An in-memory object store implementing objget's `Backend` protocol."""
+    """An in-memory object store implementing objget's `Backend` protocol.
+
+    `read_delay` slows every read of a body (seconds), to imitate a slow link."""
 
     def __init__(
         self,
@@ -114,6 +121,7 @@ class MemoryBackend:
         faults: Iterable[Fault] = (),
         ranges: bool = True,
         checksummer: Checksummer | None = None,
+        read_delay: float = 0.0,
     ) -> None:
         self._objects = dict(objects)
         self._etags = {k: self._etag(v) for k, v in self._objects.items()}
@@ -121,6 +129,7 @@ class MemoryBackend:
         self._lock = threading.Lock()
         self._ranges = ranges
         self._checksummer = checksummer
+        self._delay = read_delay
         self.requests: list[ByteRange | None] = []
         self.bytes_served = 0
 

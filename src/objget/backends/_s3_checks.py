@@ -11,11 +11,11 @@ is the pure reader of GetObjectAttributes' `ObjectParts` XML.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from dataclasses import dataclass
 
+from .._verify import DigestCheck
 from ..integrity.s3crc import crc_function, encode_checksum
 
 __all__ = ["CompositeCheck", "Md5Check", "PartsPage", "parse_object_parts"]
@@ -56,25 +56,9 @@ def parse_object_parts(body: bytes) -> PartsPage:
     )
 
 
-class Md5Check:
+def Md5Check(expected_hex: str) -> DigestCheck:
     """MD5 of the whole file against the ETag's hex digest."""
-
-    __slots__ = ("expected", "name")
-
-    def __init__(self, expected_hex: str) -> None:
-        self.name = "md5"
-        self.expected = expected_hex.lower()
-
-    def compute(self, fd: int, size: int) -> str:
-        h = hashlib.md5(usedforsecurity=False)
-        pos = 0
-        while pos < size:
-            chunk = os.pread(fd, min(_CHUNK, size - pos), pos)
-            if not chunk:
-                break
-            h.update(chunk)
-            pos += len(chunk)
-        return h.hexdigest()
+    return DigestCheck("md5", expected_hex)
 
 
 class CompositeCheck:

@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from .._exceptions import AccessDenied, DownloadError
 from .._models import ByteRange, ObjectMeta
 from .._ranges import range_header
+from .._verify import FileCheck
 from ..integrity.s3crc import CrcChecksummer, crc_function, decode_checksum
 from . import Resolved
 from ._base import Backend, Checksummer
@@ -271,11 +272,11 @@ class S3Backend:
             return CrcChecksummer(name, expected, update)
         return None
 
-    def file_checks(self, key: str, meta: ObjectMeta) -> tuple[Md5Check | CompositeCheck, ...]:
+    def file_checks(self, key: str, meta: ObjectMeta) -> tuple[FileCheck, ...]:
         """Checks of the finished file that no per-range CRC can do: the plain-MD5 ETag
         (`--verify md5`) and a multipart upload's COMPOSITE CRC (part sizes from
         GetObjectAttributes; skipped, with a log line, when the store does not tell them)."""
-        checks: list[Md5Check | CompositeCheck] = []
+        checks: list[FileCheck] = []
         if meta.checksums.get("md5"):
             checks.append(Md5Check(meta.checksums["md5"]))
         for name in ("crc64nvme", "crc32c", "crc32"):
