@@ -27,6 +27,7 @@ from ._exceptions import (
     LockedError,
     RemoteError,
     RetriesExhausted,
+    TLSError,
     TransportError,
 )
 from .backends import BackendOptions
@@ -95,7 +96,8 @@ def _size(ctx: click.Context, param: click.Parameter, value: str | None) -> int 
 @click.option(
     "--ca-bundle",
     type=click.Path(exists=True, dir_okay=False),
-    help="CA certificates (PEM) to trust for HTTPS.",
+    help="CA certificates (PEM) to trust for HTTPS (default: the system store, or "
+    "SSL_CERT_FILE / SSL_CERT_DIR; AWS_CA_BUNDLE for s3://).",
 )
 @click.option(
     "--no-verify-tls",
@@ -213,6 +215,8 @@ def command(
             stream=sys.stderr,
             level=logging.DEBUG if verbose > 1 else logging.INFO,
         )
+    if ca_bundle is None and source.lower().startswith("s3://"):
+        ca_bundle = os.environ.get("AWS_CA_BUNDLE") or None  # as the AWS tools do
     try:
         config = DownloadConfig(
             max_workers=max_workers or 16,
@@ -267,6 +271,8 @@ def command(
         _die(err, str(exc), "integrity")
     except RemoteError as exc:
         _die(err, str(exc), "remote")
+    except TLSError as exc:
+        _die(err, str(exc), "network")
     except (TransportError, RetriesExhausted) as exc:
         _die(err, f"{exc}\nprogress is saved: run the same command again to resume", "network")
     except (CheckpointError, DownloadError) as exc:
