@@ -54,11 +54,12 @@ instants = st.datetimes(
 key_ids = st.text(
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789", min_size=1, max_size=30
 )
+# oss2.Auth strips the secret it is given, so the oracle only agrees on unpadded secrets.
 secrets = st.text(
-    st.characters(min_codepoint=33, max_codepoint=0x2FFF, exclude_categories=("Cs", "Zs")),
+    st.characters(min_codepoint=33, max_codepoint=0x2FFF, exclude_categories=("Cs", "Zs", "Cc")),
     min_size=1,
     max_size=40,
-)
+).filter(lambda s: s == s.strip())
 tokens = st.text(st.characters(min_codepoint=33, max_codepoint=126), min_size=1, max_size=200)
 
 # Header values as they travel: no surrounding blanks, no line breaks.
