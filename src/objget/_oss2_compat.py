@@ -91,8 +91,9 @@ def _target(bucket: Any, oss2: Any) -> OssTarget:
     from urllib.parse import urlsplit
 
     netloc = urlsplit(bucket.endpoint).netloc
+    maker = bucket._make_url
     kind = oss2.api._determine_endpoint_type(
-        netloc, bucket.is_cname, bucket.bucket_name, getattr(bucket, "is_path_style", False)
+        netloc, maker.is_cname, bucket.bucket_name, getattr(maker, "is_path_style", False)
     )
     return OssTarget(
         endpoint=bucket.endpoint,

@@ -280,9 +280,9 @@ def test_progress_is_monotonic_and_complete(tmp_path):
 
 def test_work_stealing_splits_a_slow_tail(tmp_path):
     data = payload(8 * MiB)
-    be = MemoryBackend({"k": data}, read_delay=0.002)
+    be = MemoryBackend({"k": data}, read_delay=0.01)
     res = run(
-        be, tmp_path / "out", part_size=8 * MiB, max_workers=4, min_workers=4, buffer_size=16 * 1024
+        be, tmp_path / "out", part_size=8 * MiB, max_workers=4, min_workers=4, buffer_size=64 * 1024
     )
     assert (tmp_path / "out").read_bytes() == data
     ranged = [r for r in be.requests if r is not None]

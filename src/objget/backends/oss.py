@@ -12,7 +12,7 @@ import base64
 import binascii
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import quote, urlencode, urlsplit
@@ -20,10 +20,14 @@ from urllib.parse import quote, urlencode, urlsplit
 from .._exceptions import DownloadError
 from .._models import ByteRange, ObjectMeta
 from .._ranges import range_header
-from ._base import Checksummer
+from . import Resolved
+from ._base import Backend, Checksummer
+from ._options import BackendOptions
+from ._oss_list import list_oss_objects
+from ._s3_list import MAX_PAGE_BYTES, ListedObject
 from ._transport import ResponseBody, Transport, error_for_status, retry_after_of
 
-__all__ = ["OssBackend", "OssError", "OssSigner", "OssTarget", "parse_oss_error"]
+__all__ = ["OssBackend", "OssError", "OssSigner", "OssTarget", "open_oss", "parse_oss_error"]
 
 
 class OssSigner(Protocol):
@@ -206,5 +210,46 @@ class OssBackend:
 
         return Crc64(expected=int(value))
 
+    def list_objects(
+        self, prefix: str, *, start_after: str | None = None
+    ) -> Iterator[ListedObject]:
+        """Every object under `prefix` as (key, size, etag), in key order (ListObjectsV2,
+        paginated; `start_after` resumes an interrupted listing)."""
+
+        def send(params: dict[str, str]) -> bytes:
+            body = self._send("GET", "", params, {})
+            if body.status >= 300:
+                raise self._error(body, "", head=False)
+            return body.read_error_body(MAX_PAGE_BYTES)
+
+        return list_oss_objects(send, prefix, start_after=start_after, source=self.display(prefix))
+
     def close(self) -> None:
         """Nothing to release: the transport belongs to the Downloader."""
+
+
+def open_oss(
+    source: str,
+    transport: Transport,
+    options: BackendOptions,
+    cache: dict[tuple[str, str], Backend],
+) -> Resolved:
+    """`resolve()`'s entry for `oss://`: the bucket's backend (reused from `cache`), the key and
+    the version named in the URL."""
+    from ._oss_setup import NativeSigner, find_credentials, parse_oss_url, resolve_target
+
+    loc = parse_oss_url(source)
+    backend = cache.get(("oss", loc.bucket))
+    if backend is None:
+        target, region = resolve_target(loc.bucket, options)
+        signer = NativeSigner(
+            find_credentials(options), version=options.signature_version, region=region
+        )
+        backend = cache[("oss", loc.bucket)] = OssBackend(
+            transport,
+            target=target,
+            signer=signer,
+            request_payer=options.request_payer,
+            traffic_limit=options.oss_traffic_limit,
+        )
+    return Resolved(backend=backend, key=loc.key, version_id=loc.version_id)

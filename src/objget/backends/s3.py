@@ -16,7 +16,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 from .._exceptions import AccessDenied, DownloadError
 from .._models import ByteRange, ObjectMeta
@@ -29,6 +29,7 @@ from ._options import BackendOptions
 from ._s3_auth import S3Signer
 from ._s3_checks import CompositeCheck, Md5Check, parse_object_parts
 from ._s3_errors import S3ErrorInfo, parse_s3_error, redirect_region
+from ._s3_list import MAX_PAGE_BYTES, ListedObject, list_pages
 from ._s3_urls import default_endpoint, object_url, parse_s3_url, use_virtual
 from ._transport import ResponseBody, Transport, error_for_status, retry_after_of
 
@@ -315,6 +316,19 @@ class S3Backend:
                 return tuple(sizes)
             marker = page.next_marker
         return None
+
+    def list_objects(
+        self, prefix: str, *, start_after: str | None = None
+    ) -> Iterator[ListedObject]:
+        """Every object under `prefix` as (key, size, etag), in key order (ListObjectsV2,
+        paginated; `start_after` resumes an interrupted listing)."""
+
+        def send(params: dict[str, str]) -> bytes:
+            body = self._send("GET", "", {}, tuple(params.items()))
+            return body.read_error_body(MAX_PAGE_BYTES)
+
+        source = self.display(prefix)
+        return list_pages(send, prefix, start_after=start_after, source=source)
 
     def close(self) -> None:
         """Nothing to release: the transport belongs to the Downloader."""
