@@ -64,9 +64,11 @@ class SeaweedFS:
         *,
         identities: list[tuple[str, str]] | None = None,
         volume_size_limit_mb: int = 1024,
+        anonymous_read: bool = False,
     ) -> None:
         self.workdir = Path(workdir)
         self.identities = list(identities) if identities else None
+        self.anonymous_read = anonymous_read
         self.volume_size_limit_mb = volume_size_limit_mb
         self.s3_url = ""
         self.port = 0
@@ -151,6 +153,8 @@ class SeaweedFS:
             }
             for i, (ak, sk) in enumerate(self.identities)
         ]
+        if self.anonymous_read:  # unsigned GET/HEAD allowed, signed requests still checked
+            entries.append({"name": "anonymous", "actions": ["Read"]})
         path = self.workdir / "s3.json"
         path.write_text(json.dumps({"identities": entries}, indent=2))
         return path
