@@ -21,7 +21,14 @@ from ._exceptions import (
     ObjectChanged,
     TransportError,
 )
-from ._fileio import check_free_space, open_part, preallocate, remove_quietly, replace_durably
+from ._fileio import (
+    check_free_space,
+    open_part,
+    preallocate,
+    remove_quietly,
+    remove_stale_temps,
+    replace_durably,
+)
 from ._models import ByteRange, DownloadResult, ObjectMeta, Progress
 from ._plan import Span, auto_part_size, cut_parts, done_bytes, missing_ranges
 from ._retry import RetryState, after_failure
@@ -143,6 +150,7 @@ class Downloader:
     ) -> DownloadResult:
         checksummer = backend.checksummer(meta)
         ranged = meta.accept_ranges and meta.size is not None
+        remove_stale_temps(paths.checkpoint)
         resume = self._resume_point(paths, meta, display, checksummer, ranged, cfg.restart)
         if resume.restarted:
             log.warning("%s: starting over: %s", display, resume.restarted)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import glob
 import os
 import secrets
 import stat
@@ -17,6 +18,7 @@ __all__ = [
     "preallocate",
     "pwrite_all",
     "remove_quietly",
+    "remove_stale_temps",
     "replace_durably",
 ]
 
@@ -112,6 +114,13 @@ def replace_durably(src: str, dst: str) -> None:
     """`os.replace` followed by an fsync of the destination's directory."""
     os.replace(src, dst)
     fsync_dir(os.path.dirname(os.path.abspath(dst)))
+
+
+def remove_stale_temps(path: str) -> None:
+    """Remove the temp files `atomic_write(path, ...)` leaves when the process dies between
+    creating and renaming one (the caller holds the lock that makes them stale)."""
+    for tmp in glob.glob(f"{glob.escape(path)}.tmp-*"):
+        remove_quietly(tmp)
 
 
 def atomic_write(path: str, data: bytes, *, mode: int = 0o600) -> None:
