@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 
 from ._api import download
+from ._batch_models import BatchItem, BatchResult
 from ._config import DownloadConfig, RetryPolicy, Timeouts
 from ._downloader import Downloader
 from ._exceptions import (
@@ -28,12 +29,15 @@ from ._exceptions import (
 from ._models import ByteRange, DownloadResult, ObjectMeta, Progress
 from ._oss2_compat import resumable_download
 from .backends import BackendOptions
+from .batch import download_many
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AccessDenied",
     "BackendOptions",
+    "BatchItem",
+    "BatchResult",
     "ByteRange",
     "CheckpointError",
     "DownloadConfig",
@@ -55,6 +59,7 @@ __all__ = [
     "TransportError",
     "__version__",
     "download",
+    "download_many",
     "resumable_download",
 ]
 

@@ -1,7 +1,7 @@
 """The `objget` command. The only module (with `_console.py`) that prints.
 
 Exit codes: 0 ok, 2 usage, 3 remote answer, 4 integrity, 5 network/retries, 6 local I/O,
-7 locked by another run, 130 interrupted.
+7 locked by another run, 8 batch finished but some objects failed, 130 interrupted.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ EXIT = {
     "network": 5,
     "local": 6,
     "locked": 7,
+    "some-failed": 8,
     "interrupted": 130,
 }
 
@@ -61,7 +62,13 @@ missing bytes are fetched. Temp data lives in DEST.objget-part, progress in DEST
 \b
 Exit codes: 0 ok, 2 usage, 3 remote error (404, 403, changed), 4 integrity,
 5 network/retries exhausted, 6 local I/O (disk full...), 7 locked by another run,
-130 interrupted.
+8 batch done but some objects failed, 130 interrupted.
+
+\b
+Batches (see the batch docs):
+  objget --recursive s3://bucket/prefix/ DIR/       # a whole prefix
+  objget --manifest urls.jsonl DIR/                 # URL lines or JSON lines
+  objget --recursive --ray auto s3://bucket/p/ DIR/ # on a Ray cluster
 """
 
 
@@ -169,6 +176,15 @@ def _size(ctx: click.Context, param: click.Parameter, value: str | None) -> int 
     default=None,
     help="S3: also check a single-part object's MD5 ETag.",
 )
+@click.option("-r", "--recursive", is_flag=True, help="Batch: download every object under SOURCE.")
+@click.option("--manifest", type=click.Path(exists=True, dir_okay=False), help="Batch: URL list.")
+@click.option("--include", multiple=True, metavar="GLOB", help="Batch: only matching paths.")
+@click.option("--exclude", multiple=True, metavar="GLOB", help="Batch: skip matching paths.")
+@click.option("--dry-run", is_flag=True, help="Batch: list what would be downloaded.")
+@click.option(
+    "--ray", "ray_address", is_flag=False, flag_value="local", metavar="ADDRESS",
+    help="Batch on Ray: `auto`, an address, or no value for a local instance.",
+)  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
 @click.option("-v", "--verbose", count=True, help="Log what happens (-vv for debug).")
@@ -197,6 +213,12 @@ def command(
     oss_traffic_limit: int | None,
     sse_c_key_file: str | None,
     verify: str | None,
+    recursive: bool,
+    manifest: str | None,
+    include: tuple[str, ...],
+    exclude: tuple[str, ...],
+    dry_run: bool,
+    ray_address: str | None,
     as_json: bool,
     quiet: bool,
     verbose: int,
@@ -251,6 +273,15 @@ def command(
                 "read or change the download",
             )
         )
+    if recursive or manifest or ray_address is not None:
+        from ._cli_batch import run_batch
+
+        run_batch(
+            err, source=source, dest=dest, recursive=recursive, manifest=manifest,
+            include=include, exclude=exclude, dry_run=dry_run, ray_address=ray_address,
+            config=config, options=options, as_json=as_json, quiet=quiet,
+        )  # fmt: skip
+        return
     try:
         with Downloader(config=config, options=options) as dl:
             if quiet or as_json:

@@ -5,6 +5,8 @@ import objget
 EXPECTED = [
     "AccessDenied",
     "BackendOptions",
+    "BatchItem",
+    "BatchResult",
     "ByteRange",
     "CheckpointError",
     "DownloadConfig",
@@ -26,6 +28,7 @@ EXPECTED = [
     "TransportError",
     "__version__",
     "download",
+    "download_many",
     "resumable_download",
 ]
 

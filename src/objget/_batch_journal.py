@@ -1,0 +1,203 @@
+"""The batch journal: one row per destination in `DIR/.objget-batch.db` (SQLite, WAL mode).
+
+Why SQLite (standard library) and not an append-only log of our own:
+
+- *Crash safety without our own framing.* A commit is atomic: a SIGKILL or power cut leaves
+  the last committed state, never a torn record. An append-only log would need per-record
+  CRCs, tail truncation on open, and compaction when re-runs pile records up.
+- *O(changed rows) per update, O(log n) per lookup* with 100,000+ objects, no rewrite of the
+  whole state and no need to hold it all in memory to answer "is this one done?".
+- *Cheap commits.* In WAL mode with `synchronous=NORMAL` a commit is one `write()` to the WAL
+  (no fsync); fsyncs happen at WAL checkpoints. A process crash loses nothing committed; a
+  power cut may lose the last few commits — which only means those objects are looked at
+  again (see `running` below), never that a wrong file is taken as done. On filesystems
+  without shared-memory support for WAL (some network filesystems) SQLite keeps its rollback
+  journal and we commit with `synchronous=FULL`.
+- *Inspectable*: `sqlite3 DIR/.objget-batch.db 'select state, count(*) from objects group by 1'`.
+
+States: `running` (written *before* the download starts, with the destination's inode and
+mtime at that moment), `done` (size + ETag of what was written), `failed` (error kind and
+message). A re-run that finds `running` and a destination that is now a different complete
+file with no temp data beside it knows the earlier run committed it just before dying.
+
+Only the driver thread writes; one exclusive `flock` on `DIR/.objget-batch.lock` keeps a
+second batch on the same directory out (LockedError).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import stat
+import time
+from dataclasses import dataclass
+
+from ._batch_paths import JOURNAL_NAMES, LOCK_NAME
+from ._checkpoint import DestLock
+from ._exceptions import CheckpointError
+
+__all__ = ["Journal", "Row"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS objects (
+    dest TEXT PRIMARY KEY,
+    source TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('running', 'done', 'failed')),
+    size INTEGER,
+    etag TEXT,
+    version_id TEXT,
+    pre_ino INTEGER,
+    pre_mtime INTEGER,
+    error TEXT,
+    error_kind TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    updated REAL NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS info (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+INSERT OR IGNORE INTO info VALUES ('format', 'objget-batch-journal 1');
+"""
+_COLUMNS = "dest, source, state, size, etag, version_id, pre_ino, pre_mtime, error, error_kind"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Row:
+    dest: str
+    source: str
+    state: str
+    size: int | None = None
+    etag: str | None = None
+    version_id: str | None = None
+    pre: tuple[int, int] | None = None
+    error: str | None = None
+    error_kind: str | None = None
+
+
+class Journal:
+    """The journal of one destination directory; use as a context manager."""
+
+    def __init__(self, directory: str, *, readonly: bool = False) -> None:
+        self.path = os.path.join(directory, JOURNAL_NAMES[0])
+        self._lock: DestLock | None = None
+        self._db: sqlite3.Connection | None = None
+        try:
+            if readonly:
+                if not os.path.exists(self.path):
+                    return
+                uri = f"file:{self.path}?mode=ro"
+                self._db = sqlite3.connect(uri, uri=True, timeout=10.0, isolation_level=None)
+                return
+            self._lock = DestLock(
+                os.path.join(directory, LOCK_NAME), dest=directory, source="batch journal"
+            )
+            self._lock.acquire()
+            self._db = sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
+            mode = self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            sync = "NORMAL" if str(mode).lower() == "wal" else "FULL"
+            self._db.execute(f"PRAGMA synchronous={sync}")
+            self._db.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            self.close()
+            raise CheckpointError(
+                f"the batch journal {self.path} is unusable ({exc}); delete it to start the "
+                "batch over (finished files are then checked against the store again)",
+                dest=directory,
+            ) from exc
+        except BaseException:
+            self.close()
+            raise
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+        if self._lock is not None:
+            self._lock.release(remove=False)
+            self._lock = None
+
+    def rows(self) -> dict[str, Row]:
+        """Every row, by destination (relative path)."""
+        if self._db is None:
+            return {}
+        out: dict[str, Row] = {}
+        for r in self._db.execute(f"SELECT {_COLUMNS} FROM objects"):  # noqa: S608
+            pre = (int(r[6]), int(r[7])) if r[6] is not None and r[7] is not None else None
+            out[r[0]] = Row(
+                dest=r[0],
+                source=r[1],
+                state=r[2],
+                size=r[3],
+                etag=r[4],
+                version_id=r[5],
+                pre=pre,
+                error=r[8],
+                error_kind=r[9],
+            )
+        return out
+
+    def _put(self, row: Row) -> None:
+        if self._db is None:
+            raise CheckpointError("the batch journal is closed or read-only")
+        pre_ino, pre_mtime = row.pre if row.pre is not None else (None, None)
+        self._db.execute(
+            f"INSERT INTO objects ({_COLUMNS}, attempts, updated) "  # noqa: S608
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (dest) DO UPDATE SET source=excluded.source, state=excluded.state, "
+            "size=excluded.size, etag=excluded.etag, version_id=excluded.version_id, "
+            "pre_ino=excluded.pre_ino, pre_mtime=excluded.pre_mtime, error=excluded.error, "
+            "error_kind=excluded.error_kind, updated=excluded.updated, "
+            "attempts=objects.attempts + excluded.attempts",
+            (
+                row.dest,
+                row.source,
+                row.state,
+                row.size,
+                row.etag,
+                row.version_id,
+                pre_ino,
+                pre_mtime,
+                row.error,
+                row.error_kind,
+                1 if row.state == "running" else 0,
+                time.time(),
+            ),
+        )
+
+    def running(
+        self,
+        dest: str,
+        source: str,
+        *,
+        size: int | None,
+        etag: str | None,
+        pre: tuple[int, int] | None,
+    ) -> None:
+        """Committed before the download starts; `pre` is the destination's (inode, mtime_ns)
+        then, None when there was no file."""
+        self._put(Row(dest=dest, source=source, state="running", size=size, etag=etag, pre=pre))
+
+    def done(
+        self, dest: str, source: str, *, size: int, etag: str | None, version_id: str | None
+    ) -> None:
+        self._put(
+            Row(dest=dest, source=source, state="done", size=size, etag=etag, version_id=version_id)
+        )
+
+    def failed(self, dest: str, source: str, *, kind: str, error: str) -> None:
+        self._put(Row(dest=dest, source=source, state="failed", error=error, error_kind=kind))
+
+
+def file_state(path: str) -> tuple[int, int, int] | None:
+    """(inode, mtime_ns, size) of a regular file at `path` (not following a symlink), or None."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    if not stat.S_ISREG(st.st_mode):
+        return None
+    return st.st_ino, st.st_mtime_ns, st.st_size

@@ -1,0 +1,147 @@
+"""Object keys → file paths under the destination directory, refusing anything unsafe.
+
+The pure part (`relative_path`, `relative_to_prefix`, `refuse_collisions`) decides per object;
+the I/O part (`ParentMaker`) creates parent directories one component at a time relative to
+an open directory descriptor, never following a symlink, so no key can make objget write
+outside the destination directory — not through `..`, not through an absolute path, not
+through a symlink planted inside the directory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import stat
+import threading
+from collections.abc import Iterable
+
+from ._batch_models import UnsafePath
+
+__all__ = [
+    "JOURNAL_NAMES",
+    "ParentMaker",
+    "is_directory_marker",
+    "refuse_collisions",
+    "relative_path",
+    "relative_to_prefix",
+]
+
+JOURNAL_NAMES = (".objget-batch.db", ".objget-batch.db-wal", ".objget-batch.db-shm")
+LOCK_NAME = ".objget-batch.lock"
+_SIDE_SUFFIXES = (".objget-part", ".objget-ckpt", ".objget-lock")
+_NAME_MAX = 255
+
+
+def is_directory_marker(key: str, size: int | None) -> bool:
+    """An empty object whose key ends in `/`: a console-made "folder", nothing to write."""
+    return key.endswith("/") and size == 0
+
+
+def relative_to_prefix(key: str, prefix: str) -> str:
+    """The part of `key` below the last `/` of `prefix` (`p/a/` + `p/a/x/y` → `x/y`;
+    `p/da` + `p/data/x` → `data/x`). UnsafePath when the store listed a key outside it."""
+    if not key.startswith(prefix):
+        raise UnsafePath(f"the store listed {key!r}, which is not under the prefix {prefix!r}")
+    base = prefix[: prefix.rfind("/") + 1]
+    return key[len(base) :]
+
+
+def relative_path(rel: str) -> str:
+    """`rel` itself when it is a safe relative file path; UnsafePath saying why otherwise."""
+    if not rel:
+        raise UnsafePath("the key gives an empty file name")
+    if "\x00" in rel:
+        raise UnsafePath("the key contains a NUL character")
+    if rel.startswith("/"):
+        raise UnsafePath("the key maps to an absolute path")
+    if rel.endswith("/"):
+        raise UnsafePath("the key ends in '/' but the object is not empty")
+    parts = rel.split("/")
+    for part in parts:
+        if part == "..":
+            raise UnsafePath("the key contains a '..' path component (outside the directory)")
+        if part in ("", "."):
+            raise UnsafePath("the key contains an empty or '.' path component")
+        if len(part.encode("utf-8", "surrogateescape")) > _NAME_MAX:
+            raise UnsafePath(f"a path component is longer than {_NAME_MAX} bytes")
+    name = parts[-1]
+    if name.endswith(_SIDE_SUFFIXES) or ".objget-ckpt.tmp-" in name:
+        raise UnsafePath(f"the file name {name!r} is reserved for objget's temp files")
+    if len(parts) == 1 and (name in JOURNAL_NAMES or name == LOCK_NAME):
+        raise UnsafePath(f"the file name {name!r} is reserved for objget's batch journal")
+    return rel
+
+
+def refuse_collisions(rels: Iterable[str]) -> dict[str, str]:
+    """Paths that cannot all be written: `{rel: reason}` for a file that another key needs
+    as a directory (`a` when `a/b` exists) and for a repeated destination (all but the first).
+    """
+    seen: set[str] = set()
+    dirs: dict[str, str] = {}
+    ordered = list(rels)
+    refused: dict[str, str] = {}
+    for rel in ordered:
+        if rel in seen:
+            refused[rel] = "another object in this batch has the same destination"
+            continue
+        seen.add(rel)
+        parts = rel.split("/")
+        for i in range(1, len(parts)):
+            dirs.setdefault("/".join(parts[:i]), rel)
+    for rel in seen:
+        if rel in dirs:
+            refused[rel] = f"it collides with a directory that {dirs[rel]!r} needs"
+    return refused
+
+
+class ParentMaker:
+    """Creates the parent directories of destination paths under `root`, component by
+    component with `O_NOFOLLOW`; caches the directories already checked. Thread-safe."""
+
+    def __init__(self, root: str) -> None:
+        self.root = os.path.realpath(root)
+        self._done: set[str] = {""}
+        self._lock = threading.Lock()
+
+    def path(self, rel: str) -> str:
+        """The absolute destination of `rel`, its parents made; UnsafePath when a component
+        is a symlink or a file, or when a directory stands where the file must go."""
+        parent = rel.rpartition("/")[0]
+        with self._lock:
+            known = parent in self._done
+        if not known:
+            self._make(parent)
+            with self._lock:
+                self._done.add(parent)
+        dest = os.path.join(self.root, rel)
+        try:
+            st = os.lstat(dest)
+        except FileNotFoundError:
+            return dest
+        if stat.S_ISDIR(st.st_mode):
+            raise UnsafePath(f"a directory already exists at {dest}")
+        return dest
+
+    def _make(self, parent: str) -> None:
+        flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+        fd = os.open(self.root, flags & ~os.O_NOFOLLOW)
+        walked = ""
+        try:
+            for name in parent.split("/"):
+                walked = f"{walked}/{name}" if walked else name
+                with contextlib.suppress(FileExistsError):
+                    os.mkdir(name, 0o755, dir_fd=fd)
+                try:
+                    child = os.open(name, flags, dir_fd=fd)
+                except OSError as exc:
+                    if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+                        raise UnsafePath(
+                            f"{os.path.join(self.root, walked)} is a file or a symlink, not a "
+                            "directory; refusing to write through it"
+                        ) from None
+                    raise
+                os.close(fd)
+                fd = child
+        finally:
+            os.close(fd)

@@ -1,0 +1,333 @@
+"""Runs a planned batch on one machine: one global connection budget shared by all objects.
+
+The driver (the caller's thread) owns the journal and a budget of `max_workers` connections.
+Large objects (>= 16 MiB) go first and take several connections each for the engine's ranged
+parts; small ones take one connection each and run many at once. A download starts only when
+its connections are free, so the total never exceeds the budget. Worker threads come from one
+`ThreadPoolExecutor` joined before `run` returns; an interrupt stops every engine through its
+progress hook (the engine then saves its checkpoint) within about 0.1 s.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+
+from . import _checkpoint as ck
+from ._batch_journal import Journal, Row, file_state
+from ._batch_models import ActiveObject, BatchProgress, ObjectResult, error_kind
+from ._batch_paths import ParentMaker
+from ._batch_sources import Planned
+from ._downloader import Downloader, head_with_retry
+from ._exceptions import DownloadError
+from ._models import ObjectMeta
+from ._models import Progress as Snapshot
+
+__all__ = ["LARGE", "Runner", "Stopped", "classify", "same_etag", "unchanged"]
+
+log = logging.getLogger("objget")
+
+MiB = 1024 * 1024
+LARGE = 16 * MiB
+PART = 8 * MiB
+TICK = 0.1
+
+
+def same_etag(a: str | None, b: str | None) -> bool:
+    """ETags compared as opaque values, ignoring quotes, a weak prefix and hex case."""
+
+    def norm(e: str) -> str:
+        return e.strip().removeprefix("W/").strip('"').lower()
+
+    return a is not None and b is not None and norm(a) == norm(b)
+
+
+def unchanged(row: Row | None, source: str, size: int | None, etag: str | None, dest: str) -> bool:
+    """A done row for the same source and identity, and its complete file still in place."""
+    if row is None or row.state != "done" or row.source != source or size is None:
+        return False
+    st = file_state(dest)
+    return st is not None and st[2] == size == row.size and same_etag(row.etag, etag)
+
+
+def committed_before_crash(row: Row | None, p: Planned, dest: str) -> bool:
+    """A `running` row whose download did commit (a new complete file, no temp data) before
+    the run died, for the identity the listing still shows."""
+    if row is None or row.state != "running" or row.source != p.source or p.size is None:
+        return False
+    st = file_state(dest)
+    if st is None or st[2] != p.size or row.size != p.size or not same_etag(row.etag, p.etag):
+        return False
+    if os.path.lexists(ck.Paths.beside(dest).part):
+        return False
+    return row.pre is None or row.pre != (st[0], st[1])
+
+
+class Stopped(Exception):
+    """Raised from the progress hook to stop an engine when the batch is interrupted."""
+
+
+@dataclasses.dataclass
+class _Work:
+    planned: Planned
+    row: Row | None
+    meta: ObjectMeta | None = None
+
+
+class _Tracker:
+    """Progress of the whole batch; updated from worker threads, read by the driver."""
+
+    def __init__(self, total_objects: int, total_bytes: int, skipped: int) -> None:
+        self._lock = threading.Lock()
+        self.stop = threading.Event()
+        self._active: dict[str, tuple[int, int | None]] = {}
+        self._finished_bytes = 0
+        self.total_objects = total_objects
+        self.total_bytes = total_bytes
+        self.skipped = skipped
+        self.done = 0
+        self.failed = 0
+        self._started = time.monotonic()
+
+    def listener(self, rel: str) -> Callable[[Snapshot], None]:
+        def update(snap: Snapshot) -> None:
+            if self.stop.is_set():
+                raise Stopped
+            with self._lock:
+                self._active[rel] = (snap.done, snap.total)
+
+        return update
+
+    def finish(self, rel: str, result: ObjectResult) -> None:
+        with self._lock:
+            self._active.pop(rel, None)
+            if result.status == "failed":
+                self.failed += 1
+            elif result.status == "skipped":
+                self.skipped += 1
+                self.total_objects -= 1
+                self.total_bytes -= result.size or 0
+            else:
+                self.done += 1
+                self._finished_bytes += result.size or 0
+
+    def snapshot(self) -> BatchProgress:
+        with self._lock:
+            active = tuple(
+                ActiveObject(path=rel, done=d, total=t) for rel, (d, t) in self._active.items()
+            )
+            in_flight = sum(a.done for a in active)
+            return BatchProgress(
+                objects_total=self.total_objects,
+                objects_done=self.done,
+                objects_failed=self.failed,
+                objects_skipped=self.skipped,
+                bytes_total=max(self.total_bytes, 0),
+                bytes_done=self._finished_bytes + in_flight,
+                elapsed=time.monotonic() - self._started,
+                active=active,
+            )
+
+
+class Runner:
+    """Downloads planned objects into `root` with `dl`, journaling each one."""
+
+    def __init__(
+        self,
+        dl: Downloader,
+        root: str,
+        journal: Journal,
+        *,
+        on_progress: Callable[[BatchProgress], None] | None = None,
+        on_result: Callable[[ObjectResult], None] | None = None,
+    ) -> None:
+        self._dl = dl
+        self._root = root
+        self._journal = journal
+        self._paths = ParentMaker(root)
+        self._budget = dl.config.max_workers
+        self._on_progress = on_progress
+        self._on_result = on_result
+        self._tracker: _Tracker | None = None
+
+    def _want(self, size: int | None) -> int:
+        if size is None or size < LARGE or self._budget == 1:
+            return 1
+        return max(1, min(self._budget, -(-size // PART)))
+
+    def run(self, todo: list[Planned], rows: dict[str, Row], skipped: int) -> list[ObjectResult]:
+        """Download `todo`; returns each object's result in the order they finished."""
+        sizes = [p.size or 0 for p in todo]
+        tracker = self._tracker = _Tracker(len(todo), sum(sizes), skipped)
+        large = sorted((p for p in todo if self._want(p.size) > 1), key=lambda p: -(p.size or 0))
+        queue = deque(_Work(p, rows.get(p.rel)) for p in large)
+        queue.extend(_Work(p, rows.get(p.rel)) for p in todo if self._want(p.size) == 1)
+        results: list[ObjectResult] = []
+        free = self._budget
+        running: dict[Future[ObjectResult | _Work], tuple[_Work, int]] = {}
+        self._dl.transport  # noqa: B018 - create the shared pool before the threads start
+        with ThreadPoolExecutor(self._budget, thread_name_prefix="objget-batch") as pool:
+            try:
+                while queue or running:
+                    while queue and free > 0:
+                        w = queue[0]
+                        size = w.meta.size if w.meta is not None else w.planned.size
+                        want = self._want(size)
+                        if want > 1 and running and free < min(want, max(2, self._budget // 2)):
+                            break
+                        cost = min(want, free)
+                        queue.popleft()
+                        self._start(w)
+                        running[pool.submit(self._work, w, cost)] = (w, cost)
+                        free -= cost
+                    finished, _ = wait(running, timeout=TICK, return_when=FIRST_COMPLETED)
+                    for fut in finished:
+                        w, cost = running.pop(fut)
+                        free += cost
+                        out = fut.result()
+                        if isinstance(out, _Work):
+                            queue.appendleft(out)
+                            continue
+                        self._record(w, out)
+                        results.append(out)
+                    if self._on_progress is not None:
+                        self._on_progress(tracker.snapshot())
+            except BaseException:
+                tracker.stop.set()
+                self._drain(running, results)
+                raise
+        return results
+
+    def _drain(
+        self,
+        running: dict[Future[ObjectResult | _Work], tuple[_Work, int]],
+        results: list[ObjectResult],
+    ) -> None:
+        """After an interrupt: wait for the stopping downloads and journal those that
+        finished anyway, so the next run does not look at them again."""
+        for fut in running:
+            fut.cancel()
+        finished, _ = wait(running, timeout=self._dl.config.timeouts.read + 10)
+        for fut in finished:
+            if fut.cancelled() or fut.exception() is not None:
+                continue
+            out = fut.result()
+            if isinstance(out, ObjectResult):
+                self._record(running[fut][0], out)
+                results.append(out)
+
+    def progress(self) -> BatchProgress | None:
+        return self._tracker.snapshot() if self._tracker else None
+
+    def _start(self, w: _Work) -> None:
+        p = w.planned
+        st = file_state(os.path.join(self._root, p.rel))
+        self._journal.running(
+            p.rel,
+            p.source,
+            size=p.size,
+            etag=p.etag,
+            pre=(st[0], st[1]) if st is not None else None,
+        )
+
+    def _record(self, w: _Work, out: ObjectResult) -> None:
+        p = w.planned
+        if out.status == "failed":
+            self._journal.failed(p.rel, p.source, kind=out.error_kind or "", error=out.error or "")
+        elif out.size is not None:
+            version = out.result.version_id if out.result is not None else w.planned.version_id
+            self._journal.done(p.rel, p.source, size=out.size, etag=out.etag, version_id=version)
+        assert self._tracker is not None
+        self._tracker.finish(p.rel, out)
+        if self._on_result is not None:
+            self._on_result(out)
+
+    def _work(self, w: _Work, streams: int) -> ObjectResult | _Work:
+        """In a worker thread: HEAD when the size is unknown, then download."""
+        p = w.planned
+        tracker = self._tracker
+        assert tracker is not None
+        dest: str | None = None
+        try:
+            dest = self._paths.path(p.rel)
+            meta = w.meta
+            cfg = self._dl.config
+            if meta is None and p.size is None:
+                meta = head_with_retry(p.backend, p.key, p.version_id, cfg.retry)
+                if unchanged(w.row, p.source, meta.size, meta.etag, dest):
+                    return ObjectResult(
+                        source=p.source, path=dest, status="skipped", size=meta.size, etag=meta.etag
+                    )
+                if self._want(meta.size) > streams:
+                    return dataclasses.replace(w, meta=meta)
+            per_object = dataclasses.replace(
+                cfg,
+                max_workers=streams,
+                min_workers=min(cfg.min_workers, streams),
+                checksum=f"sha256:{p.sha256}" if p.sha256 else None,
+            )
+            result = self._dl.download_object(
+                p.backend,
+                p.key,
+                ck.Paths.beside(dest),
+                on_progress=tracker.listener(p.rel),
+                version_id=p.version_id,
+                meta=meta,
+                config=per_object,
+            )
+        except Stopped:
+            raise
+        except (DownloadError, OSError, ValueError) as exc:
+            text = str(exc)
+            if p.source not in text:
+                text = f"{p.source}: {text}"
+            return ObjectResult(
+                source=p.source,
+                path=dest,
+                status="failed",
+                size=p.size,
+                etag=p.etag,
+                error=text,
+                error_kind=error_kind(exc),
+            )
+        return ObjectResult(
+            source=p.source,
+            path=dest,
+            status="downloaded",
+            size=result.size,
+            etag=result.etag,
+            result=result,
+        )
+
+
+def classify(
+    planned: list[Planned], rows: dict[str, Row], root: str, journal: Journal | None
+) -> tuple[list[Planned], list[ObjectResult]]:
+    """Split the plan into objects to download and objects done in an earlier run whose
+    listed identity (size + ETag) is unchanged — decided without a request. Objects whose
+    identity is unknown (manifest entries) are checked with a HEAD when their turn comes."""
+    todo: list[Planned] = []
+    skipped: list[ObjectResult] = []
+    for p in planned:
+        row = rows.get(p.rel)
+        dest = os.path.join(root, p.rel)
+        if unchanged(row, p.source, p.size, p.etag, dest):
+            skipped.append(
+                ObjectResult(source=p.source, path=dest, status="skipped", size=p.size, etag=p.etag)
+            )
+        elif committed_before_crash(row, p, dest):
+            assert p.size is not None
+            if journal is not None:
+                journal.done(p.rel, p.source, size=p.size, etag=p.etag, version_id=p.version_id)
+            skipped.append(
+                ObjectResult(source=p.source, path=dest, status="skipped", size=p.size, etag=p.etag)
+            )
+        else:
+            todo.append(p)
+    return todo, skipped

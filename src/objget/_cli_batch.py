@@ -1,0 +1,227 @@
+"""The batch forms of the `objget` command (`--recursive`, `--manifest`, `--ray`): the overall
+progress bar with the active files, the summary, `--json` lines and the exit code.
+
+Exit code 8 means "the batch ran to the end but some objects failed" (the summary and the
+journal name them; run the same command again to retry them). It is not 3 or 5 because those
+say *why* one download failed, and a batch mixes reasons; a script needs to tell "partly
+done, re-run" from "nothing could start". Errors that stop the whole batch before or while
+listing (bucket access denied, network down, journal locked) keep the single-object codes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+from collections.abc import Callable
+from types import TracebackType
+from typing import NoReturn
+
+import click
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+from rich.text import Text
+
+from ._batch_models import BatchProgress, BatchResult, ObjectResult
+from ._config import DownloadConfig
+from ._console import format_size
+from ._exceptions import (
+    CheckpointError,
+    DownloadError,
+    LockedError,
+    RemoteError,
+    RetriesExhausted,
+    TransportError,
+)
+from .backends import BackendOptions
+
+__all__ = ["EXIT_SOME_FAILED", "BatchBar", "run_batch"]
+
+EXIT_SOME_FAILED = 8
+_ACTIVE_LINES = 5
+_LISTED_FAILURES = 20
+
+
+class BatchBar:
+    """One overall bar (objects, bytes, speed, ETA) and up to five lines of active files."""
+
+    def __init__(self, console: Console) -> None:
+        self._progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            DownloadColumn(binary_units=True),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            transient=False,
+        )
+        self._overall: TaskID | None = None
+        self._slots: list[TaskID] = []
+
+    def __enter__(self) -> BatchBar:
+        self._progress.__enter__()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        for slot in self._slots:
+            self._progress.update(slot, visible=False)
+        self._progress.__exit__(exc_type, exc, tb)
+
+    def __call__(self, snap: BatchProgress) -> None:
+        p = self._progress
+        label = f"{snap.objects_done}/{snap.objects_total} objects"
+        if snap.objects_failed:
+            label += f", {snap.objects_failed} failed"
+        if self._overall is None:
+            self._overall = p.add_task(label, total=snap.bytes_total)
+            self._slots = [p.add_task("", total=None, visible=False) for _ in range(_ACTIVE_LINES)]
+        p.update(
+            self._overall, description=label, total=snap.bytes_total, completed=snap.bytes_done
+        )
+        active = sorted(snap.active, key=lambda a: -(a.total or 0))[:_ACTIVE_LINES]
+        for slot, item in zip(self._slots, active, strict=False):
+            name = item.path if len(item.path) <= 40 else "…" + item.path[-39:]
+            p.update(slot, description=f"  {name}", total=item.total, completed=item.done,
+                     visible=True)  # fmt: skip
+        for slot in self._slots[len(active) :]:
+            p.update(slot, visible=False)
+
+
+def _line(out: ObjectResult) -> str:
+    return json.dumps({"type": "object", **out.to_dict()}, ensure_ascii=False)
+
+
+def summary_text(result: BatchResult, dest: str) -> str:
+    done = result.downloaded
+    size = sum(o.size or 0 for o in done)
+    text = (
+        f"Downloaded {len(done)} objects ({format_size(size)}) to {dest} in "
+        f"{result.elapsed:.2f} s; {len(result.skipped)} unchanged skipped; "
+        f"{len(result.failed)} failed"
+    )
+    if result.failed:
+        text += ":"
+        for o in result.failed[:_LISTED_FAILURES]:
+            text += f"\n  [{o.error_kind}] {o.error}"
+        if len(result.failed) > _LISTED_FAILURES:
+            text += f"\n  ... and {len(result.failed) - _LISTED_FAILURES} more (see --json)"
+        text += "\nrun the same command again to retry the failed objects"
+    return text
+
+
+def _die(console: Console, message: str, code: int) -> NoReturn:
+    console.print(Text.assemble(("objget: ", "bold red"), message), highlight=False)
+    sys.exit(code)
+
+
+def run_batch(
+    err: Console,
+    *,
+    source: str,
+    dest: str | None,
+    recursive: bool,
+    manifest: str | None,
+    include: tuple[str, ...],
+    exclude: tuple[str, ...],
+    dry_run: bool,
+    ray_address: str | None,
+    config: DownloadConfig,
+    options: BackendOptions,
+    as_json: bool,
+    quiet: bool,
+) -> None:
+    """Run the batch the options describe; exits with 8 when some objects failed."""
+    if manifest is not None:
+        if dest is not None:
+            raise click.UsageError("with --manifest FILE give only the destination directory")
+        sources: str | None = None
+        dest_dir = source
+    else:
+        if not recursive:
+            raise click.UsageError("a prefix needs --recursive (or give --manifest FILE)")
+        sources, dest_dir = source, dest or "."
+    on_result: Callable[[ObjectResult], None] | None = None
+    if as_json:
+
+        def on_result(out: ObjectResult) -> None:
+            click.echo(_line(out))
+
+    try:
+        result = _run(
+            err, sources, dest_dir, manifest, include, exclude, dry_run, ray_address, config,
+            options, on_result, show=not (quiet or as_json or dry_run),
+        )  # fmt: skip
+    except KeyboardInterrupt:
+        _die(err, "interrupted; progress is saved: run the same command again to resume", 130)
+    except LockedError as exc:
+        _die(err, str(exc), 7)
+    except RemoteError as exc:
+        _die(err, str(exc), 3)
+    except (TransportError, RetriesExhausted) as exc:
+        _die(err, str(exc), 5)
+    except (CheckpointError, DownloadError) as exc:
+        _die(err, str(exc), 6)
+    except ValueError as exc:
+        _die(err, str(exc), 2)
+    except OSError as exc:
+        _die(err, f"local I/O error: {exc}", 6)
+    if dry_run and not as_json:
+        for o in result.objects:
+            if o.status == "planned":
+                size = "?" if o.size is None else format_size(o.size)
+                click.echo(f"would download {o.source} -> {o.path} ({size})")
+    if as_json:
+        click.echo(json.dumps({"type": "summary", **result.summary()}))
+    elif not quiet:
+        err.print(Text(summary_text(result, os.path.abspath(dest_dir))), highlight=False)
+    if not result.ok:
+        sys.exit(EXIT_SOME_FAILED)
+
+
+def _run(
+    err: Console,
+    sources: str | None,
+    dest_dir: str,
+    manifest: str | None,
+    include: tuple[str, ...],
+    exclude: tuple[str, ...],
+    dry_run: bool,
+    ray_address: str | None,
+    config: DownloadConfig,
+    options: BackendOptions,
+    on_result: Callable[[ObjectResult], None] | None,
+    *,
+    show: bool,
+) -> BatchResult:
+    if ray_address is not None:
+        from .distributed import download_many as on_ray
+
+        address = None if ray_address == "local" else ray_address
+        return on_ray(
+            sources, dest_dir, manifest=manifest, include=include, exclude=exclude,
+            config=config, options=options, dry_run=dry_run, on_result=on_result,
+            ray_address=address,
+        )  # fmt: skip
+    from .batch import download_many
+
+    bar = BatchBar(err) if show else None
+    with bar if bar is not None else contextlib.nullcontext():
+        return download_many(
+            sources, dest_dir, manifest=manifest, include=include, exclude=exclude,
+            config=config, options=options, dry_run=dry_run, on_progress=bar,
+            on_result=on_result,
+        )  # fmt: skip

@@ -1,0 +1,146 @@
+"""Many objects at once: a prefix, several prefixes, or a manifest, into one directory.
+
+```python
+result = objget.download_many("s3://bucket/datasets/v3/", "data/")
+result = objget.download_many(None, "data/", manifest="urls.jsonl")
+for failure in result.failed:
+    print(failure.source, failure.error_kind, failure.error)
+```
+
+One connection budget (`config.max_workers`, the CLI's `-j`) is shared by every object:
+large objects are fetched in ranged parts over several connections, small ones over one each,
+many at a time. `DIR/.objget-batch.db` journals each object (see `_batch_journal.py`): run the
+same call again after any interruption and finished objects whose listed size and ETag are
+unchanged are skipped without a request, partial ones resume from their checkpoints, failed
+ones are tried again. One object failing never stops the others.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterable, Sequence
+
+from ._batch_journal import Journal
+from ._batch_models import (
+    ActiveObject,
+    BatchItem,
+    BatchProgress,
+    BatchResult,
+    ObjectResult,
+    UnsafePath,
+)
+from ._batch_run import Runner, classify
+from ._batch_sources import Planned, Sources, as_items, plan, read_manifest, seq
+from ._config import DownloadConfig
+from ._downloader import Downloader
+from .backends import BackendOptions
+from .backends._base import Backend
+
+__all__ = [
+    "ActiveObject",
+    "BatchItem",
+    "BatchProgress",
+    "BatchResult",
+    "ObjectResult",
+    "UnsafePath",
+    "download_many",
+    "read_manifest",
+]
+
+SourceArg = str | BatchItem | Iterable[str | BatchItem] | None
+
+
+def build_sources(
+    sources: SourceArg,
+    *,
+    manifest: str | os.PathLike[str] | None,
+    include: str | Sequence[str] | None,
+    exclude: str | Sequence[str] | None,
+) -> Sources:
+    """`download_many`'s arguments as one `Sources` value (prefixes, items, filters)."""
+    if sources is None:
+        entries: list[str | BatchItem] = []
+    elif isinstance(sources, (str, BatchItem)):
+        entries = [sources]
+    else:
+        entries = list(sources)
+    prefixes, items = as_items(entries)
+    if manifest is not None:
+        items = items + tuple(read_manifest(manifest))
+    if not prefixes and not items:
+        raise ValueError("nothing to download: give a prefix URL, items or a manifest")
+    return Sources(prefixes=prefixes, items=items, include=seq(include), exclude=seq(exclude))
+
+
+def prepare(
+    sources: Sources,
+    root: str,
+    dl: Downloader,
+    cache: dict[tuple[str, str], Backend],
+    journal: Journal,
+) -> tuple[list[Planned], list[ObjectResult], list[ObjectResult]]:
+    """List and map everything, then split it: (to download, refused, skipped as done)."""
+    planned, refused = plan(
+        sources, transport=dl.transport, options=dl.options, cache=cache, policy=dl.config.retry
+    )
+    todo, skipped = classify(planned, journal.rows(), root, journal)
+    return todo, refused, skipped
+
+
+def download_many(
+    sources: SourceArg,
+    dest_dir: str | os.PathLike[str],
+    *,
+    manifest: str | os.PathLike[str] | None = None,
+    include: str | Sequence[str] | None = None,
+    exclude: str | Sequence[str] | None = None,
+    config: DownloadConfig | None = None,
+    options: BackendOptions | None = None,
+    dry_run: bool = False,
+    on_progress: Callable[[BatchProgress], None] | None = None,
+    on_result: Callable[[ObjectResult], None] | None = None,
+) -> BatchResult:
+    """Download every object of `sources` into `dest_dir` and return each object's result.
+
+    `sources`: prefix URLs (`s3://bucket/prefix/`, `oss://bucket/prefix`; listed recursively,
+    keys mapped to paths below the prefix's last `/`) and/or `BatchItem`s; `manifest`: a file
+    of URLs or JSON lines (`source`, optional `dest`, `sha256`, `version_id`). `include` /
+    `exclude`: shell globs matched against the relative path (`*` also matches `/`); an object
+    is taken when it matches an include (or none are given) and no exclude.
+    `config.max_workers` is the total number of connections. `dry_run` lists what would be
+    downloaded and writes nothing. Failed objects are in `result.failed`; nothing is raised
+    for them (a listing that fails for good, or a journal locked by another run, raises).
+
+    >>> result = objget.download_many("s3://bucket/logs/2024-06-01/", "logs/")  # doctest: +SKIP
+    >>> len(result.downloaded), len(result.skipped), len(result.failed)  # doctest: +SKIP
+    (1440, 0, 0)
+    """
+    started = time.monotonic()
+    src = build_sources(sources, manifest=manifest, include=include, exclude=exclude)
+    root = os.path.abspath(os.fspath(dest_dir))
+    if not dry_run:
+        os.makedirs(root, exist_ok=True)
+    cache: dict[tuple[str, str], Backend] = {}
+    results: list[ObjectResult] = []
+
+    def emit(out: ObjectResult) -> None:
+        results.append(out)
+        if on_result is not None:
+            on_result(out)
+
+    with Downloader(config=config, options=options) as dl, Journal(root, readonly=dry_run) as jr:
+        todo, refused, skipped = prepare(src, root, dl, cache, jr)
+        for out in (*refused, *skipped):
+            emit(out)
+        if dry_run:
+            for p in todo:
+                path = os.path.join(root, p.rel)
+                emit(ObjectResult(source=p.source, path=path, status="planned", size=p.size))
+            return BatchResult(
+                objects=tuple(results), elapsed=time.monotonic() - started, dry_run=True
+            )
+        runner = Runner(dl, root, jr, on_progress=on_progress, on_result=on_result)
+        rows = jr.rows()
+        results.extend(runner.run(todo, rows, skipped=len(skipped)))
+    return BatchResult(objects=tuple(results), elapsed=time.monotonic() - started)

@@ -1,0 +1,127 @@
+"""The SQLite journal, the manifest reader, and the skip rules of a re-run."""
+
+import json
+import os
+
+import pytest
+
+from objget import CheckpointError, LockedError
+from objget._batch_journal import Journal, file_state
+from objget._batch_run import classify, same_etag
+from objget._batch_sources import Planned
+from objget.batch import read_manifest
+
+
+def test_rows_roundtrip_and_survive_reopening(tmp_path):
+    with Journal(str(tmp_path)) as j:
+        j.running("a", "s3://b/a", size=3, etag='"e"', pre=(5, 6))
+        j.running("b", "s3://b/b", size=1, etag=None, pre=None)
+        j.done("b", "s3://b/b", size=1, etag='"f"', version_id="v1")
+        j.failed("c", "s3://b/c", kind="access-denied", error="403")
+    with Journal(str(tmp_path)) as j:
+        rows = j.rows()
+    assert rows["a"].state == "running" and rows["a"].pre == (5, 6)
+    assert rows["b"].state == "done" and rows["b"].etag == '"f"' and rows["b"].version_id == "v1"
+    assert rows["c"].state == "failed" and rows["c"].error_kind == "access-denied"
+
+
+def test_a_second_batch_on_the_same_directory_is_locked_out(tmp_path):
+    with Journal(str(tmp_path)), pytest.raises(LockedError):
+        Journal(str(tmp_path))
+
+
+def test_a_corrupt_journal_is_a_clear_error(tmp_path):
+    (tmp_path / ".objget-batch.db").write_bytes(b"garbage" * 1000)
+    with pytest.raises(CheckpointError, match="delete it"):
+        Journal(str(tmp_path))
+
+
+def test_readonly_journal_of_a_missing_directory_is_empty(tmp_path):
+    with Journal(str(tmp_path / "nope"), readonly=True) as j:
+        assert j.rows() == {}
+
+
+def test_same_etag():
+    assert same_etag('"ABC"', "abc") and same_etag('W/"x"', '"x"')
+    assert not same_etag(None, None) and not same_etag('"a"', '"b"')
+
+
+def _planned(rel, size, etag):
+    return Planned(source=f"s3://b/{rel}", rel=rel, backend=None, key=rel, size=size, etag=etag)  # type: ignore[arg-type]
+
+
+def test_classify_skips_unchanged_done_objects_without_a_request(tmp_path):
+    (tmp_path / "same").write_bytes(b"abc")
+    (tmp_path / "changed").write_bytes(b"abc")
+    (tmp_path / "short").write_bytes(b"ab")
+    with Journal(str(tmp_path)) as j:
+        for rel in ("same", "changed", "short", "gone"):
+            j.done(rel, f"s3://b/{rel}", size=3, etag='"e"', version_id=None)
+        plan = [
+            _planned("same", 3, '"e"'),
+            _planned("changed", 3, '"new"'),
+            _planned("short", 3, '"e"'),
+            _planned("gone", 3, '"e"'),
+            _planned("new", 3, '"e"'),
+        ]
+        todo, skipped = classify(plan, j.rows(), str(tmp_path), j)
+    assert [s.path for s in skipped] == [str(tmp_path / "same")]
+    assert [p.rel for p in todo] == ["changed", "short", "gone", "new"]
+
+
+def test_classify_recognises_a_commit_the_killed_run_did_not_journal(tmp_path):
+    old = tmp_path / "old"
+    old.write_bytes(b"abc")
+    before = file_state(str(old))
+    with Journal(str(tmp_path)) as j:
+        j.running("old", "s3://b/old", size=3, etag='"e"', pre=before[:2])
+        j.running("fresh", "s3://b/fresh", size=3, etag='"e"', pre=None)
+        j.running("partial", "s3://b/partial", size=3, etag='"e"', pre=None)
+        # "fresh" was committed by the dead run; "old" still has its old file; "partial" has
+        # temp data beside it
+        (tmp_path / "fresh").write_bytes(b"xyz")
+        (tmp_path / "partial").write_bytes(b"xyz")
+        (tmp_path / "partial.objget-part").write_bytes(b"x")
+        plan = [_planned(rel, 3, '"e"') for rel in ("old", "fresh", "partial")]
+        todo, skipped = classify(plan, j.rows(), str(tmp_path), j)
+        assert [s.path for s in skipped] == [str(tmp_path / "fresh")]
+        assert [p.rel for p in todo] == ["old", "partial"]
+        assert j.rows()["fresh"].state == "done"
+
+
+def test_manifest_lines_and_jsonl(tmp_path):
+    m = tmp_path / "m.txt"
+    sha = "ab" * 32
+    m.write_text(
+        "# comment\n\nhttps://h/x/a.bin\n"
+        + json.dumps(
+            {"source": "s3://b/k", "dest": "d/k", "sha256": sha.upper(), "version_id": "v"}
+        )
+        + "\n"
+    )
+    items = read_manifest(m)
+    assert items[0].source == "https://h/x/a.bin" and items[0].dest is None
+    assert (items[1].dest, items[1].sha256, items[1].version_id) == ("d/k", sha, "v")
+
+
+@pytest.mark.parametrize(
+    ("line", "why"),
+    [
+        ("{not json", "not valid JSON"),
+        ('{"dest": "x"}', "needs a string 'source'"),
+        ('{"source": "s3://b/k", "sha256": "zz"}', "64 hex"),
+        ('{"source": "s3://b/k", "extra": 1}', "unknown fields"),
+    ],
+)
+def test_manifest_errors_name_the_line(tmp_path, line, why):
+    m = tmp_path / "m.jsonl"
+    m.write_text("s3://b/ok\n" + line + "\n")
+    with pytest.raises(ValueError, match=f"line 2: .*{why}"):
+        read_manifest(m)
+
+
+def test_file_state_ignores_symlinks_and_directories(tmp_path):
+    (tmp_path / "d").mkdir()
+    os.symlink("/etc/passwd", tmp_path / "l")
+    assert file_state(str(tmp_path / "d")) is None
+    assert file_state(str(tmp_path / "l")) is None

@@ -1,0 +1,102 @@
+"""Key → path mapping: every refusal, collisions, and writes that cannot leave the directory."""
+
+import os
+import posixpath
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from objget._batch_paths import (
+    ParentMaker,
+    is_directory_marker,
+    refuse_collisions,
+    relative_path,
+    relative_to_prefix,
+)
+from objget.batch import UnsafePath
+
+
+@pytest.mark.parametrize(
+    ("rel", "why"),
+    [
+        ("", "empty"),
+        ("a/\x00b", "NUL"),
+        ("/etc/passwd", "absolute"),
+        ("../evil", r"'\.\.'"),
+        ("a/../../evil", r"'\.\.'"),
+        ("a/./b", "'.'"),
+        ("a//b", "empty"),
+        ("dir/", "ends in '/'"),
+        ("x" * 256, "longer than 255"),
+        ("a/b.objget-part", "reserved"),
+        ("b.objget-ckpt", "reserved"),
+        (".objget-batch.db", "journal"),
+        (".objget-batch.lock", "journal"),
+    ],
+)
+def test_unsafe_relative_paths_are_refused_with_a_reason(rel, why):
+    with pytest.raises(UnsafePath, match=why):
+        relative_path(rel)
+
+
+@pytest.mark.parametrize("rel", ["a", "a b/ü ñ.txt", "x%41", "plus+x", "..a", "a..", "sub/.hidden"])
+def test_ordinary_names_pass(rel):
+    assert relative_path(rel) == rel
+
+
+def test_prefix_mapping():
+    assert relative_to_prefix("p/a/x/y", "p/a/") == "x/y"
+    assert relative_to_prefix("p/data/x", "p/da") == "data/x"
+    assert relative_to_prefix("top", "") == "top"
+    with pytest.raises(UnsafePath, match="not under the prefix"):
+        relative_to_prefix("q/x", "p/")
+
+
+def test_directory_markers():
+    assert is_directory_marker("p/dir/", 0)
+    assert not is_directory_marker("p/dir/", 5)
+    assert not is_directory_marker("p/file", 0)
+
+
+def test_collisions_refuse_the_file_a_directory_needs_and_duplicates():
+    refused = refuse_collisions(["a", "a/b", "c/d", "c/d", "e"])
+    assert set(refused) == {"a", "c/d"}
+    assert "directory" in refused["a"] and "same destination" in refused["c/d"]
+
+
+names = st.text(alphabet=st.sampled_from(list("ab./\x00ü ")), min_size=1, max_size=12)
+
+
+@given(names)
+def test_any_accepted_path_stays_inside_the_directory(rel):
+    try:
+        relative_path(rel)
+    except UnsafePath:
+        return
+    joined = posixpath.normpath(posixpath.join("/root/dir", rel))
+    assert joined.startswith("/root/dir/") and joined == f"/root/dir/{rel}"
+
+
+def test_parent_maker_refuses_a_symlinked_directory(tmp_path):
+    root = tmp_path / "dest"
+    root.mkdir()
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (root / "link").symlink_to(outside)
+    maker = ParentMaker(str(root))
+    with pytest.raises(UnsafePath, match="symlink"):
+        maker.path("link/x")
+    assert list(outside.iterdir()) == []
+    assert maker.path("real/deep/x") == os.path.join(os.path.realpath(root), "real/deep/x")
+    assert (root / "real" / "deep").is_dir()
+
+
+def test_parent_maker_refuses_a_file_in_the_way_and_a_directory_at_the_destination(tmp_path):
+    (tmp_path / "f").write_bytes(b"x")
+    (tmp_path / "d").mkdir()
+    maker = ParentMaker(str(tmp_path))
+    with pytest.raises(UnsafePath, match="not a directory"):
+        maker.path("f/x")
+    with pytest.raises(UnsafePath, match="directory already exists"):
+        maker.path("d")
