@@ -32,6 +32,7 @@ __all__ = [
     "dest_wrong_bytes",
     "kill",
     "run",
+    "same",
     "served_bytes",
     "start",
     "typed_error",
