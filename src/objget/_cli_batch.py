@@ -186,7 +186,7 @@ def run_batch(
                 click.echo(f"would download {o.source} -> {o.path} ({size})")
     if as_json:
         click.echo(json.dumps({"type": "summary", **result.summary()}))
-    elif not quiet:
+    if not quiet and (not as_json or not result.ok):
         err.print(Text(summary_text(result, os.path.abspath(dest_dir))), highlight=False)
     if not result.ok:
         sys.exit(EXIT_SOME_FAILED)

@@ -1,0 +1,107 @@
+"""objget.distributed on a local Ray cluster (`ray.init(num_cpus=2)`): the 1,999-object prefix
+downloads byte-identically while a worker running one of our tasks is SIGKILLed by its PID
+(found through Ray's state API); Ray re-runs the task and it resumes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import tempfile
+import threading
+import time
+
+import pytest
+import ray
+
+from objget.backends import BackendOptions
+
+from .._servers.util import free_port
+from ._batch_data import PREFIX, Dataset, build
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+OUR_TASKS = ("run_range", "run_group")
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    saved = os.environ.get("RAY_AUTH_MODE")
+    os.environ["RAY_AUTH_MODE"] = "disabled"
+    temp = tempfile.mkdtemp(prefix="objget-ray-")
+    ray.init(
+        num_cpus=2,
+        include_dashboard=True,
+        _node_ip_address="127.0.0.1",
+        dashboard_host="127.0.0.1",
+        dashboard_port=free_port(),
+        log_to_driver=False,
+        _temp_dir=temp,
+    )
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
+        if saved is None:
+            os.environ.pop("RAY_AUTH_MODE", None)
+        else:
+            os.environ["RAY_AUTH_MODE"] = saved
+
+
+class Killer(threading.Thread):
+    """Kills the worker process of the first running objget task (range tasks first)."""
+
+    def __init__(self) -> None:
+        super().__init__(name="ray-killer")
+        self.stop = threading.Event()
+        self.killed: list[tuple[str, int]] = []
+        self.errors: list[BaseException] = []
+
+    def run(self) -> None:
+        from ray.util.state import list_tasks
+
+        deadline = time.monotonic() + 120
+        try:
+            while not self.stop.is_set() and time.monotonic() < deadline:
+                tasks = list_tasks(filters=[("state", "=", "RUNNING")], timeout=10)
+                ours = [t for t in tasks if t.name in OUR_TASKS and t.worker_pid]
+                ours.sort(key=lambda t: t.name != "run_range")
+                if ours and (ours[0].name == "run_range" or time.monotonic() > deadline - 110):
+                    os.kill(ours[0].worker_pid, signal.SIGKILL)
+                    self.killed.append((ours[0].name, ours[0].worker_pid))
+                    return
+                self.stop.wait(0.1)
+        except BaseException as exc:
+            self.errors.append(exc)
+
+
+def test_prefix_on_ray_survives_a_killed_worker(cluster, seaweed, tmp_path):
+    from objget.distributed import download_many
+
+    dataset: Dataset = build(seaweed)
+    killer = Killer()
+    killer.start()
+    try:
+        result = download_many(
+            f"s3://test/{PREFIX}",
+            tmp_path / "out",
+            options=BackendOptions(endpoint=seaweed.s3_url, anonymous=True),
+            range_size=4 * 1024 * 1024,
+            group_size=100,
+            task_connections=2,
+        )
+    finally:
+        killer.stop.set()
+        killer.join(timeout=60)
+    assert not killer.errors, killer.errors
+    assert killer.killed, "no objget task was seen running"
+    assert [f.error for f in result.failed] == []
+    assert len(result.downloaded) == 1999
+    dataset.check(tmp_path / "out")
+    leftovers = [n for _, _, files in os.walk(tmp_path / "out") for n in files if ".objget-" in n]
+    assert all(n.startswith(".objget-batch.") for n in leftovers), leftovers
+
+    from ray.util.state import list_tasks
+
+    name = killer.killed[0][0]
+    attempts = list_tasks(filters=[("name", "=", name)], limit=10000, timeout=10)
+    assert any(t.attempt_number > 0 for t in attempts), "Ray did not re-run the killed task"
