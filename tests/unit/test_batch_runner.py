@@ -1,0 +1,115 @@
+"""The batch runner against an in-memory store: one connection budget for all objects,
+per-object failures, and an interrupt that stops every engine and journals what finished."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from objget import AccessDenied, DownloadConfig, Downloader
+from objget._batch_journal import Journal
+from objget._batch_run import LARGE, Runner
+from objget._batch_sources import Planned
+from objget.testing import MemoryBackend, no_wait_retry
+
+MiB = 1024 * 1024
+
+
+class CountingStore(MemoryBackend):
+    """Counts response bodies open at once; `deny` keys answer 403."""
+
+    def __init__(self, objects, **kw):
+        super().__init__(objects, **kw)
+        self.open = 0
+        self.peak = 0
+        self.deny: set[str] = set()
+        self._count_lock = threading.Lock()
+
+    def get_range(self, key, rng, *, meta):
+        if key in self.deny:
+            raise AccessDenied(f"access to mem://{key} denied (HTTP 403)", status=403)
+        body = super().get_range(key, rng, meta=meta)
+        with self._count_lock:
+            self.open += 1
+            self.peak = max(self.peak, self.open)
+        close = body.close
+
+        def counted_close():
+            with self._count_lock:
+                self.open -= 1
+            close()
+
+        body.close = counted_close
+        return body
+
+
+def planned(store, objects):
+    return [
+        Planned(source=f"mem://{k}", rel=k, backend=store, key=k, size=len(v), etag=None)
+        for k, v in objects.items()
+    ]
+
+
+def objects_for_budget():
+    objs = {f"big{i}.bin": bytes([i]) * (LARGE + MiB) for i in range(2)}
+    objs.update({f"small/{i:03d}": bytes([i % 251]) * (i * 10) for i in range(60)})
+    return objs
+
+
+@pytest.mark.parametrize("budget", [1, 3, 8])
+def test_connections_never_exceed_the_budget(tmp_path, budget):
+    objs = objects_for_budget()
+    store = CountingStore(objs, read_delay=0.0005)
+    cfg = DownloadConfig(max_workers=budget, part_size=1 * MiB, retry=no_wait_retry())
+    with Downloader(config=cfg) as dl, Journal(str(tmp_path)) as jr:
+        results = Runner(dl, str(tmp_path), jr).run(planned(store, objs), {}, skipped=0)
+    assert sorted(r.status for r in results) == ["downloaded"] * len(objs)
+    assert 1 <= store.peak <= budget
+    if budget > 2:  # large objects get several connections of the budget
+        assert all(r.result.workers >= 2 for r in results if r.source.startswith("mem://big"))
+    for key, data in objs.items():
+        assert (tmp_path / key).read_bytes() == data
+
+
+def test_one_failing_object_does_not_stop_the_others(tmp_path):
+    objs = {f"o{i}": bytes([i]) * 1000 for i in range(20)}
+    store = CountingStore(objs)
+    store.deny.add("o7")
+    seen = []
+    cfg = DownloadConfig(max_workers=4, retry=no_wait_retry())
+    with Downloader(config=cfg) as dl, Journal(str(tmp_path)) as jr:
+        runner = Runner(dl, str(tmp_path), jr, on_result=seen.append)
+        results = runner.run(planned(store, objs), {}, skipped=0)
+        rows = jr.rows()
+    failed = [r for r in results if r.status == "failed"]
+    assert [(r.source, r.error_kind) for r in failed] == [("mem://o7", "access-denied")]
+    assert len(seen) == 20 and not (tmp_path / "o7").exists()
+    assert rows["o7"].state == "failed" and rows["o7"].error_kind == "access-denied"
+    assert sum(r.state == "done" for r in rows.values()) == 19
+
+
+def test_an_interrupt_stops_the_engines_and_journals_what_finished(tmp_path):
+    objs = {f"o{i:02d}": bytes([i]) * (256 * 1024) for i in range(40)}
+    store = CountingStore(objs, read_delay=0.002)
+    before = threading.active_count()
+    calls = 0
+
+    def progress(snap):
+        nonlocal calls
+        calls += 1
+        if snap.objects_done >= 5:
+            raise KeyboardInterrupt
+
+    cfg = DownloadConfig(max_workers=4, retry=no_wait_retry())
+    with Downloader(config=cfg) as dl, Journal(str(tmp_path)) as jr:
+        runner = Runner(dl, str(tmp_path), jr, on_progress=progress)
+        with pytest.raises(KeyboardInterrupt):
+            runner.run(planned(store, objs), {}, skipped=0)
+        rows = jr.rows()
+    assert threading.active_count() == before
+    done = {k for k, r in rows.items() if r.state == "done"}
+    assert 5 <= len(done) < 40
+    for key in done:
+        assert (tmp_path / key).read_bytes() == objs[key]
+    assert all(r.state in ("done", "running") for r in rows.values())
