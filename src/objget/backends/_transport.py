@@ -31,6 +31,7 @@ from .._exceptions import (
     TransportError,
 )
 from .._retry import parse_retry_after
+from ._tls import UnverifiedHTTPSPool, tls_reason
 
 __all__ = ["ResponseBody", "Transport", "error_for_status", "redact_url"]
 
@@ -215,6 +216,14 @@ class Transport:
             kwargs["cert_reqs"] = "CERT_NONE"
         self.pool = urllib3.PoolManager(**kwargs)
         self._verify = config.verify_tls
+        if not config.verify_tls:
+            # The choice is explicit, so it is said once here, not per request: urllib3's
+            # InsecureRequestWarning would print from a silent library (and raise under -W error).
+            self.pool.pool_classes_by_scheme = {
+                **self.pool.pool_classes_by_scheme,
+                "https": UnverifiedHTTPSPool,
+            }
+            log.warning("TLS certificates are not verified (verify_tls=False)")
 
     def request(
         self,
@@ -260,17 +269,7 @@ class Transport:
 
     def _map(self, exc: BaseException, host: str, source: str) -> DownloadError:
         if isinstance(exc, (u3.SSLError, ssl.SSLError)):
-            text = str(exc)
-            reason = "TLS handshake failed"
-            if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text:
-                m = re.search(r"certificate verify failed: ([^(\)]+)", text)
-                reason = f"certificate verify failed ({m.group(1).strip() if m else 'untrusted'})"
-            elif "hostname" in text.lower() or "doesn't match" in text:
-                reason = "certificate does not match the host name"
-            return TLSError(
-                f"TLS error talking to {host}: {reason}; pass --ca-bundle PATH for a private CA",
-                source=source,
-            )
+            return TLSError(f"TLS error talking to {host}: {tls_reason(exc)}", source=source)
         if isinstance(exc, u3.NameResolutionError):
             return TransportError(f"cannot resolve host {host} (DNS lookup failed)", source=source)
         if isinstance(exc, u3.ConnectTimeoutError) and not isinstance(exc, u3.NewConnectionError):
