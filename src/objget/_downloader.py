@@ -7,6 +7,7 @@ context manager. The destination is replaced only after the bytes were verified.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import logging
 import os
 import random
@@ -23,6 +24,7 @@ from ._exceptions import (
 )
 from ._fileio import (
     check_free_space,
+    disk_full,
     open_part,
     preallocate,
     remove_quietly,
@@ -182,12 +184,20 @@ class Downloader:
                 min_steal=max(cfg.buffer_size * 2, 1024 * 1024),
             )
             identity = meta.identity()
+            sync_failed = False
 
             def save() -> None:
-                if not ranged:
+                # After a failed fdatasync the kernel may have dropped the dirty pages and a
+                # second fdatasync can succeed: no checkpoint is written after one failed.
+                nonlocal sync_failed
+                if not ranged or sync_failed:
                     return
                 snapshot = sched.spans()
-                os.fdatasync(fd)
+                try:
+                    os.fdatasync(fd)
+                except OSError:
+                    sync_failed = True
+                    raise
                 ck.save(
                     paths.checkpoint,
                     ck.Checkpoint(
@@ -219,8 +229,11 @@ class Downloader:
             except ObjectChanged:
                 _discard(paths)
                 raise
-            except BaseException:
+            except BaseException as exc:
                 _save_quietly(save)
+                if isinstance(exc, OSError) and exc.errno == errno.ENOSPC and size is not None:
+                    where = os.path.dirname(os.path.abspath(paths.part))
+                    raise disk_full(where, size - done_bytes(sched.spans())) from exc
                 raise
             if size is None:
                 size = engine.eof_size or 0

@@ -13,6 +13,7 @@ import stat
 __all__ = [
     "atomic_write",
     "check_free_space",
+    "disk_full",
     "fsync_dir",
     "open_part",
     "preallocate",
@@ -70,6 +71,20 @@ def check_free_space(directory: str, needed: int) -> None:
             f"more, {_fmt(free)} is free; free at least {_fmt(needed - free)} and run the same "
             "command again to resume",
         )
+
+
+def disk_full(directory: str, needed: int) -> OSError:
+    """The ENOSPC to raise when the disk filled up during a download: it names the space the
+    rest of the download needs (`needed` bytes still to write, at least 1 MiB for checkpoints)."""
+    needed = max(needed, 1024 * 1024)
+    st = os.statvfs(directory)
+    free = st.f_bavail * st.f_frsize
+    todo = f"free at least {_fmt(needed - free)} and run" if needed > free else "run"
+    return OSError(
+        errno.ENOSPC,
+        f"the disk is full in {directory}: the rest of the download needs up to "
+        f"{_fmt(needed)}, {_fmt(free)} is free; {todo} the same command again to resume",
+    )
 
 
 def preallocate(fd: int, size: int) -> None:
