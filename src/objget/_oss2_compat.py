@@ -117,17 +117,30 @@ def _paths(
     )
 
 
+def _answer(exc: BaseException) -> RemoteError | TransportError | None:
+    """The store's HTTP answer behind an objget error, if it was one: a final RemoteError, or
+    a 5xx/429 that kept coming until the retries ran out (oss2, which does not retry those,
+    raises ServerError for them)."""
+    if isinstance(exc, RetriesExhausted):
+        exc = exc.last_error
+    if isinstance(exc, (RemoteError, TransportError)) and exc.status is not None:
+        return exc
+    return None
+
+
 def _to_oss2(exc: BaseException, oss2: Any) -> BaseException:
     """The oss2 exception existing `except` clauses expect for an objget error."""
     ex = oss2.exceptions
-    if isinstance(exc, RemoteError) and exc.status is not None:
-        code = exc.code or {404: "NoSuchKey", 403: "AccessDenied", 412: "PreconditionFailed"}.get(
-            exc.status, ""
-        )
-        details = {"Code": code, "Message": exc.message, "RequestId": exc.request_id or ""}
-        headers = {"x-oss-request-id": exc.request_id or ""}
-        klass = ex._OSS_ERROR_TO_EXCEPTION.get((exc.status, code), ex.ServerError)
-        return klass(exc.status, headers, exc.message.encode(), details)  # type: ignore[no-any-return]
+    answer = _answer(exc)
+    if answer is not None and answer.status is not None:
+        status, rid = answer.status, answer.request_id or ""
+        code = getattr(answer, "code", None) or {
+            404: "NoSuchKey", 403: "AccessDenied", 412: "PreconditionFailed"
+        }.get(status, "")  # fmt: skip
+        message = str(exc)
+        details = {"Code": code, "Message": message, "RequestId": rid}
+        klass = ex._OSS_ERROR_TO_EXCEPTION.get((status, code), ex.ServerError)
+        return klass(status, {"x-oss-request-id": rid}, message.encode(), details)  # type: ignore[no-any-return]
     if isinstance(exc, IntegrityError):
         return ex.InconsistentError(exc.message)  # type: ignore[no-any-return]
     if isinstance(exc, (TransportError, RetriesExhausted)):
