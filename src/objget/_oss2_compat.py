@@ -6,7 +6,8 @@ overwritten, `None` returned, oss2's exception types raised), on objget's engine
 resume from the last byte, 206 checks, crash-safe checkpoints, a lock, a temp file also below
 the threshold. Requests are signed by the bucket's own auth object, so every oss2 auth type
 (Auth, AuthV2, AuthV4, StsAuth, ProviderAuth, ProviderAuthV4) works unchanged. A CryptoBucket
-is handed to oss2 itself (client-side decryption is oss2's business).
+is handed to oss2 itself (client-side decryption is oss2's business), and so is a bucket made
+with `proxies=` (objget's connection pool does not go through HTTP proxies).
 """
 
 from __future__ import annotations
@@ -169,7 +170,10 @@ def resumable_download(
     >>> objget.resumable_download(bucket, "big.bin", "big.bin")  # doctest: +SKIP
     """
     oss2 = _import_oss2()
-    if isinstance(bucket, oss2.CryptoBucket):
+    proxied = bool(getattr(bucket, "proxies", None))
+    if isinstance(bucket, oss2.CryptoBucket) or proxied:
+        if proxied:
+            log.info("the oss2.Bucket has proxies=: oss2 downloads %s itself", key)
         oss2.resumable_download(
             bucket,
             key,

@@ -308,3 +308,21 @@ def test_crypto_bucket_is_handed_to_oss2(oss, bucket_name, tmp_path, monkeypatch
     assert kwargs["part_size"] == MiB and kwargs["store"] is store
     assert kwargs["headers"] == {"x-oss-request-payer": "requester"}
     assert progress and progress[-1][0] == progress[-1][1]
+
+
+def test_bucket_with_proxies_is_handed_to_oss2(oss, tmp_path, monkeypatch):
+    """objget's pool does not speak through HTTP proxies: a bucket made with `proxies=` is
+    downloaded by oss2 itself, with the caller's arguments unchanged (no request from objget)."""
+    calls = []
+    monkeypatch.setattr(oss2, "resumable_download", lambda *a, **kw: calls.append((a, kw)))
+    bucket = oss2.Bucket(
+        oss2.Auth(AK, SK), oss.endpoint, BUCKET, proxies={"http": "http://127.0.0.1:9"}
+    )
+    mark = len(oss.log)
+    store = store_at(tmp_path)
+    dest = str(tmp_path / "out.bin")
+    objget.resumable_download(bucket, "k", dest, num_threads=3, store=store)
+    [(args, kwargs)] = calls
+    assert args == (bucket, "k", dest)
+    assert kwargs["num_threads"] == 3 and kwargs["store"] is store
+    assert len(oss.log) == mark
