@@ -77,9 +77,9 @@ def resolve_target(bucket: str, options: BackendOptions) -> tuple[OssTarget, str
     if "://" not in endpoint:
         endpoint = f"https://{endpoint}"
     host = urlsplit(endpoint).hostname or ""
-    if region is None:
+    if region is None:  # oss-<region>[-internal].aliyuncs.com; accelerate hosts name none
         m = _REGION_HOST.match(host)
-        region = m.group(1) if m else None
+        region = m.group(1) if m and not m.group(1).startswith("accelerate") else None
     target = OssTarget(
         endpoint=endpoint.rstrip("/"), bucket=bucket, path_style=_is_ip_or_localhost(host)
     )
