@@ -542,3 +542,8 @@ def test_gzip_stored_object_is_downloaded_as_stored(oss, bucket_name, tmp_path):
         assert dest.read_bytes() == stored
     sent = [e.request.headers for e in oss.log if e.request and e.request.key == key]
     assert all(h.get("accept-encoding") == "identity" for h in sent if "range" in h)
+    with pytest.raises(oe.InconsistentError):  # oss2 lets requests decode it, then fails
+        oss2.resumable_download(
+            make_bucket(oss, BUCKET), key, str(tmp_path / "oss2.gz"),
+            store=oss2.ResumableDownloadStore(root=str(tmp_path / "store")),
+        )  # fmt: skip
