@@ -26,10 +26,12 @@ second batch on the same directory out (LockedError).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import stat
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from ._batch_paths import JOURNAL_NAMES, LOCK_NAME
@@ -119,6 +121,19 @@ class Journal:
         if self._lock is not None:
             self._lock.release(remove=False)
             self._lock = None
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Group the updates of the block into one commit (rolled back if the block fails)."""
+        if self._db is None:
+            raise CheckpointError("the batch journal is closed or read-only")
+        self._db.execute("BEGIN")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
 
     def rows(self) -> dict[str, Row]:
         """Every row, by destination (relative path)."""

@@ -23,6 +23,7 @@ from . import _checkpoint as ck
 from ._batch_journal import Journal, Row, file_state
 from ._batch_models import ActiveObject, BatchProgress, ObjectResult, error_kind
 from ._batch_paths import ParentMaker
+from ._batch_small import SMALL, fetch_small
 from ._batch_sources import Planned
 from ._downloader import Downloader, head_with_retry
 from ._exceptions import DownloadError
@@ -37,6 +38,8 @@ MiB = 1024 * 1024
 LARGE = 16 * MiB
 PART = 8 * MiB
 TICK = 0.1
+CHUNK = 8
+CHUNK_BYTES = 1024 * 1024
 
 
 def same_etag(a: str | None, b: str | None) -> bool:
@@ -155,6 +158,7 @@ class Runner:
         self._on_progress = on_progress
         self._on_result = on_result
         self._tracker: _Tracker | None = None
+        self._local = threading.local()
 
     def _want(self, size: int | None) -> int:
         if size is None or size < LARGE or self._budget == 1:
@@ -170,32 +174,39 @@ class Runner:
         queue.extend(_Work(p, rows.get(p.rel)) for p in todo if self._want(p.size) == 1)
         results: list[ObjectResult] = []
         free = self._budget
-        running: dict[Future[ObjectResult | _Work], tuple[_Work, int]] = {}
+        running: dict[Future[list[ObjectResult | _Work]], tuple[list[_Work], int]] = {}
         self._dl.transport  # noqa: B018 - create the shared pool before the threads start
         with ThreadPoolExecutor(self._budget, thread_name_prefix="objget-batch") as pool:
             try:
                 while queue or running:
+                    starting: list[tuple[list[_Work], int]] = []
                     while queue and free > 0:
                         w = queue[0]
                         size = w.meta.size if w.meta is not None else w.planned.size
                         want = self._want(size)
-                        if want > 1 and running and free < min(want, max(2, self._budget // 2)):
+                        busy = running or starting
+                        if want > 1 and busy and free < min(want, max(2, self._budget // 2)):
                             break
                         cost = min(want, free)
-                        queue.popleft()
-                        self._start(w)
-                        running[pool.submit(self._work, w, cost)] = (w, cost)
+                        starting.append((_take_chunk(queue), cost))
                         free -= cost
+                    with self._journal.transaction():  # one commit, before any of them starts
+                        for chunk, _ in starting:
+                            for w in chunk:
+                                self._start(w)
+                    for chunk, cost in starting:
+                        running[pool.submit(self._work_chunk, chunk, cost)] = (chunk, cost)
                     finished, _ = wait(running, timeout=TICK, return_when=FIRST_COMPLETED)
-                    for fut in finished:
-                        w, cost = running.pop(fut)
-                        free += cost
-                        out = fut.result()
-                        if isinstance(out, _Work):
-                            queue.appendleft(out)
-                            continue
-                        self._record(w, out)
-                        results.append(out)
+                    with self._journal.transaction():
+                        for fut in finished:
+                            chunk, cost = running.pop(fut)
+                            free += cost
+                            for w, out in zip(chunk, fut.result(), strict=True):
+                                if isinstance(out, _Work):
+                                    queue.appendleft(out)
+                                    continue
+                                self._record(w, out)
+                                results.append(out)
                     if self._on_progress is not None:
                         self._on_progress(tracker.snapshot())
             except BaseException:
@@ -206,7 +217,7 @@ class Runner:
 
     def _drain(
         self,
-        running: dict[Future[ObjectResult | _Work], tuple[_Work, int]],
+        running: dict[Future[list[ObjectResult | _Work]], tuple[list[_Work], int]],
         results: list[ObjectResult],
     ) -> None:
         """After an interrupt: wait for the stopping downloads and journal those that
@@ -217,10 +228,10 @@ class Runner:
         for fut in finished:
             if fut.cancelled() or fut.exception() is not None:
                 continue
-            out = fut.result()
-            if isinstance(out, ObjectResult):
-                self._record(running[fut][0], out)
-                results.append(out)
+            for w, out in zip(running[fut][0], fut.result(), strict=False):
+                if isinstance(out, ObjectResult):
+                    self._record(w, out)
+                    results.append(out)
 
     def progress(self) -> BatchProgress | None:
         return self._tracker.snapshot() if self._tracker else None
@@ -248,6 +259,22 @@ class Runner:
         if self._on_result is not None:
             self._on_result(out)
 
+    def _buffer(self) -> memoryview:
+        buf: memoryview | None = getattr(self._local, "buf", None)
+        if buf is None:
+            buf = self._local.buf = memoryview(bytearray(self._dl.config.buffer_size))
+        return buf
+
+    def _work_chunk(self, chunk: list[_Work], streams: int) -> list[ObjectResult | _Work]:
+        """In a worker thread: the objects of one chunk, one after the other."""
+        assert self._tracker is not None
+        out: list[ObjectResult | _Work] = []
+        for w in chunk:
+            if self._tracker.stop.is_set():
+                raise Stopped
+            out.append(self._work(w, streams))
+        return out
+
     def _work(self, w: _Work, streams: int) -> ObjectResult | _Work:
         """In a worker thread: HEAD when the size is unknown, then download."""
         p = w.planned
@@ -266,6 +293,15 @@ class Runner:
                     )
                 if self._want(meta.size) > streams:
                     return dataclasses.replace(w, meta=meta)
+            if meta is None and p.etag is not None and (p.size or 0) < SMALL and not cfg.limit_rate:
+                result = fetch_small(
+                    p.backend, p.key, dest, size=p.size or 0, etag=p.etag,
+                    version_id=p.version_id, sha256=p.sha256, config=cfg, buf=self._buffer(),
+                )  # fmt: skip
+                return ObjectResult(
+                    source=p.source, path=dest, status="downloaded", size=result.size,
+                    etag=result.etag, result=result,
+                )  # fmt: skip
             per_object = dataclasses.replace(
                 cfg,
                 max_workers=streams,
@@ -304,6 +340,23 @@ class Runner:
             etag=result.etag,
             result=result,
         )
+
+
+def _small(w: _Work) -> bool:
+    p = w.planned
+    return w.meta is None and p.etag is not None and p.size is not None and p.size < CHUNK_BYTES
+
+
+def _take_chunk(queue: deque[_Work]) -> list[_Work]:
+    """The next unit of work: one object, or up to CHUNK small listed objects in a row
+    (one hand-off to a worker thread instead of one per object)."""
+    chunk = [queue.popleft()]
+    if _small(chunk[0]):
+        total = chunk[0].planned.size or 0
+        while queue and len(chunk) < CHUNK and _small(queue[0]) and total < CHUNK_BYTES:
+            total += queue[0].planned.size or 0
+            chunk.append(queue.popleft())
+    return chunk
 
 
 def classify(

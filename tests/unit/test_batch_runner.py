@@ -113,3 +113,32 @@ def test_an_interrupt_stops_the_engines_and_journals_what_finished(tmp_path):
     for key in done:
         assert (tmp_path / key).read_bytes() == objs[key]
     assert all(r.state in ("done", "running") for r in rows.values())
+
+
+def test_small_listed_objects_take_one_request_each_and_are_verified(tmp_path):
+    import hashlib
+
+    from objget.testing import Fault
+
+    objs = {f"s{i}": bytes([i]) * (5000 + i) for i in range(12)}
+    objs["empty"] = b""
+    store = CountingStore(objs, faults=[Fault.short_body(100), Fault.reset_after(10)])
+    plan = [
+        Planned(
+            source=f"mem://{k}", rel=k, backend=store, key=k, size=len(v),
+            etag=store._etags[k],
+            sha256=("0" * 64 if k == "s3" else hashlib.sha256(v).hexdigest()),
+        )
+        for k, v in objs.items()
+    ]  # fmt: skip
+    cfg = DownloadConfig(max_workers=3, retry=no_wait_retry())
+    with Downloader(config=cfg) as dl, Journal(str(tmp_path)) as jr:
+        results = Runner(dl, str(tmp_path), jr).run(plan, {}, skipped=0)
+    by = {r.source: r for r in results}
+    assert by["mem://s3"].error_kind == "integrity" and not (tmp_path / "s3").exists()
+    assert not (tmp_path / "s3.objget-part").exists()
+    for key, data in objs.items():
+        if key != "s3":
+            assert (tmp_path / key).read_bytes() == data
+            assert by[f"mem://{key}"].result.verified == ("size", "sha256")
+    assert len(store.requests) == 12 + 2  # one GET per non-empty object, plus two retries
