@@ -23,6 +23,7 @@ from . import _checkpoint as ck
 from ._batch_journal import Journal, Row, file_state
 from ._batch_models import ActiveObject, BatchProgress, ObjectResult, error_kind
 from ._batch_paths import ParentMaker
+from ._batch_skip import unchanged
 from ._batch_small import SMALL, fetch_small
 from ._batch_sources import Planned
 from ._downloader import Downloader, head_with_retry
@@ -30,7 +31,7 @@ from ._exceptions import DownloadError
 from ._models import ObjectMeta
 from ._models import Progress as Snapshot
 
-__all__ = ["LARGE", "Runner", "Stopped", "classify", "same_etag", "unchanged"]
+__all__ = ["LARGE", "Runner", "Stopped"]
 
 log = logging.getLogger("objget")
 
@@ -40,36 +41,6 @@ PART = 8 * MiB
 TICK = 0.1
 CHUNK = 8
 CHUNK_BYTES = 1024 * 1024
-
-
-def same_etag(a: str | None, b: str | None) -> bool:
-    """ETags compared as opaque values, ignoring quotes, a weak prefix and hex case."""
-
-    def norm(e: str) -> str:
-        return e.strip().removeprefix("W/").strip('"').lower()
-
-    return a is not None and b is not None and norm(a) == norm(b)
-
-
-def unchanged(row: Row | None, source: str, size: int | None, etag: str | None, dest: str) -> bool:
-    """A done row for the same source and identity, and its complete file still in place."""
-    if row is None or row.state != "done" or row.source != source or size is None:
-        return False
-    st = file_state(dest)
-    return st is not None and st[2] == size == row.size and same_etag(row.etag, etag)
-
-
-def committed_before_crash(row: Row | None, p: Planned, dest: str) -> bool:
-    """A `running` row whose download did commit (a new complete file, no temp data) before
-    the run died, for the identity the listing still shows."""
-    if row is None or row.state != "running" or row.source != p.source or p.size is None:
-        return False
-    st = file_state(dest)
-    if st is None or st[2] != p.size or row.size != p.size or not same_etag(row.etag, p.etag):
-        return False
-    if os.path.lexists(ck.Paths.beside(dest).part):
-        return False
-    return row.pre is None or row.pre != (st[0], st[1])
 
 
 class Stopped(Exception):
@@ -357,30 +328,3 @@ def _take_chunk(queue: deque[_Work]) -> list[_Work]:
             total += queue[0].planned.size or 0
             chunk.append(queue.popleft())
     return chunk
-
-
-def classify(
-    planned: list[Planned], rows: dict[str, Row], root: str, journal: Journal | None
-) -> tuple[list[Planned], list[ObjectResult]]:
-    """Split the plan into objects to download and objects done in an earlier run whose
-    listed identity (size + ETag) is unchanged — decided without a request. Objects whose
-    identity is unknown (manifest entries) are checked with a HEAD when their turn comes."""
-    todo: list[Planned] = []
-    skipped: list[ObjectResult] = []
-    for p in planned:
-        row = rows.get(p.rel)
-        dest = os.path.join(root, p.rel)
-        if unchanged(row, p.source, p.size, p.etag, dest):
-            skipped.append(
-                ObjectResult(source=p.source, path=dest, status="skipped", size=p.size, etag=p.etag)
-            )
-        elif committed_before_crash(row, p, dest):
-            assert p.size is not None
-            if journal is not None:
-                journal.done(p.rel, p.source, size=p.size, etag=p.etag, version_id=p.version_id)
-            skipped.append(
-                ObjectResult(source=p.source, path=dest, status="skipped", size=p.size, etag=p.etag)
-            )
-        else:
-            todo.append(p)
-    return todo, skipped

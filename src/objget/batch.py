@@ -30,7 +30,8 @@ from ._batch_models import (
     ObjectResult,
     UnsafePath,
 )
-from ._batch_run import Runner, classify
+from ._batch_run import Runner
+from ._batch_skip import classify
 from ._batch_sources import Planned, Sources, as_items, plan, read_manifest, seq
 from ._config import DownloadConfig
 from ._downloader import Downloader

@@ -7,7 +7,7 @@ import pytest
 
 from objget import CheckpointError, LockedError
 from objget._batch_journal import Journal, file_state
-from objget._batch_run import classify, same_etag
+from objget._batch_skip import classify, same_etag
 from objget._batch_sources import Planned
 from objget.batch import read_manifest
 

@@ -1,0 +1,71 @@
+"""Which planned objects a re-run can skip without a request: done in an earlier run with the
+same listed identity (size + ETag) and their complete file still in place — or committed by a
+run that died before it could journal them (see `_batch_journal.py`)."""
+
+from __future__ import annotations
+
+import os
+
+from . import _checkpoint as ck
+from ._batch_journal import Journal, Row, file_state
+from ._batch_models import ObjectResult
+from ._batch_sources import Planned
+
+__all__ = ["classify", "committed_before_crash", "same_etag", "unchanged"]
+
+
+def same_etag(a: str | None, b: str | None) -> bool:
+    """ETags compared as opaque values, ignoring quotes, a weak prefix and hex case."""
+
+    def norm(e: str) -> str:
+        return e.strip().removeprefix("W/").strip('"').lower()
+
+    return a is not None and b is not None and norm(a) == norm(b)
+
+
+def unchanged(row: Row | None, source: str, size: int | None, etag: str | None, dest: str) -> bool:
+    """A done row for the same source and identity, and its complete file still in place."""
+    if row is None or row.state != "done" or row.source != source or size is None:
+        return False
+    st = file_state(dest)
+    return st is not None and st[2] == size == row.size and same_etag(row.etag, etag)
+
+
+def committed_before_crash(row: Row | None, p: Planned, dest: str) -> bool:
+    """A `running` row whose download did commit (a new complete file, no temp data) before
+    the run died, for the identity the listing still shows."""
+    if row is None or row.state != "running" or row.source != p.source or p.size is None:
+        return False
+    st = file_state(dest)
+    if st is None or st[2] != p.size or row.size != p.size or not same_etag(row.etag, p.etag):
+        return False
+    if os.path.lexists(ck.Paths.beside(dest).part):
+        return False
+    return row.pre is None or row.pre != (st[0], st[1])
+
+
+def classify(
+    planned: list[Planned], rows: dict[str, Row], root: str, journal: Journal | None
+) -> tuple[list[Planned], list[ObjectResult]]:
+    """Split the plan into objects to download and objects done in an earlier run whose
+    listed identity (size + ETag) is unchanged — decided without a request. Objects whose
+    identity is unknown (manifest entries) are checked with a HEAD when their turn comes."""
+    todo: list[Planned] = []
+    skipped: list[ObjectResult] = []
+    for p in planned:
+        row = rows.get(p.rel)
+        dest = os.path.join(root, p.rel)
+        if unchanged(row, p.source, p.size, p.etag, dest):
+            skipped.append(
+                ObjectResult(source=p.source, path=dest, status="skipped", size=p.size, etag=p.etag)
+            )
+        elif committed_before_crash(row, p, dest):
+            assert p.size is not None
+            if journal is not None:
+                journal.done(p.rel, p.source, size=p.size, etag=p.etag, version_id=p.version_id)
+            skipped.append(
+                ObjectResult(source=p.source, path=dest, status="skipped", size=p.size, etag=p.etag)
+            )
+        else:
+            todo.append(p)
+    return todo, skipped
