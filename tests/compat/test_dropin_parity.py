@@ -326,3 +326,18 @@ def test_bucket_with_proxies_is_handed_to_oss2(oss, tmp_path, monkeypatch):
     assert args == (bucket, "k", dest)
     assert kwargs["num_threads"] == 3 and kwargs["store"] is store
     assert len(oss.log) == mark
+
+
+def test_second_call_on_a_locked_filename_is_a_client_error(oss, obj, tmp_path):
+    """oss2 has no lock (two calls write one temp file); objget refuses the second at once."""
+    key, _ = obj
+    dest = tmp_path / "out.bin"
+    dest.write_bytes(b"previous")
+    with ck.DestLock(f"{dest}.objget-lock", dest=str(dest)):
+        with pytest.raises(oe.ClientError) as err:
+            objget.resumable_download(
+                make_bucket(oss, BUCKET), key, str(dest), store=store_at(tmp_path), **PARALLEL
+            )
+        assert isinstance(err.value.__cause__, objget.LockedError)
+    assert dest.read_bytes() == b"previous"
+    assert not os.listdir(store_at(tmp_path).dir)
