@@ -330,3 +330,39 @@ def test_kill_at_40_percent_then_resume_over_https(site, digests, pki, tmp_path)
     assert json.loads(out)["bytes_resumed"] >= killed_at
     assert sha256_file(dest) == digests["resume.bin"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["resume.bin"]
+
+
+# --- s3:// over TLS: AWS_CA_BUNDLE ----------------------------------------------------------
+
+
+def test_aws_ca_bundle_is_used_for_s3_sources(seaweed, site, pki, tmp_path):
+    """SeaweedFS behind a TLS-terminating nginx; anonymous S3 requests."""
+    _, root = site
+    ca, base = pki
+    data = os.urandom(3 * MiB + 17)
+    seaweed.put("test", "over-tls.bin", data)
+    proxy = (
+        f"proxy_pass http://127.0.0.1:{seaweed.port}; proxy_set_header Host $http_host; "
+        'proxy_http_version 1.1; proxy_set_header Connection "";'
+    )
+    cert = sign(ca, base / "proxy", "proxy")
+    aws = {
+        "AWS_CONFIG_FILE": str(tmp_path / "none"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+    with TlsNginx(root, tmp_path / "ng", extra=proxy, cert=cert, ca=ca.cert) as web:
+        args = ("s3://test/over-tls.bin", "--endpoint-url", web.url, "--no-sign-request")
+        code, _, err = run_cli(*args, str(tmp_path / "a.bin"), env=child_env(**aws))
+        assert_tls_failure(code, err, "unknown CA")
+
+        env = child_env(AWS_CA_BUNDLE=str(ca.cert), **aws)
+        code, _, err = run_cli(*args, str(tmp_path / "b.bin"), env=env)
+        assert code == 0, err
+        assert (tmp_path / "b.bin").read_bytes() == data
+
+        other = make_ca(base / "s3-other-ca", name="not this one")
+        env = child_env(AWS_CA_BUNDLE=str(other.cert), **aws)
+        code, _, err = run_cli(*args, str(tmp_path / "c.bin"), "--ca-bundle", str(ca.cert), env=env)
+        assert code == 0, err  # --ca-bundle wins over AWS_CA_BUNDLE
+        assert (tmp_path / "c.bin").read_bytes() == data

@@ -24,7 +24,7 @@ class UnverifiedHTTPSPool(urllib3.HTTPSConnectionPool):
             conn.connect()
 
 
-_UNTRUSTED = {2, 18, 19, 20, 21}  # X509_V_ERR_*: issuer unknown, self-signed (leaf or chain)
+_UNTRUSTED = {2, 19, 20, 21}  # X509_V_ERR_*: issuer unknown, untrusted self-signed root
 _HINT = "; trust its CA with --ca-bundle PATH (or SSL_CERT_FILE) if it is a private one"
 
 
@@ -45,7 +45,7 @@ def tls_reason(exc: BaseException) -> str:
         return "the certificate has expired"
     if code == 9:
         return "the certificate is not valid yet (check this machine's clock)"
-    if code in (18, 19):
+    if code == 18:
         return f"certificate verify failed: self-signed certificate, not trusted{_HINT}"
     if code in _UNTRUSTED:
         return f"certificate verify failed: unknown CA ({message}){_HINT}"
@@ -56,8 +56,9 @@ def _find_verify_error(exc: BaseException) -> tuple[int, str] | None:
     """(verify_code, verify_message) of the SSLCertVerificationError behind `exc`."""
     seen: list[BaseException] = [exc]
     for e in seen:
-        if isinstance(e, ssl.SSLCertVerificationError):
-            return int(e.verify_code), str(e.verify_message).strip()
+        code = getattr(e, "verify_code", None)  # absent when urllib3 matched the host itself
+        if isinstance(e, ssl.SSLCertVerificationError) and isinstance(code, int):
+            return code, str(getattr(e, "verify_message", "")).strip()
         if len(seen) < 8:
             nested = [a for a in e.args if isinstance(a, BaseException)]
             seen.extend(n for n in (*nested, e.__cause__, e.__context__) if n is not None)
