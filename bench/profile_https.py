@@ -1,0 +1,345 @@
+"""Profile objget's HTTPS byte path against curl: nginx with TLS on loopback, one large file.
+
+```
+.venv/bin/python -m bench.profile_https                       # 1 GiB, 5 interleaved reps
+.venv/bin/python -m bench.profile_https --reps 7 --jobs 1,4 --pyspy --native
+.venv/bin/python -m bench.profile_https --variant old=/path/to/other/checkout/src
+```
+
+Every repetition runs curl (`--cacert`), objget with default settings (adaptive streams) and
+objget with each `--jobs` ceiling, in an order rotated per repetition; each run is timed by
+`/usr/bin/time` (wall, user, sys, peak RSS), its file size checked, then deleted and `sync`ed
+(untimed). `--variant NAME=PYTHONPATH` adds objget from another source tree (A/B of a change
+in the same interleaved run). `--pyspy` then records one more run of each objget mode with
+`py-spy record --format raw --threads` and sorts the samples into where the time goes: the TLS
+read (OpenSSL decrypt + recv, GIL released), pwrite, Python frames on the byte path, request
+setup, checkpoint saves, the main loop, start-up. `--native` splits the TLS read further into
+libcrypto and the recv syscall. py-spy: `.venv/bin/pip install py-spy`.
+
+The machine may be shared: read medians and ranges, and compare modes of the same run only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+MiB = 1024 * 1024
+TIME = "/usr/bin/time"
+RATE = 250  # py-spy samples per second
+
+
+@dataclass(frozen=True)
+class Mode:
+    name: str
+    argv: tuple[str, ...]  # without URL/dest
+    env: tuple[tuple[str, str], ...] = ()
+    objget: bool = True
+
+
+@dataclass(frozen=True)
+class Run:
+    mode: str
+    rep: int
+    wall: float
+    user: float
+    sys: float
+    rss_kib: int
+
+    @property
+    def cpu(self) -> float:
+        return self.user + self.sys
+
+
+def parse_size(text: str) -> int:
+    units = {"K": 1024, "M": MiB, "G": 1024 * MiB}
+    text = text.strip().upper().removesuffix("IB").removesuffix("B")
+    if text and text[-1] in units:
+        return int(text[:-1]) * units[text[-1]]
+    return int(text)
+
+
+def modes_for(args: argparse.Namespace, ca: Path) -> list[Mode]:
+    og = (sys.executable, "-m", "objget", "-q", "--ca-bundle", str(ca))
+    out = [
+        Mode("curl", ("curl", "-sS", "--fail", "--cacert", str(ca)), objget=False),
+        Mode("objget", og),
+    ]
+    out += [Mode(f"objget -j{j}", (*og, "-j", str(j))) for j in args.jobs]
+    for spec in args.variant:
+        name, _, path = spec.partition("=")
+        out.append(Mode(name, og, env=(("PYTHONPATH", str(Path(path).resolve())),)))
+    return out
+
+
+def command(mode: Mode, url: str, dest: Path) -> list[str]:
+    if mode.objget:
+        return [*mode.argv, url, str(dest)]
+    return [*mode.argv, "-o", str(dest), url]
+
+
+def run_env(mode: Mode) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("SSL_CERT_FILE", "SSL_CERT_DIR", "PYTHONPATH")
+    }
+    env.update(mode.env)
+    if not mode.env:
+        env["PYTHONPATH"] = str(REPO / "src")
+    return env
+
+
+def timed(mode: Mode, rep: int, url: str, dest: Path, size: int, work: Path) -> Run:
+    out = work / "time.txt"
+    cmd = [TIME, "-f", "%e %U %S %M", "-o", str(out), *command(mode, url, dest)]
+    done = subprocess.run(
+        cmd, env=run_env(mode), capture_output=True, text=True, timeout=900, check=False
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"{mode.name} failed ({done.returncode}):\n{done.stderr[-2000:]}")
+    got = dest.stat().st_size
+    if got != size:
+        raise SystemExit(f"{mode.name}: wrote {got} bytes, expected {size}")
+    wall, user, sys_, rss = out.read_text().split()[-4:]
+    cleanup(dest)
+    return Run(mode.name, rep, float(wall), float(user), float(sys_), int(rss))
+
+
+def cleanup(dest: Path) -> None:
+    for p in dest.parent.glob(dest.name + "*"):
+        p.unlink()
+    subprocess.run(["sync"], check=False, timeout=300)
+
+
+# --- py-spy ---------------------------------------------------------------------------------
+
+_BYTE_PATH = ("Engine._copy",)
+_CATEGORIES = (
+    "TLS read: decrypt (libcrypto)",
+    "TLS read: recv syscall (kernel copy)",
+    "TLS read: other native (libssl, _ssl)",
+    "TLS read (C: decrypt + recv, GIL released)",
+    "pwrite (page-cache copy)",
+    "Python frames on the byte path",
+    "request setup (urllib3, connect, TLS handshake)",
+    "checkpoint save (fdatasync, fsync, rename)",
+    "main loop (controller, progress, joins)",
+    "start-up (imports, CLI)",
+    "no Python frame (interpreter start/exit)",
+    "other",
+)
+
+
+def categorize(frames: list[str]) -> str:
+    names = [f.split(" (")[0] for f in frames]
+    leaf = frames[-1] if frames else ""
+    leaf_py = ".py:" in leaf
+    lib = leaf.rsplit("(", 1)[-1].rstrip(")") if frames and not leaf_py else ""
+    if "SSLSocket.read" in names:
+        if leaf_py:
+            return "TLS read (C: decrypt + recv, GIL released)"
+        if "libcrypto" in lib:
+            return "TLS read: decrypt (libcrypto)"
+        if lib.startswith("libc") and names[-1] in ("read", "recv", "recvfrom"):
+            return "TLS read: recv syscall (kernel copy)"
+        return "TLS read: other native (libssl, _ssl)"
+    if "pwrite_all" in names and (not leaf_py or names[-1] == "pwrite_all"):
+        return "pwrite (page-cache copy)"
+    if any(n in names for n in _BYTE_PATH):
+        return "Python frames on the byte path"
+    if "Engine._stream" in names or "Engine._fetch" in names:
+        return "request setup (urllib3, connect, TLS handshake)"
+    if any(n.endswith("save") for n in names) or "replace_durably" in names:
+        return "checkpoint save (fdatasync, fsync, rename)"
+    if "Engine.run" in names or "Engine._worker" in names:
+        return "main loop (controller, progress, joins)"
+    if "_find_and_load" in names or "<module>" in names or "Command.main" in names:
+        return "start-up (imports, CLI)"
+    if not any(".py:" in f for f in frames):
+        return "no Python frame (interpreter start/exit)"
+    return "other"
+
+
+def summarize_raw(path: Path) -> dict[str, object]:
+    cats: collections.Counter[str] = collections.Counter()
+    own: collections.Counter[str] = collections.Counter()
+    total = 0
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not count.isdigit():
+            continue
+        n = int(count)
+        frames = [f for f in stack.split(";") if not f.startswith("thread (")]
+        total += n
+        cats[categorize(frames)] += n
+        if frames:
+            own[frames[-1].split(" (")[0] + ("" if ".py:" in frames[-1] else " [native]")] += n
+    return {
+        "samples": total,
+        "seconds": total / RATE,
+        "categories": {c: cats[c] for c in _CATEGORIES if cats[c]},
+        "top_own": own.most_common(15),
+    }
+
+
+def pyspy(
+    mode: Mode, url: str, dest: Path, out: Path, native: bool, svg: bool
+) -> dict[str, object]:
+    exe = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    if not Path(exe).exists():
+        raise SystemExit("py-spy not found: .venv/bin/pip install py-spy")
+    slug = mode.name.replace(" ", "_")
+    raw = out / f"pyspy-{slug}{'-native' if native else ''}.txt"
+    base = [exe, "record", "--threads", "-r", str(RATE)] + (["--native"] if native else [])
+    cmd = [*base, "--format", "raw", "-o", str(raw), "--", *command(mode, url, dest)]
+    subprocess.run(cmd, env=run_env(mode), check=True, capture_output=True, timeout=900)
+    cleanup(dest)
+    if svg:
+        pic = raw.with_suffix(".svg")
+        cmd = [*base, "-o", str(pic), "--", *command(mode, url, dest)]
+        subprocess.run(cmd, env=run_env(mode), check=True, capture_output=True, timeout=900)
+        cleanup(dest)
+    return {"mode": mode.name, "native": native, "raw": str(raw), **summarize_raw(raw)}
+
+
+# --- report ---------------------------------------------------------------------------------
+
+
+def spread(values: list[float]) -> str:
+    return f"{statistics.median(values):.2f} ({min(values):.2f}–{max(values):.2f})"
+
+
+def report(runs: list[Run], modes: list[Mode], size: int) -> str:
+    by: dict[str, list[Run]] = collections.defaultdict(list)
+    for r in runs:
+        by[r.mode].append(r)
+    curl = {r.rep: r for r in by["curl"]}
+    gib = size / (1024 * MiB)
+    lines = [
+        "| mode | wall s | MiB/s | CPU s (user+sys) | user s | sys s | speed × curl "
+        "(per rep) | CPU × curl (per rep) | peak RSS MiB |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for m in modes:
+        rs = by[m.name]
+        speed = [curl[r.rep].wall / r.wall for r in rs if r.rep in curl]
+        cpu = [r.cpu / curl[r.rep].cpu for r in rs if r.rep in curl]
+        lines.append(
+            f"| {m.name} | {spread([r.wall for r in rs])} | "
+            f"{statistics.median([size / MiB / r.wall for r in rs]):.0f} | "
+            f"{spread([r.cpu for r in rs])} | {spread([r.user for r in rs])} | "
+            f"{spread([r.sys for r in rs])} | {spread(speed)} | {spread(cpu)} | "
+            f"{statistics.median([r.rss_kib / 1024 for r in rs]):.0f} |"
+        )
+    lines.append(
+        f"\n{len(by['curl'])} interleaved reps, {gib:g} GiB; median (min–max); ratios are per "
+        "repetition against curl's run of the same repetition."
+    )
+    return "\n".join(lines)
+
+
+def render_profile(p: dict[str, object]) -> str:
+    samples = int(p["samples"])  # type: ignore[call-overload]
+    cats = p["categories"]
+    assert isinstance(cats, dict)
+    out = [f"py-spy {p['mode']}{' --native' if p['native'] else ''}: {samples} samples "
+           f"({samples / RATE:.1f} s of active thread time)"]  # fmt: skip
+    for c, n in cats.items():
+        out.append(f"  {100 * n / samples:5.1f}%  {n / RATE:6.2f} s  {c}")
+    out.append("  top own (leaf) frames:")
+    top = p["top_own"]
+    assert isinstance(top, list)
+    for name, n in top[:10]:
+        out.append(f"    {100 * n / samples:5.1f}%  {name}")
+    return "\n".join(out)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--size", default="1G")
+    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--jobs", default="1,4", help="objget -j ceilings to add (comma list, or '')")
+    ap.add_argument("--variant", action="append", default=[], metavar="NAME=PYTHONPATH")
+    ap.add_argument("--pyspy", action="store_true", help="profile each objget mode once")
+    ap.add_argument("--native", action="store_true", help="py-spy --native as well")
+    ap.add_argument("--svg", action="store_true", help="also write py-spy flame graphs (SVG)")
+    ap.add_argument("--only-pyspy", action="store_true", help="skip the timed repetitions")
+    ap.add_argument("--workdir", type=Path, default=None)
+    ap.add_argument("--out", type=Path, default=None, help="results dir (default: in workdir)")
+    ap.add_argument("--keep", action="store_true")
+    args = ap.parse_args()
+    args.jobs = [int(j) for j in args.jobs.split(",") if j.strip()]
+    size = parse_size(args.size)
+    for tool in ("curl", TIME):
+        if shutil.which(tool) is None:
+            raise SystemExit(f"{tool} not found (Debian packages curl, time)")
+
+    from tests._servers.nginx import Nginx
+
+    work = Path(tempfile.mkdtemp(prefix="objget-profile-https-", dir=args.workdir))
+    out = args.out or work / "out"
+    out.mkdir(parents=True, exist_ok=True)
+    root = work / "root"
+    root.mkdir()
+    with open(root / "big.bin", "wb") as f:
+        left = size
+        while left:
+            n = min(left, 16 * MiB)
+            f.write(os.urandom(n))
+            left -= n
+    dest = work / "dl" / "big.bin"
+    dest.parent.mkdir()
+    try:
+        with Nginx(root, work / "nginx", tls=True) as web:
+            assert web.ca_path is not None
+            url = f"{web.url}/big.bin"
+            modes = modes_for(args, web.ca_path)
+            warm = ["curl", "-sS", "--cacert", str(web.ca_path), "-o", "/dev/null", url]
+            subprocess.run(warm, check=True, timeout=600)
+            runs: list[Run] = []
+            for rep in range(0 if args.only_pyspy else args.reps):
+                order = modes[rep % len(modes) :] + modes[: rep % len(modes)]
+                for m in order:
+                    r = timed(m, rep, url, dest, size, work)
+                    runs.append(r)
+                    print(f"rep {rep} {m.name:14} wall {r.wall:6.2f} s  cpu {r.cpu:5.2f} s "
+                          f"(user {r.user:.2f} sys {r.sys:.2f})  rss {r.rss_kib // 1024} MiB",
+                          flush=True)  # fmt: skip
+            profiles = []
+            if args.pyspy or args.only_pyspy:
+                for m in modes:
+                    if m.objget:
+                        for native in (False, True) if args.native else (False,):
+                            profiles.append(pyspy(m, url, dest, out, native, args.svg))
+                            print(render_profile(profiles[-1]), flush=True)
+        table = report(runs, modes, size) if runs else ""
+        print("\n" + table)
+        (out / "profile_https.json").write_text(
+            json.dumps({"runs": [asdict(r) for r in runs], "profiles": profiles}, indent=1)
+        )
+        (out / "profile_https.md").write_text(
+            table + "\n\n" + "\n\n".join(render_profile(p) for p in profiles) + "\n"
+        )
+        print(f"\nresults: {out}")
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+        if not args.keep and args.out is not None:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
