@@ -105,3 +105,26 @@ def test_prefix_on_ray_survives_a_killed_worker(cluster, seaweed, tmp_path):
     name = killer.killed[0][0]
     attempts = list_tasks(filters=[("name", "=", name)], limit=10000, timeout=10)
     assert any(t.attempt_number > 0 for t in attempts), "Ray did not re-run the killed task"
+
+
+def test_cli_ray_auto_joins_the_running_cluster(cluster, seaweed, tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    data = {f"bray/sub/{i:02d}.bin": os.urandom(100 * i) for i in range(20)}
+    for key, value in data.items():
+        seaweed.put("test", key, value)
+    env = dict(os.environ)
+    env["RAY_ADDRESS"] = ray.get_runtime_context().gcs_address
+    cmd = [
+        sys.executable, "-m", "objget", "--recursive", "--ray", "auto", "--json",
+        "--endpoint-url", seaweed.s3_url, "--no-sign-request", "s3://test/bray/",
+        str(tmp_path / "out"),
+    ]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=180, env=env, check=False)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout.splitlines()[-1])
+    assert summary["downloaded"] == 20 and summary["failed"] == 0
+    for key, value in data.items():
+        assert (tmp_path / "out" / key[len("bray/") :]).read_bytes() == value
