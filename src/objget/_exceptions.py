@@ -21,6 +21,8 @@ checkpoint was saved.
 
 from __future__ import annotations
 
+import re
+
 __all__ = [
     "AccessDenied",
     "CheckpointError",
@@ -37,10 +39,21 @@ __all__ = [
 ]
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def _printable(text: str) -> str:
+    """Control characters (e.g. terminal escapes in a hostile server's error body) as \\xNN,
+    so printing an error can never drive the user's terminal."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
 class DownloadError(Exception):
-    """Base of every objget error. `source` is already redacted; `dest` may be None."""
+    """Base of every objget error. `source` is already redacted; `dest` may be None.
+    Control characters in the message are shown escaped (`\\x1b`)."""
 
     def __init__(self, message: str, *, source: str | None = None, dest: str | None = None):
+        message = _printable(message)
         super().__init__(message)
         self.message = message
         self.source = source
