@@ -264,10 +264,12 @@ class Runner:
                     )
                 if self._want(meta.size) > streams:
                     return dataclasses.replace(w, meta=meta)
-            if meta is None and p.etag is not None and (p.size or 0) < SMALL and not cfg.limit_rate:
+            size, etag = (meta.size, meta.etag) if meta is not None else (p.size, p.etag)
+            if size is not None and etag is not None and size < SMALL and not cfg.limit_rate:
+                version = (meta.version_id if meta is not None else None) or p.version_id
                 result = fetch_small(
-                    p.backend, p.key, dest, size=p.size or 0, etag=p.etag,
-                    version_id=p.version_id, sha256=p.sha256, config=cfg, buf=self._buffer(),
+                    p.backend, p.key, dest, size=size, etag=etag, version_id=version,
+                    sha256=p.sha256, config=cfg, buf=self._buffer(),
                 )  # fmt: skip
                 return ObjectResult(
                     source=p.source, path=dest, status="downloaded", size=result.size,
