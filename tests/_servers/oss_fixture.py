@@ -21,6 +21,7 @@ import pytest
 from .seaweed import SeaweedFS
 
 if TYPE_CHECKING:
+    from ._oss_handler import LogEntry
     from .oss_server import OssServer
 
 REPO = Path(__file__).resolve().parents[2]
@@ -38,10 +39,14 @@ __all__ = [
     "TOKEN",
     "MiB",
     "cli_env",
+    "covered",
+    "gets",
     "make_bucket",
+    "no_leftovers",
     "oss",
     "oss_faults",
     "run_cli",
+    "span_of",
 ]
 
 
@@ -116,3 +121,38 @@ def run_cli(
         timeout=timeout,
         check=False,
     )
+
+
+# -- reading the server's log ---------------------------------------------------------------------
+
+
+def gets(oss: OssServer, bucket: str, key: str, since: int = 0) -> list[LogEntry]:
+    """The finished GETs of `bucket/key` in the server's log, from entry `since` on."""
+    return [
+        e
+        for e in oss.log[since:]
+        if e.method == "GET" and e.request and (e.request.bucket, e.request.key) == (bucket, key)
+    ]
+
+
+def span_of(entry: LogEntry) -> tuple[int, int]:
+    """The half-open byte span a logged ranged GET asked for."""
+    assert entry.range is not None
+    first, _, last = entry.range.removeprefix("bytes=").partition("-")
+    return int(first), int(last) + 1
+
+
+def covered(entries: list[LogEntry]) -> list[tuple[int, int]]:
+    """The merged spans of object bytes the server actually sent for these GETs."""
+    out: list[tuple[int, int]] = []
+    for start, stop in sorted((span_of(e)[0], span_of(e)[0] + e.body_bytes) for e in entries):
+        if out and start <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], stop))
+        elif stop > start:
+            out.append((start, stop))
+    return out
+
+
+def no_leftovers(dest: Path) -> None:
+    """No temp data, checkpoint or lock of objget's beside `dest`."""
+    assert not [p.name for p in dest.parent.glob(dest.name + ".objget-*")]
