@@ -12,9 +12,19 @@ from collections.abc import Callable
 __all__ = ["probe_all"]
 
 TOOLS = (
-    "tc", "ip", "iptables", "losetup", "mkfs.ext4", "mount", "umount", "unshare", "strace",
-    "fiu-run", "nginx", "cp",
-)  # fmt: skip
+    "tc",
+    "ip",
+    "iptables",
+    "losetup",
+    "mkfs.ext4",
+    "mount",
+    "umount",
+    "unshare",
+    "strace",
+    "fiu-run",
+    "nginx",
+    "cp",
+)
 _T = 30
 
 
@@ -40,8 +50,18 @@ def _netns() -> None:
 
 def _strace() -> None:
     code = "import os\ntry:\n os.fsync(1)\nexcept OSError as e:\n raise SystemExit(e.errno)"
-    done = _run("strace", "-f", "-qq", "-o", "/dev/null", "-e", "inject=fsync:error=EIO",
-                sys.executable, "-c", code)  # fmt: skip
+    done = _run(
+        "strace",
+        "-f",
+        "-qq",
+        "-o",
+        "/dev/null",
+        "-e",
+        "inject=fsync:error=EIO",
+        sys.executable,
+        "-c",
+        code,
+    )
     if done.returncode != 5:
         raise RuntimeError(f"strace inject=fsync:error=EIO did not inject (exit {done.returncode})")
 
@@ -51,8 +71,15 @@ def _fiu() -> None:
         "import os, tempfile\nfd, p = tempfile.mkstemp()\nos.unlink(p)\n"
         "try:\n os.pwrite(fd, b'x', 0)\nexcept OSError as e:\n raise SystemExit(e.errno)"
     )
-    done = _run("fiu-run", "-x", "-c", "enable name=posix/io/rw/pwrite,failinfo=5",
-                sys.executable, "-c", code)  # fmt: skip
+    done = _run(
+        "fiu-run",
+        "-x",
+        "-c",
+        "enable name=posix/io/rw/pwrite,failinfo=5",
+        sys.executable,
+        "-c",
+        code,
+    )
     if done.returncode != 5:
         raise RuntimeError(f"fiu-run did not fail pwrite with EIO (exit {done.returncode})")
 

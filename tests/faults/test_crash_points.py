@@ -47,8 +47,10 @@ def test_sigkill_at_every_durability_call_then_resume(web, make_object, tmp_path
     url = f"{web.url}/crash.bin"
     trace = tmp_path / "discover.strace"
     probe = tmp_path / "probe.bin"
-    first = run([url, probe, *ARGS], prefix=["strace", "-f", "-qq", "-o", str(trace), "-e",
-                                             "trace=" + ",".join(SYSCALLS)])  # fmt: skip
+    first = run(
+        [url, probe, *ARGS],
+        prefix=["strace", "-f", "-qq", "-o", str(trace), "-e", "trace=" + ",".join(SYSCALLS)],
+    )
     assert first.rc == 0, first.err
     assert same(probe, source)
     calls = count_calls(trace)

@@ -62,8 +62,11 @@ def test_disk_full_before_the_start_names_the_space_needed(web, make_object, tmp
         resize_tmpfs(small, "64m")
         ok, result = resume_json(url, dest)
         ok = ok and same(dest, source)
-        summary.trial("disk: ENOSPC before the start (tmpfs), then resized", typed=typed and ok,
-                      wrong_bytes=dest_wrong_bytes(dest, source))  # fmt: skip
+        summary.trial(
+            "disk: ENOSPC before the start (tmpfs), then resized",
+            typed=typed and ok,
+            wrong_bytes=dest_wrong_bytes(dest, source),
+        )
         assert typed, done.err
         assert ok, result
 
@@ -87,15 +90,28 @@ def test_disk_full_mid_download_then_freed(web, make_object, tmp_path, summary):
         filler.unlink()
         ok, result = resume_json(url, dest)
         ok = ok and same(dest, source) and result["bytes_resumed"] >= SIZE // 4
-        summary.trial("disk: ENOSPC mid-download (tmpfs filled), then freed", typed=typed and ok,
-                      ckpt_lies=lies, wrong_bytes=dest_wrong_bytes(dest, source))  # fmt: skip
+        summary.trial(
+            "disk: ENOSPC mid-download (tmpfs filled), then freed",
+            typed=typed and ok,
+            ckpt_lies=lies,
+            wrong_bytes=dest_wrong_bytes(dest, source),
+        )
         assert typed and lies == 0 and saved >= SIZE // 4, (status, log)
         assert ok, result
 
 
 def strace(inject: str, log: str = "/dev/null") -> list[str]:
-    return ["strace", "-f", "-qq", "-o", log, "-e", "trace=fdatasync,fsync,rename,pwrite64",
-            "-e", f"inject={inject}"]  # fmt: skip
+    return [
+        "strace",
+        "-f",
+        "-qq",
+        "-o",
+        log,
+        "-e",
+        "trace=fdatasync,fsync,rename,pwrite64",
+        "-e",
+        f"inject={inject}",
+    ]
 
 
 INJECTED = [
@@ -114,15 +130,20 @@ def test_injected_write_and_sync_errors(web, make_object, tmp_path, summary):
         dest = tmp_path / f"inj-{i}" / "out.bin"
         dest.parent.mkdir()
         trace = tmp_path / f"inj-{i}.strace"
-        done = run([url, dest, "-q", "-j", "2", "--limit-rate", "16M"],
-                   prefix=strace(inject, str(trace)))  # fmt: skip
+        done = run(
+            [url, dest, "-q", "-j", "2", "--limit-rate", "16M"], prefix=strace(inject, str(trace))
+        )
         lies = ckpt_lies(dest, source)
         typed = typed_error(done, 6, words) and not dest.exists()
         after = checkpoints_after_failed_sync(trace.read_text())
         ok, result = resume_json(url, dest)
         ok = ok and same(dest, source)
-        summary.trial(row, typed=typed and ok and not after, ckpt_lies=lies,
-                      wrong_bytes=dest_wrong_bytes(dest, source))  # fmt: skip
+        summary.trial(
+            row,
+            typed=typed and ok and not after,
+            ckpt_lies=lies,
+            wrong_bytes=dest_wrong_bytes(dest, source),
+        )
         if not (typed and lies == 0 and not after and ok):
             failures.append((inject, done.rc, done.err, lies, after, result))
     assert not failures, failures
@@ -151,8 +172,12 @@ def test_eio_on_every_pwrite_with_libfiu(web, make_object, tmp_path, summary):
     typed = typed_error(done, 6, "Input/output error") and not dest.exists()
     ok, result = resume_json(url, dest)
     ok = ok and same(dest, source)
-    summary.trial("disk: EIO on every pwrite (libfiu)", typed=typed and ok, ckpt_lies=lies,
-                  wrong_bytes=dest_wrong_bytes(dest, source))  # fmt: skip
+    summary.trial(
+        "disk: EIO on every pwrite (libfiu)",
+        typed=typed and ok,
+        ckpt_lies=lies,
+        wrong_bytes=dest_wrong_bytes(dest, source),
+    )
     assert typed and lies == 0, done.err
     assert ok, result
 
@@ -197,8 +222,12 @@ def test_file_size_limit_efbig_and_the_short_write(web, make_object, tmp_path, s
     claimed = ckpt_done(dest)
     ok, result = resume_json(url, dest)
     ok = ok and same(dest, source)
-    summary.trial("disk: EFBIG after a short write (RLIMIT_FSIZE, resumed)", typed=typed and ok,
-                  ckpt_lies=lies, wrong_bytes=dest_wrong_bytes(dest, source))  # fmt: skip
+    summary.trial(
+        "disk: EFBIG after a short write (RLIMIT_FSIZE, resumed)",
+        typed=typed and ok,
+        ckpt_lies=lies,
+        wrong_bytes=dest_wrong_bytes(dest, source),
+    )
     assert short, "no short pwrite64 before EFBIG"
     assert typed and lies == 0 and claimed <= limit, (limited.err, claimed)
     assert ok, result

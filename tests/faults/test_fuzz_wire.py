@@ -36,8 +36,9 @@ CONFIG = objget.DownloadConfig(
     retry=objget.RetryPolicy(attempts=2, backoff=0.0, max_backoff=0.05, deadline=5),
 )
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-LATIN1 = st.text(st.characters(min_codepoint=32, max_codepoint=255, exclude_characters="\x7f"),
-                 max_size=80)  # fmt: skip
+LATIN1 = st.text(
+    st.characters(min_codepoint=32, max_codepoint=255, exclude_characters="\x7f"), max_size=80
+)
 _RANGE = re.compile(r"bytes=(\d+)-(\d+)$")
 
 
@@ -114,8 +115,9 @@ def attempt(url: str, base: Path, source: Path, *, dl=None, again: bool = False)
 
 def record(summary, row: str, outcome: str, dest: Path, source: Path) -> None:
     correct = outcome == "ok" and same(dest, source)
-    summary.trial(row, correct=correct, typed=outcome == "typed",
-                  wrong_bytes=dest_wrong_bytes(dest, source))  # fmt: skip
+    summary.trial(
+        row, correct=correct, typed=outcome == "typed", wrong_bytes=dest_wrong_bytes(dest, source)
+    )
     assert outcome == "typed" or correct
 
 
@@ -210,10 +212,14 @@ def _xml(code: str, message: str, rid: str) -> bytes:
     return text.encode("utf-8", "replace")
 
 
-_LAUGHS = (b'<?xml version="1.0"?><!DOCTYPE l [<!ENTITY a "aaaaaaaaaa">'
-           + b"".join(f'<!ENTITY {n} "{("&" + p + ";") * 10}">'.encode()
-                      for p, n in zip("abcdefgh", "bcdefghi", strict=True))
-           + b"]><Error><Code>&i;</Code></Error>")  # fmt: skip
+_LAUGHS = (
+    b'<?xml version="1.0"?><!DOCTYPE l [<!ENTITY a "aaaaaaaaaa">'
+    + b"".join(
+        f'<!ENTITY {n} "{("&" + p + ";") * 10}">'.encode()
+        for p, n in zip("abcdefgh", "bcdefghi", strict=True)
+    )
+    + b"]><Error><Code>&i;</Code></Error>"
+)
 ERROR_BODIES = st.one_of(
     st.builds(_xml, st.text(max_size=40), st.text(max_size=200), st.text(max_size=40)),
     st.builds(_xml, LATIN1, LATIN1, LATIN1),
@@ -222,8 +228,14 @@ ERROR_BODIES = st.one_of(
     st.just(b"<Error>" * 5000),
     st.just(b"<Error><Message>&#27;]0;owned&#7;&#27;[2J</Message></Error>"),
 )
-STATUSES = ["400 Bad Request", "403 Forbidden", "404 Not Found", "409 Conflict",
-            "500 Internal Server Error", "503 Slow Down"]  # fmt: skip
+STATUSES = [
+    "400 Bad Request",
+    "403 Forbidden",
+    "404 Not Found",
+    "409 Conflict",
+    "500 Internal Server Error",
+    "503 Slow Down",
+]
 
 
 @pytest.mark.parametrize("scheme", ["s3", "oss"])
@@ -242,8 +254,9 @@ def test_fuzzed_error_bodies(server, source, tmp_path, summary, trials, scheme, 
         holder[0] = case
         outcome, error, dest = attempt(f"{scheme}://bucket/key.bin", tmp_path, source, dl=dl)
         assert outcome == "typed"
-        assert isinstance(error, (objget.RemoteError, objget.TransportError,
-                                  objget.RetriesExhausted)), repr(error)  # fmt: skip
+        assert isinstance(
+            error, (objget.RemoteError, objget.TransportError, objget.RetriesExhausted)
+        ), repr(error)
         assert len(str(error)) < 4000
         record(summary, f"bad input: fuzzed {scheme.upper()} error bodies", outcome, dest, source)
 
@@ -251,8 +264,19 @@ def test_fuzzed_error_bodies(server, source, tmp_path, summary, trials, scheme, 
         check()
 
 
-ABSURD = ["-5", str(2**63), str(2**63 - 1), str(2**64 + 1), "1e9", "0x10", " 12 ", "9" * 40, "+5",
-          "١٢٣", "5, 5"]  # fmt: skip
+ABSURD = [
+    "-5",
+    str(2**63),
+    str(2**63 - 1),
+    str(2**64 + 1),
+    "1e9",
+    "0x10",
+    " 12 ",
+    "9" * 40,
+    "+5",
+    "١٢٣",
+    "5, 5",
+]
 
 
 @pytest.mark.parametrize("length", ABSURD)

@@ -78,8 +78,12 @@ def test_scripted_answer(httpserver, data, tmp_path, summary, row, script, code,
     # the same command again, against a server that now behaves, ends with the right file
     again = run([url, dest, *ARGS])
     ok = again.rc == 0 and same(dest, data)
-    summary.trial(row, typed=typed and ok, ckpt_lies=lies,
-                  wrong_bytes=dest_wrong_bytes(dest, data, before=None if ok else OLD))  # fmt: skip
+    summary.trial(
+        row,
+        typed=typed and ok,
+        ckpt_lies=lies,
+        wrong_bytes=dest_wrong_bytes(dest, data, before=None if ok else OLD),
+    )
     assert typed and lies == 0, (done.rc, done.err)
     assert ok, again.err
 
@@ -121,8 +125,11 @@ def test_object_overwritten_mid_download(web, site_root, tmp_path, summary, tria
         leftovers = sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(name))
         again = run([url, dest, "-q"])
         ok = again.rc == 0 and same(dest, src)
-        summary.trial("http: object overwritten mid-download (nginx)", typed=typed and ok,
-                      wrong_bytes=dest_wrong_bytes(dest, src))  # fmt: skip
+        summary.trial(
+            "http: object overwritten mid-download (nginx)",
+            typed=typed and ok,
+            wrong_bytes=dest_wrong_bytes(dest, src),
+        )
         assert typed, (status, log)
         assert leftovers == [name], "the old version's temp file or checkpoint was kept"
         assert ok, again.err

@@ -55,8 +55,24 @@ def ns(inside) -> Iterator[tuple[NetNS, Nginx, Nginx]]:
 
 def connbytes(port: int, n: int, direction: str, target: list[str]) -> list[object]:
     side = "--dport" if direction == "to-server" else "--sport"
-    return ["-A", "INPUT", "-p", "tcp", side, port, "-m", "connbytes", "--connbytes", f"{n}:",
-            "--connbytes-dir", "reply", "--connbytes-mode", "bytes", "-j", *target]  # fmt: skip
+    return [
+        "-A",
+        "INPUT",
+        "-p",
+        "tcp",
+        side,
+        port,
+        "-m",
+        "connbytes",
+        "--connbytes",
+        f"{n}:",
+        "--connbytes-dir",
+        "reply",
+        "--connbytes-mode",
+        "bytes",
+        "-j",
+        *target,
+    ]
 
 
 def download(url: str, dest: Path, *extra: object):  # type: ignore[no-untyped-def]
@@ -76,8 +92,9 @@ def test_reset_after_n_bytes_resumes(ns, make_object, tmp_path, summary, trials)
         dest = tmp_path / f"reset-{i}.bin"
         done, result = download(f"{web.url}/net-reset.bin", dest, "-j", rng.choice((1, 2, 4)))
         ok = done.rc == 0 and same(dest, source) and result["retries"] >= 1
-        summary.trial("net: TCP reset after N bytes", correct=ok,
-                      wrong_bytes=dest_wrong_bytes(dest, source))  # fmt: skip
+        summary.trial(
+            "net: TCP reset after N bytes", correct=ok, wrong_bytes=dest_wrong_bytes(dest, source)
+        )
         assert ok, (n, done.rc, done.err, result)
 
 
@@ -90,41 +107,78 @@ def test_stall_is_detected_and_the_part_resumes(ns, make_object, tmp_path, summa
         net.iptables(*connbytes(web.port, MiB, "from-server", ["DROP"]))
         dest = tmp_path / f"stall-{i}.bin"
         done, result = download(
-            f"{web.url}/net-stall.bin", dest, "-j", "1", "--part-size", "4M",
-            "--stall-timeout", "2",
-        )  # fmt: skip
+            f"{web.url}/net-stall.bin",
+            dest,
+            "-j",
+            "1",
+            "--part-size",
+            "4M",
+            "--stall-timeout",
+            "2",
+        )
         # every connection stalls after ~1 MiB: only resuming from the last byte can finish
         ok = done.rc == 0 and same(dest, source) and result["retries"] >= 2
         ok = ok and result["bytes_fetched"] == size
-        summary.trial("net: stall mid-body (DROP) -> stall detector, resume", correct=ok,
-                      wrong_bytes=dest_wrong_bytes(dest, source))  # fmt: skip
+        summary.trial(
+            "net: stall mid-body (DROP) -> stall detector, resume",
+            correct=ok,
+            wrong_bytes=dest_wrong_bytes(dest, source),
+        )
         assert ok, (done.rc, done.err, result)
 
 
 def test_five_percent_loss(ns, make_object, tmp_path, summary, trials):
     net, web, _ = ns
     source = make_object("net-loss.bin", 8 * MiB)
-    net.iptables("-A", "INPUT", "-p", "tcp", "-m", "statistic", "--mode", "random",
-                 "--probability", "0.05", "-j", "DROP")  # fmt: skip
+    net.iptables(
+        "-A",
+        "INPUT",
+        "-p",
+        "tcp",
+        "-m",
+        "statistic",
+        "--mode",
+        "random",
+        "--probability",
+        "0.05",
+        "-j",
+        "DROP",
+    )
     for i in range(trials(2, 6)):
         dest = tmp_path / f"loss-{i}.bin"
         done, _ = download(f"{web.url}/net-loss.bin", dest, "-j", "4", "--stall-timeout", "5")
         ok = done.rc == 0 and same(dest, source)
-        summary.trial("net: 5% random packet loss", correct=ok,
-                      wrong_bytes=dest_wrong_bytes(dest, source))  # fmt: skip
+        summary.trial(
+            "net: 5% random packet loss", correct=ok, wrong_bytes=dest_wrong_bytes(dest, source)
+        )
         assert ok, done.err
 
 
 def test_bandwidth_cap(ns, make_object, tmp_path, summary):
     net, web, _ = ns
     source = make_object("net-tbf.bin", 4 * MiB)
-    net.tc("qdisc", "add", "dev", "lo", "root", "tbf", "rate", "16mbit", "burst", "256kb",
-           "latency", "400ms")  # fmt: skip
+    net.tc(
+        "qdisc",
+        "add",
+        "dev",
+        "lo",
+        "root",
+        "tbf",
+        "rate",
+        "16mbit",
+        "burst",
+        "256kb",
+        "latency",
+        "400ms",
+    )
     dest = tmp_path / "tbf.bin"
     done, _ = download(f"{web.url}/net-tbf.bin", dest, "-j", "8", "--part-size", "256K")
     ok = done.rc == 0 and same(dest, source)
-    summary.trial("net: bandwidth cap (tc tbf 16 Mbit/s)", correct=ok,
-                  wrong_bytes=dest_wrong_bytes(dest, source))  # fmt: skip
+    summary.trial(
+        "net: bandwidth cap (tc tbf 16 Mbit/s)",
+        correct=ok,
+        wrong_bytes=dest_wrong_bytes(dest, source),
+    )
     assert ok, done.err
 
 
@@ -133,8 +187,18 @@ def test_refused_from_the_start_and_mid_download(ns, make_object, tmp_path, summ
     size = 24 * MiB
     source = make_object("net-refused.bin", size)
     url = f"{web.url}/net-refused.bin"
-    refuse = ["-A", "INPUT", "-p", "tcp", "--dport", web.port, "-j", "REJECT", "--reject-with",
-              "tcp-reset"]  # fmt: skip
+    refuse = [
+        "-A",
+        "INPUT",
+        "-p",
+        "tcp",
+        "--dport",
+        web.port,
+        "-j",
+        "REJECT",
+        "--reject-with",
+        "tcp-reset",
+    ]
     net.iptables(*refuse)
     dest = tmp_path / "refused.bin"
     done = run([url, dest, "-q", "--retries", "2"])
@@ -156,8 +220,12 @@ def test_refused_from_the_start_and_mid_download(ns, make_object, tmp_path, summ
     net.flush()
     again, result = download(url, dest)
     ok = again.rc == 0 and same(dest, source) and result["bytes_resumed"] >= size // 4
-    summary.trial("net: connection refused mid-download, then resumed", correct=ok and typed,
-                  ckpt_lies=lies, wrong_bytes=dest_wrong_bytes(dest, source))  # fmt: skip
+    summary.trial(
+        "net: connection refused mid-download, then resumed",
+        correct=ok and typed,
+        ckpt_lies=lies,
+        wrong_bytes=dest_wrong_bytes(dest, source),
+    )
     assert typed and lies == 0, (status, log)
     assert ok, (again.err, result)
 
@@ -174,10 +242,21 @@ def test_slow_trickle_completes_without_false_stalls(ns, make_object, tmp_path, 
     _, _, trickle = ns
     source = make_object("net-trickle.bin", 192 * 1024)
     dest = tmp_path / "trickle.bin"
-    done, result = download(f"{trickle.url}/net-trickle.bin", dest, "-j", "3",
-                            "--part-size", "64K", "--stall-timeout", "2")  # fmt: skip
+    done, result = download(
+        f"{trickle.url}/net-trickle.bin",
+        dest,
+        "-j",
+        "3",
+        "--part-size",
+        "64K",
+        "--stall-timeout",
+        "2",
+    )
     ok = done.rc == 0 and same(dest, source)
-    summary.trial("net: slow trickle (24 KiB/s per connection)", correct=ok,
-                  wrong_bytes=dest_wrong_bytes(dest, source))  # fmt: skip
+    summary.trial(
+        "net: slow trickle (24 KiB/s per connection)",
+        correct=ok,
+        wrong_bytes=dest_wrong_bytes(dest, source),
+    )
     assert ok, done.err
     assert result["retries"] == 0, "a slow but live connection was dropped as stalled"

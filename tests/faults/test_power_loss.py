@@ -29,8 +29,10 @@ OPTIONS = "noauto_da_alloc,commit=60"
 def all_stopped(pid: int) -> bool:
     try:
         tasks = os.listdir(f"/proc/{pid}/task")
-        states = [Path(f"/proc/{pid}/task/{t}/stat").read_text().rpartition(")")[2].split()[0]
-                  for t in tasks]  # fmt: skip
+        states = [
+            Path(f"/proc/{pid}/task/{t}/stat").read_text().rpartition(")")[2].split()[0]
+            for t in tasks
+        ]
     except (OSError, IndexError):
         return True  # gone
     return all(s in ("T", "t", "Z", "X") for s in states)
