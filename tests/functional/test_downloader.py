@@ -280,7 +280,7 @@ def test_progress_is_monotonic_and_complete(tmp_path):
 
 def test_work_stealing_splits_a_slow_tail(tmp_path):
     data = payload(8 * MiB)
-    be = MemoryBackend({"k": data}, read_delay=0.01)
+    be = MemoryBackend({"k": data}, read_delay=0.03)
     res = run(
         be, tmp_path / "out", part_size=8 * MiB, max_workers=4, min_workers=4, buffer_size=64 * 1024
     )
