@@ -15,7 +15,7 @@ DEBIAN_PACKAGES=(
   nginx-light iptables strace fiu-utils libfiu0 aria2 time openssl iproute2
   e2fsprogs util-linux fuse3 libfuse2 python3-venv
 )
-EXTRAS="test,oss,s3"
+EXTRAS="test,oss,s3,ray"
 EXTRA_PIP=(boto3)  # used by the SeaweedFS fixture (tests/_servers/seaweed.py)
 PYTHON="${PYTHON:-python3}"
 VENV=.venv
