@@ -12,6 +12,7 @@ import errno
 import fcntl
 import json
 import os
+import stat
 import zlib
 from dataclasses import dataclass
 
@@ -150,8 +151,8 @@ def save(path: str, ckpt: Checkpoint) -> None:
 
 def load(path: str) -> Checkpoint | None:
     """The checkpoint at `path`, None when there is none; CheckpointInvalid when unusable."""
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    try:  # O_NONBLOCK: a FIFO planted at the path must not hang the open
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
     except FileNotFoundError:
         return None
     except OSError as exc:
@@ -159,6 +160,8 @@ def load(path: str) -> Checkpoint | None:
             raise CheckpointInvalid("checkpoint path is a symlink; not followed") from None
         raise
     try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise CheckpointInvalid("checkpoint path is not a regular file")
         data = os.read(fd, MAX_BYTES + 1)
     finally:
         os.close(fd)
