@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 from bench import tools
 from bench.context import Context, rotated, run_one
 from bench.execute import sha256_file
-from bench.model import PEER_RUNNER, PYTHON, KiB, RunRecord, Target, Tool
+from bench.model import PEER_RUNNER, PYTHON, Builder, KiB, RunRecord, Target, Tool
 
 
 def _curl_parallel(t: Target) -> list[str]:
@@ -33,6 +34,26 @@ def _boto3(t: Target, threads: int) -> list[str]:
             "--concurrency", str(threads)]  # fmt: skip
 
 
+def _objget_recursive(jobs: int) -> Builder:
+    def build(t: Target) -> list[str]:
+        assert t.s3_endpoint
+        cmd = [
+            *tools.OBJGET_CLI,
+            "--recursive",
+            f"s3://{t.bucket}/{t.key}/",
+            f"{t.dest}/",
+            "-q",
+            "--endpoint-url",
+            t.s3_endpoint,
+            "--no-sign-request",
+            "--addressing-style",
+            "path",
+        ]
+        return cmd + (["-j", str(jobs)] if jobs else [])  # fmt: skip
+
+    return build
+
+
 def many_tools() -> list[Tool]:
     return [
         Tool(id="curl", label="curl --parallel --parallel-max 16 -K list", kind="cli",
@@ -48,8 +69,14 @@ def many_tools() -> list[Tool]:
         Tool(id="rclone-16", label="rclone copy --transfers 16", kind="cli", needs="rclone",
              build=lambda t: tools.rclone(t, ["--transfers", "16"], verb="copy",
                                           src=f":s3:{t.bucket}/{t.key}")),
-        Tool(id="objget-batch", label="objget batch mode", kind="cli", family="objget",
-             needs="objget-batch", build=lambda t: []),
+        Tool(id="objget-recursive", label="objget --recursive s3://bucket/many/ (default)",
+             kind="cli", family="objget", needs="objget-batch", build=_objget_recursive(0)),
+        Tool(id="objget-recursive-j16", label="objget --recursive -j 16", kind="cli",
+             family="objget", needs="objget-batch", build=_objget_recursive(16)),
+        Tool(id="objget-manifest", label="objget --manifest list.jsonl (HTTP URLs)", kind="cli",
+             family="objget", needs="objget-batch",
+             build=lambda t: [*tools.OBJGET_CLI, "--manifest",
+                              str(t.list_file.with_suffix(".jsonl")), f"{t.dest}/", "-q"]),
     ]  # fmt: skip
 
 
@@ -74,6 +101,11 @@ def _write_lists(ctx: Context, expected: dict[str, str]) -> Path:
     base.with_suffix(".txt").write_text("".join(f"many/{n}\n" for n in names))
     base.with_suffix(".aria2").write_text(
         "".join(f"{s3}/{ctx.bucket}/many/{n}\n  out={n}\n" for n in names))  # fmt: skip
+    base.with_suffix(".jsonl").write_text(
+        "".join(
+            json.dumps({"source": f"{s3}/{ctx.bucket}/many/{n}", "dest": n}) + "\n" for n in names
+        )
+    )
     base.with_suffix(".curl").write_text(
         "".join(f'url = "{s3}/{ctx.bucket}/many/{n}"\noutput = "{ctx.dst / n}"\n' for n in names)
     )
@@ -92,9 +124,11 @@ def many(ctx: Context, count: int, reps: int, obj_size: int = 64 * KiB) -> list[
     )  # fmt: skip
 
     def verify(t: Target) -> bool:
+        """Every object, found by name anywhere under DST (layouts differ), has the right bytes."""
+        found = {p.name: p for p in t.dest.rglob("o-*") if p.is_file()}
         for name, digest in expected.items():
-            p = t.dest / name
-            if not p.is_file() or sha256_file(p) != digest:
+            p = found.get(name)
+            if p is None or sha256_file(p) != digest:
                 return False
         return True
 

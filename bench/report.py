@@ -65,13 +65,19 @@ def _many_table(rows: list[Row]) -> list[str]:
     return lines
 
 
+def _bytes(n: int) -> str:
+    if n >= 2**20:
+        return f"{n / 2**20:.0f} MiB"
+    return f"{n / 1024:.0f} KiB" if n >= 1024 else f"{n} B"
+
+
 def _resume_table(resume: list[dict[str, Any]]) -> list[str]:
     lines = [
         "| tool | rep | fetched before kill | left on disk after kill | re-fetched on restart | "
         "resumed? | restart s | kill-phase s + restart s | uninterrupted s (proxy) | "
         "final verified |", "|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for r in sorted(resume, key=lambda x: (x["label"], x["rep"])):
-        left = ", ".join(f"{Path(n).name} ({s / 2**20:.0f} MiB)" for n, s in r["left_on_disk"])
+        left = ", ".join(f"{Path(n).name} ({_bytes(s)})" for n, s in r["left_on_disk"])
         if not r["killed"]:
             left = "(not killed: it finished or failed before 40%)"
         resumed = "yes" if r["killed"] and r["refetched"] < 0.9 else "no"

@@ -39,15 +39,11 @@ def resume_tools() -> list[Tool]:
              build=lambda t: tools.curl(t, resume=True)),
         Tool(id="aria2c-x8", label="aria2c -x8 -s8 (default --auto-save-interval=60)",
              kind="cli", build=lambda t: tools.aria2c(t, ["-x8", "-s8"])),
-        Tool(id="aria2c-x8-save1", label="aria2c -x8 -s8 --auto-save-interval=1", kind="cli",
-             build=lambda t: tools.aria2c(t, ["-x8", "-s8", "--auto-save-interval=1"])),
-        oss("oss2", 4), oss("oss2", 16),
+        oss("oss2", 16),
         Tool(id="objget", label="objget CLI (default, no -j)", kind="cli", family="objget",
              needs="objget-cli", build=tools.objget_cli),
         Tool(id="objget-j16", label="objget CLI -j16", kind="cli", family="objget",
              needs="objget-cli", build=lambda t: tools.objget_cli(t, jobs=16)),
-        Tool(id="objget-j8", label="objget CLI -j8", kind="cli", family="objget",
-             needs="objget-cli", build=lambda t: tools.objget_cli(t, jobs=8)),
         oss("objget-resumable", 16),
     ]  # fmt: skip
 

@@ -53,6 +53,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--https-size", help="https object size (default 1G; --quick 32M)")
     p.add_argument("--resume-size", help="resume object size (default 1G; --quick 64M)")
     p.add_argument("--resume-reps", type=int, help="resume repetitions (default min(reps, 2))")
+    p.add_argument("--many-reps", type=int, help="many repetitions (default min(reps, 3))")
     p.add_argument("--many-count", type=int, help="objects in `many` (default 2000; --quick 100)")
     p.add_argument("--workdir", help="parent dir for the run's temp dir (default: system temp)")
     p.add_argument("--keep", action="store_true", help="keep the temp dir (servers' logs)")
@@ -65,6 +66,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     a.https_size = parse_size(a.https_size or ("32M" if q else "1G"))
     a.resume_size = parse_size(a.resume_size or ("64M" if q else "1G"))
     a.resume_reps = a.resume_reps or min(a.reps, 2)
+    a.many_reps = a.many_reps or min(a.reps, 3)
     a.many_count = a.many_count or (100 if q else 2000)
     a.out = Path(a.out or (REPO / "bench" / ("work/quick" if q else "results")))
     a.scenarios = [s.strip() for s in a.scenarios.split(",") if s.strip()]
@@ -89,7 +91,7 @@ def _run_scenario(ctx: Context, name: str, a: argparse.Namespace, data: dict[str
     elif name == "resume":
         data["resume"] += resume.resume(ctx, a.resume_size, a.resume_reps)
     elif name == "many":
-        data["records"] += many.many(ctx, a.many_count, a.reps)
+        data["records"] += many.many(ctx, a.many_count, a.many_reps)
     data["meta"]["scenario_s"][name] = round(time.monotonic() - t0, 1)
 
 

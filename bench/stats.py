@@ -167,7 +167,7 @@ def targets(
         out.append(("CLI peak RSS unchanged 256 MiB → 1 GiB (within 10%)",
                     f"{small.rss_mib:.0f} → {big.rss_mib:.0f} MiB",
                     verdict(big.rss_mib <= small.rss_mib * 1.1)))  # fmt: skip
-    for tool in ("objget-j8", "objget-j16", "objget"):
+    for tool in ("objget-j16", "objget"):
         vals = [r["refetched"] for r in resume
                 if r["tool"] == tool and r["killed"] and r["size"] >= GiB]  # fmt: skip
         if vals:

@@ -174,11 +174,9 @@ def https_tools() -> list[Tool]:
     return [
         Tool(id="curl", label="curl --cacert (1 stream)", kind="cli", family="reference",
              server="nginx", build=curl),
-        Tool(id="aria2c-x8", label="aria2c -x8 -s8 --ca-certificate", kind="cli", server="nginx",
-             build=lambda t: aria2c(t, ["-x8", "-s8"])),
         *[Tool(id=f"{x.id}", label=x.label + " --ca-bundle", kind=x.kind, family=x.family,
                needs=x.needs, server="nginx", build=x.build)
-          for x in objget_cli_tools("nginx")],
+          for x in objget_cli_tools("nginx") if x.id != "objget-j16"],
         Tool(id="objget-lib", label="objget.download(ca_bundle=) (library)", kind="py",
              family="objget", needs="objget-lib", server="nginx", build=objget_lib),
     ]  # fmt: skip
