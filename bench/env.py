@@ -95,6 +95,7 @@ def versions(weed_bin: str | None) -> dict[str, str]:
     out["objget CLI"] = " ".join(
         os.path.relpath(a, REPO) if os.path.isabs(a) else a for a in tools.OBJGET_CLI
     )
+    out["objget git"] = _first_line(["git", "-C", str(REPO), "describe", "--always", "--dirty"])
     out["weed"] = _first_line([weed_bin or "weed", "version"])
     out["curl"] = _first_line(["curl", "--version"])
     out["aria2c"] = _first_line(["aria2c", "--version"])
