@@ -115,6 +115,9 @@ def main(argv: list[str] | None = None) -> int:
         "reps": a.reps, "workdir": str(workdir), "scenario_titles": TITLES,
         "scenario_s": {}, "servers": "", "notes": ctx.notes, "load_start": _load(),
     }}  # fmt: skip
+    # versions (and objget's git revision) as of the start of the run
+    weed_bin = shutil.which("weed", path=str(Path(sys.executable).parent))
+    data["meta"]["versions"] = env.versions(weed_bin)
     crashed: list[str] = []
     origins = []
     weed = None
@@ -156,7 +159,6 @@ def main(argv: list[str] | None = None) -> int:
     meta["servers"] = "; ".join(origins)
     meta["skipped"] = ctx.skipped
     meta["commands"] = ctx.commands
-    meta["versions"] = env.versions(shutil.which("weed", path=str(Path(sys.executable).parent)))
     meta["sizes"] = [human_size(s) for s in a.sizes]
     a.out.mkdir(parents=True, exist_ok=True)
     (a.out / "results.json").write_text(
