@@ -38,7 +38,13 @@ __all__ = ["ResponseBody", "Transport", "error_for_status", "redact_url"]
 log = logging.getLogger("objget")
 
 _KEEP_QUERY = frozenset({"versionId", "partNumber"})
-_URL_QUERY = re.compile(r"(https?://[^\s?\"']+)\?[^\s\"']*")
+_QUERY = re.compile(r"\?[^\s\"']*")
+_SECRET_HEADER = re.compile(
+    r"^((?:x-amz-server-side-encryption-customer-key|x-amz-security-token|"
+    r"x-amz-copy-source-server-side-encryption-customer-key|x-oss-security-token|"
+    r"authorization)[ \t]*:).*$",
+    re.IGNORECASE | re.MULTILINE,
+)
 
 
 def redact_url(url: str) -> str:
@@ -58,15 +64,21 @@ def redact_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
 
 
+def _redact_text(text: str) -> str:
+    if "?" in text:  # a URL or a request path with a (presigned) query string
+        text = _QUERY.sub("?REDACTED", text)
+    return _SECRET_HEADER.sub(r"\1REDACTED", text) if ":" in text else text
+
+
 class _RedactFilter(logging.Filter):
-    """Keeps presigned query strings out of urllib3's own DEBUG lines."""
+    """Keeps secrets out of the DEBUG lines of the libraries under objget: presigned query
+    strings (urllib3 logs the request path) and secret headers such as the SSE-C key or a
+    session token (botocore logs the canonical request it signs)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.args:
             record.args = tuple(
-                _URL_QUERY.sub(lambda m: m.group(1) + "?REDACTED", a)
-                if isinstance(a, str) and "?" in a
-                else a
+                _redact_text(a) if isinstance(a, str) else a
                 for a in (record.args if isinstance(record.args, tuple) else (record.args,))
             )
         return True
@@ -80,7 +92,8 @@ def _install_redaction() -> None:
     global _filter_installed
     with _filter_lock:
         if not _filter_installed:
-            logging.getLogger("urllib3.connectionpool").addFilter(_RedactFilter())
+            for name in ("urllib3.connectionpool", "botocore.auth"):
+                logging.getLogger(name).addFilter(_RedactFilter())
             _filter_installed = True
 
 
