@@ -59,14 +59,17 @@ class Killer(threading.Thread):
     def run(self) -> None:
         from ray.util.state import list_tasks
 
-        deadline = time.monotonic() + 120
+        start = time.monotonic()
         try:
-            while not self.stop.is_set() and time.monotonic() < deadline:
+            while not self.stop.is_set() and time.monotonic() < start + 120:
                 tasks = list_tasks(filters=[("state", "=", "RUNNING")], timeout=10)
                 ours = [t for t in tasks if t.name in OUR_TASKS and t.worker_pid]
                 ours.sort(key=lambda t: t.name != "run_range")
-                if ours and (ours[0].name == "run_range" or time.monotonic() > deadline - 110):
-                    os.kill(ours[0].worker_pid, signal.SIGKILL)
+                if ours and (ours[0].name == "run_range" or time.monotonic() > start + 3):
+                    try:
+                        os.kill(ours[0].worker_pid, signal.SIGKILL)
+                    except ProcessLookupError:  # it finished between the query and the kill
+                        continue
                     self.killed.append((ours[0].name, ours[0].worker_pid))
                     return
                 self.stop.wait(0.1)
