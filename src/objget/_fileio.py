@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import glob
 import os
-import secrets
 import stat
 
 __all__ = [
@@ -132,16 +130,18 @@ def replace_durably(src: str, dst: str) -> None:
 
 
 def remove_stale_temps(path: str) -> None:
-    """Remove the temp files `atomic_write(path, ...)` leaves when the process dies between
-    creating and renaming one (the caller holds the lock that makes them stale)."""
-    for tmp in glob.glob(f"{glob.escape(path)}.tmp-*"):
-        remove_quietly(tmp)
+    """Remove the temp file `atomic_write(path, ...)` leaves when the process dies between
+    creating and renaming it (the caller holds the lock that makes it stale). One fixed name:
+    no directory scan, so a batch of many files into one directory stays linear."""
+    remove_quietly(f"{path}.tmp")
 
 
 def atomic_write(path: str, data: bytes, *, mode: int = 0o600) -> None:
     """Write a small file atomically: temp file (O_EXCL, no symlink follow) → fsync →
-    replace → fsync directory. Readers see the old or the new content, never a mix."""
-    tmp = f"{path}.tmp-{secrets.token_hex(4)}"
+    replace → fsync directory. Readers see the old or the new content, never a mix.
+    The temp name is fixed (`PATH.tmp`): callers hold the lock of `path`, so one writer."""
+    tmp = f"{path}.tmp"
+    remove_quietly(tmp)  # a crashed writer's leftover, or a planted symlink (never followed)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW | _O_CLOEXEC, mode)
     try:
         try:

@@ -92,12 +92,12 @@ def test_sigkill_at_every_durability_call_then_resume(web, make_object, tmp_path
 
 def test_checkpoint_temp_files_of_a_crashed_run_are_removed(web, make_object, tmp_path):
     """A kill between the checkpoint temp file's creation and its rename leaves
-    `DEST.objget-ckpt.tmp-XXXX`; the next run on DEST (holding the lock) removes it."""
+    `DEST.objget-ckpt.tmp`; the next run on DEST (holding the lock) removes it."""
     source = make_object("small-crash.bin", MiB)
     dest = tmp_path / "small-crash.bin"
-    stale = tmp_path / "small-crash.bin.objget-ckpt.tmp-0badf00d"
+    stale = tmp_path / "small-crash.bin.objget-ckpt.tmp"
     stale.write_bytes(b"half a checkpoint")
-    other = tmp_path / "unrelated.objget-ckpt.tmp-0badf00d"  # another destination's: kept
+    other = tmp_path / "unrelated.objget-ckpt.tmp"  # another destination's: kept
     other.write_bytes(b"x")
     done = run([f"{web.url}/small-crash.bin", dest, "-q"])
     assert done.rc == 0, done.err
