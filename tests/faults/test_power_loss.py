@@ -70,9 +70,15 @@ def test_snapshots_of_a_running_download_resume_correctly(
             writer = start([args[0], dest, *args[1:]], tmp_path / f"writer-{r}.log")
             try:
                 wait_for(Path(f"{dest}.objget-lock").exists, 60, proc=writer)
-                moments = sorted(rng.uniform(0.2, SIZE / RATE + 0.5) for _ in copies)
+                # one snapshot in the first second (start-up, first checkpoint), the others at
+                # random moments after the first checkpoint with bytes in it
+                time.sleep(rng.uniform(0.0, 1.0))
+                snapshot(writer.pid, image, copies[0])
+                wait_for(lambda: ckpt_done(dest) > 0, 60, proc=writer)  # noqa: B023
+                left = (SIZE - ckpt_done(dest)) / RATE
+                moments = sorted(rng.uniform(0.0, left) for _ in copies[1:])
                 t0 = time.monotonic()
-                for when, copy in zip(moments, copies, strict=True):
+                for when, copy in zip(moments, copies[1:], strict=True):
                     time.sleep(max(0.0, t0 + when - time.monotonic()))
                     snapshot(writer.pid, image, copy)
                 status = writer.wait(timeout=120)
@@ -106,4 +112,4 @@ def test_snapshots_of_a_running_download_resume_correctly(
         f"(mean {sum(claimed) / max(1, len(claimed)) / MiB:.1f} MiB of {SIZE // MiB} MiB)",
     )
     assert not failures, failures
-    assert kept >= len(claimed) // 4, f"too few snapshots caught saved progress: {claimed}"
+    assert kept >= len(claimed) // 2, f"too few snapshots caught saved progress: {claimed}"
