@@ -37,6 +37,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http.server import ThreadingHTTPServer
@@ -152,25 +153,31 @@ class OssServer:
                 raise RuntimeError(f"create bucket {name}: {r.status} {r.error_code()}")
 
     def put(self, bucket: str, key: str, data: bytes | Path | str) -> S3Meta:
-        """Store an object straight in S3 (not through the OSS layer) and record its CRC-64."""
+        """Store an object straight in S3 (not through the OSS layer) and record its CRC-64.
+        SeaweedFS sometimes answers 500 under load: such a PUT is tried again (4 times)."""
         crc = 0
-        if isinstance(data, bytes):
-            crc, length = crc64(data), len(data)
-            body: Any = data
-        else:
-            length = Path(data).stat().st_size
+        for attempt in range(4):
+            crc = 0
+            if isinstance(data, bytes):
+                crc, length = crc64(data), len(data)
+                body: Any = data
+            else:
+                length = Path(data).stat().st_size
 
-            def chunks() -> Any:
-                nonlocal crc
-                with open(data, "rb") as f:
-                    while chunk := f.read(CHUNK):
-                        crc = crc64(chunk, crc)
-                        yield chunk
+                def chunks() -> Any:
+                    nonlocal crc
+                    with open(data, "rb") as f:
+                        while chunk := f.read(CHUNK):
+                            crc = crc64(chunk, crc)
+                            yield chunk
 
-            body = chunks()
-        with self.link.send("PUT", bucket, key, body=body, length=length) as r:
-            if r.status != 200:
-                raise RuntimeError(f"put {bucket}/{key}: {r.status} {r.error_code()}")
+                body = chunks()
+            with self.link.send("PUT", bucket, key, body=body, length=length) as r:
+                if r.status == 200:
+                    break
+                if r.status < 500 or attempt == 3:
+                    raise RuntimeError(f"put {bucket}/{key}: {r.status} {r.error_code()}")
+            time.sleep(0.5 * (attempt + 1))
         meta = self.link.head(bucket, key)
         assert isinstance(meta, S3Meta)
         self.record_crc(bucket, key, meta, crc)

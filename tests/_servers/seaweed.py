@@ -199,7 +199,7 @@ class SeaweedFS:
             signature_version="s3v4",
             connect_timeout=min(timeout, 10.0),
             read_timeout=timeout,
-            retries={"max_attempts": 1, "mode": "standard"},
+            retries={"max_attempts": 4, "mode": "standard"},  # 500s under load
             request_checksum_calculation="when_required",
             response_checksum_validation="when_required",
         )
