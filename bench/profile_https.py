@@ -3,15 +3,15 @@
 ```
 .venv/bin/python -m bench.profile_https                       # 1 GiB, 5 interleaved reps
 .venv/bin/python -m bench.profile_https --reps 7 --jobs 1,4 --pyspy --native
-.venv/bin/python -m bench.profile_https --variant old=/path/to/other/checkout/src
+.venv/bin/python -m bench.profile_https --jobs 1 --variant old-j1=/path/to/old/src,-j,1
 ```
 
 Every repetition runs curl (`--cacert`), objget with default settings (adaptive streams) and
 objget with each `--jobs` ceiling, in an order rotated per repetition; each run is timed by
 `/usr/bin/time` (wall, user, sys, peak RSS), its file size checked, then deleted and `sync`ed
-(untimed). `--variant NAME=PYTHONPATH` adds objget from another source tree (A/B of a change
-in the same interleaved run). `--pyspy` then records one more run of each objget mode with
-`py-spy record --format raw --threads` and sorts the samples into where the time goes: the TLS
+(untimed). `--variant NAME=PYTHONPATH[,ARG...]` adds objget from another source tree with
+extra arguments (A/B of a change in the same interleaved run). `--pyspy` then records one more
+run of each objget mode with `py-spy record --format raw --threads` and sorts the samples into where the time goes: the TLS
 read (OpenSSL decrypt + recv, GIL released), pwrite, Python frames on the byte path, request
 setup, checkpoint saves, the main loop, start-up. `--native` splits the TLS read further into
 libcrypto and the recv syscall. py-spy: `.venv/bin/pip install py-spy`.
@@ -80,8 +80,9 @@ def modes_for(args: argparse.Namespace, ca: Path) -> list[Mode]:
     ]
     out += [Mode(f"objget -j{j}", (*og, "-j", str(j))) for j in args.jobs]
     for spec in args.variant:
-        name, _, path = spec.partition("=")
-        out.append(Mode(name, og, env=(("PYTHONPATH", str(Path(path).resolve())),)))
+        name, _, rest = spec.partition("=")
+        path, *extra = rest.split(",")
+        out.append(Mode(name, (*og, *extra), env=(("PYTHONPATH", str(Path(path).resolve())),)))
     return out
 
 
@@ -175,23 +176,33 @@ def categorize(frames: list[str]) -> str:
 
 
 def summarize_raw(path: Path) -> dict[str, object]:
-    cats: collections.Counter[str] = collections.Counter()
+    """Samples per category, for the worker threads and the main thread separately; samples
+    with no Python frame at all (interpreter start-up and finalization, which py-spy's
+    sampling inflates many times on a loaded machine) are counted apart."""
+    cats: dict[str, collections.Counter[str]] = {
+        "workers": collections.Counter(),
+        "main": collections.Counter(),
+    }
     own: collections.Counter[str] = collections.Counter()
-    total = 0
+    bare = 0
     for line in path.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
         if not count.isdigit():
             continue
         n = int(count)
-        frames = [f for f in stack.split(";") if not f.startswith("thread (")]
-        total += n
-        cats[categorize(frames)] += n
-        if frames:
-            own[frames[-1].split(" (")[0] + ("" if ".py:" in frames[-1] else " [native]")] += n
+        parts = stack.split(";")
+        thread = parts[0] if parts[0].startswith("thread (") else ""
+        frames = parts[1:] if thread else parts
+        if not any(".py:" in f for f in frames):
+            bare += n
+            continue
+        kind = "workers" if "objget-worker" in thread or "Engine._worker" in stack else "main"
+        cats[kind][categorize(frames)] += n
+        own[frames[-1].split(" (")[0] + ("" if ".py:" in frames[-1] else " [native]")] += n
     return {
-        "samples": total,
-        "seconds": total / RATE,
-        "categories": {c: cats[c] for c in _CATEGORIES if cats[c]},
+        "no_python_frame": bare,
+        "workers": {c: cats["workers"][c] for c in _CATEGORIES if cats["workers"][c]},
+        "main": {c: cats["main"][c] for c in _CATEGORIES if cats["main"][c]},
         "top_own": own.most_common(15),
     }
 
@@ -204,7 +215,8 @@ def pyspy(
         raise SystemExit("py-spy not found: .venv/bin/pip install py-spy")
     slug = mode.name.replace(" ", "_")
     raw = out / f"pyspy-{slug}{'-native' if native else ''}.txt"
-    base = [exe, "record", "--threads", "-r", str(RATE)] + (["--native"] if native else [])
+    base = [exe, "record", "--threads", "-r", str(RATE)]
+    base += ["--native"] if native else ["--nonblocking"]
     cmd = [*base, "--format", "raw", "-o", str(raw), "--", *command(mode, url, dest)]
     subprocess.run(cmd, env=run_env(mode), check=True, capture_output=True, timeout=900)
     cleanup(dest)
@@ -253,18 +265,22 @@ def report(runs: list[Run], modes: list[Mode], size: int) -> str:
 
 
 def render_profile(p: dict[str, object]) -> str:
-    samples = int(p["samples"])  # type: ignore[call-overload]
-    cats = p["categories"]
-    assert isinstance(cats, dict)
-    out = [f"py-spy {p['mode']}{' --native' if p['native'] else ''}: {samples} samples "
-           f"({samples / RATE:.1f} s of active thread time)"]  # fmt: skip
-    for c, n in cats.items():
-        out.append(f"  {100 * n / samples:5.1f}%  {n / RATE:6.2f} s  {c}")
+    out = [f"py-spy {p['mode']}{' --native' if p['native'] else ''} ({RATE} Hz; seconds are "
+           "sampled thread time while active, not CPU time)"]  # fmt: skip
+    for kind in ("workers", "main"):
+        cats = p[kind]
+        assert isinstance(cats, dict)
+        total = sum(cats.values())
+        out.append(f"  {kind} threads: {total} samples ({total / RATE:.2f} s)")
+        for c, n in cats.items():
+            out.append(f"    {100 * n / total:5.1f}%  {n / RATE:6.2f} s  {c}")
+    out.append(f"  not counted above: {p['no_python_frame']} samples with no Python frame "
+               "(interpreter start-up/finalization)")  # fmt: skip
     out.append("  top own (leaf) frames:")
     top = p["top_own"]
     assert isinstance(top, list)
     for name, n in top[:10]:
-        out.append(f"    {100 * n / samples:5.1f}%  {name}")
+        out.append(f"    {n / RATE:6.2f} s  {name}")
     return "\n".join(out)
 
 
@@ -273,7 +289,13 @@ def main() -> None:
     ap.add_argument("--size", default="1G")
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--jobs", default="1,4", help="objget -j ceilings to add (comma list, or '')")
-    ap.add_argument("--variant", action="append", default=[], metavar="NAME=PYTHONPATH")
+    ap.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="NAME=PYTHONPATH[,ARG...]",
+        help="objget from another source tree, with extra arguments (e.g. old=../src,-j,1)",
+    )
     ap.add_argument("--pyspy", action="store_true", help="profile each objget mode once")
     ap.add_argument("--native", action="store_true", help="py-spy --native as well")
     ap.add_argument("--svg", action="store_true", help="also write py-spy flame graphs (SVG)")

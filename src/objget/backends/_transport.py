@@ -2,7 +2,8 @@
 and socket errors become objget's errors.
 
 The byte path reads with `readinto` straight from the `http.client` response under urllib3
-(no urllib3 decoder, no intermediate bytes object): one C-level `recv_into` per call.
+(no urllib3 decoder, no intermediate bytes object): one C-level `recv_into` per call. HTTPS
+bodies go one step further down, to OpenSSL's read per TLS record (`_tls.DirectTlsReader`).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from .._exceptions import (
     TransportError,
 )
 from .._retry import parse_retry_after
-from ._tls import UnverifiedHTTPSPool, tls_reason
+from ._tls import DirectTlsReader, UnverifiedHTTPSPool, tls_reason
 
 __all__ = ["ResponseBody", "Transport", "error_for_status", "redact_url"]
 
@@ -158,13 +159,14 @@ class ResponseBody:
         cl = resp.headers.get("Content-Length")
         self.content_length = _length(cl)
         self._eof = False
+        self._direct = DirectTlsReader.for_response(self._fp)
 
     def readinto(self, buf: memoryview, /) -> int:
         fp = self._fp
         if fp is None:
             return 0
         try:
-            n = fp.readinto(buf)
+            n = self._direct.readinto(buf) if self._direct is not None else fp.readinto(buf)
         except TimeoutError as exc:
             raise TransportError(
                 f"{self._source}: no data for {self._timeout:g} s (stalled connection)",
