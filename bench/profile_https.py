@@ -11,10 +11,11 @@ objget with each `--jobs` ceiling, in an order rotated per repetition; each run 
 `/usr/bin/time` (wall, user, sys, peak RSS), its file size checked, then deleted and `sync`ed
 (untimed). `--variant NAME=PYTHONPATH[,ARG...]` adds objget from another source tree with
 extra arguments (A/B of a change in the same interleaved run). `--pyspy` then records one more
-run of each objget mode with `py-spy record --format raw --threads` and sorts the samples into where the time goes: the TLS
-read (OpenSSL decrypt + recv, GIL released), pwrite, Python frames on the byte path, request
-setup, checkpoint saves, the main loop, start-up. `--native` splits the TLS read further into
-libcrypto and the recv syscall. py-spy: `.venv/bin/pip install py-spy`.
+run of each objget mode with `py-spy record --format raw --threads` and sorts the samples into
+where the time goes: the TLS read (OpenSSL decrypt + recv, GIL released), pwrite, GIL waits,
+Python frames on the byte path, request setup, checkpoint saves, the main loop, start-up.
+`--native` splits the TLS read further into libcrypto and the recv syscall. py-spy:
+`.venv/bin/pip install py-spy`.
 
 The machine may be shared: read medians and ranges, and compare modes of the same run only.
 """
@@ -129,30 +130,38 @@ def cleanup(dest: Path) -> None:
 # --- py-spy ---------------------------------------------------------------------------------
 
 _BYTE_PATH = ("Engine._copy",)
+_TLS_READ = ("SSLSocket.read", "DirectTlsReader.readinto")
 _CATEGORIES = (
     "TLS read: decrypt (libcrypto)",
     "TLS read: recv syscall (kernel copy)",
     "TLS read: other native (libssl, _ssl)",
-    "TLS read (C: decrypt + recv, GIL released)",
+    "TLS read (C: decrypt + recv, GIL released; with the reader's own lines)",
     "pwrite (page-cache copy)",
+    "GIL wait (taking the GIL back after a C call)",
     "Python frames on the byte path",
     "request setup (urllib3, connect, TLS handshake)",
     "checkpoint save (fdatasync, fsync, rename)",
     "main loop (controller, progress, joins)",
     "start-up (imports, CLI)",
-    "no Python frame (interpreter start/exit)",
     "other",
 )
 
 
-def categorize(frames: list[str]) -> str:
+def categorize(frames: list[str], *, native: bool) -> str:
+    """One sample's category from its stack (root first). Without --native, time inside a C
+    call is charged to the Python frame that made it."""
     names = [f.split(" (")[0] for f in frames]
-    leaf = frames[-1] if frames else ""
+    leaf = frames[-1]
     leaf_py = ".py:" in leaf
-    lib = leaf.rsplit("(", 1)[-1].rstrip(")") if frames and not leaf_py else ""
-    if "SSLSocket.read" in names:
+    lib = "" if leaf_py else leaf.rsplit("(", 1)[-1].rstrip(")")
+    waiting = not leaf_py and "pthread_cond_timedwait" in names[-3:]
+    if waiting and any(n in names for n in (*_BYTE_PATH, "Engine._stream")):
+        return "GIL wait (taking the GIL back after a C call)"
+    if any(n in names for n in _TLS_READ):
         if leaf_py:
-            return "TLS read (C: decrypt + recv, GIL released)"
+            if names[-1] in _TLS_READ and not native:
+                return "TLS read (C: decrypt + recv, GIL released; with the reader's own lines)"
+            return "Python frames on the byte path"
         if "libcrypto" in lib:
             return "TLS read: decrypt (libcrypto)"
         if lib.startswith("libc") and names[-1] in ("read", "recv", "recvfrom"):
@@ -170,12 +179,10 @@ def categorize(frames: list[str]) -> str:
         return "main loop (controller, progress, joins)"
     if "_find_and_load" in names or "<module>" in names or "Command.main" in names:
         return "start-up (imports, CLI)"
-    if not any(".py:" in f for f in frames):
-        return "no Python frame (interpreter start/exit)"
     return "other"
 
 
-def summarize_raw(path: Path) -> dict[str, object]:
+def summarize_raw(path: Path, *, native: bool) -> dict[str, object]:
     """Samples per category, for the worker threads and the main thread separately; samples
     with no Python frame at all (interpreter start-up and finalization, which py-spy's
     sampling inflates many times on a loaded machine) are counted apart."""
@@ -197,7 +204,7 @@ def summarize_raw(path: Path) -> dict[str, object]:
             bare += n
             continue
         kind = "workers" if "objget-worker" in thread or "Engine._worker" in stack else "main"
-        cats[kind][categorize(frames)] += n
+        cats[kind][categorize(frames, native=native)] += n
         own[frames[-1].split(" (")[0] + ("" if ".py:" in frames[-1] else " [native]")] += n
     return {
         "no_python_frame": bare,
@@ -225,7 +232,8 @@ def pyspy(
         cmd = [*base, "-o", str(pic), "--", *command(mode, url, dest)]
         subprocess.run(cmd, env=run_env(mode), check=True, capture_output=True, timeout=900)
         cleanup(dest)
-    return {"mode": mode.name, "native": native, "raw": str(raw), **summarize_raw(raw)}
+    summary = summarize_raw(raw, native=native)
+    return {"mode": mode.name, "native": native, "raw": str(raw), **summary}
 
 
 # --- report ---------------------------------------------------------------------------------
