@@ -31,6 +31,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -59,6 +60,7 @@ class Run:
     user: float
     sys: float
     rss_kib: int
+    flush: float  # `sync` right after the run: writeback the tool left behind (objget: ~0)
 
     @property
     def cpu(self) -> float:
@@ -117,8 +119,11 @@ def timed(mode: Mode, rep: int, url: str, dest: Path, size: int, work: Path) -> 
     if got != size:
         raise SystemExit(f"{mode.name}: wrote {got} bytes, expected {size}")
     wall, user, sys_, rss = out.read_text().split()[-4:]
+    started = time.perf_counter()
+    subprocess.run(["sync"], check=False, timeout=600)
+    flush = time.perf_counter() - started
     cleanup(dest)
-    return Run(mode.name, rep, float(wall), float(user), float(sys_), int(rss))
+    return Run(mode.name, rep, float(wall), float(user), float(sys_), int(rss), flush)
 
 
 def cleanup(dest: Path) -> None:
@@ -251,23 +256,30 @@ def report(runs: list[Run], modes: list[Mode], size: int) -> str:
     gib = size / (1024 * MiB)
     lines = [
         "| mode | wall s | MiB/s | CPU s (user+sys) | user s | sys s | speed × curl "
-        "(per rep) | CPU × curl (per rep) | peak RSS MiB |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "(per rep) | CPU × curl (per rep) | wall + sync s | durable speed × curl | "
+        "peak RSS MiB |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for m in modes:
         rs = by[m.name]
         speed = [curl[r.rep].wall / r.wall for r in rs if r.rep in curl]
         cpu = [r.cpu / curl[r.rep].cpu for r in rs if r.rep in curl]
+        durable = [
+            (curl[r.rep].wall + curl[r.rep].flush) / (r.wall + r.flush) for r in rs if r.rep in curl
+        ]
         lines.append(
             f"| {m.name} | {spread([r.wall for r in rs])} | "
             f"{statistics.median([size / MiB / r.wall for r in rs]):.0f} | "
             f"{spread([r.cpu for r in rs])} | {spread([r.user for r in rs])} | "
             f"{spread([r.sys for r in rs])} | {spread(speed)} | {spread(cpu)} | "
+            f"{spread([r.wall + r.flush for r in rs])} | {spread(durable)} | "
             f"{statistics.median([r.rss_kib / 1024 for r in rs]):.0f} |"
         )
     lines.append(
         f"\n{len(by['curl'])} interleaved reps, {gib:g} GiB; median (min–max); ratios are per "
-        "repetition against curl's run of the same repetition."
+        "repetition against curl's run of the same repetition. `wall + sync`: the run plus a "
+        "`sync` right after it, i.e. until the bytes are on disk (objget fsyncs before it "
+        "returns; curl leaves the writeback to the kernel)."
     )
     return "\n".join(lines)
 
@@ -347,8 +359,8 @@ def main() -> None:
                     r = timed(m, rep, url, dest, size, work)
                     runs.append(r)
                     print(f"rep {rep} {m.name:14} wall {r.wall:6.2f} s  cpu {r.cpu:5.2f} s "
-                          f"(user {r.user:.2f} sys {r.sys:.2f})  rss {r.rss_kib // 1024} MiB",
-                          flush=True)  # fmt: skip
+                          f"(user {r.user:.2f} sys {r.sys:.2f})  sync {r.flush:5.2f} s  "
+                          f"rss {r.rss_kib // 1024} MiB", flush=True)  # fmt: skip
             profiles = []
             if args.pyspy or args.only_pyspy:
                 for m in modes:
