@@ -201,3 +201,14 @@ def test_dropin_killed_at_40_percent_resumes_with_the_rest(oss, bucket_name, tmp
     no_leftovers(out)
     print(f"first run served {first / MiB:.1f} MiB, killed at {done / size:.0%} saved; "
           f"resume fetched {refetched / MiB:.1f} MiB ({refetched / size:.0%})")  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def seaweed(tmp_path_factory):
+    """A SeaweedFS of this module's own: the session one can refuse PUTs (500 InternalError)
+    after the rest of the suite has written to it for minutes on a loaded machine."""
+    from .._servers.seaweed import SeaweedFS
+
+    with SeaweedFS(tmp_path_factory.mktemp("weed-own")) as server:
+        server.create_bucket("test")
+        yield server

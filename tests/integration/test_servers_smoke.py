@@ -163,3 +163,14 @@ def test_nginx_tls_verified_against_its_ca(nginx_factory, tmp_path):
             default_trust.request("GET", f"{server.url}/hello.txt")
     finally:
         default_trust.clear()
+
+
+@pytest.fixture(scope="module")
+def seaweed(tmp_path_factory):
+    """A SeaweedFS of this module's own: the session one can refuse PUTs (500 InternalError)
+    after the rest of the suite has written to it for minutes on a loaded machine."""
+    from .._servers.seaweed import SeaweedFS
+
+    with SeaweedFS(tmp_path_factory.mktemp("weed-own")) as server:
+        server.create_bucket("test")
+        yield server
