@@ -321,6 +321,12 @@ def main() -> None:
     ap.add_argument("--svg", action="store_true", help="also write py-spy flame graphs (SVG)")
     ap.add_argument("--only-pyspy", action="store_true", help="skip the timed repetitions")
     ap.add_argument("--workdir", type=Path, default=None)
+    ap.add_argument(
+        "--dest-dir",
+        type=Path,
+        default=None,
+        help="where the downloads go (default: in workdir); /dev/shm takes the disk out",
+    )
     ap.add_argument("--out", type=Path, default=None, help="results dir (default: in workdir)")
     ap.add_argument("--keep", action="store_true")
     args = ap.parse_args()
@@ -343,8 +349,7 @@ def main() -> None:
             n = min(left, 16 * MiB)
             f.write(os.urandom(n))
             left -= n
-    dest = work / "dl" / "big.bin"
-    dest.parent.mkdir()
+    dest = Path(tempfile.mkdtemp(prefix="objget-dl-", dir=args.dest_dir)) / "big.bin"
     try:
         with Nginx(root, work / "nginx", tls=True) as web:
             assert web.ca_path is not None
@@ -379,6 +384,7 @@ def main() -> None:
         print(f"\nresults: {out}")
     finally:
         shutil.rmtree(root, ignore_errors=True)
+        shutil.rmtree(dest.parent, ignore_errors=True)
         if not args.keep and args.out is not None:
             shutil.rmtree(work, ignore_errors=True)
 
