@@ -4,6 +4,16 @@ A checkpoint records which byte spans of the temp data file are known to be on d
 CRC per span when the backend offers one, and the identity of the object they came from. Any
 checkpoint that cannot be decoded exactly (truncated, bit-flipped, other version, foreign) is
 reported and ignored: the download restarts, it never crashes.
+
+Two files, two promises:
+- `DEST.objget-ckpt` (durable): written after an fdatasync of the data, atomically, fsynced;
+  it survives a power cut. Saved about once a second (an fdatasync is not cheap).
+- `DEST.objget-ckpt-live` (live): the same record a few dozen times a second, one `pwrite`,
+  no fsync. A killed process leaves its written bytes in the kernel's page cache, so this
+  record is exact after a crash of the process, not after one of the machine: it carries the
+  kernel's boot id and the data file's device number, and is believed only on the same boot
+  and mount, and only when it covers the durable one. It is what keeps a SIGKILL from
+  costing the last second of transfer.
 """
 
 from __future__ import annotations
@@ -17,17 +27,20 @@ import zlib
 from dataclasses import dataclass
 
 from ._exceptions import LockedError
-from ._fileio import atomic_write, remove_quietly
-from ._plan import Span
+from ._fileio import atomic_write, pwrite_all, remove_quietly
+from ._plan import Combine, Span, merge_spans
 
 __all__ = [
     "Checkpoint",
     "CheckpointInvalid",
     "DestLock",
+    "LiveRecord",
     "Paths",
+    "boot_key",
     "decode",
     "encode",
     "load",
+    "newest_spans",
     "save",
 ]
 
@@ -35,6 +48,8 @@ FORMAT = "objget-checkpoint"
 VERSION = 1
 MAX_BYTES = 64 * 1024 * 1024
 _MAX_INT = 2**63 - 1
+_O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -45,6 +60,10 @@ class Paths:
     part: str
     checkpoint: str
     lock: str
+
+    @property
+    def live(self) -> str:
+        return f"{self.checkpoint}-live"
 
     @classmethod
     def beside(cls, dest: str) -> Paths:
@@ -62,6 +81,10 @@ class Checkpoint:
     identity: dict[str, str | int | None]
     checksum: str | None
     spans: tuple[Span, ...]
+    # live records only: segments of in-flight parts (may touch `spans`, never overlap them;
+    # merged on load, so saving never combines CRCs) and the boot they are valid for.
+    pending: tuple[Span, ...] = ()
+    boot: str | None = None
 
 
 class CheckpointInvalid(ValueError):
@@ -77,6 +100,9 @@ def encode(ckpt: Checkpoint) -> bytes:
         "checksum": ckpt.checksum,
         "spans": [[s.start, s.stop, s.crc] for s in ckpt.spans],
     }
+    if ckpt.boot is not None:
+        body["boot"] = ckpt.boot
+        body["pending"] = [[s.start, s.stop, s.crc] for s in ckpt.pending]
     text = json.dumps(body, sort_keys=True, separators=(",", ":"))
     return f"{text}\n{zlib.crc32(text.encode()):08x}\n".encode()
 
@@ -125,28 +151,117 @@ def decode(data: bytes) -> Checkpoint:
     if not isinstance(source, str):
         raise CheckpointInvalid("bad source")
     checksum = _opt_str(body.get("checksum"), "checksum")
-    raw = body.get("spans")
+    limit = _MAX_INT if size is None else size
+    spans = _spans(body.get("spans"), limit, "spans")
+    boot = _opt_str(body.get("boot"), "boot")
+    pending: tuple[Span, ...] = ()
+    if boot is not None:
+        pending = _spans(body.get("pending"), limit, "pending", touch=True)
+    return Checkpoint(
+        source=source,
+        identity=identity,
+        checksum=checksum,
+        spans=spans,
+        pending=pending,
+        boot=boot,
+    )
+
+
+def _spans(raw: object, limit: int, what: str, *, touch: bool = False) -> tuple[Span, ...]:
+    """Sorted, non-empty, in-bounds spans that do not overlap (nor touch, unless `touch`)."""
     if not isinstance(raw, list):
-        raise CheckpointInvalid("bad spans")
+        raise CheckpointInvalid(f"bad {what}")
     spans: list[Span] = []
     prev_stop = -1
-    limit = _MAX_INT if size is None else size
     for item in raw:
         if not isinstance(item, list) or len(item) != 3:
             raise CheckpointInvalid("bad span")
         start, stop = _int(item[0], "span start"), _int(item[1], "span stop")
         crc = None if item[2] is None else _int(item[2], "span crc", 2**64 - 1)
-        if start <= prev_stop or start >= stop or stop > limit:
-            raise CheckpointInvalid("spans overlap, touch, are unsorted or exceed the size")
+        if start < prev_stop or (start == prev_stop and not touch) or start >= stop:
+            raise CheckpointInvalid(f"{what} overlap, touch or are unsorted")
+        if stop > limit:
+            raise CheckpointInvalid(f"{what} exceed the size")
         spans.append(Span(start, stop, crc))
         prev_stop = stop
-    return Checkpoint(source=source, identity=identity, checksum=checksum, spans=tuple(spans))
+    return tuple(spans)
 
 
 def save(path: str, ckpt: Checkpoint) -> None:
     """Atomically replace the checkpoint (temp → fsync → replace → fsync dir), mode 0600.
     The caller has fdatasync'ed the data file first."""
     atomic_write(path, encode(ckpt), mode=0o600)
+
+
+def boot_key(part: str) -> str | None:
+    """What a live record is valid for: this boot of the kernel (Linux's boot id) and the
+    filesystem the data file is on as mounted now (its device number). None where there is
+    no boot id or no data file."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as f:
+            boot = f.read().strip()
+        dev = os.stat(part, follow_symlinks=False).st_dev
+    except OSError:
+        return None
+    return f"{boot}:{dev}" if boot else None
+
+
+class LiveRecord:
+    """Writes the live record of one run (see the module doc): one pwrite per save, no fsync.
+    The caller holds the destination's lock, so it is the only writer."""
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._fd: int | None = None
+        self._size = 0
+
+    def write(self, ckpt: Checkpoint) -> None:
+        data = encode(ckpt)
+        if self._fd is None:
+            remove_quietly(self._path)  # an old record, or a planted symlink (never followed)
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW | _O_CLOEXEC
+            self._fd = os.open(self._path, flags, 0o600)
+        pwrite_all(self._fd, memoryview(data), 0)
+        if len(data) < self._size:  # a kill right before this leaves an undecodable record
+            os.ftruncate(self._fd, len(data))
+        self._size = len(data)
+
+    def close(self, *, remove: bool) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+        if remove:
+            remove_quietly(self._path)
+
+
+def newest_spans(
+    durable: Checkpoint, live: Checkpoint | None, boot: str | None, combine: Combine | None
+) -> tuple[Span, ...]:
+    """What is on disk: the live record's spans when it is believable (same boot, same
+    object, covers the durable record), else the durable record's."""
+    if (
+        live is None
+        or boot is None
+        or live.boot != boot
+        or (live.source, live.identity, live.checksum)
+        != (durable.source, durable.identity, durable.checksum)
+    ):
+        return durable.spans
+    try:
+        spans = merge_spans(live.spans, live.pending, combine)
+    except ValueError:  # pending overlapping the ledger: not a record we wrote
+        return durable.spans
+    return spans if _covers(spans, durable.spans) else durable.spans
+
+
+def _covers(outer: tuple[Span, ...], inner: tuple[Span, ...]) -> bool:
+    i = 0
+    for s in inner:
+        while i < len(outer) and outer[i].stop < s.stop:
+            i += 1
+        if i == len(outer) or outer[i].start > s.start:
+            return False
+    return True
 
 
 def load(path: str) -> Checkpoint | None:

@@ -69,7 +69,7 @@ class DownloadConfig:
     timeouts: Timeouts = field(default_factory=Timeouts)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     checkpoint_interval: float = 1.0
-    checkpoint_bytes: int = 16 * MiB
+    checkpoint_bytes: int = 64 * MiB  # durable saves; crashes are covered by the live record
     ca_bundle: str | None = None
     verify_tls: bool = True
     user_agent: str = "objget"

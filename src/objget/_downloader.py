@@ -160,6 +160,7 @@ class Downloader:
         size = meta.size
         fresh = not spans
         fd = open_part(paths.part, fresh=fresh)
+        live = ck.LiveRecord(paths.live)
         try:
             resumed = done_bytes(spans)
             if size is not None:
@@ -185,10 +186,24 @@ class Downloader:
             )
             identity = meta.identity()
             sync_failed = False
+            boot = ck.boot_key(paths.part)
+
+            def record(
+                spans: tuple[Span, ...], pending: tuple[Span, ...] = (), boot: str | None = None
+            ) -> ck.Checkpoint:
+                return ck.Checkpoint(
+                    source=display,
+                    identity=identity,
+                    checksum=checksummer.name if checksummer else None,
+                    spans=spans,
+                    pending=pending,
+                    boot=boot,
+                )
 
             def save() -> None:
                 # After a failed fdatasync the kernel may have dropped the dirty pages and a
-                # second fdatasync can succeed: no checkpoint is written after one failed.
+                # second fdatasync can succeed: no checkpoint is written after one failed, and
+                # the live record (which trusts those pages) goes.
                 nonlocal sync_failed
                 if not ranged or sync_failed:
                     return
@@ -197,16 +212,14 @@ class Downloader:
                     os.fdatasync(fd)
                 except OSError:
                     sync_failed = True
+                    live.close(remove=True)
                     raise
-                ck.save(
-                    paths.checkpoint,
-                    ck.Checkpoint(
-                        source=display,
-                        identity=identity,
-                        checksum=checksummer.name if checksummer else None,
-                        spans=snapshot,
-                    ),
-                )
+                ck.save(paths.checkpoint, record(snapshot))
+
+            def save_live() -> None:
+                if ranged and not sync_failed and boot is not None:
+                    ledger, pending = sched.snapshot()
+                    live.write(record(ledger, pending, boot))
 
             from ._engine import Engine, EngineHooks
 
@@ -220,7 +233,7 @@ class Downloader:
                 checksummer=checksummer,
                 ranged=ranged,
                 resumed=resumed,
-                hooks=EngineHooks(save=save, progress=on_progress),
+                hooks=EngineHooks(save=save, save_live=save_live, progress=on_progress),
             )
             if fresh:
                 save()
@@ -257,9 +270,11 @@ class Downloader:
                 on_progress(dataclasses.replace(final, workers=peak))
             os.fsync(fd)
         finally:
+            live.close(remove=False)
             os.close(fd)
         replace_durably(paths.part, paths.dest)
         remove_quietly(paths.checkpoint)
+        remove_quietly(paths.live)
         return DownloadResult(
             path=str(paths.dest),
             source=display,
@@ -308,17 +323,20 @@ class Downloader:
         elif saved.checksum != (checksummer.name if checksummer else None):
             reason = "the checkpoint was written with another checksum"
         else:
+            combine = checksummer.combine if checksummer else None
+            boot = ck.boot_key(paths.part)
+            spans = ck.newest_spans(saved, _load_live(paths), boot, combine)
             try:
                 st = os.stat(paths.part, follow_symlinks=False)
                 on_disk = st.st_size
             except FileNotFoundError:
                 on_disk = -1
-            if saved.spans and on_disk < saved.spans[-1].stop:
+            if spans and on_disk < spans[-1].stop:
                 reason = "the temp data file is missing or shorter than the checkpoint claims"
         if reason:
             _discard(paths)
             return _Resume(spans=(), restarted=reason)
-        return _Resume(spans=saved.spans, restarted=None)
+        return _Resume(spans=spans, restarted=None)
 
 
 def _unknown_range() -> ByteRange:
@@ -341,7 +359,16 @@ def head_with_retry(
 
 def _discard(paths: ck.Paths) -> None:
     remove_quietly(paths.checkpoint)
+    remove_quietly(paths.live)
     remove_quietly(paths.part)
+
+
+def _load_live(paths: ck.Paths) -> ck.Checkpoint | None:
+    try:
+        return ck.load(paths.live)
+    except (ck.CheckpointInvalid, OSError) as exc:
+        log.debug("ignoring the live checkpoint %s: %s", paths.live, exc)
+        return None
 
 
 def _save_quietly(save: Callable[[], None]) -> None:

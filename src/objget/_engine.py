@@ -30,14 +30,19 @@ __all__ = ["Engine", "EngineHooks"]
 
 log = logging.getLogger("objget")
 
-TICK = 0.05
+TICK = 0.02  # the main loop's period: live checkpoints, the stream controller, progress
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class EngineHooks:
-    """What the engine calls back into: checkpoint saving and progress reporting."""
+    """What the engine calls back into: checkpoint saving and progress reporting.
+
+    `save` (durable: fdatasync + checkpoint) runs on a saver thread every checkpoint interval,
+    so its disk wait never stalls the main loop; `save_live` (cheap, no fsync) runs on the
+    main loop every tick in which bytes were written."""
 
     save: Callable[[], None]
+    save_live: Callable[[], None] | None = None
     progress: Callable[[Progress], None] | None = None
     progress_interval: float = 0.1
 
@@ -85,6 +90,9 @@ class Engine:
         self._target = 1
         self._peak = 1
         self._threads: dict[int, threading.Thread] = {}
+        self._save_due = threading.Event()
+        self._saving = False  # a durable save is queued or running on the saver thread
+        self._saver: threading.Thread | None = None
         self.eof_size: int | None = None
 
     # --- main loop ------------------------------------------------------------------
@@ -103,7 +111,7 @@ class Engine:
         )
         self._target = ctl.target
         start = last_save = last_progress = self._clock()
-        saved_at = 0
+        saved_at = live_at = 0
         try:
             self._spawn()
             while True:
@@ -124,18 +132,42 @@ class Engine:
                     if self._sched.finished() or not self._ranged:
                         break
                     continue
-                if (
+                if self._hooks.save_live is not None and fetched != live_at:
+                    self._hooks.save_live()
+                    live_at = fetched
+                if not self._saving and (
                     now - last_save >= cfg.checkpoint_interval
                     or fetched - saved_at >= cfg.checkpoint_bytes
                 ):
-                    self._hooks.save()
-                    last_save, saved_at = self._clock(), fetched
+                    self._save_in_background()
+                    last_save, saved_at = now, fetched
                 if self._hooks.progress and now - last_progress >= self._hooks.progress_interval:
                     self._hooks.progress(self.progress(now - start))
                     last_progress = now
         finally:
             self._stop_all()
         return self._peak
+
+    def _save_in_background(self) -> None:
+        self._saving = True
+        if self._saver is None:
+            self._saver = threading.Thread(target=self._save_loop, name="objget-saver")
+            self._saver.start()
+        self._save_due.set()
+
+    def _save_loop(self) -> None:
+        while True:
+            self._save_due.wait()
+            self._save_due.clear()
+            if self._cancel.is_set():
+                return
+            try:
+                self._hooks.save()
+            except BaseException as exc:
+                self._fail(exc)
+                return
+            finally:
+                self._saving = False
 
     def progress(self, elapsed: float) -> Progress:
         fetched = self._sched.fetched
@@ -172,6 +204,9 @@ class Engine:
         deadline = self._clock() + self._config.timeouts.read + 10
         for t in self._threads.values():
             t.join(timeout=max(0.1, deadline - self._clock()))
+        if self._saver is not None:  # the caller saves once more: never two saves at once
+            self._save_due.set()
+            self._saver.join()
 
     def _fail(self, exc: BaseException) -> None:
         with self._error_lock:

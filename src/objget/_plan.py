@@ -17,6 +17,7 @@ __all__ = [
     "auto_part_size",
     "cut_parts",
     "done_bytes",
+    "merge_spans",
     "missing_ranges",
     "steal_point",
 ]
@@ -74,6 +75,16 @@ def add_span(spans: Sequence[Span], new: Span, combine: Combine | None) -> list[
     if not placed:
         out.append(cur)
     return out
+
+
+def merge_spans(
+    spans: Sequence[Span], extra: Iterable[Span], combine: Combine | None
+) -> tuple[Span, ...]:
+    """`spans` with every span of `extra` added (see `add_span`; overlap raises ValueError)."""
+    out = list(spans)
+    for span in extra:
+        out = add_span(out, span, combine)
+    return tuple(out)
 
 
 def _join(a: Span, b: Span, combine: Combine | None) -> Span:

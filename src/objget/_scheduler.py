@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from ._models import ByteRange
-from ._plan import Combine, Span, add_span, steal_point
+from ._plan import Combine, Span, add_span, merge_spans, steal_point
 
 __all__ = ["Claim", "Scheduler"]
 
@@ -131,16 +131,21 @@ class Scheduler:
                 self._spans = add_span(self._spans, span, self._combine)
             claim.mark = (end, end, self._crc0)
 
-    def spans(self) -> tuple[Span, ...]:
-        """The ledger plus every byte in-flight claims have written so far."""
+    def snapshot(self) -> tuple[tuple[Span, ...], tuple[Span, ...]]:
+        """The ledger, and the segments in-flight claims have written so far (each may touch
+        a ledger span; none overlaps one). Cheap: no CRC is combined under the lock."""
         with self.lock:
-            spans = self._spans
-            for c in self._active:
-                start, end, crc = c.mark
-                if end > start:
-                    span = Span(start, end, crc if self._combine else None)
-                    spans = add_span(spans, span, self._combine)
-            return tuple(spans)
+            pending = [
+                Span(s, e, crc if self._combine else None)
+                for s, e, crc in (c.mark for c in self._active)
+                if e > s
+            ]
+            return tuple(self._spans), tuple(sorted(pending, key=lambda sp: sp.start))
+
+    def spans(self) -> tuple[Span, ...]:
+        """The ledger plus every byte in-flight claims have written so far, merged."""
+        ledger, pending = self.snapshot()
+        return merge_spans(ledger, pending, self._combine)
 
     def add_retry(self) -> None:
         with self.lock:
