@@ -2,16 +2,18 @@
 
 >>> import objget
 >>> result = objget.download("https://example.com/big.iso", "big.iso")  # doctest: +SKIP
+
+Only the error tree is imported with the package; the other public names load on first use
+(PEP 562), so `import objget` and the `objget` command start fast and a plain HTTP download
+never imports the batch, OSS or oss2 modules.
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
+from typing import TYPE_CHECKING
 
-from ._api import download
-from ._batch_models import BatchItem, BatchResult
-from ._config import DownloadConfig, RetryPolicy, Timeouts
-from ._downloader import Downloader
 from ._exceptions import (
     AccessDenied,
     CheckpointError,
@@ -26,10 +28,16 @@ from ._exceptions import (
     TLSError,
     TransportError,
 )
-from ._models import ByteRange, DownloadResult, ObjectMeta, Progress
-from ._oss2_compat import resumable_download
-from .backends import BackendOptions
-from .batch import download_many
+
+if TYPE_CHECKING:
+    from ._api import download
+    from ._batch_models import BatchItem, BatchResult
+    from ._config import DownloadConfig, RetryPolicy, Timeouts
+    from ._downloader import Downloader
+    from ._models import ByteRange, DownloadResult, ObjectMeta, Progress
+    from ._oss2_compat import resumable_download
+    from .backends import BackendOptions
+    from .batch import download_many
 
 __version__ = "0.1.0"
 
@@ -62,5 +70,42 @@ __all__ = [
     "download_many",
     "resumable_download",
 ]
+
+# public name -> the private module that defines it (imported on first access)
+_LAZY = {
+    "BackendOptions": ".backends",
+    "BatchItem": "._batch_models",
+    "BatchResult": "._batch_models",
+    "ByteRange": "._models",
+    "DownloadConfig": "._config",
+    "DownloadResult": "._models",
+    "Downloader": "._downloader",
+    "ObjectMeta": "._models",
+    "Progress": "._models",
+    "RetryPolicy": "._config",
+    "Timeouts": "._config",
+    "download": "._api",
+    "download_many": ".batch",
+    "resumable_download": "._oss2_compat",
+}
+# public subpackages that `import objget` used to load eagerly: still reachable as attributes
+_SUBMODULES = frozenset({"backends", "batch"})
+
+if not TYPE_CHECKING:  # mypy sees the imports above, not a catch-all __getattr__
+
+    def __getattr__(name: str) -> object:
+        if name in _LAZY:
+            value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        elif name in _SUBMODULES:
+            value = importlib.import_module(f".{name}", __name__)
+        else:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        globals()[name] = value
+        return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
 
 logging.getLogger("objget").addHandler(logging.NullHandler())

@@ -14,11 +14,9 @@ import sys
 from typing import NoReturn
 
 import click
-from rich.console import Console
-from rich.text import Text
 
 from ._config import DownloadConfig, RetryPolicy, Timeouts
-from ._console import ProgressBar, parse_size, summary
+from ._console import ProgressBar, Stderr, parse_size, summary
 from ._downloader import Downloader, ProgressListener
 from ._exceptions import (
     CheckpointError,
@@ -230,7 +228,7 @@ def command(
     interruption (run the same command again to resume) and replaces DEST only when
     the bytes are complete and verified.
     """
-    err = Console(stderr=True, soft_wrap=True)
+    err = Stderr()  # rich is imported only if something is printed
     if verbose:
         logging.basicConfig(
             format="objget: %(message)s",
@@ -267,17 +265,15 @@ def command(
         raise click.UsageError(str(exc)) from None
     if no_verify_tls:
         err.print(
-            Text.assemble(
-                ("warning: ", "bold yellow"),
-                "TLS certificates are NOT verified (--no-verify-tls): anyone on the path can "
-                "read or change the download",
-            )
+            ("warning: ", "bold yellow"),
+            "TLS certificates are NOT verified (--no-verify-tls): anyone on the path can "
+            "read or change the download",
         )
     if recursive or manifest or ray_address is not None:
         from ._cli_batch import run_batch
 
         run_batch(
-            err, source=source, dest=dest, recursive=recursive, manifest=manifest,
+            err.console, source=source, dest=dest, recursive=recursive, manifest=manifest,
             include=include, exclude=exclude, dry_run=dry_run, ray_address=ray_address,
             config=config, options=options, as_json=as_json, quiet=quiet,
         )  # fmt: skip
@@ -287,7 +283,7 @@ def command(
             if quiet or as_json:
                 result = dl.download(source, dest, version_id=version_id)
             else:
-                with ProgressBar(err, "objget") as bar:
+                with ProgressBar(err.console, "objget") as bar:
                     listener: ProgressListener = bar
                     result = dl.download(source, dest, on_progress=listener, version_id=version_id)
     except KeyboardInterrupt:
@@ -313,11 +309,11 @@ def command(
     except OSError as exc:
         _die(err, _os_message(exc), "local")
     if result.restarted and not quiet:
-        err.print(Text.assemble(("note: ", "yellow"), f"started over: {result.restarted}"))
+        err.print(("note: ", "yellow"), f"started over: {result.restarted}")
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2))
     elif not quiet:
-        err.print(Text(summary(result)), highlight=False)
+        err.print(summary(result), highlight=False)
 
 
 def _read_key(path: str) -> bytes:
@@ -342,8 +338,8 @@ def _os_message(exc: OSError) -> str:
     return f"local I/O error: {text}"
 
 
-def _die(console: Console, message: str, kind: str) -> NoReturn:
-    console.print(Text.assemble(("objget: ", "bold red"), message), highlight=False)
+def _die(err: Stderr, message: str, kind: str) -> NoReturn:
+    err.print(("objget: ", "bold red"), message, highlight=False)
     sys.exit(EXIT[kind])
 
 

@@ -1,0 +1,121 @@
+"""Start-up cost guard: `import objget`, `import objget.cli` and a quiet plain-HTTP download
+must not load rich, the batch machinery, the OSS/S3 backends or the oss2 drop-in.
+
+Module sets, not timings: each check runs in a fresh interpreter and lists what it imported.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import objget
+
+# prefixes of modules a single http(s) download never needs
+HEAVY = (
+    "rich",
+    "objget.batch",
+    "objget._batch",
+    "objget._cli_batch",
+    "objget._oss2_compat",
+    "objget.backends.oss",
+    "objget.backends._oss",
+    "objget.backends.s3",
+    "objget.backends._s3",
+    "objget.distributed",
+    "xml",
+    "sqlite3",
+)
+
+
+def _loaded_after(code: str) -> list[str]:
+    """Run `code` in a fresh interpreter; the modules (of interest) it left loaded."""
+    script = code + textwrap.dedent(
+        """
+        import json as _json, sys as _sys
+        _sys.stdout.write("\\n" + _json.dumps(sorted(_sys.modules)))
+        """
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.splitlines()[-1])
+
+
+def _heavy(modules: list[str]) -> list[str]:
+    return [m for m in modules if m == "rich" or m.startswith(HEAVY)]
+
+
+def test_import_objget_loads_only_the_error_tree():
+    loaded = _loaded_after("import objget")
+    assert [m for m in loaded if m.startswith("objget")] == ["objget", "objget._exceptions"]
+    assert _heavy(loaded) == []
+    for lib in ("urllib3", "click", "dataclasses"):
+        assert lib not in loaded
+
+
+def test_import_cli_loads_no_rich_batch_or_other_backends():
+    loaded = _loaded_after("import objget.cli")
+    assert _heavy(loaded) == []
+    assert "objget._api" not in loaded
+
+
+def test_quiet_http_download_loads_no_rich_batch_or_other_backends(tmp_path):
+    (tmp_path / "blob").write_bytes(b"x" * 100_000)
+    code = textwrap.dedent(
+        f"""
+        import functools, http.server, threading
+        handler = functools.partial(
+            http.server.SimpleHTTPRequestHandler, directory={str(tmp_path)!r}
+        )
+        handler.func.log_message = lambda *a: None
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        url = "http://127.0.0.1:%d/blob" % server.server_address[1]
+        from objget.cli import command
+        try:
+            command.main(["-q", url, {str(tmp_path / "out")!r}], prog_name="objget")
+        except SystemExit as exc:
+            assert exc.code in (0, None), exc.code
+        server.shutdown()
+        server.server_close()
+        """
+    )
+    loaded = _loaded_after(code)
+    assert (tmp_path / "out").read_bytes() == b"x" * 100_000
+    assert "objget._engine" in loaded or "objget._downloader" in loaded
+    assert _heavy(loaded) == []
+
+
+def test_lazy_public_names_resolve_to_their_definitions():
+    from objget import _api, _batch_models, _config, _downloader, _models, _oss2_compat, batch
+    from objget.backends import _options
+
+    assert objget.download is _api.download
+    assert objget.Downloader is _downloader.Downloader
+    assert objget.DownloadConfig is _config.DownloadConfig
+    assert objget.Timeouts is _config.Timeouts
+    assert objget.RetryPolicy is _config.RetryPolicy
+    assert objget.ByteRange is _models.ByteRange
+    assert objget.ObjectMeta is _models.ObjectMeta
+    assert objget.Progress is _models.Progress
+    assert objget.DownloadResult is _models.DownloadResult
+    assert objget.BatchItem is _batch_models.BatchItem
+    assert objget.BatchResult is _batch_models.BatchResult
+    assert objget.BackendOptions is _options.BackendOptions
+    assert objget.resumable_download is _oss2_compat.resumable_download
+    assert objget.download_many is batch.download_many
+    assert set(objget.__all__) <= set(dir(objget))
+
+
+def test_unknown_attribute_is_an_attribute_error():
+    try:
+        objget.no_such_name  # noqa: B018
+    except AttributeError as exc:
+        assert "no_such_name" in str(exc)
+    else:
+        raise AssertionError("objget.no_such_name did not raise")
+    assert not hasattr(objget, "no_such_name")
