@@ -9,7 +9,9 @@ second and runs the returned number of streams. The rule is hill climbing:
   observation where the byte count rose: the engine counts whole reads (1 MiB lumps, a few a
   second per capped stream), which a plain fixed-time window would miscount by +-1 read per
   stream. Windows with no bytes say nothing and are dropped.
-- **Climb.** From `initial`, double the count (x4 after a step that scaled linearly) while
+- **Climb.** From `initial`, double the count (x4 after a step that scaled linearly; x`leap`
+  after the first window when each stream is slower than `fast_stream`, as on a per-flow
+  capped internet path, where a whole doubling step would cost a second of transfer) while
   the rate rises by more than `gain`: a first window better by twice `gain` moves on at
   once (climb windows need half the reads), otherwise the mean of two windows decides, so
   streams that take a few round trips to start are not judged too early.
@@ -40,18 +42,22 @@ __all__ = ["ControllerSettings", "StreamController"]
 class ControllerSettings:
     """Tuning of the stream controller; the defaults suit both loopback and internet paths.
 
-    `initial` is 2: on a per-flow-capped path it saves one doubling step (~1 s) of the climb,
-    while on a saturated path one extra stream costs only a few percent and the controller
-    checks 1 as soon as 4 streams show no gain. Times are seconds, rates relative.
+    `initial` is 2: on a per-flow-capped path it saves one doubling step of the climb, while
+    on a saturated path one extra stream costs only a few percent and the controller checks 1
+    as soon as 4 streams show no gain. Slow streams (under `fast_stream` bytes/s each in the
+    first window) leap x`leap` at once: there, more streams cost no more CPU per byte, and
+    each doubling step waited for is transfer lost. Times are seconds, rates relative.
     """
 
     min_streams: int = 1
     max_streams: int = 16  # the user's -j ceiling
     initial: int = 2  # clamped into [min_streams, max_streams]
-    window: float = 0.5  # least length of one measurement window
+    fast_stream: float = 50e6  # bytes/s per stream above which the first step is only x2
+    leap: int = 16  # the first step's factor when streams are slower than that
+    window: float = 0.3  # least length of one measurement window
     gain: float = 0.10  # relative rate increase that counts as "more streams helped"
     tolerance: float = 0.10  # a smaller count within this fraction of the best is as good
-    settle: float = 0.3  # ignored after each change of the count
+    settle: float = 0.2  # ignored after each change of the count
     max_window: float = 10.0  # a window closes after this long even without a byte jump
     read_size: int = 1024 * 1024  # bytes one stream reads at once: counts arrive in such lumps
     min_reads: float = 8.0  # a window at n streams holds >= min_reads*sqrt(n-1) reads
@@ -65,8 +71,8 @@ class ControllerSettings:
             raise ValueError("min_streams must be >= 1")
         if self.max_streams < self.min_streams:
             raise ValueError("max_streams must be >= min_streams")
-        if self.initial < 1:
-            raise ValueError("initial must be >= 1")
+        if self.initial < 1 or self.leap < 2 or self.fast_stream < 0:
+            raise ValueError("initial must be >= 1, leap >= 2, fast_stream >= 0")
         if not 0 < self.window <= self.max_window:
             raise ValueError("window must be positive and at most max_window")
         if self.settle < 0 or self.read_size < 0 or self.min_reads < 0:
@@ -152,7 +158,7 @@ class StreamController:
         self._s = s
         self._target = min(max(s.initial, s.min_streams), s.max_streams)
         self._meter = _Meter(s.window, s.max_window)
-        self._meter.restart(now + s.settle, 0.5 * self._min_bytes(self._target))
+        self._meter.restart(now, 0.5 * self._min_bytes(self._target))  # nothing to settle yet
         self._phase = _Phase.PINNED if s.min_streams == s.max_streams else _Phase.CLIMB
         self._rates: list[float] = []  # windows at the current count in the current step
         self._base: tuple[int, float] | None = None  # last accepted (count, rate) of a climb
@@ -204,7 +210,8 @@ class StreamController:
         if phase is _Phase.CLIMB:
             if self._base is None:
                 self._base = (n, rate)
-                self._step_up(now, "first window")
+                slow = rate / n < self._s.fast_stream
+                self._step_up(now, "first window", self._s.leap if slow else 2)
             else:
                 self._climb(now)
         elif phase is _Phase.DESCEND or phase is _Phase.SEARCH:

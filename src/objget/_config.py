@@ -59,7 +59,7 @@ class DownloadConfig:
     - `ca_bundle` / `verify_tls`: TLS trust (system store by default).
     """
 
-    max_workers: int = 16
+    max_workers: int = 32
     min_workers: int = 1
     part_size: int | None = None
     limit_rate: int | None = None

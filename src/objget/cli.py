@@ -87,7 +87,7 @@ def _size(ctx: click.Context, param: click.Parameter, value: str | None) -> int 
     "--max-workers",
     type=click.IntRange(1, 256),
     default=None,
-    help="Most parallel connections (default 16; objget adds streams only while "
+    help="Most parallel connections (default 32; objget adds streams only while "
     "they make the download faster).",
 )
 @click.option(
@@ -239,7 +239,7 @@ def command(
         ca_bundle = os.environ.get("AWS_CA_BUNDLE") or None  # as the AWS tools do
     try:
         config = DownloadConfig(
-            max_workers=max_workers or 16,
+            max_workers=max_workers or 32,
             part_size=part_size,
             limit_rate=limit_rate,
             restart=restart,

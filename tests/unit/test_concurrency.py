@@ -187,11 +187,14 @@ def test_mixed_cap_and_link_limit_settles_near_the_knee():
 
 @pytest.mark.parametrize("seed", range(3))
 def test_mixed_with_lumpy_reads_settles_near_the_knee(seed):
-    """2 MB/s per connection, 1 MiB reads: each stream's count moves twice a second."""
+    """2 MB/s per connection, 1 MiB reads: each stream's count moves twice a second. The first
+    step leaps 2 -> 16 (slow streams), so the search runs over 2..16 on lumpy counts: it may
+    keep a few streams above the knee (no throughput lost), never below it."""
     trace = simulate(
         DEFAULT, capped(2 * MB, 6), duration=40, chunk=MiB, jitter=True, unequal=0.3, seed=seed
     )
-    assert 6 <= trace.held <= 8
+    assert 6 <= trace.held <= 10
+    assert trace.total >= 0.85 * 6 * 2 * MB * 40
 
 
 def test_reads_in_lockstep_cost_no_throughput():
@@ -323,7 +326,7 @@ def test_reason_and_phase_are_reported():
     for i in range(1, 40):
         total += 0.1 * 4 * MB * ctl.target
         ctl.observe(i * 0.1, int(total))
-    assert ctl.target > 2 and ctl.reason.startswith("climb 4->16")
+    assert ctl.target > 2 and ctl.reason.startswith("climb 2->16: first window")
 
 
 # --- properties -----------------------------------------------------------------------
@@ -394,3 +397,18 @@ def test_any_observation_sequence_stays_in_range(cfg, steps):
         n = ctl.observe(now, total)
         assert cfg.min_streams <= n <= cfg.max_streams
         assert n == ctl.target
+
+
+def test_slow_streams_leap_to_the_ceiling_within_a_second():
+    """An internet-like path: 20 MB/s per connection, room for 64. The first window at 2
+    streams shows slow streams, so the count leaps x8, then x4 (linear) to the ceiling."""
+    trace = simulate(ControllerSettings(max_streams=32), capped(20 * MB, 64), duration=10)
+    reached = trace.first_time(lambda n: n >= 32)
+    assert reached is not None and reached <= 1.5
+    assert trace.between(0, reached) == sorted(trace.between(0, reached))  # only upwards
+
+
+def test_fast_streams_do_not_leap():
+    """One stream already moves 800 MB/s (loopback): the first step is a plain doubling."""
+    trace = simulate(DEFAULT, saturated(800 * MB, 0.02), duration=10)
+    assert max(n for _, n in trace.points) <= 4
