@@ -9,7 +9,6 @@ through a symlink planted inside the directory.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
 import stat
@@ -97,24 +96,28 @@ def refuse_collisions(rels: Iterable[str]) -> dict[str, str]:
 
 class ParentMaker:
     """Creates the parent directories of destination paths under `root`, component by
-    component with `O_NOFOLLOW`; caches the directories already checked. Thread-safe."""
+    component with `O_NOFOLLOW`, and remembers what each directory held when it first
+    visited it (nothing, when it made it): a name that was not there needs no `lstat`, and
+    no leftover temp file of it needs removing. Thread-safe."""
 
     def __init__(self, root: str) -> None:
         self.root = os.path.realpath(root)
-        self._done: set[str] = {""}
+        self._names: dict[str, frozenset[str]] = {}
         self._lock = threading.Lock()
 
     def path(self, rel: str) -> str:
         """The absolute destination of `rel`, its parents made; UnsafePath when a component
         is a symlink or a file, or when a directory stands where the file must go."""
-        parent = rel.rpartition("/")[0]
+        parent, _, name = rel.rpartition("/")
         with self._lock:
-            known = parent in self._done
-        if not known:
-            self._make(parent)
+            names = self._names.get(parent)
+        if names is None:
+            names = self._visit(parent)
             with self._lock:
-                self._done.add(parent)
+                names = self._names.setdefault(parent, names)
         dest = os.path.join(self.root, rel)
+        if name not in names:
+            return dest  # the batch's own keys never make a directory of this name
         try:
             st = os.lstat(dest)
         except FileNotFoundError:
@@ -123,15 +126,24 @@ class ParentMaker:
             raise UnsafePath(f"a directory already exists at {dest}")
         return dest
 
-    def _make(self, parent: str) -> None:
+    def listed(self, rel: str) -> frozenset[str] | None:
+        """The names in `rel`'s directory when it was first visited; None before that."""
+        with self._lock:
+            return self._names.get(rel.rpartition("/")[0])
+
+    def _visit(self, parent: str) -> frozenset[str]:
         flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
         fd = os.open(self.root, flags & ~os.O_NOFOLLOW)
         walked = ""
+        made = False
         try:
-            for name in parent.split("/"):
+            for name in parent.split("/") if parent else ():
                 walked = f"{walked}/{name}" if walked else name
-                with contextlib.suppress(FileExistsError):
+                try:
                     os.mkdir(name, 0o755, dir_fd=fd)
+                    made = True
+                except FileExistsError:
+                    made = False
                 try:
                     child = os.open(name, flags, dir_fd=fd)
                 except OSError as exc:
@@ -143,5 +155,6 @@ class ParentMaker:
                     raise
                 os.close(fd)
                 fd = child
+            return frozenset() if made else frozenset(os.listdir(fd))
         finally:
             os.close(fd)

@@ -6,6 +6,11 @@ parts; small ones take one connection each and run many at once. A download star
 its connections are free, so the total never exceeds the budget. Worker threads come from one
 `ThreadPoolExecutor` joined before `run` returns; an interrupt stops every engine through its
 progress hook (the engine then saves its checkpoint) within about 0.1 s.
+
+Small listed objects travel in chunks (one hand-off per up to CHUNK objects). Each is fsynced
+and renamed by `fetch_small`; the worker then fsyncs each directory of the chunk once, and
+only after that does the driver journal them done — so the journal never holds a `done`
+whose rename a power cut could still undo.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from ._batch_small import SMALL, fetch_small
 from ._batch_sources import Planned
 from ._downloader import Downloader, head_with_retry
 from ._exceptions import DownloadError
+from ._fileio import fsync_dir
 from ._models import ObjectMeta
 from ._models import Progress as Snapshot
 
@@ -209,7 +215,9 @@ class Runner:
 
     def _start(self, w: _Work) -> None:
         p = w.planned
-        st = file_state(os.path.join(self._root, p.rel))
+        listed = self._paths.listed(p.rel)
+        absent = listed is not None and p.rel.rpartition("/")[2] not in listed
+        st = None if absent else file_state(os.path.join(self._root, p.rel))
         self._journal.running(
             p.rel,
             p.source,
@@ -237,17 +245,31 @@ class Runner:
         return buf
 
     def _work_chunk(self, chunk: list[_Work], streams: int) -> list[ObjectResult | _Work]:
-        """In a worker thread: the objects of one chunk, one after the other."""
+        """In a worker thread: the objects of one chunk, one after the other, then one
+        fsync per directory the small ones were renamed into."""
         assert self._tracker is not None
         out: list[ObjectResult | _Work] = []
+        renamed: list[str] = []
+        where: dict[int, str] = {}  # index in `out` of a small object -> its directory
         for w in chunk:
             if self._tracker.stop.is_set():
                 raise Stopped
-            out.append(self._work(w, streams))
+            before = len(renamed)
+            out.append(self._work(w, streams, renamed))
+            if len(renamed) > before:
+                where[len(out) - 1] = renamed[-1]
+        for directory in sorted(set(renamed)):
+            try:
+                fsync_dir(directory)
+            except OSError as exc:
+                for i, d in where.items():
+                    if d == directory:
+                        out[i] = _unsynced(out[i], directory, exc)
         return out
 
-    def _work(self, w: _Work, streams: int) -> ObjectResult | _Work:
-        """In a worker thread: HEAD when the size is unknown, then download."""
+    def _work(self, w: _Work, streams: int, renamed: list[str]) -> ObjectResult | _Work:
+        """In a worker thread: HEAD when the size is unknown, then download. A small
+        object's directory is added to `renamed` (its fsync is the caller's)."""
         p = w.planned
         tracker = self._tracker
         assert tracker is not None
@@ -270,7 +292,9 @@ class Runner:
                 result = fetch_small(
                     p.backend, p.key, dest, size=size, etag=etag, version_id=version,
                     sha256=p.sha256, config=cfg, buf=self._buffer(),
+                    listed=self._paths.listed(p.rel), sync_dir=False,
                 )  # fmt: skip
+                renamed.append(os.path.dirname(dest))
                 return ObjectResult(
                     source=p.source, path=dest, status="downloaded", size=result.size,
                     etag=result.etag, result=result,
@@ -313,6 +337,18 @@ class Runner:
             etag=result.etag,
             result=result,
         )
+
+
+def _unsynced(out: ObjectResult | _Work, directory: str, exc: OSError) -> ObjectResult | _Work:
+    """A small object renamed into `directory` whose fsync failed: not durable, so failed."""
+    if not isinstance(out, ObjectResult):
+        return out
+    return dataclasses.replace(
+        out,
+        status="failed",
+        error=f"{out.source}: could not fsync the directory {directory}: {exc}",
+        error_kind="local",
+    )
 
 
 def _small(w: _Work) -> bool:

@@ -9,6 +9,12 @@ length), streamed into `DEST.objget-part`, checked (size; the store's CRC when t
 carries one, e.g. OSS `x-oss-hash-crc64ecma`; the manifest's SHA-256), fsynced and renamed
 into place. No checkpoint: after a crash such an object is fetched again from byte 0. The
 batch journal's directory lock keeps a second batch away from these files.
+
+Per object that is one create, one write (the body is gathered in the buffer first), one
+fsync, one close and one rename: the runner fsyncs the directory once for a group of
+objects before it journals them done (`sync_dir=False`), and `listed` — the directory's
+names when the batch first visited it — spares the unlinks of temp files that were not
+there.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ import time
 from . import _checkpoint as ck
 from ._config import DownloadConfig
 from ._exceptions import IntegrityError, RangeNotSupported, TransportError
-from ._fileio import open_part, pwrite_all, remove_quietly, replace_durably
+from ._fileio import fsync_dir, pwrite_all, remove_quietly
 from ._models import ByteRange, DownloadResult, ObjectMeta
 from ._ranges import check_range_answer
 from ._retry import RetryState, after_failure
@@ -29,6 +35,13 @@ from .backends._base import Backend
 
 __all__ = ["SMALL", "fetch_small"]
 
+_CREATE = (
+    os.O_WRONLY
+    | os.O_CREAT
+    | os.O_EXCL
+    | getattr(os, "O_NOFOLLOW", 0)
+    | getattr(os, "O_CLOEXEC", 0)
+)
 SMALL = 8 * 1024 * 1024
 _CHECKSUM_HEADERS = (
     ("x-oss-hash-crc64ecma", "crc64ecma"),
@@ -49,30 +62,53 @@ def fetch_small(
     sha256: str | None,
     config: DownloadConfig,
     buf: memoryview,
+    listed: frozenset[str] | None = None,
+    sync_dir: bool = True,
 ) -> DownloadResult:
     """Download a small object of known size and ETag to `dest`; retryable failures start
-    the object over under the config's retry policy."""
+    the object over under the config's retry policy.
+
+    `listed`: the names in `dest`'s directory before the batch wrote there (None: unknown,
+    so leftovers of an earlier run are removed blindly). `sync_dir=False` leaves the fsync
+    of the directory (which makes the rename durable) to the caller."""
     started = time.monotonic()
     display = backend.display(key)
     paths = ck.Paths.beside(dest)
     meta = ObjectMeta(size=size, etag=etag, version_id=version_id, accept_ranges=True)
     state = RetryState(policy=config.retry)
     retries = 0
-    remove_quietly(paths.checkpoint)  # an earlier engine run's progress is not used here
+    name = os.path.basename(dest)
+    if listed is None or f"{name}.objget-ckpt" in listed:
+        remove_quietly(paths.checkpoint)  # an earlier engine run's progress is not used here
+    stale = listed is None or f"{name}.objget-part" in listed
     while True:
         try:
-            verified = _attempt(backend, key, paths, meta, display, sha256, buf)
+            verified = _attempt(backend, key, paths, meta, display, sha256, buf, stale=stale)
             break
         except TransportError as exc:
             state, delay = after_failure(state, exc, rand=random.random())
             retries += 1
             time.sleep(delay)
-    replace_durably(paths.part, dest)
+    os.replace(paths.part, dest)
+    if sync_dir:
+        fsync_dir(os.path.dirname(dest))
     return DownloadResult(
         path=dest, source=display, size=size, etag=etag, version_id=version_id,
         verified=verified, bytes_fetched=size, bytes_resumed=0,
         elapsed=time.monotonic() - started, retries=retries, workers=1,
     )  # fmt: skip
+
+
+def _create(path: str, *, stale: bool) -> int:
+    """A new temp file at `path` (O_EXCL: a planted symlink is never followed); a leftover
+    there is removed first when one may exist, or when the create finds one after all."""
+    if stale:
+        remove_quietly(path)
+    try:
+        return os.open(path, _CREATE, 0o644)
+    except FileExistsError:
+        remove_quietly(path)
+        return os.open(path, _CREATE, 0o644)
 
 
 def _attempt(
@@ -83,9 +119,11 @@ def _attempt(
     display: str,
     sha256: str | None,
     buf: memoryview,
+    *,
+    stale: bool,
 ) -> tuple[str, ...]:
     size = meta.size or 0
-    fd = open_part(paths.part, fresh=True)
+    fd = _create(paths.part, stale=stale)
     try:
         verified = ["size"]
         digest = hashlib.sha256() if sha256 else None
@@ -107,23 +145,27 @@ def _attempt(
                 sums = {name: headers[h] for h, name in _CHECKSUM_HEADERS if headers.get(h)}
                 ck_meta = ObjectMeta(size=size, etag=meta.etag, checksums=sums)
                 summer = backend.checksummer(ck_meta) if sums else None
-                crc, pos = 0, 0
+                crc, pos, held = 0, 0, 0  # `held` bytes at the front of buf, not written yet
                 while pos < size:
-                    n = body.readinto(buf[: min(len(buf), size - pos)])
+                    if held == len(buf):
+                        pwrite_all(fd, buf[:held], pos - held)
+                        held = 0
+                    n = body.readinto(buf[held : held + min(len(buf) - held, size - pos)])
                     if n == 0:
                         raise TransportError(
                             f"{display}: connection closed after {pos} of {size} bytes",
                             source=display,
                         )
-                    chunk = buf[:n]
-                    pwrite_all(fd, chunk, pos)
+                    chunk = buf[held : held + n]
                     if summer is not None:
                         crc = summer.update(crc, chunk)
                     if digest is not None:
                         digest.update(chunk)
+                    held += n
                     pos += n
             finally:
                 body.close()
+            pwrite_all(fd, buf[:held], size - held)
             if summer is not None:
                 _compare(summer.name, str(summer.expected), str(crc), display, paths)
                 verified.append(summer.name)

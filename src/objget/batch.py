@@ -17,6 +17,7 @@ ones are tried again. One object failing never stops the others.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -33,9 +34,10 @@ from ._batch_models import (
 from ._batch_run import Runner
 from ._batch_skip import classify
 from ._batch_sources import Planned, Sources, as_items, plan, read_manifest, seq
+from ._batch_wire import WireTransport
 from ._config import DownloadConfig
 from ._downloader import Downloader
-from .backends import BackendOptions
+from .backends import BackendOptions, Transport
 from .backends._base import Backend
 
 __all__ = [
@@ -80,10 +82,17 @@ def prepare(
     dl: Downloader,
     cache: dict[tuple[str, str], Backend],
     journal: Journal,
+    *,
+    transport: Transport | None = None,
 ) -> tuple[list[Planned], list[ObjectResult], list[ObjectResult]]:
-    """List and map everything, then split it: (to download, refused, skipped as done)."""
+    """List and map everything, then split it: (to download, refused, skipped as done).
+    The backends send through `transport` (default: the Downloader's)."""
     planned, refused = plan(
-        sources, transport=dl.transport, options=dl.options, cache=cache, policy=dl.config.retry
+        sources,
+        transport=transport or dl.transport,
+        options=dl.options,
+        cache=cache,
+        policy=dl.config.retry,
     )
     todo, skipped = classify(planned, journal.rows(), root, journal)
     return todo, refused, skipped
@@ -130,8 +139,12 @@ def download_many(
         if on_result is not None:
             on_result(out)
 
-    with Downloader(config=config, options=options) as dl, Journal(root, readonly=dry_run) as jr:
-        todo, refused, skipped = prepare(src, root, dl, cache, jr)
+    with (
+        Downloader(config=config, options=options) as dl,
+        contextlib.closing(WireTransport(dl.config)) as wire,
+        Journal(root, readonly=dry_run) as jr,
+    ):
+        todo, refused, skipped = prepare(src, root, dl, cache, jr, transport=wire)
         for out in (*refused, *skipped):
             emit(out)
         if dry_run:

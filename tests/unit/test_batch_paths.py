@@ -100,3 +100,17 @@ def test_parent_maker_refuses_a_file_in_the_way_and_a_directory_at_the_destinati
         maker.path("f/x")
     with pytest.raises(UnsafePath, match="directory already exists"):
         maker.path("d")
+
+
+def test_parent_maker_remembers_what_a_directory_held_at_its_first_visit(tmp_path):
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "x").write_bytes(b"x")
+    (tmp_path / "old" / "y.objget-part").write_bytes(b"y")
+    maker = ParentMaker(str(tmp_path))
+    assert maker.listed("old/x") is None  # not visited yet
+    maker.path("old/x")
+    assert maker.listed("old/z") == {"x", "y.objget-part"}
+    maker.path("new/deeper/z")
+    assert maker.listed("new/deeper/q") == frozenset()  # made by the maker: empty
+    maker.path("top")
+    assert "old" in maker.listed("other")  # the root itself, listed once

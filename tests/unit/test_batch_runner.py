@@ -142,3 +142,67 @@ def test_small_listed_objects_take_one_request_each_and_are_verified(tmp_path):
             assert (tmp_path / key).read_bytes() == data
             assert by[f"mem://{key}"].result.verified == ("size", "sha256")
     assert len(store.requests) == 12 + 2  # one GET per non-empty object, plus two retries
+
+
+def test_small_objects_replace_leftovers_and_never_follow_a_planted_symlink(tmp_path):
+    objs = {"a": b"A" * 3000, "d/b": b"B" * 10, "d/c": b"C" * 7}
+    (tmp_path / "a.objget-part").write_bytes(b"stale temp data")
+    (tmp_path / "a.objget-ckpt").write_bytes(b"stale checkpoint")
+    (tmp_path / "d").mkdir()
+    outside = tmp_path / "outside"
+    (tmp_path / "d" / "b.objget-part").symlink_to(outside)
+    store = CountingStore(objs)
+    plan = [
+        Planned(source=f"mem://{k}", rel=k, backend=store, key=k, size=len(v),
+                etag=store._etags[k])
+        for k, v in objs.items()
+    ]  # fmt: skip
+    cfg = DownloadConfig(max_workers=2, retry=no_wait_retry())
+    with Downloader(config=cfg) as dl, Journal(str(tmp_path)) as jr:
+        results = Runner(dl, str(tmp_path), jr).run(plan, {}, skipped=0)
+        rows = jr.rows()
+    assert sorted(r.status for r in results) == ["downloaded"] * 3
+    for key, data in objs.items():
+        assert (tmp_path / key).read_bytes() == data
+        assert rows[key].state == "done"
+    assert not outside.exists()
+    left = sorted(
+        p.name for p in tmp_path.rglob("*") if "objget-part" in p.name or "ckpt" in p.name
+    )
+    assert left == []
+
+
+def test_a_directory_fsync_that_fails_leaves_its_objects_failed_not_done(tmp_path, monkeypatch):
+    import errno
+
+    import objget._batch_run as batch_run
+
+    objs = {f"bad/o{i}": b"x" * 100 for i in range(3)} | {
+        f"good/o{i}": b"y" * 100 for i in range(3)
+    }
+    store = CountingStore(objs)
+    plan = [
+        Planned(source=f"mem://{k}", rel=k, backend=store, key=k, size=len(v),
+                etag=store._etags[k])
+        for k, v in objs.items()
+    ]  # fmt: skip
+    real = batch_run.fsync_dir
+
+    def fsync_dir(directory):
+        if directory.endswith("/bad"):
+            raise OSError(errno.EIO, "Input/output error")
+        real(directory)
+
+    monkeypatch.setattr(batch_run, "fsync_dir", fsync_dir)
+    cfg = DownloadConfig(max_workers=2, retry=no_wait_retry())
+    with Downloader(config=cfg) as dl, Journal(str(tmp_path)) as jr:
+        results = Runner(dl, str(tmp_path), jr).run(plan, {}, skipped=0)
+        rows = jr.rows()
+    by = {r.source: r for r in results}
+    for key in objs:
+        if key.startswith("bad/"):
+            assert by[f"mem://{key}"].error_kind == "local"
+            assert "fsync" in by[f"mem://{key}"].error
+            assert rows[key].state == "failed"
+        else:
+            assert by[f"mem://{key}"].status == "downloaded" and rows[key].state == "done"

@@ -1,0 +1,367 @@
+"""The batch's lean HTTP/1.1 path against scripted loopback servers: keep-alive reuse,
+framing (length, chunked, to the end), stale and spoiled connections, stalls, redirects, and
+request targets byte-identical to what urllib3 would send."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Callable
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from urllib3.util import parse_url
+
+from objget import DownloadConfig, Timeouts, TransportError
+from objget._batch_wire import WireTransport, _target
+
+Handler = Callable[[socket.socket, "Script"], None]
+
+
+class Script:
+    """A loopback server: the n-th accepted connection is served by `handlers[n]` (the last
+    one for any further connection); every request head read is recorded."""
+
+    def __init__(self, *handlers: Handler) -> None:
+        self.handlers = handlers
+        self.requests: list[str] = []
+        self.accepted = 0
+        self._sock = socket.create_server(("127.0.0.1", 0))
+        self._sock.settimeout(0.1)
+        self.port = self._sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._conns: list[socket.socket] = []
+        self._accepter = threading.Thread(target=self._accept)
+
+    def __enter__(self) -> Script:
+        self._accepter.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._accepter.join(5)
+        for c in self._conns:
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            c.close()
+        for t in self._threads:
+            t.join(5)
+        self._sock.close()
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except TimeoutError:
+                continue
+            conn.settimeout(5)
+            handler = self.handlers[min(self.accepted, len(self.handlers) - 1)]
+            self.accepted += 1
+            self._conns.append(conn)
+            t = threading.Thread(target=self._serve, args=(conn, handler))
+            self._threads.append(t)
+            t.start()
+
+    def _serve(self, conn: socket.socket, handler: Handler) -> None:
+        try:
+            handler(conn, self)
+        except OSError:
+            pass
+
+    def read_request(self, conn: socket.socket) -> str | None:
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = conn.recv(65536)
+            if not chunk:
+                return None
+            data += chunk
+        head = data.split(b"\r\n\r\n", 1)[0].decode("latin-1")
+        self.requests.append(head)
+        return head
+
+
+def answer_each(*replies: bytes) -> Handler:
+    """Answer one request with each reply in turn, then stop reading (keep the socket)."""
+
+    def handler(conn: socket.socket, s: Script) -> None:
+        for reply in replies:
+            if s.read_request(conn) is None:
+                return
+            conn.sendall(reply)
+        s.read_request(conn)
+
+    return handler
+
+
+def ok(body: bytes, *extra: str) -> bytes:
+    head = "".join(f"{h}\r\n" for h in extra)
+    return f"HTTP/1.1 200 OK\r\nContent-Length: {len(body)}\r\n{head}\r\n".encode() + body
+
+
+def transport(read: float = 5.0) -> WireTransport:
+    return WireTransport(DownloadConfig(timeouts=Timeouts(connect=2.0, read=read)))
+
+
+def fetch(t: WireTransport, url: str, method: str = "GET", **headers: str) -> tuple[int, bytes]:
+    body = t.request(method, url, headers=headers, source="src", redirect=False)
+    out = bytearray()
+    buf = memoryview(bytearray(7))  # small reads: every path through readinto
+    try:
+        while n := body.readinto(buf):
+            out += buf[:n]
+    finally:
+        body.close()
+    return body.status, bytes(out)
+
+
+def test_requests_share_one_kept_alive_connection_and_say_what_urllib3_says():
+    bodies = [bytes([i]) * (100 * i) for i in range(1, 5)]
+    with Script(answer_each(*(ok(b) for b in bodies))) as s:
+        t = transport()
+        try:
+            got = [fetch(t, f"{s.url}/b/k{i}?versionId=v", Range="bytes=0-9") for i in range(4)]
+        finally:
+            t.close()
+    assert got == [(200, b) for b in bodies]
+    assert s.accepted == 1
+    first = s.requests[0].split("\r\n")
+    assert first == [
+        "GET /b/k0?versionId=v HTTP/1.1",
+        f"Host: 127.0.0.1:{s.port}",
+        "User-Agent: objget",
+        "Accept-Encoding: identity",
+        "Range: bytes=0-9",
+    ]
+
+
+def test_chunked_error_body_is_read_whole_and_the_connection_kept():
+    xml = b"<Error><Code>AccessDenied</Code></Error>"
+    chunked = (
+        b"HTTP/1.1 403 Forbidden\r\nTransfer-Encoding: chunked\r\n\r\n"
+        + b"%x;ext=1\r\n" % 10 + xml[:10] + b"\r\n"
+        + b"%X\r\n" % (len(xml) - 10) + xml[10:] + b"\r\n0\r\nX-Trailer: 1\r\n\r\n"
+    )  # fmt: skip
+    with Script(answer_each(chunked, ok(b"after"))) as s:
+        t = transport()
+        try:
+            body = t.request("GET", f"{s.url}/b/k", headers={}, source="src")
+            assert body.status == 403
+            assert body.read_error_body(65536) == xml
+            assert fetch(t, f"{s.url}/b/k2") == (200, b"after")
+        finally:
+            t.close()
+    assert s.accepted == 1
+
+
+def test_head_has_no_body_but_tells_the_length():
+    head = b'HTTP/1.1 200 OK\r\nContent-Length: 123456\r\nETag: "e"\r\n\r\n'
+    with Script(answer_each(head, ok(b"x"))) as s:
+        t = transport()
+        try:
+            body = t.request("HEAD", f"{s.url}/b/k", headers={}, source="src")
+            body.close()
+            assert (body.status, body.content_length, body.headers["etag"]) == (200, 123456, '"e"')
+            assert fetch(t, f"{s.url}/b/k") == (200, b"x")
+        finally:
+            t.close()
+    assert s.accepted == 1
+
+
+def test_interim_answers_are_skipped_and_folded_headers_joined():
+    reply = (
+        b"HTTP/1.1 100 Continue\r\n\r\n"
+        b"HTTP/1.1 200 OK\r\nX-A: one\r\n two\r\nContent-Length: 2\r\n\r\nok"
+    )
+    with Script(answer_each(reply)) as s:
+        t = transport()
+        try:
+            body = t.request("GET", f"{s.url}/k", headers={}, source="src")
+            assert body.headers["x-a"] == "one two"
+            assert body.read_error_body() == b"ok"
+        finally:
+            t.close()
+
+
+def test_truncated_body_is_a_transport_error_and_the_connection_is_dropped():
+    short = b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n" + b"x" * 40
+
+    def close_after(conn: socket.socket, s: Script) -> None:
+        s.read_request(conn)
+        conn.sendall(short)
+        conn.shutdown(socket.SHUT_WR)
+
+    with Script(close_after, answer_each(ok(b"fine"))) as s:
+        t = transport()
+        try:
+            with pytest.raises(TransportError, match="body truncated"):
+                fetch(t, f"{s.url}/k")
+            assert fetch(t, f"{s.url}/k") == (200, b"fine")
+        finally:
+            t.close()
+    assert s.accepted == 2
+
+
+@pytest.mark.parametrize("when", ["after-answer", "after-request"])
+def test_a_kept_alive_connection_the_server_closed_is_replaced(when):
+    """Closed while idle (seen before reuse) or on the next request (no byte of answer):
+    the request goes out once more on a new connection."""
+
+    def one_then_close(conn: socket.socket, s: Script) -> None:
+        s.read_request(conn)
+        conn.sendall(ok(b"first"))
+        if when == "after-request":
+            s.read_request(conn)
+        conn.close()
+
+    with Script(one_then_close, answer_each(ok(b"second"))) as s:
+        t = transport()
+        try:
+            assert fetch(t, f"{s.url}/k") == (200, b"first")
+            assert fetch(t, f"{s.url}/k") == (200, b"second")
+        finally:
+            t.close()
+    assert s.accepted == 2
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        ok(b"abc", "Connection: close"),
+        b"HTTP/1.0 200 OK\r\nContent-Length: 3\r\n\r\nabc",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabcEXTRA",
+    ],
+    ids=["connection-close", "http-1.0", "extra-bytes"],
+)
+def test_connections_that_cannot_be_trusted_again_are_not_reused(reply):
+    with Script(answer_each(reply, ok(b"x")), answer_each(ok(b"fresh"))) as s:
+        t = transport()
+        try:
+            assert fetch(t, f"{s.url}/k") == (200, b"abc")
+            assert fetch(t, f"{s.url}/k") == (200, b"fresh")
+        finally:
+            t.close()
+    assert s.accepted == 2
+
+
+def test_body_without_length_is_read_to_the_end_of_the_connection():
+    def to_eof(conn: socket.socket, s: Script) -> None:
+        s.read_request(conn)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nall of it")
+        conn.close()
+
+    with Script(to_eof) as s:
+        t = transport()
+        try:
+            assert fetch(t, f"{s.url}/k") == (200, b"all of it")
+        finally:
+            t.close()
+
+
+def test_a_stalled_answer_times_out_as_a_transport_error():
+    def stall(conn: socket.socket, s: Script) -> None:
+        s.read_request(conn)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n12")
+        s.read_request(conn)  # until the client gives up
+
+    with Script(stall) as s:
+        t = transport(read=0.3)
+        try:
+            with pytest.raises(TransportError, match="stalled"):
+                fetch(t, f"{s.url}/k")
+        finally:
+            t.close()
+
+
+def test_garbage_instead_of_an_answer_is_a_transport_error():
+    with Script(answer_each(b"SSH-2.0-OpenSSH\r\n\r\n")) as s:
+        t = transport()
+        try:
+            with pytest.raises(TransportError, match="connection to 127.0.0.1 failed"):
+                fetch(t, f"{s.url}/k")
+        finally:
+            t.close()
+
+
+def test_refused_connection_is_a_transport_error():
+    port = socket.create_server(("127.0.0.1", 0))
+    url = f"http://127.0.0.1:{port.getsockname()[1]}/k"
+    port.close()
+    t = transport()
+    try:
+        with pytest.raises(TransportError, match="cannot connect"):
+            fetch(t, url)
+    finally:
+        t.close()
+
+
+def test_redirects_to_follow_go_through_urllib3():
+    moved = b"HTTP/1.1 302 Found\r\nLocation: /there\r\nContent-Length: 0\r\n\r\n"
+
+    def serve(conn: socket.socket, s: Script) -> None:
+        while (head := s.read_request(conn)) is not None:
+            conn.sendall(ok(b"arrived") if head.startswith("GET /there") else moved)
+
+    with Script(serve) as s:
+        t = transport()
+        try:
+            body = t.request("GET", f"{s.url}/here", headers={}, source="src", redirect=True)
+            assert (body.status, body.read_error_body()) == (200, b"arrived")
+            body = t.request("GET", f"{s.url}/here", headers={}, source="src", redirect=False)
+            assert body.status == 302
+            body.close()
+        finally:
+            t.close()
+
+
+def test_a_header_with_a_line_break_is_refused():
+    t = transport()
+    try:
+        with pytest.raises(ValueError, match="invalid HTTP header"):
+            t.request("GET", "http://127.0.0.1:9/k", headers={"X": "a\r\nB: c"}, source="s")
+    finally:
+        t.close()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://host/k",
+        "http://user:pw@host/k",
+        "http://[::1]:80/k",
+        "http://host/a b",
+        "http://host/caf\u00e9",
+        "http://host/a/../b",
+        "http://host/a/./b",
+        "http://host/k%2f",
+        "http://host/k#frag",
+        "http://host:/k",
+        "http://host:99999/k",
+    ],
+)
+def test_urls_urllib3_would_rewrite_are_left_to_it(url):
+    assert _target(url) is None
+
+
+_CHARS = st.sampled_from(list("abcXYZ019-._~!$&'()*+,;=:@/?%#[] \u00e9") + ["%2F", "%2f", ".."])
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    host=st.sampled_from(["example.com", "EXAMPLE.com", "127.0.0.1", "s3.local"]),
+    port=st.sampled_from(["", ":80", ":9000", ":08080"]),
+    rest=st.lists(_CHARS, max_size=12).map("".join),
+)
+def test_targets_sent_as_is_are_the_ones_urllib3_sends(host, port, rest):
+    url = f"http://{host}{port}/{rest}"
+    got = _target(url)
+    if got is None:
+        return
+    u = parse_url(url)
+    assert got[0] == u.host
+    assert got[1] == (u.port or 80)
+    assert got[3] == u.request_uri
