@@ -152,7 +152,6 @@ class Runner:
         results: list[ObjectResult] = []
         free = self._budget
         running: dict[Future[list[ObjectResult | _Work]], tuple[list[_Work], int]] = {}
-        self._dl.transport  # noqa: B018 - create the shared pool before the threads start
         with ThreadPoolExecutor(self._budget, thread_name_prefix="objget-batch") as pool:
             try:
                 while queue or running:

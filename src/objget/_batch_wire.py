@@ -28,7 +28,7 @@ import select
 import socket
 import threading
 import zlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from urllib3 import HTTPHeaderDict
 
@@ -260,14 +260,26 @@ class _WireBody(ResponseBody):
 
 
 class WireTransport(Transport):
-    """`Transport` whose plain-HTTP GETs and HEADs go over lean kept-alive connections."""
+    """`Transport` whose plain-HTTP GETs and HEADs go over lean kept-alive connections;
+    every other request goes to `fallback()` (a urllib3 `Transport`, asked for only when
+    first needed: a plain-HTTP batch then builds no TLS context at all). The fallback is
+    not closed here: it belongs to whoever made it (the Downloader)."""
 
-    def __init__(self, config: DownloadConfig, *, pool_size: int | None = None) -> None:
-        super().__init__(config, pool_size=pool_size)
-        self._keep = pool_size or max(4, config.max_workers)
+    def __init__(self, config: DownloadConfig, *, fallback: Callable[[], Transport]) -> None:
+        # No super().__init__: the urllib3 pool is the fallback's, made on demand.
+        self.config = config
+        self._fallback_of = fallback
+        self._fallback: Transport | None = None
+        self._keep = max(4, config.max_workers)
         self._idle: dict[tuple[str, int], list[_Conn]] = {}
         self._idle_lock = threading.Lock()
         self._closed = False
+
+    def _urllib3(self) -> Transport:
+        with self._idle_lock:
+            if self._fallback is None:
+                self._fallback = self._fallback_of()
+            return self._fallback
 
     def request(
         self,
@@ -280,7 +292,9 @@ class WireTransport(Transport):
     ) -> ResponseBody:
         where = _target(url) if method in ("GET", "HEAD") else None
         if where is None:
-            return super().request(method, url, headers=headers, source=source, redirect=redirect)
+            return self._urllib3().request(
+                method, url, headers=headers, source=source, redirect=redirect
+            )
         host, port, host_header, target = where
         raw = _request_bytes(method, target, host_header, headers, self.config.user_agent)
         body = self._exchange(method, (host, port), raw, source)
@@ -288,7 +302,9 @@ class WireTransport(Transport):
             log.debug("%s %s -> %d", method, redact_url(url), body.status)
         if redirect and 300 <= body.status < 400 and body.headers.get("Location"):
             body.read_error_body(65536)
-            return super().request(method, url, headers=headers, source=source, redirect=True)
+            return self._urllib3().request(
+                method, url, headers=headers, source=source, redirect=True
+            )
         return body
 
     def _exchange(self, method: str, key: tuple[str, int], raw: bytes, source: str) -> _WireBody:
@@ -402,7 +418,6 @@ class WireTransport(Transport):
             self._idle.clear()
         for conn in conns:
             conn.close()
-        super().close()
 
 
 def _request_bytes(

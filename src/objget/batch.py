@@ -141,7 +141,7 @@ def download_many(
 
     with (
         Downloader(config=config, options=options) as dl,
-        contextlib.closing(WireTransport(dl.config)) as wire,
+        contextlib.closing(WireTransport(dl.config, fallback=lambda: dl.transport)) as wire,
         Journal(root, readonly=dry_run) as jr,
     ):
         todo, refused, skipped = prepare(src, root, dl, cache, jr, transport=wire)

@@ -15,6 +15,7 @@ from urllib3.util import parse_url
 
 from objget import DownloadConfig, Timeouts, TransportError
 from objget._batch_wire import WireTransport, _target
+from objget.backends import Transport
 
 Handler = Callable[[socket.socket, "Script"], None]
 
@@ -103,8 +104,20 @@ def ok(body: bytes, *extra: str) -> bytes:
     return f"HTTP/1.1 200 OK\r\nContent-Length: {len(body)}\r\n{head}\r\n".encode() + body
 
 
-def transport(read: float = 5.0) -> WireTransport:
-    return WireTransport(DownloadConfig(timeouts=Timeouts(connect=2.0, read=read)))
+class Fallback:
+    """The urllib3 transport the wire hands everything else to (closed by its maker)."""
+
+    def __init__(self) -> None:
+        self.made: list[Transport] = []
+
+    def __call__(self) -> Transport:
+        self.made.append(Transport(DownloadConfig()))
+        return self.made[-1]
+
+
+def transport(read: float = 5.0, fallback: Fallback | None = None) -> WireTransport:
+    cfg = DownloadConfig(timeouts=Timeouts(connect=2.0, read=read))
+    return WireTransport(cfg, fallback=fallback or Fallback())
 
 
 def fetch(t: WireTransport, url: str, method: str = "GET", **headers: str) -> tuple[int, bytes]:
@@ -306,16 +319,20 @@ def test_redirects_to_follow_go_through_urllib3():
         while (head := s.read_request(conn)) is not None:
             conn.sendall(ok(b"arrived") if head.startswith("GET /there") else moved)
 
+    fallback = Fallback()
     with Script(serve) as s:
-        t = transport()
+        t = transport(fallback=fallback)
         try:
-            body = t.request("GET", f"{s.url}/here", headers={}, source="src", redirect=True)
-            assert (body.status, body.read_error_body()) == (200, b"arrived")
             body = t.request("GET", f"{s.url}/here", headers={}, source="src", redirect=False)
             assert body.status == 302
             body.close()
+            assert fallback.made == []  # nothing needed urllib3 so far
+            body = t.request("GET", f"{s.url}/here", headers={}, source="src", redirect=True)
+            assert (body.status, body.read_error_body()) == (200, b"arrived")
+            assert len(fallback.made) == 1
         finally:
             t.close()
+            fallback.made[0].close()
 
 
 def test_a_header_with_a_line_break_is_refused():
