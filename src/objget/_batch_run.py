@@ -301,7 +301,9 @@ class Runner:
             per_object = dataclasses.replace(
                 cfg,
                 max_workers=streams,
-                min_workers=min(cfg.min_workers, streams),
+                # the runner gave this object `streams` of the budget: use at least two of
+                # them from the start (a lone download starts at one and measures)
+                min_workers=min(max(cfg.min_workers, 2), streams),
                 checksum=f"sha256:{p.sha256}" if p.sha256 else None,
             )
             result = self._dl.download_object(

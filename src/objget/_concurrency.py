@@ -51,9 +51,9 @@ class ControllerSettings:
 
     min_streams: int = 1
     max_streams: int = 16  # the user's -j ceiling
-    initial: int = 2  # clamped into [min_streams, max_streams]
+    initial: int = 1  # clamped into [min_streams, max_streams]
     fast_stream: float = 50e6  # bytes/s per stream above which the first step is only x2
-    leap: int = 16  # the first step's factor when streams are slower than that
+    leap: int = 32  # the first step's factor when streams are slower than that
     window: float = 0.3  # least length of one measurement window
     gain: float = 0.10  # relative rate increase that counts as "more streams helped"
     tolerance: float = 0.10  # a smaller count within this fraction of the best is as good

@@ -52,7 +52,8 @@ class DownloadConfig:
 
     - `max_workers`: ceiling on parallel connections (`-j`); objget starts with a few and adds
       more only while the aggregate rate keeps rising.
-    - `part_size`: size of one ranged GET; None picks it from the object size.
+    - `part_size`: size of one ranged GET; None sizes each request when it starts, from what
+      is left and how many streams run (big requests for one stream, smaller for many).
     - `limit_rate`: bytes per second for the whole download (None = unlimited).
     - `checksum`: `"sha256:HEX"` to verify the whole file after download.
     - `restart`: ignore any checkpoint and start from zero.

@@ -32,7 +32,7 @@ from ._fileio import (
     replace_durably,
 )
 from ._models import ByteRange, DownloadResult, ObjectMeta, Progress
-from ._plan import Span, auto_part_size, cut_parts, done_bytes, missing_ranges
+from ._plan import Span, cut_parts, done_bytes, missing_ranges
 from ._retry import RetryState, after_failure
 from ._scheduler import Scheduler
 from ._verify import DigestCheck, FileCheck, verify
@@ -175,11 +175,13 @@ class Downloader:
                 parts = [_unknown_range()]
             elif not ranged:
                 parts = todo
+            elif cfg.part_size:
+                parts = cut_parts(todo, cfg.part_size)
             else:
-                part = cfg.part_size or auto_part_size(size, cfg.max_workers)
-                parts = cut_parts(todo, part)
+                parts = todo  # cut at claim time, sized for the streams running then
             sched = Scheduler(
                 parts,
+                guided=ranged and size is not None and not cfg.part_size,
                 done=spans,
                 combine=checksummer.combine if checksummer else None,
                 min_steal=max(cfg.buffer_size * 2, 1024 * 1024),

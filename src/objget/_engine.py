@@ -221,7 +221,7 @@ class Engine:
         view = memoryview(buf)
         try:
             while not self._cancel.is_set() and index < self._target:
-                claim = self._sched.claim()
+                claim = self._sched.claim(self._target)
                 if claim is None:
                     break
                 try:

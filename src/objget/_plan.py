@@ -17,6 +17,7 @@ __all__ = [
     "auto_part_size",
     "cut_parts",
     "done_bytes",
+    "guided_size",
     "merge_spans",
     "missing_ranges",
     "steal_point",
@@ -119,6 +120,15 @@ def auto_part_size(size: int, max_workers: int) -> int:
     per = size // max(1, 4 * max_workers)
     part = min(MAX_PART, max(MIN_PART, per))
     part = max(part, -(-size // MAX_PARTS))
+    return -(-part // ALIGN) * ALIGN
+
+
+def guided_size(unclaimed: int, streams: int) -> int:
+    """How much one claim takes when no part size is set: half of an even share of what is
+    still unclaimed, within [MIN_PART, MAX_PART]. One stream gets few, big requests (each
+    request costs a round trip and the server's lookup: ~3-4 ms on SeaweedFS, 0.4 s per GiB
+    in 8 MiB parts); many streams get smaller ones, and idle streams steal from the rest."""
+    part = min(MAX_PART, max(MIN_PART, unclaimed // max(1, 2 * streams)))
     return -(-part // ALIGN) * ALIGN
 
 

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from ._models import ByteRange
-from ._plan import Combine, Span, add_span, merge_spans, steal_point
+from ._plan import Combine, Span, add_span, guided_size, merge_spans, steal_point
 
 __all__ = ["Claim", "Scheduler"]
 
@@ -51,6 +51,7 @@ class Scheduler:
         combine: Combine | None = None,
         min_steal: int = 4 * 1024 * 1024,
         initial_crc: int = 0,
+        guided: bool = False,
     ) -> None:
         self.lock = threading.Lock()
         self._queue: deque[ByteRange] = deque(parts)
@@ -59,15 +60,23 @@ class Scheduler:
         self._combine = combine
         self._min_steal = min_steal
         self._crc0 = initial_crc
+        self._guided = guided  # parts are cut at claim time (see `guided_size`)
         self.fetched = 0
         self.retries = 0
 
     # --- claiming -------------------------------------------------------------------
-    def claim(self) -> Claim | None:
-        """Next unclaimed part, or the upper half of the largest in-flight remainder."""
+    def claim(self, streams: int = 1) -> Claim | None:
+        """Next unclaimed part, or the upper half of the largest in-flight remainder. With
+        `guided`, the part is cut from the queue's first range now, sized for `streams`."""
         with self.lock:
             if self._queue:
                 rng = self._queue.popleft()
+                if self._guided:
+                    unclaimed = rng.stop - rng.start + sum(r.stop - r.start for r in self._queue)
+                    take = guided_size(unclaimed, streams)
+                    if rng.stop - rng.start > take + take // 2:  # no tail smaller than half
+                        self._queue.appendleft(ByteRange(rng.start + take, rng.stop))
+                        rng = ByteRange(rng.start, rng.start + take)
                 c = Claim(rng.start, rng.stop, crc0=self._crc0)
                 self._active.append(c)
                 return c

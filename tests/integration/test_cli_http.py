@@ -42,9 +42,11 @@ def done_bytes(ckpt_path: Path) -> int:
 
 
 def kill_when(proc: subprocess.Popen, ckpt: Path, fraction: float, timeout: float = 60) -> int:
+    """SIGKILL once the run has written `fraction` (by its live record, else its checkpoint)."""
     deadline = time.monotonic() + timeout
+    dest = Path(str(ckpt).removesuffix(".objget-ckpt"))
     while time.monotonic() < deadline:
-        done = done_bytes(ckpt)
+        done = max(done_bytes(ckpt), live_done(dest))
         if done >= fraction * SIZE:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.communicate(timeout=10)

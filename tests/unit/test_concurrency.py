@@ -304,7 +304,7 @@ def test_bad_settings_are_rejected(kwargs):
 def test_no_bytes_means_no_decision():
     ctl = StreamController(DEFAULT, now=0.0)
     for i in range(1, 200):
-        assert ctl.observe(i * 0.1, 0) == 2
+        assert ctl.observe(i * 0.1, 0) == DEFAULT.initial
     assert ctl.phase == "climb"
 
 
@@ -326,7 +326,7 @@ def test_reason_and_phase_are_reported():
     for i in range(1, 40):
         total += 0.1 * 4 * MB * ctl.target
         ctl.observe(i * 0.1, int(total))
-    assert ctl.target > 2 and ctl.reason.startswith("climb 2->16: first window")
+    assert ctl.target > 2 and ctl.reason.startswith("climb 1->16: first window")
 
 
 # --- properties -----------------------------------------------------------------------

@@ -33,3 +33,38 @@ def test_release_returns_the_unwritten_remainder():
     again = sched.claim()
     assert (again.pos, again.stop) == (MiB, 4 * MiB)
     assert sched.spans()[0].stop == MiB
+
+
+def test_guided_claims_are_big_for_one_stream_and_smaller_for_many():
+    from objget._plan import MAX_PART, MIN_PART
+
+    size = 1024 * MIN_PART
+    sched = Scheduler([ByteRange(0, size)], guided=True)
+    first = sched.claim(1)
+    assert first is not None and (first.pos, first.stop) == (0, MAX_PART)
+    second = sched.claim(32)
+    left = size - MAX_PART
+    assert second is not None and second.stop - second.pos == left // 64
+    assert second.pos == MAX_PART
+
+
+def test_guided_claims_cover_every_byte_once_and_leave_no_tiny_tail():
+    from objget._plan import MIN_PART
+
+    ranges = [ByteRange(0, 10 * MIN_PART + 5), ByteRange(20 * MIN_PART, 21 * MIN_PART + 7)]
+    sched = Scheduler(ranges, guided=True, min_steal=10**12)
+    got = []
+    while (c := sched.claim(4)) is not None:
+        got.append((c.pos, c.stop))
+    assert sorted(got) == got
+    covered = [b for a, z in got for b in range(a, z, MIN_PART // 4)]
+    assert len(covered) == len(set(covered))
+    assert got[0][0] == 0 and got[-1][1] == 21 * MIN_PART + 7
+    assert sum(z - a for a, z in got) == sum(r.stop - r.start for r in ranges)
+    assert min(z - a for a, z in got) >= MIN_PART // 2
+
+
+def test_without_guidance_parts_are_claimed_as_given():
+    sched = Scheduler([ByteRange(0, 100), ByteRange(100, 10**9)])
+    c = sched.claim(1)
+    assert c is not None and (c.pos, c.stop) == (0, 100)
