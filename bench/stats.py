@@ -45,9 +45,13 @@ def _by_rep(records: list[dict[str, Any]], tool: str) -> dict[int, float]:
 
 
 def paired_ratio(records: list[dict[str, Any]], num: str, den: str) -> float | None:
-    """median over repetitions of time(num) / time(den): >1 means `den` is faster."""
+    """median over repetitions of time(num) / time(den): >1 means `den` is faster. In a
+    repetition where `num` did not run (see `Row.reps`), its median stands in."""
     a, b = _by_rep(records, num), _by_rep(records, den)
-    ratios = [a[k] / b[k] for k in a.keys() & b.keys() if b[k] > 0]
+    fill = _med(list(a.values()))
+    if fill is None:
+        return None
+    ratios = [a.get(k, fill) / b[k] for k in b if b[k] > 0]
     return _med(ratios)
 
 

@@ -245,7 +245,8 @@ class Downloader:
                 _discard(paths)
                 raise
             except BaseException as exc:
-                _save_quietly(save)
+                if _save_quietly(save):  # the durable record is the newest: drop the live one
+                    live.close(remove=True)
                 if isinstance(exc, OSError) and exc.errno == errno.ENOSPC and size is not None:
                     where = os.path.dirname(os.path.abspath(paths.part))
                     raise disk_full(where, size - done_bytes(sched.spans())) from exc
@@ -373,11 +374,13 @@ def _load_live(paths: ck.Paths) -> ck.Checkpoint | None:
         return None
 
 
-def _save_quietly(save: Callable[[], None]) -> None:
+def _save_quietly(save: Callable[[], None]) -> bool:
     try:
         save()
     except OSError as exc:
         log.warning("could not save the checkpoint: %s", exc)
+        return False
+    return True
 
 
 def dest_path(source: str, dest: str | os.PathLike[str] | None) -> str:
