@@ -26,6 +26,8 @@ import logging
 import re
 import select
 import socket
+import struct
+import sys
 import threading
 import zlib
 from collections.abc import Callable, Mapping
@@ -40,6 +42,9 @@ __all__ = ["WireTransport"]
 
 log = logging.getLogger("objget")
 
+_LINUX = sys.platform.startswith("linux")
+_KERNEL_TIMEOUTS = _LINUX and hasattr(socket, "SO_RCVTIMEO")
+_PEEK_FLAGS = socket.MSG_PEEK | socket.MSG_DONTWAIT if _LINUX else 0
 _MAX_HEAD = 64 * 1024
 _BUF = 64 * 1024
 # What urllib3 sends as is; anything else it would percent-encode or normalize first.
@@ -160,7 +165,7 @@ class _WireBody(ResponseBody):
             return 0
         try:
             return self._read(conn, buf)
-        except TimeoutError as exc:
+        except (TimeoutError, BlockingIOError) as exc:  # BlockingIOError: SO_RCVTIMEO expired
             self._drop()
             raise TransportError(
                 f"{self._source}: no data for {self._timeout:g} s (stalled connection)",
@@ -335,7 +340,7 @@ class WireTransport(Transport):
                     break
         except _Stale:
             raise
-        except TimeoutError as exc:
+        except (TimeoutError, BlockingIOError) as exc:
             raise TransportError(
                 f"{host} did not answer in time (read timeout)", source=source
             ) from exc
@@ -373,13 +378,7 @@ class WireTransport(Transport):
                 conn = idle.pop() if idle else None
             if conn is None:
                 return None
-            try:  # readable while idle: closed by the server (or stray bytes): not reusable
-                poller = select.poll()
-                poller.register(conn.sock, select.POLLIN)
-                readable = bool(poller.poll(0))
-            except (OSError, ValueError):
-                readable = True
-            if not readable:
+            if _idle_ok(conn.sock):
                 return conn
             conn.close()
 
@@ -408,7 +407,16 @@ class WireTransport(Transport):
                 f"cannot connect to {host}: connection refused or unreachable", source=source
             ) from exc
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        sock.settimeout(timeouts.read)
+        if _KERNEL_TIMEOUTS:
+            # The kernel enforces the read timeout: Python's own (a poll() before every
+            # recv and send) would cost a system call and a GIL round trip each time.
+            sec = int(timeouts.read)
+            tv = struct.pack("@ll", sec, int((timeouts.read - sec) * 1e6))
+            sock.settimeout(None)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, tv)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, tv)
+        else:
+            sock.settimeout(timeouts.read)
         return _Conn(sock, key)
 
     def close(self) -> None:
@@ -418,6 +426,25 @@ class WireTransport(Transport):
             self._idle.clear()
         for conn in conns:
             conn.close()
+
+
+def _idle_ok(sock: socket.socket) -> bool:
+    """An idle kept-alive socket with nothing to read: not closed by the server, and no
+    stray bytes after the last answer."""
+    if _PEEK_FLAGS:
+        try:
+            sock.recv(1, _PEEK_FLAGS)
+        except BlockingIOError:
+            return True
+        except OSError:
+            return False
+        return False  # EOF, or bytes nobody asked for
+    try:
+        poller = select.poll()
+        poller.register(sock, select.POLLIN)
+        return not poller.poll(0)
+    except (OSError, ValueError):
+        return False
 
 
 def _request_bytes(
