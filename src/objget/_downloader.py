@@ -33,6 +33,7 @@ from ._fileio import (
 )
 from ._models import ByteRange, DownloadResult, ObjectMeta, Progress
 from ._plan import Span, cut_parts, done_bytes, missing_ranges
+from ._recover import resume_spans
 from ._retry import RetryState, after_failure
 from ._scheduler import Scheduler
 from ._verify import DigestCheck, FileCheck, verify
@@ -235,10 +236,10 @@ class Downloader:
                 checksummer=checksummer,
                 ranged=ranged,
                 resumed=resumed,
-                hooks=EngineHooks(save=save, save_live=save_live, progress=on_progress),
+                hooks=EngineHooks(
+                    save=save, save_at_start=fresh, save_live=save_live, progress=on_progress
+                ),
             )
-            if fresh:
-                save()
             try:
                 peak = engine.run()
             except ObjectChanged:
@@ -326,9 +327,7 @@ class Downloader:
         elif saved.checksum != (checksummer.name if checksummer else None):
             reason = "the checkpoint was written with another checksum"
         else:
-            combine = checksummer.combine if checksummer else None
-            boot = ck.boot_key(paths.part)
-            spans = ck.newest_spans(saved, _load_live(paths), boot, combine)
+            spans = resume_spans(paths, saved, checksummer)
             try:
                 st = os.stat(paths.part, follow_symlinks=False)
                 on_disk = st.st_size
@@ -364,14 +363,6 @@ def _discard(paths: ck.Paths) -> None:
     remove_quietly(paths.checkpoint)
     remove_quietly(paths.live)
     remove_quietly(paths.part)
-
-
-def _load_live(paths: ck.Paths) -> ck.Checkpoint | None:
-    try:
-        return ck.load(paths.live)
-    except (ck.CheckpointInvalid, OSError) as exc:
-        log.debug("ignoring the live checkpoint %s: %s", paths.live, exc)
-        return None
 
 
 def _save_quietly(save: Callable[[], None]) -> bool:

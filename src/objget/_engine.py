@@ -42,6 +42,7 @@ class EngineHooks:
     main loop every tick in which bytes were written."""
 
     save: Callable[[], None]
+    save_at_start: bool = False  # a fresh download: record the object before any byte comes
     save_live: Callable[[], None] | None = None
     progress: Callable[[Progress], None] | None = None
     progress_interval: float = 0.1
@@ -113,6 +114,8 @@ class Engine:
         start = last_save = last_progress = self._clock()
         saved_at = live_at = 0
         try:
+            if self._hooks.save_at_start:
+                self._save_in_background()  # every durable save runs on the saver thread
             self._spawn()
             while True:
                 self._wake.wait(TICK)
@@ -146,6 +149,8 @@ class Engine:
                     last_progress = now
         finally:
             self._stop_all()
+        if self._error is not None:  # e.g. the saver's fdatasync failed as the last bytes came
+            raise self._error
         return self._peak
 
     def _save_in_background(self) -> None:
