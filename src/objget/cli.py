@@ -55,7 +55,8 @@ Examples:
 
 \b
 Interrupted (Ctrl-C, kill, crash, power cut)? Run the same command again: only the
-missing bytes are fetched. Temp data lives in DEST.objget-part, progress in DEST.objget-ckpt.
+missing bytes are fetched. Temp data lives in DEST.objget-part, progress in DEST.objget-ckpt
+(durable, once a second) and DEST.objget-ckpt-live (exact after a kill).
 
 \b
 Exit codes: 0 ok, 2 usage, 3 remote error (404, 403, changed), 4 integrity,
