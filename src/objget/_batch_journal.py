@@ -59,6 +59,19 @@ CREATE TABLE IF NOT EXISTS info (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 INSERT OR IGNORE INTO info VALUES ('format', 'objget-batch-journal 1');
 """
 _COLUMNS = "dest, source, state, size, etag, version_id, pre_ino, pre_mtime, error, error_kind"
+# The two updates every object makes, as `_put` would make them (same resulting row).
+_RUNNING = (
+    f"INSERT INTO objects ({_COLUMNS}, attempts, updated) "  # noqa: S608
+    "VALUES (?, ?, 'running', ?, ?, NULL, ?, ?, NULL, NULL, 1, ?) "
+    "ON CONFLICT (dest) DO UPDATE SET source=excluded.source, state='running', "
+    "size=excluded.size, etag=excluded.etag, version_id=NULL, pre_ino=excluded.pre_ino, "
+    "pre_mtime=excluded.pre_mtime, error=NULL, error_kind=NULL, updated=excluded.updated, "
+    "attempts=objects.attempts + 1"
+)
+_DONE = (
+    "UPDATE objects SET source=?, state='done', size=?, etag=?, version_id=?, pre_ino=NULL, "
+    "pre_mtime=NULL, error=NULL, error_kind=NULL, updated=? WHERE dest=?"
+)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -194,14 +207,26 @@ class Journal:
     ) -> None:
         """Committed before the download starts; `pre` is the destination's (inode, mtime_ns)
         then, None when there was no file."""
-        self._put(Row(dest=dest, source=source, state="running", size=size, etag=etag, pre=pre))
+        if self._db is None:
+            raise CheckpointError("the batch journal is closed or read-only")
+        pre_ino, pre_mtime = pre if pre is not None else (None, None)
+        self._db.execute(_RUNNING, (dest, source, size, etag, pre_ino, pre_mtime, time.time()))
 
     def done(
         self, dest: str, source: str, *, size: int, etag: str | None, version_id: str | None
     ) -> None:
-        self._put(
-            Row(dest=dest, source=source, state="done", size=size, etag=etag, version_id=version_id)
-        )
+        """The object is complete and durable at its destination. An UPDATE of the row its
+        `running` made (cheaper than the general upsert), else a new row."""
+        if self._db is None:
+            raise CheckpointError("the batch journal is closed or read-only")
+        cur = self._db.execute(_DONE, (source, size, etag, version_id, time.time(), dest))
+        if cur.rowcount == 0:
+            self._put(
+                Row(
+                    dest=dest, source=source, state="done", size=size, etag=etag,
+                    version_id=version_id,
+                )
+            )  # fmt: skip
 
     def failed(self, dest: str, source: str, *, kind: str, error: str) -> None:
         self._put(Row(dest=dest, source=source, state="failed", error=error, error_kind=kind))

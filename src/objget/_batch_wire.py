@@ -490,15 +490,23 @@ def _read_head(conn: _Conn, *, reused: bool) -> tuple[int, HTTPHeaderDict, str]:
     if version not in ("HTTP/1.1", "HTTP/1.0") or not (code.isdigit() and len(code) == 3):
         raise ValueError("bad status line")
     headers = HTTPHeaderDict()
-    name = ""
+    # Filled the way HTTPHeaderDict.add fills it ({lower name: [name, value, ...]}), without
+    # its per-header checks: a fifth of this function's time (a unit test pins the result).
+    by_name = headers._container
+    vals: list[str] | None = None
     for line in lines:
-        if line[:1] in (" ", "\t") and name:
-            headers[name] = f"{headers[name]} {line.strip()}"
+        if line[:1] in (" ", "\t") and vals is not None:
+            vals[-1] = f"{vals[-1]} {line.strip()}"  # an obsolete folded continuation line
             continue
         name, colon, value = line.partition(":")
         if not colon or not name or name != name.strip():
             raise ValueError("bad header line")
-        headers.add(name, value.strip())
+        lower = name.lower()
+        vals = by_name.get(lower)
+        if vals is None:
+            vals = by_name[lower] = [name, value.strip()]
+        else:
+            vals.append(value.strip())
     return int(code), headers, version
 
 

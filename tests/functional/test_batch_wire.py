@@ -200,6 +200,29 @@ def test_interim_answers_are_skipped_and_folded_headers_joined():
             t.close()
 
 
+def test_headers_behave_as_urllib3_parses_them():
+    """The header block is filled without HTTPHeaderDict.add: same lookups, same merging of
+    repeated names, same order as urllib3 gives."""
+    from urllib3 import HTTPHeaderDict
+
+    lines = [("ETag", '"a"'), ("x-amz-meta-A", "1"), ("X-Amz-Meta-a", "2"), ("Content-Length", "3")]
+    raw = "".join(f"{k}: {v}\r\n" for k, v in lines).encode()
+    with Script(answer_each(b"HTTP/1.1 200 OK\r\n" + raw + b"\r\nabc")) as s:
+        t = transport()
+        try:
+            body = t.request("GET", f"{s.url}/k", headers={}, source="src")
+            got = body.headers
+            body.read_error_body()
+        finally:
+            t.close()
+    want = HTTPHeaderDict()
+    for k, v in lines:
+        want.add(k, v)
+    assert got == want and list(got.items()) == list(want.items())
+    assert got["X-AMZ-META-A"] == "1, 2" and got.get("etag") == '"a"' and "content-length" in got
+    assert got.getlist("x-amz-meta-a") == ["1", "2"] and len(got) == 3
+
+
 def test_truncated_body_is_a_transport_error_and_the_connection_is_dropped():
     short = b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n" + b"x" * 40
 

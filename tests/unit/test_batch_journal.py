@@ -25,6 +25,40 @@ def test_rows_roundtrip_and_survive_reopening(tmp_path):
     assert rows["c"].state == "failed" and rows["c"].error_kind == "access-denied"
 
 
+def _all(j):
+    cols = "dest, source, state, size, etag, version_id, pre_ino, pre_mtime, error, error_kind"
+    return sorted(j._db.execute(f"SELECT {cols}, attempts FROM objects"))
+
+
+def test_the_running_and_done_shortcuts_write_the_rows_the_general_upsert_writes(tmp_path):
+    """`running`/`done` use their own SQL; the rows must be exactly what `_put` makes, through
+    every sequence a batch and its re-runs go through."""
+    from objget._batch_journal import Row
+
+    (tmp_path / "fast").mkdir()
+    (tmp_path / "slow").mkdir()
+    steps = [
+        ("running", "a", {"size": 3, "etag": '"e"', "pre": (5, 6)}),
+        ("done", "a", {"size": 3, "etag": '"e2"', "version_id": "v1"}),
+        ("running", "a", {"size": 4, "etag": None, "pre": None}),
+        ("failed", "a", {"kind": "network", "error": "reset"}),
+        ("running", "a", {"size": 4, "etag": '"x"', "pre": (7, 8)}),
+        ("done", "a", {"size": 4, "etag": '"x"', "version_id": None}),
+        ("done", "b", {"size": 9, "etag": None, "version_id": "v"}),  # no running row first
+    ]
+    with Journal(str(tmp_path / "fast")) as fast, Journal(str(tmp_path / "slow")) as slow:
+        for state, dest, kw in steps:
+            src = f"s3://b/{dest}"
+            if state == "failed":
+                fast.failed(dest, src, **kw)
+                slow.failed(dest, src, **kw)
+                continue
+            getattr(fast, state)(dest, src, **kw)
+            slow._put(Row(dest=dest, source=src, state=state, **kw))
+            assert _all(fast) == _all(slow)
+        assert _all(fast)[0][-1] == 3  # attempts: three runs of "a"
+
+
 def test_a_second_batch_on_the_same_directory_is_locked_out(tmp_path):
     with Journal(str(tmp_path)), pytest.raises(LockedError):
         Journal(str(tmp_path))
