@@ -11,7 +11,8 @@ second and runs the returned number of streams. The rule is hill climbing:
   stream. Windows with no bytes say nothing and are dropped.
 - **Climb.** From `initial`, double the count (x4 after a step that scaled linearly; x`leap`
   after the first window when each stream is slower than `fast_stream`, as on a per-flow
-  capped internet path, where a whole doubling step would cost a second of transfer) while
+  capped internet path, where a whole doubling step would cost a second of transfer; the
+  first step is judged by the second window, as the first one includes start-up) while
   the rate rises by more than `gain`: a first window better by twice `gain` moves on at
   once (climb windows need half the reads), otherwise the mean of two windows decides, so
   streams that take a few round trips to start are not judged too early.
@@ -209,8 +210,11 @@ class StreamController:
         n, phase = self._target, self._phase
         if phase is _Phase.CLIMB:
             if self._base is None:
-                self._base = (n, rate)
+                if len(self._rates) < 2:
+                    return  # the first window includes start-up (a store's slow first
+                    # reads of a big range, TLS, TCP slow start): judge by a second one
                 slow = rate / n < self._s.fast_stream
+                self._base = (n, rate)
                 self._step_up(now, "first window", self._s.leap if slow else 2)
             else:
                 self._climb(now)
