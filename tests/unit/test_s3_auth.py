@@ -119,3 +119,138 @@ def test_configured_endpoint(monkeypatch, env, expected):
 def test_region_from_env(monkeypatch):
     monkeypatch.setenv("AWS_DEFAULT_REGION", "sa-east-1")
     assert S3Signer(profile=None, anonymous=True, region=None).region == "sa-east-1"
+
+
+# --- the native SigV4 signer against botocore's ------------------------------------------
+
+import datetime  # noqa: E402
+from types import SimpleNamespace  # noqa: E402
+from unittest import mock  # noqa: E402
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from objget.backends._s3_sigv4 import SigningKeys, sign_s3_request  # noqa: E402
+
+_HEADER_NAMES = [
+    "Range", "If-Match", "Accept-Encoding", "x-amz-checksum-mode", "x-amz-request-payer",
+    "User-Agent", "Expect", "X-Amz-Date", "Authorization", "X-Amz-Security-Token",
+    "X-Amz-Content-SHA256", "x-amz-server-side-encryption-customer-key", "Host",
+    "Content-Type", "x-amz-meta-Thing", "Connection",
+]  # fmt: skip
+_VALUE = st.lists(st.sampled_from(list("ab Z09-=/+\"'\t,;:*") + ["  "]), max_size=12).map("".join)
+_URL_CHARS = st.sampled_from(list("abZ09-_.~!$'()*+,;:@") + ["%2F", "%20", "%C3%BC", "/"])
+
+
+def botocore_sign(method, url, headers, *, ak, sk, token, region, when):
+    from botocore.auth import S3SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import ReadOnlyCredentials
+
+    request = AWSRequest(method=method, url=url, headers=dict(headers))
+    request.context["client_config"] = SimpleNamespace(s3={"payload_signing_enabled": False})
+    with mock.patch("botocore.auth.get_current_datetime", return_value=when):
+        S3SigV4Auth(ReadOnlyCredentials(ak, sk, token), "s3", region).add_auth(request)
+    return list((str(k), str(v)) for k, v in request.headers.items())
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    method=st.sampled_from(["GET", "HEAD", "get"]),
+    base=st.sampled_from(
+        [
+            "http://s3.amazonaws.com",
+            "https://b.s3.eu-west-3.amazonaws.com",
+            "http://127.0.0.1:8333",
+            "https://Example.COM:443",
+            "http://minio.local:80",
+            "https://user:pw@h.example:9000",
+        ]
+    ),  # fmt: skip
+    path=st.lists(_URL_CHARS, max_size=10).map("".join),
+    query=st.lists(
+        st.tuples(
+            st.sampled_from(["versionId", "list-type", "prefix", "a", "A", "x y"]),
+            st.one_of(st.none(), st.lists(_URL_CHARS, max_size=4).map("".join)),
+        ),
+        max_size=4,
+    ),  # fmt: skip
+    headers=st.dictionaries(st.sampled_from(_HEADER_NAMES), _VALUE, max_size=6),
+    token=st.sampled_from([None, "", "FwoGZXIvYXdzE+token/=="]),
+    region=st.sampled_from(["us-east-1", "eu-west-3", "cn-north-1"]),
+    when=st.datetimes(
+        min_value=datetime.datetime(2020, 1, 1), max_value=datetime.datetime(2035, 12, 31)
+    ),
+)
+def test_native_sigv4_equals_botocore(method, base, path, query, headers, token, region, when):
+    url = f"{base}/{path}"
+    if query:
+        url += "?" + "&".join(k if v is None else f"{k}={v}" for k, v in query)
+    ak, sk = "AKIAEXAMPLE12345", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
+    when = when.replace(microsecond=0)
+    mine = sign_s3_request(
+        method, url, headers, access_key=ak, secret_key=sk, token=token, region=region,
+        timestamp=when.strftime("%Y%m%dT%H%M%SZ"), keys=SigningKeys(),
+    )  # fmt: skip
+    expected = botocore_sign(method, url, headers, ak=ak, sk=sk, token=token, region=region,
+                             when=when)  # fmt: skip
+    assert mine is not None
+    assert list(mine.items()) == expected
+
+
+def test_requests_the_native_signer_does_not_model_are_left_to_botocore():
+    keys = SigningKeys()
+    kw = dict(access_key="AK", secret_key="SK", token=None, region="r",
+              timestamp="20260101T000000Z", keys=keys)  # fmt: skip
+    assert sign_s3_request("GET", "http://h/b/k", {"Date": "x"}, **kw) is None
+    assert sign_s3_request("GET", "http://h/b/k", {"Range": "a", "range": "b"}, **kw) is None
+    assert sign_s3_request("GET", "http://[::1]:9000/b/k", {}, **kw) is None
+    assert sign_s3_request("GET", "http://h/b/k", {}, **kw) is not None
+
+
+def test_the_signer_signs_natively_what_botocore_would_and_falls_back_for_the_rest(
+    monkeypatch,
+):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAENVKEY1234")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "tok")
+    when = datetime.datetime(2026, 11, 25, 12, 0, 5)
+    monkeypatch.setattr(
+        "objget.backends._s3_auth._timestamp", lambda: when.strftime("%Y%m%dT%H%M%SZ")
+    )
+    signer = S3Signer(profile=None, anonymous=False, region="eu-west-3")
+    url, headers = "http://127.0.0.1:9/b/k%20x?versionId=v1", {"Range": "bytes=0-9"}
+    expected = botocore_sign("GET", url, headers, ak="AKIAENVKEY1234", sk=SECRET, token="tok",
+                             region="eu-west-3", when=when)  # fmt: skip
+    assert list(signer.sign("GET", url, headers).items()) == expected
+    with mock.patch("botocore.auth.get_current_datetime", return_value=when):
+        dated = signer.sign("GET", url, {"Date": "Wed, 25 Nov 2026 12:00:05 GMT"})
+    assert dated["Authorization"].startswith("AWS4-HMAC-SHA256 Credential=AKIAENVKEY1234/")
+    assert "date" in dated["Authorization"]  # botocore signed it, with its Date header
+
+
+def test_anonymous_signer_without_a_profile_loads_botocore_only_when_asked(monkeypatch):
+    import subprocess
+
+    code = (
+        "import sys\n"
+        "from objget.backends._s3_auth import S3Signer\n"
+        "s = S3Signer(profile=None, anonymous=True, region=None)\n"
+        "s.sign('GET', 'http://h/b/k', {}); s.describe()\n"
+        "print('botocore' in sys.modules)\n"
+        "print(s.region)\n"
+        "print('botocore' in sys.modules)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE")}
+    env["AWS_DEFAULT_REGION"] = "ap-south-1"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["False", "ap-south-1", "True"]
+
+
+def test_anonymous_signer_with_a_missing_profile_still_fails_at_once(monkeypatch):
+    monkeypatch.setenv("AWS_PROFILE", "nope")
+    with pytest.raises(ValueError, match="'nope' was not found"):
+        S3Signer(profile=None, anonymous=True, region=None)

@@ -5,17 +5,25 @@ profiles, credential_process, SSO, container and instance roles, assume-role, re
 SigV4. Only that is used: requests are signed here and sent through objget's own urllib3
 pool. Credentials are resolved on first use and re-read for every signature, so refreshable
 ones renew themselves. Nothing here logs or shows a secret.
+
+The signature itself is computed by `_s3_sigv4` (botocore's algorithm without its per-request
+objects: ~0.2 ms less per request), falling back to botocore for requests it does not model.
+An anonymous signer without a named profile imports botocore only when something asks for
+the configured region or endpoint (~0.25 s of start-up otherwise).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import threading
+import time
 from collections.abc import Mapping
 from types import ModuleType, SimpleNamespace
 from typing import Any
 
 from .._exceptions import DownloadError
+from ._s3_sigv4 import SigningKeys, sign_s3_request
 
 __all__ = ["S3Signer", "load_botocore"]
 
@@ -50,6 +58,11 @@ def load_botocore() -> ModuleType:
     return module
 
 
+def _timestamp() -> str:
+    """Now, as SigV4 writes it (`YYYYMMDDTHHMMSSZ`, UTC)."""
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+
+
 def _mask(access_key: str) -> str:
     return "****" + access_key[-4:] if len(access_key) >= 8 else "****"
 
@@ -61,18 +74,59 @@ class S3Signer:
     """
 
     def __init__(self, *, profile: str | None, anonymous: bool, region: str | None) -> None:
-        self._botocore = load_botocore()
         self.profile = profile
         self.anonymous = anonymous
         self._lock = threading.Lock()
+        self._open_lock = threading.Lock()
         self._credentials: Any = None
         self._loaded = anonymous
+        self._keys = SigningKeys()
+        self._botocore: ModuleType | None = None
+        self._session: Any = None
+        self._region = region
+        env = os.environ
+        named = profile or env.get("AWS_DEFAULT_PROFILE") or env.get("AWS_PROFILE")
+        if not anonymous or named:  # credentials to find, or a profile to check now
+            self._open()
+            if self._region is None:
+                self._region = self._configured_region()
+        elif importlib.util.find_spec("botocore") is None:  # fail now, as when loading it
+            raise ImportError(INSTALL_HINT)
+
+    def _open(self) -> Any:
+        """The botocore session of the profile (made on first need)."""
+        with self._open_lock:
+            if self._session is None:
+                self._botocore = bc = load_botocore()
+                self._session = bc.session.Session(profile=self.profile)
+            return self._session
+
+    def _configured_region(self) -> str:
+        session = self._open()
+        assert self._botocore is not None
         try:
-            self._session: Any = self._botocore.session.Session(profile=profile)
-            configured = None if region else self._session.get_config_variable("region")
+            configured = session.get_config_variable("region")
         except self._botocore.exceptions.ProfileNotFound as exc:
-            raise ValueError(f"AWS profile {profile!r} was not found in the config files") from exc
-        self.region: str = region or configured or os.environ.get("AWS_REGION") or "us-east-1"
+            env = os.environ
+            name = self.profile or env.get("AWS_DEFAULT_PROFILE") or env.get("AWS_PROFILE")
+            raise ValueError(f"AWS profile {name!r} was not found in the config files") from exc
+        return str(configured or os.environ.get("AWS_REGION") or "us-east-1")
+
+    @property
+    def region(self) -> str:
+        """The region to sign for: given, configured (AWS_DEFAULT_REGION, the profile),
+        AWS_REGION, else us-east-1."""
+        region = self._region
+        if region is None:
+            with self._lock:
+                if self._region is None:
+                    self._region = self._configured_region()
+                region = self._region
+        return region
+
+    @region.setter
+    def region(self, value: str) -> None:
+        self._region = value
 
     def configured_endpoint(self) -> str | None:
         """AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, or the profile's `endpoint_url`."""
@@ -83,7 +137,7 @@ class S3Signer:
             if env.get(name):
                 return env[name]
         try:
-            scoped = self._session.get_scoped_config()
+            scoped = self._open().get_scoped_config()
         except Exception:
             return None
         value = scoped.get("endpoint_url") if isinstance(scoped, Mapping) else None
@@ -92,7 +146,7 @@ class S3Signer:
     def _load(self) -> Any:
         with self._lock:
             if not self._loaded:
-                self._credentials = self._guard(self._session.get_credentials)
+                self._credentials = self._guard(self._open().get_credentials)
                 self._loaded = True
             return self._credentials
 
@@ -129,15 +183,24 @@ class S3Signer:
 
     def sign(self, method: str, url: str, headers: Mapping[str, str]) -> dict[str, str]:
         """The headers to send: `headers` plus the SigV4 ones (unchanged when unsigned)."""
-        out = dict(headers)
         if self.anonymous:
-            return out
+            return dict(headers)
         creds = self._load()
         if creds is None:
-            return out
+            return dict(headers)
         frozen = self._guard(creds.get_frozen_credentials)
+        signed = sign_s3_request(
+            method, url, headers, access_key=frozen.access_key, secret_key=frozen.secret_key,
+            token=frozen.token, region=self.region, timestamp=_timestamp(), keys=self._keys,
+        )  # fmt: skip
+        return signed if signed is not None else self._sign_botocore(method, url, headers, frozen)
+
+    def _sign_botocore(
+        self, method: str, url: str, headers: Mapping[str, str], frozen: Any
+    ) -> dict[str, str]:
         bc = self._botocore
-        request = bc.awsrequest.AWSRequest(method=method, url=url, headers=out)
+        assert bc is not None  # a signer with credentials opened botocore
+        request = bc.awsrequest.AWSRequest(method=method, url=url, headers=dict(headers))
         request.context["client_config"] = _CLIENT_CONFIG
         bc.auth.S3SigV4Auth(frozen, "s3", self.region).add_auth(request)
         return {str(k): str(v) for k, v in request.headers.items()}
