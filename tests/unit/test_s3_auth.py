@@ -238,6 +238,7 @@ def test_anonymous_signer_without_a_profile_loads_botocore_only_when_asked(monke
         "s = S3Signer(profile=None, anonymous=True, region=None)\n"
         "s.sign('GET', 'http://h/b/k', {}); s.describe()\n"
         "print('botocore' in sys.modules)\n"
+        "print(s.known_region())\n"
         "print(s.region)\n"
         "print('botocore' in sys.modules)\n"
     )
@@ -247,7 +248,7 @@ def test_anonymous_signer_without_a_profile_loads_botocore_only_when_asked(monke
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env
     )
     assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == ["False", "ap-south-1", "True"]
+    assert out.stdout.split() == ["False", "None", "ap-south-1", "True"]
 
 
 def test_anonymous_signer_with_a_missing_profile_still_fails_at_once(monkeypatch):

@@ -124,6 +124,13 @@ class S3Signer:
                 region = self._region
         return region
 
+    def known_region(self) -> str | None:
+        """The region when it is already known (given, resolved, or set by a redirect),
+        without resolving it: per-request code can read this and ask `region` only when
+        it needs one (e.g. to judge a region redirect), so an anonymous signer never loads
+        botocore for requests to a configured endpoint."""
+        return self._region
+
     @region.setter
     def region(self, value: str) -> None:
         self._region = value
