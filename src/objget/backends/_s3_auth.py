@@ -124,16 +124,16 @@ class S3Signer:
                 region = self._region
         return region
 
+    @region.setter
+    def region(self, value: str) -> None:
+        self._region = value
+
     def known_region(self) -> str | None:
         """The region when it is already known (given, resolved, or set by a redirect),
         without resolving it: per-request code can read this and ask `region` only when
         it needs one (e.g. to judge a region redirect), so an anonymous signer never loads
         botocore for requests to a configured endpoint."""
         return self._region
-
-    @region.setter
-    def region(self, value: str) -> None:
-        self._region = value
 
     def configured_endpoint(self) -> str | None:
         """AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, or the profile's `endpoint_url`."""
