@@ -22,7 +22,9 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from queue import Empty, SimpleQueue
+from typing import Any
 
 from . import _checkpoint as ck
 from ._batch_journal import Journal, Row, file_state
@@ -152,6 +154,8 @@ class Runner:
         results: list[ObjectResult] = []
         free = self._budget
         running: dict[Future[list[ObjectResult | _Work]], tuple[list[_Work], int]] = {}
+        # finished chunks arrive here: O(1) per completion (wait() walks every running future)
+        completed: SimpleQueue[Future[list[ObjectResult | _Work]]] = SimpleQueue()
         with ThreadPoolExecutor(self._budget, thread_name_prefix="objget-batch") as pool:
             try:
                 while queue or running:
@@ -171,8 +175,10 @@ class Runner:
                             for w in chunk:
                                 self._start(w)
                     for chunk, cost in starting:
-                        running[pool.submit(self._work_chunk, chunk, cost)] = (chunk, cost)
-                    finished, _ = wait(running, timeout=TICK, return_when=FIRST_COMPLETED)
+                        fut = pool.submit(self._work_chunk, chunk, cost)
+                        running[fut] = (chunk, cost)
+                        fut.add_done_callback(completed.put)
+                    finished = _completed(completed)
                     with self._journal.transaction():
                         for fut in finished:
                             chunk, cost = running.pop(fut)
@@ -350,6 +356,20 @@ def _unsynced(out: ObjectResult | _Work, directory: str, exc: OSError) -> Object
         error=f"{out.source}: could not fsync the directory {directory}: {exc}",
         error_kind="local",
     )
+
+
+def _completed(done: SimpleQueue[Future[list[ObjectResult | _Work]]]) -> list[Future[Any]]:
+    """The chunks finished so far: waits up to TICK for the first, then takes the rest."""
+    try:
+        first = done.get(timeout=TICK)
+    except Empty:
+        return []
+    out: list[Future[Any]] = [first]
+    while True:
+        try:
+            out.append(done.get_nowait())
+        except Empty:
+            return out
 
 
 def _small(w: _Work) -> bool:

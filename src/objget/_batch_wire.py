@@ -29,6 +29,7 @@ import socket
 import struct
 import sys
 import threading
+import time
 import zlib
 from collections.abc import Callable, Mapping
 
@@ -46,7 +47,8 @@ _LINUX = sys.platform.startswith("linux")
 _KERNEL_TIMEOUTS = _LINUX and hasattr(socket, "SO_RCVTIMEO")
 _PEEK_FLAGS = socket.MSG_PEEK | socket.MSG_DONTWAIT if _LINUX else 0
 _MAX_HEAD = 64 * 1024
-_BUF = 64 * 1024
+_BUF = 256 * 1024  # one recv takes a small object's whole answer when it has arrived
+_TRUST_IDLE = 1.0  # seconds a released connection is reused without looking at it first
 # What urllib3 sends as is; anything else it would percent-encode or normalize first.
 _NEEDS_URLLIB3 = re.compile(r"[^A-Za-z0-9\-._~!$&'()*+,;=:@/?%]|%(?![0-9A-F]{2})")
 _DOT_SEGMENT = re.compile(r"(?:^|/)\.\.?(?:/|$)")
@@ -87,7 +89,7 @@ def _target(url: str) -> tuple[str, int, str, str] | None:
 class _Conn:
     """One kept-alive socket and the bytes read from it beyond what was consumed."""
 
-    __slots__ = ("buf", "end", "key", "mv", "sock", "start")
+    __slots__ = ("buf", "end", "idle_since", "key", "mv", "sock", "start")
 
     def __init__(self, sock: socket.socket, key: tuple[str, int]) -> None:
         self.sock = sock
@@ -96,6 +98,7 @@ class _Conn:
         self.mv = memoryview(self.buf)
         self.start = 0
         self.end = 0
+        self.idle_since = 0.0
 
     def fill(self) -> int:
         """Read more from the socket into the buffer (compacted first); 0 at EOF."""
@@ -378,7 +381,9 @@ class WireTransport(Transport):
                 conn = idle.pop() if idle else None
             if conn is None:
                 return None
-            if _idle_ok(conn.sock):
+            # Idle for a moment only (the common case in a batch): reused as is; a server
+            # that closed it meanwhile is caught by the retry of a request that got no byte.
+            if time.monotonic() - conn.idle_since < _TRUST_IDLE or _idle_ok(conn.sock):
                 return conn
             conn.close()
 
@@ -387,6 +392,7 @@ class WireTransport(Transport):
         with self._idle_lock:
             idle = self._idle.setdefault(conn.key, [])
             if not self._closed and len(idle) < self._keep:
+                conn.idle_since = time.monotonic()
                 idle.append(conn)
                 return
         conn.close()

@@ -242,10 +242,13 @@ def test_truncated_body_is_a_transport_error_and_the_connection_is_dropped():
     assert s.accepted == 2
 
 
+@pytest.mark.parametrize("trust_idle", [0.0, 60.0], ids=["looked-at", "trusted"])
 @pytest.mark.parametrize("when", ["after-answer", "after-request"])
-def test_a_kept_alive_connection_the_server_closed_is_replaced(when):
-    """Closed while idle (seen before reuse) or on the next request (no byte of answer):
-    the request goes out once more on a new connection."""
+def test_a_kept_alive_connection_the_server_closed_is_replaced(when, trust_idle, monkeypatch):
+    """Closed while idle (seen before reuse when it was idle long enough to be looked at) or
+    on the next request (no byte of answer): the request goes out once more on a new
+    connection."""
+    monkeypatch.setattr("objget._batch_wire._TRUST_IDLE", trust_idle)
 
     def one_then_close(conn: socket.socket, s: Script) -> None:
         s.read_request(conn)
