@@ -28,7 +28,7 @@ __all__ = [
 
 JOURNAL_NAMES = (".objget-batch.db", ".objget-batch.db-wal", ".objget-batch.db-shm")
 LOCK_NAME = ".objget-batch.lock"
-_SIDE_SUFFIXES = (".objget-part", ".objget-ckpt", ".objget-lock")
+_SIDE_SUFFIXES = (".objget-part", ".objget-ckpt", ".objget-ckpt-live", ".objget-lock")
 _NAME_MAX = 255
 
 

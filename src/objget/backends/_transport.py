@@ -265,8 +265,8 @@ class Transport:
             resp = self.pool.request(
                 method,
                 url,
-                headers=dict(headers),
-                preload_content=False,
+                headers={"User-Agent": self.config.user_agent, **headers},  # `headers=` replaces
+                preload_content=False,  # the pool's defaults, its User-Agent included
                 decode_content=False,
                 redirect=redirect,
                 retries=retries if redirect else False,

@@ -105,7 +105,7 @@ class S3Backend:
         """Sign and send; answers >= 300 become objget errors, after one region redirect."""
         source = self.display(key)
         for attempt in range(2):
-            region = self._signer.region
+            region = self._signer.known_region()  # resolving it may load botocore: only if needed
             url = self.url(key, query)
             merged = {**self._headers, **headers}
             signed = self._signer.sign(method, url, merged)
@@ -121,7 +121,7 @@ class S3Backend:
             if method == "HEAD" and status in (400, 403):
                 raw = self._error_body(url, merged, source, status) or raw
             info = parse_s3_error(status, raw, rheaders, head=not raw)
-            new_region = redirect_region(info, region)
+            new_region = redirect_region(info, region or self._signer.region)
             if new_region is not None and attempt == 0:
                 log.info(
                     "%s: the bucket is in %s, not %s; retrying there", source, new_region, region
