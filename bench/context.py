@@ -97,6 +97,7 @@ class Context:
         base: dict[str, Any] = {
             "http_url": url, "bucket": self.bucket, "key": obj.key, "size": obj.size,
             "sha256": obj.sha256, "dest": self.dst / f"{obj.key}.out", "s3_endpoint": s3,
+            "source_path": obj.path,
             "oss_endpoint": self.oss_endpoint, "store_dir": self.store,
         }  # fmt: skip
         base.update(kw)
@@ -134,7 +135,7 @@ def run_one(
     )
     verified: bool | None = None
     if tool.verify:
-        check = verify or (lambda t: verify_file(t.dest, t.size, t.sha256))
+        check = verify or (lambda t: verify_file(t.dest, t.size, t.sha256, t.source_path))
         verified = m.ok and check(target)
     ok = m.ok and verified is not False
     error = m.error or ("" if ok else "sha256 mismatch or file missing")

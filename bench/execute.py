@@ -186,13 +186,22 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def verify_file(path: Path, size: int, sha256: str) -> bool:
+def verify_file(path: Path, size: int, sha256: str, source: Path | None = None) -> bool:
+    """The file has the object's bytes: compared byte for byte with the uploaded `source`
+    when given (exact, and ~4x faster than hashing it here: both files are in the page
+    cache), else by its sha256."""
     try:
         if path.stat().st_size != size:
             return False
     except OSError:
         return False
-    return sha256_file(path) == sha256
+    if source is None:
+        return sha256_file(path) == sha256
+    with open(path, "rb") as a, open(source, "rb") as b:
+        while chunk := a.read(8 * 1024 * 1024):
+            if chunk != b.read(len(chunk)):
+                return False
+    return True
 
 
 def empty_dir(path: Path) -> None:

@@ -50,6 +50,7 @@ class Target:
     size: int
     sha256: str
     dest: Path  # file to create (a directory for the `many` scenario)
+    source_path: Path | None = None  # the uploaded bytes, to compare the download with
     s3_endpoint: str | None = None
     oss_endpoint: str | None = None
     ca_path: str | None = None

@@ -13,7 +13,8 @@ METHOD = """\
 Method (as in the peer benchmark): servers run on 127.0.0.1 in a fresh temp dir; every object
 is uploaded once with one PutObject; client and server share the same 2 vCPUs. For each
 repetition and each size, every tool runs once, in an order rotated per repetition (interleaved,
-not blocks). The destination is a fresh, non-existent file; after each run it is sha256-checked,
+not blocks). The destination is a fresh, non-existent file; after each run it is compared byte
+for byte with the uploaded object (small objects of `many`: by sha256),
 deleted, and `sync` is called (untimed). `median s` = the download call for the Python tools
 (in-process; imports and client construction excluded), the whole process for CLIs (objget's CLI
 includes interpreter start-up); `wall s` = whole process. `x curl` = median over repetitions of

@@ -76,7 +76,9 @@ def _one(ctx: Context, tool: Tool, target: Target, proxies: dict[str, CountingPr
     proxy.reset()
     m = run()
     res["uninterrupted_s"] = m.wall if m.ok else None
-    res["uninterrupted_ok"] = m.ok and verify_file(target.dest, size, target.sha256)
+    res["uninterrupted_ok"] = m.ok and verify_file(
+        target.dest, size, target.sha256, target.source_path
+    )
     res["uninterrupted_fetched"] = proxy.delivered / size
     # (2) killed at 40%
     ctx.clean()
@@ -98,7 +100,7 @@ def _one(ctx: Context, tool: Tool, target: Target, proxies: dict[str, CountingPr
     m2 = run()
     res["restart_s"] = m2.wall
     res["refetched"] = proxy.delivered / size
-    res["final_ok"] = m2.ok and verify_file(target.dest, size, target.sha256)
+    res["final_ok"] = m2.ok and verify_file(target.dest, size, target.sha256, target.source_path)
     res["error"] = m2.error or m.error
     ctx.clean()
     ctx.log(f"  [resume rep {rep + 1}] {tool.label}: killed={res['killed']} "
