@@ -19,7 +19,7 @@ from collections.abc import Callable
 from urllib3 import HTTPHeaderDict
 
 from ._exceptions import TransportError
-from .backends._transport import ResponseBody
+from .backends._transport import ResponseBody, content_length
 
 __all__ = ["AnswerBody", "Conn", "Stale", "frame", "read_head"]
 
@@ -106,7 +106,7 @@ class AnswerBody(ResponseBody):
         self.status = status
         self.headers = headers
         self.content_range = headers.get("Content-Range")
-        self.content_length = _length(headers.get("Content-Length"))
+        self.content_length = content_length(headers.get("Content-Length"))
         self._framing = framing  # "length", "chunked" or "close"
         self._left = length  # bytes of the body (or of the current chunk) not read yet
         self._done = framing == "length" and length == 0
@@ -231,7 +231,7 @@ def frame(method: str, status: int, headers: HTTPHeaderDict, version: str) -> tu
         if coding.rsplit(",", 1)[-1].strip() != "chunked":
             return "close", 0, False
         return "chunked", 0, reusable
-    size = _length(headers.get("Content-Length"))
+    size = content_length(headers.get("Content-Length"))
     if size is None:
         return "close", 0, False
     return "length", size, reusable
@@ -277,14 +277,3 @@ def read_head(conn: Conn, *, reused: bool) -> tuple[int, HTTPHeaderDict, str]:
         else:
             vals.append(value.strip())
     return int(code), headers, version
-
-
-def _length(value: str | None) -> int | None:
-    """A Content-Length header as an int; None when absent, malformed or absurd."""
-    if value is None:
-        return None
-    value = value.strip()
-    if not (value.isascii() and value.isdigit()) or len(value) > 19:
-        return None
-    n = int(value)
-    return n if n < 2**63 else None

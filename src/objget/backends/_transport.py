@@ -34,7 +34,7 @@ from .._exceptions import (
 from .._retry import parse_retry_after
 from ._tls import DirectTlsReader, UnverifiedHTTPSPool, tls_reason
 
-__all__ = ["ResponseBody", "Transport", "error_for_status", "redact_url"]
+__all__ = ["ResponseBody", "Transport", "content_length", "error_for_status", "redact_url"]
 
 log = logging.getLogger("objget")
 
@@ -157,7 +157,7 @@ class ResponseBody:
         self.headers = resp.headers
         self.content_range = resp.headers.get("Content-Range")
         cl = resp.headers.get("Content-Length")
-        self.content_length = _length(cl)
+        self.content_length = content_length(cl)
         self._eof = False
         self._direct = DirectTlsReader.for_response(self._fp)
 
@@ -307,7 +307,7 @@ def retry_after_of(body: ResponseBody, *, now: float) -> float | None:
     return parse_retry_after(body.headers.get("Retry-After"), now=now)
 
 
-def _length(value: str | None) -> int | None:
+def content_length(value: str | None) -> int | None:
     """A Content-Length header as an int; None when absent, malformed or absurd."""
     if value is None:
         return None
