@@ -1,0 +1,121 @@
+"""Two measurements behind the bench's unmet loopback targets (python -m bench.bounds).
+
+1. What durability costs: one object from nginx (plain and TLS), curl vs `objget.download`
+   vs the same call with `os.fsync`/`os.fdatasync` made no-ops (objget fsyncs the file before
+   renaming it into place and fdatasyncs once a second for its checkpoint; curl leaves dirty
+   pages, and the bench's `sync` after each run is untimed).
+2. CRC-64's share of a download: the same nginx download with and without a CRC-64/XZ
+   checksummer (as for OSS objects), interleaved.
+
+In-process times of the download call for objget, whole process for curl; medians.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from tests._servers.nginx import Nginx
+
+import objget
+from objget._checkpoint import Paths
+from objget._downloader import Downloader
+from objget.backends.http import HttpBackend
+from objget.integrity.crc64 import Crc64, crc64
+
+MiB = 1024 * 1024
+
+
+def _timed(fn: Callable[[], object]) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def durability(root: Path, work: Path, name: str, reps: int) -> dict[str, list[float]]:
+    real = os.fsync, os.fdatasync
+    out = work / "out"
+    res: dict[str, list[float]] = {}
+
+    def nosync(on: bool) -> None:
+        os.fsync, os.fdatasync = ((lambda fd: None), (lambda fd: None)) if on else real
+
+    for tls in (False, True):
+        with Nginx(root, work / f"nginx-{int(tls)}", tls=tls) as web:
+            url = f"{web.url}/{name}"
+            cfg = objget.DownloadConfig(ca_bundle=str(web.ca_path)) if tls else None
+            curl = ["curl", "-sS", "-o", str(out), url]
+            curl += ["--cacert", str(web.ca_path)] if tls else []
+            for _ in range(reps):
+                for tool in ("curl", "objget", "objget, fsync/fdatasync as no-ops"):
+                    key = f"{'https' if tls else 'http'}: {tool}"
+                    if tool == "curl":
+                        secs = _timed(lambda: subprocess.run(curl, check=True))  # noqa: B023
+                    else:
+                        nosync(tool != "objget")
+                        try:
+                            secs = _timed(lambda: objget.download(url, str(out), config=cfg))  # noqa: B023
+                        finally:
+                            nosync(False)
+                    res.setdefault(key, []).append(secs)
+                    out.unlink()
+                    os.sync()
+    return res
+
+
+def crc_share(root: Path, work: Path, name: str, reps: int) -> dict[str, list[float]]:
+    crc = 0
+    with open(root / name, "rb") as f:
+        while chunk := f.read(8 * MiB):
+            crc = crc64(chunk, crc)
+
+    class CrcHttp(HttpBackend):
+        def checksummer(self, meta: objget.ObjectMeta) -> Crc64:
+            return Crc64(expected=crc)
+
+    out = work / "crc-out"
+    res: dict[str, list[float]] = {}
+    with Nginx(root, work / "nginx-crc") as web, Downloader() as dl:
+        url = f"{web.url}/{name}"
+        for rep in range(reps):
+            for label in ("plain", "crc64") if rep % 2 == 0 else ("crc64", "plain"):
+                backend = (CrcHttp if label == "crc64" else HttpBackend)(dl.transport)
+                secs = _timed(lambda: dl.download_object(backend, url, Paths.beside(str(out))))  # noqa: B023
+                res.setdefault(label, []).append(secs)
+                out.unlink()
+                os.sync()
+    return res
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.bounds", description=__doc__)
+    p.add_argument("--size", type=int, default=1024, help="object size in MiB (1024)")
+    p.add_argument("--reps", type=int, default=3, help="repetitions (3)")
+    a = p.parse_args()
+    with tempfile.TemporaryDirectory(prefix="objget-bounds-") as tmp:
+        work = Path(tmp)
+        root = work / "root"
+        root.mkdir()
+        work.chmod(0o755)  # nginx workers run unprivileged
+        name = "obj"
+        with open(root / name, "wb") as f:
+            for _ in range(a.size):
+                f.write(os.urandom(MiB))
+        results = durability(root, work, name, a.reps)
+        crc = crc_share(root, work, name, a.reps + a.reps % 2)
+    for key, secs in {**results, **crc}.items():
+        runs = ", ".join(f"{s:.2f}" for s in secs)
+        print(f"{key}: median {statistics.median(secs):.3f} s ({runs})")
+    plain, with_crc = statistics.median(crc["plain"]), statistics.median(crc["crc64"])
+    print(f"CRC-64 share of wall time: {(with_crc - plain) / with_crc:+.1%}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
