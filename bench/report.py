@@ -90,7 +90,8 @@ def _resume_table(resume: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
-def _scrub(cmd: str, workdir: str) -> str:
+def scrub(cmd: str, workdir: str) -> str:
+    """Machine-specific paths and ports out of a command (or any text) of a run."""
     cmd = cmd.replace(workdir + "/dst", "DST").replace(workdir + "/store", "STORE")
     cmd = cmd.replace(workdir, "RUN").replace(PYTHON, "python").replace(str(REPO) + "/", "")
     return re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:PORT", cmd)
@@ -158,7 +159,7 @@ def write(out: Path, data: dict[str, Any], charts: dict[str, str]) -> Path:
     for scen, cmds in meta["commands"].items():
         lines += [f"### {scen}", "", "```"]
         for label, cmd in cmds.items():
-            lines += [f"# {label}", _scrub(cmd, meta["workdir"])]
+            lines += [f"# {label}", scrub(cmd, meta["workdir"])]
         lines += ["```", ""]
     lines += ["## Versions", "", *[f"- {k}: `{v}`" for k, v in meta["versions"].items()], ""]
     path = out / "report.md"

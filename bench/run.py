@@ -165,8 +165,11 @@ def main(argv: list[str] | None = None) -> int:
     meta["commands"] = ctx.commands
     meta["sizes"] = [human_size(s) for s in a.sizes]
     a.out.mkdir(parents=True, exist_ok=True)
-    (a.out / "results.json").write_text(
-        json.dumps({**data, "records": [r.to_json() for r in data["records"]]}, indent=1)
+    (a.out / "results.json").write_text(  # no machine paths in a committed file
+        report.scrub(
+            json.dumps({**data, "records": [r.to_json() for r in data["records"]]}, indent=1),
+            str(workdir),
+        )
     )
     plain = {**data, "records": [r.to_json() for r in data["records"]]}
     made = charts.write(a.out, plain)
