@@ -28,6 +28,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -263,6 +264,15 @@ class SeaweedFS:
         self.client.put_bucket_versioning(
             Bucket=bucket, VersioningConfiguration={"Status": "Enabled"}
         )
+
+
+def own_seaweed(tmp_path_factory: Any) -> Iterator[SeaweedFS]:
+    """A module-scoped fixture body: a SeaweedFS of the module's own with bucket `test` (the
+    session one can refuse PUTs with 500 InternalError after the rest of the suite has
+    written to it for minutes on a loaded machine)."""
+    with SeaweedFS(tmp_path_factory.mktemp("weed-own")) as server:
+        server.create_bucket("test")
+        yield server
 
 
 def _main(argv: list[str] | None = None) -> int:

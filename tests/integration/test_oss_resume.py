@@ -33,6 +33,7 @@ from .._servers.oss_fixture import (
     span_of,
 )
 from .._servers.oss_server import Fault, OssServer, RequestInfo
+from .._servers.seaweed import own_seaweed
 from .._servers.util import sha256_file, wait_until, write_random
 
 BUCKET = "objget-oss-resume"
@@ -203,12 +204,5 @@ def test_dropin_killed_at_40_percent_resumes_with_the_rest(oss, bucket_name, tmp
           f"resume fetched {refetched / MiB:.1f} MiB ({refetched / size:.0%})")  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def seaweed(tmp_path_factory):
-    """A SeaweedFS of this module's own: the session one can refuse PUTs (500 InternalError)
-    after the rest of the suite has written to it for minutes on a loaded machine."""
-    from .._servers.seaweed import SeaweedFS
-
-    with SeaweedFS(tmp_path_factory.mktemp("weed-own")) as server:
-        server.create_bucket("test")
-        yield server
+# A SeaweedFS of this module's own (see `own_seaweed`), in place of the session one.
+seaweed = pytest.fixture(scope="module", name="seaweed")(own_seaweed)

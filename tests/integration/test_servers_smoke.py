@@ -10,6 +10,7 @@ import urllib3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from .._servers.seaweed import own_seaweed
 from .._servers.util import sha256_file, write_random
 
 MiB = 1024 * 1024
@@ -165,12 +166,5 @@ def test_nginx_tls_verified_against_its_ca(nginx_factory, tmp_path):
         default_trust.clear()
 
 
-@pytest.fixture(scope="module")
-def seaweed(tmp_path_factory):
-    """A SeaweedFS of this module's own: the session one can refuse PUTs (500 InternalError)
-    after the rest of the suite has written to it for minutes on a loaded machine."""
-    from .._servers.seaweed import SeaweedFS
-
-    with SeaweedFS(tmp_path_factory.mktemp("weed-own")) as server:
-        server.create_bucket("test")
-        yield server
+# A SeaweedFS of this module's own (see `own_seaweed`), in place of the session one.
+seaweed = pytest.fixture(scope="module", name="seaweed")(own_seaweed)

@@ -44,11 +44,12 @@ class CountingStore(MemoryBackend):
         return body
 
 
-def planned(store, objects):
+def planned(store, objects, *, etags=False):
     return [
-        Planned(source=f"mem://{k}", rel=k, backend=store, key=k, size=len(v), etag=None)
+        Planned(source=f"mem://{k}", rel=k, backend=store, key=k, size=len(v),
+                etag=store._etags[k] if etags else None)
         for k, v in objects.items()
-    ]
+    ]  # fmt: skip
 
 
 def objects_for_budget():
@@ -152,11 +153,7 @@ def test_small_objects_replace_leftovers_and_never_follow_a_planted_symlink(tmp_
     outside = tmp_path / "outside"
     (tmp_path / "d" / "b.objget-part").symlink_to(outside)
     store = CountingStore(objs)
-    plan = [
-        Planned(source=f"mem://{k}", rel=k, backend=store, key=k, size=len(v),
-                etag=store._etags[k])
-        for k, v in objs.items()
-    ]  # fmt: skip
+    plan = planned(store, objs, etags=True)
     cfg = DownloadConfig(max_workers=2, retry=no_wait_retry())
     with Downloader(config=cfg) as dl, Journal(str(tmp_path)) as jr:
         results = Runner(dl, str(tmp_path), jr).run(plan, {}, skipped=0)
@@ -181,11 +178,7 @@ def test_a_directory_fsync_that_fails_leaves_its_objects_failed_not_done(tmp_pat
         f"good/o{i}": b"y" * 100 for i in range(3)
     }
     store = CountingStore(objs)
-    plan = [
-        Planned(source=f"mem://{k}", rel=k, backend=store, key=k, size=len(v),
-                etag=store._etags[k])
-        for k, v in objs.items()
-    ]  # fmt: skip
+    plan = planned(store, objs, etags=True)
     real = batch_run.fsync_dir
 
     def fsync_dir(directory):
