@@ -99,7 +99,10 @@ class SeaweedFS:
             "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-master.telemetry=false",
             f"-master.port={ports[0]}", f"-master.port.grpc={ports[1]}",
             f"-volume.port={ports[2]}", f"-volume.port.grpc={ports[3]}",
-            "-volume.max=0", f"-master.volumeSizeLimitMB={self.volume_size_limit_mb}",
+            # -volume.max=0 would mean "free disk / volume size": ~50 volumes on 52 GB free,
+            # and each bucket (a collection) grows 7 at its first PUT, so the 8th bucket's
+            # PUTs failed with 500 "no free volumes left". Volumes are not preallocated.
+            "-volume.max=1000", f"-master.volumeSizeLimitMB={self.volume_size_limit_mb}",
             "-volume.preStopSeconds=0",
             "-filer", f"-filer.port={ports[4]}", f"-filer.port.grpc={ports[5]}",
             f"-filer.localSocket={self.workdir / 'filer.sock'}",
@@ -267,9 +270,8 @@ class SeaweedFS:
 
 
 def own_seaweed(tmp_path_factory: Any) -> Iterator[SeaweedFS]:
-    """A module-scoped fixture body: a SeaweedFS of the module's own with bucket `test` (the
-    session one can refuse PUTs with 500 InternalError after the rest of the suite has
-    written to it for minutes on a loaded machine)."""
+    """A module-scoped fixture body: a SeaweedFS of the module's own with bucket `test`, for
+    modules that fill or restart their server."""
     with SeaweedFS(tmp_path_factory.mktemp("weed-own")) as server:
         server.create_bucket("test")
         yield server
