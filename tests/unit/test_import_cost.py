@@ -1,5 +1,6 @@
 """Start-up cost guard: `import objget`, `import objget.cli` and a quiet plain-HTTP download
-must not load rich, the batch machinery, the OSS/S3 backends or the oss2 drop-in.
+must not load rich, the batch machinery, the OSS/S3 backends or the oss2 drop-in, and the
+plain-HTTP download must not load the system's CA store.
 
 Module sets, not timings: each check runs in a fresh interpreter and lists what it imported.
 """
@@ -82,6 +83,9 @@ def test_quiet_http_download_loads_no_rich_batch_or_other_backends(tmp_path):
             assert exc.code in (0, None), exc.code
         server.shutdown()
         server.server_close()
+        # a plain-http download never loads the system CA store (~45 ms)
+        from objget.backends._transport import _system_trust
+        assert _system_trust.cache_info().misses == 0, "CA store loaded for plain http"
         """
     )
     loaded = _loaded_after(code)
