@@ -52,7 +52,9 @@ def summary(result: DownloadResult) -> str:
             f"resumed {format_size(result.bytes_resumed)} from an earlier run, "
             f"fetched {format_size(result.bytes_fetched)}"
         )
-    parts.append(f"{result.retries} retries, up to {result.workers} streams")
+    parts.append(
+        f"{_count(result.retries, 'retry', 'retries')}, up to {_count(result.workers, 'stream')}"
+    )
     parts.append("verified: " + ", ".join(result.verified))
     if not result.resumable:
         parts.append("the server does not support ranges: one stream, not resumable")
@@ -125,11 +127,16 @@ class ProgressBar:
     def __call__(self, snap: Snapshot) -> None:
         if self._task is None:
             self._task = self._progress.add_task(self._label, total=snap.total, extra="")
-        extra = [f"{snap.workers} streams"]
+        extra = [_count(snap.workers, "stream")]
         if snap.resumed:
             extra.append(f"resumed {format_size(snap.resumed)}")
         if snap.retries:
-            extra.append(f"{snap.retries} retries")
+            extra.append(_count(snap.retries, "retry", "retries"))
         self._progress.update(
             self._task, total=snap.total, completed=snap.done, extra=", ".join(extra)
         )
+
+
+def _count(n: int, one: str, many: str | None = None) -> str:
+    """`1 stream`, `4 streams`, `0 retries`."""
+    return f"{n} {one if n == 1 else (many or one + 's')}"

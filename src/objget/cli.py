@@ -6,11 +6,13 @@ Exit codes: 0 ok, 2 usage, 3 remote answer, 4 integrity, 5 network/retries, 6 lo
 
 from __future__ import annotations
 
+import atexit
 import base64
 import json
 import logging
 import os
 import sys
+import threading
 from typing import NoReturn
 
 import click
@@ -347,4 +349,31 @@ def _die(err: Stderr, message: str, kind: str) -> NoReturn:
 def main() -> None:
     """Console-script entry point."""
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    command.main(prog_name="objget")
+    try:
+        command.main(prog_name="objget")
+    except SystemExit as exc:
+        _exit_now(exc.code)
+    _exit_now(0)
+
+
+def _exit_now(code: object) -> NoReturn:
+    """Exit without the interpreter's teardown of every module and object (~50-100 ms here,
+    longer than a whole 8 MiB download): atexit handlers run, the output streams are flushed,
+    the data is already synced and every file closed. With another thread still alive (nothing
+    of objget's at this point) the normal exit runs instead, which waits for it."""
+    if threading.active_count() > 1:
+        raise SystemExit(code)
+    if code is None:
+        status = 0
+    elif isinstance(code, int):
+        status = code
+    else:
+        print(code, file=sys.stderr)
+        status = 1
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            status = status or 120  # what CPython's own exit does when the flush fails
+    os._exit(status)
