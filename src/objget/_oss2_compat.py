@@ -191,7 +191,6 @@ def resumable_download(
         oss2.defaults.multiget_threshold if multiget_threshold is None else multiget_threshold
     )
     threads = oss2.defaults.multiget_num_threads if num_threads is None else num_threads
-    preferred = oss2.defaults.multiget_part_size if part_size is None else part_size
     version = (params or {}).get("versionId")
     wanted = {k.lower(): v for k, v in (headers or {}).items()}
     limit = wanted.get("x-oss-traffic-limit")
@@ -212,10 +211,18 @@ def resumable_download(
             )
             meta = head_with_retry(backend, key, version, config.retry)
             size = meta.size or 0
-            if size >= threshold:
-                part, workers = max(64 * 1024, oss2_part_size(size, preferred)), config.max_workers
-            else:  # oss2 uses one plain GET here; objget one stream, still into a temp file
+            part: int | None
+            if (
+                size < threshold
+            ):  # oss2 uses one plain GET here; objget one stream, still into a temp file
                 part, workers = max(64 * 1024, size), 1
+            elif part_size is None:
+                # oss2 would GET 10 MiB parts; objget sizes each request as it starts (the
+                # ledger is byte-exact, so a part size buys no resume granularity): fewer
+                # requests, each ~3-4 ms of server lookup on SeaweedFS
+                part, workers = None, config.max_workers
+            else:
+                part, workers = max(64 * 1024, oss2_part_size(size, part_size)), config.max_workers
             one = DownloadConfig(max_workers=workers, part_size=part, timeouts=config.timeouts)
             paths = _paths(oss2, store, bucket, key, filename, version)
             dl.download_object(
