@@ -7,10 +7,10 @@ its connections are free, so the total never exceeds the budget. Worker threads 
 `ThreadPoolExecutor` joined before `run` returns; an interrupt stops every engine through its
 progress hook (the engine then saves its checkpoint) within about 0.1 s.
 
-Small listed objects travel in chunks (one hand-off per up to CHUNK objects). Each is fsynced
-and renamed by `fetch_small`; the worker then fsyncs each directory of the chunk once, and
-only after that does the driver journal them done — so the journal never holds a `done`
-whose rename a power cut could still undo.
+Small listed objects travel in chunks (one hand-off per up to CHUNK_MAX objects while the
+queue is long, CHUNK near its end). Each is fsynced and renamed by `fetch_small`; the worker
+then fsyncs each directory of the chunk once, and only after that does the driver journal
+them done — so the journal never holds a `done` whose rename a power cut could still undo.
 """
 
 from __future__ import annotations
@@ -47,8 +47,9 @@ MiB = 1024 * 1024
 LARGE = 16 * MiB
 PART = 8 * MiB
 TICK = 0.1
-CHUNK = 8
-CHUNK_BYTES = 1024 * 1024
+CHUNK = 8  # small objects per hand-off near the end of the queue ...
+CHUNK_MAX = 32  # ... and while the queue is long (every worker still gets two chunks)
+CHUNK_BYTES = 1024 * 1024  # an object this large or larger travels alone
 
 
 class Stopped(Exception):
@@ -168,7 +169,8 @@ class Runner:
                         if want > 1 and busy and free < min(want, max(2, self._budget // 2)):
                             break
                         cost = min(want, free)
-                        starting.append((_take_chunk(queue), cost))
+                        most = min(CHUNK_MAX, max(CHUNK, len(queue) // (2 * self._budget)))
+                        starting.append((_take_chunk(queue, most), cost))
                         free -= cost
                     with self._journal.transaction():  # one commit, before any of them starts
                         for chunk, _ in starting:
@@ -377,13 +379,15 @@ def _small(w: _Work) -> bool:
     return w.meta is None and p.etag is not None and p.size is not None and p.size < CHUNK_BYTES
 
 
-def _take_chunk(queue: deque[_Work]) -> list[_Work]:
-    """The next unit of work: one object, or up to CHUNK small listed objects in a row
-    (one hand-off to a worker thread instead of one per object)."""
+def _take_chunk(queue: deque[_Work], most: int = CHUNK) -> list[_Work]:
+    """The next unit of work: one object, or up to `most` small listed objects in a row
+    (one hand-off to a worker thread, and one fsync of their directory, instead of one per
+    object), of at most `most` x CHUNK_BYTES / CHUNK bytes together."""
     chunk = [queue.popleft()]
     if _small(chunk[0]):
         total = chunk[0].planned.size or 0
-        while queue and len(chunk) < CHUNK and _small(queue[0]) and total < CHUNK_BYTES:
+        cap = most * CHUNK_BYTES // CHUNK
+        while queue and len(chunk) < most and _small(queue[0]) and total < cap:
             total += queue[0].planned.size or 0
             chunk.append(queue.popleft())
     return chunk

@@ -46,6 +46,7 @@ _TRUST_IDLE = 1.0  # seconds a released connection is reused without looking at 
 # What urllib3 sends as is; anything else it would percent-encode or normalize first.
 _NEEDS_URLLIB3 = re.compile(r"[^A-Za-z0-9\-._~!$&'()*+,;=:@/?%]|%(?![0-9A-F]{2})")
 _DOT_SEGMENT = re.compile(r"(?:^|/)\.\.?(?:/|$)")
+_BAD_NAME = re.compile(r"[: \t\r\n]")
 
 
 def _target(url: str) -> tuple[str, int, str, str] | None:
@@ -54,7 +55,8 @@ def _target(url: str) -> tuple[str, int, str, str] | None:
     if not url.startswith("http://"):
         return None
     rest = url[7:]
-    cut = min((i for i in (rest.find("/"), rest.find("?")) if i >= 0), default=len(rest))
+    slash, mark = rest.find("/"), rest.find("?")
+    cut = len(rest) if slash < 0 and mark < 0 else slash if mark < 0 or 0 <= slash < mark else mark
     netloc, target = rest[:cut], rest[cut:]
     if not netloc or "@" in netloc or "[" in netloc or "#" in target:
         return None
@@ -259,7 +261,7 @@ def _request_bytes(
     if "accept-encoding" not in lower:
         lines.append("Accept-Encoding: identity")
     for name, value in headers.items():
-        if not name or any(c in name for c in ": \t\r\n") or "\r" in value or "\n" in value:
+        if not name or _BAD_NAME.search(name) or "\r" in value or "\n" in value:
             raise ValueError(f"invalid HTTP header {name!r}")
         lines.append(f"{name}: {value}")
     lines.append("\r\n")
