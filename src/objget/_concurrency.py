@@ -43,11 +43,11 @@ __all__ = ["ControllerSettings", "StreamController"]
 class ControllerSettings:
     """Tuning of the stream controller; the defaults suit both loopback and internet paths.
 
-    `initial` is 2: on a per-flow-capped path it saves one doubling step of the climb, while
-    on a saturated path one extra stream costs only a few percent and the controller checks 1
-    as soon as 4 streams show no gain. Slow streams (under `fast_stream` bytes/s each in the
-    first window) leap x`leap` at once: there, more streams cost no more CPU per byte, and
-    each doubling step waited for is transfer lost. Times are seconds, rates relative.
+    `initial` is 1: on a saturated path (loopback) one stream is already at the limit and any
+    extra one costs a few percent. Slow streams (under `fast_stream` bytes/s each in the
+    first window) leap x`leap` at once, which makes up for the low start on a per-flow-capped
+    path: there, more streams cost no more CPU per byte, and each doubling step waited for is
+    transfer lost. Times are seconds, rates relative.
     """
 
     min_streams: int = 1
