@@ -1,4 +1,4 @@
-"""Two measurements behind the bench's unmet loopback targets (python -m bench.bounds).
+"""Three measurements behind the bench's unmet loopback targets (python -m bench.bounds).
 
 1. What durability costs: one object from nginx (plain and TLS), curl vs `objget.download`
    vs the same call with `os.fsync`/`os.fdatasync` made no-ops (objget fsyncs the file before
@@ -6,6 +6,9 @@
    pages, and the bench's `sync` after each run is untimed).
 2. CRC-64's share of a download: the same nginx download with and without a CRC-64/XZ
    checksummer (as for OSS objects), interleaved.
+3. What a small download's time is made of: an 8 MiB object from nginx by curl and by the
+   objget CLI (whole processes, with `-q`), against the interpreter alone (`python -c pass`),
+   the CLI's imports (`python -c "import objget.cli"`) and `objget.download` in-process.
 
 In-process times of the download call for objget, whole process for curl; medians.
 """
@@ -93,10 +96,38 @@ def crc_share(root: Path, work: Path, name: str, reps: int) -> dict[str, list[fl
     return res
 
 
+def startup(root: Path, work: Path, name: str, reps: int) -> dict[str, list[float]]:
+    import sys
+
+    out = work / "small-out"
+    py = sys.executable
+    res: dict[str, list[float]] = {}
+    with Nginx(root, work / "nginx-small") as web:
+        url = f"{web.url}/{name}"
+        runs: dict[str, Callable[[], object]] = {
+            "small: python -c pass": lambda: subprocess.run([py, "-c", "pass"], check=True),
+            "small: python -c 'import objget.cli'": lambda: subprocess.run(
+                [py, "-c", "import objget.cli"], check=True
+            ),
+            "small: curl": lambda: subprocess.run(["curl", "-sS", "-o", str(out), url], check=True),
+            "small: objget CLI -q": lambda: subprocess.run(
+                [py, "-m", "objget", "-q", url, str(out)], check=True
+            ),
+            "small: objget.download() in-process": lambda: objget.download(url, str(out)),
+        }
+        for _ in range(reps):
+            for key, run in runs.items():
+                res.setdefault(key, []).append(_timed(run))
+                out.unlink(missing_ok=True)
+                os.sync()
+    return res
+
+
 def main() -> int:
     p = argparse.ArgumentParser(prog="python -m bench.bounds", description=__doc__)
     p.add_argument("--size", type=int, default=1024, help="object size in MiB (1024)")
     p.add_argument("--reps", type=int, default=3, help="repetitions (3)")
+    p.add_argument("--small", type=int, default=8, help="small object size in MiB (8)")
     a = p.parse_args()
     with tempfile.TemporaryDirectory(prefix="objget-bounds-") as tmp:
         work = Path(tmp)
@@ -107,7 +138,10 @@ def main() -> int:
         with open(root / name, "wb") as f:
             for _ in range(a.size):
                 f.write(os.urandom(MiB))
+        with open(root / "small", "wb") as f:
+            f.write(os.urandom(a.small * MiB))
         results = durability(root, work, name, a.reps)
+        results.update(startup(root, work, "small", 3 * a.reps))
         crc = crc_share(root, work, name, a.reps + a.reps % 2)
     for key, secs in {**results, **crc}.items():
         runs = ", ".join(f"{s:.2f}" for s in secs)
