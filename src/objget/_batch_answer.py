@@ -136,6 +136,22 @@ class AnswerBody(ResponseBody):
                 source=self._source,
             ) from exc
 
+    def take_buffered(self, limit: int) -> memoryview:
+        """Up to `limit` bytes of this body that already arrived with its head, consumed, as
+        a view of the connection's buffer (no copy); empty when there are none, or for a
+        chunked body. The view is valid only until the next call on this body."""
+        conn = self._conn
+        if conn is None or self._done or self._framing == "chunked":
+            return memoryview(b"")
+        n = min(limit, conn.end - conn.start)
+        if self._framing == "length":
+            n = min(n, self._left)
+            self._left -= n
+            self._done = self._left == 0
+        view = conn.mv[conn.start : conn.start + n]
+        conn.start += n
+        return view
+
     def _drop(self) -> None:
         """After a failed read: the connection is closed, never reused."""
         conn, self._conn = self._conn, None

@@ -10,11 +10,11 @@ carries one, e.g. OSS `x-oss-hash-crc64ecma`; the manifest's SHA-256), fsynced a
 into place. No checkpoint: after a crash such an object is fetched again from byte 0. The
 batch journal's directory lock keeps a second batch away from these files.
 
-Per object that is one create, one write (the body is gathered in the buffer first), one
-fsync, one close and one rename: the runner fsyncs the directory once for a group of
-objects before it journals them done (`sync_dir=False`), and `listed` — the directory's
-names when the batch first visited it — spares the unlinks of temp files that were not
-there.
+Per object that is one create, one or two writes (the bytes that came with the answer's head
+straight from the connection's buffer, the rest gathered in `buf` first), one fsync, one close
+and one rename: the runner fsyncs the directory once for a group of objects before it
+journals them done (`sync_dir=False`), and `listed` — the directory's names when the batch
+first visited it — spares the unlinks of temp files that were not there.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import random
 import time
 
 from . import _checkpoint as ck
+from ._batch_answer import AnswerBody
 from ._config import DownloadConfig
 from ._exceptions import IntegrityError, RangeNotSupported, TransportError
 from ._fileio import fsync_dir, pwrite_all, remove_quietly
@@ -153,6 +154,17 @@ def _attempt(
                     else None
                 )
                 crc, pos, held = 0, 0, 0  # `held` bytes at the front of buf, not written yet
+                if isinstance(body, AnswerBody):
+                    # the bytes that came with the head: written from the connection's
+                    # buffer, not copied into `buf` first (used up before the next call)
+                    first = body.take_buffered(size)
+                    if first:
+                        if summer is not None:
+                            crc = summer.update(crc, first)
+                        if digest is not None:
+                            digest.update(first)
+                        pwrite_all(fd, first, 0)
+                        pos = len(first)
                 while pos < size:
                     if held == len(buf):
                         pwrite_all(fd, buf[:held], pos - held)

@@ -1,0 +1,58 @@
+"""AnswerBody.take_buffered: the body bytes that came with the head, handed out without a
+copy, never past the body's end, and counted as read."""
+
+from __future__ import annotations
+
+import socket
+
+from objget._batch_answer import AnswerBody, Conn, frame, read_head
+
+
+def _answer(raw: bytes) -> tuple[AnswerBody, Conn, list[Conn]]:
+    ours, theirs = socket.socketpair()
+    theirs.sendall(raw)
+    theirs.close()
+    conn = Conn(ours, ("127.0.0.1", 80))
+    status, headers, version = read_head(conn, reused=False)
+    framing, length, reusable = frame("GET", status, headers, version)
+    released: list[Conn] = []
+    body = AnswerBody(
+        released.append, conn, read_timeout=5.0, status=status, headers=headers,
+        framing=framing, length=length, reusable=reusable, source="test",
+    )  # fmt: skip
+    return body, conn, released
+
+
+def test_buffered_bytes_stop_at_the_limit_then_readinto_goes_on() -> None:
+    body, conn, _ = _answer(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n0123456789")
+    assert bytes(body.take_buffered(4)) == b"0123"
+    buf = memoryview(bytearray(16))
+    n = body.readinto(buf)
+    assert bytes(buf[:n]) == b"456789"
+    assert body.readinto(buf) == 0
+    conn.close()
+
+
+def test_buffered_bytes_never_run_past_the_body() -> None:
+    raw = b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabcHTTP/1.1 200 OK\r\n"
+    body, conn, released = _answer(raw)
+    assert bytes(body.take_buffered(100)) == b"abc"
+    assert len(body.take_buffered(100)) == 0  # done: nothing more
+    buf = memoryview(bytearray(8))
+    assert body.readinto(buf) == 0
+    assert bytes(conn.buf[conn.start : conn.end]) == b"HTTP/1.1 200 OK\r\n"
+    body.close()
+    assert released == []  # bytes left over: the connection is not reused
+    conn.close()
+
+
+def test_a_chunked_body_is_not_handed_out_raw() -> None:
+    raw = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
+    body, conn, released = _answer(raw)
+    assert len(body.take_buffered(100)) == 0
+    buf = memoryview(bytearray(8))
+    assert bytes(buf[: body.readinto(buf)]) == b"abc"
+    assert body.readinto(buf) == 0
+    body.close()
+    assert released == [conn]
+    conn.close()
