@@ -16,20 +16,14 @@ import os
 import sys
 from collections.abc import Callable
 from types import TracebackType
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
 from rich.text import Text
+
+if TYPE_CHECKING:
+    from rich.progress import TaskID
 
 from ._batch_models import BatchProgress, BatchResult, ObjectResult
 from ._config import DownloadConfig
@@ -55,6 +49,16 @@ class BatchBar:
     """One overall bar (objects, bytes, speed, ETA) and up to five lines of active files."""
 
     def __init__(self, console: Console) -> None:
+        # imported here: rich.progress costs ~20 ms of start-up a quiet batch does not need
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+            TransferSpeedColumn,
+        )
+
         self._progress = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
