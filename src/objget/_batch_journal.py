@@ -33,12 +33,13 @@ import stat
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from ._batch_paths import JOURNAL_NAMES, LOCK_NAME
 from ._checkpoint import DestLock
 from ._exceptions import CheckpointError
 
-__all__ = ["Journal", "Row"]
+__all__ = ["Done", "Journal", "Row", "Running"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS objects (
@@ -85,6 +86,26 @@ class Row:
     pre: tuple[int, int] | None = None
     error: str | None = None
     error_kind: str | None = None
+
+
+class Running(NamedTuple):
+    """The arguments of one `Journal.running`, for `running_many`."""
+
+    dest: str
+    source: str
+    size: int | None
+    etag: str | None
+    pre: tuple[int, int] | None
+
+
+class Done(NamedTuple):
+    """The arguments of one `Journal.done`, for `done_many`."""
+
+    dest: str
+    source: str
+    size: int
+    etag: str | None
+    version_id: str | None
 
 
 class Journal:
@@ -211,6 +232,29 @@ class Journal:
             raise CheckpointError("the batch journal is closed or read-only")
         pre_ino, pre_mtime = pre if pre is not None else (None, None)
         self._db.execute(_RUNNING, (dest, source, size, etag, pre_ino, pre_mtime, time.time()))
+
+    def running_many(self, rows: list[Running]) -> None:
+        """`running` for several objects in one call (one statement, run per row)."""
+        if self._db is None:
+            raise CheckpointError("the batch journal is closed or read-only")
+        now = time.time()
+        self._db.executemany(
+            _RUNNING,
+            [(r.dest, r.source, r.size, r.etag, *(r.pre or (None, None)), now) for r in rows],
+        )
+
+    def done_many(self, rows: list[Done]) -> None:
+        """`done` for several objects in one call; rows `running` did not make are then
+        written one by one."""
+        if self._db is None:
+            raise CheckpointError("the batch journal is closed or read-only")
+        now = time.time()
+        cur = self._db.executemany(
+            _DONE, [(r.source, r.size, r.etag, r.version_id, now, r.dest) for r in rows]
+        )
+        if cur.rowcount != len(rows):  # some had no row: the same UPDATE again, or an insert
+            for r in rows:
+                self.done(r.dest, r.source, size=r.size, etag=r.etag, version_id=r.version_id)
 
     def done(
         self, dest: str, source: str, *, size: int, etag: str | None, version_id: str | None

@@ -27,7 +27,7 @@ from queue import Empty, SimpleQueue
 from typing import Any
 
 from . import _checkpoint as ck
-from ._batch_journal import Journal, Row, file_state
+from ._batch_journal import Done, Journal, Row, Running, file_state
 from ._batch_models import ActiveObject, BatchProgress, ObjectResult, error_kind
 from ._batch_paths import ParentMaker
 from ._batch_skip import unchanged
@@ -173,15 +173,14 @@ class Runner:
                         starting.append((_take_chunk(queue, most), cost))
                         free -= cost
                     with self._journal.transaction():  # one commit, before any of them starts
-                        for chunk, _ in starting:
-                            for w in chunk:
-                                self._start(w)
+                        self._journal.running_many([self._start(w) for c, _ in starting for w in c])
                     for chunk, cost in starting:
                         fut = pool.submit(self._work_chunk, chunk, cost)
                         running[fut] = (chunk, cost)
                         fut.add_done_callback(completed.put)
                     finished = _completed(completed)
                     with self._journal.transaction():
+                        done: list[Done] = []
                         for fut in finished:
                             chunk, cost = running.pop(fut)
                             free += cost
@@ -189,8 +188,9 @@ class Runner:
                                 if isinstance(out, _Work):
                                     queue.appendleft(out)
                                     continue
-                                self._record(w, out)
+                                self._record(w, out, done)
                                 results.append(out)
+                        self._journal.done_many(done)
                     if self._on_progress is not None:
                         self._on_progress(tracker.snapshot())
             except BaseException:
@@ -209,37 +209,36 @@ class Runner:
         for fut in running:
             fut.cancel()
         finished, _ = wait(running, timeout=self._dl.config.timeouts.read + 10)
+        done: list[Done] = []
         for fut in finished:
             if fut.cancelled() or fut.exception() is not None:
                 continue
             for w, out in zip(running[fut][0], fut.result(), strict=False):
                 if isinstance(out, ObjectResult):
-                    self._record(w, out)
+                    self._record(w, out, done)
                     results.append(out)
+        self._journal.done_many(done)
 
     def progress(self) -> BatchProgress | None:
         return self._tracker.snapshot() if self._tracker else None
 
-    def _start(self, w: _Work) -> None:
+    def _start(self, w: _Work) -> Running:
+        """The journal's `running` row of `w` (the destination's inode and mtime now)."""
         p = w.planned
         listed = self._paths.listed(p.rel)
         absent = listed is not None and p.rel.rpartition("/")[2] not in listed
         st = None if absent else file_state(os.path.join(self._root, p.rel))
-        self._journal.running(
-            p.rel,
-            p.source,
-            size=p.size,
-            etag=p.etag,
-            pre=(st[0], st[1]) if st is not None else None,
-        )
+        pre = (st[0], st[1]) if st is not None else None
+        return Running(p.rel, p.source, p.size, p.etag, pre)
 
-    def _record(self, w: _Work, out: ObjectResult) -> None:
+    def _record(self, w: _Work, out: ObjectResult, done: list[Done]) -> None:
+        """Journal a failure; add a success to `done` (the caller journals those)."""
         p = w.planned
         if out.status == "failed":
             self._journal.failed(p.rel, p.source, kind=out.error_kind or "", error=out.error or "")
         elif out.size is not None:
             version = out.result.version_id if out.result is not None else w.planned.version_id
-            self._journal.done(p.rel, p.source, size=out.size, etag=out.etag, version_id=version)
+            done.append(Done(p.rel, p.source, out.size, out.etag, version))
         assert self._tracker is not None
         self._tracker.finish(p.rel, out)
         if self._on_result is not None:

@@ -59,6 +59,28 @@ def test_the_running_and_done_shortcuts_write_the_rows_the_general_upsert_writes
         assert _all(fast)[0][-1] == 3  # attempts: three runs of "a"
 
 
+def test_the_many_forms_write_the_rows_one_call_per_object_writes(tmp_path):
+    """`running_many`/`done_many` (one statement for a group) leave the rows `running`/`done`
+    leave, including a `done` for an object that has no row yet."""
+    from objget._batch_journal import Done, Running
+
+    (tmp_path / "many").mkdir()
+    (tmp_path / "one").mkdir()
+    running = [Running("a", "s3://b/a", 3, '"e"', (5, 6)), Running("c", "s3://b/c", 1, None, None)]
+    done = [Done("a", "s3://b/a", 3, '"e"', "v1"), Done("b", "s3://b/b", 2, '"f"', None)]
+    with Journal(str(tmp_path / "many")) as many, Journal(str(tmp_path / "one")) as one:
+        with many.transaction():
+            many.running_many(running)
+        for r in running:
+            one.running(r.dest, r.source, size=r.size, etag=r.etag, pre=r.pre)
+        with many.transaction():
+            many.done_many(done)
+        for d in done:
+            one.done(d.dest, d.source, size=d.size, etag=d.etag, version_id=d.version_id)
+        assert _all(many) == _all(one)
+        assert [r[2] for r in _all(many)] == ["done", "done", "running"]
+
+
 def test_a_second_batch_on_the_same_directory_is_locked_out(tmp_path):
     with Journal(str(tmp_path)), pytest.raises(LockedError):
         Journal(str(tmp_path))
