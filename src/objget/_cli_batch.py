@@ -19,15 +19,14 @@ from types import TracebackType
 from typing import TYPE_CHECKING, NoReturn
 
 import click
-from rich.console import Console
-from rich.text import Text
 
 if TYPE_CHECKING:
+    from rich.console import Console
     from rich.progress import TaskID
 
 from ._batch_models import BatchProgress, BatchResult, ObjectResult
 from ._config import DownloadConfig
-from ._console import format_size
+from ._console import Stderr, format_size
 from ._exceptions import (
     CheckpointError,
     DownloadError,
@@ -127,13 +126,13 @@ def summary_text(result: BatchResult, dest: str) -> str:
     return text
 
 
-def _die(console: Console, message: str, code: int) -> NoReturn:
-    console.print(Text.assemble(("objget: ", "bold red"), message), highlight=False)
+def _die(err: Stderr, message: str, code: int) -> NoReturn:
+    err.print(("objget: ", "bold red"), message, highlight=False)
     sys.exit(code)
 
 
 def run_batch(
-    err: Console,
+    err: Stderr,
     *,
     source: str,
     dest: str | None,
@@ -191,13 +190,13 @@ def run_batch(
     if as_json:
         click.echo(json.dumps({"type": "summary", **result.summary()}))
     if not quiet and (not as_json or not result.ok):
-        err.print(Text(summary_text(result, os.path.abspath(dest_dir))), highlight=False)
+        err.print(summary_text(result, os.path.abspath(dest_dir)), highlight=False)
     if not result.ok:
         sys.exit(EXIT_SOME_FAILED)
 
 
 def _run(
-    err: Console,
+    err: Stderr,
     sources: str | None,
     dest_dir: str,
     manifest: str | None,
@@ -222,7 +221,7 @@ def _run(
         )  # fmt: skip
     from .batch import download_many
 
-    bar = BatchBar(err) if show else None
+    bar = BatchBar(err.console) if show else None
     with bar if bar is not None else contextlib.nullcontext():
         return download_many(
             sources, dest_dir, manifest=manifest, include=include, exclude=exclude,

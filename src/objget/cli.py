@@ -276,7 +276,7 @@ def command(
         from ._cli_batch import run_batch
 
         run_batch(
-            err.console, source=source, dest=dest, recursive=recursive, manifest=manifest,
+            err, source=source, dest=dest, recursive=recursive, manifest=manifest,
             include=include, exclude=exclude, dry_run=dry_run, ray_address=ray_address,
             config=config, options=options, as_json=as_json, quiet=quiet,
         )  # fmt: skip

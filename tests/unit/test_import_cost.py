@@ -94,6 +94,37 @@ def test_quiet_http_download_loads_no_rich_batch_or_other_backends(tmp_path):
     assert _heavy(loaded) == []
 
 
+def test_quiet_batch_loads_no_rich(tmp_path):
+    (tmp_path / "blob").write_bytes(b"y" * 5000)
+    (tmp_path / "out").mkdir()
+    code = textwrap.dedent(
+        f"""
+        import functools, http.server, threading
+        handler = functools.partial(
+            http.server.SimpleHTTPRequestHandler, directory={str(tmp_path)!r}
+        )
+        handler.func.log_message = lambda *a: None
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        manifest = {str(tmp_path / "list.txt")!r}
+        with open(manifest, "w") as f:
+            f.write("http://127.0.0.1:%d/blob\\n" % server.server_address[1])
+        from objget.cli import command
+        try:
+            command.main(["-q", "--manifest", manifest, {str(tmp_path / "out")!r}],
+                         prog_name="objget")
+        except SystemExit as exc:
+            assert exc.code in (0, None), exc.code
+        server.shutdown()
+        server.server_close()
+        """
+    )
+    loaded = _loaded_after(code)
+    assert (tmp_path / "out" / "blob").read_bytes() == b"y" * 5000
+    assert "objget._cli_batch" in loaded
+    assert [m for m in loaded if m == "rich" or m.startswith("rich.")] == []
+
+
 def test_lazy_public_names_resolve_to_their_definitions():
     from objget import _api, _batch_models, _config, _downloader, _models, _oss2_compat, batch
     from objget.backends import _options
