@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 from ._batch_models import BatchProgress, BatchResult, ObjectResult
 from ._config import DownloadConfig
-from ._console import Stderr, format_size
+from ._console import Stderr, byte_progress, format_size
 from ._exceptions import (
     CheckpointError,
     DownloadError,
@@ -48,25 +48,7 @@ class BatchBar:
     """One overall bar (objects, bytes, speed, ETA) and up to five lines of active files."""
 
     def __init__(self, console: Console) -> None:
-        # imported here: rich.progress costs ~20 ms of start-up a quiet batch does not need
-        from rich.progress import (
-            BarColumn,
-            DownloadColumn,
-            Progress,
-            TextColumn,
-            TimeRemainingColumn,
-            TransferSpeedColumn,
-        )
-
-        self._progress = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            DownloadColumn(binary_units=True),
-            TransferSpeedColumn(),
-            TimeRemainingColumn(),
-            console=console,
-            transient=False,
-        )
+        self._progress = byte_progress(console)
         self._overall: TaskID | None = None
         self._slots: list[TaskID] = []
 

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from types import TracebackType
 
     from rich.console import Console
-    from rich.progress import TaskID
+    from rich.progress import Progress, ProgressColumn, TaskID
 
     from ._models import DownloadResult
     from ._models import Progress as Snapshot
@@ -83,32 +83,41 @@ class Stderr:
         self.console.print(Text.assemble(*parts), highlight=highlight)
 
 
+def byte_progress(console: Console, *extra: ProgressColumn) -> Progress:
+    """A rich Progress with the columns every objget bar has (name, bar, bytes, speed, ETA),
+    then `extra`. rich.progress is imported here, when a bar is shown."""
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    return Progress(
+        # styles instead of markup: rendering markup loads rich's emoji table (~4 ms), and a
+        # file name with brackets would be read as markup
+        TextColumn("{task.description}", style="bold", markup=False),
+        BarColumn(),
+        DownloadColumn(binary_units=True),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        *extra,
+        console=console,
+        transient=False,
+    )
+
+
 class ProgressBar:
     """A rich progress bar fed with `Progress` snapshots (bytes, speed, ETA, resumed,
     retries, streams). Called from the downloader's main thread only."""
 
     def __init__(self, console: Console, label: str) -> None:
-        from rich.progress import (
-            BarColumn,
-            DownloadColumn,
-            Progress,
-            TextColumn,
-            TimeRemainingColumn,
-            TransferSpeedColumn,
-        )
+        from rich.progress import TextColumn
 
         self._console = console
-        self._progress = Progress(
-            # styles instead of markup: rendering markup loads rich's emoji table (~4 ms)
-            TextColumn("{task.description}", style="bold", markup=False),
-            BarColumn(),
-            DownloadColumn(binary_units=True),
-            TransferSpeedColumn(),
-            TimeRemainingColumn(),
-            TextColumn("{task.fields[extra]}", markup=False),
-            console=console,
-            transient=False,
-        )
+        self._progress = byte_progress(console, TextColumn("{task.fields[extra]}", markup=False))
         self._task: TaskID | None = None
         self._label = label
 

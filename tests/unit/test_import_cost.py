@@ -46,6 +46,26 @@ def _loaded_after(code: str) -> list[str]:
     return json.loads(proc.stdout.splitlines()[-1])
 
 
+def _served(directory: object, body: str) -> str:
+    """A script that serves `directory` over plain HTTP on 127.0.0.1 (`url_of(name)`) while it
+    runs `body` (dedented code)."""
+    head = textwrap.dedent(
+        f"""
+        import functools, http.server, threading
+        handler = functools.partial(
+            http.server.SimpleHTTPRequestHandler, directory={str(directory)!r}
+        )
+        handler.func.log_message = lambda *a: None
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        url_of = lambda name: "http://127.0.0.1:%d/%s" % (server.server_address[1], name)
+        from objget.cli import command
+        """
+    )
+    tail = "server.shutdown()\nserver.server_close()\n"
+    return head + textwrap.dedent(body) + tail
+
+
 def _heavy(modules: list[str]) -> list[str]:
     return [m for m in modules if m == "rich" or m.startswith(HEAVY)]
 
@@ -66,27 +86,17 @@ def test_import_cli_loads_no_rich_batch_or_other_backends():
 
 def test_quiet_http_download_loads_no_rich_batch_or_other_backends(tmp_path):
     (tmp_path / "blob").write_bytes(b"x" * 100_000)
-    code = textwrap.dedent(
+    code = _served(
+        tmp_path,
         f"""
-        import functools, http.server, threading
-        handler = functools.partial(
-            http.server.SimpleHTTPRequestHandler, directory={str(tmp_path)!r}
-        )
-        handler.func.log_message = lambda *a: None
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        url = "http://127.0.0.1:%d/blob" % server.server_address[1]
-        from objget.cli import command
         try:
-            command.main(["-q", url, {str(tmp_path / "out")!r}], prog_name="objget")
+            command.main(["-q", url_of("blob"), {str(tmp_path / "out")!r}], prog_name="objget")
         except SystemExit as exc:
             assert exc.code in (0, None), exc.code
-        server.shutdown()
-        server.server_close()
         # a plain-http download never loads the system CA store (~45 ms)
         from objget.backends._transport import _system_trust
         assert _system_trust.cache_info().misses == 0, "CA store loaded for plain http"
-        """
+        """,
     )
     loaded = _loaded_after(code)
     assert (tmp_path / "out").read_bytes() == b"x" * 100_000
@@ -97,27 +107,18 @@ def test_quiet_http_download_loads_no_rich_batch_or_other_backends(tmp_path):
 def test_quiet_batch_loads_no_rich(tmp_path):
     (tmp_path / "blob").write_bytes(b"y" * 5000)
     (tmp_path / "out").mkdir()
-    code = textwrap.dedent(
+    manifest = tmp_path / "list.txt"
+    code = _served(
+        tmp_path,
         f"""
-        import functools, http.server, threading
-        handler = functools.partial(
-            http.server.SimpleHTTPRequestHandler, directory={str(tmp_path)!r}
-        )
-        handler.func.log_message = lambda *a: None
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        manifest = {str(tmp_path / "list.txt")!r}
-        with open(manifest, "w") as f:
-            f.write("http://127.0.0.1:%d/blob\\n" % server.server_address[1])
-        from objget.cli import command
+        with open({str(manifest)!r}, "w") as f:
+            f.write(url_of("blob") + "\\n")
+        argv = ["-q", "--manifest", {str(manifest)!r}, {str(tmp_path / "out")!r}]
         try:
-            command.main(["-q", "--manifest", manifest, {str(tmp_path / "out")!r}],
-                         prog_name="objget")
+            command.main(argv, prog_name="objget")
         except SystemExit as exc:
             assert exc.code in (0, None), exc.code
-        server.shutdown()
-        server.server_close()
-        """
+        """,
     )
     loaded = _loaded_after(code)
     assert (tmp_path / "out" / "blob").read_bytes() == b"y" * 5000
