@@ -71,12 +71,12 @@ class BatchBar:
         label = f"{snap.objects_done}/{snap.objects_total} objects"
         if snap.objects_failed:
             label += f", {snap.objects_failed} failed"
+        # sizes a manifest does not give are learnt per object: no total rather than "/0"
+        total = snap.bytes_total if snap.bytes_total >= max(snap.bytes_done, 1) else None
         if self._overall is None:
-            self._overall = p.add_task(label, total=snap.bytes_total)
+            self._overall = p.add_task(label, total=total)
             self._slots = [p.add_task("", total=None, visible=False) for _ in range(_ACTIVE_LINES)]
-        p.update(
-            self._overall, description=label, total=snap.bytes_total, completed=snap.bytes_done
-        )
+        p.update(self._overall, description=label, total=total, completed=snap.bytes_done)
         active = sorted(snap.active, key=lambda a: -(a.total or 0))[:_ACTIVE_LINES]
         for slot, item in zip(self._slots, active, strict=False):
             name = item.path if len(item.path) <= 40 else "…" + item.path[-39:]
