@@ -57,18 +57,15 @@ def _objget_recursive(jobs: int) -> Builder:
     return build
 
 
-# boto3 runs at ~85 obj/s (25 s a run, 6x the next slowest): one run gives its figure
-SLOW_REPS = {"boto3-t16": 1}
-
-
 def many_tools() -> list[Tool]:
     return [
         Tool(id="curl", label="curl --parallel --parallel-max 16 -K list", kind="cli",
              family="reference", build=_curl_parallel),
         Tool(id="aria2c-j16", label="aria2c -i list -j16", kind="cli", build=_aria2c_list),
         # (a one-thread boto3 loop ran at 84 obj/s, 24 s a run; the 16-thread row stands for it)
+        # boto3 runs at ~85 obj/s (25 s a run, 6x the next slowest): one run gives its figure
         Tool(id="boto3-t16", label="boto3 download_file, 16 threads", kind="py",
-             build=lambda t: _boto3(t, 16)),
+             build=lambda t: _boto3(t, 16), max_reps=1),
         Tool(id="rclone", label="rclone copy (default --transfers 4)", kind="cli",
              needs="rclone", build=lambda t: tools.rclone(t, [], verb="copy",
                                                           src=f":s3:{t.bucket}/{t.key}")),
@@ -148,7 +145,7 @@ def many(ctx: Context, count: int, reps: int, obj_size: int = 64 * KiB) -> list[
     try:
         for rep in range(reps):
             for tool in rotated(cand, rep, reps):
-                if rep >= SLOW_REPS.get(tool.id, reps):
+                if tool.max_reps is not None and rep >= tool.max_reps:
                     continue
                 own = dataclasses.replace(target, dest=runs_root / f"{rep}-{tool.id}")
                 own.dest.mkdir(parents=True)

@@ -78,6 +78,9 @@ class Tool:
     server: str = "seaweed"  # whose CPU to count: "seaweed" | "nginx" | "none"
     needs: str = ""  # availability key checked by bench.env (e.g. "rclone", "objget-cli")
     env: dict[str, str] = field(default_factory=dict)
+    # slow peers run in the first `max_reps` repetitions only; the paired ratios fill the
+    # others with their median (None: every repetition)
+    max_reps: int | None = None
 
 
 @dataclass(kw_only=True)

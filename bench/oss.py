@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from bench import tools
 from bench.context import Context
 from bench.model import BENCH_DIR, PEER_RUNNER, PYTHON, Builder, MiB, RunRecord, Target, Tool
-from bench.scenarios import OSS2_REPS, Row, run_groups
+from bench.scenarios import Row, run_groups
 
 REGION = "cn-hangzhou"  # the test server's default V4 region
 
@@ -76,7 +76,7 @@ def oss_tools() -> list[Tool]:
     for threads in (4, 16):
         rows.append(Tool(id=f"oss2-t{threads}", label=f"oss2.resumable_download "
                          f"threads={threads}", kind="py", server="oss-front",
-                         build=_py("oss2", threads)))  # fmt: skip
+                         build=_py("oss2", threads), max_reps=tools.OSS2_REPS))  # fmt: skip
         rows.append(Tool(id=f"objget-resumable-t{threads}", label=f"objget.resumable_download "
                          f"threads={threads}", kind="py", family="objget",
                          needs="objget-resumable", server="oss-front",
@@ -93,7 +93,6 @@ def oss(ctx: Context, size: int, reps: int) -> list[RunRecord]:
         subprocess.run(["curl", "-sS", "--fail", "-o", "/dev/null", url], check=True,
                        timeout=ctx.timeout(size), env=ctx.env)  # fmt: skip
         ctx.log(f"OSS-protocol server up at {endpoint}")
-        rows = [Row(t, ctx.target(obj, url, oss_endpoint=endpoint),
-                    OSS2_REPS if t.id.startswith("oss2") else None) for t in cand]  # fmt: skip
+        rows = [Row(t, ctx.target(obj, url, oss_endpoint=endpoint)) for t in cand]
         group = f"{size // MiB} MiB via the OSS-protocol server"
         return run_groups(ctx, "oss", [(group, rows)], reps)

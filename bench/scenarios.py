@@ -15,14 +15,12 @@ from bench import servers, tools
 from bench.context import Context, rotated, run_one
 from bench.model import RunRecord, Target, Tool, human_size
 
-OSS2_REPS = 3
-
 
 @dataclass(frozen=True)
 class Row:
     tool: Tool
     target: Target
-    reps: int | None = None  # run in the first `reps` repetitions only (None: all)
+    reps: int | None = None  # run in the first `reps` repetitions only (None: tool.max_reps)
 
 
 def run_groups(
@@ -32,7 +30,8 @@ def run_groups(
     for rep in range(reps):
         for group, rows in groups:
             for row in rotated(rows, rep, reps):
-                if row.reps is not None and rep >= row.reps:
+                limit = row.reps if row.reps is not None else row.tool.max_reps
+                if limit is not None and rep >= limit:
                     continue
                 records.append(run_one(ctx, scenario=scenario, group=group, tool=row.tool,
                                        target=row.target, rep=rep))  # fmt: skip
@@ -60,11 +59,8 @@ def loopback(ctx: Context, sizes: list[int], reps: int) -> list[RunRecord]:
     with nginx_server(ctx, "nginx-plain") as ng:
         groups = []
         for obj in objs:
-            # the 64 MiB-part rows compare equal part sizes where that matters (the largest
-            # object); oss2 runs at 0.15x curl, so 3 repetitions give its median (the paired
-            # ratios fill the others with it) and save ~3 min of a full run
-            rows = [Row(t, ctx.target(obj, ctx.seaweed_url(obj)),
-                        OSS2_REPS if t.id.startswith("oss2") else None)
+            # the 64 MiB-part rows compare equal part sizes where that matters (the largest)
+            rows = [Row(t, ctx.target(obj, ctx.seaweed_url(obj)))
                     for t in cand if obj is objs[-1] or not t.id.endswith("-p64M")]  # fmt: skip
             if obj is objs[-1]:
                 rows += [Row(t, ctx.target(obj, f"{ng.url}/{obj.key}")) for t in limit_tools]
