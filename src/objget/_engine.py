@@ -24,6 +24,7 @@ from ._ranges import check_range_answer
 from ._retry import RetryState, after_failure
 from ._scheduler import Claim, Scheduler
 from ._throttle import RateLimiter
+from ._writeback import WriteBehind
 from .backends._base import Backend, Checksummer
 
 __all__ = ["Engine", "EngineHooks"]
@@ -94,6 +95,7 @@ class Engine:
         self._save_due = threading.Event()
         self._saving = False  # a durable save is queued or running on the saver thread
         self._saver: threading.Thread | None = None
+        self._writeback = WriteBehind.open(fd, meta.size)
         self.eof_size: int | None = None
 
     # --- main loop ------------------------------------------------------------------
@@ -300,6 +302,8 @@ class Engine:
         update = ck.update if ck is not None else None
         cap = len(view) if limiter is None else min(len(view), limiter.chunk)
         cancelled = self._cancel.is_set
+        wb = self._writeback
+        flushed = claim.pos  # this worker started the write-back of the bytes below here
         while True:
             want = min(cap, claim.stop - claim.pos)
             if want <= 0:
@@ -328,5 +332,8 @@ class Engine:
                 pwrite_all(fd, chunk, pos)
                 seg, _, crc = claim.mark
                 claim.mark = (seg, pos + take, update(crc, chunk) if update is not None else 0)
+                if wb is not None and pos + take - flushed >= wb.window:
+                    wb.start(flushed, pos + take - flushed)
+                    flushed = pos + take
             if take < n:
                 return  # the rest of this body was stolen by another worker
