@@ -56,8 +56,14 @@ def resolve(
     cache = {} if cache is None else cache
     scheme = urlsplit(source).scheme.lower()
     if scheme in ("http", "https"):
-        backend = cache.setdefault(("http", ""), HttpBackend(transport))
+        backend = cache.get(("http", "")) or HttpBackend(transport, headers=options.headers)
+        cache[("http", "")] = backend
         return Resolved(backend=backend, key=source)
+    if options.headers and scheme in ("oss", "s3"):
+        raise ValueError(
+            f"extra headers (--header) apply to http(s):// sources only, not {scheme}:// "
+            "(its requests are signed)"
+        )
     if scheme == "oss":
         from .oss import open_oss
 
