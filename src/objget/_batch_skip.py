@@ -36,12 +36,14 @@ def unchanged(row: Row | None, source: str, size: int | None, etag: str | None, 
 
 
 def skip_after_head(
-    row: Row | None, source: str, meta: ObjectMeta, dest: str, skip_existing: bool
+    row: Row | None, p: Planned, meta: ObjectMeta, dest: str, skip_existing: bool
 ) -> bool:
     """For an object the listing did not describe (a manifest entry), once HEAD told: done in
-    an earlier run with this identity, or (`skip_existing`) up to date by the one rule."""
-    return unchanged(row, source, meta.size, meta.etag, dest) or (
-        skip_existing and up_to_date(dest, size=meta.size, last_modified=meta.last_modified)
+    an earlier run with this identity, or (`skip_existing`) up to date by the one rule (with
+    the manifest's sha256 when it gives one)."""
+    return unchanged(row, p.source, meta.size, meta.etag, dest) or (
+        skip_existing
+        and up_to_date(dest, size=meta.size, last_modified=meta.last_modified, sha256=p.sha256)
     )
 
 

@@ -133,7 +133,7 @@ class Downloader:
             if not os.path.isdir(parent):
                 raise FileNotFoundError(f"destination directory {parent} does not exist")
             cfg = config or self.config
-            if cfg.skip_existing and (done := skip_existing(paths.dest, display, meta, started)):
+            if done := skip_existing(paths.dest, display, meta, started, cfg):
                 return done
             with ck.DestLock(paths.lock, dest=paths.dest, source=display):
                 return self._locked(backend, key, meta, paths, display, on_progress, started, cfg)

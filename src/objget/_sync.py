@@ -10,6 +10,7 @@ an mtime equal, to the second, to the object's Last-Modified (HTTP dates have wh
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import stat
@@ -17,6 +18,7 @@ import time
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 
+from ._config import DownloadConfig
 from ._models import DownloadResult, ObjectMeta
 
 __all__ = ["remote_seconds", "skip_existing", "stamp", "up_to_date"]
@@ -58,10 +60,14 @@ def stamp(fd: int, last_modified: str | None) -> bool:
     return True
 
 
-def up_to_date(dest: str, *, size: int | None, last_modified: str | None) -> bool:
+def up_to_date(
+    dest: str, *, size: int | None, last_modified: str | None, sha256: str | None = None
+) -> bool:
     """True when `dest` already holds the object as far as a sync can tell without reading
     it: a regular file (a symlink is not followed) with the object's size and, to the second,
-    its Last-Modified as mtime. An object of unknown size or date is never up to date."""
+    its Last-Modified as mtime. An object of unknown size or date is never up to date. With
+    `sha256` (hex: `--checksum`, a manifest's sha256) the file is also read and must match:
+    a skip never weakens a check that was asked for."""
     secs = remote_seconds(last_modified)
     if size is None or secs is None:
         return False
@@ -77,15 +83,35 @@ def up_to_date(dest: str, *, size: int | None, last_modified: str | None) -> boo
             "%s exists but differs (size %d vs %d, mtime %d vs %d): downloading",
             dest, st.st_size, size, st.st_mtime_ns // _NS, secs,
         )  # fmt: skip
-    return same
+        return False
+    if sha256 is not None and _sha256(dest) != sha256.lower():
+        log.info("%s has the object's size and date but not its SHA-256: downloading", dest)
+        return False
+    return True
+
+
+def _sha256(path: str) -> str | None:
+    digest = hashlib.sha256()
+    buf = memoryview(bytearray(1024 * 1024))
+    try:
+        with open(path, "rb", buffering=0) as f:
+            while n := f.readinto(buf):
+                digest.update(buf[:n])
+    except OSError:
+        return None
+    return digest.hexdigest()
 
 
 def skip_existing(
-    dest: str, source: str, meta: ObjectMeta, started: float
+    dest: str, source: str, meta: ObjectMeta, started: float, config: DownloadConfig
 ) -> DownloadResult | None:
-    """The result of a download `skip_existing` finds already done (nothing is fetched), or
-    None when `dest` must be downloaded. `started` is the download's `time.monotonic()` start."""
-    if not up_to_date(dest, size=meta.size, last_modified=meta.last_modified):
+    """With `config.skip_existing`, the result of a download found already done (nothing is
+    fetched); None when `dest` must be downloaded. `started` is the download's
+    `time.monotonic()` start; the config's `checksum` is checked on the existing file too."""
+    if not config.skip_existing:
+        return None
+    sha256 = config.checksum.partition(":")[2] if config.checksum else None
+    if not up_to_date(dest, size=meta.size, last_modified=meta.last_modified, sha256=sha256):
         return None
     log.info("%s: %s is up to date (same size and Last-Modified): skipped", source, dest)
     return DownloadResult(
@@ -94,7 +120,7 @@ def skip_existing(
         size=meta.size or 0,
         etag=meta.etag,
         version_id=meta.version_id,
-        verified=(),
+        verified=("sha256",) if sha256 else (),
         bytes_fetched=0,
         bytes_resumed=0,
         elapsed=time.monotonic() - started,

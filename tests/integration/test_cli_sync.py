@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -120,6 +121,31 @@ def test_a_newer_object_is_downloaded_again(site, tmp_path):
     assert again.returncode == 0, again.stderr
     assert json.loads(again.stdout)["skipped"] is False
     assert int(dest.stat().st_mtime) == STAMP + 3600
+
+
+def test_skip_existing_with_checksum_reads_the_file(site, tmp_path):
+    """Same size and mtime but other bytes: a size-and-time check skips it; with --checksum
+    the existing file must also match, so it is downloaded again."""
+    server, root = site
+    url = f"{server.url}/obj.bin"
+    dest = tmp_path / "obj.bin"
+    want = hashlib.sha256((root / "obj.bin").read_bytes()).hexdigest()
+    assert run(url, str(dest), "-q").returncode == 0
+    ok = run(url, str(dest), "--skip-existing", "--checksum", f"sha256:{want}", "--json")
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads(ok.stdout)["skipped"] is True
+    assert json.loads(ok.stdout)["verified"] == ["sha256"]
+    with open(dest, "r+b") as f:
+        f.write(b"\0" * 16)  # same size
+    os.utime(dest, (STAMP, STAMP))  # same mtime
+    plain = run(url, str(dest), "--skip-existing", "--json")
+    assert json.loads(plain.stdout)["skipped"] is True  # documented: no content check
+    mark = logged(server)
+    checked = run(url, str(dest), "--skip-existing", "--checksum", f"sha256:{want}", "--json")
+    assert checked.returncode == 0, checked.stderr
+    assert json.loads(checked.stdout)["skipped"] is False
+    assert [r for r in requests(server.access_log, mark) if r.startswith("GET")]
+    assert dest.read_bytes() == (root / "obj.bin").read_bytes()
 
 
 def test_library_skip_existing(site, tmp_path):

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 
 import pytest
@@ -56,6 +57,9 @@ def test_up_to_date_needs_size_and_mtime(tmp_path):
     link.symlink_to(f)
     assert not up_to_date(str(link), size=3, last_modified=lm)  # a symlink is not followed
     assert not up_to_date(str(tmp_path), size=3, last_modified=lm)
+    good = hashlib.sha256(b"abc").hexdigest()
+    assert up_to_date(str(f), size=3, last_modified=lm, sha256=good.upper())
+    assert not up_to_date(str(f), size=3, last_modified=lm, sha256="0" * 64)
 
 
 def test_headers_parsed_checked_and_redacted():
