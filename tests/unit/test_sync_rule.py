@@ -72,7 +72,7 @@ def test_headers_parsed_checked_and_redacted():
         "Cookie": REDACTED, "X-Api-Key": REDACTED, "X-Amz-Security-Token": REDACTED, "A": "v"
     }  # fmt: skip
     assert check_headers([("user-agent", "a"), ("User-Agent", "b")]) == {"User-Agent": "b"}
-    for bad in ("no colon here secret", ": v", "Bad Name: v", "If-Match: x", "X: a\nb"):
+    for bad in ("no colon here secret", ": v", "Bad Name: v", "If-Match: x", "X: a\nb", "X: €"):
         with pytest.raises(ValueError) as info:
             parse_header(bad)
         assert "secret" not in str(info.value) and "a\nb" not in str(info.value)

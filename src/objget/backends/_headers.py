@@ -69,6 +69,13 @@ def _check(name: str, value: str) -> None:
         )
     if _BAD_VALUE.search(value):
         raise ValueError(f"the value of header {_canonical(name)} has a control character")
+    if not value.isascii():
+        try:
+            value.encode("latin-1")
+        except UnicodeEncodeError:
+            raise ValueError(
+                f"the value of header {_canonical(name)} must be Latin-1 text"
+            ) from None
 
 
 def parse_header(text: str) -> tuple[str, str]:
