@@ -223,6 +223,29 @@ def test_header_from_a_file_keeps_it_out_of_argv(tmp_path, nginx_factory):
     assert done.returncode == 0, done.stderr
 
 
+def test_header_in_a_manifest_batch(tmp_path, nginx_factory):
+    """A batch of plain-http URLs (the batch's lean wire path) sends the header too."""
+    root = tmp_path / "root"
+    root.mkdir()
+    for i in range(3):
+        write_random(root / f"m{i}.bin", 70_000 + i, seed=i)
+    server = nginx_factory(root, extra=GUARD)
+    manifest = tmp_path / "urls.txt"
+    manifest.write_text("".join(f"{server.url}/m{i}.bin\n" for i in range(3)))
+    out = tmp_path / "out"
+    out.mkdir()
+    refused = run("--manifest", str(manifest), f"{out}/", "-q")
+    assert refused.returncode == 8, refused.stderr  # every object: 401
+    done = run(
+        "--manifest", str(manifest), f"{out}/", "-q",
+        "-H", f"Authorization: Bearer {SECRET}",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    for i in range(3):
+        assert (out / f"m{i}.bin").read_bytes() == (root / f"m{i}.bin").read_bytes()
+    assert SECRET not in done.stderr + refused.stderr
+
+
 @pytest.mark.parametrize(
     ("source", "header", "says"),
     [
