@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import pickle
 
 import pytest
 
@@ -82,6 +83,7 @@ def test_backend_options_keep_headers_out_of_repr():
     opts = BackendOptions(headers={"authorization": "Bearer SECRET"})
     assert dict(opts.headers) == {"Authorization": "Bearer SECRET"}
     assert "SECRET" not in repr(opts)
+    assert pickle.loads(pickle.dumps(opts)) == opts and hash(opts) == hash(opts)
     with pytest.raises(ValueError):
         BackendOptions(headers={"Range": "bytes=0-0"})
 
