@@ -96,12 +96,8 @@ def test_resume_spans_uses_a_confirmed_live_record_and_ignores_a_lost_one(tmp_pa
         pytest.skip("no boot id on this system: live records are never believed")
     live = LiveRecord(paths.live)
     live.write(
-        Checkpoint(
-            spans=(Span(0, 2 * PAGE, None),),
-            pending=(Span(2 * PAGE, 7 * PAGE, None),),
-            boot=boot,
-            **base,
-        )  # fmt: skip
+        Checkpoint(spans=(Span(0, 2 * PAGE, None),), pending=(Span(2 * PAGE, 7 * PAGE, None),),
+                   boot=boot, **base)  # fmt: skip
     )
     live.close(remove=False)
     assert resume_spans(paths, durable, None) == (Span(0, 5 * PAGE, None),)
