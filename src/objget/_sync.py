@@ -51,12 +51,17 @@ def remote_seconds(last_modified: str | None) -> int | None:
 
 def stamp(fd: int, last_modified: str | None) -> bool:
     """Set the open file's mtime to `last_modified` (its atime to now); False when there is no
-    usable Last-Modified (the mtime is then left as the download's own time). The caller's
-    fsync makes it durable with the data."""
+    usable Last-Modified, or the filesystem refuses to set times (then the mtime stays the
+    download's own and a later `skip_existing` downloads again: the time is a convenience,
+    never a reason to fail a verified download). The caller's fsync makes it durable."""
     secs = remote_seconds(last_modified)
     if secs is None:
         return False
-    os.utime(fd, ns=(time.time_ns(), secs * _NS))
+    try:
+        os.utime(fd, ns=(time.time_ns(), secs * _NS))
+    except OSError as exc:
+        log.warning("could not set the file's time to the object's Last-Modified: %s", exc)
+        return False
     return True
 
 

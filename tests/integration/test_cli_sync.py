@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -146,6 +147,26 @@ def test_skip_existing_with_checksum_reads_the_file(site, tmp_path):
     assert json.loads(checked.stdout)["skipped"] is False
     assert [r for r in requests(server.access_log, mark) if r.startswith("GET")]
     assert dest.read_bytes() == (root / "obj.bin").read_bytes()
+
+
+def test_a_filesystem_that_refuses_times_does_not_fail_the_download(site, tmp_path):
+    """utimensat fails (EPERM, injected by strace): the verified download still commits,
+    with the download's own time; --skip-existing then simply downloads again."""
+    strace = shutil.which("strace")
+    if strace is None:
+        pytest.fail("strace is required (Debian package strace)")
+    server, root = site
+    url = f"{server.url}/obj.bin"
+    dest = tmp_path / "obj.bin"
+    cmd = [strace, "-f", "-qq", "-o", "/dev/null", "-e", "inject=utimensat:error=EPERM",
+           sys.executable, "-m", "objget", url, str(dest), "--json"]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert dest.read_bytes() == (root / "obj.bin").read_bytes()
+    assert int(dest.stat().st_mtime) != STAMP
+    again = run(url, str(dest), "--skip-existing", "--json")
+    assert json.loads(again.stdout)["skipped"] is False
+    assert int(dest.stat().st_mtime) == STAMP
 
 
 def test_library_skip_existing(site, tmp_path):
