@@ -169,6 +169,32 @@ def test_a_filesystem_that_refuses_times_does_not_fail_the_download(site, tmp_pa
     assert int(dest.stat().st_mtime) == STAMP
 
 
+def test_killed_at_the_commit_leaves_no_dest_with_a_fake_time(site, tmp_path):
+    """SIGKILL at the rename that commits (strace -P on the temp file, the rename's first
+    path): no DEST at all, the temp file stays; the next --skip-existing run finishes the
+    download and DEST appears with the object's time."""
+    strace = shutil.which("strace")
+    if strace is None:
+        pytest.fail("strace is required (Debian package strace)")
+    server, root = site
+    url = f"{server.url}/obj.bin"
+    dest = tmp_path / "obj.bin"
+    cmd = [strace, "-f", "-qq", "-o", "/dev/null", "-P", f"{dest}.objget-part",
+           "-e", "inject=rename,renameat,renameat2:signal=KILL",
+           sys.executable, "-m", "objget", url, str(dest), "-q"]  # fmt: skip
+    killed = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+    assert killed.returncode != 0
+    assert not dest.exists()
+    part = Path(f"{dest}.objget-part")
+    assert part.exists() and int(part.stat().st_mtime) == STAMP  # stamped before the rename
+    again = run(url, str(dest), "--skip-existing", "--json")
+    assert again.returncode == 0, again.stderr
+    result = json.loads(again.stdout)
+    assert result["skipped"] is False, result
+    assert dest.read_bytes() == (root / "obj.bin").read_bytes()
+    assert int(dest.stat().st_mtime) == STAMP
+
+
 def test_library_skip_existing(site, tmp_path):
     server, _ = site
     url = f"{server.url}/obj.bin"
