@@ -32,6 +32,7 @@ from ._exceptions import DownloadError
 from ._fileio import open_part, preallocate, remove_quietly, replace_durably
 from ._models import DownloadResult, ObjectMeta
 from ._plan import Span, add_span
+from ._sync import stamp
 from ._verify import DigestCheck, FileCheck, verify
 
 __all__ = ["Driver"]
@@ -176,6 +177,7 @@ class Driver:
                     fd, spans=tuple(spans), size=meta.size, checksummer=checksummer,
                     checks=checks, display=p.source, discard=lambda: self._discard(big),
                 )  # fmt: skip
+                stamp(fd, meta.last_modified)  # DEST's mtime = Last-Modified, before the rename
                 os.fsync(fd)
             finally:
                 os.close(fd)

@@ -30,7 +30,7 @@ from . import _checkpoint as ck
 from ._batch_journal import Done, Journal, Row, Running, file_state
 from ._batch_models import ActiveObject, BatchProgress, ObjectResult, error_kind
 from ._batch_paths import ParentMaker
-from ._batch_skip import unchanged
+from ._batch_skip import skip_after_head
 from ._batch_small import SMALL, fetch_small
 from ._batch_sources import Planned
 from ._downloader import Downloader, head_with_retry
@@ -286,7 +286,7 @@ class Runner:
             cfg = self._dl.config
             if meta is None and p.size is None:
                 meta = head_with_retry(p.backend, p.key, p.version_id, cfg.retry)
-                if unchanged(w.row, p.source, meta.size, meta.etag, dest):
+                if skip_after_head(w.row, p, meta, dest, cfg.skip_existing):
                     return ObjectResult(
                         source=p.source, path=dest, status="skipped", size=meta.size, etag=meta.etag
                     )
@@ -299,6 +299,7 @@ class Runner:
                     p.backend, p.key, dest, size=size, etag=etag, version_id=version,
                     sha256=p.sha256, config=cfg, buf=self._buffer(),
                     listed=self._paths.listed(p.rel), sync_dir=False,
+                    last_modified=meta.last_modified if meta is not None else p.last_modified,
                 )  # fmt: skip
                 renamed.append(os.path.dirname(dest))
                 return ObjectResult(
@@ -340,7 +341,7 @@ class Runner:
         return ObjectResult(
             source=p.source,
             path=dest,
-            status="downloaded",
+            status="skipped" if result.skipped else "downloaded",
             size=result.size,
             etag=result.etag,
             result=result,

@@ -1,6 +1,8 @@
 """Which planned objects a re-run can skip without a request: done in an earlier run with the
 same listed identity (size + ETag) and their complete file still in place — or committed by a
-run that died before it could journal them (see `_batch_journal.py`)."""
+run that died before it could journal them (see `_batch_journal.py`) — or, with
+`skip_existing`, already up to date by the one rule single downloads use too
+(`_sync.up_to_date`: the listed size, and the listed LastModified as mtime)."""
 
 from __future__ import annotations
 
@@ -10,8 +12,10 @@ from . import _checkpoint as ck
 from ._batch_journal import Journal, Row, file_state
 from ._batch_models import ObjectResult
 from ._batch_sources import Planned
+from ._models import ObjectMeta
+from ._sync import up_to_date
 
-__all__ = ["classify", "committed_before_crash", "same_etag", "unchanged"]
+__all__ = ["classify", "committed_before_crash", "same_etag", "skip_after_head", "unchanged"]
 
 
 def same_etag(a: str | None, b: str | None) -> bool:
@@ -31,6 +35,18 @@ def unchanged(row: Row | None, source: str, size: int | None, etag: str | None, 
     return st is not None and st[2] == size == row.size and same_etag(row.etag, etag)
 
 
+def skip_after_head(
+    row: Row | None, p: Planned, meta: ObjectMeta, dest: str, skip_existing: bool
+) -> bool:
+    """For an object the listing did not describe (a manifest entry), once HEAD told: done in
+    an earlier run with this identity, or (`skip_existing`) up to date by the one rule (with
+    the manifest's sha256 when it gives one)."""
+    return unchanged(row, p.source, meta.size, meta.etag, dest) or (
+        skip_existing
+        and up_to_date(dest, size=meta.size, last_modified=meta.last_modified, sha256=p.sha256)
+    )
+
+
 def committed_before_crash(row: Row | None, p: Planned, dest: str) -> bool:
     """A `running` row whose download did commit (a new complete file, no temp data) before
     the run died, for the identity the listing still shows."""
@@ -45,11 +61,18 @@ def committed_before_crash(row: Row | None, p: Planned, dest: str) -> bool:
 
 
 def classify(
-    planned: list[Planned], rows: dict[str, Row], root: str, journal: Journal | None
+    planned: list[Planned],
+    rows: dict[str, Row],
+    root: str,
+    journal: Journal | None,
+    *,
+    skip_existing: bool = False,
 ) -> tuple[list[Planned], list[ObjectResult]]:
     """Split the plan into objects to download and objects done in an earlier run whose
-    listed identity (size + ETag) is unchanged — decided without a request. Objects whose
-    identity is unknown (manifest entries) are checked with a HEAD when their turn comes."""
+    listed identity (size + ETag) is unchanged — decided without a request; with
+    `skip_existing` also those whose file is up to date by size and mtime (journaled done).
+    Objects whose identity is unknown (manifest entries) are checked with a HEAD when their
+    turn comes."""
     todo: list[Planned] = []
     skipped: list[ObjectResult] = []
     for p in planned:
@@ -59,7 +82,9 @@ def classify(
             skipped.append(
                 ObjectResult(source=p.source, path=dest, status="skipped", size=p.size, etag=p.etag)
             )
-        elif committed_before_crash(row, p, dest):
+        elif committed_before_crash(row, p, dest) or (
+            skip_existing and up_to_date(dest, size=p.size, last_modified=p.last_modified)
+        ):
             assert p.size is not None
             if journal is not None:
                 journal.done(p.rel, p.source, size=p.size, etag=p.etag, version_id=p.version_id)

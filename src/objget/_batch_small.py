@@ -32,6 +32,7 @@ from ._fileio import fsync_dir, pwrite_all, remove_quietly
 from ._models import ByteRange, DownloadResult, ObjectMeta
 from ._ranges import check_range_answer
 from ._retry import RetryState, after_failure
+from ._sync import stamp
 from .backends._base import Backend
 
 __all__ = ["SMALL", "fetch_small"]
@@ -65,17 +66,21 @@ def fetch_small(
     buf: memoryview,
     listed: frozenset[str] | None = None,
     sync_dir: bool = True,
+    last_modified: str | None = None,
 ) -> DownloadResult:
     """Download a small object of known size and ETag to `dest`; retryable failures start
     the object over under the config's retry policy.
 
     `listed`: the names in `dest`'s directory before the batch wrote there (None: unknown,
     so leftovers of an earlier run are removed blindly). `sync_dir=False` leaves the fsync
-    of the directory (which makes the rename durable) to the caller."""
+    of the directory (which makes the rename durable) to the caller. The file gets the
+    answer's Last-Modified (else `last_modified`, the listing's) as mtime, as every download."""
     started = time.monotonic()
     display = backend.display(key)
     paths = ck.Paths.beside(dest)
-    meta = ObjectMeta(size=size, etag=etag, version_id=version_id, accept_ranges=True)
+    meta = ObjectMeta(
+        size=size, etag=etag, version_id=version_id, accept_ranges=True, last_modified=last_modified
+    )
     state: RetryState | None = None  # made on the first failure only
     retries = 0
     name = os.path.basename(dest)
@@ -185,12 +190,15 @@ def _attempt(
             finally:
                 body.close()
             pwrite_all(fd, buf[:held], size - held)
+            stamp(fd, headers.get("Last-Modified") or meta.last_modified)
             if summer is not None:
                 _compare(summer.name, str(summer.expected), str(crc), display, paths)
                 verified.append(summer.name)
         if digest is not None and sha256 is not None:
             _compare("sha256", sha256, digest.hexdigest(), display, paths)
             verified.append("sha256")
+        if size == 0:
+            stamp(fd, meta.last_modified)
         os.fsync(fd)
     except BaseException:
         os.close(fd)

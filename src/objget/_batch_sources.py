@@ -43,7 +43,7 @@ _PLACEHOLDER_KEY = "objget-listing"
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Planned:
     """One object the batch will consider: where from, where to, and what the listing said
-    (size and ETag; None for manifest entries until a HEAD tells)."""
+    (size, ETag and LastModified; None for manifest entries until a HEAD tells)."""
 
     source: str
     rel: str
@@ -53,6 +53,7 @@ class Planned:
     etag: str | None = None
     version_id: str | None = None
     sha256: str | None = None
+    last_modified: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -131,7 +132,7 @@ def _default_dest(item: BatchItem, found: Resolved) -> str:
 
 def list_with_retry(
     lister: _Lister, prefix: str, policy: RetryPolicy
-) -> Iterator[tuple[str, int, str | None]]:
+) -> Iterator[tuple[str, int, str | None, str | None]]:
     """The listing, resumed after the last key seen when a page fails retryably."""
     state = RetryState(policy=policy)
     last: str | None = None
@@ -142,7 +143,7 @@ def list_with_retry(
                     continue
                 last = obj[0]
                 state = state.progressed() if state.failures else state
-                yield obj[0], obj[1], obj[2]
+                yield obj[0], obj[1], obj[2], (obj[3] if len(obj) > 3 else None)
             return
         except TransportError as exc:
             state, delay = after_failure(state, exc, rand=random.random())
@@ -183,7 +184,7 @@ def plan(
         lister = getattr(found.backend, "list_objects", None)
         if lister is None:
             raise ValueError(f"{url!r}: this store cannot list objects")
-        for key, size, etag in list_with_retry(lister, prefix, policy):
+        for key, size, etag, modified in list_with_retry(lister, prefix, policy):
             source = found.backend.display(key)
             if is_directory_marker(key, size):
                 continue
@@ -197,7 +198,13 @@ def plan(
                 continue
             candidates.append(
                 Planned(
-                    source=source, rel=rel, backend=found.backend, key=key, size=size, etag=etag
+                    source=source,
+                    rel=rel,
+                    backend=found.backend,
+                    key=key,
+                    size=size,
+                    etag=etag,
+                    last_modified=modified,
                 )
             )
     for item in sources.items:

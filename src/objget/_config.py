@@ -58,6 +58,9 @@ class DownloadConfig:
     - `checksum`: `"sha256:HEX"` to verify the whole file after download.
     - `restart`: ignore any checkpoint and start from zero.
     - `ca_bundle` / `verify_tls`: TLS trust (system store by default).
+    - `skip_existing`: do not download when the destination already is a regular file with the
+      object's size and its Last-Modified as mtime (objget sets that mtime after every
+      download); the result then says `skipped`.
     """
 
     max_workers: int = 32
@@ -74,6 +77,7 @@ class DownloadConfig:
     ca_bundle: str | None = None
     verify_tls: bool = True
     user_agent: str = "objget"
+    skip_existing: bool = False
 
     def __post_init__(self) -> None:
         if self.max_workers < 1:

@@ -42,6 +42,11 @@ def format_size(n: float) -> str:
 
 
 def summary(result: DownloadResult) -> str:
+    if result.skipped:
+        return (
+            f"Skipped {result.path}: already up to date ({format_size(result.size)}, the "
+            "object's size and Last-Modified); nothing fetched"
+        )
     rate = result.bytes_fetched / result.elapsed if result.elapsed > 0 else 0.0
     parts = [
         f"Downloaded {format_size(result.size)} to {result.path} in {result.elapsed:.2f} s "

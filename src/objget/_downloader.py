@@ -36,6 +36,7 @@ from ._plan import Span, cut_parts, done_bytes, missing_ranges
 from ._recover import resume_spans
 from ._retry import RetryState, after_failure
 from ._scheduler import Scheduler
+from ._sync import skip_existing, stamp
 from ._verify import DigestCheck, FileCheck, verify
 from .backends import BackendOptions, resolve
 from .backends._base import Backend, Checksummer
@@ -131,10 +132,11 @@ class Downloader:
             parent = os.path.dirname(os.path.abspath(paths.dest))
             if not os.path.isdir(parent):
                 raise FileNotFoundError(f"destination directory {parent} does not exist")
+            cfg = config or self.config
+            if done := skip_existing(paths.dest, display, meta, started, cfg):
+                return done
             with ck.DestLock(paths.lock, dest=paths.dest, source=display):
-                return self._locked(
-                    backend, key, meta, paths, display, on_progress, started, config or self.config
-                )
+                return self._locked(backend, key, meta, paths, display, on_progress, started, cfg)
         except DownloadError as exc:
             exc.source = exc.source or display
             exc.dest = exc.dest or str(paths.dest)
@@ -272,6 +274,7 @@ class Downloader:
             if on_progress is not None:
                 final = engine.progress(time.monotonic() - started)
                 on_progress(dataclasses.replace(final, workers=peak))
+            stamp(fd, meta.last_modified)  # before the fsync and the rename: never a fake mtime
             os.fsync(fd)
         finally:
             live.close(remove=False)

@@ -92,7 +92,8 @@ class DownloadResult:
     """What one finished download did.
 
     `verified` lists what was checked (`size` always, then e.g. `crc64ecma`, `sha256`);
-    `restarted` says why an earlier checkpoint was discarded, if one was.
+    `restarted` says why an earlier checkpoint was discarded, if one was; `skipped` is True
+    when `skip_existing` found the destination already up to date and nothing was fetched.
     """
 
     path: str
@@ -108,6 +109,7 @@ class DownloadResult:
     resumable: bool = True
     restarted: str | None = None
     workers: int = 1
+    skipped: bool = False
 
     def to_dict(self) -> dict[str, object]:
         """A JSON-ready dict (the CLI's `--json` output)."""
@@ -125,4 +127,5 @@ class DownloadResult:
             "resumable": self.resumable,
             "restarted": self.restarted,
             "workers": self.workers,
+            "skipped": self.skipped,
         }

@@ -94,7 +94,9 @@ def prepare(
         cache=cache,
         policy=dl.config.retry,
     )
-    todo, skipped = classify(planned, journal.rows(), root, journal)
+    todo, skipped = classify(
+        planned, journal.rows(), root, journal, skip_existing=dl.config.skip_existing
+    )
     return todo, refused, skipped
 
 

@@ -17,6 +17,7 @@ from typing import NoReturn
 
 import click
 
+from ._cli_options import Command, read_headers, sync_options
 from ._config import DownloadConfig, RetryPolicy, Timeouts
 from ._console import ProgressBar, Stderr, parse_size, summary
 from ._downloader import Downloader, ProgressListener
@@ -54,6 +55,8 @@ Examples:
   objget --limit-rate 20M URL big.iso                # 20 MiB/s for the whole download
   objget --checksum sha256:9f86d0... URL file        # verify the whole file
   objget --json URL file                             # print the result as JSON
+  objget --skip-existing URL file                    # nothing to do if file is current
+  objget -H 'Authorization: Bearer T' URL file       # extra request header (http/https)
 
 \b
 Interrupted (Ctrl-C, kill, crash, power cut)? Run the same command again: only the
@@ -82,7 +85,7 @@ def _size(ctx: click.Context, param: click.Parameter, value: str | None) -> int 
         raise click.BadParameter(str(exc)) from None
 
 
-@click.command(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
+@click.command(cls=Command, epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("source")
 @click.argument("dest", required=False)
 @click.option(
@@ -100,6 +103,7 @@ def _size(ctx: click.Context, param: click.Parameter, value: str | None) -> int 
 )
 @click.option("--limit-rate", callback=_size, help="Cap the whole download, e.g. 20M (bytes/s).")
 @click.option("--restart", is_flag=True, help="Ignore any earlier progress and start over.")
+@sync_options
 @click.option("--checksum", metavar="sha256:HEX", help="Verify the whole file's SHA-256.")
 @click.option(
     "--ca-bundle",
@@ -108,7 +112,10 @@ def _size(ctx: click.Context, param: click.Parameter, value: str | None) -> int 
     "SSL_CERT_FILE / SSL_CERT_DIR; AWS_CA_BUNDLE for s3://).",
 )
 @click.option(
+    "-k",
+    "--insecure",
     "--no-verify-tls",
+    "no_verify_tls",
     is_flag=True,
     help="Do not verify TLS certificates (insecure; a warning is printed every time).",
 )
@@ -158,7 +165,11 @@ def _size(ctx: click.Context, param: click.Parameter, value: str | None) -> int 
     help="OSS signature version.",
 )
 @click.option("--version-id", help="Download this version of the object.")
-@click.option("--request-payer", is_flag=True, help="Requester pays for the transfer.")
+@click.option(
+    "--request-payer",
+    type=click.Choice(["requester"]),
+    help="`requester`: the requester pays for the transfer (the bare flag works too).",
+)
 @click.option(
     "--oss-traffic-limit",
     type=int,
@@ -197,6 +208,8 @@ def command(
     part_size: int | None,
     limit_rate: int | None,
     restart: bool,
+    skip_existing: bool,
+    header: tuple[str, ...],
     checksum: str | None,
     ca_bundle: str | None,
     no_verify_tls: bool,
@@ -210,7 +223,7 @@ def command(
     no_sign_request: bool,
     signature_version: str,
     version_id: str | None,
-    request_payer: bool,
+    request_payer: str | None,
     oss_traffic_limit: int | None,
     sse_c_key_file: str | None,
     verify: str | None,
@@ -246,6 +259,7 @@ def command(
             part_size=part_size,
             limit_rate=limit_rate,
             restart=restart,
+            skip_existing=skip_existing,
             checksum=checksum,
             ca_bundle=ca_bundle,
             verify_tls=not no_verify_tls,
@@ -259,10 +273,11 @@ def command(
             addressing_style=addressing_style,
             anonymous=no_sign_request,
             signature_version=signature_version,
-            request_payer=request_payer,
+            request_payer=request_payer == "requester",
             oss_traffic_limit=oss_traffic_limit,
             sse_c_key=_read_key(sse_c_key_file) if sse_c_key_file else None,
             verify_md5=verify == "md5",
+            headers=read_headers(header, source, batch_manifest=manifest is not None),
         )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from ._base import Backend, Checksummer, RangeBody
+from ._headers import check_headers
 from ._options import BackendOptions
 from ._transport import Transport, redact_url
 from .http import HttpBackend
@@ -56,8 +57,16 @@ def resolve(
     cache = {} if cache is None else cache
     scheme = urlsplit(source).scheme.lower()
     if scheme in ("http", "https"):
-        backend = cache.setdefault(("http", ""), HttpBackend(transport))
+        backend = cache.get(("http", "")) or HttpBackend(
+            transport, headers=check_headers(options.headers)
+        )
+        cache[("http", "")] = backend
         return Resolved(backend=backend, key=source)
+    if options.headers and scheme in ("oss", "s3"):
+        raise ValueError(
+            f"extra headers (--header) apply to http(s):// sources only, not {scheme}:// "
+            "(its requests are signed)"
+        )
     if scheme == "oss":
         from .oss import open_oss
 

@@ -1,8 +1,12 @@
-"""Store options for oss:// and s3:// sources (endpoints, credentials, request flags)."""
+"""Store options for oss:// and s3:// sources (endpoints, credentials, request flags), and the
+extra request headers of http(s):// sources."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+
+from ._headers import check_headers
 
 __all__ = ["BackendOptions"]
 
@@ -24,6 +28,10 @@ class BackendOptions:
     - `oss_traffic_limit`: OSS `x-oss-traffic-limit` in bit/s (819,200–838,860,800).
     - `sse_c_key`: S3 SSE-C customer key (32 raw bytes; never shown).
     - `verify_md5`: check a single-part object's plain-MD5 ETag (S3 `--verify md5`).
+    - `headers`: extra request headers for http(s):// sources (`--header`), a mapping or
+      (name, value) pairs, kept as checked pairs with canonical names (so the options stay
+      hashable and picklable); refused for oss:// and s3://, whose requests are signed. Never
+      shown in the repr (they may hold credentials).
     """
 
     endpoint: str | None = None
@@ -36,6 +44,7 @@ class BackendOptions:
     oss_traffic_limit: int | None = None
     sse_c_key: bytes | None = field(default=None, repr=False)
     verify_md5: bool = False
+    headers: Mapping[str, str] | tuple[tuple[str, str], ...] = field(default=(), repr=False)
 
     def __post_init__(self) -> None:
         if self.addressing_style not in ("auto", "path", "virtual"):
@@ -48,5 +57,6 @@ class BackendOptions:
                 f"OSS traffic limit must be between {OSS_TRAFFIC_LIMIT_MIN:,} and "
                 f"{OSS_TRAFFIC_LIMIT_MAX:,} bit/s (got {lim:,})"
             )
+        object.__setattr__(self, "headers", tuple(check_headers(self.headers).items()))
         if self.sse_c_key is not None and len(self.sse_c_key) != 32:
             raise ValueError("an SSE-C key must be exactly 32 bytes (AES-256)")

@@ -24,11 +24,13 @@ MAX_PAGE_BYTES = 64 * 1024 * 1024
 
 
 class ListedObject(NamedTuple):
-    """One object of a listing: its key, size in bytes and ETag (as the store quotes it)."""
+    """One object of a listing: its key, size in bytes, ETag (as the store quotes it) and
+    LastModified (ISO 8601, as the listing writes it)."""
 
     key: str
     size: int
     etag: str | None
+    last_modified: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -78,11 +80,13 @@ def parse_list_page(
         if key is None or not (size_text.isascii() and size_text.isdigit()):
             raise ValueError("a listed object has no key or no valid size")
         etag = _child_text(node, "ETag")
+        modified = (_child_text(node, "LastModified") or "").strip() or None
         objects.append(
             ListedObject(
                 key=decode_key(key) if encoded else key,
                 size=int(size_text),
                 etag=etag.strip() or None if etag is not None else None,
+                last_modified=modified,
             )
         )
     truncated = (_child_text(root, "IsTruncated") or "").strip().lower() == "true"

@@ -6,6 +6,7 @@ Pins the object with `If-Match` when the server gave a strong ETag, else with `I
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Mapping
 
@@ -13,17 +14,22 @@ from .._exceptions import DownloadError, ObjectChanged
 from .._models import ByteRange, ObjectMeta
 from .._ranges import parse_content_range, range_header
 from ._base import Checksummer
+from ._headers import check_headers, redacted
 from ._transport import ResponseBody, Transport, error_for_status, redact_url, retry_after_of
 
 __all__ = ["HttpBackend"]
 
+log = logging.getLogger("objget")
+
 
 class HttpBackend:
-    """Backend for `http://` and `https://` URLs; the key is the full URL."""
+    """Backend for `http://` and `https://` URLs; the key is the full URL. `headers` are sent
+    with every request (`--header`); credential-like values are redacted in the debug log."""
 
     def __init__(self, transport: Transport, *, headers: Mapping[str, str] | None = None) -> None:
         self._transport = transport
-        self._headers = {"Accept-Encoding": "identity", **(headers or {})}
+        self._extra = check_headers(headers or {})
+        self._headers = {"Accept-Encoding": "identity", **self._extra}
 
     def display(self, key: str) -> str:
         return redact_url(key)
@@ -36,6 +42,8 @@ class HttpBackend:
 
     def head(self, key: str, *, version_id: str | None = None) -> ObjectMeta:
         source = self.display(key)
+        if self._extra:
+            log.debug("%s: extra request headers %s", source, redacted(self._extra))
         body = self._transport.request("HEAD", key, headers=self._headers, source=source)
         if body.status in (403, 405, 501):
             body.close()
