@@ -21,18 +21,21 @@ from ._batch_ray import (
     GroupEntry,
     RangeJob,
     RangeOutcome,
+    bad_spans,
     meta_to,
     range_paths,
     run_group,
     run_range,
+    span_checksummer,
 )
 from ._batch_sources import Planned
 from ._downloader import Downloader, head_with_retry
-from ._exceptions import DownloadError
+from ._exceptions import DownloadError, IntegrityError
 from ._fileio import open_part, preallocate, remove_quietly, replace_durably
 from ._models import DownloadResult, ObjectMeta
 from ._plan import Span, add_span
 from ._verify import DigestCheck, FileCheck, verify
+from .backends._base import Checksummer
 
 __all__ = ["Driver"]
 
@@ -172,6 +175,7 @@ class Driver:
                 checks.extend(hook(p.key, meta))
             fd = os.open(paths.part, os.O_RDWR | os.O_NOFOLLOW)
             try:
+                self._check_resumed(big, fd, span_checksummer(backend, meta))
                 verified = verify(
                     fd, spans=tuple(spans), size=meta.size, checksummer=checksummer,
                     checks=checks, display=p.source, discard=lambda: self._discard(big),
@@ -196,6 +200,25 @@ class Driver:
         out = ObjectResult(source=p.source, path=big.dest, status="downloaded", size=meta.size,
                            etag=meta.etag, result=result)  # fmt: skip
         self._finish(out, p.rel)
+
+    def _check_resumed(self, big: _Large, fd: int, crc: Checksummer) -> None:
+        """The spans range tasks resumed from checkpoints (not fetched by them) read back from
+        the file as their CRCs say, or IntegrityError: their CRCs are what the combined check
+        trusts, so a lost write there (a lost node) would otherwise be committed as verified.
+        The ranges at fault lose their checkpoints: a new run fetches them again."""
+        bad = [(o, s, got) for o in big.outcomes for s, got in bad_spans(fd, o.resumed, crc)]
+        if not bad:
+            return
+        for o, _, _ in bad:
+            remove_quietly(range_paths(big.dest, o.start).checkpoint)
+        _, span, got = bad[0]
+        source = big.planned.source
+        raise IntegrityError(
+            f"{source}: bytes {span.start}-{span.stop} resumed from a range checkpoint do not "
+            f"read back as written ({crc.name}); the object was not committed, and those "
+            "ranges are fetched again on the next run",
+            algorithm=crc.name, expected=str(span.crc), actual=str(got), source=source,
+        )  # fmt: skip
 
     def _discard(self, big: _Large) -> None:
         assert big.meta.size is not None
