@@ -84,7 +84,8 @@ class RangeOutcome:
 
 
 def meta_to(meta: ObjectMeta) -> dict[str, object]:
-    d = dataclasses.asdict(meta)
+    # not dataclasses.asdict: it deep-copies, and the default `checksums` is a mappingproxy
+    d: dict[str, object] = {f.name: getattr(meta, f.name) for f in dataclasses.fields(meta)}
     d["checksums"] = dict(meta.checksums)
     return d
 
