@@ -1,6 +1,8 @@
 """The Ray driver: groups small objects, splits large ones into range tasks, keeps at most
 `max_in_flight` tasks outstanding, journals every object, and commits large objects itself
-once all their ranges are in (combined CRC and whole-file checks verified on the driver)."""
+once all their ranges are in: the spans range tasks resumed from checkpoints are read back
+and checked against their CRCs, then the combined CRC and the whole-file checks, then fsync
+and rename."""
 
 from __future__ import annotations
 
