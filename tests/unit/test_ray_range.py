@@ -149,6 +149,38 @@ def test_a_checkpoint_claims_only_bytes_written_before_its_sync(tmp_path, use_st
     assert [w for _, w in checked if w] == [], checked
 
 
+def test_the_shared_saver_snapshots_before_the_sync_and_latches(tmp_path, monkeypatch):
+    from objget._plan import Span
+    from objget._saver import DurableSaver, save_quietly
+
+    calls: list[str] = []
+    fail = [False]
+
+    def fdatasync(fd: int) -> None:
+        calls.append("sync")
+        if fail[0]:
+            raise OSError(errno.EIO, "injected")
+
+    monkeypatch.setattr(os, "fdatasync", fdatasync)
+    path = str(tmp_path / "c.ckpt")
+    spans = lambda: (calls.append("snapshot"), (Span(0, 10, None),))[1]  # noqa: E731
+    record = lambda done: _checkpoint.Checkpoint(  # noqa: E731
+        source="s", identity={"etag": "e"}, checksum=None, spans=done
+    )
+    dropped: list[bool] = []
+    saver = DurableSaver(
+        0, path, spans=spans, record=record, on_sync_failed=lambda: dropped.append(True)
+    )
+    saver()
+    assert calls == ["snapshot", "sync"] and _checkpoint.load(path) is not None
+    os.remove(path)
+    fail[0] = True
+    assert save_quietly(saver) is False and saver.sync_failed and dropped == [True]
+    fail[0] = False
+    saver()  # a later sync would "succeed": nothing is saved any more
+    assert calls == ["snapshot", "sync", "snapshot", "sync"] and not os.path.exists(path)
+
+
 # --- resumed spans are read back ------------------------------------------------------------
 
 
