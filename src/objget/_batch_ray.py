@@ -200,7 +200,7 @@ def run_range(job: RangeJob, config: DownloadConfig, options: BackendOptions) ->
             with ck.DestLock(paths.lock, dest=job.dest, source=display):
                 fd = open_part(paths.part, fresh=False)
                 try:
-                    spans = _resume(paths, display, meta, crc, fd)
+                    spans = _resume(paths, display, meta, crc, fd, job)
                     todo = [
                         ByteRange(max(r.start, job.start), min(r.stop, job.stop))
                         for r in missing_ranges(spans, meta.size)
@@ -247,9 +247,10 @@ def run_range(job: RangeJob, config: DownloadConfig, options: BackendOptions) ->
 
 
 def _resume(
-    paths: ck.Paths, display: str, meta: ObjectMeta, crc: Checksummer, fd: int
+    paths: ck.Paths, display: str, meta: ObjectMeta, crc: Checksummer, fd: int, job: RangeJob
 ) -> tuple[Span, ...]:
-    """The spans of this range's checkpoint whose bytes in the file match their CRCs."""
+    """The spans of this range's checkpoint that lie in the range (an earlier run may have
+    used larger ranges: the rest is another task's) and whose bytes match their CRCs."""
     try:
         saved = ck.load(paths.checkpoint)
     except (ck.CheckpointInvalid, OSError):
@@ -261,7 +262,8 @@ def _resume(
         or saved.checksum != crc.name
     ):
         return ()
-    bad = {span for span, _ in bad_spans(fd, saved.spans, crc)}
+    inside = tuple(s for s in saved.spans if job.start <= s.start and s.stop <= job.stop)
+    bad = {span for span, _ in bad_spans(fd, inside, crc)}
     if bad:
         lost = sum(s.stop - s.start for s in bad)
         log.warning(
@@ -271,4 +273,4 @@ def _resume(
             lost,
             paths.checkpoint,
         )
-    return tuple(s for s in saved.spans if s not in bad)
+    return tuple(s for s in inside if s not in bad)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
+import re
 import time
 from collections import deque
 from collections.abc import Callable
@@ -128,8 +129,9 @@ class Driver:
             part = ck.Paths.beside(dest).part
             st = file_state(part)
             if st is None or st[2] != meta.size:
-                for start in range(0, meta.size, self._range_size):
-                    remove_quietly(range_paths(dest, start).checkpoint)
+                for path in _range_files(dest):
+                    if path.endswith(".ckpt"):
+                        remove_quietly(path)
                 fd = open_part(part, fresh=True)
                 try:
                     preallocate(fd, meta.size)
@@ -223,11 +225,8 @@ class Driver:
         )  # fmt: skip
 
     def _discard(self, big: _Large) -> None:
-        assert big.meta.size is not None
-        for start in range(0, big.meta.size, self._range_size):
-            rp = range_paths(big.dest, start)
-            remove_quietly(rp.checkpoint)
-            remove_quietly(rp.lock)
+        for path in _range_files(big.dest):
+            remove_quietly(path)
         remove_quietly(ck.Paths.beside(big.dest).part)
 
     # --- the loop -------------------------------------------------------------------
@@ -322,3 +321,15 @@ class Driver:
             objects_skipped=self._skipped, bytes_total=self._total_bytes,
             bytes_done=self._bytes_done, elapsed=time.monotonic() - self._started,
         )  # fmt: skip
+
+
+def _range_files(dest: str) -> list[str]:
+    """The range checkpoints and locks of `dest`, of whatever range size the runs that left
+    them used (`DEST.objget-r<start>.ckpt` / `.lock`)."""
+    parent, name = os.path.split(dest)
+    pattern = re.compile(re.escape(name) + r"\.objget-r\d+\.(?:ckpt|lock)")
+    try:
+        names = os.listdir(parent or ".")
+    except OSError:
+        return []
+    return [os.path.join(parent, n) for n in names if pattern.fullmatch(n)]

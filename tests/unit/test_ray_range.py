@@ -214,14 +214,14 @@ def test_a_task_refetches_resumed_spans_that_do_not_read_back(tmp_path, use_stor
 # --- the driver -----------------------------------------------------------------------------
 
 
-def drive(root: Path, store: MemoryBackend, ray: InlineRay) -> list:
+def drive(root: Path, store: MemoryBackend, ray: InlineRay, range_size: int = RANGE) -> list:
     results: list = []
     planned = Planned(source="memory://k", rel="obj.bin", backend=store, key="k", size=SIZE,
                       etag=store.head("k").etag)  # fmt: skip
     cfg = config()
     with Downloader(config=cfg) as dl, Journal(str(root)) as journal:
         driver = Driver(
-            ray, dl, str(root), journal, group_size=1, group_bytes=1, range_size=RANGE,
+            ray, dl, str(root), journal, group_size=1, group_bytes=1, range_size=range_size,
             task_connections=2, max_in_flight=None, max_retries=0, on_progress=None,
             on_result=results.append,
         )  # fmt: skip
@@ -275,3 +275,27 @@ def test_driver_does_not_commit_resumed_bytes_changed_before_its_commit(tmp_path
     assert [r.status for r in again] == ["downloaded"], again
     assert (tmp_path / "obj.bin").read_bytes() == data
     assert again[0].result.bytes_fetched == RANGE
+
+
+@pytest.mark.parametrize("before,now", [(2 * RANGE, RANGE), (RANGE, 2 * RANGE)])
+def test_a_rerun_with_other_range_sizes_resumes_only_what_lies_in_each_range(
+    tmp_path, use_store, before, now
+):
+    """Checkpoints of a run with one range size, then a run with another: a task must not
+    report spans of its old checkpoint outside its range (the task for that range fetches
+    them), or the driver's spans overlap and the object can never be committed; and the old
+    run's range files go when the object is committed."""
+    data = payload()
+    store = make_store(data, crc=True)
+    use_store(store)
+    dest = tmp_path / "obj.bin"
+    make_part(dest, SIZE)
+    for start in range(0, SIZE, before):  # the first run: every range done, then lost
+        out = run_range(job(store, dest, start, start + before), config(), BackendOptions())
+        assert out.error is None
+    results = drive(tmp_path, store, InlineRay(), range_size=now)
+    assert [r.status for r in results] == ["downloaded"], results
+    assert (tmp_path / "obj.bin").read_bytes() == data
+    assert sorted(p.name for p in tmp_path.iterdir() if ".objget-" in p.name) == sorted(
+        p.name for p in tmp_path.iterdir() if ".objget-batch" in p.name
+    )
