@@ -1,12 +1,15 @@
 """The Ray driver: groups small objects, splits large ones into range tasks, keeps at most
 `max_in_flight` tasks outstanding, journals every object, and commits large objects itself
-once all their ranges are in (combined CRC and whole-file checks verified on the driver)."""
+once all their ranges are in: the spans range tasks resumed from checkpoints are read back
+and checked against their CRCs, then the combined CRC and the whole-file checks, then fsync
+and rename."""
 
 from __future__ import annotations
 
 import dataclasses
 import functools
 import os
+import re
 import time
 from collections import deque
 from collections.abc import Callable
@@ -21,19 +24,22 @@ from ._batch_ray import (
     GroupEntry,
     RangeJob,
     RangeOutcome,
+    bad_spans,
     meta_to,
     range_paths,
     run_group,
     run_range,
+    span_checksummer,
 )
 from ._batch_sources import Planned
 from ._downloader import Downloader, head_with_retry
-from ._exceptions import DownloadError
+from ._exceptions import DownloadError, IntegrityError
 from ._fileio import open_part, preallocate, remove_quietly, replace_durably
 from ._models import DownloadResult, ObjectMeta
 from ._plan import Span, add_span
 from ._sync import stamp
 from ._verify import DigestCheck, FileCheck, verify
+from .backends._base import Checksummer
 
 __all__ = ["Driver"]
 
@@ -124,8 +130,9 @@ class Driver:
             part = ck.Paths.beside(dest).part
             st = file_state(part)
             if st is None or st[2] != meta.size:
-                for start in range(0, meta.size, self._range_size):
-                    remove_quietly(range_paths(dest, start).checkpoint)
+                for path in _range_files(dest):
+                    if path.endswith(".ckpt"):
+                        remove_quietly(path)
                 fd = open_part(part, fresh=True)
                 try:
                     preallocate(fd, meta.size)
@@ -173,6 +180,7 @@ class Driver:
                 checks.extend(hook(p.key, meta))
             fd = os.open(paths.part, os.O_RDWR | os.O_NOFOLLOW)
             try:
+                self._check_resumed(big, fd, span_checksummer(backend, meta))
                 verified = verify(
                     fd, spans=tuple(spans), size=meta.size, checksummer=checksummer,
                     checks=checks, display=p.source, discard=lambda: self._discard(big),
@@ -199,12 +207,28 @@ class Driver:
                            etag=meta.etag, result=result)  # fmt: skip
         self._finish(out, p.rel)
 
+    def _check_resumed(self, big: _Large, fd: int, crc: Checksummer) -> None:
+        """The spans range tasks resumed from checkpoints (not fetched by them) read back from
+        the file as their CRCs say, or IntegrityError: their CRCs are what the combined check
+        trusts, so a lost write there (a lost node) would otherwise be committed as verified.
+        The ranges at fault lose their checkpoints: a new run fetches them again."""
+        bad = [(o, s, got) for o in big.outcomes for s, got in bad_spans(fd, o.resumed, crc)]
+        if not bad:
+            return
+        for o, _, _ in bad:
+            remove_quietly(range_paths(big.dest, o.start).checkpoint)
+        _, span, got = bad[0]
+        source = big.planned.source
+        raise IntegrityError(
+            f"{source}: bytes {span.start}-{span.stop} resumed from a range checkpoint do not "
+            f"read back as written ({crc.name}); the object was not committed, and those "
+            "ranges are fetched again on the next run",
+            algorithm=crc.name, expected=str(span.crc), actual=str(got), source=source,
+        )  # fmt: skip
+
     def _discard(self, big: _Large) -> None:
-        assert big.meta.size is not None
-        for start in range(0, big.meta.size, self._range_size):
-            rp = range_paths(big.dest, start)
-            remove_quietly(rp.checkpoint)
-            remove_quietly(rp.lock)
+        for path in _range_files(big.dest):
+            remove_quietly(path)
         remove_quietly(ck.Paths.beside(big.dest).part)
 
     # --- the loop -------------------------------------------------------------------
@@ -299,3 +323,15 @@ class Driver:
             objects_skipped=self._skipped, bytes_total=self._total_bytes,
             bytes_done=self._bytes_done, elapsed=time.monotonic() - self._started,
         )  # fmt: skip
+
+
+def _range_files(dest: str) -> list[str]:
+    """The range checkpoints and locks of `dest`, of whatever range size the runs that left
+    them used (`DEST.objget-r<start>.ckpt` / `.lock`)."""
+    parent, name = os.path.split(dest)
+    pattern = re.compile(re.escape(name) + r"\.objget-r\d+\.(?:ckpt|lock)")
+    try:
+        names = os.listdir(parent or ".")
+    except OSError:
+        return []
+    return [os.path.join(parent, n) for n in names if pattern.fullmatch(n)]

@@ -35,6 +35,7 @@ from ._models import ByteRange, DownloadResult, ObjectMeta, Progress
 from ._plan import Span, cut_parts, done_bytes, missing_ranges
 from ._recover import resume_spans
 from ._retry import RetryState, after_failure
+from ._saver import DurableSaver, save_quietly
 from ._scheduler import Scheduler
 from ._sync import skip_existing, stamp
 from ._verify import DigestCheck, FileCheck, verify
@@ -190,7 +191,6 @@ class Downloader:
                 min_steal=max(cfg.buffer_size * 2, 1024 * 1024),
             )
             identity = meta.identity()
-            sync_failed = False
             boot = ck.boot_key(paths.part)
 
             def record(
@@ -205,24 +205,22 @@ class Downloader:
                     boot=boot,
                 )
 
+            # snapshot → fdatasync → checkpoint; after a failed sync nothing is saved again,
+            # and the live record (which trusts the same pages) goes
+            saver = DurableSaver(
+                fd,
+                paths.checkpoint,
+                spans=sched.spans,
+                record=record,
+                on_sync_failed=lambda: live.close(remove=True),
+            )
+
             def save() -> None:
-                # After a failed fdatasync the kernel may have dropped the dirty pages and a
-                # second fdatasync can succeed: no checkpoint is written after one failed, and
-                # the live record (which trusts those pages) goes.
-                nonlocal sync_failed
-                if not ranged or sync_failed:
-                    return
-                snapshot = sched.spans()
-                try:
-                    os.fdatasync(fd)
-                except OSError:
-                    sync_failed = True
-                    live.close(remove=True)
-                    raise
-                ck.save(paths.checkpoint, record(snapshot))
+                if ranged:
+                    saver()
 
             def save_live() -> None:
-                if ranged and not sync_failed and boot is not None:
+                if ranged and not saver.sync_failed and boot is not None:
                     ledger, pending = sched.snapshot()
                     live.write(record(ledger, pending, boot))
 
@@ -248,7 +246,7 @@ class Downloader:
                 _discard(paths)
                 raise
             except BaseException as exc:
-                if _save_quietly(save):  # the durable record is the newest: drop the live one
+                if save_quietly(save):  # the durable record is the newest: drop the live one
                     live.close(remove=True)
                 if isinstance(exc, OSError) and exc.errno == errno.ENOSPC and size is not None:
                     where = os.path.dirname(os.path.abspath(paths.part))
@@ -366,15 +364,6 @@ def _discard(paths: ck.Paths) -> None:
     remove_quietly(paths.checkpoint)
     remove_quietly(paths.live)
     remove_quietly(paths.part)
-
-
-def _save_quietly(save: Callable[[], None]) -> bool:
-    try:
-        save()
-    except OSError as exc:
-        log.warning("could not save the checkpoint: %s", exc)
-        return False
-    return True
 
 
 def dest_path(source: str, dest: str | os.PathLike[str] | None) -> str:

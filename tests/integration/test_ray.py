@@ -131,3 +131,50 @@ def test_cli_ray_auto_joins_the_running_cluster(cluster, seaweed, tmp_path):
     assert summary["downloaded"] == 20 and summary["failed"] == 0
     for key, value in data.items():
         assert (tmp_path / "out" / key[len("bray/") :]).read_bytes() == value
+
+
+def test_range_checkpoint_of_a_lost_node_with_lost_bytes_is_not_trusted(cluster, seaweed, tmp_path):
+    """Every range task of an object finished and checkpointed, then its node and the driver
+    were lost, and the shared file system kept zeros where one range's bytes were (a write it
+    never stored). The next run's task for that range reads its resumed spans back and fetches
+    the bad one again: the object is byte-identical, not committed "verified" with zeros."""
+    from objget._batch_ray import RangeJob, meta_to, run_range
+    from objget._config import DownloadConfig
+    from objget._fileio import open_part
+    from objget.backends import resolve
+    from objget.backends._transport import Transport
+    from objget.distributed import download_many
+
+    mib = 1024 * 1024
+    size, rng_size = 8 * mib, 2 * mib
+    data = os.urandom(size)
+    seaweed.put("test", "rlost/obj.bin", data)
+    options = BackendOptions(endpoint=seaweed.s3_url, anonymous=True)
+    dest = tmp_path / "out" / "obj.bin"
+    dest.parent.mkdir()
+    source = "s3://test/rlost/obj.bin"
+    transport = Transport(DownloadConfig())
+    try:
+        found = resolve(source, transport, options, {})
+        meta = found.backend.head(found.key)
+    finally:
+        transport.close()
+    fd = open_part(f"{dest}.objget-part", fresh=True)
+    os.ftruncate(fd, size)
+    os.close(fd)
+    for start in range(0, size, rng_size):  # the lost run: every range done and checkpointed
+        job = RangeJob(source=source, dest=str(dest), start=start, stop=start + rng_size,
+                       meta=meta_to(meta))  # fmt: skip
+        assert run_range(job, DownloadConfig(), options).error is None
+    with open(f"{dest}.objget-part", "r+b") as f:  # what the lost node's disk never got
+        f.seek(rng_size + 12345)
+        f.write(bytes(64 * 1024))
+    result = download_many(
+        "s3://test/rlost/", tmp_path / "out", options=options, range_size=rng_size,
+        task_connections=2,
+    )  # fmt: skip
+    assert [f.error for f in result.failed] == []
+    assert len(result.downloaded) == 1
+    assert dest.read_bytes() == data
+    fetched = result.downloaded[0].result.bytes_fetched
+    assert 0 < fetched <= rng_size, fetched  # only the bad span of that range came again

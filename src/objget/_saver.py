@@ -1,0 +1,80 @@
+"""The durable checkpoint save of one download: the one order that keeps it honest, and the
+latch that stops it after a failed sync. The single-object Downloader and a Ray range task
+both save through it.
+
+Order: take the snapshot of the written spans, then `fdatasync` the data file, then write the
+checkpoint atomically (temp → fsync → replace → fsync dir, `_checkpoint.save`). The snapshot
+comes first: bytes the workers write while the sync runs may not be on the disk when it
+returns, and the checkpoint must not claim them.
+
+Latch: after a failed `fdatasync` the kernel may have dropped the dirty pages (and marked them
+clean), so a second `fdatasync` can "succeed" with those bytes lost. Once one failed, this
+saver writes no checkpoint again: the last one written before the failure stays the record.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+
+from . import _checkpoint as ck
+from ._plan import Span
+
+__all__ = ["DurableSaver", "save_quietly"]
+
+log = logging.getLogger("objget")
+
+
+class DurableSaver:
+    """`saver()` saves one durable checkpoint of the spans `spans()` returns, built into a
+    record by `record(spans)`; raises the OSError of a failed sync (once, then does nothing).
+    `on_sync_failed` runs when the sync fails (e.g. to drop a live record that trusts the
+    same pages)."""
+
+    __slots__ = ("_failed", "_fd", "_on_sync_failed", "_path", "_record", "_spans")
+
+    def __init__(
+        self,
+        fd: int,
+        path: str,
+        *,
+        spans: Callable[[], tuple[Span, ...]],
+        record: Callable[[tuple[Span, ...]], ck.Checkpoint],
+        on_sync_failed: Callable[[], None] | None = None,
+    ) -> None:
+        self._fd = fd
+        self._path = path
+        self._spans = spans
+        self._record = record
+        self._on_sync_failed = on_sync_failed
+        self._failed = False
+
+    @property
+    def sync_failed(self) -> bool:
+        """True once an fdatasync of the data file failed: nothing is saved any more."""
+        return self._failed
+
+    def __call__(self) -> None:
+        if self._failed:
+            return
+        snapshot = self._spans()  # before the sync: only bytes written by now are claimed
+        try:
+            os.fdatasync(self._fd)
+        except OSError:
+            self._failed = True
+            if self._on_sync_failed is not None:
+                self._on_sync_failed()
+            raise
+        ck.save(self._path, self._record(snapshot))
+
+
+def save_quietly(save: Callable[[], None]) -> bool:
+    """`save()` on the way out of a failed run: a failure is logged, not raised (the run's
+    own error is the one to report). True when it saved (or had nothing to do)."""
+    try:
+        save()
+    except OSError as exc:
+        log.warning("could not save the checkpoint: %s", exc)
+        return False
+    return True
