@@ -19,6 +19,7 @@ from ._concurrency import ControllerSettings, StreamController
 from ._config import DownloadConfig
 from ._exceptions import RangeNotSupported, TransportError
 from ._fileio import pwrite_all
+from ._live import SEGMENT
 from ._models import ByteRange, ObjectMeta, Progress
 from ._ranges import check_range_answer
 from ._retry import RetryState, after_failure
@@ -69,14 +70,18 @@ class Engine:
         resumed: int,
         hooks: EngineHooks,
         clock: Callable[[], float] = time.monotonic,
+        live_crc: Callable[[int, memoryview], int] | None = None,
     ) -> None:
+        """`live_crc`: the live record is kept (`_live`): each written segment gets this CRC
+        (the checksummer's own when there is one) and ends after `SEGMENT` bytes."""
         self._backend = backend
         self._key = key
         self._meta = meta
         self._fd = fd
         self._sched = scheduler
         self._config = config
-        self._ck = checksummer
+        self._update = live_crc or (checksummer.update if checksummer is not None else None)
+        self._cut = SEGMENT if live_crc is not None and ranged else 0
         self._ranged = ranged
         self._resumed = resumed
         self._hooks = hooks
@@ -296,8 +301,8 @@ class Engine:
 
     def _copy(self, claim: Claim, body: object, view: memoryview, index: int) -> None:
         readinto = body.readinto  # type: ignore[attr-defined]
-        fd, sched, ck, limiter = self._fd, self._sched, self._ck, self._limiter
-        update = ck.update if ck is not None else None
+        fd, sched, limiter = self._fd, self._sched, self._limiter
+        update, cut = self._update, self._cut
         cap = len(view) if limiter is None else min(len(view), limiter.chunk)
         cancelled = self._cancel.is_set
         while True:
@@ -328,5 +333,7 @@ class Engine:
                 pwrite_all(fd, chunk, pos)
                 seg, _, crc = claim.mark
                 claim.mark = (seg, pos + take, update(crc, chunk) if update is not None else 0)
+                if cut and pos + take - seg >= cut:
+                    sched.commit(claim)  # a new segment for the live record
             if take < n:
                 return  # the rest of this body was stolen by another worker
