@@ -40,7 +40,7 @@ class EngineHooks:
 
     `save` (durable: fdatasync + checkpoint) runs on a saver thread every checkpoint interval,
     so its disk wait never stalls the main loop; `save_live` (cheap, no fsync) runs on the
-    main loop every tick in which bytes were written."""
+    main loop every tick in which bytes were written, and once after each durable save."""
 
     save: Callable[[], None]
     save_at_start: bool = False  # a fresh download: record the object before any byte comes
@@ -98,6 +98,7 @@ class Engine:
         self._threads: dict[int, threading.Thread] = {}
         self._save_due = threading.Event()
         self._saving = False  # a durable save is queued or running on the saver thread
+        self._live_due = False  # a durable save finished: rewrite the live record
         self._saver: threading.Thread | None = None
         self.eof_size: int | None = None
 
@@ -140,7 +141,8 @@ class Engine:
                     if self._sched.finished() or not self._ranged:
                         break
                     continue
-                if self._hooks.save_live is not None and fetched != live_at:
+                if self._hooks.save_live is not None and (fetched != live_at or self._live_due):
+                    self._live_due = False
                     self._hooks.save_live()
                     live_at = fetched
                 if not self._saving and (
@@ -173,6 +175,7 @@ class Engine:
                 return
             try:
                 self._hooks.save()
+                self._live_due = True
             except BaseException as exc:
                 self._fail(exc)
                 return
