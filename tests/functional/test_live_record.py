@@ -123,7 +123,9 @@ def run(backend, dest: Path, **cfg) -> objget.DownloadResult:
         return dl.download_object(backend, "k", Paths.beside(str(dest)))
 
 
-def killed_run(dest: Path, data: bytes, allow: int, **kw) -> dict[str, bytes]:
+def killed_run(
+    dest: Path, data: bytes, allow: int, cfg: dict | None = None, **kw
+) -> dict[str, bytes]:
     """Run until frozen after `allow` bytes; the files beside `dest` as a SIGKILL leaves them."""
     paths = Paths.beside(str(dest))
     backend = FrozenBackend({"k": data}, allow=allow, checkpoint=paths.checkpoint, **kw)
@@ -131,7 +133,7 @@ def killed_run(dest: Path, data: bytes, allow: int, **kw) -> dict[str, bytes]:
 
     def target() -> None:
         try:
-            run(backend, dest)
+            run(backend, dest, **(cfg or {}))
         except BaseException as exc:  # Killed, as planned
             ended.append(exc)
 
@@ -182,6 +184,26 @@ def test_a_killed_run_resumes_from_its_live_record(tmp_path):
     res = run(MemoryBackend({"k": data}), dest)
     assert dest.read_bytes() == data
     assert res.bytes_resumed == WRITTEN and res.bytes_fetched == SIZE - WRITTEN
+
+
+def test_the_live_record_holds_short_segments_with_the_crc_of_their_bytes(tmp_path):
+    from objget._live import SEGMENT, load_live
+
+    data = payload(3 * SEGMENT)
+    dest = tmp_path / "out"
+    allow = 2 * SEGMENT + 12_345
+    image = killed_run(
+        dest, data, allow, {"part_size": 3 * SEGMENT}, checksummer=Crc32(zlib.crc32(data))
+    )
+    restore(image)
+    live = load_live(f"{dest}.objget-ckpt-live")
+    assert live is not None and live.tag.crc == "crc32"  # the store's CRC
+    assert [(s.start, s.stop) for s in live.segments] == [
+        (0, SEGMENT),
+        (SEGMENT, 2 * SEGMENT),
+        (2 * SEGMENT, allow),
+    ]
+    assert all(s.crc == zlib.crc32(data[s.start : s.stop]) for s in live.segments)
 
 
 # Page 70 of the data file is [286720, 290816), inside what the killed run wrote.
