@@ -1,5 +1,6 @@
-"""Where a download resumes: the durable checkpoint, plus the live record's segments that read
-back exactly as they were written.
+"""Where a download resumes (`resume_point`): the durable checkpoint, when it describes this
+object and source, plus the live record's segments that read back exactly as they were
+written; whatever cannot be used is discarded, and the reason given.
 
 A live record (`_live`) is read only against the checkpoint and data file it was written for:
 the same run id as the durable checkpoint, the same device and inode of the data file, the
@@ -18,6 +19,7 @@ not hang the run (the live record is ignored and the caller starts over).
 
 from __future__ import annotations
 
+import bisect
 import logging
 import os
 import stat
@@ -178,11 +180,15 @@ def confirm_segments(
     the segments kept."""
     size = max((s.stop for s in segments), default=0)
     gaps = missing_ranges(list(durable), size)
+    gap_stops = [g.stop for g in gaps]
     pieces: list[Span] = []
     kept: list[Span] = []
     for seg in segments:
-        holes = [(max(g.start, seg.start), min(g.stop, seg.stop)) for g in gaps]
-        holes = [(a, b) for a, b in holes if a < b]
+        holes = []
+        for g in gaps[bisect.bisect_right(gap_stops, seg.start) :]:
+            if g.start >= seg.stop:
+                break
+            holes.append((max(g.start, seg.start), min(g.stop, seg.stop)))
         if not holes:
             continue  # already durable
         found = _read_back(fd, seg, holes, live_update, update, crc0)

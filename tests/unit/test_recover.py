@@ -2,9 +2,12 @@
 
 import os
 import shutil
+import tempfile
 import zlib
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from objget._checkpoint import Checkpoint, Paths, save
 from objget._live import LiveRecord, LiveTag, boot_id, tag_for
@@ -191,3 +194,47 @@ def test_a_fifo_at_the_data_file_is_not_opened_for_reading(setup):
     os.unlink(paths.part)
     os.mkfifo(paths.part)  # a blocking open would hang here
     assert resume_spans(paths, durable, None, crc=LIVE).spans == durable.spans
+
+
+@st.composite
+def layouts(draw):
+    """Durable spans, live segments (not all inside them) and damaged offsets outside them."""
+    size = 3000
+    cuts = sorted(set(draw(st.lists(st.integers(0, size), max_size=12))))
+    pairs = list(zip(cuts[::2], cuts[1::2], strict=False))
+    durable = [Span(a, b) for a, b in pairs if draw(st.booleans())]
+    cuts = sorted(set(draw(st.lists(st.integers(0, size), min_size=2, max_size=12))))
+    segments = [seg(a, b) for a, b in zip(cuts, cuts[1:], strict=False) if draw(st.booleans())]
+    covered = {i for s in durable for i in range(s.start, s.stop)}
+    free = [i for i in range(size) if i not in covered]
+    damaged = draw(st.sets(st.sampled_from(free), max_size=5)) if free else set()
+    return durable, segments, damaged
+
+
+@given(layouts())
+@settings(max_examples=60, deadline=None)
+def test_every_byte_resumed_from_a_live_segment_is_right(layout):
+    durable, segments, damaged = layout
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "part")
+        body = bytearray(BODY)
+        for i in damaged:
+            body[i] ^= 0xFF
+        with open(path, "wb") as f:
+            f.write(body)
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            spans, kept = confirm(fd, durable, segments)
+        finally:
+            os.close(fd)
+    for s in spans:
+        assert body[s.start : s.stop] == BODY[s.start : s.stop]
+    whole = {i for s in spans for i in range(s.start, s.stop)}
+    on_disk = {i for s in durable for i in range(s.start, s.stop)}
+    assert on_disk <= whole
+    for s in segments:
+        intact = not any(s.start <= i < s.stop for i in damaged)
+        adds = any(i not in on_disk for i in range(s.start, s.stop))
+        assert (s in kept) == (intact and adds)
+        if intact:
+            assert all(i in whole for i in range(s.start, s.stop))
