@@ -146,7 +146,7 @@ def killed_run(
         while not all(os.path.exists(p) for p in wanted):
             assert time.monotonic() < deadline, f"no {wanted}"
             time.sleep(0.01)
-        time.sleep(0.2)  # ten ticks: the live record has caught up with the written bytes
+        settle(paths.live, time.monotonic() + 10)  # caught up with the written bytes
         image = {p: Path(p).read_bytes() for p in (paths.part, *wanted)}
     finally:
         backend.killed.set()
@@ -154,6 +154,18 @@ def killed_run(
     assert not thread.is_alive()
     assert len(ended) == 1 and isinstance(ended[0], Killed), ended
     return image
+
+
+def settle(path: str, deadline: float) -> None:
+    """Wait until the file at `path` stays the same for ten ticks (0.2 s) of the run."""
+    last = None
+    while time.monotonic() < deadline:
+        now = Path(path).read_bytes() if os.path.exists(path) else None
+        if now == last:
+            return
+        last = now
+        time.sleep(0.2)
+    raise AssertionError(f"{path} never settled")
 
 
 def restore(image: dict[str, bytes]) -> None:
