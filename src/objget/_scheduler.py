@@ -139,7 +139,8 @@ class Scheduler:
 
     # --- the ledger -----------------------------------------------------------------
     def commit(self, claim: Claim) -> None:
-        """Move the claim's written segment into the ledger."""
+        """Move the claim's written segment into the ledger (and, with live tracking, into the
+        live segments, whole, with its own CRC)."""
         with self.lock:
             start, end, crc = claim.mark
             if end > start:
@@ -150,13 +151,9 @@ class Scheduler:
                     self._live.append((self._commits, Span(start, end, crc)))
             claim.mark = (end, end, self._crc0)
 
-    def snapshot(self) -> tuple[tuple[Span, ...], tuple[Span, ...]]:
+    def _snapshot(self) -> tuple[tuple[Span, ...], tuple[Span, ...]]:
         """The ledger, and the segments in-flight claims have written so far (each may touch
         a ledger span; none overlaps one). Cheap: no CRC is combined under the lock."""
-        with self.lock:
-            return self._snapshot()
-
-    def _snapshot(self) -> tuple[tuple[Span, ...], tuple[Span, ...]]:
         pending = [
             Span(s, e, crc if self._combine else None)
             for s, e, crc in (c.mark for c in self._active)
