@@ -147,7 +147,8 @@ def killed_run(
             assert time.monotonic() < deadline, f"no {wanted}"
             time.sleep(0.01)
         settle(paths.live, time.monotonic() + 10)  # caught up with the written bytes
-        image = {p: Path(p).read_bytes() for p in (paths.part, *wanted)}
+        files = (paths.part, paths.checkpoint, paths.live)
+        image = {p: Path(p).read_bytes() for p in files if os.path.exists(p)}
     finally:
         backend.killed.set()
         thread.join(30)
@@ -258,6 +259,18 @@ def test_a_fresh_run_does_not_trust_an_earlier_runs_live_record(tmp_path):
     res = run(MemoryBackend({"k": data}), dest)
     assert dest.read_bytes() == data
     assert res.bytes_fetched == SIZE
+
+
+def test_a_fresh_start_removes_an_earlier_live_record(tmp_path):
+    """A run with no checkpoint to resume from starts fresh: an earlier run's live record goes
+    at once, not at this run's first live write (which a kill may prevent)."""
+    data = payload(SIZE)
+    dest = tmp_path / "out"
+    paths = Paths.beside(str(dest))
+    planted = Path(paths.live)
+    planted.write_bytes(b"an earlier run's live record\n")
+    image = killed_run(dest, data, 0)
+    assert image.get(paths.live) != b"an earlier run's live record\n"
 
 
 def test_a_fifo_planted_at_the_data_file_does_not_hang_the_resume(tmp_path):
