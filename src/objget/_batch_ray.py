@@ -218,7 +218,7 @@ def run_range(job: RangeJob, config: DownloadConfig, options: BackendOptions) ->
                     saver = DurableSaver(
                         fd,
                         paths.checkpoint,
-                        spans=sched.spans,
+                        view=sched.durable_view,
                         record=lambda done: ck.Checkpoint(
                             source=display, identity=meta.identity(), checksum=crc.name, spans=done
                         ),

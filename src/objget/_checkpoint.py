@@ -1,19 +1,16 @@
-"""The checkpoint: schema and codec (pure), atomic save and tolerant load, and the lock.
+"""The durable checkpoint: schema and codec (pure), atomic save and tolerant load, and the lock.
 
 A checkpoint records which byte spans of the temp data file are known to be on disk, with a
-CRC per span when the backend offers one, and the identity of the object they came from. Any
-checkpoint that cannot be decoded exactly (truncated, bit-flipped, other version, foreign) is
-reported and ignored: the download restarts, it never crashes.
+CRC per span when the backend offers one, the identity of the object they came from, and the
+id of the run that created the data file (`run`, a random nonce; the live record of
+`_live` names it too, so a live record is only ever read against the checkpoint and the data
+file it was written for). Any checkpoint that cannot be decoded exactly (truncated,
+bit-flipped, other version, foreign) is reported and ignored: the download restarts, it
+never crashes.
 
-Two files, two promises:
-- `DEST.objget-ckpt` (durable): written after an fdatasync of the data, atomically, fsynced;
-  it survives a power cut. Saved about once a second (an fdatasync is not cheap).
-- `DEST.objget-ckpt-live` (live): the same record a few dozen times a second, one `pwrite`,
-  no fsync. A killed process leaves its written bytes in the kernel's page cache, so this
-  record is exact after a crash of the process, not after one of the machine: it carries the
-  kernel's boot id and the data file's device number, and is believed only on the same boot
-  and mount, and only when it covers the durable one. It is what keeps a SIGKILL from
-  costing the last second of transfer.
+`DEST.objget-ckpt` is written after an fdatasync of the data, atomically, fsynced; it
+survives a power cut. It is saved about once a second (an fdatasync is not cheap); what a
+killed process wrote after its last save is in the live record (`_live`).
 """
 
 from __future__ import annotations
@@ -27,21 +24,22 @@ import zlib
 from dataclasses import dataclass
 
 from ._exceptions import LockedError
-from ._fileio import atomic_write, pwrite_all, remove_quietly
-from ._plan import Combine, Span, merge_spans
+from ._fileio import atomic_write, remove_quietly
+from ._plan import Span
 
 __all__ = [
     "Checkpoint",
     "CheckpointInvalid",
     "DestLock",
-    "LiveRecord",
     "Paths",
-    "boot_key",
     "decode",
     "encode",
+    "frame",
     "load",
-    "newest_spans",
+    "parse_spans",
+    "read_record",
     "save",
+    "unframe",
 ]
 
 FORMAT = "objget-checkpoint"
@@ -81,18 +79,42 @@ class Checkpoint:
     identity: dict[str, str | int | None]
     checksum: str | None
     spans: tuple[Span, ...]
-    # live records only: segments of in-flight parts (may touch `spans`, never overlap them;
-    # merged on load, so saving never combines CRCs) and the boot they are valid for.
-    pending: tuple[Span, ...] = ()
-    boot: str | None = None
+    run: str | None = None  # the run that created the data file (None: an older objget's)
 
 
 class CheckpointInvalid(ValueError):
     """The bytes are not a usable checkpoint; the message says why."""
 
 
+def frame(body: dict[str, object]) -> bytes:
+    """One JSON line and the CRC-32 of its text: a record that is exactly right or rejected."""
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"))
+    return f"{text}\n{zlib.crc32(text.encode()):08x}\n".encode()
+
+
+def unframe(data: bytes, fmt: str, version: int) -> dict[str, object]:
+    """The body `frame` wrote for format `fmt` at `version`; CheckpointInvalid otherwise."""
+    if len(data) > MAX_BYTES:
+        raise CheckpointInvalid("checkpoint too large")
+    try:
+        text, crc_line, tail = data.decode("utf-8").split("\n")
+    except (UnicodeDecodeError, ValueError):
+        raise CheckpointInvalid("not an objget checkpoint (bad framing)") from None
+    if tail != "" or crc_line != f"{zlib.crc32(text.encode()):08x}":
+        raise CheckpointInvalid("checksum mismatch (truncated or corrupted)")
+    try:
+        body = json.loads(text)
+    except (ValueError, RecursionError):
+        raise CheckpointInvalid("not JSON") from None
+    if not isinstance(body, dict) or body.get("format") != fmt:
+        raise CheckpointInvalid(f"not an {fmt} record")
+    if body.get("version") != version:
+        raise CheckpointInvalid(f"unsupported {fmt} version {body.get('version')!r}")
+    return body
+
+
 def encode(ckpt: Checkpoint) -> bytes:
-    body = {
+    body: dict[str, object] = {
         "format": FORMAT,
         "version": VERSION,
         "source": ckpt.source,
@@ -100,11 +122,9 @@ def encode(ckpt: Checkpoint) -> bytes:
         "checksum": ckpt.checksum,
         "spans": [[s.start, s.stop, s.crc] for s in ckpt.spans],
     }
-    if ckpt.boot is not None:
-        body["boot"] = ckpt.boot
-        body["pending"] = [[s.start, s.stop, s.crc] for s in ckpt.pending]
-    text = json.dumps(body, sort_keys=True, separators=(",", ":"))
-    return f"{text}\n{zlib.crc32(text.encode()):08x}\n".encode()
+    if ckpt.run is not None:
+        body["run"] = ckpt.run
+    return frame(body)
 
 
 def _int(v: object, what: str, limit: int = _MAX_INT) -> int:
@@ -121,22 +141,7 @@ def _opt_str(v: object, what: str) -> str | None:
 
 def decode(data: bytes) -> Checkpoint:
     """Decode and validate; raises CheckpointInvalid for anything not exactly right."""
-    if len(data) > MAX_BYTES:
-        raise CheckpointInvalid("checkpoint too large")
-    try:
-        text, crc_line, tail = data.decode("utf-8").split("\n")
-    except (UnicodeDecodeError, ValueError):
-        raise CheckpointInvalid("not an objget checkpoint (bad framing)") from None
-    if tail != "" or crc_line != f"{zlib.crc32(text.encode()):08x}":
-        raise CheckpointInvalid("checksum mismatch (truncated or corrupted)")
-    try:
-        body = json.loads(text)
-    except (ValueError, RecursionError):
-        raise CheckpointInvalid("not JSON") from None
-    if not isinstance(body, dict) or body.get("format") != FORMAT:
-        raise CheckpointInvalid("not an objget checkpoint")
-    if body.get("version") != VERSION:
-        raise CheckpointInvalid(f"unsupported checkpoint version {body.get('version')!r}")
+    body = unframe(data, FORMAT, VERSION)
     obj = body.get("object")
     if not isinstance(obj, dict):
         raise CheckpointInvalid("bad object identity")
@@ -152,23 +157,20 @@ def decode(data: bytes) -> Checkpoint:
         raise CheckpointInvalid("bad source")
     checksum = _opt_str(body.get("checksum"), "checksum")
     limit = _MAX_INT if size is None else size
-    spans = _spans(body.get("spans"), limit, "spans")
-    boot = _opt_str(body.get("boot"), "boot")
-    pending: tuple[Span, ...] = ()
-    if boot is not None:
-        pending = _spans(body.get("pending"), limit, "pending", touch=True)
     return Checkpoint(
         source=source,
         identity=identity,
         checksum=checksum,
-        spans=spans,
-        pending=pending,
-        boot=boot,
+        spans=parse_spans(body.get("spans"), limit, "spans"),
+        run=_opt_str(body.get("run"), "run"),
     )
 
 
-def _spans(raw: object, limit: int, what: str, *, touch: bool = False) -> tuple[Span, ...]:
-    """Sorted, non-empty, in-bounds spans that do not overlap (nor touch, unless `touch`)."""
+def parse_spans(
+    raw: object, limit: int, what: str, *, touch: bool = False, crc: bool = False
+) -> tuple[Span, ...]:
+    """Sorted, non-empty, in-bounds spans that do not overlap (nor touch, unless `touch`);
+    with `crc`, each must carry one."""
     if not isinstance(raw, list):
         raise CheckpointInvalid(f"bad {what}")
     spans: list[Span] = []
@@ -177,12 +179,12 @@ def _spans(raw: object, limit: int, what: str, *, touch: bool = False) -> tuple[
         if not isinstance(item, list) or len(item) != 3:
             raise CheckpointInvalid("bad span")
         start, stop = _int(item[0], "span start"), _int(item[1], "span stop")
-        crc = None if item[2] is None else _int(item[2], "span crc", 2**64 - 1)
+        value = None if item[2] is None and not crc else _int(item[2], "span crc", 2**64 - 1)
         if start < prev_stop or (start == prev_stop and not touch) or start >= stop:
             raise CheckpointInvalid(f"{what} overlap, touch or are unsorted")
         if stop > limit:
             raise CheckpointInvalid(f"{what} exceed the size")
-        spans.append(Span(start, stop, crc))
+        spans.append(Span(start, stop, value))
         prev_stop = stop
     return tuple(spans)
 
@@ -193,81 +195,17 @@ def save(path: str, ckpt: Checkpoint) -> None:
     atomic_write(path, encode(ckpt), mode=0o600)
 
 
-def boot_key(part: str) -> str | None:
-    """What a live record is valid for: this boot of the kernel (Linux's boot id) and the
-    filesystem the data file is on as mounted now (its device number). None where there is
-    no boot id or no data file."""
-    try:
-        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as f:
-            boot = f.read().strip()
-        dev = os.stat(part, follow_symlinks=False).st_dev
-    except OSError:
-        return None
-    return f"{boot}:{dev}" if boot else None
-
-
-class LiveRecord:
-    """Writes the live record of one run (see the module doc): one pwrite per save, no fsync.
-    The caller holds the destination's lock, so it is the only writer."""
-
-    def __init__(self, path: str) -> None:
-        self._path = path
-        self._fd: int | None = None
-        self._size = 0
-
-    def write(self, ckpt: Checkpoint) -> None:
-        data = encode(ckpt)
-        if self._fd is None:
-            remove_quietly(self._path)  # an old record, or a planted symlink (never followed)
-            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW | _O_CLOEXEC
-            self._fd = os.open(self._path, flags, 0o600)
-        pwrite_all(self._fd, memoryview(data), 0)
-        if len(data) < self._size:  # a kill right before this leaves an undecodable record
-            os.ftruncate(self._fd, len(data))
-        self._size = len(data)
-
-    def close(self, *, remove: bool) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
-        if remove:
-            remove_quietly(self._path)
-
-
-def newest_spans(
-    durable: Checkpoint, live: Checkpoint | None, boot: str | None, combine: Combine | None
-) -> tuple[Span, ...]:
-    """What is on disk: the live record's spans when it is believable (same boot, same
-    object, covers the durable record), else the durable record's."""
-    if (
-        live is None
-        or boot is None
-        or live.boot != boot
-        or (live.source, live.identity, live.checksum)
-        != (durable.source, durable.identity, durable.checksum)
-    ):
-        return durable.spans
-    try:
-        spans = merge_spans(live.spans, live.pending, combine)
-    except ValueError:  # pending overlapping the ledger: not a record we wrote
-        return durable.spans
-    return spans if _covers(spans, durable.spans) else durable.spans
-
-
-def _covers(outer: tuple[Span, ...], inner: tuple[Span, ...]) -> bool:
-    i = 0
-    for s in inner:
-        while i < len(outer) and outer[i].stop < s.stop:
-            i += 1
-        if i == len(outer) or outer[i].start > s.start:
-            return False
-    return True
-
-
 def load(path: str) -> Checkpoint | None:
     """The checkpoint at `path`, None when there is none; CheckpointInvalid when unusable."""
+    data = read_record(path)
+    return None if data is None else decode(data)
+
+
+def read_record(path: str) -> bytes | None:
+    """The bytes of the small record file at `path` (None: no file); CheckpointInvalid for a
+    symlink or anything but a regular file there (a FIFO does not hang the open)."""
     try:  # O_NONBLOCK: a FIFO planted at the path must not hang the open
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | _O_NOFOLLOW | _O_CLOEXEC)
     except FileNotFoundError:
         return None
     except OSError as exc:
@@ -277,10 +215,9 @@ def load(path: str) -> Checkpoint | None:
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise CheckpointInvalid("checkpoint path is not a regular file")
-        data = os.read(fd, MAX_BYTES + 1)
+        return os.read(fd, MAX_BYTES + 1)
     finally:
         os.close(fd)
-    return decode(data)
 
 
 class DestLock:

@@ -13,7 +13,6 @@ import os
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from . import _checkpoint as ck
 from ._config import DownloadConfig, RetryPolicy
@@ -31,16 +30,17 @@ from ._fileio import (
     remove_stale_temps,
     replace_durably,
 )
+from ._live import LiveRecord, new_run, segment_crc, tag_for
 from ._models import ByteRange, DownloadResult, ObjectMeta, Progress
 from ._plan import Span, cut_parts, done_bytes, missing_ranges
-from ._recover import resume_spans
+from ._recover import discard, resume_point
 from ._retry import RetryState, after_failure
 from ._saver import DurableSaver, save_quietly
 from ._scheduler import Scheduler
 from ._sync import skip_existing, stamp
 from ._verify import DigestCheck, FileCheck, verify
 from .backends import BackendOptions, resolve
-from .backends._base import Backend, Checksummer
+from .backends._base import Backend
 from .backends._transport import Transport
 
 __all__ = ["Downloader", "ProgressListener"]
@@ -49,12 +49,6 @@ log = logging.getLogger("objget")
 
 ProgressListener = Callable[[Progress], None]
 _UNKNOWN_SIZE = 2**63 - 1
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class _Resume:
-    spans: tuple[Span, ...]
-    restarted: str | None
 
 
 class Downloader:
@@ -157,14 +151,29 @@ class Downloader:
         checksummer = backend.checksummer(meta)
         ranged = meta.accept_ranges and meta.size is not None
         remove_stale_temps(paths.checkpoint)
-        resume = self._resume_point(paths, meta, display, checksummer, ranged, cfg.restart)
+        crc_name, crc_update = segment_crc(checksummer)
+        resume = resume_point(
+            paths,
+            meta=meta,
+            display=display,
+            checksummer=checksummer,
+            ranged=ranged,
+            restart=cfg.restart,
+            crc=(crc_name, crc_update),
+        )
         if resume.restarted:
             log.warning("%s: starting over: %s", display, resume.restarted)
         spans = resume.spans
         size = meta.size
         fresh = not spans
+        run = resume.run if resume.run is not None and not fresh else new_run()
+        if fresh:  # a new data file, a new run: no earlier live record may describe it
+            remove_quietly(paths.live)
         fd = open_part(paths.part, fresh=fresh)
-        live = ck.LiveRecord(paths.live)
+        tag = tag_for(fd, run=run, crc=crc_name) if ranged else None
+        live = LiveRecord(paths.live, tag)
+        if run == resume.run:
+            live.arm()  # the durable checkpoint on disk names this run already
         try:
             resumed = done_bytes(spans)
             if size is not None:
@@ -189,29 +198,31 @@ class Downloader:
                 done=spans,
                 combine=checksummer.combine if checksummer else None,
                 min_steal=max(cfg.buffer_size * 2, 1024 * 1024),
+                live=resume.live if tag is not None else None,
             )
             identity = meta.identity()
-            boot = ck.boot_key(paths.part)
 
-            def record(
-                spans: tuple[Span, ...], pending: tuple[Span, ...] = (), boot: str | None = None
-            ) -> ck.Checkpoint:
+            def record(spans: tuple[Span, ...]) -> ck.Checkpoint:
                 return ck.Checkpoint(
                     source=display,
                     identity=identity,
                     checksum=checksummer.name if checksummer else None,
                     spans=spans,
-                    pending=pending,
-                    boot=boot,
+                    run=run,
                 )
 
             # snapshot → fdatasync → checkpoint; after a failed sync nothing is saved again,
             # and the live record (which trusts the same pages) goes
+            def saved(seq: int) -> None:
+                sched.saved(seq)  # the live record keeps only what came after the snapshot
+                live.arm()
+
             saver = DurableSaver(
                 fd,
                 paths.checkpoint,
-                spans=sched.spans,
+                view=sched.durable_view,
                 record=record,
+                on_saved=saved,
                 on_sync_failed=lambda: live.close(remove=True),
             )
 
@@ -220,9 +231,7 @@ class Downloader:
                     saver()
 
             def save_live() -> None:
-                if ranged and not saver.sync_failed and boot is not None:
-                    ledger, pending = sched.snapshot()
-                    live.write(record(ledger, pending, boot))
+                live.write(sched.live_segments())  # nothing once closed, or before `arm`
 
             from ._engine import Engine, EngineHooks
 
@@ -237,13 +246,17 @@ class Downloader:
                 ranged=ranged,
                 resumed=resumed,
                 hooks=EngineHooks(
-                    save=save, save_at_start=fresh, save_live=save_live, progress=on_progress
+                    save=save,
+                    save_at_start=not live.armed,  # fresh, or a checkpoint without a run id
+                    save_live=save_live,
+                    progress=on_progress,
                 ),
+                live_crc=crc_update if tag is not None else None,
             )
             try:
                 peak = engine.run()
             except ObjectChanged:
-                _discard(paths)
+                discard(paths)
                 raise
             except BaseException as exc:
                 if save_quietly(save):  # the durable record is the newest: drop the live one
@@ -267,7 +280,7 @@ class Downloader:
                 checksummer=checksummer,
                 checks=checks,
                 display=display,
-                discard=lambda: _discard(paths),
+                discard=lambda: discard(paths),
             )
             if on_progress is not None:
                 final = engine.progress(time.monotonic() - started)
@@ -296,51 +309,6 @@ class Downloader:
             workers=peak,
         )
 
-    def _resume_point(
-        self,
-        paths: ck.Paths,
-        meta: ObjectMeta,
-        display: str,
-        checksummer: Checksummer | None,
-        ranged: bool,
-        restart: bool,
-    ) -> _Resume:
-        had_part = os.path.lexists(paths.part)
-        if restart:
-            _discard(paths)
-            return _Resume(spans=(), restarted="--restart was given" if had_part else None)
-        try:
-            saved = ck.load(paths.checkpoint)
-        except (ck.CheckpointInvalid, OSError) as exc:
-            _discard(paths)
-            return _Resume(spans=(), restarted=f"the checkpoint was unusable ({exc})")
-        if saved is None:
-            if had_part:
-                remove_quietly(paths.part)
-            return _Resume(spans=(), restarted=None)
-        reason = None
-        if not ranged:
-            reason = "the server does not support byte ranges, so the download cannot resume"
-        elif saved.source != display:
-            reason = "the checkpoint belongs to another source"
-        elif saved.identity != meta.identity():
-            reason = "the remote object changed since the last run (size/ETag/date differ)"
-        elif saved.checksum != (checksummer.name if checksummer else None):
-            reason = "the checkpoint was written with another checksum"
-        else:
-            spans = resume_spans(paths, saved, checksummer)
-            try:
-                st = os.stat(paths.part, follow_symlinks=False)
-                on_disk = st.st_size
-            except FileNotFoundError:
-                on_disk = -1
-            if spans and on_disk < spans[-1].stop:
-                reason = "the temp data file is missing or shorter than the checkpoint claims"
-        if reason:
-            _discard(paths)
-            return _Resume(spans=(), restarted=reason)
-        return _Resume(spans=spans, restarted=None)
-
 
 def _unknown_range() -> ByteRange:
     return ByteRange(0, _UNKNOWN_SIZE)
@@ -358,12 +326,6 @@ def head_with_retry(
             state, delay = after_failure(state, exc, rand=random.random())
             log.debug("retrying HEAD in %.2f s: %s", delay, exc)
             time.sleep(delay)
-
-
-def _discard(paths: ck.Paths) -> None:
-    remove_quietly(paths.checkpoint)
-    remove_quietly(paths.live)
-    remove_quietly(paths.part)
 
 
 def dest_path(source: str, dest: str | os.PathLike[str] | None) -> str:

@@ -19,6 +19,7 @@ from ._concurrency import ControllerSettings, StreamController
 from ._config import DownloadConfig
 from ._exceptions import RangeNotSupported, TransportError
 from ._fileio import pwrite_all
+from ._live import SEGMENT
 from ._models import ByteRange, ObjectMeta, Progress
 from ._ranges import check_range_answer
 from ._retry import RetryState, after_failure
@@ -40,7 +41,7 @@ class EngineHooks:
 
     `save` (durable: fdatasync + checkpoint) runs on a saver thread every checkpoint interval,
     so its disk wait never stalls the main loop; `save_live` (cheap, no fsync) runs on the
-    main loop every tick in which bytes were written."""
+    main loop every tick in which bytes were written, and once after each durable save."""
 
     save: Callable[[], None]
     save_at_start: bool = False  # a fresh download: record the object before any byte comes
@@ -70,14 +71,18 @@ class Engine:
         resumed: int,
         hooks: EngineHooks,
         clock: Callable[[], float] = time.monotonic,
+        live_crc: Callable[[int, memoryview], int] | None = None,
     ) -> None:
+        """`live_crc`: the live record is kept (`_live`): each written segment gets this CRC
+        (the checksummer's own when there is one) and ends after `SEGMENT` bytes."""
         self._backend = backend
         self._key = key
         self._meta = meta
         self._fd = fd
         self._sched = scheduler
         self._config = config
-        self._ck = checksummer
+        self._update = live_crc or (checksummer.update if checksummer is not None else None)
+        self._cut = SEGMENT if live_crc is not None and ranged else 0
         self._ranged = ranged
         self._resumed = resumed
         self._hooks = hooks
@@ -94,6 +99,7 @@ class Engine:
         self._threads: dict[int, threading.Thread] = {}
         self._save_due = threading.Event()
         self._saving = False  # a durable save is queued or running on the saver thread
+        self._live_due = False  # a durable save finished: rewrite the live record
         self._saver: threading.Thread | None = None
         self._writeback = WriteBehind.open(fd, meta.size)
         self.eof_size: int | None = None
@@ -137,7 +143,8 @@ class Engine:
                     if self._sched.finished() or not self._ranged:
                         break
                     continue
-                if self._hooks.save_live is not None and fetched != live_at:
+                if self._hooks.save_live is not None and (fetched != live_at or self._live_due):
+                    self._live_due = False
                     self._hooks.save_live()
                     live_at = fetched
                 if not self._saving and (
@@ -170,6 +177,7 @@ class Engine:
                 return
             try:
                 self._hooks.save()
+                self._live_due = True
             except BaseException as exc:
                 self._fail(exc)
                 return
@@ -298,8 +306,8 @@ class Engine:
 
     def _copy(self, claim: Claim, body: object, view: memoryview, index: int) -> None:
         readinto = body.readinto  # type: ignore[attr-defined]
-        fd, sched, ck, limiter = self._fd, self._sched, self._ck, self._limiter
-        update = ck.update if ck is not None else None
+        fd, sched, limiter = self._fd, self._sched, self._limiter
+        update, cut = self._update, self._cut
         cap = len(view) if limiter is None else min(len(view), limiter.chunk)
         cancelled = self._cancel.is_set
         wb = self._writeback
@@ -332,6 +340,8 @@ class Engine:
                 pwrite_all(fd, chunk, pos)
                 seg, _, crc = claim.mark
                 claim.mark = (seg, pos + take, update(crc, chunk) if update is not None else 0)
+                if cut and pos + take - seg >= cut:
+                    sched.commit(claim)  # a new segment for the live record
                 if wb is not None and pos + take - flushed >= wb.window:
                     wb.start(flushed, pos + take - flushed)
                     flushed = pos + take

@@ -27,26 +27,29 @@ log = logging.getLogger("objget")
 
 
 class DurableSaver:
-    """`saver()` saves one durable checkpoint of the spans `spans()` returns, built into a
-    record by `record(spans)`; raises the OSError of a failed sync (once, then does nothing).
-    `on_sync_failed` runs when the sync fails (e.g. to drop a live record that trusts the
-    same pages)."""
+    """`saver()` saves one durable checkpoint of the spans `view()` returns (with the number of
+    the scheduler's last commit they include), built into a record by `record(spans)`; raises
+    the OSError of a failed sync (once, then does nothing). `on_saved(seq)` runs once the
+    checkpoint is on disk (the live record then drops what it covers); `on_sync_failed` when
+    the sync fails (e.g. to drop a live record that trusts the same pages)."""
 
-    __slots__ = ("_failed", "_fd", "_on_sync_failed", "_path", "_record", "_spans")
+    __slots__ = ("_failed", "_fd", "_on_saved", "_on_sync_failed", "_path", "_record", "_view")
 
     def __init__(
         self,
         fd: int,
         path: str,
         *,
-        spans: Callable[[], tuple[Span, ...]],
+        view: Callable[[], tuple[tuple[Span, ...], int]],
         record: Callable[[tuple[Span, ...]], ck.Checkpoint],
+        on_saved: Callable[[int], None] | None = None,
         on_sync_failed: Callable[[], None] | None = None,
     ) -> None:
         self._fd = fd
         self._path = path
-        self._spans = spans
+        self._view = view
         self._record = record
+        self._on_saved = on_saved
         self._on_sync_failed = on_sync_failed
         self._failed = False
 
@@ -58,7 +61,7 @@ class DurableSaver:
     def __call__(self) -> None:
         if self._failed:
             return
-        snapshot = self._spans()  # before the sync: only bytes written by now are claimed
+        snapshot, seq = self._view()  # before the sync: only bytes written by now are claimed
         try:
             os.fdatasync(self._fd)
         except OSError:
@@ -67,6 +70,8 @@ class DurableSaver:
                 self._on_sync_failed()
             raise
         ck.save(self._path, self._record(snapshot))
+        if self._on_saved is not None:
+            self._on_saved(seq)
 
 
 def save_quietly(save: Callable[[], None]) -> bool:

@@ -5,6 +5,9 @@ A claim is a range a worker is streaming. Its `pos` only grows (the owner reserv
 each read), its `stop` only shrinks (an idle worker steals the upper half, or the owner retires
 and gives its remainder back). Reservation and stealing happen under the lock, so two workers
 never write the same byte and the ledger never overlaps.
+
+With `live` tracking, the scheduler also keeps the segments committed since the last durable
+checkpoint's snapshot, each with its own CRC (never merged), for the live record (`_live`).
 """
 
 from __future__ import annotations
@@ -52,6 +55,7 @@ class Scheduler:
         min_steal: int = 4 * 1024 * 1024,
         initial_crc: int = 0,
         guided: bool = False,
+        live: Iterable[Span] | None = None,
     ) -> None:
         self.lock = threading.Lock()
         self._queue: deque[ByteRange] = deque(parts)
@@ -63,6 +67,9 @@ class Scheduler:
         self._guided = guided  # parts are cut at claim time (see `guided_size`)
         self.fetched = 0
         self.retries = 0
+        self._commits = 0  # sequence number of the last commit
+        # (commit number, segment) for the live record; None: not tracked
+        self._live = None if live is None else [(0, s) for s in live]
 
     # --- claiming -------------------------------------------------------------------
     def claim(self, streams: int = 1) -> Claim | None:
@@ -132,29 +139,55 @@ class Scheduler:
 
     # --- the ledger -----------------------------------------------------------------
     def commit(self, claim: Claim) -> None:
-        """Move the claim's written segment into the ledger."""
+        """Move the claim's written segment into the ledger (and, with live tracking, into the
+        live segments, whole, with its own CRC)."""
         with self.lock:
             start, end, crc = claim.mark
             if end > start:
                 span = Span(start, end, crc if self._combine else None)
                 self._spans = add_span(self._spans, span, self._combine)
+                self._commits += 1
+                if self._live is not None:
+                    self._live.append((self._commits, Span(start, end, crc)))
             claim.mark = (end, end, self._crc0)
 
-    def snapshot(self) -> tuple[tuple[Span, ...], tuple[Span, ...]]:
+    def _snapshot(self) -> tuple[tuple[Span, ...], tuple[Span, ...]]:
         """The ledger, and the segments in-flight claims have written so far (each may touch
         a ledger span; none overlaps one). Cheap: no CRC is combined under the lock."""
-        with self.lock:
-            pending = [
-                Span(s, e, crc if self._combine else None)
-                for s, e, crc in (c.mark for c in self._active)
-                if e > s
-            ]
-            return tuple(self._spans), tuple(sorted(pending, key=lambda sp: sp.start))
+        pending = [
+            Span(s, e, crc if self._combine else None)
+            for s, e, crc in (c.mark for c in self._active)
+            if e > s
+        ]
+        return tuple(self._spans), tuple(sorted(pending, key=lambda sp: sp.start))
 
     def spans(self) -> tuple[Span, ...]:
         """The ledger plus every byte in-flight claims have written so far, merged."""
-        ledger, pending = self.snapshot()
-        return merge_spans(ledger, pending, self._combine)
+        return self.durable_view()[0]
+
+    def durable_view(self) -> tuple[tuple[Span, ...], int]:
+        """`spans()` and the number of the last commit they include (for `saved`)."""
+        with self.lock:
+            ledger, pending = self._snapshot()
+            seq = self._commits
+        return merge_spans(ledger, pending, self._combine), seq
+
+    def saved(self, seq: int) -> None:
+        """A durable checkpoint of `durable_view()` numbered `seq` is on disk: the live record
+        no longer needs the segments committed up to it."""
+        with self.lock:
+            if self._live is not None:
+                self._live = [item for item in self._live if item[0] > seq]
+
+    def live_segments(self) -> tuple[Span, ...]:
+        """What the live record holds: the segments committed since the last durable save and
+        those in-flight claims have written so far, sorted, each with its own CRC."""
+        with self.lock:
+            segments = [s for _, s in self._live or ()]
+            segments.extend(
+                Span(s, e, crc) for s, e, crc in (c.mark for c in self._active) if e > s
+            )
+        return tuple(sorted(segments))
 
     def add_retry(self) -> None:
         with self.lock:

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from objget._checkpoint import CheckpointInvalid, load
+from objget._live import load_live
 
 from .._servers.nginx import Nginx
 from .._servers.util import sha256_file, write_random
@@ -148,12 +149,20 @@ def test_refetched_after_a_kill_is_at_most_62_percent(site, tmp_path):
 
 
 def live_done(dest: Path) -> int:
-    """Bytes the run's live record (written every tick, no fsync) says are written."""
+    """Bytes the run's durable checkpoint and live record (written every tick, no fsync, the
+    segments written since the durable snapshot) together say are written."""
     try:
-        ckpt = load(f"{dest}.objget-ckpt-live")
+        live = load_live(f"{dest}.objget-ckpt-live")
+        durable = load(f"{dest}.objget-ckpt")
     except (CheckpointInvalid, OSError):
         return 0
-    return 0 if ckpt is None else sum(s.stop - s.start for s in ckpt.spans + ckpt.pending)
+    if live is None or durable is None or durable.run != live.tag.run:
+        return 0
+    done = end = 0
+    for start, stop in sorted((s.start, s.stop) for s in durable.spans + live.segments):
+        done += max(0, stop - max(start, end))
+        end = max(end, stop)
+    return done
 
 
 def test_a_sigkill_loses_nothing_the_live_record_had(site, tmp_path):

@@ -35,6 +35,7 @@ def checkpoints(draw):
         identity=IDENTITY,
         checksum=draw(st.sampled_from([None, "crc64ecma"])),
         spans=tuple(spans),
+        run=draw(st.one_of(st.none(), st.text(min_size=1, max_size=32))),
     )
 
 
@@ -89,6 +90,13 @@ def test_foreign_and_wrong_version():
                 }
             )
         )
+
+
+def test_the_run_id_is_kept_and_an_older_checkpoint_has_none():
+    with_run = Checkpoint(source="s", identity=IDENTITY, checksum=None, spans=(), run="r1")
+    assert decode(encode(with_run)).run == "r1"
+    text = encode(Checkpoint(source="s", identity=IDENTITY, checksum=None, spans=()))
+    assert b'"run"' not in text and decode(text).run is None
 
 
 def test_save_load_mode_and_symlink(tmp_path):

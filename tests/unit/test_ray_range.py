@@ -163,13 +163,13 @@ def test_the_shared_saver_snapshots_before_the_sync_and_latches(tmp_path, monkey
 
     monkeypatch.setattr(os, "fdatasync", fdatasync)
     path = str(tmp_path / "c.ckpt")
-    spans = lambda: (calls.append("snapshot"), (Span(0, 10, None),))[1]  # noqa: E731
+    view = lambda: (calls.append("snapshot"), ((Span(0, 10, None),), 0))[1]  # noqa: E731
     record = lambda done: _checkpoint.Checkpoint(  # noqa: E731
         source="s", identity={"etag": "e"}, checksum=None, spans=done
     )
     dropped: list[bool] = []
     saver = DurableSaver(
-        0, path, spans=spans, record=record, on_sync_failed=lambda: dropped.append(True)
+        0, path, view=view, record=record, on_sync_failed=lambda: dropped.append(True)
     )
     saver()
     assert calls == ["snapshot", "sync"] and _checkpoint.load(path) is not None

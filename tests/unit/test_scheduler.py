@@ -1,4 +1,5 @@
 from objget._models import ByteRange
+from objget._plan import Span
 from objget._scheduler import Scheduler
 
 MiB = 1024 * 1024
@@ -68,3 +69,39 @@ def test_without_guidance_parts_are_claimed_as_given():
     sched = Scheduler([ByteRange(0, 100), ByteRange(100, 10**9)])
     c = sched.claim(1)
     assert c is not None and (c.pos, c.stop) == (0, 100)
+
+
+def write(sched: Scheduler, claim, n: int, crc: int) -> None:
+    """What a worker does: reserve `n` bytes, write them, extend its mark with their CRC."""
+    pos = claim.pos
+    assert sched.reserve(claim, n) == n
+    claim.mark = (claim.mark[0], pos + n, crc)
+
+
+def test_live_segments_are_kept_apart_until_a_durable_snapshot_covers_them():
+    seed = Span(0, 10, 99)  # a segment the previous run's live record proved
+    sched = Scheduler([ByteRange(10, 4 * MiB)], done=[seed], live=[seed], min_steal=MiB)
+    c = sched.claim()
+    write(sched, c, 100, 1)
+    sched.commit(c)  # a segment ends (the worker cuts one every `SEGMENT` bytes)
+    write(sched, c, 50, 2)
+    assert sched.live_segments() == (seed, Span(10, 110, 1), Span(110, 160, 2))
+    assert sched.spans() == (Span(0, 160, None),)  # the ledger has no CRCs without combine
+    spans, seq = sched.durable_view()
+    assert spans == (Span(0, 160, None),)
+    write(sched, c, 40, 3)  # written after the snapshot
+    sched.commit(c)
+    sched.saved(seq)  # the durable checkpoint of that snapshot is on disk
+    # [110, 200) was partly in the snapshot, as an in-flight mark: it stays, whole
+    assert sched.live_segments() == (Span(110, 200, 3),)
+    spans, seq = sched.durable_view()
+    sched.saved(seq)
+    assert sched.live_segments() == ()
+
+
+def test_without_live_tracking_nothing_is_kept():
+    sched = Scheduler([ByteRange(0, MiB)], min_steal=MiB)
+    c = sched.claim()
+    write(sched, c, 100, 1)
+    sched.commit(c)
+    assert sched.live_segments() == ()
