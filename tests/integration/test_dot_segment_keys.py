@@ -115,13 +115,16 @@ class _LiteralHandler(BaseHTTPRequestHandler):
         self._answer(body=True)
 
     def _answer(self, *, body: bool) -> None:
-        target = self.path  # the request target exactly as received
+        # the target exactly as received (`self.path` has a leading `//` folded into `/`)
+        target = self.requestline.split(" ")[1]
         headers = {k.lower(): v for k, v in self.headers.items()}
         self.server.targets.append((self.command, target))
         signature = expected_signature(self.command, target, headers)
         if signature is not None and f"Signature={signature}" not in headers["authorization"]:
             return self._error(403, "SignatureDoesNotMatch")
         path = target.partition("?")[0]
+        if headers["host"].startswith("bkt."):  # virtual-hosted: the whole path is the key
+            path = "/bkt" + path
         if not path.startswith("/bkt/"):
             return self._error(404, "NoSuchBucket")
         data = self.server.objects.get(unquote(path[len("/bkt/") :]))
@@ -178,20 +181,42 @@ def literal_s3() -> Iterator[_LiteralServer]:
         thread.join(timeout=10)
 
 
+@pytest.fixture
+def bkt_localhost(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`bkt.localhost` resolves to 127.0.0.1 in this process (virtual-hosted requests)."""
+    resolve = socket.getaddrinfo
+
+    def getaddrinfo(host: Any, *args: Any, **kw: Any) -> Any:
+        return resolve("127.0.0.1" if host == "bkt.localhost" else host, *args, **kw)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+
+
 @pytest.mark.parametrize("key", DOT_KEYS)
 @pytest.mark.parametrize("signed", [True, False], ids=["sigv4", "anonymous"])
+@pytest.mark.parametrize("style", ["path", "virtual"])
 def test_a_literal_store_serves_each_key_its_own_bytes(
-    literal_s3: _LiteralServer, tmp_path: Path, key: str, signed: bool
+    literal_s3: _LiteralServer,
+    bkt_localhost: None,
+    tmp_path: Path,
+    key: str,
+    signed: bool,
+    style: str,
 ) -> None:
-    endpoint = f"http://127.0.0.1:{literal_s3.server_address[1]}"
+    port = literal_s3.server_address[1]
     dest = tmp_path / "out.bin"
     result = fetch(
-        f"s3://bkt/{key}", dest, endpoint=endpoint, region="us-east-1", anonymous=not signed
+        f"s3://bkt/{key}",
+        dest,
+        endpoint=f"http://localhost:{port}",
+        region="us-east-1",
+        anonymous=not signed,
+        addressing_style=style,
     )
     assert dest.read_bytes() == content(key)
     assert result.size == len(content(key))
     sent = {target.partition("?")[0] for _, target in literal_s3.targets}
-    assert sent == {"/bkt/" + quote(key, safe="/~")}
+    assert sent == {("/bkt/" if style == "path" else "/") + quote(key, safe="/~")}
 
 
 # -- SeaweedFS: refuses such keys, and objget must not end up at another object -----------------
