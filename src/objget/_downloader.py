@@ -130,6 +130,9 @@ class Downloader:
             check_dest(paths.dest)  # before the first request: no transfer to a doomed place
             if meta is None:
                 meta = head_with_retry(backend, key, version_id, self.config.retry)
+            parent = os.path.dirname(os.path.abspath(paths.dest))
+            if not os.path.isdir(parent):
+                raise FileNotFoundError(f"destination directory {parent} does not exist")
             with ck.DestLock(paths.lock, dest=paths.dest, source=display):
                 return self._locked(
                     backend, key, meta, paths, display, on_progress, started, config or self.config

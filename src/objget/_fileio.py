@@ -58,12 +58,9 @@ def open_part(path: str, *, fresh: bool) -> int:
 
 
 def check_dest(dest: str) -> None:
-    """Refuse, before any byte is fetched, a destination the final rename cannot take: its
-    directory missing (FileNotFoundError), or an existing directory at `dest` itself
-    (IsADirectoryError, EISDIR). A symlink there is fine: the rename replaces the link."""
-    parent = os.path.dirname(os.path.abspath(dest))
-    if not os.path.isdir(parent):
-        raise FileNotFoundError(f"destination directory {parent} does not exist")
+    """Refuse, before any request, a destination the final rename cannot replace: an existing
+    directory (IsADirectoryError, EISDIR, naming `dest`). A symlink there is fine: the rename
+    replaces the link itself, never what it points to."""
     try:
         mode = os.lstat(dest).st_mode
     except OSError:
