@@ -22,6 +22,7 @@ from ._exceptions import (
     TransportError,
 )
 from ._fileio import (
+    check_dest,
     check_free_space,
     disk_full,
     open_part,
@@ -122,6 +123,7 @@ class Downloader:
         started = time.monotonic()
         display = backend.display(key)
         try:
+            check_dest(paths.dest)  # before the first request: no transfer to a doomed place
             if meta is None:
                 meta = head_with_retry(backend, key, version_id, self.config.retry)
             parent = os.path.dirname(os.path.abspath(paths.dest))

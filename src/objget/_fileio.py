@@ -10,6 +10,7 @@ import stat
 
 __all__ = [
     "atomic_write",
+    "check_dest",
     "check_free_space",
     "disk_full",
     "fsync_dir",
@@ -54,6 +55,18 @@ def open_part(path: str, *, fresh: bool) -> int:
         os.close(fd)
         raise OSError(errno.EINVAL, f"{path} is not a regular file")
     return fd
+
+
+def check_dest(dest: str) -> None:
+    """Refuse, before any request, a destination the final rename cannot replace: an existing
+    directory (IsADirectoryError, EISDIR, naming `dest`). A symlink there is fine: the rename
+    replaces the link itself, never what it points to."""
+    try:
+        mode = os.lstat(dest).st_mode
+    except OSError:
+        return  # nothing there (or nothing we may see): the later steps say what is wrong
+    if stat.S_ISDIR(mode):
+        raise IsADirectoryError(errno.EISDIR, "the destination is an existing directory", dest)
 
 
 def check_free_space(directory: str, needed: int) -> None:

@@ -243,7 +243,11 @@ NOW = datetime(2024, 5, 6, 7, 8, 9, tzinfo=timezone.utc)
 CREDS = OssCredentials("LTAIexampleKey", "exampleSecret")
 
 
-@pytest.mark.parametrize("key", ["a//b", "100%", "a+b c", "中文 名", "q?x=1", "dir/"])
+@pytest.mark.parametrize(
+    "key",
+    ["a//b", "100%", "a+b c", "中文 名", "q?x=1", "dir/", "a/../obj", "./x", "a/./b", "..", ".",
+     "a/."],
+)  # fmt: skip
 @pytest.mark.parametrize(
     "version_id", [None, "CAEQNhiBgM0BYiIDc4MGZjZGI2OTBjOTRmNTE5NmU5NmFhZjhjYmY0****"]
 )

@@ -112,6 +112,28 @@ def test_custom_domain_is_virtual_hosted_and_cname_targets_use_the_host():
     assert cname.url("k", {}) == "https://cdn.example.com/k"
 
 
+@pytest.mark.parametrize(
+    "key", ["a/../obj", "../obj", "./x", "a/./b", "..", ".", "a//b", "a/.", "a/..", "/x"]
+)
+@pytest.mark.parametrize(
+    ("endpoint", "path_style", "cname"),
+    [
+        ("https://oss-cn-hangzhou.aliyuncs.com", False, False),
+        ("http://127.0.0.1:9000", True, False),
+        ("https://cdn.example.com", False, True),
+    ],
+    ids=["virtual", "path", "cname"],
+)
+def test_dot_segment_keys_are_written_as_oss2_writes_them(key, endpoint, path_style, cname):
+    """oss2 quotes the whole key (`/` too), so only a key that is all dots is a dot segment
+    in the URL; it stays literal (the transport sends it so), never resolved away."""
+    from oss2.api import _UrlMaker
+
+    t = OssTarget(endpoint=endpoint, bucket="bkt", path_style=path_style, cname=cname)
+    assert t.url(key, {}) == _UrlMaker(endpoint, cname, path_style)("bkt", key)
+    assert t.url(key, {}).endswith("/" + key.replace("/", "%2F"))
+
+
 def test_no_endpoint_and_no_region_is_a_usage_error():
     with pytest.raises(ValueError, match="OSS_ENDPOINT or OSS_REGION"):
         target()

@@ -198,6 +198,29 @@ def test_native_sigv4_equals_botocore(method, base, path, query, headers, token,
     assert list(mine.items()) == expected
 
 
+@pytest.mark.parametrize(
+    "key", ["a/../obj", "../obj", "./x", "a/./b", "..", ".", "a//b", "a/.", "a/..", "/x"]
+)
+@pytest.mark.parametrize("virtual", [False, True], ids=["path", "virtual"])
+def test_dot_segment_paths_are_signed_as_written(key, virtual):
+    """S3 (and botocore's S3 signer) canonicalise the path as sent, never normalised: the
+    signature covers `/bkt/a/../obj`, which is the request target the transport sends."""
+    from objget.backends._s3_urls import object_url
+
+    url = object_url("https://s3.eu-west-3.amazonaws.com", "bkt", key, virtual=virtual)
+    when = datetime.datetime(2026, 12, 4, 7, 30, 0)
+    ak, sk = "AKIAEXAMPLE12345", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
+    headers = {"Range": "bytes=0-9", "Accept-Encoding": "identity"}
+    mine = sign_s3_request(
+        "GET", url, headers, access_key=ak, secret_key=sk, token=None, region="eu-west-3",
+        timestamp=when.strftime("%Y%m%dT%H%M%SZ"), keys=SigningKeys(),
+    )  # fmt: skip
+    expected = botocore_sign("GET", url, headers, ak=ak, sk=sk, token=None, region="eu-west-3",
+                             when=when)  # fmt: skip
+    assert mine is not None
+    assert list(mine.items()) == expected
+
+
 def test_requests_the_native_signer_does_not_model_are_left_to_botocore():
     keys = SigningKeys()
     kw = dict(access_key="AK", secret_key="SK", token=None, region="r",

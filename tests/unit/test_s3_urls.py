@@ -101,3 +101,45 @@ def test_any_key_roundtrips_through_the_url(key: str) -> None:
     assert not parts.query and not parts.fragment
     assert unquote(parts.path) == f"/bucket/{key}"
     assert parse_s3_url(f"s3://bucket/{key}").key == key or "?versionId=" in key
+
+
+# Keys whose `.`/`..`/empty segments an URL normaliser would rewrite. S3 keys are names, not
+# paths: botocore (and every AWS SDK, per the S3 protocol tests) sends them literally.
+DOT_KEYS = ["a/../obj", "../obj", "./x", "a/./b", "..", ".", "a//b", "a/.", "a/..", "/x"]
+
+
+def botocore_url(key: str, style: str, endpoint: str) -> str:
+    """The URL botocore's own S3 client requests for `key` (captured before it is sent)."""
+    import boto3  # type: ignore[import-untyped,unused-ignore]
+    from botocore import UNSIGNED
+    from botocore.config import Config
+
+    class Sent(Exception):
+        pass
+
+    def capture(request: object, **_: object) -> None:
+        raise Sent(getattr(request, "url", None))
+
+    client = boto3.session.Session().client(
+        "s3",
+        region_name="us-east-1",
+        endpoint_url=endpoint,
+        config=Config(signature_version=UNSIGNED, s3={"addressing_style": style}),
+    )
+    client.meta.events.register("before-send.s3.GetObject", capture)
+    try:
+        with pytest.raises(Sent) as sent:
+            client.get_object(Bucket="bkt", Key=key)
+    finally:
+        client.close()
+    return str(sent.value.args[0])
+
+
+@pytest.mark.parametrize("key", DOT_KEYS)
+@pytest.mark.parametrize("virtual", [False, True], ids=["path", "virtual"])
+def test_dot_segment_keys_are_written_as_botocore_writes_them(key: str, virtual: bool) -> None:
+    endpoint = "https://s3.us-east-1.amazonaws.com"
+    url = object_url(endpoint, "bkt", key, virtual=virtual)
+    assert url == botocore_url(key, "virtual" if virtual else "path", endpoint)
+    prefix = "https://bkt.s3.us-east-1.amazonaws.com/" if virtual else f"{endpoint}/bkt/"
+    assert url == prefix + key  # literally: no segment removed, merged or encoded

@@ -21,6 +21,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import urllib3
 from urllib3 import exceptions as u3
+from urllib3.util import parse_url
 
 from .._config import DownloadConfig
 from .._exceptions import (
@@ -274,28 +275,36 @@ class Transport:
         source: str,
         redirect: bool = True,
     ) -> ResponseBody:
-        """Send one request; connection-level failures become TransportError / TLSError."""
+        """Send one request; connection-level failures become TransportError / TLSError.
+
+        A request that follows no redirect is one a backend built (and maybe signed) itself:
+        its path goes on the wire exactly as `url` writes it (`_send_as_written`)."""
         host = urlsplit(url).hostname or "?"
-        retries = urllib3.Retry(
-            total=None,
-            connect=0,
-            read=0,
-            status=0,
-            other=0,
-            redirect=10 if redirect else 0,
-            raise_on_redirect=True,
-            raise_on_status=False,
-        )
+        # `headers=` replaces the pool's defaults, its User-Agent included
+        all_headers = {"User-Agent": self.config.user_agent, **headers}
         try:
-            resp = self.pool.request(
-                method,
-                url,
-                headers={"User-Agent": self.config.user_agent, **headers},  # `headers=` replaces
-                preload_content=False,  # the pool's defaults, its User-Agent included
-                decode_content=False,
-                redirect=redirect,
-                retries=retries if redirect else False,
-            )
+            if redirect:
+                retries = urllib3.Retry(
+                    total=None,
+                    connect=0,
+                    read=0,
+                    status=0,
+                    other=0,
+                    redirect=10,
+                    raise_on_redirect=True,
+                    raise_on_status=False,
+                )
+                resp = self.pool.request(
+                    method,
+                    url,
+                    headers=all_headers,
+                    preload_content=False,
+                    decode_content=False,
+                    redirect=True,
+                    retries=retries,
+                )
+            else:
+                resp = self._send_as_written(method, url, all_headers)
         except u3.MaxRetryError as exc:
             reason = exc.reason
             if isinstance(reason, u3.ResponseError) or "redirect" in str(reason).lower():
@@ -306,6 +315,32 @@ class Transport:
         except (u3.HTTPError, OSError) as exc:
             raise self._map(exc, host, source) from exc
         return ResponseBody(resp, source=source, read_timeout=self.config.timeouts.read)
+
+    def _send_as_written(
+        self, method: str, url: str, headers: Mapping[str, str]
+    ) -> urllib3.BaseHTTPResponse:
+        """Send with the request target taken from `url` byte for byte. `PoolManager.urlopen`
+        re-parses the URL and removes `.` and `..` segments (RFC 3986 reference resolution):
+        `/bkt/a/../obj` would go out as `/bkt/obj`, another object (`/b1/../b2/k`: another
+        bucket's), under a signature computed over the path as written. Object keys are
+        names, not paths; S3 and OSS take such segments literally, as botocore sends them.
+        urllib3 only picks the connection pool here."""
+        where = parse_url(url)
+        pool = self.pool.connection_from_host(where.host, port=where.port, scheme=where.scheme)
+        parts = urlsplit(url)
+        target = parts.path or "/"
+        if parts.query:
+            target += "?" + parts.query
+        return pool.urlopen(
+            method,
+            target,
+            headers=dict(headers),
+            preload_content=False,
+            decode_content=False,
+            redirect=False,
+            retries=False,
+            assert_same_host=False,
+        )
 
     def _map(self, exc: BaseException, host: str, source: str) -> DownloadError:
         if isinstance(exc, (u3.SSLError, ssl.SSLError)):
