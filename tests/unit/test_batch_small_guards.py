@@ -1,0 +1,158 @@
+"""The batch's small-object path keeps a single download's guards: it takes the destination's
+lock, renames only the temp file it wrote (inode checked), and writes relative to its open
+directory, so a parent swapped for a symlink after the check is never followed."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+import pytest
+
+from objget import DownloadConfig, Downloader, LockedError
+from objget import _checkpoint as ck
+from objget._batch_journal import Journal
+from objget._batch_paths import ParentMaker
+from objget._batch_run import Runner
+from objget._batch_sources import Planned
+from objget.batch import UnsafePath
+from objget.testing import MemoryBackend, no_wait_retry
+
+MiB = 1024 * 1024
+
+
+class HookedStore(MemoryBackend):
+    """Calls `hooks[key]()` when that key's GET is answered (before any body byte)."""
+
+    def __init__(self, objects: dict[str, bytes]) -> None:
+        super().__init__(objects)
+        self.hooks: dict[str, Callable[[], None]] = {}
+
+    def get_range(self, key, rng, *, meta):
+        body = super().get_range(key, rng, meta=meta)
+        hook = self.hooks.get(key)
+        if hook is not None:
+            hook()
+        return body
+
+
+def run_batch(root, store, objects, budget=1):
+    plan = [
+        Planned(source=f"mem://{k}", rel=k, backend=store, key=k, size=len(v),
+                etag=store._etags[k])
+        for k, v in objects.items()
+    ]  # fmt: skip
+    cfg = DownloadConfig(max_workers=budget, retry=no_wait_retry())
+    with Downloader(config=cfg) as dl, Journal(str(root)) as jr:
+        results = Runner(dl, str(root), jr).run(plan, {}, skipped=0)
+        rows = jr.rows()
+    return {r.source.removeprefix("mem://"): r for r in results}, rows
+
+
+def test_a_single_download_holding_the_lock_keeps_the_small_object_out(tmp_path):
+    """A single download of DEST is running (it holds DEST.objget-lock and writes
+    DEST.objget-part): the batch's object fails as `locked`; nothing of the other run is
+    touched; the other objects are downloaded."""
+    objs = {"x.bin": b"new" * 100, "y.bin": b"y" * 10}
+    dest = tmp_path / "x.bin"
+    dest.write_bytes(b"old file")
+    paths = ck.Paths.beside(str(dest))
+    with ck.DestLock(paths.lock, dest=paths.dest):
+        with open(paths.part, "wb") as f:
+            f.write(b"the single download's bytes")
+        by, rows = run_batch(tmp_path, HookedStore(objs), objs)
+        assert by["x.bin"].status == "failed" and by["x.bin"].error_kind == "locked"
+        assert "another objget run is downloading to" in by["x.bin"].error
+        assert dest.read_bytes() == b"old file"
+        with open(paths.part, "rb") as f:
+            assert f.read() == b"the single download's bytes"
+        assert os.path.exists(paths.lock)
+    assert rows["x.bin"].state == "failed"
+    assert by["y.bin"].status == "downloaded" and (tmp_path / "y.bin").read_bytes() == b"y" * 10
+    assert not (tmp_path / "y.bin.objget-lock").exists()  # released and removed
+
+
+def test_a_single_download_started_during_a_small_object_is_refused(tmp_path):
+    objs = {"d/x.bin": b"x" * 5000}
+    store = HookedStore(objs)
+    outcome = []
+
+    def single_download_starts():
+        lock = ck.DestLock(str(tmp_path / "d" / "x.bin.objget-lock"), dest="x")
+        try:
+            lock.acquire()
+        except LockedError:
+            outcome.append("refused")
+        else:
+            lock.release(remove=False)
+            outcome.append("taken")
+
+    store.hooks["d/x.bin"] = single_download_starts
+    by, _ = run_batch(tmp_path, store, objs)
+    assert outcome == ["refused"]
+    assert by["d/x.bin"].status == "downloaded"
+    assert (tmp_path / "d" / "x.bin").read_bytes() == objs["d/x.bin"]
+    assert sorted(os.listdir(tmp_path / "d")) == ["x.bin"]
+
+
+def test_a_swapped_temp_file_is_never_renamed_onto_dest(tmp_path):
+    """Someone replaces DEST.objget-part while the batch writes it: the batch's own bytes
+    are on an unlinked inode, and the stranger's file is not renamed onto DEST."""
+    objs = {"x.bin": b"right bytes" * 100, "y.bin": b"y" * 100}
+    store = HookedStore(objs)
+    part = tmp_path / "x.bin.objget-part"
+
+    def swap():
+        os.unlink(part)
+        part.write_bytes(b"WRONG BYTES" * 100)
+
+    store.hooks["x.bin"] = swap
+    by, rows = run_batch(tmp_path, store, objs)
+    assert by["x.bin"].status == "failed" and by["x.bin"].error_kind == "local"
+    assert "was not renamed onto" in by["x.bin"].error
+    assert not (tmp_path / "x.bin").exists()
+    assert rows["x.bin"].state == "failed"
+    assert (tmp_path / "y.bin").read_bytes() == objs["y.bin"]
+
+
+@pytest.mark.parametrize("size", [100, 1 * MiB + 100], ids=["one-chunk", "own-chunks"])
+def test_a_parent_swapped_for_a_symlink_after_the_check_is_never_followed(tmp_path, size):
+    """`sub` is visited (made) for `sub/c`; while `a` downloads, `sub` is moved away and a
+    symlink to a directory outside takes its place. `sub/b` is then never written through
+    the symlink: into the directory objget opened (same chunk), or refused (a later chunk,
+    whose walk finds the symlink)."""
+    root = tmp_path / "root"
+    root.mkdir()
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    objs = {"sub/c": b"c" * size, "a": b"a" * size, "sub/b": b"b" * size}
+    store = HookedStore(objs)
+
+    def swap():
+        os.rename(root / "sub", root / "sub.moved")
+        os.symlink(outside, root / "sub")
+
+    store.hooks["a"] = swap
+    by, _ = run_batch(root, store, objs)
+    assert list(outside.iterdir()) == []
+    assert (root / "sub.moved" / "c").read_bytes() == objs["sub/c"]
+    if size < MiB:
+        assert by["sub/b"].status == "downloaded"
+        assert (root / "sub.moved" / "b").read_bytes() == objs["sub/b"]
+    else:
+        assert by["sub/b"].status == "failed" and by["sub/b"].error_kind == "unsafe-path"
+        assert "symlink" in by["sub/b"].error
+        assert sorted(os.listdir(root / "sub.moved")) == ["c"]
+
+
+def test_open_dir_walks_without_following_symlinks(tmp_path):
+    (tmp_path / "real" / "deep").mkdir(parents=True)
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    maker = ParentMaker(str(tmp_path))
+    fd = maker.open_dir("real/deep")
+    try:
+        assert os.path.samestat(os.fstat(fd), os.stat(tmp_path / "real" / "deep"))
+    finally:
+        os.close(fd)
+    with pytest.raises(UnsafePath, match="symlink"):
+        maker.open_dir("link/deep")
