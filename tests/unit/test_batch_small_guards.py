@@ -156,3 +156,30 @@ def test_open_dir_walks_without_following_symlinks(tmp_path):
         os.close(fd)
     with pytest.raises(UnsafePath, match="symlink"):
         maker.open_dir("link/deep")
+
+
+def test_a_lock_left_by_a_run_killed_after_its_rename_is_removed_unless_held(tmp_path):
+    """A run killed between the rename and the lock's removal: the re-run takes the object
+    as committed and removes the stale lock file — but never one another run holds."""
+    from objget._batch_journal import Running
+    from objget._batch_skip import classify
+
+    store = HookedStore({"a": b"a" * 10, "b": b"b" * 10})
+    plan = [
+        Planned(source=f"mem://{k}", rel=k, backend=store, key=k, size=10, etag=store._etags[k])
+        for k in ("a", "b")
+    ]
+    for k in ("a", "b"):
+        (tmp_path / k).write_bytes(k.encode() * 10)
+        (tmp_path / f"{k}.objget-lock").write_bytes(b"4242\n")
+    held = ck.DestLock(str(tmp_path / "b.objget-lock"), dest="b")
+    held.acquire()
+    try:
+        with Journal(str(tmp_path)) as jr:
+            jr.running_many([Running(k, f"mem://{k}", 10, store._etags[k], None) for k in "ab"])
+            todo, skipped = classify(plan, jr.rows(), str(tmp_path), jr)
+        assert todo == [] and len(skipped) == 2
+        assert not (tmp_path / "a.objget-lock").exists()
+        assert (tmp_path / "b.objget-lock").exists()
+    finally:
+        held.release(remove=True)
