@@ -8,9 +8,10 @@ its connections are free, so the total never exceeds the budget. Worker threads 
 progress hook (the engine then saves its checkpoint) within about 0.1 s.
 
 Small listed objects travel in chunks (one hand-off per up to CHUNK_MAX objects while the
-queue is long, CHUNK near its end). Each is fsynced and renamed by `fetch_small`; the worker
-then fsyncs each directory of the chunk once, and only after that does the driver journal
-them done — so the journal never holds a `done` whose rename a power cut could still undo.
+queue is long, CHUNK near its end). Each is fsynced and renamed by `fetch_small` inside the
+directory the worker opened for the chunk without following symlinks (`OpenDirs`); the worker
+then fsyncs each such directory once, and only after that does the driver journal them done
+— so the journal never holds a `done` whose rename a power cut could still undo.
 """
 
 from __future__ import annotations
