@@ -250,6 +250,9 @@ class Runner:
                     source=p.source, path=dest, status="downloaded", size=result.size,
                     etag=result.etag, result=result,
                 )  # fmt: skip
+            # the engine makes its files by path: its directory is walked again first (a
+            # parent swapped for a symlink since the first visit is refused, not followed)
+            os.close(self._paths.open_dir(p.rel.rpartition("/")[0]))
             per_object = dataclasses.replace(
                 cfg,
                 max_workers=streams,

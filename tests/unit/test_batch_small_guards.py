@@ -183,3 +183,35 @@ def test_a_lock_left_by_a_run_killed_after_its_rename_is_removed_unless_held(tmp
         assert (tmp_path / "b.objget-lock").exists()
     finally:
         held.release(remove=True)
+
+
+def test_a_large_object_whose_parent_became_a_symlink_is_refused(tmp_path):
+    """The engine (large and mid-sized objects) makes its files by path: the directory is
+    walked again right before it starts, so a parent swapped for a symlink since the batch
+    first visited it is refused instead of followed."""
+    root = tmp_path / "root"
+    root.mkdir()
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    objs = {"sub/c": b"c" * 100, "a": b"a" * 100, "sub/big": b"B" * (9 * MiB)}
+    store = HookedStore(objs)
+
+    def swap():
+        os.rename(root / "sub", root / "sub.moved")
+        os.symlink(outside, root / "sub")
+
+    store.hooks["a"] = swap
+    plan = [
+        Planned(source=f"mem://{k}", rel=k, backend=store, key=k, size=len(v),
+                etag=store._etags[k])
+        for k, v in objs.items()
+    ]  # fmt: skip
+    cfg = DownloadConfig(max_workers=1, retry=no_wait_retry())
+    with Downloader(config=cfg) as dl, Journal(str(root)) as jr:
+        runner = Runner(dl, str(root), jr)
+        # small ones first (sub/c visits `sub`, `a` swaps it), then the 9 MiB one
+        results = runner.run(plan[:2], {}, skipped=0) + runner.run(plan[2:], {}, skipped=0)
+    by = {r.source.removeprefix("mem://"): r for r in results}
+    assert list(outside.iterdir()) == []
+    assert by["sub/big"].status == "failed" and by["sub/big"].error_kind == "unsafe-path"
+    assert sorted(os.listdir(root / "sub.moved")) == ["c"]
