@@ -32,7 +32,7 @@ from ._batch_models import BatchProgress, ObjectResult, error_kind
 from ._batch_paths import OpenDirs, ParentMaker
 from ._batch_progress import Stopped, Tracker
 from ._batch_skip import unchanged
-from ._batch_small import SMALL, fetch_small
+from ._batch_small import SMALL, HeldLock, fetch_small
 from ._batch_sources import Planned
 from ._downloader import Downloader, head_with_retry
 from ._exceptions import DownloadError
@@ -198,23 +198,27 @@ class Runner:
         out: list[ObjectResult | _Work] = []
         where: dict[int, str] = {}  # index in `out` of a small object -> its directory
         dirs = OpenDirs(self._paths)
+        held = HeldLock()  # DEST's lock, handed from one small object to the next
         try:
             for w in chunk:
                 if self._tracker.stop.is_set():
                     raise Stopped
                 renamed: list[str] = []
-                out.append(self._work(w, streams, dirs, renamed))
+                out.append(self._work(w, streams, dirs, held, renamed))
                 if renamed:
                     where[len(out) - 1] = renamed[0]
         finally:
-            failed = dirs.close()
+            try:
+                held.release()
+            finally:
+                failed = dirs.close()
         for i, parent in where.items():
             if parent in failed:
                 out[i] = _unsynced(out[i], os.path.join(self._root, parent), failed[parent])
         return out
 
     def _work(
-        self, w: _Work, streams: int, dirs: OpenDirs, renamed: list[str]
+        self, w: _Work, streams: int, dirs: OpenDirs, held: HeldLock, renamed: list[str]
     ) -> ObjectResult | _Work:
         """In a worker thread: HEAD when the size is unknown, then download. A small
         object is written in its directory from `dirs` and that directory (relative to the
@@ -242,7 +246,7 @@ class Runner:
                 result = fetch_small(
                     p.backend, p.key, dest, dir_fd=dirs.fd(parent), size=size, etag=etag,
                     version_id=version, sha256=p.sha256, config=cfg, buf=self._buffer(),
-                    listed=self._paths.listed(p.rel), sync_dir=False,
+                    listed=self._paths.listed(p.rel), sync_dir=False, held=held,
                 )  # fmt: skip
                 dirs.renamed(parent)
                 renamed.append(parent)

@@ -41,7 +41,7 @@ from ._ranges import check_range_answer
 from ._retry import RetryState, after_failure
 from .backends._base import Backend
 
-__all__ = ["SMALL", "fetch_small"]
+__all__ = ["SMALL", "HeldLock", "fetch_small"]
 
 _CREATE = (
     os.O_WRONLY
@@ -73,6 +73,7 @@ def fetch_small(
     buf: memoryview,
     listed: frozenset[str] | None = None,
     sync_dir: bool = True,
+    held: HeldLock | None = None,
 ) -> DownloadResult:
     """Download a small object of known size and ETag to `dest` — the name
     `basename(dest)` in the open directory `dir_fd` (`dest` is what results and messages
@@ -80,45 +81,24 @@ def fetch_small(
 
     `listed`: the names in `dest`'s directory before the batch wrote there (None: unknown,
     so leftovers of an earlier run are removed blindly). `sync_dir=False` leaves the fsync
-    of the directory (which makes the rename durable) to the caller."""
+    of the directory (which makes the rename durable) to the caller. `held`: take DEST's
+    lock through it and leave it held for the next object (else it is released here)."""
     started = time.monotonic()
     display = backend.display(key)
     paths = ck.Paths.beside(dest)
     meta = ObjectMeta(size=size, etag=etag, version_id=version_id, accept_ranges=True)
-    state: RetryState | None = None  # made on the first failure only
-    retries = 0
-    name = os.path.basename(dest)
-    part = os.path.basename(paths.part)
-    with ck.DestLock(paths.lock, dest=dest, source=display, dir_fd=dir_fd):
-        for side in (f"{name}.objget-ckpt", f"{name}.objget-ckpt-live", f"{name}.objget-ckpt.tmp"):
-            if listed is None or side in listed:  # an engine run's progress is not used here
-                unlink_at(dir_fd, side)
-        stale = listed is None or part in listed
-        while True:
-            try:
-                verified, made = _attempt(
-                    backend, key, paths, meta, display, sha256, buf, dir_fd=dir_fd, stale=stale
-                )
-                break
-            except TransportError as exc:
-                if state is None:
-                    state = RetryState(policy=config.retry)
-                state, delay = after_failure(state, exc, rand=random.random())
-                retries += 1
-                time.sleep(delay)
-        try:
-            now = os.stat(part, dir_fd=dir_fd, follow_symlinks=False)
-        except FileNotFoundError:
-            now = None
-        if now is None or (now.st_dev, now.st_ino) != made:
-            raise CheckpointError(
-                f"{display}: the temp file {paths.part} was removed or replaced by another "
-                f"file while objget wrote it; it was not renamed onto {dest} (is another "
-                "program writing in this directory?)",
-                source=display,
-                dest=dest,
-            )
-        os.replace(part, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+    if held is None:
+        with ck.DestLock(paths.lock, dest=dest, source=display, dir_fd=dir_fd):
+            verified, retries = _locked(
+                backend, key, paths, meta, display, sha256, buf, config,
+                dir_fd=dir_fd, listed=listed,
+            )  # fmt: skip
+    else:
+        held.take(dir_fd, paths, display)
+        verified, retries = _locked(
+            backend, key, paths, meta, display, sha256, buf, config,
+            dir_fd=dir_fd, listed=listed,
+        )  # fmt: skip
     if sync_dir:
         os.fsync(dir_fd)
     return DownloadResult(
@@ -126,6 +106,100 @@ def fetch_small(
         verified=verified, bytes_fetched=size, bytes_resumed=0,
         elapsed=time.monotonic() - started, retries=retries, workers=1,
     )  # fmt: skip
+
+
+def _locked(
+    backend: Backend,
+    key: str,
+    paths: ck.Paths,
+    meta: ObjectMeta,
+    display: str,
+    sha256: str | None,
+    buf: memoryview,
+    config: DownloadConfig,
+    *,
+    dir_fd: int,
+    listed: frozenset[str] | None,
+) -> tuple[tuple[str, ...], int]:
+    """Under DEST's lock: leftovers removed, the object fetched (retried under the policy),
+    the temp file's inode checked and renamed onto DEST. (checks passed, retries)"""
+    state: RetryState | None = None  # made on the first failure only
+    retries = 0
+    name = os.path.basename(paths.dest)
+    part = os.path.basename(paths.part)
+    for side in (f"{name}.objget-ckpt", f"{name}.objget-ckpt-live", f"{name}.objget-ckpt.tmp"):
+        if listed is None or side in listed:  # an engine run's progress is not used here
+            unlink_at(dir_fd, side)
+    stale = listed is None or part in listed
+    while True:
+        try:
+            verified, made = _attempt(
+                backend, key, paths, meta, display, sha256, buf, dir_fd=dir_fd, stale=stale
+            )
+            break
+        except TransportError as exc:
+            if state is None:
+                state = RetryState(policy=config.retry)
+            state, delay = after_failure(state, exc, rand=random.random())
+            retries += 1
+            time.sleep(delay)
+    try:
+        now = os.stat(part, dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        now = None
+    if now is None or (now.st_dev, now.st_ino) != made:
+        raise CheckpointError(
+            f"{display}: the temp file {paths.part} was removed or replaced by another "
+            f"file while objget wrote it; it was not renamed onto {paths.dest} (is another "
+            "program writing in this directory?)",
+            source=display,
+            dest=paths.dest,
+        )
+    os.replace(part, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+    return verified, retries
+
+
+class HeldLock:
+    """The DEST lock a worker holds from one small object to the next: handed over to the
+    next destination in the same directory (`DestLock.move`: a hard link of the lock file,
+    then its old name removed — no file created per object; creating a file while other
+    threads fsync is what a lock costs), taken anew otherwise or when the next name is
+    there already. `release()` lets go of it (its file removed). One thread only."""
+
+    def __init__(self) -> None:
+        self._lock: ck.DestLock | None = None
+        self._dir: tuple[int, int] | None = None  # (device, inode) of the lock's directory
+        self._fd: int | None = None  # the lock's own descriptor of that directory
+
+    def take(self, dir_fd: int, paths: ck.Paths, display: str) -> None:
+        """Hold DEST's lock of `paths` (in the open directory `dir_fd`); LockedError when
+        another run holds it."""
+        if self._lock is not None:
+            st = os.fstat(dir_fd)
+            if self._dir == (st.st_dev, st.st_ino) and self._lock.move(
+                paths.lock, dest=paths.dest, source=display
+            ):
+                return
+            self.release()
+        fd = os.dup(dir_fd)
+        try:
+            lock = ck.DestLock(paths.lock, dest=paths.dest, source=display, dir_fd=fd)
+            lock.acquire()
+            st = os.fstat(fd)
+        except BaseException:
+            os.close(fd)
+            raise
+        self._lock, self._fd, self._dir = lock, fd, (st.st_dev, st.st_ino)
+
+    def release(self) -> None:
+        lock, fd = self._lock, self._fd
+        self._lock = self._fd = self._dir = None
+        try:
+            if lock is not None:
+                lock.release(remove=True)
+        finally:
+            if fd is not None:
+                os.close(fd)
 
 
 def _create(dir_fd: int, name: str, *, stale: bool) -> int:

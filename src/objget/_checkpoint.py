@@ -331,6 +331,34 @@ class DestLock:
             os.close(fd)
         raise LockedError(f"could not take the lock {self._path}", dest=self._dest)
 
+    def move(self, path: str, *, dest: str, source: str | None = None) -> bool:
+        """Hand the held lock over to another destination in the same directory, without
+        letting go of it: its file gets the name `path` (a hard link — no file is created)
+        and loses its old name. False, and nothing changed, when `path` exists (another
+        run holds it, or a killed one left it: `acquire` a new lock for it instead)."""
+        assert self._fd is not None, "move() needs a held lock"
+        name = path if self._dir_fd is None else os.path.basename(path)
+        try:
+            os.link(
+                self._name,
+                name,
+                src_dir_fd=self._dir_fd,
+                dst_dir_fd=self._dir_fd,
+                follow_symlinks=False,
+            )
+        except FileExistsError:
+            return False
+        try:
+            now = os.stat(name, dir_fd=self._dir_fd, follow_symlinks=False)
+            if now.st_ino != os.fstat(self._fd).st_ino:  # our old name was not our file
+                unlink_at(self._dir_fd, name)
+                return False
+        except FileNotFoundError:
+            return False
+        unlink_at(self._dir_fd, self._name)
+        self._path, self._name, self._dest, self._source = path, name, dest, source
+        return True
+
     def release(self, *, remove: bool) -> None:
         if self._fd is None:
             return

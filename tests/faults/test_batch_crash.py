@@ -1,9 +1,10 @@
 """The batch's small-object path under crashes and power loss (`objget --recursive` of small
 listed objects: one GET each, fsync, rename, a directory fsync per group, then the journal).
 
-- Crash points: SIGKILL exactly at every `renameat`, `unlinkat` (the lock's removal, right
-  after the rename), `fsync` and `fdatasync` of one run, and at sampled `pwrite64` calls
-  (`strace -f -e inject=SYSCALL:signal=KILL:when=N`), then the same batch again.
+- Crash points: SIGKILL exactly at every `renameat`, `linkat` and `unlinkat` (the lock handed
+  to the next object, the old name's removal), `fsync` and `fdatasync` of one run, and at
+  sampled `pwrite64` calls (`strace -f -e inject=SYSCALL:signal=KILL:when=N`), then the same
+  batch again.
 - Power loss: the batch runs on a loop-mounted ext4 (`noauto_da_alloc,commit=60`); snapshots
   of the image are taken with the writer stopped, each is mounted on a second loop device
   (journal replay = reboot) and the batch resumed from it.
@@ -41,7 +42,7 @@ from .test_crash_points import _LINE, sample
 from .test_power_loss import OPTIONS, snapshot
 
 MiB = 1024 * 1024
-SYSCALLS = ("renameat", "unlinkat", "fsync", "fdatasync", "pwrite64")
+SYSCALLS = ("renameat", "linkat", "unlinkat", "fsync", "fdatasync", "pwrite64")
 POWER_ROW = "batch power loss (ext4 snapshot, journal replay)"
 
 
@@ -104,7 +105,7 @@ def test_batch_sigkill_at_every_durability_call_then_resume(tmp_path, summary, t
         assert calls.get("renameat", 0) >= len(data) - 1 and calls.get("fsync", 0) > 0, calls
         points = [
             (name, n)
-            for name in ("renameat", "unlinkat", "fsync", "fdatasync")
+            for name in ("renameat", "linkat", "unlinkat", "fsync", "fdatasync")
             for n in range(1, calls.get(name, 0) + 1)
         ]
         points += [("pwrite64", n) for n in sample(calls["pwrite64"], trials(6, 24))]

@@ -215,3 +215,56 @@ def test_a_large_object_whose_parent_became_a_symlink_is_refused(tmp_path):
     assert list(outside.iterdir()) == []
     assert by["sub/big"].status == "failed" and by["sub/big"].error_kind == "unsafe-path"
     assert sorted(os.listdir(root / "sub.moved")) == ["c"]
+
+
+def test_the_lock_is_handed_from_object_to_object_within_a_directory(tmp_path):
+    """Within a chunk, DEST's lock goes from one small object to the next in the same
+    directory as the same file under the next name (no file created per object): at each
+    object's GET only its own lock name exists, and it is held."""
+    objs = {f"d/o{i}": bytes([i]) * 300 for i in range(5)} | {"e/p0": b"p0", "e/p1": b"p1"}
+    store = HookedStore(objs)
+    seen: dict[str, tuple[int, list[str], bool]] = {}
+
+    def look(key):
+        def hook():
+            folder = tmp_path / key.rpartition("/")[0]
+            lock = tmp_path / f"{key}.objget-lock"
+            try:
+                ck.DestLock(str(lock), dest=key).acquire()
+                refused = False
+            except LockedError:
+                refused = True
+            locks = sorted(n for n in os.listdir(folder) if n.endswith(".objget-lock"))
+            seen[key] = (os.stat(lock).st_ino, locks, refused)
+
+        return hook
+
+    for key in objs:
+        store.hooks[key] = look(key)
+    by, _ = run_batch(tmp_path, store, objs)
+    assert all(r.status == "downloaded" for r in by.values())
+    for key, (_, locks, refused) in seen.items():
+        assert refused and locks == [f"{key.rpartition('/')[2]}.objget-lock"], (key, locks)
+    assert len({seen[f"d/o{i}"][0] for i in range(5)}) == 1  # one lock file, handed on
+    assert seen["e/p0"][0] == seen["e/p1"][0]
+    assert not [p for p in tmp_path.rglob("*") if ".objget-" in p.name and "batch" not in p.name]
+
+
+def test_a_handover_onto_a_lock_another_run_holds_fails_only_that_object(tmp_path):
+    objs = {"d/a": b"a" * 10, "d/b": b"b" * 10, "d/c": b"c" * 10}
+    (tmp_path / "d").mkdir()
+    other = ck.DestLock(str(tmp_path / "d" / "b.objget-lock"), dest="b")
+    other.acquire()
+    try:
+        ino = os.stat(tmp_path / "d" / "b.objget-lock").st_ino
+        by, _ = run_batch(tmp_path, HookedStore(objs), objs)
+        assert [by[k].status for k in ("d/a", "d/b", "d/c")] == [
+            "downloaded",
+            "failed",
+            "downloaded",
+        ]
+        assert by["d/b"].error_kind == "locked"
+        assert os.stat(tmp_path / "d" / "b.objget-lock").st_ino == ino  # the holder's file
+        assert sorted(os.listdir(tmp_path / "d")) == ["a", "b.objget-lock", "c"]
+    finally:
+        other.release(remove=True)
