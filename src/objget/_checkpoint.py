@@ -335,7 +335,8 @@ class DestLock:
         """Hand the held lock over to another destination in the same directory, without
         letting go of it: its file gets the name `path` (a hard link — no file is created)
         and loses its old name. False, and nothing changed, when `path` exists (another
-        run holds it, or a killed one left it: `acquire` a new lock for it instead)."""
+        run holds it, or a killed one left it) or the filesystem has no hard links: then
+        `acquire` a new lock for it instead."""
         assert self._fd is not None, "move() needs a held lock"
         name = path if self._dir_fd is None else os.path.basename(path)
         try:
@@ -346,7 +347,7 @@ class DestLock:
                 dst_dir_fd=self._dir_fd,
                 follow_symlinks=False,
             )
-        except FileExistsError:
+        except OSError:  # the name exists, or no hard links here (EPERM, EMLINK...)
             return False
         try:
             now = os.stat(name, dir_fd=self._dir_fd, follow_symlinks=False)

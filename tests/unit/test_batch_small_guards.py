@@ -268,3 +268,16 @@ def test_a_handover_onto_a_lock_another_run_holds_fails_only_that_object(tmp_pat
         assert sorted(os.listdir(tmp_path / "d")) == ["a", "b.objget-lock", "c"]
     finally:
         other.release(remove=True)
+
+
+def test_without_hard_links_each_object_takes_a_new_lock(tmp_path, monkeypatch):
+    import errno
+
+    def no_links(*args, **kwargs):
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(ck.os, "link", no_links)
+    objs = {f"d/o{i}": bytes([i]) * 100 for i in range(4)}
+    by, _ = run_batch(tmp_path, HookedStore(objs), objs)
+    assert all(r.status == "downloaded" for r in by.values())
+    assert sorted(os.listdir(tmp_path / "d")) == [f"o{i}" for i in range(4)]
