@@ -2,9 +2,18 @@
 
 The pure part (`relative_path`, `relative_to_prefix`, `refuse_collisions`) decides per object;
 the I/O part (`ParentMaker`) creates parent directories one component at a time relative to
-an open directory descriptor, never following a symlink, so no key can make objget write
-outside the destination directory — not through `..`, not through an absolute path, not
-through a symlink planted inside the directory.
+an open directory descriptor, never following a symlink, and opens a destination's directory
+the same way (`open_dir`) so the files of a download are made relative to that descriptor: no
+key can make objget write outside the destination directory — not through `..`, not through
+an absolute path, not through a symlink planted inside the directory, not through a directory
+swapped for a symlink after it was checked.
+
+objget's side files all carry one marker, `.objget-` (`MARKER`): `DEST.objget-part`,
+`DEST.objget-ckpt` (and `.objget-ckpt.tmp`, `.objget-ckpt-live`), `DEST.objget-lock`, a Ray
+range's `DEST.objget-r<N>.ckpt` / `.lock`, the batch's `.objget-batch.db` (`-wal`, `-shm`,
+`-journal`) and `.objget-batch.lock`. A key with a path component that contains the marker (in
+any letter case) is refused: its file would be taken for, removed or overwritten as the side
+file of another object, and a directory of such a name would stand where one must be created.
 """
 
 from __future__ import annotations
@@ -19,7 +28,11 @@ from ._batch_models import UnsafePath
 
 __all__ = [
     "JOURNAL_NAMES",
+    "LOCK_NAME",
+    "MARKER",
+    "OpenDirs",
     "ParentMaker",
+    "carries_marker",
     "is_directory_marker",
     "refuse_collisions",
     "relative_path",
@@ -28,8 +41,15 @@ __all__ = [
 
 JOURNAL_NAMES = (".objget-batch.db", ".objget-batch.db-wal", ".objget-batch.db-shm")
 LOCK_NAME = ".objget-batch.lock"
-_SIDE_SUFFIXES = (".objget-part", ".objget-ckpt", ".objget-ckpt-live", ".objget-lock")
+MARKER = ".objget-"
 _NAME_MAX = 255
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+
+
+def carries_marker(name: str) -> bool:
+    """True when the file or directory name `name` contains objget's side-file marker
+    (`.objget-`, in any letter case): the one rule for names a batch refuses."""
+    return MARKER in name.lower()
 
 
 def is_directory_marker(key: str, size: int | None) -> bool:
@@ -64,11 +84,11 @@ def relative_path(rel: str) -> str:
             raise UnsafePath("the key contains an empty or '.' path component")
         if len(part.encode("utf-8", "surrogateescape")) > _NAME_MAX:
             raise UnsafePath(f"a path component is longer than {_NAME_MAX} bytes")
-    name = parts[-1]
-    if name.endswith(_SIDE_SUFFIXES) or ".objget-ckpt.tmp-" in name:
-        raise UnsafePath(f"the file name {name!r} is reserved for objget's temp files")
-    if len(parts) == 1 and (name in JOURNAL_NAMES or name == LOCK_NAME):
-        raise UnsafePath(f"the file name {name!r} is reserved for objget's batch journal")
+        if carries_marker(part):
+            raise UnsafePath(
+                f"the name {part!r} contains {MARKER!r}, the marker of objget's own side files "
+                "(temp data, checkpoints, locks, the batch journal)"
+            )
     return rel
 
 
@@ -131,21 +151,36 @@ class ParentMaker:
         with self._lock:
             return self._names.get(rel.rpartition("/")[0])
 
+    def open_dir(self, parent: str) -> int:
+        """A new descriptor of the directory `parent` (relative to the root; "" is the root),
+        walked one component at a time with `O_NOFOLLOW`: a component that is (now) a symlink
+        or a file is refused with UnsafePath, never followed. The caller closes it."""
+        return self._walk(parent, make=False)[0]
+
     def _visit(self, parent: str) -> frozenset[str]:
-        flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
-        fd = os.open(self.root, flags & ~os.O_NOFOLLOW)
+        fd, made = self._walk(parent, make=True)
+        try:
+            return frozenset() if made else frozenset(os.listdir(fd))
+        finally:
+            os.close(fd)
+
+    def _walk(self, parent: str, *, make: bool) -> tuple[int, bool]:
+        """(descriptor of `parent`, whether its last component was made here)."""
+        fd = os.open(self.root, _DIR_FLAGS & ~os.O_NOFOLLOW)
         walked = ""
         made = False
         try:
             for name in parent.split("/") if parent else ():
                 walked = f"{walked}/{name}" if walked else name
+                made = False
+                if make:
+                    try:
+                        os.mkdir(name, 0o755, dir_fd=fd)
+                        made = True
+                    except FileExistsError:
+                        pass
                 try:
-                    os.mkdir(name, 0o755, dir_fd=fd)
-                    made = True
-                except FileExistsError:
-                    made = False
-                try:
-                    child = os.open(name, flags, dir_fd=fd)
+                    child = os.open(name, _DIR_FLAGS, dir_fd=fd)
                 except OSError as exc:
                     if exc.errno in (errno.ELOOP, errno.ENOTDIR):
                         raise UnsafePath(
@@ -155,6 +190,57 @@ class ParentMaker:
                     raise
                 os.close(fd)
                 fd = child
-            return frozenset() if made else frozenset(os.listdir(fd))
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd, made
+
+
+def _fsync_dir(fd: int, parent: str) -> None:
+    """fsync the directory `fd` (`parent`, relative to the root: for tests to fail it)."""
+    os.fsync(fd)
+
+
+class OpenDirs:
+    """The directories one chunk of small objects is written into, each opened once with
+    `ParentMaker.open_dir` and fsynced (when something was renamed into it) before it is
+    closed: at most `most` are held, the least recently used one is fsynced and closed to
+    make room. `close()` fsyncs and closes the rest and returns the directories whose fsync
+    failed. One thread only."""
+
+    def __init__(self, maker: ParentMaker, most: int = 8) -> None:
+        self._maker = maker
+        self._most = most
+        self._fds: dict[str, int] = {}  # insertion order: least recently used first
+        self._renamed: set[str] = set()
+        self._failed: dict[str, OSError] = {}
+
+    def fd(self, parent: str) -> int:
+        """The open directory `parent` (relative to the root)."""
+        fd = self._fds.pop(parent, None)
+        if fd is None:
+            if len(self._fds) >= self._most:
+                self._close(next(iter(self._fds)))
+            fd = self._maker.open_dir(parent)
+        self._fds[parent] = fd
+        return fd
+
+    def renamed(self, parent: str) -> None:
+        """A file was renamed into `parent`: fsync it before closing."""
+        self._renamed.add(parent)
+
+    def _close(self, parent: str) -> None:
+        fd = self._fds.pop(parent)
+        try:
+            if parent in self._renamed:
+                self._renamed.discard(parent)
+                _fsync_dir(fd, parent)
+        except OSError as exc:
+            self._failed[parent] = exc
         finally:
             os.close(fd)
+
+    def close(self) -> dict[str, OSError]:
+        for parent in list(self._fds):
+            self._close(parent)
+        return self._failed

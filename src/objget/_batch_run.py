@@ -8,9 +8,10 @@ its connections are free, so the total never exceeds the budget. Worker threads 
 progress hook (the engine then saves its checkpoint) within about 0.1 s.
 
 Small listed objects travel in chunks (one hand-off per up to CHUNK_MAX objects while the
-queue is long, CHUNK near its end). Each is fsynced and renamed by `fetch_small`; the worker
-then fsyncs each directory of the chunk once, and only after that does the driver journal
-them done — so the journal never holds a `done` whose rename a power cut could still undo.
+queue is long, CHUNK near its end). Each is fsynced and renamed by `fetch_small` inside the
+directory the worker opened for the chunk without following symlinks (`OpenDirs`); the worker
+then fsyncs each such directory once, and only after that does the driver journal them done
+— so the journal never holds a `done` whose rename a power cut could still undo.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ import dataclasses
 import logging
 import os
 import threading
-import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
@@ -28,16 +28,15 @@ from typing import Any
 
 from . import _checkpoint as ck
 from ._batch_journal import Done, Journal, Row, Running, file_state
-from ._batch_models import ActiveObject, BatchProgress, ObjectResult, error_kind
-from ._batch_paths import ParentMaker
+from ._batch_models import BatchProgress, ObjectResult, error_kind
+from ._batch_paths import OpenDirs, ParentMaker
+from ._batch_progress import Stopped, Tracker
 from ._batch_skip import skip_after_head
-from ._batch_small import SMALL, fetch_small
+from ._batch_small import SMALL, HeldLock, fetch_small
 from ._batch_sources import Planned
 from ._downloader import Downloader, head_with_retry
 from ._exceptions import DownloadError
-from ._fileio import fsync_dir
 from ._models import ObjectMeta
-from ._models import Progress as Snapshot
 
 __all__ = ["LARGE", "Runner", "Stopped"]
 
@@ -52,70 +51,11 @@ CHUNK_MAX = 32  # ... and while the queue is long (every worker still gets two c
 CHUNK_BYTES = 1024 * 1024  # an object this large or larger travels alone
 
 
-class Stopped(Exception):
-    """Raised from the progress hook to stop an engine when the batch is interrupted."""
-
-
 @dataclasses.dataclass
 class _Work:
     planned: Planned
     row: Row | None
     meta: ObjectMeta | None = None
-
-
-class _Tracker:
-    """Progress of the whole batch; updated from worker threads, read by the driver."""
-
-    def __init__(self, total_objects: int, total_bytes: int, skipped: int) -> None:
-        self._lock = threading.Lock()
-        self.stop = threading.Event()
-        self._active: dict[str, tuple[int, int | None]] = {}
-        self._finished_bytes = 0
-        self.total_objects = total_objects
-        self.total_bytes = total_bytes
-        self.skipped = skipped
-        self.done = 0
-        self.failed = 0
-        self._started = time.monotonic()
-
-    def listener(self, rel: str) -> Callable[[Snapshot], None]:
-        def update(snap: Snapshot) -> None:
-            if self.stop.is_set():
-                raise Stopped
-            with self._lock:
-                self._active[rel] = (snap.done, snap.total)
-
-        return update
-
-    def finish(self, rel: str, result: ObjectResult) -> None:
-        with self._lock:
-            self._active.pop(rel, None)
-            if result.status == "failed":
-                self.failed += 1
-            elif result.status == "skipped":
-                self.skipped += 1
-                self.total_objects -= 1
-                self.total_bytes -= result.size or 0
-            else:
-                self.done += 1
-                self._finished_bytes += result.size or 0
-
-    def snapshot(self) -> BatchProgress:
-        with self._lock:
-            active = tuple(
-                ActiveObject(path=rel, done=d, total=t) for rel, (d, t) in self._active.items()
-            )
-            in_flight = sum(a.done for a in active)
-            return BatchProgress(
-                objects_total=self.total_objects,
-                objects_done=self.done,
-                objects_failed=self.failed,
-                objects_skipped=self.skipped,
-                bytes_total=max(self.total_bytes, 0),
-                bytes_done=self._finished_bytes + in_flight,
-                elapsed=time.monotonic() - self._started,
-                active=active,
-            )
 
 
 class Runner:
@@ -137,7 +77,7 @@ class Runner:
         self._budget = dl.config.max_workers
         self._on_progress = on_progress
         self._on_result = on_result
-        self._tracker: _Tracker | None = None
+        self._tracker: Tracker | None = None
         self._local = threading.local()
 
     def _want(self, size: int | None) -> int:
@@ -148,7 +88,7 @@ class Runner:
     def run(self, todo: list[Planned], rows: dict[str, Row], skipped: int) -> list[ObjectResult]:
         """Download `todo`; returns each object's result in the order they finished."""
         sizes = [p.size or 0 for p in todo]
-        tracker = self._tracker = _Tracker(len(todo), sum(sizes), skipped)
+        tracker = self._tracker = Tracker(len(todo), sum(sizes), skipped)
         large = sorted((p for p in todo if self._want(p.size) > 1), key=lambda p: -(p.size or 0))
         queue = deque(_Work(p, rows.get(p.rel)) for p in large)
         queue.extend(_Work(p, rows.get(p.rel)) for p in todo if self._want(p.size) == 1)
@@ -251,31 +191,38 @@ class Runner:
         return buf
 
     def _work_chunk(self, chunk: list[_Work], streams: int) -> list[ObjectResult | _Work]:
-        """In a worker thread: the objects of one chunk, one after the other, then one
-        fsync per directory the small ones were renamed into."""
+        """In a worker thread: the objects of one chunk, one after the other; the small
+        ones are written relative to their directory opened once for the chunk, and each
+        such directory is fsynced once at the end."""
         assert self._tracker is not None
         out: list[ObjectResult | _Work] = []
-        renamed: list[str] = []
         where: dict[int, str] = {}  # index in `out` of a small object -> its directory
-        for w in chunk:
-            if self._tracker.stop.is_set():
-                raise Stopped
-            before = len(renamed)
-            out.append(self._work(w, streams, renamed))
-            if len(renamed) > before:
-                where[len(out) - 1] = renamed[-1]
-        for directory in sorted(set(renamed)):
+        dirs = OpenDirs(self._paths)
+        held = HeldLock()  # DEST's lock, handed from one small object to the next
+        try:
+            for w in chunk:
+                if self._tracker.stop.is_set():
+                    raise Stopped
+                renamed: list[str] = []
+                out.append(self._work(w, streams, dirs, held, renamed))
+                if renamed:
+                    where[len(out) - 1] = renamed[0]
+        finally:
             try:
-                fsync_dir(directory)
-            except OSError as exc:
-                for i, d in where.items():
-                    if d == directory:
-                        out[i] = _unsynced(out[i], directory, exc)
+                held.release()
+            finally:
+                failed = dirs.close()
+        for i, parent in where.items():
+            if parent in failed:
+                out[i] = _unsynced(out[i], os.path.join(self._root, parent), failed[parent])
         return out
 
-    def _work(self, w: _Work, streams: int, renamed: list[str]) -> ObjectResult | _Work:
+    def _work(
+        self, w: _Work, streams: int, dirs: OpenDirs, held: HeldLock, renamed: list[str]
+    ) -> ObjectResult | _Work:
         """In a worker thread: HEAD when the size is unknown, then download. A small
-        object's directory is added to `renamed` (its fsync is the caller's)."""
+        object is written in its directory from `dirs` and that directory (relative to the
+        root) added to `renamed` (its fsync is the caller's)."""
         p = w.planned
         tracker = self._tracker
         assert tracker is not None
@@ -295,17 +242,22 @@ class Runner:
             size, etag = (meta.size, meta.etag) if meta is not None else (p.size, p.etag)
             if size is not None and etag is not None and size < SMALL and not cfg.limit_rate:
                 version = (meta.version_id if meta is not None else None) or p.version_id
+                parent = p.rel.rpartition("/")[0]
                 result = fetch_small(
-                    p.backend, p.key, dest, size=size, etag=etag, version_id=version,
-                    sha256=p.sha256, config=cfg, buf=self._buffer(),
-                    listed=self._paths.listed(p.rel), sync_dir=False,
+                    p.backend, p.key, dest, dir_fd=dirs.fd(parent), size=size, etag=etag,
+                    version_id=version, sha256=p.sha256, config=cfg, buf=self._buffer(),
+                    listed=self._paths.listed(p.rel), sync_dir=False, held=held,
                     last_modified=meta.last_modified if meta is not None else p.last_modified,
                 )  # fmt: skip
-                renamed.append(os.path.dirname(dest))
+                dirs.renamed(parent)
+                renamed.append(parent)
                 return ObjectResult(
                     source=p.source, path=dest, status="downloaded", size=result.size,
                     etag=result.etag, result=result,
                 )  # fmt: skip
+            # the engine makes its files by path: its directory is walked again first (a
+            # parent swapped for a symlink since the first visit is refused, not followed)
+            os.close(self._paths.open_dir(p.rel.rpartition("/")[0]))
             per_object = dataclasses.replace(
                 cfg,
                 max_workers=streams,

@@ -10,12 +10,21 @@ import os
 
 from . import _checkpoint as ck
 from ._batch_journal import Journal, Row, file_state
-from ._batch_models import ObjectResult
+from ._batch_models import ObjectResult, UnsafePath
+from ._batch_paths import ParentMaker
 from ._batch_sources import Planned
+from ._exceptions import LockedError
 from ._models import ObjectMeta
 from ._sync import up_to_date
 
-__all__ = ["classify", "committed_before_crash", "same_etag", "skip_after_head", "unchanged"]
+__all__ = [
+    "classify",
+    "committed_before_crash",
+    "drop_stale_lock",
+    "same_etag",
+    "skip_after_head",
+    "unchanged",
+]
 
 
 def same_etag(a: str | None, b: str | None) -> bool:
@@ -60,6 +69,27 @@ def committed_before_crash(row: Row | None, p: Planned, dest: str) -> bool:
     return row.pre is None or row.pre != (st[0], st[1])
 
 
+def drop_stale_lock(root: str, rel: str) -> None:
+    """Remove the lock file a run killed between its rename and the lock's removal left
+    beside a destination it committed: taken first (left alone while another run holds it),
+    relative to the directory opened without following symlinks (left alone when a parent
+    is not a plain directory)."""
+    lock = ck.Paths.beside(os.path.join(root, rel)).lock
+    if not os.path.lexists(lock):
+        return
+    try:
+        fd = ParentMaker(root).open_dir(rel.rpartition("/")[0])
+    except (UnsafePath, OSError):
+        return
+    try:
+        with ck.DestLock(lock, dest=os.path.join(root, rel), dir_fd=fd):
+            pass
+    except (LockedError, OSError):
+        pass
+    finally:
+        os.close(fd)
+
+
 def classify(
     planned: list[Planned],
     rows: dict[str, Row],
@@ -88,6 +118,7 @@ def classify(
             assert p.size is not None
             if journal is not None:
                 journal.done(p.rel, p.source, size=p.size, etag=p.etag, version_id=p.version_id)
+                drop_stale_lock(root, p.rel)
             skipped.append(
                 ObjectResult(source=p.source, path=dest, status="skipped", size=p.size, etag=p.etag)
             )

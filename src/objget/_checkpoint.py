@@ -24,7 +24,7 @@ import zlib
 from dataclasses import dataclass
 
 from ._exceptions import LockedError
-from ._fileio import atomic_write, remove_quietly
+from ._fileio import atomic_write, unlink_at
 from ._plan import Span
 
 __all__ = [
@@ -224,18 +224,25 @@ class DestLock:
     """An exclusive, non-blocking lock on one destination (flock on `<dest>.objget-lock`).
 
     The lock file is removed on release; a lock taken on a file that another run unlinked in
-    the meantime is detected (inode check) and taken again on the new file.
+    the meantime is detected (inode check) and taken again on the new file. With `dir_fd`, the
+    lock file is the name `basename(path)` in that open directory (no path is resolved again,
+    so a parent swapped for a symlink is not followed); `path` is then only what messages say.
     """
 
-    def __init__(self, path: str, *, dest: str, source: str | None = None) -> None:
+    def __init__(
+        self, path: str, *, dest: str, source: str | None = None, dir_fd: int | None = None
+    ) -> None:
         self._path = path
+        self._name = path if dir_fd is None else os.path.basename(path)
+        self._dir_fd = dir_fd
         self._dest = dest
         self._source = source
         self._fd: int | None = None
 
     def acquire(self) -> None:
+        flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | _O_CLOEXEC
         for _ in range(10):
-            fd = os.open(self._path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+            fd = os.open(self._name, flags, 0o600, dir_fd=self._dir_fd)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError as exc:
@@ -249,7 +256,8 @@ class DestLock:
                     ) from exc
                 raise
             try:
-                same = os.fstat(fd).st_ino == os.stat(self._path, follow_symlinks=False).st_ino
+                now = os.stat(self._name, dir_fd=self._dir_fd, follow_symlinks=False)
+                same = os.fstat(fd).st_ino == now.st_ino
             except FileNotFoundError:
                 same = False
             if same:
@@ -260,11 +268,40 @@ class DestLock:
             os.close(fd)
         raise LockedError(f"could not take the lock {self._path}", dest=self._dest)
 
+    def move(self, path: str, *, dest: str, source: str | None = None) -> bool:
+        """Hand the held lock over to another destination in the same directory, without
+        letting go of it: its file gets the name `path` (a hard link — no file is created)
+        and loses its old name. False, and nothing changed, when `path` exists (another
+        run holds it, or a killed one left it) or the filesystem has no hard links: then
+        `acquire` a new lock for it instead."""
+        assert self._fd is not None, "move() needs a held lock"
+        name = path if self._dir_fd is None else os.path.basename(path)
+        try:
+            os.link(
+                self._name,
+                name,
+                src_dir_fd=self._dir_fd,
+                dst_dir_fd=self._dir_fd,
+                follow_symlinks=False,
+            )
+        except OSError:  # the name exists, or no hard links here (EPERM, EMLINK...)
+            return False
+        try:
+            now = os.stat(name, dir_fd=self._dir_fd, follow_symlinks=False)
+            if now.st_ino != os.fstat(self._fd).st_ino:  # our old name was not our file
+                unlink_at(self._dir_fd, name)
+                return False
+        except FileNotFoundError:
+            return False
+        unlink_at(self._dir_fd, self._name)
+        self._path, self._name, self._dest, self._source = path, name, dest, source
+        return True
+
     def release(self, *, remove: bool) -> None:
         if self._fd is None:
             return
         if remove:
-            remove_quietly(self._path)
+            unlink_at(self._dir_fd, self._name)
         os.close(self._fd)
         self._fd = None
 

@@ -20,6 +20,7 @@ __all__ = [
     "remove_quietly",
     "remove_stale_temps",
     "replace_durably",
+    "unlink_at",
 ]
 
 _O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
@@ -38,6 +39,13 @@ def remove_quietly(path: str) -> None:
     """Unlink `path` (a symlink itself, never its target); a missing file is fine."""
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
+
+
+def unlink_at(dir_fd: int | None, name: str) -> None:
+    """Unlink `name` in the open directory `dir_fd` (None: `name` is a path) — a symlink
+    itself, never its target; a missing file is fine."""
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(name, dir_fd=dir_fd)
 
 
 def open_part(path: str, *, fresh: bool) -> int:

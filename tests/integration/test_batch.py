@@ -210,3 +210,48 @@ def test_manifest_with_sha256_include_exclude_and_dry_run(small_prefix, seaweed,
     )
     names = sorted(os.path.basename(o.path or "") for o in filtered.objects)
     assert names == ["extra.bin"] + [f"o1{i}.bin" for i in range(10) if i != 5]
+
+
+SIDE_NAMES = [
+    "x.bin.objget-part",
+    "x.bin.objget-ckpt",
+    "x.bin.objget-ckpt.tmp",
+    "x.bin.objget-ckpt-live",
+    "x.bin.objget-lock",
+    "x.bin.objget-r0.ckpt",
+    "x.bin.objget-r0.lock",
+    ".objget-batch.db",
+    "sub/.objget-batch.db-wal",
+    "y.objget-part/inside",
+    "sub/Z.OBJGET-CKPT",
+]
+
+
+def test_keys_with_the_side_file_marker_are_refused_named_and_never_touched(
+    seaweed, proxy, tmp_path
+):
+    """Every key with a component containing `.objget-` is refused (exit 8, named in the
+    summary); its siblings download as usual and no side file is written from a key."""
+    prefix = "side/"
+    x, big = os.urandom(3000), os.urandom(17 * 1024 * 1024)  # a small and an engine object
+    seaweed.put(BUCKET, f"{prefix}x.bin", x)
+    seaweed.put(BUCKET, f"{prefix}sub/big.bin", big)
+    for name in SIDE_NAMES:
+        seaweed.put(BUCKET, f"{prefix}{name}", b"not objget's: " + name.encode())
+    dest = tmp_path / "out"
+    done = run(cli(proxy, "--recursive", "--json", f"s3://{BUCKET}/{prefix}", str(dest)))
+    assert done.returncode == 8, done.stderr
+    objects, summary = json_lines(done.stdout)
+    refused = {o["source"] for o in objects if o.get("error_kind") == "unsafe-path"}
+    assert refused == {f"s3://{BUCKET}/{prefix}{n}" for n in SIDE_NAMES}
+    assert summary["downloaded"] == 2 and summary["failed"] == len(SIDE_NAMES)
+    assert f"{len(SIDE_NAMES)} failed" in done.stderr
+    for name in SIDE_NAMES:
+        assert f"{prefix}{name}" in done.stderr
+    assert (dest / "x.bin").read_bytes() == x
+    assert (dest / "sub" / "big.bin").read_bytes() == big
+    files = sorted(
+        str(p.relative_to(dest)) for p in dest.rglob("*") if not p.name.startswith(".objget-batch")
+    )
+    assert files == ["sub", "sub/big.bin", "x.bin"]
+    assert not {f"{prefix}{n}" for n in SIDE_NAMES} & proxy.touched()

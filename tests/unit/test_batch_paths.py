@@ -29,10 +29,6 @@ from objget.batch import UnsafePath
         ("a//b", "empty"),
         ("dir/", "ends in '/'"),
         ("x" * 256, "longer than 255"),
-        ("a/b.objget-part", "reserved"),
-        ("b.objget-ckpt", "reserved"),
-        (".objget-batch.db", "journal"),
-        (".objget-batch.lock", "journal"),
     ],
 )
 def test_unsafe_relative_paths_are_refused_with_a_reason(rel, why):
@@ -40,7 +36,57 @@ def test_unsafe_relative_paths_are_refused_with_a_reason(rel, why):
         relative_path(rel)
 
 
-@pytest.mark.parametrize("rel", ["a", "a b/ü ñ.txt", "x%41", "plus+x", "..a", "a..", "sub/.hidden"])
+MARKED = [
+    "a/b.objget-part",
+    "b.objget-ckpt",
+    "b.objget-ckpt.tmp",
+    "b.objget-ckpt-live",
+    "b.objget-lock",
+    "b.objget-r0.ckpt",
+    "d/b.objget-r8388608.ckpt",
+    "b.objget-r0.lock",
+    ".objget-batch.db",
+    "sub/.objget-batch.db",
+    ".objget-batch.db-wal",
+    ".objget-batch.db-journal",
+    ".objget-batch.lock",
+    "b.objget-ckpt.tmp-123",
+    "a.objget-part/inside",
+    "x/b.OBJGET-PART",
+    "b.objget-anything-new",
+]
+
+
+@pytest.mark.parametrize("rel", MARKED)
+def test_every_name_with_the_side_file_marker_is_refused(rel):
+    """One rule: any path component containing `.objget-` (any case) is objget's."""
+    with pytest.raises(UnsafePath, match=r"contains '\.objget-', the marker of objget"):
+        relative_path(rel)
+
+
+def test_every_side_file_objget_makes_carries_the_marker():
+    """The rule covers the single-object download's side files, a Ray range's and the
+    batch journal's: a key can never name one of them."""
+    from objget import _checkpoint as ck
+    from objget._batch_paths import JOURNAL_NAMES, LOCK_NAME, carries_marker
+    from objget._batch_ray import range_paths
+
+    single = ck.Paths.beside("dir/x.bin")
+    ray = range_paths("dir/x.bin", 8 * 1024 * 1024)
+    names = [
+        single.part, single.checkpoint, single.live, f"{single.checkpoint}.tmp", single.lock,
+        ray.checkpoint, ray.lock, f"{ray.checkpoint}.tmp", *JOURNAL_NAMES, LOCK_NAME,
+        f"{JOURNAL_NAMES[0]}-journal",
+    ]  # fmt: skip
+    for name in names:
+        assert carries_marker(os.path.basename(name)), name
+    assert not carries_marker("x.bin") and not carries_marker("objget-notes.txt")
+
+
+@pytest.mark.parametrize(
+    "rel",
+    ["a", "a b/ü ñ.txt", "x%41", "plus+x", "..a", "a..", "sub/.hidden", "objget-x", "a.objget"],
+)
 def test_ordinary_names_pass(rel):
     assert relative_path(rel) == rel
 
