@@ -24,6 +24,7 @@ from ._ranges import check_range_answer
 from ._retry import RetryState, after_failure
 from ._scheduler import Claim, Scheduler
 from ._throttle import RateLimiter
+from ._write_gate import WriteGate
 from .backends._base import Backend, Checksummer
 
 __all__ = ["Engine", "EngineHooks"]
@@ -54,6 +55,8 @@ class _Cancelled(Exception):
 
 class Engine:
     """Runs the workers of one download until every claimed byte is written or one fails."""
+
+    STOP_GRACE = 10.0  # seconds past the read timeout a stop waits for each worker
 
     def __init__(
         self,
@@ -94,6 +97,7 @@ class Engine:
         self._save_due = threading.Event()
         self._saving = False  # a durable save is queued or running on the saver thread
         self._saver: threading.Thread | None = None
+        self._gate = WriteGate()
         self.eof_size: int | None = None
 
     # --- main loop ------------------------------------------------------------------
@@ -201,17 +205,65 @@ class Engine:
         self._peak = max(self._peak, sum(1 for t in self._threads.values() if t.is_alive()))
 
     def _stop_all(self) -> None:
+        """Stop every thread of this download before the caller closes the data file.
+
+        Raises no error of its own, so the error that ended the download is the one the caller
+        sees: an abort that fails (e.g. a response that cannot be shut down) is logged and the
+        stop goes on. Every worker is joined (up to the read timeout + STOP_GRACE: a read the
+        abort could not break ends by its own timeout); then the write gate closes, so even a
+        worker that outlives the wait writes no byte once this returns; then the saver is
+        released and joined. A second Ctrl-C cuts the wait for the workers short, never the
+        gate or the saver, and is raised at the end."""
         self._cancel.set()
+        try:
+            self._abort_bodies()
+            self._join_workers()
+        finally:
+            try:
+                if not self._gate.close(timeout=self._config.timeouts.read + self.STOP_GRACE):
+                    log.warning("a write to the data file did not return in time")
+            finally:
+                self._release_saver()
+
+    def _abort_bodies(self) -> None:
+        """Break the reads in progress, one body at a time: one failing abort stops no other."""
         for body in self._sched.active_bodies():
             abort = getattr(body, "abort", None)
-            if abort is not None:
+            if abort is None:
+                continue
+            try:
                 abort()
-        deadline = self._clock() + self._config.timeouts.read + 10
+            except Exception as exc:
+                log.warning(
+                    "could not abort a response (%s: %s); its worker stops at its read timeout",
+                    type(exc).__name__,
+                    exc,
+                )
+
+    def _join_workers(self) -> None:
+        deadline = self._clock() + self._config.timeouts.read + self.STOP_GRACE
         for t in self._threads.values():
             t.join(timeout=max(0.1, deadline - self._clock()))
-        if self._saver is not None:  # the caller saves once more: never two saves at once
-            self._save_due.set()
-            self._saver.join()
+        left = sum(1 for t in self._threads.values() if t.is_alive())
+        if left:
+            log.warning("%d worker(s) still reading after the stop; they write nothing", left)
+
+    def _release_saver(self) -> None:
+        """Wake the saver so it ends, and wait for a save in progress: the caller saves once
+        more, and two saves at once would race on the checkpoint's temp file. A Ctrl-C during
+        this wait does not cut it short (a save is a bounded disk operation); it is re-raised."""
+        saver = self._saver
+        if saver is None:
+            return
+        self._save_due.set()
+        interrupted: KeyboardInterrupt | None = None
+        while saver.is_alive():
+            try:
+                saver.join(timeout=1.0)
+            except KeyboardInterrupt as exc:
+                interrupted = exc
+        if interrupted is not None:
+            raise interrupted
 
     def _fail(self, exc: BaseException) -> None:
         with self._error_lock:
@@ -296,7 +348,7 @@ class Engine:
 
     def _copy(self, claim: Claim, body: object, view: memoryview, index: int) -> None:
         readinto = body.readinto  # type: ignore[attr-defined]
-        fd, sched, ck, limiter = self._fd, self._sched, self._ck, self._limiter
+        fd, sched, ck, limiter, gate = self._fd, self._sched, self._ck, self._limiter, self._gate
         update = ck.update if ck is not None else None
         cap = len(view) if limiter is None else min(len(view), limiter.chunk)
         cancelled = self._cancel.is_set
@@ -325,7 +377,12 @@ class Engine:
             take = sched.reserve(claim, n)
             if take:
                 chunk = view[:take]
-                pwrite_all(fd, chunk, pos)
+                if not gate.enter():
+                    raise _Cancelled  # stopped: the data file may be closed by now
+                try:
+                    pwrite_all(fd, chunk, pos)
+                finally:
+                    gate.leave()
                 seg, _, crc = claim.mark
                 claim.mark = (seg, pos + take, update(crc, chunk) if update is not None else 0)
             if take < n:
