@@ -96,6 +96,7 @@ def wait_for_log_quiet(log: Path) -> None:
         time.sleep(0.1)
 
 
+@pytest.mark.interrupt
 def test_kill_at_40_percent_then_resume_with_other_settings(site, tmp_path):
     server, root, log = site
     url = f"{server.url}/big.bin"
@@ -130,6 +131,7 @@ def test_kill_at_40_percent_then_resume_with_other_settings(site, tmp_path):
     assert done_at_kill >= 0.40 * SIZE
 
 
+@pytest.mark.interrupt
 def test_refetched_after_a_kill_is_at_most_62_percent(site, tmp_path):
     server, root, log = site
     url = f"{server.url}/big.bin"
@@ -156,6 +158,7 @@ def live_done(dest: Path) -> int:
     return 0 if ckpt is None else sum(s.stop - s.start for s in ckpt.spans + ckpt.pending)
 
 
+@pytest.mark.interrupt
 def test_a_sigkill_loses_nothing_the_live_record_had(site, tmp_path):
     """The durable checkpoint lags by up to a second; after a SIGKILL the page cache still
     holds every written byte, and the live record says which: the re-run resumes from it."""
