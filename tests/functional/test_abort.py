@@ -28,14 +28,14 @@ pytestmark = [pytest.mark.interrupt, pytest.mark.timeout(60)]
 class StuckBody:
     """A body whose first read hangs like a stalled socket until `release` is set (or, with
     `stall`, raises the stall error a read timeout gives after that many seconds); then it
-    serves its bytes. `abort()` raises as on urllib3 < 2.3 (its response had no shutdown()),
-    or with `abort_raises=False` does nothing: a read nothing can break."""
+    serves its bytes. `abort()` raises `abort_error` (AttributeError: as on urllib3 < 2.3,
+    whose response had no shutdown()), or with None does nothing: a read nothing can break."""
 
-    def __init__(self, inner, *, entered, release, stall, abort_raises):
+    def __init__(self, inner, *, entered, release, stall, abort_error):
         self.status, self.content_range = inner.status, inner.content_range
         self.content_length = inner.content_length
         self._inner, self._entered, self._release = inner, entered, release
-        self._stall, self._abort_raises = stall, abort_raises
+        self._stall, self._abort_error = stall, abort_error
         self._first = True
 
     def readinto(self, buf, /):
@@ -47,8 +47,8 @@ class StuckBody:
         return self._inner.readinto(buf)
 
     def abort(self):
-        if self._abort_raises:
-            raise AttributeError("'HTTPResponse' object has no attribute 'shutdown'")
+        if self._abort_error is not None:
+            raise self._abort_error("'HTTPResponse' object has no attribute 'shutdown'")
 
     def close(self):
         self._inner.close()
@@ -58,11 +58,11 @@ class StuckStore(MemoryBackend):
     """The first STUCK requests get a StuckBody; the next one, made once they all hang in
     their read, is refused with 403 (a final error); any later one is served normally."""
 
-    def __init__(self, *, stall: float, abort_raises: bool):
+    def __init__(self, *, stall: float, abort_error: type[BaseException] | None):
         super().__init__({"k": DATA})
         self.entered = threading.Semaphore(0)
         self.release = threading.Event()
-        self._stall, self._abort_raises = stall, abort_raises
+        self._stall, self._abort_error = stall, abort_error
         self._count = 0
         self._count_lock = threading.Lock()
 
@@ -82,7 +82,7 @@ class StuckStore(MemoryBackend):
             entered=self.entered,
             release=self.release,
             stall=self._stall,
-            abort_raises=self._abort_raises,
+            abort_error=self._abort_error,
         )
 
 
@@ -150,7 +150,7 @@ def download(store, dest, **cfg):
 def test_an_abort_that_raises_masks_nothing_and_every_worker_ends_first(
     tmp_path, engines, part_fd_closes
 ):
-    store = StuckStore(stall=1.0, abort_raises=True)
+    store = StuckStore(stall=1.0, abort_error=AttributeError)
     with pytest.raises(AccessDenied, match="403"):
         download(store, tmp_path / "out")
     assert part_fd_closes == [[]], "the data file was closed while workers were still running"
@@ -175,12 +175,43 @@ def test_a_worker_that_outlives_the_stop_writes_nothing(tmp_path, engines, monke
         real_pwrite(fd, data, offset)
 
     monkeypatch.setattr(engine_mod, "pwrite_all", pwrite_all)
-    store = StuckStore(stall=30.0, abort_raises=False)
+    store = StuckStore(stall=30.0, abort_error=None)
     with pytest.raises(AccessDenied, match="403"):
         download(store, tmp_path / "out", read=0.5)
     returned.set()
     assert objget_threads().count("objget-saver") == 0, "the saver outlived the download"
     store.release.set()  # the stuck reads return their bytes now
+    for t in threading.enumerate():
+        if t.name.startswith("objget-worker"):
+            t.join(timeout=10)
+    assert late == [], f"bytes written after the download returned, at offsets {late}"
+    assert objget_threads() == []
+
+
+def test_a_second_ctrl_c_during_the_stop_still_bars_writes_and_saves(
+    tmp_path, engines, monkeypatch
+):
+    """A KeyboardInterrupt while the stop aborts the responses (a second Ctrl-C) ends the
+    wait for the workers, but the write gate still closes, the saver is still released, the
+    checkpoint is still saved, and the KeyboardInterrupt is what the caller gets."""
+    late: list[int] = []
+    returned = threading.Event()
+    real_pwrite = engine_mod.pwrite_all
+
+    def pwrite_all(fd, data, offset):
+        if returned.is_set():
+            late.append(offset)
+        real_pwrite(fd, data, offset)
+
+    monkeypatch.setattr(engine_mod, "pwrite_all", pwrite_all)
+    store = StuckStore(stall=30.0, abort_error=KeyboardInterrupt)
+    with pytest.raises(KeyboardInterrupt):
+        download(store, tmp_path / "out")
+    returned.set()
+    assert objget_threads().count("objget-saver") == 0, "the saver outlived the download"
+    ckpt = load(str(tmp_path / "out.objget-ckpt"))
+    assert ckpt is not None and ckpt.spans == ()
+    store.release.set()
     for t in threading.enumerate():
         if t.name.startswith("objget-worker"):
             t.join(timeout=10)
