@@ -227,6 +227,7 @@ class Engine:
 
     def _abort_bodies(self) -> None:
         """Break the reads in progress, one body at a time: one failing abort stops no other."""
+        failed: list[Exception] = []
         for body in self._sched.active_bodies():
             abort = getattr(body, "abort", None)
             if abort is None:
@@ -234,11 +235,14 @@ class Engine:
             try:
                 abort()
             except Exception as exc:
-                log.warning(
-                    "could not abort a response (%s: %s); its worker stops at its read timeout",
-                    type(exc).__name__,
-                    exc,
-                )
+                failed.append(exc)
+        if failed:
+            log.warning(
+                "could not abort %d response(s) (%s: %s); their workers stop at the read timeout",
+                len(failed),
+                type(failed[0]).__name__,
+                failed[0],
+            )
 
     def _join_workers(self) -> None:
         deadline = self._clock() + self._config.timeouts.read + self.STOP_GRACE

@@ -148,11 +148,12 @@ def download(store, dest, **cfg):
 
 
 def test_an_abort_that_raises_masks_nothing_and_every_worker_ends_first(
-    tmp_path, engines, part_fd_closes
+    tmp_path, engines, part_fd_closes, caplog
 ):
     store = StuckStore(stall=1.0, abort_error=AttributeError)
     with pytest.raises(AccessDenied, match="403"):
         download(store, tmp_path / "out")
+    assert any("could not abort 2 response(s)" in r.getMessage() for r in caplog.records)
     assert part_fd_closes == [[]], "the data file was closed while workers were still running"
     assert objget_threads() == [], "a worker or the saver outlived the download"
     ckpt = load(str(tmp_path / "out.objget-ckpt"))
