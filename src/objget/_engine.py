@@ -209,8 +209,8 @@ class Engine:
 
         Raises no error of its own, so the error that ended the download is the one the caller
         sees: an abort that fails (e.g. a response that cannot be shut down) is logged and the
-        stop goes on. Every worker is joined (up to the read timeout + STOP_GRACE: a read the
-        abort could not break ends by its own timeout); then the write gate closes, so even a
+        stop goes on. Every worker is joined, up to the read timeout + STOP_GRACE (a read the
+        abort could not break mostly ends by its timeout); then the write gate closes, so even a
         worker that outlives the wait writes no byte once this returns; then the saver is
         released and joined. A second Ctrl-C cuts the wait for the workers short, never the
         gate or the saver, and is raised at the end."""
