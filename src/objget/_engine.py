@@ -23,8 +23,10 @@ from ._live import SEGMENT
 from ._models import ByteRange, ObjectMeta, Progress
 from ._ranges import check_range_answer
 from ._retry import RetryState, after_failure
+from ._saver import SaverThread
 from ._scheduler import Claim, Scheduler
 from ._throttle import RateLimiter
+from ._write_gate import WriteGate
 from ._writeback import WriteBehind
 from .backends._base import Backend, Checksummer
 
@@ -56,6 +58,8 @@ class _Cancelled(Exception):
 
 class Engine:
     """Runs the workers of one download until every claimed byte is written or one fails."""
+
+    STOP_GRACE = 10.0  # seconds past the read timeout a stop waits for each worker
 
     def __init__(
         self,
@@ -97,11 +101,9 @@ class Engine:
         self._target = 1
         self._peak = 1
         self._threads: dict[int, threading.Thread] = {}
-        self._save_due = threading.Event()
-        self._saving = False  # a durable save is queued or running on the saver thread
-        self._live_due = False  # a durable save finished: rewrite the live record
-        self._saver: threading.Thread | None = None
+        self._saver = SaverThread(hooks.save, cancel=self._cancel, on_error=self._fail)
         self._writeback = WriteBehind.open(fd, meta.size)
+        self._gate = WriteGate()
         self.eof_size: int | None = None
 
     # --- main loop ------------------------------------------------------------------
@@ -123,7 +125,7 @@ class Engine:
         saved_at = live_at = 0
         try:
             if self._hooks.save_at_start:
-                self._save_in_background()  # every durable save runs on the saver thread
+                self._saver.request()  # every durable save runs on the saver thread
             self._spawn()
             while True:
                 self._wake.wait(TICK)
@@ -143,15 +145,15 @@ class Engine:
                     if self._sched.finished() or not self._ranged:
                         break
                     continue
-                if self._hooks.save_live is not None and (fetched != live_at or self._live_due):
-                    self._live_due = False
+                saved = self._saver.take_saved()  # a durable save finished: rewrite it
+                if self._hooks.save_live is not None and (fetched != live_at or saved):
                     self._hooks.save_live()
                     live_at = fetched
-                if not self._saving and (
+                if not self._saver.busy and (
                     now - last_save >= cfg.checkpoint_interval
                     or fetched - saved_at >= cfg.checkpoint_bytes
                 ):
-                    self._save_in_background()
+                    self._saver.request()
                     last_save, saved_at = now, fetched
                 if self._hooks.progress and now - last_progress >= self._hooks.progress_interval:
                     self._hooks.progress(self.progress(now - start))
@@ -161,28 +163,6 @@ class Engine:
         if self._error is not None:  # e.g. the saver's fdatasync failed as the last bytes came
             raise self._error
         return self._peak
-
-    def _save_in_background(self) -> None:
-        self._saving = True
-        if self._saver is None:
-            self._saver = threading.Thread(target=self._save_loop, name="objget-saver")
-            self._saver.start()
-        self._save_due.set()
-
-    def _save_loop(self) -> None:
-        while True:
-            self._save_due.wait()
-            self._save_due.clear()
-            if self._cancel.is_set():
-                return
-            try:
-                self._hooks.save()
-                self._live_due = True
-            except BaseException as exc:
-                self._fail(exc)
-                return
-            finally:
-                self._saving = False
 
     def progress(self, elapsed: float) -> Progress:
         fetched = self._sched.fetched
@@ -211,17 +191,52 @@ class Engine:
         self._peak = max(self._peak, sum(1 for t in self._threads.values() if t.is_alive()))
 
     def _stop_all(self) -> None:
+        """Stop every thread of this download before the caller closes the data file.
+
+        Raises no error of its own, so the error that ended the download is the one the caller
+        sees: an abort that fails (e.g. a response that cannot be shut down) is logged and the
+        stop goes on. Every worker is joined, up to the read timeout + STOP_GRACE (a read the
+        abort could not break mostly ends by its timeout); then the write gate closes, so even a
+        worker that outlives the wait writes no byte once this returns; then the saver is
+        released and joined. A second Ctrl-C cuts the wait for the workers short, never the
+        gate or the saver, and is raised at the end."""
         self._cancel.set()
+        try:
+            self._abort_bodies()
+            self._join_workers()
+        finally:
+            try:
+                if not self._gate.close(timeout=self._config.timeouts.read + self.STOP_GRACE):
+                    log.warning("a write to the data file did not return in time")
+            finally:
+                self._saver.release()
+
+    def _abort_bodies(self) -> None:
+        """Break the reads in progress, one body at a time: one failing abort stops no other."""
+        failed: list[Exception] = []
         for body in self._sched.active_bodies():
             abort = getattr(body, "abort", None)
-            if abort is not None:
+            if abort is None:
+                continue
+            try:
                 abort()
-        deadline = self._clock() + self._config.timeouts.read + 10
+            except Exception as exc:
+                failed.append(exc)
+        if failed:
+            log.warning(
+                "could not abort %d response(s) (%s: %s); their workers stop at the read timeout",
+                len(failed),
+                type(failed[0]).__name__,
+                failed[0],
+            )
+
+    def _join_workers(self) -> None:
+        deadline = self._clock() + self._config.timeouts.read + self.STOP_GRACE
         for t in self._threads.values():
             t.join(timeout=max(0.1, deadline - self._clock()))
-        if self._saver is not None:  # the caller saves once more: never two saves at once
-            self._save_due.set()
-            self._saver.join()
+        left = sum(1 for t in self._threads.values() if t.is_alive())
+        if left:
+            log.warning("%d worker(s) still reading after the stop; they write nothing", left)
 
     def _fail(self, exc: BaseException) -> None:
         with self._error_lock:
@@ -306,7 +321,7 @@ class Engine:
 
     def _copy(self, claim: Claim, body: object, view: memoryview, index: int) -> None:
         readinto = body.readinto  # type: ignore[attr-defined]
-        fd, sched, limiter = self._fd, self._sched, self._limiter
+        fd, sched, limiter, gate = self._fd, self._sched, self._limiter, self._gate
         update, cut = self._update, self._cut
         cap = len(view) if limiter is None else min(len(view), limiter.chunk)
         cancelled = self._cancel.is_set
@@ -337,13 +352,18 @@ class Engine:
             take = sched.reserve(claim, n)
             if take:
                 chunk = view[:take]
-                pwrite_all(fd, chunk, pos)
+                if not gate.enter():
+                    raise _Cancelled  # stopped: the data file may be closed by now
+                try:
+                    pwrite_all(fd, chunk, pos)
+                    if wb is not None and pos + take - flushed >= wb.window:
+                        wb.start(flushed, pos + take - flushed)
+                        flushed = pos + take
+                finally:
+                    gate.leave()
                 seg, _, crc = claim.mark
                 claim.mark = (seg, pos + take, update(crc, chunk) if update is not None else 0)
                 if cut and pos + take - seg >= cut:
                     sched.commit(claim)  # a new segment for the live record
-                if wb is not None and pos + take - flushed >= wb.window:
-                    wb.start(flushed, pos + take - flushed)
-                    flushed = pos + take
             if take < n:
                 return  # the rest of this body was stolen by another worker

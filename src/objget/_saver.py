@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Callable
 
 from . import _checkpoint as ck
 from ._plan import Span
 
-__all__ = ["DurableSaver", "save_quietly"]
+__all__ = ["DurableSaver", "SaverThread", "save_quietly"]
 
 log = logging.getLogger("objget")
 
@@ -83,3 +84,76 @@ def save_quietly(save: Callable[[], None]) -> bool:
         log.warning("could not save the checkpoint: %s", exc)
         return False
     return True
+
+
+class SaverThread:
+    """Runs one download's durable saves on a thread of their own, one at a time, so the disk
+    wait never stalls the engine's main loop. `request()` queues a save (the thread starts at
+    the first); `busy` is true while one is queued or running; `take_saved()` is true once
+    after each save that finished (the live record is then rewritten). A failing save is
+    handed to `on_error` and ends the thread."""
+
+    __slots__ = ("_busy", "_cancel", "_due", "_on_error", "_save", "_saved", "_thread")
+
+    def __init__(
+        self,
+        save: Callable[[], None],
+        *,
+        cancel: threading.Event,
+        on_error: Callable[[BaseException], None],
+    ) -> None:
+        self._save = save
+        self._cancel = cancel
+        self._on_error = on_error
+        self._due = threading.Event()
+        self._busy = False
+        self._saved = False
+        self._thread: threading.Thread | None = None
+
+    @property
+    def busy(self) -> bool:
+        return self._busy
+
+    def take_saved(self) -> bool:
+        saved, self._saved = self._saved, False
+        return saved
+
+    def request(self) -> None:
+        self._busy = True
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._loop, name="objget-saver")
+            self._thread.start()
+        self._due.set()
+
+    def _loop(self) -> None:
+        while True:
+            self._due.wait()
+            self._due.clear()
+            if self._cancel.is_set():
+                return
+            try:
+                self._save()
+                self._saved = True
+            except BaseException as exc:
+                self._on_error(exc)
+                return
+            finally:
+                self._busy = False
+
+    def release(self) -> None:
+        """Wake the thread so it ends (the caller has set `cancel`), and wait for a save in
+        progress: the caller saves once more, and two saves at once would race on the
+        checkpoint's temp file. A Ctrl-C during this wait does not cut it short (a save is a
+        bounded disk operation); it is re-raised."""
+        thread = self._thread
+        if thread is None:
+            return
+        self._due.set()
+        interrupted: KeyboardInterrupt | None = None
+        while thread.is_alive():
+            try:
+                thread.join(timeout=1.0)
+            except KeyboardInterrupt as exc:
+                interrupted = exc
+        if interrupted is not None:
+            raise interrupted

@@ -9,6 +9,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from objget._checkpoint import CheckpointInvalid, load
+from objget._live import load_live
+
 __all__ = ["free_port", "free_ports", "sha256_file", "tail", "wait_until", "write_random"]
 
 _CHUNK = 8 * 1024 * 1024
@@ -78,3 +81,20 @@ def tail(path: Path, lines: int = 40) -> str:
     except OSError as exc:
         return f"<cannot read {path}: {exc}>"
     return "\n".join(text.splitlines()[-lines:])
+
+
+def live_done(dest: Path | str) -> int:
+    """Bytes the run's durable checkpoint and live record (written every tick, no fsync, the
+    segments written since the durable snapshot) together say are written."""
+    try:
+        live = load_live(f"{dest}.objget-ckpt-live")
+        durable = load(f"{dest}.objget-ckpt")
+    except (CheckpointInvalid, OSError):
+        return 0
+    if live is None or durable is None or durable.run != live.tag.run:
+        return 0
+    done = end = 0
+    for start, stop in sorted((s.start, s.stop) for s in durable.spans + live.segments):
+        done += max(0, stop - max(start, end))
+        end = max(end, stop)
+    return done

@@ -12,6 +12,8 @@ import json
 import re
 from pathlib import Path
 
+import pytest
+
 from ._harness import (
     MiB,
     ckpt_done,
@@ -71,6 +73,7 @@ def test_disk_full_before_the_start_names_the_space_needed(web, make_object, tmp
         assert ok, result
 
 
+@pytest.mark.interrupt
 def test_disk_full_mid_download_then_freed(web, make_object, tmp_path, summary):
     source = make_object("disk-24.bin", SIZE)
     url = f"{web.url}/disk-24.bin"
@@ -122,6 +125,7 @@ INJECTED = [
 ]
 
 
+@pytest.mark.interrupt
 def test_injected_write_and_sync_errors(web, make_object, tmp_path, summary):
     source = make_object("disk-24.bin", SIZE)
     url = f"{web.url}/disk-24.bin"

@@ -60,6 +60,7 @@ CASES = [
 
 
 @pytest.mark.parametrize(("row", "script", "code", "words"), CASES, ids=[c[0] for c in CASES])
+@pytest.mark.interrupt
 def test_scripted_answer(httpserver, data, tmp_path, summary, row, script, code, words):
     obj, url = serve(httpserver, script)
     obj.data = data.read_bytes()
@@ -101,6 +102,7 @@ def test_redirect_loop(httpserver, tmp_path, summary):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["loop.bin"]
 
 
+@pytest.mark.interrupt
 def test_object_overwritten_mid_download(web, site_root, tmp_path, summary, trials):
     """nginx keeps sending the old bytes on open connections; the next If-Match fails (412):
     exit 3, nothing of the old version stays, and the next run gets the new version."""

@@ -182,6 +182,7 @@ def test_bandwidth_cap(ns, make_object, tmp_path, summary):
     assert ok, done.err
 
 
+@pytest.mark.interrupt
 def test_refused_from_the_start_and_mid_download(ns, make_object, tmp_path, summary):
     net, web, _ = ns
     size = 24 * MiB

@@ -160,6 +160,7 @@ def test_object_changed_between_runs_restarts(tmp_path):
     assert (tmp_path / "out").read_bytes() == payload(4 * MiB, seed=2)
 
 
+@pytest.mark.interrupt
 def test_object_changed_mid_download(tmp_path):
     data = payload(4 * MiB)
     be = MemoryBackend({"k": data})

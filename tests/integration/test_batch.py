@@ -93,6 +93,7 @@ def test_recursive_downloads_every_valid_object_and_refuses_the_bad_key(dataset,
     assert proxy.touched() == set()
 
 
+@pytest.mark.interrupt
 def test_sigkill_at_half_then_rerun_fetches_no_finished_object_again(dataset, proxy, tmp_path):
     dest = tmp_path / "out"
     proxy.throttle[BIG_KEY] = 24 * 1024 * 1024  # the big one is still running at the kill
@@ -139,6 +140,7 @@ def small_prefix(seaweed):
     return prefix, data
 
 
+@pytest.mark.interrupt
 def test_a_403_and_a_changing_object_fail_alone_and_are_named(small_prefix, proxy, tmp_path):
     prefix, data = small_prefix
     secret, moving = f"{prefix}secret.bin", f"{prefix}moving.bin"

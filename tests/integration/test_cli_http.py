@@ -14,10 +14,9 @@ from pathlib import Path
 import pytest
 
 from objget._checkpoint import CheckpointInvalid, load
-from objget._live import load_live
 
 from .._servers.nginx import Nginx
-from .._servers.util import sha256_file, write_random
+from .._servers.util import live_done, sha256_file, write_random
 
 MiB = 1024 * 1024
 SIZE = 256 * MiB
@@ -97,6 +96,7 @@ def wait_for_log_quiet(log: Path) -> None:
         time.sleep(0.1)
 
 
+@pytest.mark.interrupt
 def test_kill_at_40_percent_then_resume_with_other_settings(site, tmp_path):
     server, root, log = site
     url = f"{server.url}/big.bin"
@@ -131,6 +131,7 @@ def test_kill_at_40_percent_then_resume_with_other_settings(site, tmp_path):
     assert done_at_kill >= 0.40 * SIZE
 
 
+@pytest.mark.interrupt
 def test_refetched_after_a_kill_is_at_most_62_percent(site, tmp_path):
     server, root, log = site
     url = f"{server.url}/big.bin"
@@ -148,23 +149,7 @@ def test_refetched_after_a_kill_is_at_most_62_percent(site, tmp_path):
     assert sha256_file(dest) == sha256_file(root / "big.bin")
 
 
-def live_done(dest: Path) -> int:
-    """Bytes the run's durable checkpoint and live record (written every tick, no fsync, the
-    segments written since the durable snapshot) together say are written."""
-    try:
-        live = load_live(f"{dest}.objget-ckpt-live")
-        durable = load(f"{dest}.objget-ckpt")
-    except (CheckpointInvalid, OSError):
-        return 0
-    if live is None or durable is None or durable.run != live.tag.run:
-        return 0
-    done = end = 0
-    for start, stop in sorted((s.start, s.stop) for s in durable.spans + live.segments):
-        done += max(0, stop - max(start, end))
-        end = max(end, stop)
-    return done
-
-
+@pytest.mark.interrupt
 def test_a_sigkill_loses_nothing_the_live_record_had(site, tmp_path):
     """The durable checkpoint lags by up to a second; after a SIGKILL the page cache still
     holds every written byte, and the live record says which: the re-run resumes from it."""

@@ -307,6 +307,7 @@ def wait_log_quiet(log: Path) -> int:
     return last
 
 
+@pytest.mark.interrupt
 def test_kill_at_40_percent_then_resume_over_https(site, digests, pki, tmp_path):
     web, _ = site
     ca, _ = pki

@@ -73,6 +73,7 @@ def overwrite_on_second_get(oss: OssServer, key: str, new: bytes) -> threading.E
     return done
 
 
+@pytest.mark.interrupt
 def test_dropin_object_overwritten_mid_download_is_precondition_failed(oss, bucket_name, tmp_path):
     old, new = random.Random(5).randbytes(8 * MiB), random.Random(6).randbytes(8 * MiB)
     key = "changing/dropin.bin"
@@ -96,6 +97,7 @@ def test_dropin_object_overwritten_mid_download_is_precondition_failed(oss, buck
     no_leftovers(out)
 
 
+@pytest.mark.interrupt
 def test_cli_object_overwritten_mid_download_exits_3_then_gets_the_new_bytes(
     oss, bucket_name, tmp_path
 ):
@@ -132,6 +134,7 @@ objget.resumable_download(
 """
 
 
+@pytest.mark.interrupt
 def test_dropin_killed_at_40_percent_resumes_with_the_rest(oss, bucket_name, tmp_path):
     size = 64 * MiB
     src = write_random(tmp_path / "src.bin", size, seed=64)

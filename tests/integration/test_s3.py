@@ -389,6 +389,7 @@ def test_cli_wrong_secret_exits_3_without_the_secret(seaweed_auth, tmp_path):
     assert "denied" in err and "env" in err and "TopSecretWrongValue" not in err
 
 
+@pytest.mark.interrupt
 def test_kill_and_resume_refetches_at_most_62_percent(seaweed_auth, tmp_path, big_file):
     from objget import _checkpoint as ck
 

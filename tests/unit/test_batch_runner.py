@@ -90,6 +90,7 @@ def test_one_failing_object_does_not_stop_the_others(tmp_path):
     assert sum(r.state == "done" for r in rows.values()) == 19
 
 
+@pytest.mark.interrupt
 def test_an_interrupt_stops_the_engines_and_journals_what_finished(tmp_path):
     objs = {f"o{i:02d}": bytes([i]) * (256 * 1024) for i in range(40)}
     store = CountingStore(objs, read_delay=0.002)

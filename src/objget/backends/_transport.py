@@ -188,7 +188,10 @@ class ResponseBody:
         return n
 
     def abort(self) -> None:
-        """Break a read in progress in another thread (cancel, stall)."""
+        """Break a read in progress in another thread (cancel, stall): urllib3's `shutdown()`
+        (hence the urllib3 >= 2.3 floor) shuts the socket's read side, so a blocked recv
+        returns at once. ValueError/RuntimeError: the response is closed or its connection
+        already back in the pool, so there is no read to break."""
         with contextlib.suppress(ValueError, RuntimeError, OSError):
             self._resp.shutdown()
 
