@@ -33,7 +33,7 @@ from .._exceptions import (
     TransportError,
 )
 from .._retry import parse_retry_after
-from ._tls import DirectTlsReader, UnverifiedHTTPSPool, tls_reason
+from ._tls import DirectTlsReader, UnverifiedHTTPSPool, is_verify_failure, tls_reason
 
 __all__ = ["ResponseBody", "Transport", "content_length", "error_for_status", "redact_url"]
 
@@ -274,7 +274,8 @@ class Transport:
         source: str,
         redirect: bool = True,
     ) -> ResponseBody:
-        """Send one request; connection-level failures become TransportError / TLSError."""
+        """Send one request; connection-level failures become TransportError, a refused
+        certificate TLSError."""
         host = urlsplit(url).hostname or "?"
         retries = urllib3.Retry(
             total=None,
@@ -309,7 +310,13 @@ class Transport:
 
     def _map(self, exc: BaseException, host: str, source: str) -> DownloadError:
         if isinstance(exc, (u3.SSLError, ssl.SSLError)):
-            return TLSError(f"TLS error talking to {host}: {tls_reason(exc)}", source=source)
+            if is_verify_failure(exc):  # final: every connection would be refused the same way
+                return TLSError(f"TLS error talking to {host}: {tls_reason(exc)}", source=source)
+            # a handshake cut short (EOF, reset), an alert, a torn record: retried like any
+            # connection failure, so one flaky handshake among many does not end the download
+            return TransportError(
+                f"TLS connection to {host} failed: {tls_reason(exc)}", source=source
+            )
         if isinstance(exc, u3.NameResolutionError):
             return TransportError(f"cannot resolve host {host} (DNS lookup failed)", source=source)
         if isinstance(exc, u3.ConnectTimeoutError) and not isinstance(exc, u3.NewConnectionError):
