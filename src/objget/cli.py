@@ -238,6 +238,10 @@ def command(
             stream=sys.stderr,
             level=logging.DEBUG if verbose > 1 else logging.INFO,
         )
+        from .backends._redact import RedactFilter
+
+        for handler in logging.getLogger().handlers:  # every record of every logger
+            handler.addFilter(RedactFilter())
     if ca_bundle is None and source.lower().startswith("s3://"):
         ca_bundle = os.environ.get("AWS_CA_BUNDLE") or None  # as the AWS tools do
     try:

@@ -12,7 +12,7 @@ import pytest
 from ._harness import MiB, run, same
 from ._tlsfront import HandshakeBreaker
 
-ROW = "network: TLS handshakes broken (close/reset) then retried"
+ROW = "net: TLS handshakes broken (close, reset), then retried"
 
 
 @pytest.mark.parametrize("how", ["close", "reset"])

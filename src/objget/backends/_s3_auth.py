@@ -23,6 +23,7 @@ from types import ModuleType, SimpleNamespace
 from typing import Any
 
 from .._exceptions import DownloadError
+from ._redact import install_redaction
 from ._s3_sigv4 import SigningKeys, sign_s3_request
 
 __all__ = ["S3Signer", "load_botocore"]
@@ -54,6 +55,7 @@ def load_botocore() -> ModuleType:
         import botocore.session
     except ImportError as exc:
         raise ImportError(INSTALL_HINT) from exc
+    install_redaction()  # the loggers botocore's modules just made
     module: ModuleType = botocore
     return module
 
