@@ -30,6 +30,7 @@ from ._exceptions import (
     TLSError,
     TransportError,
 )
+from ._extras import missing_extra
 from .backends import BackendOptions
 
 __all__ = ["EXIT", "main"]
@@ -315,6 +316,10 @@ def command(
         _die(err, str(exc), "usage")
     except OSError as exc:
         _die(err, _os_message(exc), "local")
+    except ImportError as exc:  # an optional extra (botocore, fastcrc, oss2) is not installed
+        if (message := missing_extra(exc)) is None:
+            raise  # not a missing extra: a bug, with its traceback
+        _die(err, message, "usage")
     if result.restarted and not quiet:
         err.print(("note: ", "yellow"), f"started over: {result.restarted}")
     if as_json:
