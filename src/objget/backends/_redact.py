@@ -17,7 +17,7 @@ import re
 import threading
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-__all__ = ["RedactFilter", "install_redaction", "redact_text", "redact_url"]
+__all__ = ["RedactFilter", "install_redaction", "mask_key_id", "redact_text", "redact_url"]
 
 _KEEP_QUERY = frozenset({"versionId", "partNumber"})
 _QUERY = re.compile(r"\?([^\s\"'<>()\[\]{},;|`\\]*)")
@@ -46,6 +46,15 @@ _KNOWN = (
     "botocore.session", "botocore.client", "botocore.regions", "botocore.configprovider",
     "botocore.tokens", "objget",
 )  # fmt: skip
+
+
+def mask_key_id(access_key_id: str) -> str:
+    """An access key id as messages show it: its last four characters (S3 and OSS alike).
+
+    >>> mask_key_id("LTAI5tObjgetTestKey")
+    '****tKey'
+    """
+    return "****" + access_key_id[-4:] if len(access_key_id) >= 8 else "****"
 
 
 def redact_url(url: str) -> str:
