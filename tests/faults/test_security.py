@@ -20,6 +20,7 @@ from .._servers.oss_fixture import STS_SK, TOKEN, cli_env, oss, oss_faults
 from ..conftest import AUTH_IDENTITIES, BUCKET
 from ._harness import ENV, MiB, ckpt_done, kill, run, same, start, typed_error, wait_for
 from ._rawserver import RawRequest, RawServer, Reply, http_reply
+from ._reprwalk import reprs
 
 __all__ = ["oss", "oss_faults"]  # the fixtures, imported for this module
 
@@ -73,10 +74,12 @@ def interrupted(args: list[object], dest: Path, env: dict[str, str], log: Path) 
     return {"killed run -vv": log.read_text(), "checkpoint": ckpt.read_text(errors="replace")}
 
 
-def check_no_leaks(summary, texts: dict[str, str], secrets: dict[str, str | bytes]) -> None:
+def check_no_leaks(
+    summary, texts: dict[str, str], secrets: dict[str, str | bytes], row: str = ROW
+) -> None:
     found = leaks(texts, secrets)
     for _ in texts:
-        summary.trial(ROW, typed=not found)
+        summary.trial(row, typed=not found)
     assert not found, found
 
 
@@ -143,25 +146,6 @@ def test_s3_secret_token_and_sse_c_key(seaweed_auth, tmp_path, summary, monkeypa
         "SSE-C key": SSE_KEY,
     }
     check_no_leaks(summary, texts, secrets)
-
-
-def reprs(root: object, depth: int = 3) -> str:
-    """repr() of `root` and of every non-string object reachable through attributes."""
-    out, seen, todo = [], set(), [(root, 0)]
-    while todo:
-        obj, d = todo.pop()
-        if id(obj) in seen or isinstance(obj, (str, bytes, int, float, bool, type(None))):
-            continue
-        seen.add(id(obj))
-        out.append(repr(obj))
-        if d >= depth:
-            continue
-        values = list(vars(obj).values()) if hasattr(obj, "__dict__") else []
-        values += [getattr(obj, s, None) for s in getattr(type(obj), "__slots__", ())]
-        if isinstance(obj, dict):
-            values += list(obj.values())
-        todo += [(v, d + 1) for v in values if not callable(v) or hasattr(v, "__dict__")]
-    return "\n".join(out)
 
 
 def test_presigned_signature(seaweed_auth, tmp_path, summary):
@@ -232,7 +216,7 @@ def test_presigned_signature_through_a_redirect(seaweed_auth, tmp_path, summary)
         "front signature": front_sig,
         "front credential": front_cred,
     }
-    check_no_leaks(summary, texts, secrets)
+    check_no_leaks(summary, texts, secrets, "security: no secret through a 302 at -v/-vv/--json")
 
 
 def test_oss_secret_and_sts_token(oss, tmp_path, summary):

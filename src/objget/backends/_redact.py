@@ -17,7 +17,14 @@ import re
 import threading
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-__all__ = ["RedactFilter", "install_redaction", "mask_key_id", "redact_text", "redact_url"]
+__all__ = [
+    "RedactFilter",
+    "SecretHeaders",
+    "install_redaction",
+    "mask_key_id",
+    "redact_text",
+    "redact_url",
+]
 
 _KEEP_QUERY = frozenset({"versionId", "partNumber"})
 _QUERY = re.compile(r"\?([^\s\"'<>()\[\]{},;|`\\]*)")
@@ -46,6 +53,32 @@ _KNOWN = (
     "botocore.session", "botocore.client", "botocore.regions", "botocore.configprovider",
     "botocore.tokens", "objget",
 )  # fmt: skip
+
+
+_SECRET_NAMES = frozenset(
+    {
+        "x-amz-server-side-encryption-customer-key",
+        "x-amz-server-side-encryption-customer-key-md5",
+        "x-amz-security-token",
+        "x-oss-security-token",
+        "authorization",
+    }
+)
+
+
+class SecretHeaders(dict[str, str]):
+    """Request headers kept for every request, some of them secret (the SSE-C key): a dict
+    whose repr and str show those values as REDACTED.
+
+    >>> SecretHeaders({"Range": "bytes=0-9", "x-amz-server-side-encryption-customer-key": "k"})
+    {'Range': 'bytes=0-9', 'x-amz-server-side-encryption-customer-key': 'REDACTED'}
+    """
+
+    def __repr__(self) -> str:
+        shown = {k: "REDACTED" if k.lower() in _SECRET_NAMES else v for k, v in self.items()}
+        return repr(shown)
+
+    __str__ = __repr__
 
 
 def mask_key_id(access_key_id: str) -> str:
