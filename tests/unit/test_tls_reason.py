@@ -70,7 +70,6 @@ def mapped(exc: BaseException) -> Exception:
         ssl.SSLError(1, "[SSL: SSLV3_ALERT_HANDSHAKE_FAILURE] sslv3 alert handshake failure"),
         ssl.SSLError(1, "[SSL: DECRYPTION_FAILED_OR_BAD_RECORD_MAC] decryption failed"),
         ssl.SSLZeroReturnError(6, "TLS/SSL connection has been closed (EOF)"),
-        ssl.SSLError(1, "[SSL: WRONG_VERSION_NUMBER] wrong version number (_ssl.c:1006)"),
     ],
 )
 def test_a_handshake_cut_short_is_retryable_not_final(cause):
@@ -101,6 +100,16 @@ def test_a_refused_certificate_stays_final(cause):
     assert isinstance(err, TLSError), err
     assert not is_retryable(err)
     assert "TLS error talking to h.example" in str(err)
+
+
+def test_a_port_that_does_not_speak_tls_is_final():
+    """Not retried for 40 s: every connection to a plain-http port fails the same way."""
+    from objget import TLSError
+
+    exc = ssl.SSLError(1, "[SSL: WRONG_VERSION_NUMBER] wrong version number (_ssl.c:1006)")
+    exc.reason = "WRONG_VERSION_NUMBER"  # as OpenSSL's error sets it
+    err = mapped(u3.SSLError(exc))
+    assert isinstance(err, TLSError) and "wrong version number" in str(err)
 
 
 def test_urllib3s_own_host_name_check_is_final():

@@ -5,10 +5,11 @@ pool used when verification is switched off.
 The reason comes from the `ssl.SSLCertVerificationError` behind urllib3's error
 (`verify_code` is OpenSSL's X509_V_ERR_* number), not from parsing messages.
 
-Only a failed verification is final (`is_verify_failure`): the certificate chain, its dates,
-the host name, or a CA file that cannot be loaded. Any other TLS failure (the peer closing or
-resetting the connection during the handshake, an alert, a torn record) says nothing about
-the next connection, so the transport makes it a retryable `TransportError`.
+Only a failure every connection would repeat is final (`is_verify_failure`): the certificate
+chain, its dates, the host name, a CA file that cannot be loaded, or a port that does not
+speak TLS (or no protocol version in common). Any other TLS failure (the peer closing or
+resetting the connection during the handshake, another alert, a torn record) says nothing
+about the next connection, so the transport makes it a retryable `TransportError`.
 """
 
 from __future__ import annotations
@@ -122,9 +123,9 @@ def tls_reason(exc: BaseException) -> str:
 
 
 def is_verify_failure(exc: BaseException) -> bool:
-    """Whether a TLS failure is a verification failure, which every retry would repeat: the
-    certificate was refused (OpenSSL's verify, urllib3's host name match) or the CA
-    certificates to verify with could not be loaded."""
+    """Whether a TLS failure is final, one every retry would repeat: the certificate was
+    refused (OpenSSL's verify, urllib3's host name match), the CA certificates to verify with
+    could not be loaded, or the server does not speak TLS (or no version both allow)."""
     for e in _chain(exc):
         if isinstance(e, ssl.SSLCertVerificationError) or type(e).__name__ == "CertificateError":
             return True  # ssl.CertificateError is the same class; urllib3 has its own
@@ -132,7 +133,23 @@ def is_verify_failure(exc: BaseException) -> bool:
             return True  # the CA bundle: no certificate in it, unreadable PEM
         if isinstance(e, ssl.SSLError) and "CERTIFICATE_VERIFY_FAILED" in str(e):
             return True
+        if isinstance(e, ssl.SSLError) and getattr(e, "reason", None) in _NO_TLS_HERE:
+            return True
     return False
+
+
+# The port does not speak TLS, or not a version both sides allow: every connection would
+# fail the same way (measured: retried, an https:// URL to a plain-http port took 40 s to fail).
+_NO_TLS_HERE = frozenset(
+    {
+        "WRONG_VERSION_NUMBER",
+        "UNSUPPORTED_PROTOCOL",
+        "TLSV1_ALERT_PROTOCOL_VERSION",
+        "NO_PROTOCOLS_AVAILABLE",
+        "VERSION_TOO_LOW",
+        "VERSION_TOO_HIGH",
+    }
+)
 
 
 def _chain(exc: BaseException) -> list[BaseException]:
