@@ -7,7 +7,14 @@ import logging
 
 import pytest
 
-from objget.backends._redact import RedactFilter, install_redaction, redact_text, redact_url
+from objget.backends._redact import (
+    RedactFilter,
+    SecretHeaders,
+    install_redaction,
+    mask_key_id,
+    redact_text,
+    redact_url,
+)
 
 SIG = "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0"
 URL = f"https://h.example/b/k.bin?versionId=v1&X-Amz-Signature={SIG}&X-Amz-Credential=AKID%2F1"
@@ -26,6 +33,8 @@ URL = f"https://h.example/b/k.bin?versionId=v1&X-Amz-Signature={SIG}&X-Amz-Crede
         f"{{'x-amz-security-token': '{SIG}'}}",
         f"x-amz-server-side-encryption-customer-key:{SIG}",
         f"fetching https://user:{SIG}@h.example/k",
+        f"Cookie: session={SIG}",
+        f"{{'Proxy-Authorization': 'Basic {SIG}'}}",
     ],
 )
 def test_redact_text_removes_the_secret(text):
@@ -81,3 +90,23 @@ def test_library_loggers_redact_before_any_handler(name, caplog):
     with caplog.at_level(logging.DEBUG):
         logging.getLogger(name).info("Redirecting %s -> %s", URL, URL)
     assert caplog.records and SIG not in caplog.text, caplog.text
+
+
+def test_secret_headers_hide_credential_values_in_repr_and_str():
+    h = SecretHeaders(
+        {
+            "Accept-Encoding": "identity",
+            "x-amz-server-side-encryption-customer-key": SIG,
+            "Authorization": f"Bearer {SIG}",
+            "X-Api-Key": SIG,
+        }
+    )
+    for text in (repr(h), str(h), f"{h}", repr({"held": h})):
+        assert SIG not in text and "identity" in text, text
+    assert h["Authorization"] == f"Bearer {SIG}"  # still the real value to send
+    assert {**h}["X-Api-Key"] == SIG
+
+
+def test_mask_key_id():
+    assert mask_key_id("AKIAIOSFODNN7EXAMPLE") == "****MPLE"
+    assert mask_key_id("short") == "****"

@@ -29,20 +29,21 @@ __all__ = [
 _KEEP_QUERY = frozenset({"versionId", "partNumber"})
 _QUERY = re.compile(r"\?([^\s\"'<>()\[\]{},;|`\\]*)")
 _USERINFO = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://)[^/\s@\"']+@")
-_SECRET_HEADER = re.compile(
-    r"^((?:x-amz-server-side-encryption-customer-key|x-amz-security-token|"
+# header names whose values are secrets, as they appear in debug text
+_NAMES = (
+    r"x-amz-server-side-encryption-customer-key|x-amz-security-token|"
     r"x-amz-copy-source-server-side-encryption-customer-key|x-oss-security-token|"
-    r"authorization)[ \t]*:).*$",
-    re.IGNORECASE | re.MULTILINE,
+    r"proxy-authorization|authorization|cookie|x-api-key"
 )
+_SECRET_HEADER = re.compile(rf"^((?:{_NAMES})[ \t]*:).*$", re.IGNORECASE | re.MULTILINE)
 # "Signature=<hex>" of an Authorization header, and botocore.auth's "Signature:\n<hex>" line
 _SIGNATURE = re.compile(r"(Signature\s*[=:]\s*)[0-9a-fA-F]{32,}")
 # quoted header pairs as a dict's repr shows them: 'x-amz-security-token': 'secret'
 _SECRET_PAIR = re.compile(
-    r"""(['"](?:x-amz-server-side-encryption-customer-key|x-amz-security-token|"""
-    r"""x-oss-security-token|authorization)['"]\s*:\s*b?)(['"])(?:(?!\2).)*\2""",
-    re.IGNORECASE,
+    rf"""(['"](?:{_NAMES})['"]\s*:\s*b?)(['"])(?:(?!\2).)*\2""", re.IGNORECASE
 )
+# a header name that may carry a credential (for SecretHeaders)
+_SECRET_PART = re.compile(r"auth|token|secret|key|session|passw|signature|credential|cookie", re.I)
 
 # The loggers of the libraries objget drives, by prefix; their modules make them on import.
 _PREFIXES = ("urllib3", "botocore", "alibabacloud_credentials", "objget")
@@ -55,27 +56,17 @@ _KNOWN = (
 )  # fmt: skip
 
 
-_SECRET_NAMES = frozenset(
-    {
-        "x-amz-server-side-encryption-customer-key",
-        "x-amz-server-side-encryption-customer-key-md5",
-        "x-amz-security-token",
-        "x-oss-security-token",
-        "authorization",
-    }
-)
-
-
 class SecretHeaders(dict[str, str]):
-    """Request headers kept for every request, some of them secret (the SSE-C key): a dict
-    whose repr and str show those values as REDACTED.
+    """Request headers kept for every request, some of them secret (the SSE-C key, a user's
+    Authorization): a dict whose repr and str show the value of every header whose name may
+    carry a credential (`auth`, `token`, `secret`, `key`, `cookie`... in it) as REDACTED.
 
     >>> SecretHeaders({"Range": "bytes=0-9", "x-amz-server-side-encryption-customer-key": "k"})
     {'Range': 'bytes=0-9', 'x-amz-server-side-encryption-customer-key': 'REDACTED'}
     """
 
     def __repr__(self) -> str:
-        shown = {k: "REDACTED" if k.lower() in _SECRET_NAMES else v for k, v in self.items()}
+        shown = {k: "REDACTED" if _SECRET_PART.search(k) else v for k, v in self.items()}
         return repr(shown)
 
     __str__ = __repr__
