@@ -1,10 +1,11 @@
 """repr() and str() of every object reachable from a root, for the secret searches.
 
-objget's own objects (and the dicts, lists, tuples and sets they hold) are walked through
-their attributes and slots; an object of another library (botocore's credentials, urllib3's
-pools) is shown but not walked into: its internals are that library's business, and some hold
-`os.environ`. Strings and numbers are not shown: a secret *is* a string, held where it must be;
-what may never show it is the repr or str of whatever holds it.
+objget's own objects (and the plain dicts, lists, tuples and sets they hold) are walked
+through their attributes and slots. A container type of its own (objget's `SecretHeaders`, a
+namedtuple) is shown by its repr, not walked into, and so is an object of another library
+(botocore's credentials, urllib3's pools): its internals are that library's business, and
+some hold `os.environ`. Strings and numbers are not shown: a secret *is* a string, held where
+it must be; what may never show it is the repr or str of whatever holds it.
 """
 
 from __future__ import annotations
@@ -17,10 +18,12 @@ _ATOMS = (str, bytes, bytearray, memoryview, int, float, complex, bool, type(Non
 
 
 def _children(obj: object) -> list[object]:
-    if isinstance(obj, dict):
+    if type(obj) is dict:
         return [*obj.keys(), *obj.values()]
-    if isinstance(obj, (list, tuple, set, frozenset)):
-        return list(obj)
+    if type(obj) in (list, tuple, set, frozenset):
+        return list(obj)  # type: ignore[call-overload]
+    if isinstance(obj, (dict, list, tuple, set, frozenset)):
+        return []  # a container type of its own (SecretHeaders, a namedtuple): its repr speaks
     if not (type(obj).__module__ or "").startswith("objget"):
         return []
     out = list(vars(obj).values()) if hasattr(obj, "__dict__") else []

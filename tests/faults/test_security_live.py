@@ -5,6 +5,7 @@ Downloader, walked in the middle of a download and after it, before the Download
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from urllib.parse import parse_qs, urlsplit
 
@@ -22,6 +23,7 @@ __all__ = ["oss", "oss_faults"]  # the fixtures, imported for this module
 SIZE = 6 * MiB
 CONFIG = objget.DownloadConfig(part_size=MiB, max_workers=4)
 ROW = "security: no secret in reprs of live backends/signers"
+API_KEY = "ApiKey-0bjget-Secret-Value-42"
 
 
 class Walker:
@@ -60,6 +62,14 @@ def test_live_s3_and_http_backends(seaweed_auth, tmp_path, summary, monkeypatch)
             assert dest.read_bytes() == data
         texts["s3+http: after, still open"] = reprs(dl)
     assert {"s3: mid-download", "http: mid-download"} <= set(texts), list(texts)
+    if "headers" in {f.name for f in dataclasses.fields(objget.BackendOptions)}:
+        # user headers (-H) for http(s):// sources, one that looks like a credential
+        with_key = objget.BackendOptions(headers={"X-Api-Key": API_KEY})
+        with objget.Downloader(config=CONFIG, options=with_key) as dl:
+            walker = Walker(texts, "http -H: mid-download")
+            walker.dl = dl
+            dl.download(url, str(tmp_path / "h.bin"), on_progress=walker)
+            texts["http -H: after, still open"] = reprs(dl)
     monkeypatch.setenv("AWS_SESSION_TOKEN", SESSION_TOKEN)  # the store refuses it: no matter
     with objget.Downloader(config=CONFIG, options=options) as dl:
         try:
@@ -72,6 +82,7 @@ def test_live_s3_and_http_backends(seaweed_auth, tmp_path, summary, monkeypatch)
         "session token": SESSION_TOKEN,
         "SSE-C key": SSE_KEY,
         "presigned signature": signature,
+        "API key header": API_KEY,
     }
     check_no_leaks(summary, texts, secrets, ROW)
 

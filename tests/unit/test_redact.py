@@ -10,6 +10,7 @@ import pytest
 from objget.backends._redact import (
     RedactFilter,
     SecretHeaders,
+    SecretPairs,
     install_redaction,
     mask_key_id,
     redact_text,
@@ -105,6 +106,18 @@ def test_secret_headers_hide_credential_values_in_repr_and_str():
         assert SIG not in text and "identity" in text, text
     assert h["Authorization"] == f"Bearer {SIG}"  # still the real value to send
     assert {**h}["X-Api-Key"] == SIG
+
+
+def test_secret_pairs_hide_credential_values_and_stay_a_tuple():
+    import pickle
+
+    pairs = SecretPairs([("Authorization", f"Bearer {SIG}"), ("Accept", "*/*")])
+    for text in (repr(pairs), str(pairs), repr([pairs])):
+        assert SIG not in text and "*/*" in text, text
+    assert pairs == (("Authorization", f"Bearer {SIG}"), ("Accept", "*/*"))
+    assert hash(pairs) == hash(tuple(pairs))
+    again = pickle.loads(pickle.dumps(pairs))
+    assert again == pairs and type(again) is SecretPairs and SIG not in repr(again)
 
 
 def test_mask_key_id():

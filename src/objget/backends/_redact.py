@@ -20,6 +20,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 __all__ = [
     "RedactFilter",
     "SecretHeaders",
+    "SecretPairs",
     "install_redaction",
     "mask_key_id",
     "redact_text",
@@ -68,6 +69,20 @@ class SecretHeaders(dict[str, str]):
     def __repr__(self) -> str:
         shown = {k: "REDACTED" if _SECRET_PART.search(k) else v for k, v in self.items()}
         return repr(shown)
+
+    __str__ = __repr__
+
+
+class SecretPairs(tuple[tuple[str, str], ...]):
+    """(name, value) header pairs, kept hashable and picklable, whose repr and str show the
+    value of every credential-like header as REDACTED (as `SecretHeaders`).
+
+    >>> SecretPairs([("X-Api-Key", "k"), ("Accept", "*/*")])
+    (('X-Api-Key', 'REDACTED'), ('Accept', '*/*'))
+    """
+
+    def __repr__(self) -> str:
+        return repr(tuple((k, "REDACTED" if _SECRET_PART.search(k) else v) for k, v in self))
 
     __str__ = __repr__
 
