@@ -7,7 +7,7 @@ extra that is only imported later), and tells both from an ImportError that is a
 
 from __future__ import annotations
 
-__all__ = ["missing_extra"]
+__all__ = ["install_hint", "missing_extra"]
 
 # top-level module -> the extra that installs it
 _EXTRA_OF = {
@@ -38,3 +38,12 @@ def missing_extra(exc: ImportError) -> str | None:
     if extra is None:
         return None
     return f"{name} is not installed: pip install 'objget[{extra}]'"
+
+
+def install_hint(exc: ImportError) -> str:
+    """`missing_extra(exc)`; an ImportError that is not a missing extra is raised again (a
+    bug keeps its traceback)."""
+    message = missing_extra(exc)
+    if message is None:
+        raise exc
+    return message

@@ -30,8 +30,9 @@ from ._exceptions import (
     TLSError,
     TransportError,
 )
-from ._extras import missing_extra
+from ._extras import install_hint
 from .backends import BackendOptions
+from .backends._redact import redacting_handler
 
 __all__ = ["EXIT", "main"]
 
@@ -236,13 +237,9 @@ def command(
     if verbose:
         logging.basicConfig(
             format="objget: %(message)s",
-            stream=sys.stderr,
+            handlers=[redacting_handler(sys.stderr)],  # every record of every logger
             level=logging.DEBUG if verbose > 1 else logging.INFO,
         )
-        from .backends._redact import RedactFilter
-
-        for handler in logging.getLogger().handlers:  # every record of every logger
-            handler.addFilter(RedactFilter())
     if ca_bundle is None and source.lower().startswith("s3://"):
         ca_bundle = os.environ.get("AWS_CA_BUNDLE") or None  # as the AWS tools do
     try:
@@ -317,9 +314,7 @@ def command(
     except OSError as exc:
         _die(err, _os_message(exc), "local")
     except ImportError as exc:  # an optional extra (botocore, fastcrc, oss2) is not installed
-        if (message := missing_extra(exc)) is None:
-            raise  # not a missing extra: a bug, with its traceback
-        _die(err, message, "usage")
+        _die(err, install_hint(exc), "usage")
     if result.restarted and not quiet:
         err.print(("note: ", "yellow"), f"started over: {result.restarted}")
     if as_json:

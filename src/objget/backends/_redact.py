@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from typing import TextIO
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "mask_key_id",
     "redact_text",
     "redact_url",
+    "redacting_handler",
 ]
 
 _KEEP_QUERY = frozenset({"versionId", "partNumber"})
@@ -153,6 +155,14 @@ class RedactFilter(logging.Filter):
             record.stack_info = redact_text(record.stack_info)
         setattr(record, "_objget_redacted", True)  # noqa: B010 - not a LogRecord field
         return True
+
+
+def redacting_handler(stream: TextIO) -> logging.Handler:
+    """A stream handler with `RedactFilter`: for the command's `-v`/`-vv` (a handler's filter
+    sees every record it handles, from any logger)."""
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(RedactFilter())
+    return handler
 
 
 _lock = threading.Lock()
