@@ -35,6 +35,7 @@ from ._exceptions import (
     RetriesExhausted,
     TransportError,
 )
+from ._extras import install_hint
 from .backends import BackendOptions
 
 __all__ = ["EXIT_SOME_FAILED", "BatchBar", "run_batch"]
@@ -164,6 +165,8 @@ def run_batch(
         _die(err, str(exc), 2)
     except OSError as exc:
         _die(err, f"local I/O error: {exc}", 6)
+    except ImportError as exc:  # an optional extra (botocore, fastcrc, oss2, ray) is missing
+        _die(err, install_hint(exc), 2)
     if dry_run and not as_json:
         for o in result.objects:
             if o.status == "planned":

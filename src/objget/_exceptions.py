@@ -8,7 +8,7 @@ DownloadError                     .source, .dest; always chained from the cause
 │   ├── ObjectChanged             412 / identity changed mid-download
 │   └── RangeNotSupported         200 to a Range, wrong Content-Range, wrong length
 ├── TransportError                retryable: reset, refused, timeout, stall, truncated, 5xx, 429
-│   └── TLSError                  certificate or handshake failure (not retried)
+│   └── TLSError                  certificate refused, or no TLS there (not retried)
 ├── RetriesExhausted              .attempts, .last_error
 ├── IntegrityError                .algorithm, .expected, .actual
 └── CheckpointError               unusable checkpoint
@@ -125,7 +125,10 @@ class TransportError(DownloadError):
 
 
 class TLSError(TransportError):
-    """TLS verification or handshake failed; never retried (a retry would fail the same way)."""
+    """The server's certificate was refused (chain, dates, host name), the CA certificates
+    could not be loaded, or the server does not speak TLS; never retried (a retry would fail
+    the same way). Other TLS failures, such as a handshake cut short, are plain retryable
+    `TransportError`s."""
 
 
 class RetriesExhausted(DownloadError):

@@ -31,7 +31,9 @@ from ._exceptions import (
     TLSError,
     TransportError,
 )
+from ._extras import install_hint
 from .backends import BackendOptions
+from .backends._redact import redacting_handler
 
 __all__ = ["EXIT", "main"]
 
@@ -248,7 +250,7 @@ def command(
     if verbose:
         logging.basicConfig(
             format="objget: %(message)s",
-            stream=sys.stderr,
+            handlers=[redacting_handler(sys.stderr)],  # every record of every logger
             level=logging.DEBUG if verbose > 1 else logging.INFO,
         )
     if ca_bundle is None and source.lower().startswith("s3://"):
@@ -326,6 +328,8 @@ def command(
         _die(err, str(exc), "usage")
     except OSError as exc:
         _die(err, _os_message(exc), "local")
+    except ImportError as exc:  # an optional extra (botocore, fastcrc, oss2) is not installed
+        _die(err, install_hint(exc), "usage")
     if result.restarted and not quiet:
         err.print(("note: ", "yellow"), f"started over: {result.restarted}")
     if as_json:

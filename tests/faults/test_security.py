@@ -20,6 +20,7 @@ from .._servers.oss_fixture import STS_SK, TOKEN, cli_env, oss, oss_faults
 from ..conftest import AUTH_IDENTITIES, BUCKET
 from ._harness import ENV, MiB, ckpt_done, kill, run, same, start, typed_error, wait_for
 from ._rawserver import RawRequest, RawServer, Reply, http_reply
+from ._reprwalk import reprs
 
 __all__ = ["oss", "oss_faults"]  # the fixtures, imported for this module
 
@@ -73,10 +74,12 @@ def interrupted(args: list[object], dest: Path, env: dict[str, str], log: Path) 
     return {"killed run -vv": log.read_text(), "checkpoint": ckpt.read_text(errors="replace")}
 
 
-def check_no_leaks(summary, texts: dict[str, str], secrets: dict[str, str | bytes]) -> None:
+def check_no_leaks(
+    summary, texts: dict[str, str], secrets: dict[str, str | bytes], row: str = ROW
+) -> None:
     found = leaks(texts, secrets)
     for _ in texts:
-        summary.trial(ROW, typed=not found)
+        summary.trial(row, typed=not found)
     assert not found, found
 
 
@@ -145,25 +148,6 @@ def test_s3_secret_token_and_sse_c_key(seaweed_auth, tmp_path, summary, monkeypa
     check_no_leaks(summary, texts, secrets)
 
 
-def reprs(root: object, depth: int = 3) -> str:
-    """repr() of `root` and of every non-string object reachable through attributes."""
-    out, seen, todo = [], set(), [(root, 0)]
-    while todo:
-        obj, d = todo.pop()
-        if id(obj) in seen or isinstance(obj, (str, bytes, int, float, bool, type(None))):
-            continue
-        seen.add(id(obj))
-        out.append(repr(obj))
-        if d >= depth:
-            continue
-        values = list(vars(obj).values()) if hasattr(obj, "__dict__") else []
-        values += [getattr(obj, s, None) for s in getattr(type(obj), "__slots__", ())]
-        if isinstance(obj, dict):
-            values += list(obj.values())
-        todo += [(v, d + 1) for v in values if not callable(v) or hasattr(v, "__dict__")]
-    return "\n".join(out)
-
-
 def test_presigned_signature(seaweed_auth, tmp_path, summary):
     data = random.Random(32).randbytes(SIZE)
     seaweed_auth.client.put_object(Bucket=BUCKET, Key="sec/presigned.bin", Body=data)
@@ -191,6 +175,48 @@ def test_presigned_signature(seaweed_auth, tmp_path, summary):
     except objget.ObjectNotFound as exc:
         texts["exception"] = f"{exc} {exc!r} {exc.source}"
     check_no_leaks(summary, texts, {"signature": signature, "404 signature": missing_sig})
+
+
+def test_presigned_signature_through_a_redirect(seaweed_auth, tmp_path, summary):
+    """A presigned URL that answers 302 with another presigned URL (a download service in
+    front of a store): at -v and -vv, urllib3 logs the redirect (INFO) and its retry state
+    (DEBUG) with both URLs. Neither signature nor credential may appear anywhere."""
+    data = random.Random(34).randbytes(SIZE)
+    seaweed_auth.client.put_object(Bucket=BUCKET, Key="sec/redirected.bin", Body=data)
+    source = tmp_path / "source.bin"
+    source.write_bytes(data)
+    target = seaweed_auth.client.generate_presigned_url(
+        "get_object", Params={"Bucket": BUCKET, "Key": "sec/redirected.bin"}, ExpiresIn=900
+    )
+    query = parse_qs(urlsplit(target).query)
+    front_sig, front_cred = "f" * 64, "AKIAFRONTDOOR0000000/20260101/us-east-1/s3/aws4_request"
+
+    def answer(req: RawRequest) -> Reply:
+        return http_reply("302 Found", {"Location": target, "Content-Length": "0"})
+
+    with RawServer(answer) as front:
+        url = (
+            f"{front.url}/dl/redirected.bin?X-Amz-Credential={quote(front_cred, safe='')}"
+            f"&X-Amz-Signature={front_sig}&X-Amz-Expires=900"
+        )
+        dest = tmp_path / "redirected.bin"
+        texts = interrupted([url, dest], dest, ENV, tmp_path / "r.log")
+        done = run([url, dest, "-vv", "--json"])
+        assert done.rc == 0 and same(dest, source), done.err[-2000:]
+        texts.update({"resumed -vv": done.err, "--json": done.out})
+        info = run([url, tmp_path / "again.bin", "-v"])
+        assert info.rc == 0 and same(tmp_path / "again.bin", source), info.err[-2000:]
+        texts["-v"] = info.err + info.out
+        redirected = [r for r in front.requests if r.path.startswith("/dl/")]
+    assert "Redirecting" in done.err or "302" in done.err, done.err[-3000:]  # it was logged
+    assert len(redirected) >= 2, len(redirected)
+    secrets: dict[str, str | bytes] = {
+        "redirect target signature": query["X-Amz-Signature"][0],
+        "redirect target credential": query["X-Amz-Credential"][0],
+        "front signature": front_sig,
+        "front credential": front_cred,
+    }
+    check_no_leaks(summary, texts, secrets, "security: no secret through a 302 at -v/-vv/--json")
 
 
 def test_oss_secret_and_sts_token(oss, tmp_path, summary):

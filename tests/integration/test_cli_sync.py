@@ -251,7 +251,7 @@ def test_header_is_sent_and_its_secret_never_logged(tmp_path, nginx_factory):
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert dest.read_bytes() == (root / "obj.bin").read_bytes()
-    assert "visible-42" in done.stderr and "<redacted>" in done.stderr  # logged, redacted
+    assert "visible-42" in done.stderr and "REDACTED" in done.stderr  # logged, redacted
     assert SECRET not in done.stderr + done.stdout
 
     bad = run(url, str(tmp_path / "bad.bin"), "-vv", "-H", f"Authorization: Bearer {SECRET}x")

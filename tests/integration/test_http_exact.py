@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import random
 
 import pytest
@@ -112,3 +113,24 @@ def test_presigned_query_is_redacted(httpserver, tmp_path):
         download(url, tmp_path / "p")
     assert "deadbeefsecret" not in str(info.value)
     assert "deadbeefsecret" not in (info.value.source or "")
+
+
+def test_a_redirect_is_logged_without_the_presigned_query(httpserver, tmp_path, caplog):
+    """urllib3 logs a redirect (INFO, `urllib3.poolmanager`) and its retry state (DEBUG,
+    `urllib3.util.retry`) with both URLs: neither query may reach a handler."""
+    data = b"x" * 4096
+    sig_a, sig_b = "a1" * 32, "b2" * 32
+    httpserver.expect_request("/final").respond_with_data(data)
+    target = httpserver.url_for("/final") + f"?X-Amz-Signature={sig_b}"
+    httpserver.expect_request("/start").respond_with_data(
+        "", status=302, headers={"Location": target}
+    )
+    url = httpserver.url_for("/start") + f"?X-Amz-Signature={sig_a}"
+    with caplog.at_level(logging.DEBUG):
+        download(url, tmp_path / "r")
+    assert (tmp_path / "r").read_bytes() == data
+    ours = "\n".join(  # the test server's own access log (werkzeug) is not the client's
+        logging.Formatter().format(r) for r in caplog.records if r.name != "werkzeug"
+    )
+    assert "Redirecting" in ours, ours
+    assert sig_a not in ours and sig_b not in ours, ours

@@ -180,6 +180,7 @@ def test_wrong_secret_is_access_denied_naming_the_source(oss, tiny, tmp_path, mo
     assert "denied" in text and "env OSS_ACCESS_KEY_ID" in text
     assert "SignatureDoesNotMatch" in text and "request id" in text
     assert wrong not in text and SK not in text
+    assert AK not in text and f"access key ****{AK[-4:]}" in text  # masked, as S3 messages
     assert out.read_bytes() == b"keep me"
     use_env(monkeypatch, env)
     options = objget.BackendOptions(signature_version=version)
@@ -187,6 +188,7 @@ def test_wrong_secret_is_access_denied_naming_the_source(oss, tiny, tmp_path, mo
         dl.download(f"oss://{BUCKET}/{key}", str(out))
     assert info.value.status == 403 and info.value.code == "SignatureDoesNotMatch"
     assert wrong not in str(info.value) and info.value.request_id
+    assert AK not in str(info.value)
     # the drop-in raises what oss2 raises for the same bucket (a ServerError, 403)
     bucket = make_bucket(oss, BUCKET, f"wrong-v{version}")
     expected = oss2_raises(lambda: oss2.resumable_download(bucket, key, str(tmp_path / "oss2.bin")))

@@ -339,8 +339,11 @@ def test_credentials_never_show_the_secret() -> None:
     creds = OssCredentials("LTAIid", "TOPSECRET", "SECRETTOKEN", source="sts")
     for text in (repr(creds), str(creds), creds.describe()):
         assert "TOPSECRET" not in text and "SECRETTOKEN" not in text
-        assert "LTAIid" in text
+    assert "LTAIid" in repr(creds)
+    assert "LTAIid" not in creds.describe() and "****" in creds.describe()  # masked, as S3's
     assert "sts" in creds.describe()
+    long_id = OssCredentials("LTAI5tObjgetTestKey", "TOPSECRET")
+    assert "access key ****tKey" in long_id.describe()
     with pytest.raises(dataclasses.FrozenInstanceError):
         creds.access_key_secret = "x"  # type: ignore[misc]
     with pytest.raises(ValueError):

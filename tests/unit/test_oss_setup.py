@@ -7,6 +7,7 @@ import types
 
 import pytest
 
+from objget import DownloadError
 from objget.backends import BackendOptions
 from objget.backends._oss_auth import OssCredentials
 from objget.backends._oss_setup import (
@@ -145,11 +146,11 @@ def test_env_credentials_with_and_without_token(monkeypatch):
     monkeypatch.setenv("OSS_ACCESS_KEY_SECRET", "very-secret")
     creds = find_credentials(BackendOptions())
     assert creds is not None and creds.security_token is None
-    assert creds.describe() == "access key LTAIkey (from env OSS_ACCESS_KEY_ID)"
+    assert creds.describe() == "access key **** (from env OSS_ACCESS_KEY_ID)"  # masked
     monkeypatch.setenv("OSS_SESSION_TOKEN", "CAIS-t0k3n")
     creds = find_credentials(BackendOptions())
     assert creds is not None and creds.security_token == "CAIS-t0k3n"
-    assert creds.describe().startswith("STS access key LTAIkey")
+    assert creds.describe().startswith("STS access key ****")
     signer = NativeSigner(creds, version="4", region="cn-hangzhou")
     assert "very-secret" not in repr(signer) + signer.description
     assert "CAIS-t0k3n" not in repr(creds) + repr(signer) + signer.description
@@ -189,9 +190,24 @@ def test_alibaba_cloud_default_chain_is_used_after_env(monkeypatch):
     assert find_credentials(BackendOptions()).access_key_id == "LTAIenv"  # env first
 
 
-def test_a_failing_default_chain_means_anonymous(monkeypatch):
+def test_a_failing_default_chain_is_an_error_naming_the_cause(monkeypatch):
+    """Not anonymous access in silence (issue 14 item 9): the requests would go unsigned and
+    fail as "access denied" with no word about the broken chain."""
+
     def boom():
-        raise RuntimeError("no credentials configured")
+        raise RuntimeError("profile file ~/.aliyun/config.json: invalid JSON at line 3")
 
     fake_chain(monkeypatch, boom)
-    assert find_credentials(BackendOptions()) is None
+    with pytest.raises(DownloadError) as info:
+        find_credentials(BackendOptions())
+    text = str(info.value)
+    assert "Alibaba Cloud credential chain failed" in text and "invalid JSON at line 3" in text
+    assert "--no-sign-request" in text
+    assert find_credentials(BackendOptions(anonymous=True)) is None  # asked: no chain at all
+
+
+def test_a_chain_without_a_key_is_an_error(monkeypatch):
+    cred = types.SimpleNamespace(access_key_id="", access_key_secret="", security_token=None)
+    fake_chain(monkeypatch, lambda: cred)
+    with pytest.raises(DownloadError, match="gave no access key"):
+        find_credentials(BackendOptions())

@@ -278,3 +278,32 @@ def test_anonymous_signer_with_a_missing_profile_still_fails_at_once(monkeypatch
     monkeypatch.setenv("AWS_PROFILE", "nope")
     with pytest.raises(ValueError, match="'nope' was not found"):
         S3Signer(profile=None, anonymous=True, region=None)
+
+
+# --- a broken profile is an error, not an endpoint silently dropped (issue 14 item 9) --------
+@pytest.mark.parametrize("anonymous", [False, True])
+def test_a_missing_profile_with_a_given_region_does_not_drop_its_endpoint(anonymous, monkeypatch):
+    """With the region given, nothing else reads the profile: the endpoint lookup must not
+    answer "no endpoint" (signed requests would go to AWS itself)."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAENVKEY1234")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
+    with pytest.raises(ValueError, match="'nope' was not found"):
+        signer = S3Signer(profile="nope", anonymous=anonymous, region="us-east-1")
+        signer.configured_endpoint()
+
+
+@pytest.mark.parametrize("profile", ["minio", None])
+def test_an_unparsable_config_file_is_an_error_naming_it(profile, aws_env, monkeypatch):
+    (aws_env / "config").write_text("[profile minio\nendpoint_url = http://127.0.0.1:9000\n")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAENVKEY1234")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
+    with pytest.raises(ValueError, match="cannot use the AWS config files") as info:
+        signer = S3Signer(profile=profile, anonymous=False, region="us-east-1")
+        signer.configured_endpoint()
+    assert "config" in str(info.value) and SECRET not in str(info.value)
+
+
+def test_a_good_profile_gives_its_endpoint(aws_env):
+    (aws_env / "config").write_text("[profile minio]\nendpoint_url = http://127.0.0.1:9000\n")
+    signer = S3Signer(profile="minio", anonymous=True, region="us-east-1")
+    assert signer.configured_endpoint() == "http://127.0.0.1:9000"

@@ -3,7 +3,7 @@ and shown redacted. Pure: no I/O.
 
 A header whose name looks like a credential (Authorization, Cookie, X-Amz-Security-Token, any
 name with `auth`, `token`, `secret`, `key`, `session`, `password`, `signature` or
-`credential` in it) is shown as `<redacted>` in logs; an error about a header never quotes its
+`credential` in it) is shown as `REDACTED` in logs; an error about a header never quotes its
 value. Headers objget sets itself (Range, the If-* validators, Accept-Encoding, framing) are
 refused: changing them would change which bytes arrive.
 """
@@ -13,16 +13,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 
+from ._redact import REDACTED, secret_name
+
 __all__ = ["REDACTED", "check_headers", "parse_header", "redacted", "secret"]
 
-REDACTED = "<redacted>"
 
 _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")  # RFC 9110 field-name
 _BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # CR, LF, NUL and other controls
-_SECRET_NAMES = frozenset(
-    {"authorization", "proxy-authorization", "cookie", "x-amz-security-token", "x-api-key"}
-)
-_SECRET_PARTS = re.compile(r"auth|token|secret|key|session|passw|signature|credential|cookie")
 _OWN = frozenset(
     {
         "range",
@@ -43,10 +40,7 @@ _OWN = frozenset(
 )
 
 
-def secret(name: str) -> bool:
-    """True when a header of this name may carry a credential."""
-    low = name.lower()
-    return low in _SECRET_NAMES or _SECRET_PARTS.search(low) is not None
+secret = secret_name  # a header of this name may carry a credential
 
 
 def _canonical(name: str) -> str:
@@ -101,5 +95,5 @@ def check_headers(headers: Mapping[str, str] | Iterable[tuple[str, str]]) -> dic
 
 
 def redacted(headers: Mapping[str, str]) -> dict[str, str]:
-    """The headers as they may be shown: credential-like values replaced by `<redacted>`."""
+    """The headers as they may be shown: credential-like values replaced by `REDACTED`."""
     return {name: REDACTED if secret(name) else value for name, value in headers.items()}

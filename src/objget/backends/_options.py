@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from ._headers import check_headers
+from ._redact import SecretPairs
 
 __all__ = ["BackendOptions"]
 
@@ -57,6 +58,6 @@ class BackendOptions:
                 f"OSS traffic limit must be between {OSS_TRAFFIC_LIMIT_MIN:,} and "
                 f"{OSS_TRAFFIC_LIMIT_MAX:,} bit/s (got {lim:,})"
             )
-        object.__setattr__(self, "headers", tuple(check_headers(self.headers).items()))
+        object.__setattr__(self, "headers", SecretPairs(check_headers(self.headers).items()))
         if self.sse_c_key is not None and len(self.sse_c_key) != 32:
             raise ValueError("an SSE-C key must be exactly 32 bytes (AES-256)")

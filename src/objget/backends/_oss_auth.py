@@ -42,6 +42,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import format_datetime
 
+from ._redact import mask_key_id
+
 __all__ = [
     "SUBRESOURCES",
     "V4_ALGORITHM",
@@ -115,7 +117,7 @@ class OssCredentials:
     def describe(self) -> str:
         """For error messages: the key id and source, never the secret."""
         kind = "STS " if self.security_token else ""
-        return f"{kind}access key {self.access_key_id} (from {self.source})"
+        return f"{kind}access key {mask_key_id(self.access_key_id)} (from {self.source})"
 
 
 # -- shared helpers -------------------------------------------------------------------------------

@@ -5,7 +5,8 @@ Endpoint: `--endpoint` / `OSS_ENDPOINT`, else `https://oss-<region>.aliyuncs.com
 `--region` / `OSS_REGION`. Path style for IP and localhost endpoints (as oss2 does), virtual-
 hosted style otherwise. Credentials: anonymous when asked; `OSS_ACCESS_KEY_ID` /
 `OSS_ACCESS_KEY_SECRET` / `OSS_SESSION_TOKEN`; then the Alibaba Cloud default credential chain
-(profile file, ECS RAM role, OIDC) when `alibabacloud-credentials` is installed; else anonymous.
+(profile file, ECS RAM role, OIDC) when `alibabacloud-credentials` is installed (its failure is
+an error, not a fallback); else anonymous.
 """
 
 from __future__ import annotations
@@ -18,12 +19,18 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from urllib.parse import urlsplit
 
+from .._exceptions import DownloadError
 from ._options import BackendOptions
 from ._oss_auth import OssCredentials, sign_v1, sign_v4
+from ._redact import redact_text
 from .oss import OssTarget
 
 __all__ = ["NativeSigner", "OssLocation", "find_credentials", "parse_oss_url", "resolve_target"]
 
+_CHAIN_HINT = (
+    "set OSS_ACCESS_KEY_ID and OSS_ACCESS_KEY_SECRET, fix the chain's configuration, or pass "
+    "--no-sign-request (anonymous=True) for a public bucket"
+)
 _VERSION_SUFFIX = re.compile(r"\?versionId=([^&=?/]+)$")
 _REGION_HOST = re.compile(r"^oss-([a-z0-9-]+?)(?:-internal)?\.aliyuncs\.com$")
 
@@ -87,7 +94,9 @@ def resolve_target(bucket: str, options: BackendOptions) -> tuple[OssTarget, str
 
 
 def find_credentials(options: BackendOptions) -> OssCredentials | None:
-    """The first credentials found, or None for anonymous access."""
+    """The first credentials found, or None for anonymous access (asked for, or no source of
+    credentials at all). An installed Alibaba Cloud credential chain that fails is an error
+    naming the cause, not anonymous access: the user meant to sign."""
     if options.anonymous:
         return None
     ak = os.environ.get("OSS_ACCESS_KEY_ID")
@@ -101,10 +110,16 @@ def find_credentials(options: BackendOptions) -> OssCredentials | None:
         return None
     try:
         cred = Client().get_credential()
-    except Exception:
-        return None
+    except Exception as exc:  # not anonymous in silence: the user meant to sign
+        cause = redact_text(f"{exc.__class__.__name__}: {str(exc)[:300]}")
+        raise DownloadError(
+            f"the Alibaba Cloud credential chain failed: {cause}; {_CHAIN_HINT}"
+        ) from exc
     if not cred.access_key_id or not cred.access_key_secret:
-        return None
+        raise DownloadError(
+            "the Alibaba Cloud credential chain gave no access key id or secret "
+            f"(from {getattr(cred, 'type', None) or 'default'}); {_CHAIN_HINT}"
+        )
     return OssCredentials(
         cred.access_key_id,
         cred.access_key_secret,

@@ -23,6 +23,7 @@ from types import ModuleType, SimpleNamespace
 from typing import Any
 
 from .._exceptions import DownloadError
+from ._redact import install_redaction, mask_key_id
 from ._s3_sigv4 import SigningKeys, sign_s3_request
 
 __all__ = ["S3Signer", "load_botocore"]
@@ -54,6 +55,7 @@ def load_botocore() -> ModuleType:
         import botocore.session
     except ImportError as exc:
         raise ImportError(INSTALL_HINT) from exc
+    install_redaction()  # the loggers botocore's modules just made
     module: ModuleType = botocore
     return module
 
@@ -61,10 +63,6 @@ def load_botocore() -> ModuleType:
 def _timestamp() -> str:
     """Now, as SigV4 writes it (`YYYYMMDDTHHMMSSZ`, UTC)."""
     return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-
-
-def _mask(access_key: str) -> str:
-    return "****" + access_key[-4:] if len(access_key) >= 8 else "****"
 
 
 class S3Signer:
@@ -103,14 +101,25 @@ class S3Signer:
 
     def _configured_region(self) -> str:
         session = self._open()
-        assert self._botocore is not None
         try:
             configured = session.get_config_variable("region")
-        except self._botocore.exceptions.ProfileNotFound as exc:
-            env = os.environ
-            name = self.profile or env.get("AWS_DEFAULT_PROFILE") or env.get("AWS_PROFILE")
-            raise ValueError(f"AWS profile {name!r} was not found in the config files") from exc
+        except Exception as exc:
+            raise self._config_error(exc) from exc
         return str(configured or os.environ.get("AWS_REGION") or "us-east-1")
+
+    def _config_error(self, exc: Exception) -> ValueError:
+        """The AWS config files or the named profile cannot be used: an error that names the
+        cause (going on without them would send signed requests to AWS itself when the
+        profile's `endpoint_url` named another store)."""
+        env = os.environ
+        name = self.profile or env.get("AWS_DEFAULT_PROFILE") or env.get("AWS_PROFILE")
+        assert self._botocore is not None
+        if isinstance(exc, self._botocore.exceptions.ProfileNotFound):
+            return ValueError(f"AWS profile {name!r} was not found in the config files")
+        where = f" (profile {name!r})" if name else ""
+        return ValueError(
+            f"cannot use the AWS config files{where}: {exc.__class__.__name__}: {str(exc)[:300]}"
+        )
 
     @property
     def region(self) -> str:
@@ -143,10 +152,11 @@ class S3Signer:
         for name in ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"):
             if env.get(name):
                 return env[name]
+        session = self._open()
         try:
-            scoped = self._open().get_scoped_config()
-        except Exception:
-            return None
+            scoped = session.get_scoped_config()
+        except Exception as exc:  # not silently None: the endpoint may be in the broken part
+            raise self._config_error(exc) from exc
         value = scoped.get("endpoint_url") if isinstance(scoped, Mapping) else None
         return str(value) if value else None
 
@@ -186,7 +196,7 @@ class S3Signer:
         profile = self.profile or os.environ.get("AWS_PROFILE") or "default"
         where = f'profile "{profile}", ' if method not in ("env", "explicit") else ""
         key = getattr(creds, "access_key", None) or ""
-        return f"credentials from {method} ({source}), {where}access key id {_mask(str(key))}"
+        return f"credentials from {method} ({source}), {where}access key id {mask_key_id(str(key))}"
 
     def sign(self, method: str, url: str, headers: Mapping[str, str]) -> dict[str, str]:
         """The headers to send: `headers` plus the SigV4 ones (unchanged when unsigned)."""

@@ -39,18 +39,23 @@ class SigningKeys:
     a race only derives the same key twice."""
 
     def __init__(self) -> None:
-        self._last: tuple[str, str, str, bytes] | None = None
+        # the secret itself is not kept (a repr of this tuple would show it): its SHA-256
+        self._last: tuple[bytes, str, str, bytes] | None = None
 
     def get(self, secret: str, date: str, region: str) -> bytes:
         last = self._last
-        if last is not None and last[0] == secret and last[1] == date and last[2] == region:
+        tag = hashlib.sha256(secret.encode()).digest()
+        if last is not None and last[0] == tag and last[1] == date and last[2] == region:
             return last[3]
         k = hmac.digest(f"AWS4{secret}".encode(), date.encode(), "sha256")
         k = hmac.digest(k, region.encode(), "sha256")
         k = hmac.digest(k, b"s3", "sha256")
         k = hmac.digest(k, b"aws4_request", "sha256")
-        self._last = (secret, date, region, k)
+        self._last = (tag, date, region, k)
         return k
+
+    def __repr__(self) -> str:
+        return "SigningKeys()"
 
 
 def sign_s3_request(

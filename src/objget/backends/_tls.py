@@ -4,6 +4,12 @@ pool used when verification is switched off.
 
 The reason comes from the `ssl.SSLCertVerificationError` behind urllib3's error
 (`verify_code` is OpenSSL's X509_V_ERR_* number), not from parsing messages.
+
+Only a failure every connection would repeat is final (`is_verify_failure`): the certificate
+chain, its dates, the host name, a CA file that cannot be loaded, or a port that does not
+speak TLS (or no protocol version in common). Any other TLS failure (the peer closing or
+resetting the connection during the handshake, another alert, a torn record) says nothing
+about the next connection, so the transport makes it a retryable `TransportError`.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from typing import Any
 
 import urllib3
 
-__all__ = ["DirectTlsReader", "UnverifiedHTTPSPool", "tls_reason"]
+__all__ = ["DirectTlsReader", "UnverifiedHTTPSPool", "is_verify_failure", "tls_reason"]
 
 
 class DirectTlsReader:
@@ -116,14 +122,52 @@ def tls_reason(exc: BaseException) -> str:
     return f"certificate verify failed ({message})"
 
 
-def _find_verify_error(exc: BaseException) -> tuple[int, str] | None:
-    """(verify_code, verify_message) of the SSLCertVerificationError behind `exc`."""
+def is_verify_failure(exc: BaseException) -> bool:
+    """Whether a TLS failure is final, one every retry would repeat: the certificate was
+    refused (OpenSSL's verify, urllib3's host name match), the CA certificates to verify with
+    could not be loaded, or the server does not speak TLS (or no version both allow)."""
+    for e in _chain(exc):
+        if isinstance(e, ssl.SSLCertVerificationError) or type(e).__name__ == "CertificateError":
+            return True  # ssl.CertificateError is the same class; urllib3 has its own
+        if isinstance(e, ssl.SSLError) and getattr(e, "library", None) in ("X509", "PEM"):
+            return True  # the CA bundle: no certificate in it, unreadable PEM
+        if isinstance(e, ssl.SSLError) and "CERTIFICATE_VERIFY_FAILED" in str(e):
+            return True
+        if isinstance(e, ssl.SSLError) and getattr(e, "reason", None) in _NO_TLS_HERE:
+            return True
+    return False
+
+
+# The port does not speak TLS, or not a version both sides allow: every connection would
+# fail the same way (measured: retried, an https:// URL to a plain-http port took 40 s to fail).
+_NO_TLS_HERE = frozenset(
+    {
+        "WRONG_VERSION_NUMBER",
+        "UNSUPPORTED_PROTOCOL",
+        "TLSV1_ALERT_PROTOCOL_VERSION",
+        "NO_PROTOCOLS_AVAILABLE",
+        "VERSION_TOO_LOW",
+        "VERSION_TOO_HIGH",
+    }
+)
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """`exc`, the exceptions in its args, its cause and context, transitively (at most 8)."""
     seen: list[BaseException] = [exc]
     for e in seen:
+        if len(seen) < 8:
+            nested = [a for a in e.args if isinstance(a, BaseException)]
+            seen.extend(
+                n for n in (*nested, e.__cause__, e.__context__) if n is not None and n not in seen
+            )
+    return seen
+
+
+def _find_verify_error(exc: BaseException) -> tuple[int, str] | None:
+    """(verify_code, verify_message) of the SSLCertVerificationError behind `exc`."""
+    for e in _chain(exc):
         code = getattr(e, "verify_code", None)  # absent when urllib3 matched the host itself
         if isinstance(e, ssl.SSLCertVerificationError) and isinstance(code, int):
             return code, str(getattr(e, "verify_message", "")).strip()
-        if len(seen) < 8:
-            nested = [a for a in e.args if isinstance(a, BaseException)]
-            seen.extend(n for n in (*nested, e.__cause__, e.__context__) if n is not None)
     return None

@@ -12,12 +12,10 @@ import contextlib
 import functools
 import http.client
 import logging
-import re
 import ssl
-import threading
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import urllib3
 from urllib3 import exceptions as u3
@@ -34,70 +32,12 @@ from .._exceptions import (
     TransportError,
 )
 from .._retry import parse_retry_after
-from ._tls import DirectTlsReader, UnverifiedHTTPSPool, tls_reason
+from ._redact import install_redaction, redact_url
+from ._tls import DirectTlsReader, UnverifiedHTTPSPool, is_verify_failure, tls_reason
 
 __all__ = ["ResponseBody", "Transport", "content_length", "error_for_status", "redact_url"]
 
 log = logging.getLogger("objget")
-
-_KEEP_QUERY = frozenset({"versionId", "partNumber"})
-_QUERY = re.compile(r"\?[^\s\"']*")
-_SECRET_HEADER = re.compile(
-    r"^((?:x-amz-server-side-encryption-customer-key|x-amz-security-token|"
-    r"x-amz-copy-source-server-side-encryption-customer-key|x-oss-security-token|"
-    r"authorization)[ \t]*:).*$",
-    re.IGNORECASE | re.MULTILINE,
-)
-
-
-def redact_url(url: str) -> str:
-    """The URL with credentials and query values removed (presigned signatures, tokens);
-    parameter names and `versionId` are kept so the message stays useful."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparsable URL>"
-    netloc = parts.netloc.rsplit("@", 1)[-1]
-    if "@" in parts.netloc:
-        netloc = f"REDACTED@{netloc}"
-    query = parts.query
-    if query:
-        pairs = parse_qsl(query, keep_blank_values=True)
-        query = urlencode([(k, v if k in _KEEP_QUERY else "REDACTED") for k, v in pairs], safe="")
-    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
-
-
-def _redact_text(text: str) -> str:
-    if "?" in text:  # a URL or a request path with a (presigned) query string
-        text = _QUERY.sub("?REDACTED", text)
-    return _SECRET_HEADER.sub(r"\1REDACTED", text) if ":" in text else text
-
-
-class _RedactFilter(logging.Filter):
-    """Keeps secrets out of the DEBUG lines of the libraries under objget: presigned query
-    strings (urllib3 logs the request path) and secret headers such as the SSE-C key or a
-    session token (botocore logs the canonical request it signs)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.args:
-            record.args = tuple(
-                _redact_text(a) if isinstance(a, str) else a
-                for a in (record.args if isinstance(record.args, tuple) else (record.args,))
-            )
-        return True
-
-
-_filter_lock = threading.Lock()
-_filter_installed = False
-
-
-def _install_redaction() -> None:
-    global _filter_installed
-    with _filter_lock:
-        if not _filter_installed:
-            for name in ("urllib3.connectionpool", "botocore.auth"):
-                logging.getLogger(name).addFilter(_RedactFilter())
-            _filter_installed = True
 
 
 def error_for_status(
@@ -239,7 +179,7 @@ class Transport:
     """One urllib3 PoolManager: TLS verified by default, timeouts on, no hidden retries."""
 
     def __init__(self, config: DownloadConfig, *, pool_size: int | None = None) -> None:
-        _install_redaction()
+        install_redaction()
         self.config = config
         kwargs: dict[str, Any] = {
             "num_pools": 32,
@@ -278,7 +218,8 @@ class Transport:
         source: str,
         redirect: bool = True,
     ) -> ResponseBody:
-        """Send one request; connection-level failures become TransportError / TLSError.
+        """Send one request; connection-level failures become TransportError, a refused
+        certificate TLSError.
 
         A request that follows no redirect is one a backend built (and maybe signed) itself:
         its path goes on the wire exactly as `url` writes it (`_send_as_written`)."""
@@ -347,7 +288,13 @@ class Transport:
 
     def _map(self, exc: BaseException, host: str, source: str) -> DownloadError:
         if isinstance(exc, (u3.SSLError, ssl.SSLError)):
-            return TLSError(f"TLS error talking to {host}: {tls_reason(exc)}", source=source)
+            if is_verify_failure(exc):  # final: every connection would be refused the same way
+                return TLSError(f"TLS error talking to {host}: {tls_reason(exc)}", source=source)
+            # a handshake cut short (EOF, reset), an alert, a torn record: retried like any
+            # connection failure, so one flaky handshake among many does not end the download
+            return TransportError(
+                f"TLS connection to {host} failed: {tls_reason(exc)}", source=source
+            )
         if isinstance(exc, u3.NameResolutionError):
             return TransportError(f"cannot resolve host {host} (DNS lookup failed)", source=source)
         if isinstance(exc, u3.ConnectTimeoutError) and not isinstance(exc, u3.NewConnectionError):

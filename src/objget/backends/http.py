@@ -15,6 +15,7 @@ from .._models import ByteRange, ObjectMeta
 from .._ranges import parse_content_range, range_header
 from ._base import Checksummer
 from ._headers import check_headers, redacted
+from ._redact import SecretHeaders
 from ._transport import ResponseBody, Transport, error_for_status, redact_url, retry_after_of
 
 __all__ = ["HttpBackend"]
@@ -28,8 +29,8 @@ class HttpBackend:
 
     def __init__(self, transport: Transport, *, headers: Mapping[str, str] | None = None) -> None:
         self._transport = transport
-        self._extra = check_headers(headers or {})
-        self._headers = {"Accept-Encoding": "identity", **self._extra}
+        self._extra = SecretHeaders(check_headers(headers or {}))
+        self._headers = SecretHeaders({"Accept-Encoding": "identity", **self._extra})
 
     def display(self, key: str) -> str:
         return redact_url(key)

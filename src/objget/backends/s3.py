@@ -26,6 +26,7 @@ from ..integrity.s3crc import CrcChecksummer, crc_function, decode_checksum
 from . import Resolved
 from ._base import Backend, Checksummer
 from ._options import BackendOptions
+from ._redact import SecretHeaders
 from ._s3_auth import S3Signer
 from ._s3_checks import CompositeCheck, Md5Check, parse_object_parts
 from ._s3_errors import S3ErrorInfo, parse_s3_error, redirect_region
@@ -63,7 +64,7 @@ class S3Backend:
         )
         self._custom_endpoint = options.endpoint or self._signer.configured_endpoint()
         self._lock = threading.Lock()
-        self._headers = {"Accept-Encoding": "identity"}
+        self._headers = SecretHeaders({"Accept-Encoding": "identity"})  # SSE-C key not in a repr
         if options.request_payer:
             self._headers["x-amz-request-payer"] = "requester"
         if options.sse_c_key is not None:
