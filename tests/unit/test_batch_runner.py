@@ -67,8 +67,9 @@ def test_connections_never_exceed_the_budget(tmp_path, budget):
         results = Runner(dl, str(tmp_path), jr).run(planned(store, objs), {}, skipped=0)
     assert sorted(r.status for r in results) == ["downloaded"] * len(objs)
     assert 1 <= store.peak <= budget
-    if budget > 2:  # large objects get several connections of the budget
-        assert all(r.result.workers >= 2 for r in results if r.source.startswith("mem://big"))
+    if budget > 2:  # a large object gets several connections of the budget (how many each
+        # gets depends on what else holds connections when it starts: at least one of the two)
+        assert max(r.result.workers for r in results if r.source.startswith("mem://big")) >= 2
     for key, data in objs.items():
         assert (tmp_path / key).read_bytes() == data
 
