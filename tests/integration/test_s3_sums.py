@@ -230,3 +230,88 @@ def test_small_objects_of_a_batch_ask_for_and_check_checksums(seaweed_auth, tmp_
         assert "range" not in headers, key
         assert headers.get("x-amz-checksum-mode") == "ENABLED"
     assert sorted(k for k, _ in proxy.gets) == sorted(objects)
+
+
+# --- --checksum-file -----------------------------------------------------------------------
+def test_checksum_file_for_one_download(seaweed_auth, tmp_path):
+    data = random.Random(26).randbytes(MiB + 9)
+    seaweed_auth.put("test", "sumfile/obj.bin", data)
+    good = hashlib.sha256(data).hexdigest()
+    sums = tmp_path / "SHA256SUMS"
+    sums.write_text(f"{'0' * 64}  other.bin\n{good}  renamed.bin\n{good} *obj.bin\n")
+    url = ["--endpoint-url", seaweed_auth.s3_url]
+    # the entry named like DEST
+    proc = run_cli("s3://test/sumfile/obj.bin", tmp_path / "renamed.bin", *url, "--json",
+                   "--checksum-file", sums)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr.decode()
+    result = json.loads(proc.stdout)
+    assert result["verified"] == ["size", "sha256"] and result["checksums"] == {"sha256": good}
+    # DEST not listed: the entry named like the object
+    proc = run_cli("s3://test/sumfile/obj.bin", tmp_path / "x.bin", *url, "-q",
+                   "--checksum-file", sums)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr.decode()
+    # a wrong sum: exit 4, DEST untouched
+    (tmp_path / "other.bin").write_bytes(b"old")
+    proc = run_cli("s3://test/sumfile/obj.bin", tmp_path / "other.bin", *url, "-q",
+                   "--checksum-file", sums)  # fmt: skip
+    assert proc.returncode == 4, proc.stderr.decode()
+    assert (tmp_path / "other.bin").read_bytes() == b"old"
+    assert not (tmp_path / "other.bin.objget-part").exists()
+    # no entry at all: a usage error before any request
+    only = tmp_path / "ONLY"
+    only.write_text(f"{good}  unrelated.bin\n")
+    proc = run_cli("s3://test/sumfile/obj.bin", tmp_path / "y.bin", *url, "-q",
+                   "--checksum-file", only)  # fmt: skip
+    assert proc.returncode == 2
+    assert "lists no entry named 'y.bin' or 'obj.bin'" in proc.stderr.decode()
+    assert not (tmp_path / "y.bin").exists()
+
+
+def test_checksum_file_for_a_batch(seaweed_auth, tmp_path):
+    rnd = random.Random(27)
+    data = {f"o{i}.bin": rnd.randbytes(30_000 + i) for i in range(4)}
+    data["big.bin"] = rnd.randbytes(17 * MiB)  # the engine's path, not the small one
+    for name, body in data.items():
+        seaweed_auth.put("test", f"sumbatch/{name}", body)
+    sums = tmp_path / "SHA256SUMS"
+    lines = [f"{hashlib.sha256(data[n]).hexdigest()}  {n}" for n in ("o0.bin", "big.bin")]
+    lines.append(f"{'0' * 64}  ./o1.bin")  # wrong
+    sums.write_text("\n".join(lines) + "\n")
+    dest = tmp_path / "d"
+    cmd = ["--recursive", "s3://test/sumbatch/", dest, "--endpoint-url", seaweed_auth.s3_url,
+           "--json", "--checksum-file", sums]  # fmt: skip
+    proc = run_cli(*cmd, timeout=240)
+    assert proc.returncode == 8, proc.stderr.decode()
+    rows = [json.loads(line) for line in proc.stdout.splitlines()]
+    objects = {os.path.basename(r["path"]): r for r in rows if r["type"] == "object"}
+    assert objects["o0.bin"]["verified"] == ["size", "sha256"]
+    assert objects["o0.bin"]["checksum_file"] == "checked"
+    assert objects["big.bin"]["checksums"]["sha256"] == hashlib.sha256(data["big.bin"]).hexdigest()
+    assert (
+        objects["o1.bin"]["status"] == "failed" and objects["o1.bin"]["error_kind"] == "integrity"
+    )
+    assert not (dest / "o1.bin").exists()
+    for name in ("o2.bin", "o3.bin"):  # not listed: downloaded, reported unchecked
+        assert objects[name]["status"] == "downloaded"
+        assert objects[name]["checksum_file"] == "unchecked"
+        assert (dest / name).read_bytes() == data[name]
+    [summary] = [r for r in rows if r["type"] == "summary"]
+    assert summary["checksum_file_unchecked"] == 2 and summary["checksum_file_missing"] == []
+
+    # a listed path the batch does not have fails the run; done objects are read from disk
+    (dest / "o0.bin").write_bytes(b"x" * len(data["o0.bin"]))  # changed behind objget's back
+    os.utime(dest / "o0.bin", ns=(0, 0))
+    sums.write_text(sums.read_text().replace("./o1.bin", "o1.bin") + f"{'1' * 64}  gone.bin\n")
+    proc = run_cli(*cmd[:-1], sums, timeout=240)
+    assert proc.returncode == 8
+    rows = [json.loads(line) for line in proc.stdout.splitlines()]
+    objects = {os.path.basename(r["path"] or ""): r for r in rows if r["type"] == "object"}
+    [summary] = [r for r in rows if r["type"] == "summary"]
+    assert summary["checksum_file_missing"] == ["gone.bin"]
+    assert "gone.bin" in proc.stderr.decode()
+    assert (
+        objects["o0.bin"]["status"] == "failed" and objects["o0.bin"]["error_kind"] == "integrity"
+    )
+    assert "earlier run" in objects["o0.bin"]["error"]
+    assert (dest / "o0.bin").read_bytes() == b"x" * len(data["o0.bin"])  # left alone
+    assert objects["big.bin"]["status"] == "skipped"  # done before, and matches
