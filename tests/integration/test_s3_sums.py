@@ -246,6 +246,12 @@ def test_checksum_file_for_one_download(seaweed_auth, tmp_path):
     assert proc.returncode == 0, proc.stderr.decode()
     result = json.loads(proc.stdout)
     assert result["verified"] == ["size", "sha256"] and result["checksums"] == {"sha256": good}
+    # up to date: skipped, after reading the file against the list
+    proc = run_cli("s3://test/sumfile/obj.bin", tmp_path / "renamed.bin", *url, "--json",
+                   "--skip-existing", "--checksum-file", sums)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr.decode()
+    result = json.loads(proc.stdout)
+    assert result["skipped"] is True and result["checksums"] == {"sha256": good}
     # DEST not listed: the entry named like the object
     proc = run_cli("s3://test/sumfile/obj.bin", tmp_path / "x.bin", *url, "-q",
                    "--checksum-file", sums)  # fmt: skip
