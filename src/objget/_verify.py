@@ -79,11 +79,17 @@ class DigestCheck:
         self.expected = expected.strip() if b64 else expected.strip().lower()
 
     def compute(self, fd: int, size: int, /) -> str:
+        return self.text(self.digest(fd, size))
+
+    def digest(self, fd: int, size: int) -> bytes:
+        """The raw digest of the file's first `size` bytes."""
         h = hashlib.new(self.name, usedforsecurity=False)
         hash_fd(fd, size, h.update)
-        if self._b64:
-            return base64.b64encode(h.digest()).decode("ascii")
-        return h.hexdigest()
+        return h.digest()
+
+    def text(self, digest: bytes) -> str:
+        """`digest` in the form of `expected`."""
+        return base64.b64encode(digest).decode("ascii") if self._b64 else digest.hex()
 
 
 def verify(
@@ -131,8 +137,16 @@ def check_all(
         _compare(checksummer.name, str(checksummer.expected), str(crc), display, discard)
         names.append(checksummer.name)
         values[checksummer.name] = checksum_text(checksummer)
+    digests: dict[str, bytes] = {}  # one read per algorithm (the user's and the store's SHA-256)
     for check in checks:
-        _compare(check.name, check.expected, check.compute(fd, size), display, discard)
+        if isinstance(check, DigestCheck):
+            raw = digests.get(check.name)
+            if raw is None:
+                raw = digests[check.name] = check.digest(fd, size)
+            actual = check.text(raw)
+        else:
+            actual = check.compute(fd, size)
+        _compare(check.name, check.expected, actual, display, discard)
         if check.name not in values:  # e.g. the user's sha256 (hex) and the store's (base64)
             names.append(check.name)
             values[check.name] = check.expected

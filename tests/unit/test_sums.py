@@ -172,3 +172,20 @@ def test_sums_file_errors_name_the_line(line, message):
     with pytest.raises(ValueError, match=message) as info:
         parse_sums(line, where="SUMS")
     assert "SUMS:" in str(info.value)
+
+
+def test_the_users_and_the_stores_sha256_cost_one_read(fd_of, monkeypatch):
+    import objget._verify as verify_mod
+
+    data = b"one read" * 1000
+    reads = []
+    real = verify_mod.hash_fd
+    monkeypatch.setattr(verify_mod, "hash_fd", lambda *a: (reads.append(1), real(*a))[1])
+    user = DigestCheck("sha256", hashlib.sha256(data).hexdigest())
+    store = full_object_digest({"sha256": b64("sha256", data)})
+    done = check_all(
+        fd_of(data), size=len(data), checksummer=None, crc=None, checks=[user, store],
+        display="d", discard=lambda: None,
+    )  # fmt: skip
+    assert done.names == ("size", "sha256") and len(reads) == 1
+    assert dict(done.values) == {"sha256": hashlib.sha256(data).hexdigest()}
