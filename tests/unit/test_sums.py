@@ -189,3 +189,29 @@ def test_the_users_and_the_stores_sha256_cost_one_read(fd_of, monkeypatch):
     )  # fmt: skip
     assert done.names == ("size", "sha256") and len(reads) == 1
     assert dict(done.values) == {"sha256": hashlib.sha256(data).hexdigest()}
+
+
+@pytest.mark.parametrize(
+    ("text", "extra", "message"),
+    [
+        (f"{A}  f.bin\n", ["--checksum", f"sha256:{A}"], "not both"),
+        ("not a sums line\n", [], "SUMS:1: not a `HEX  NAME`"),
+        (f"{A}  other.bin\n", [], "lists no entry named 'f.bin'"),
+        (f"{A}  f.bin\n", ["--ray"], "not supported with --ray"),
+    ],
+)
+def test_checksum_file_usage_errors_exit_2_before_any_request(tmp_path, text, extra, message):
+    from click.testing import CliRunner
+
+    from objget.cli import command
+
+    sums = tmp_path / "SUMS"
+    sums.write_text(text)
+    if "--ray" in extra:
+        extra = [*extra, "--recursive"]
+    # port 9 (discard) on loopback: nothing must be asked of it
+    args = ["http://127.0.0.1:9/f.bin", str(tmp_path / "f.bin"), "--checksum-file", str(sums)]
+    result = CliRunner().invoke(command, [*args, *extra])
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert not (tmp_path / "f.bin").exists()
