@@ -215,3 +215,16 @@ def test_checksum_file_usage_errors_exit_2_before_any_request(tmp_path, text, ex
     assert result.exit_code == 2, result.output
     assert message in result.output
     assert not (tmp_path / "f.bin").exists()
+
+
+def test_oss_crc64_value_is_reported_in_decimal_as_oss_sends_it(fd_of):
+    from objget.integrity import Crc64
+
+    data = b"123456789"
+    summer = Crc64(expected=0x995DC9BBDF1939FA)  # CRC-64/XZ check value
+    crc = summer.update(0, memoryview(data))
+    done = check_all(
+        fd_of(data), size=len(data), checksummer=summer, crc=crc, checks=[], display="d",
+        discard=lambda: None,
+    )  # fmt: skip
+    assert dict(done.values) == {"crc64ecma": str(0x995DC9BBDF1939FA)}
