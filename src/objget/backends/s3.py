@@ -2,7 +2,8 @@
 
 botocore supplies the credential chain and SigV4 (`_s3_auth.py`); every byte goes through the
 shared urllib3 `Transport`. HEAD sends `x-amz-checksum-mode: ENABLED` and reads the full-object
-CRC (CRC64NVME, CRC32C, CRC32), which the engine verifies by combining per-range CRCs. GETs pin
+CRC (CRC64NVME, CRC32C, CRC32), which the engine verifies by combining per-range CRCs; a
+SHA-256/SHA-1 or COMPOSITE value is a file check after the download (`_s3_checks`). GETs pin
 the object with `If-Match` and, when the store versions it, `versionId`; requester-pays and
 SSE-C headers go on every request (the SSE-C key is never logged or shown). Errors come from
 the S3 XML (`_s3_errors.py`); a region redirect is followed once.
