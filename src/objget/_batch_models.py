@@ -83,6 +83,7 @@ class ObjectResult:
             r = self.result
             out.update(
                 verified=list(r.verified),
+                checksums=dict(r.checksums),
                 bytes_fetched=r.bytes_fetched,
                 bytes_resumed=r.bytes_resumed,
                 elapsed=round(r.elapsed, 6),

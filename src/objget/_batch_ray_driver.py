@@ -181,7 +181,7 @@ class Driver:
             fd = os.open(paths.part, os.O_RDWR | os.O_NOFOLLOW)
             try:
                 self._check_resumed(big, fd, span_checksummer(backend, meta))
-                verified = verify(
+                checked = verify(
                     fd, spans=tuple(spans), size=meta.size, checksummer=checksummer,
                     checks=checks, display=p.source, discard=lambda: self._discard(big),
                 )  # fmt: skip
@@ -199,7 +199,8 @@ class Driver:
         fetched = sum(o.fetched for o in big.outcomes)
         result = DownloadResult(
             path=big.dest, source=p.source, size=meta.size, etag=meta.etag,
-            version_id=meta.version_id, verified=verified, bytes_fetched=fetched,
+            version_id=meta.version_id, verified=checked.names, checksums=checked.values,
+            bytes_fetched=fetched,
             bytes_resumed=max(0, meta.size - fetched), elapsed=time.monotonic() - big.started,
             retries=0, workers=len(big.outcomes),
         )  # fmt: skip

@@ -5,9 +5,18 @@ For an object the listing already described (size + ETag), the full Downloader f
 HEAD, a lock file, a checkpoint written atomically (two fsyncs) and an engine thread — more
 than the transfer itself when objects are 64 KiB. Here: one ranged GET of `[0, size)` pinned
 with `If-Match` (validated exactly like the engine validates a part: 206, `Content-Range`,
-length), streamed into `DEST.objget-part`, checked (size; the store's CRC when the GET answer
-carries one, e.g. OSS `x-oss-hash-crc64ecma`; the manifest's SHA-256), fsynced and renamed
-into place. No checkpoint: after a crash such an object is fetched again from byte 0.
+length), streamed into `DEST.objget-part`, checked, fsynced and renamed into place.
+
+The checks are the large path's, through the same code (`_verify.check_all`): size; the
+store's CRC computed on the byte path (OSS `x-oss-hash-crc64ecma` comes with any GET answer);
+then the file checks — the manifest's SHA-256 and the backend's own (`file_checks`: S3's
+full-object SHA-256/SHA-1, a COMPOSITE value) — reading the just-written file back from the
+page cache. S3 sends an object's checksums only with a whole-object answer (never with a
+ranged one, and a range over a multipart object may carry a part-level value), so for S3
+the GET asks for the whole object with `x-amz-checksum-mode: ENABLED` instead, and the
+answer must be 200 with a Content-Length of the listed size.
+
+No checkpoint: after a crash such an object is fetched again from byte 0.
 
 The same guards as a single download: the destination's lock (`DEST.objget-lock`, the
 `DestLock` the engine takes) is held from before the temp file is made until after the rename,
@@ -26,38 +35,34 @@ names when the batch first visited it — spares the unlinks of temp files that 
 
 from __future__ import annotations
 
-import hashlib
 import os
 import random
 import time
+from collections.abc import Mapping
 
 from . import _checkpoint as ck
 from ._batch_answer import AnswerBody
 from ._config import DownloadConfig
-from ._exceptions import CheckpointError, IntegrityError, RangeNotSupported, TransportError
+from ._exceptions import CheckpointError, RangeNotSupported, TransportError
 from ._fileio import pwrite_all, unlink_at
 from ._models import ByteRange, DownloadResult, ObjectMeta
 from ._ranges import check_range_answer
 from ._retry import RetryState, after_failure
 from ._sync import stamp
-from .backends._base import Backend
+from ._verify import DigestCheck, FileCheck, Verified, check_all
+from .backends._base import Backend, Checksummer, RangeBody
 
 __all__ = ["SMALL", "HeldLock", "fetch_small"]
 
 _CREATE = (
-    os.O_WRONLY
+    os.O_RDWR  # the file checks read it back
     | os.O_CREAT
     | os.O_EXCL
     | getattr(os, "O_NOFOLLOW", 0)
     | getattr(os, "O_CLOEXEC", 0)
 )
 SMALL = 8 * 1024 * 1024
-_CHECKSUM_HEADERS = (
-    ("x-oss-hash-crc64ecma", "crc64ecma"),
-    ("x-amz-checksum-crc64nvme", "crc64nvme"),
-    ("x-amz-checksum-crc32c", "crc32c"),
-    ("x-amz-checksum-crc32", "crc32"),
-)
+_OSS_CRC = "x-oss-hash-crc64ecma"
 
 
 def fetch_small(
@@ -95,13 +100,13 @@ def fetch_small(
     )
     if held is None:
         with ck.DestLock(paths.lock, dest=dest, source=display, dir_fd=dir_fd):
-            verified, retries = _locked(
+            checked, retries = _locked(
                 backend, key, paths, meta, display, sha256, buf, config,
                 dir_fd=dir_fd, listed=listed,
             )  # fmt: skip
     else:
         held.take(dir_fd, paths, display)
-        verified, retries = _locked(
+        checked, retries = _locked(
             backend, key, paths, meta, display, sha256, buf, config,
             dir_fd=dir_fd, listed=listed,
         )  # fmt: skip
@@ -109,7 +114,7 @@ def fetch_small(
         os.fsync(dir_fd)
     return DownloadResult(
         path=dest, source=display, size=size, etag=etag, version_id=version_id,
-        verified=verified, bytes_fetched=size, bytes_resumed=0,
+        verified=checked.names, checksums=checked.values, bytes_fetched=size, bytes_resumed=0,
         elapsed=time.monotonic() - started, retries=retries, workers=1,
     )  # fmt: skip
 
@@ -126,7 +131,7 @@ def _locked(
     *,
     dir_fd: int,
     listed: frozenset[str] | None,
-) -> tuple[tuple[str, ...], int]:
+) -> tuple[Verified, int]:
     """Under DEST's lock: leftovers removed, the object fetched (retried under the policy),
     the temp file's inode checked and renamed onto DEST. (checks passed, retries)"""
     state: RetryState | None = None  # made on the first failure only
@@ -231,38 +236,33 @@ def _attempt(
     *,
     dir_fd: int,
     stale: bool,
-) -> tuple[tuple[str, ...], tuple[int, int]]:
+) -> tuple[Verified, tuple[int, int]]:
     """One GET into a new temp file; (checks passed, the temp file's (device, inode))."""
     size = meta.size or 0
     part = os.path.basename(paths.part)
     fd = _create(dir_fd, part, stale=stale)
     try:
-        verified = ["size"]
-        digest = hashlib.sha256() if sha256 else None
+        summer: Checksummer | None = None
+        crc = 0
+        checks: list[FileCheck] = [DigestCheck("sha256", sha256)] if sha256 else []
         if size > 0:
+            # S3 sends an object's checksums only with a whole-object answer: ask for that
+            answer_sums = getattr(backend, "answer_checksums", None)
             rng = ByteRange(0, size)
-            body = backend.get_range(key, rng, meta=meta)
+            body = backend.get_range(key, None if answer_sums else rng, meta=meta)
             try:
-                check = check_range_answer(
-                    asked=rng, size=size, status=body.status,
-                    content_range=body.content_range, content_length=body.content_length,
-                )  # fmt: skip
-                if not check.ok:
-                    raise RangeNotSupported(
-                        f"{display}: {check.reason}; no bytes were written from this answer",
-                        status=body.status,
-                        source=display,
-                    )
+                _check_answer(body, rng, size, display, whole=answer_sums is not None)
                 headers = getattr(body, "headers", None) or {}
-                # `in` first: a miss costs far less than Mapping.get on an HTTPHeaderDict
-                given = [(h, n) for h, n in _CHECKSUM_HEADERS if h in headers]
-                sums = {n: headers[h] for h, n in given if headers[h]}
-                summer = (
-                    backend.checksummer(ObjectMeta(size=size, etag=meta.etag, checksums=sums))
-                    if sums
-                    else None
-                )
-                crc, pos, held = 0, 0, 0  # `held` bytes at the front of buf, not written yet
+                sums = answer_sums(headers) if answer_sums else _oss_sums(headers)
+                if sums:
+                    described = ObjectMeta(
+                        size=size, etag=meta.etag, version_id=meta.version_id, checksums=sums
+                    )
+                    summer = backend.checksummer(described)
+                    hook = getattr(backend, "file_checks", None)
+                    if hook is not None:
+                        checks.extend(hook(key, described))
+                pos, held = 0, 0  # `held` bytes at the front of buf, not written yet
                 if isinstance(body, AnswerBody):
                     # the bytes that came with the head: written from the connection's
                     # buffer, not copied into `buf` first (used up before the next call)
@@ -270,8 +270,6 @@ def _attempt(
                     if first:
                         if summer is not None:
                             crc = summer.update(crc, first)
-                        if digest is not None:
-                            digest.update(first)
                         pwrite_all(fd, first, 0)
                         pos = len(first)
                 while pos < size:
@@ -284,25 +282,21 @@ def _attempt(
                             f"{display}: connection closed after {pos} of {size} bytes",
                             source=display,
                         )
-                    chunk = buf[held : held + n]
                     if summer is not None:
-                        crc = summer.update(crc, chunk)
-                    if digest is not None:
-                        digest.update(chunk)
+                        crc = summer.update(crc, buf[held : held + n])
                     held += n
                     pos += n
             finally:
                 body.close()
             pwrite_all(fd, buf[:held], size - held)
             stamp(fd, headers.get("Last-Modified") or meta.last_modified)
-            if summer is not None:
-                _compare(summer.name, str(summer.expected), str(crc), display, paths)
-                verified.append(summer.name)
-        if digest is not None and sha256 is not None:
-            _compare("sha256", sha256, digest.hexdigest(), display, paths)
-            verified.append("sha256")
-        if size == 0:
+        else:
             stamp(fd, meta.last_modified)
+        # the same comparison as every download; the file checks read back what was written
+        verified = check_all(
+            fd, size=size, checksummer=summer, crc=crc, checks=checks, display=display,
+            discard=lambda: None,  # the temp file goes below, with any other failure
+        )  # fmt: skip
         os.fsync(fd)
         st = os.fstat(fd)
     except BaseException:
@@ -310,17 +304,35 @@ def _attempt(
         unlink_at(dir_fd, part)
         raise
     os.close(fd)
-    return tuple(verified), (st.st_dev, st.st_ino)
+    return verified, (st.st_dev, st.st_ino)
 
 
-def _compare(name: str, expected: str, actual: str, display: str, paths: ck.Paths) -> None:
-    if expected == actual:
-        return
-    raise IntegrityError(
-        f"{display}: {name} mismatch (expected {expected}, got {actual}); the download was "
-        "discarded and the destination was not touched",
-        algorithm=name,
-        expected=expected,
-        actual=actual,
-        source=display,
-    )
+def _check_answer(body: RangeBody, rng: ByteRange, size: int, display: str, *, whole: bool) -> None:
+    """A ranged answer must be exactly `rng` (as the engine checks a part); a whole-object
+    answer 200 with a Content-Length of `size`."""
+    if whole:
+        ok = body.status == 200 and body.content_length == size
+        reason = (
+            f"status {body.status} with Content-Length {body.content_length} to a whole-object "
+            f"GET (expected 200 and {size})"
+        )
+    else:
+        check = check_range_answer(
+            asked=rng, size=size, status=body.status,
+            content_range=body.content_range, content_length=body.content_length,
+        )  # fmt: skip
+        ok, reason = check.ok, check.reason
+    if not ok:
+        raise RangeNotSupported(
+            f"{display}: {reason}; no bytes were written from this answer",
+            status=body.status,
+            source=display,
+        )
+
+
+def _oss_sums(headers: Mapping[str, str]) -> dict[str, str]:
+    # `in` first: a miss costs far less than Mapping.get on an HTTPHeaderDict
+    if _OSS_CRC not in headers:
+        return {}
+    value = headers[_OSS_CRC]
+    return {"crc64ecma": value} if value else {}

@@ -87,8 +87,10 @@ class BatchBar:
             p.update(slot, visible=False)
 
 
-def _line(out: ObjectResult) -> str:
-    return json.dumps({"type": "object", **out.to_dict()}, ensure_ascii=False)
+def _line(out: ObjectResult, listed: bool | None = None) -> str:
+    """One `--json` line; with `--checksum-file`, whether the object was listed in it."""
+    extra = {} if listed is None else {"checksum_file": "checked" if listed else "unchecked"}
+    return json.dumps({"type": "object", **out.to_dict(), **extra}, ensure_ascii=False)
 
 
 def summary_text(result: BatchResult, dest: str) -> str:
@@ -129,8 +131,12 @@ def run_batch(
     options: BackendOptions,
     as_json: bool,
     quiet: bool,
+    sums: dict[str, str] | None = None,
 ) -> None:
-    """Run the batch the options describe; exits with 8 when some objects failed."""
+    """Run the batch the options describe; exits with 8 when some objects failed, or when
+    `sums` (`--checksum-file`) lists a path the batch did not download."""
+    if sums is not None and ray_address is not None:
+        raise click.UsageError("--checksum-file is not supported with --ray yet")
     if manifest is not None:
         if dest is not None:
             raise click.UsageError("with --manifest FILE give only the destination directory")
@@ -140,16 +146,21 @@ def run_batch(
         if not recursive:
             raise click.UsageError("a prefix needs --recursive (or give --manifest FILE)")
         sources, dest_dir = source, dest or "."
+    root = os.path.abspath(dest_dir)
+
+    def listed(out: ObjectResult) -> bool:
+        return sums is not None and out.path is not None and _rel(out.path, root) in sums
+
     on_result: Callable[[ObjectResult], None] | None = None
     if as_json:
 
         def on_result(out: ObjectResult) -> None:
-            click.echo(_line(out))
+            click.echo(_line(out, listed(out) if sums is not None else None))
 
     try:
         result = _run(
             err, sources, dest_dir, manifest, include, exclude, dry_run, ray_address, config,
-            options, on_result, show=not (quiet or as_json or dry_run),
+            options, on_result, show=not (quiet or as_json or dry_run), sums=sums,
         )  # fmt: skip
     except KeyboardInterrupt:
         _die(err, "interrupted; progress is saved: run the same command again to resume", 130)
@@ -172,12 +183,32 @@ def run_batch(
             if o.status == "planned":
                 size = "?" if o.size is None else format_size(o.size)
                 click.echo(f"would download {o.source} -> {o.path} ({size})")
+    missing: list[str] = []
+    extra: dict[str, object] = {}
+    if sums is not None:
+        present = {_rel(o.path, root) for o in result.objects if o.path is not None}
+        missing = sorted(set(sums) - present)
+        unchecked = sum(1 for o in result.downloaded if not listed(o))
+        extra = {"checksum_file_missing": missing, "checksum_file_unchecked": unchecked}
     if as_json:
-        click.echo(json.dumps({"type": "summary", **result.summary()}))
+        click.echo(json.dumps({"type": "summary", **result.summary(), **extra}))
     if not quiet and (not as_json or not result.ok):
-        err.print(summary_text(result, os.path.abspath(dest_dir)), highlight=False)
-    if not result.ok:
+        err.print(summary_text(result, root), highlight=False)
+    if sums is not None and not quiet and not as_json and extra["checksum_file_unchecked"]:
+        err.print(f"{extra['checksum_file_unchecked']} downloaded objects are not listed in the "
+                  "checksum file (not checked against it)", highlight=False)  # fmt: skip
+    if missing:
+        shown = ", ".join(missing[:_LISTED_FAILURES])
+        left = len(missing) - _LISTED_FAILURES
+        more = f" and {left} more" if left > 0 else ""
+        err.print(("objget: ", "bold red"), f"the checksum file lists {len(missing)} paths the "
+                  f"batch did not download: {shown}{more}", highlight=False)  # fmt: skip
+    if not result.ok or missing:
         sys.exit(EXIT_SOME_FAILED)
+
+
+def _rel(path: str, root: str) -> str:
+    return os.path.relpath(path, root).replace(os.sep, "/")
 
 
 def _run(
@@ -194,6 +225,7 @@ def _run(
     on_result: Callable[[ObjectResult], None] | None,
     *,
     show: bool,
+    sums: dict[str, str] | None = None,
 ) -> BatchResult:
     if ray_address is not None:
         from .distributed import download_many as on_ray
@@ -211,5 +243,5 @@ def _run(
         return download_many(
             sources, dest_dir, manifest=manifest, include=include, exclude=exclude,
             config=config, options=options, dry_run=dry_run, on_progress=bar,
-            on_result=on_result,
+            on_result=on_result, sums=sums,
         )  # fmt: skip

@@ -1,19 +1,22 @@
 """CLI options shared with other tools' spellings: `--skip-existing` (sync-like re-runs),
-`-H/--header` (curl), `--request-payer requester` (aws-cli, the bare flag still accepted).
+`-H/--header` (curl), `--request-payer requester` (aws-cli, the bare flag still accepted),
+`--checksum-file SHA256SUMS` (what `sha256sum -c` reads).
 
 Kept out of `cli.py` so that module stays about the command's flow.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import click
 
+from ._sumsfile import entry_for, read_sums
 from .backends._headers import parse_header
 
-__all__ = ["Command", "read_headers", "sync_options"]
+__all__ = ["Command", "read_headers", "resolve_checksum", "sum_options", "sync_options"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -96,3 +99,52 @@ def _lines(value: str) -> list[str]:
     except OSError as exc:
         raise click.UsageError(f"--header: cannot read {path}: {exc.strerror}") from None
     return [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
+
+
+def sum_options(f: F) -> F:
+    """`--checksum sha256:HEX` and `--checksum-file SUMS` (parameters `checksum`,
+    `checksum_file`)."""
+    f = click.option(
+        "--checksum-file",
+        type=click.Path(exists=True, dir_okay=False),
+        metavar="SHA256SUMS",
+        help="Check against a SHA-256 list as sha256sum writes it (`HEX  NAME`, or `SHA256 "
+        "(NAME) = HEX`): the entry named like DEST (else like the object); in a batch every "
+        "listed path below the destination directory.",
+    )(f)
+    f = click.option("--checksum", metavar="sha256:HEX", help="Verify the whole file's SHA-256.")(f)
+    return f
+
+
+def resolve_checksum(
+    checksum: str | None, checksum_file: str | None, source: str, dest: str | None, *, batch: bool
+) -> tuple[str | None, dict[str, str] | None]:
+    """(`--checksum` for one download, the `--checksum-file` entries for a batch).
+
+    One download takes the entry named like DEST (its base name), else like the object (the
+    source's base name); none listed is a usage error, as is an unreadable or malformed file
+    or both options at once."""
+    if checksum_file is None:
+        return checksum, None
+    if checksum is not None:
+        raise click.UsageError("give --checksum or --checksum-file, not both")
+    try:
+        sums = read_sums(checksum_file)
+    except OSError as exc:
+        msg = f"--checksum-file: cannot read {checksum_file}: {exc.strerror}"
+        raise click.UsageError(msg) from None
+    except ValueError as exc:
+        raise click.UsageError(f"--checksum-file: {exc}") from None
+    if batch:
+        return None, sums
+    from ._downloader import dest_path
+
+    try:
+        names = [os.path.basename(dest_path(source, d)) for d in (dest, None)]
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    found = entry_for(sums, names)
+    if found is None:
+        tried = " or ".join(repr(n) for n in dict.fromkeys(names))
+        raise click.UsageError(f"--checksum-file: {checksum_file} lists no entry named {tried}")
+    return f"sha256:{found[1]}", None

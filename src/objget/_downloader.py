@@ -275,7 +275,7 @@ class Downloader:
             hook = getattr(backend, "file_checks", None)
             if hook is not None and size > 0:
                 checks.extend(hook(key, meta))
-            verified = verify(
+            checked = verify(
                 fd,
                 spans=sched.spans(),
                 size=size,
@@ -301,7 +301,8 @@ class Downloader:
             size=size,
             etag=meta.etag,
             version_id=meta.version_id,
-            verified=verified,
+            verified=checked.names,
+            checksums=checked.values,
             bytes_fetched=sched.fetched,
             bytes_resumed=resumed,
             elapsed=time.monotonic() - started,

@@ -92,6 +92,8 @@ class DownloadResult:
     """What one finished download did.
 
     `verified` lists what was checked (`size` always, then e.g. `crc64ecma`, `sha256`);
+    `checksums` maps each verified checksum to its value in the form the store sent it (OSS
+    decimal CRC-64, S3 base64, `B64-N` for a COMPOSITE one) or the user gave it (hex);
     `restarted` says why an earlier checkpoint was discarded, if one was; `skipped` is True
     when `skip_existing` found the destination already up to date and nothing was fetched.
     """
@@ -110,6 +112,7 @@ class DownloadResult:
     restarted: str | None = None
     workers: int = 1
     skipped: bool = False
+    checksums: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
 
     def to_dict(self) -> dict[str, object]:
         """A JSON-ready dict (the CLI's `--json` output)."""
@@ -120,6 +123,7 @@ class DownloadResult:
             "etag": self.etag,
             "version_id": self.version_id,
             "verified": list(self.verified),
+            "checksums": dict(self.checksums),
             "bytes_fetched": self.bytes_fetched,
             "bytes_resumed": self.bytes_resumed,
             "elapsed": round(self.elapsed, 6),

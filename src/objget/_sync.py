@@ -126,6 +126,7 @@ def skip_existing(
         etag=meta.etag,
         version_id=meta.version_id,
         verified=("sha256",) if sha256 else (),
+        checksums={"sha256": sha256.lower()} if sha256 else {},
         bytes_fetched=0,
         bytes_resumed=0,
         elapsed=time.monotonic() - started,

@@ -18,9 +18,10 @@ ones are tried again. One object failing never stops the others.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from ._batch_journal import Journal
 from ._batch_models import (
@@ -37,6 +38,7 @@ from ._batch_sources import Planned, Sources, as_items, plan, read_manifest, seq
 from ._batch_wire import WireTransport
 from ._config import DownloadConfig
 from ._downloader import Downloader
+from ._verify import DigestCheck
 from .backends import BackendOptions, Transport
 from .backends._base import Backend
 
@@ -84,9 +86,11 @@ def prepare(
     journal: Journal,
     *,
     transport: Transport | None = None,
+    sums: Mapping[str, str] | None = None,
 ) -> tuple[list[Planned], list[ObjectResult], list[ObjectResult]]:
     """List and map everything, then split it: (to download, refused, skipped as done).
-    The backends send through `transport` (default: the Downloader's)."""
+    The backends send through `transport` (default: the Downloader's); `sums` gives listed
+    paths their SHA-256."""
     planned, refused = plan(
         sources,
         transport=transport or dl.transport,
@@ -94,10 +98,62 @@ def prepare(
         cache=cache,
         policy=dl.config.retry,
     )
+    if sums:
+        planned = with_sums(planned, sums, root, refused)
     todo, skipped = classify(
         planned, journal.rows(), root, journal, skip_existing=dl.config.skip_existing
     )
+    if sums:
+        skipped = [check_existing(out, sums, root) for out in skipped]
     return todo, refused, skipped
+
+
+def check_existing(out: ObjectResult, sums: Mapping[str, str], root: str) -> ObjectResult:
+    """An object skipped as done that `sums` lists: its file is read and must match (it was
+    downloaded before the list was given); a mismatch fails it, leaving the file alone."""
+    rel = os.path.relpath(out.path, root).replace(os.sep, "/") if out.path else ""
+    want = sums.get(rel)
+    if want is None or out.path is None:
+        return out
+    try:
+        fd = os.open(out.path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        try:
+            actual = DigestCheck("sha256", want).compute(fd, os.fstat(fd).st_size)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        actual = f"<unreadable: {exc.strerror}>"
+    if actual == want:
+        return out
+    return dataclasses.replace(
+        out, status="failed", error_kind="integrity",
+        error=f"{out.source}: {out.path} (done in an earlier run) has sha256 {actual}, the "
+        f"checksum file lists {want}; the file was left as it is",
+    )  # fmt: skip
+
+
+def with_sums(
+    planned: list[Planned], sums: Mapping[str, str], root: str, refused: list[ObjectResult]
+) -> list[Planned]:
+    """Each object whose relative path `sums` lists gets that SHA-256 to be checked; one whose
+    manifest line gives another is refused (it cannot match both)."""
+    out: list[Planned] = []
+    for p in planned:
+        want = sums.get(p.rel)
+        if want is not None and p.sha256 is not None and p.sha256 != want:
+            refused.append(
+                ObjectResult(
+                    source=p.source,
+                    path=os.path.join(root, p.rel),
+                    status="failed",
+                    error=f"{p.source}: the manifest's sha256 {p.sha256} differs from the "
+                    f"checksum file's {want}",
+                    error_kind="integrity",
+                )
+            )
+            continue
+        out.append(dataclasses.replace(p, sha256=want) if want is not None else p)
+    return out
 
 
 def download_many(
@@ -112,6 +168,7 @@ def download_many(
     dry_run: bool = False,
     on_progress: Callable[[BatchProgress], None] | None = None,
     on_result: Callable[[ObjectResult], None] | None = None,
+    sums: Mapping[str, str] | None = None,
 ) -> BatchResult:
     """Download every object of `sources` into `dest_dir` and return each object's result.
 
@@ -121,8 +178,10 @@ def download_many(
     `exclude`: shell globs matched against the relative path (`*` also matches `/`); an object
     is taken when it matches an include (or none are given) and no exclude.
     `config.max_workers` is the total number of connections. `dry_run` lists what would be
-    downloaded and writes nothing. Failed objects are in `result.failed`; nothing is raised
-    for them (a listing that fails for good, or a journal locked by another run, raises).
+    downloaded and writes nothing. `sums` maps relative paths to the SHA-256 (hex) their
+    objects must have (a `SHA256SUMS` file); a mismatch fails that object. Failed objects are
+    in `result.failed`; nothing is raised for them (a listing that fails for good, or a
+    journal locked by another run, raises).
 
     >>> result = objget.download_many("s3://bucket/logs/2024-06-01/", "logs/")  # doctest: +SKIP
     >>> len(result.downloaded), len(result.skipped), len(result.failed)  # doctest: +SKIP
@@ -146,7 +205,7 @@ def download_many(
         contextlib.closing(WireTransport(dl.config, fallback=lambda: dl.transport)) as wire,
         Journal(root, readonly=dry_run) as jr,
     ):
-        todo, refused, skipped = prepare(src, root, dl, cache, jr, transport=wire)
+        todo, refused, skipped = prepare(src, root, dl, cache, jr, transport=wire, sums=sums)
         for out in (*refused, *skipped):
             emit(out)
         if dry_run:

@@ -17,7 +17,7 @@ from typing import NoReturn
 
 import click
 
-from ._cli_options import Command, read_headers, sync_options
+from ._cli_options import Command, read_headers, resolve_checksum, sum_options, sync_options
 from ._config import DownloadConfig, RetryPolicy, Timeouts
 from ._console import ProgressBar, Stderr, parse_size, summary
 from ._downloader import Downloader, ProgressListener
@@ -56,6 +56,7 @@ Examples:
   objget -j 32 --part-size 64M URL big.iso           # at most 32 streams, 64 MiB parts
   objget --limit-rate 20M URL big.iso                # 20 MiB/s for the whole download
   objget --checksum sha256:9f86d0... URL file        # verify the whole file
+  objget --checksum-file SHA256SUMS URL file         # ... against its line in a sums file
   objget --json URL file                             # print the result as JSON
   objget --skip-existing URL file                    # nothing to do if file is current
   objget -H 'Authorization: Bearer T' URL file       # extra request header (http/https)
@@ -106,7 +107,7 @@ def _size(ctx: click.Context, param: click.Parameter, value: str | None) -> int 
 @click.option("--limit-rate", callback=_size, help="Cap the whole download, e.g. 20M (bytes/s).")
 @click.option("--restart", is_flag=True, help="Ignore any earlier progress and start over.")
 @sync_options
-@click.option("--checksum", metavar="sha256:HEX", help="Verify the whole file's SHA-256.")
+@sum_options
 @click.option(
     "--ca-bundle",
     type=click.Path(exists=True, dir_okay=False),
@@ -213,6 +214,7 @@ def command(
     skip_existing: bool,
     header: tuple[str, ...],
     checksum: str | None,
+    checksum_file: str | None,
     ca_bundle: str | None,
     no_verify_tls: bool,
     retries: int,
@@ -253,6 +255,8 @@ def command(
             handlers=[redacting_handler(sys.stderr)],  # every record of every logger
             level=logging.DEBUG if verbose > 1 else logging.INFO,
         )
+    batch = bool(recursive or manifest or ray_address is not None)
+    checksum, sums = resolve_checksum(checksum, checksum_file, source, dest, batch=batch)
     if ca_bundle is None and source.lower().startswith("s3://"):
         ca_bundle = os.environ.get("AWS_CA_BUNDLE") or None  # as the AWS tools do
     try:
@@ -289,13 +293,13 @@ def command(
             "TLS certificates are NOT verified (--no-verify-tls): anyone on the path can "
             "read or change the download",
         )
-    if recursive or manifest or ray_address is not None:
+    if batch:
         from ._cli_batch import run_batch
 
         run_batch(
             err, source=source, dest=dest, recursive=recursive, manifest=manifest,
             include=include, exclude=exclude, dry_run=dry_run, ray_address=ray_address,
-            config=config, options=options, as_json=as_json, quiet=quiet,
+            config=config, options=options, as_json=as_json, quiet=quiet, sums=sums,
         )  # fmt: skip
         return
     try:

@@ -2,7 +2,8 @@
 
 botocore supplies the credential chain and SigV4 (`_s3_auth.py`); every byte goes through the
 shared urllib3 `Transport`. HEAD sends `x-amz-checksum-mode: ENABLED` and reads the full-object
-CRC (CRC64NVME, CRC32C, CRC32), which the engine verifies by combining per-range CRCs. GETs pin
+CRC (CRC64NVME, CRC32C, CRC32), which the engine verifies by combining per-range CRCs; a
+SHA-256/SHA-1 or COMPOSITE value is a file check after the download (`_s3_checks`). GETs pin
 the object with `If-Match` and, when the store versions it, `versionId`; requester-pays and
 SSE-C headers go on every request (the SSE-C key is never logged or shown). Errors come from
 the S3 XML (`_s3_errors.py`); a region redirect is followed once.
@@ -28,7 +29,14 @@ from ._base import Backend, Checksummer
 from ._options import BackendOptions
 from ._redact import SecretHeaders
 from ._s3_auth import S3Signer
-from ._s3_checks import CompositeCheck, Md5Check, parse_object_parts
+from ._s3_checks import (
+    SUMS,
+    CompositeCheck,
+    Md5Check,
+    checksums_from_headers,
+    full_object_digest,
+    parse_object_parts,
+)
 from ._s3_errors import S3ErrorInfo, parse_s3_error, redirect_region
 from ._s3_list import MAX_PAGE_BYTES, ListedObject, list_pages
 from ._s3_urls import default_endpoint, object_url, parse_s3_url, use_virtual
@@ -38,8 +46,6 @@ __all__ = ["S3Backend", "open_s3"]
 
 log = logging.getLogger("objget")
 
-# Full-object checksums, strongest first; composite ones (`...-N`) are not combinable.
-_CHECKSUMS = ("crc64nvme", "crc32c", "crc32", "sha256", "sha1")
 _PLAIN_MD5 = re.compile(r'^"?([0-9a-fA-F]{32})"?$')
 _ACCESS_CODES = frozenset({"ExpiredToken", "InvalidToken", "TokenRefreshRequired"})
 
@@ -195,14 +201,7 @@ class S3Backend:
 
     def _meta(self, body: ResponseBody, *, requested_version: str | None) -> ObjectMeta:
         h = body.headers
-        checksums: dict[str, str] = {}
-        for name in _CHECKSUMS:
-            value = h.get(f"x-amz-checksum-{name}")
-            if value:
-                checksums[name] = value.strip()
-        if (h.get("x-amz-checksum-type") or "").upper() == "COMPOSITE":
-            # a checksum of part checksums (`...-N`): keep only values that say so
-            checksums = {k: v for k, v in checksums.items() if "-" in v}
+        checksums = checksums_from_headers(h)
         etag = h.get("ETag")
         if self._options.verify_md5:
             md5 = self._md5_of(etag, h)
@@ -241,6 +240,8 @@ class S3Backend:
         headers: dict[str, str] = {}
         if rng is not None:
             headers["Range"] = range_header(rng)
+        else:  # a whole-object answer carries its checksums (a ranged one never does)
+            headers["x-amz-checksum-mode"] = "ENABLED"
         if meta.strong_etag:
             headers["If-Match"] = meta.strong_etag
         version = meta.version_id
@@ -274,17 +275,27 @@ class S3Backend:
             return CrcChecksummer(name, expected, update)
         return None
 
+    def answer_checksums(self, headers: Mapping[str, str]) -> dict[str, str]:
+        """The checksums of a whole-object GET answer (`get_range(key, None)`), as from HEAD."""
+        return checksums_from_headers(headers)
+
     def file_checks(self, key: str, meta: ObjectMeta) -> tuple[FileCheck, ...]:
-        """Checks of the finished file that no per-range CRC can do: the plain-MD5 ETag
-        (`--verify md5`) and a multipart upload's COMPOSITE CRC (part sizes from
-        GetObjectAttributes; skipped, with a log line, when the store does not tell them)."""
+        """Checks of the finished file that no per-range CRC can do: the full-object SHA-256
+        or SHA-1, the plain-MD5 ETag (`--verify md5`) and a multipart upload's COMPOSITE
+        checksum (part sizes from GetObjectAttributes; skipped, with a log line, when the
+        store does not tell them)."""
         checks: list[FileCheck] = []
+        digest = full_object_digest(meta.checksums)
+        if digest is not None:
+            checks.append(digest)
         if meta.checksums.get("md5"):
             checks.append(Md5Check(meta.checksums["md5"]))
-        for name in ("crc64nvme", "crc32c", "crc32"):
+        for name in SUMS:
             value = meta.checksums.get(name, "")
             count = value.rpartition("-")[2]
-            if "-" not in value or not count.isdigit() or crc_function(name) is None:
+            if "-" not in value or not count.isdigit():
+                continue
+            if name not in ("sha256", "sha1") and crc_function(name) is None:
                 continue
             sizes = self._part_sizes(key, meta)
             if sizes is None or len(sizes) != int(count) or sum(sizes) != meta.size:

@@ -126,5 +126,9 @@ class CrcChecksummer:
     def combine(self, crc_a: int, crc_b: int, len_b: int, /) -> int:
         return self._combiner.combine(crc_a, crc_b, len_b)
 
+    def text(self) -> str:
+        """`expected` as S3 sends it (base64)."""
+        return encode_checksum(self.name, self.expected)
+
     def __repr__(self) -> str:
         return f"CrcChecksummer({self.name}, expected={encode_checksum(self.name, self.expected)})"
