@@ -1,5 +1,6 @@
 """Fakes for your own tests (and objget's): an in-memory store with scripted faults.
 
+>>> import objget
 >>> from objget.testing import MemoryBackend, Fault, no_wait_retry
 >>> store = MemoryBackend({"k": b"x" * 1000}, faults=[Fault.reset_after(100)])
 >>> config = objget.DownloadConfig(retry=no_wait_retry())
