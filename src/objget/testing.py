@@ -193,8 +193,9 @@ class MemoryBackend:
                 stop_after=fault.after,
                 reset=fault.kind == "reset",
                 backend=self,
+                delay=self._delay,
             )
-        return MemoryBody(body, status=status, content_range=cr, backend=self)
+        return MemoryBody(body, status=status, content_range=cr, backend=self, delay=self._delay)
 
     def checksummer(self, meta: ObjectMeta) -> Checksummer | None:
         return self._checksummer
