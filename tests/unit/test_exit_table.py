@@ -4,6 +4,7 @@ and a failed batch object's `error_kind` maps to that same code. docs/errors.md 
 
 from __future__ import annotations
 
+import ast
 import errno
 import re
 from pathlib import Path
@@ -175,3 +176,16 @@ def test_the_docs_error_kind_table_matches():
     for kind, raised_as, _ in rows:
         for name in re.findall(r"`(\w+)`", raised_as):
             assert error_kind(names[name]) == kind.strip("`"), (name, kind)
+
+
+def test_every_error_kind_written_in_the_source_is_in_the_table():
+    """Kinds set by hand (`error_kind="integrity"`) are kinds of the table."""
+    src = Path(__file__).resolve().parents[2] / "src" / "objget"
+    written = set()
+    for path in src.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.keyword) and node.arg == "error_kind":
+                if isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
+                    written.add((path.name, node.value.value))
+    assert written, "the check found no kinds: has the keyword changed?"
+    assert {(name, kind) for name, kind in written if kind not in KIND_EXIT} == set()
