@@ -313,3 +313,31 @@ def test_batch_and_ray_use_only_the_engines_public_face():
     gone = sorted(BATCH_ALLOWED_TODAY - found)
     assert new == [], "new imports of engine internals from batch/Ray: use the engine's phases"
     assert gone == [], "these violations are gone: take them off BATCH_ALLOWED_TODAY"
+
+
+# --- 5. the library is silent, and every module stays under 400 lines -----------------------------
+
+
+def test_the_library_never_prints():
+    library = {m for m in MODULES if not _hits(m, CLI)}
+    bad = []
+    for m in sorted(library):
+        for node in ast.walk(TREES[m]):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+                if node.func.id in {"print", "input", "breakpoint"}:
+                    bad.append(f"{m}:{node.lineno} calls {node.func.id}()")
+            if (
+                isinstance(node, ast.Attribute)
+                and node.attr in {"stdout", "stderr", "stdin"}
+                and isinstance(node.value, ast.Name)
+                and node.value.id == "sys"
+            ):
+                bad.append(f"{m}:{node.lineno} uses sys.{node.attr}")
+    assert bad == []
+
+
+def test_every_module_is_under_400_lines():
+    sizes = {
+        p.relative_to(SRC).as_posix(): len(p.read_text().splitlines()) for p in PKG.rglob("*.py")
+    }
+    assert {name: n for name, n in sizes.items() if n >= 400} == {}
