@@ -27,6 +27,7 @@ from ._exceptions import (
     RetriesExhausted,
     TLSError,
     TransportError,
+    UnsafePath,
 )
 
 if TYPE_CHECKING:
@@ -65,6 +66,7 @@ __all__ = [
     "TLSError",
     "Timeouts",
     "TransportError",
+    "UnsafePath",
     "__version__",
     "download",
     "download_many",

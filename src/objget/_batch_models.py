@@ -5,18 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ._exceptions import (
-    AccessDenied,
-    CheckpointError,
-    DownloadError,
-    IntegrityError,
-    LockedError,
-    ObjectChanged,
-    ObjectNotFound,
-    RemoteError,
-    RetriesExhausted,
-    TransportError,
-)
+from ._exceptions import UnsafePath
+from ._exit import error_kind
 from ._models import DownloadResult
 
 __all__ = [
@@ -28,11 +18,6 @@ __all__ = [
     "UnsafePath",
     "error_kind",
 ]
-
-
-class UnsafePath(ValueError):
-    """A key (or manifest `dest`) that cannot be written safely under the destination
-    directory; the message says why. The object is refused, the batch goes on."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -52,7 +37,8 @@ class ObjectResult:
 
     `status`: `downloaded`, `skipped` (done in an earlier run and unchanged), `failed`, or
     `planned` (dry run). `error_kind` says why it failed: `not-found`, `access-denied`,
-    `changed`, `remote`, `integrity`, `network`, `local`, `locked` or `unsafe-path`.
+    `changed`, `remote`, `integrity`, `network`, `local`, `locked`, `unsafe-path` or `usage`
+    (the table in `_exit.py`, documented in docs/errors.md).
     """
 
     source: str
@@ -166,25 +152,3 @@ class BatchProgress:
     def rate(self) -> float:
         """Average bytes per second of this run."""
         return self.bytes_done / self.elapsed if self.elapsed > 0 else 0.0
-
-
-def error_kind(exc: BaseException) -> str:
-    """The short name of why an object failed (see `ObjectResult.error_kind`)."""
-    kinds: tuple[tuple[type[BaseException], str], ...] = (
-        (UnsafePath, "unsafe-path"),
-        (ObjectNotFound, "not-found"),
-        (AccessDenied, "access-denied"),
-        (ObjectChanged, "changed"),
-        (RemoteError, "remote"),
-        (IntegrityError, "integrity"),
-        (TransportError, "network"),
-        (RetriesExhausted, "network"),
-        (LockedError, "locked"),
-        (CheckpointError, "local"),
-        (DownloadError, "local"),
-        (OSError, "local"),
-    )
-    for cls, name in kinds:
-        if isinstance(exc, cls):
-            return name
-    return "local"

@@ -27,20 +27,12 @@ if TYPE_CHECKING:
 from ._batch_models import BatchProgress, BatchResult, ObjectResult
 from ._config import DownloadConfig
 from ._console import Stderr, byte_progress, format_size
-from ._exceptions import (
-    CheckpointError,
-    DownloadError,
-    LockedError,
-    RemoteError,
-    RetriesExhausted,
-    TransportError,
-)
-from ._extras import install_hint
+from ._exit import EXIT, HANDLED, describe, exit_code
 from .backends import BackendOptions
 
 __all__ = ["EXIT_SOME_FAILED", "BatchBar", "run_batch"]
 
-EXIT_SOME_FAILED = 8
+EXIT_SOME_FAILED = EXIT["some-failed"]
 _ACTIVE_LINES = 5
 _LISTED_FAILURES = 20
 
@@ -162,22 +154,8 @@ def run_batch(
             err, sources, dest_dir, manifest, include, exclude, dry_run, ray_address, config,
             options, on_result, show=not (quiet or as_json or dry_run), sums=sums,
         )  # fmt: skip
-    except KeyboardInterrupt:
-        _die(err, "interrupted; progress is saved: run the same command again to resume", 130)
-    except LockedError as exc:
-        _die(err, str(exc), 7)
-    except RemoteError as exc:
-        _die(err, str(exc), 3)
-    except (TransportError, RetriesExhausted) as exc:
-        _die(err, str(exc), 5)
-    except (CheckpointError, DownloadError) as exc:
-        _die(err, str(exc), 6)
-    except ValueError as exc:
-        _die(err, str(exc), 2)
-    except OSError as exc:
-        _die(err, f"local I/O error: {exc}", 6)
-    except ImportError as exc:  # an optional extra (botocore, fastcrc, oss2, ray) is missing
-        _die(err, install_hint(exc), 2)
+    except HANDLED as exc:  # the same table as a single object's (_exit.py)
+        _die(err, describe(exc), exit_code(exc))
     if dry_run and not as_json:
         for o in result.objects:
             if o.status == "planned":

@@ -11,8 +11,10 @@ DownloadError                     .source, .dest; always chained from the cause
 │   └── TLSError                  certificate refused, or no TLS there (not retried)
 ├── RetriesExhausted              .attempts, .last_error
 ├── IntegrityError                .algorithm, .expected, .actual
-└── CheckpointError               unusable checkpoint
-    └── LockedError               another run holds the destination's lock
+├── CheckpointError               unusable checkpoint
+│   └── LockedError               another run holds the destination's lock
+└── UnsafePath                    a batch key or manifest dest that cannot be written safely
+                                  under the destination directory (also a ValueError)
 ```
 
 Local disk errors (ENOSPC, EIO, EROFS, EFBIG) propagate as `OSError` after the last good
@@ -36,6 +38,7 @@ __all__ = [
     "RetriesExhausted",
     "TLSError",
     "TransportError",
+    "UnsafePath",
 ]
 
 
@@ -173,3 +176,8 @@ class CheckpointError(DownloadError):
 
 class LockedError(CheckpointError):
     """Another objget run holds the lock on this destination."""
+
+
+class UnsafePath(DownloadError, ValueError):
+    """A key (or manifest `dest`) that cannot be written safely under the destination
+    directory; the message says why. In a batch the object is refused and the batch goes on."""

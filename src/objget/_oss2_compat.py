@@ -166,7 +166,8 @@ def resumable_download(
     """Download `key` of an `oss2.Bucket` to `filename`, as `oss2.resumable_download` does.
 
     >>> import oss2, objget  # doctest: +SKIP
-    >>> bucket = oss2.Bucket(oss2.Auth(ak, sk), "https://oss-cn-hangzhou.aliyuncs.com", "b")
+    >>> auth = oss2.Auth(ak, sk)  # doctest: +SKIP
+    >>> bucket = oss2.Bucket(auth, "https://oss-cn-hangzhou.aliyuncs.com", "b")  # doctest: +SKIP
     >>> objget.resumable_download(bucket, "big.bin", "big.bin")  # doctest: +SKIP
     """
     oss2 = _import_oss2()

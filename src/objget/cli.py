@@ -21,33 +21,11 @@ from ._cli_options import Command, read_headers, resolve_checksum, sum_options, 
 from ._config import DownloadConfig, RetryPolicy, Timeouts
 from ._console import ProgressBar, Stderr, parse_size, summary
 from ._downloader import Downloader, ProgressListener
-from ._exceptions import (
-    CheckpointError,
-    DownloadError,
-    IntegrityError,
-    LockedError,
-    RemoteError,
-    RetriesExhausted,
-    TLSError,
-    TransportError,
-)
-from ._extras import install_hint
+from ._exit import EXIT, HANDLED, describe, exit_code
 from .backends import BackendOptions
 from .backends._redact import redacting_handler
 
 __all__ = ["EXIT", "main"]
-
-EXIT = {
-    "ok": 0,
-    "usage": 2,
-    "remote": 3,
-    "integrity": 4,
-    "network": 5,
-    "local": 6,
-    "locked": 7,
-    "some-failed": 8,
-    "interrupted": 130,
-}
 
 EPILOG = """\b
 Examples:
@@ -310,30 +288,8 @@ def command(
                 with ProgressBar(err.console, "objget") as bar:
                     listener: ProgressListener = bar
                     result = dl.download(source, dest, on_progress=listener, version_id=version_id)
-    except KeyboardInterrupt:
-        _die(
-            err,
-            "interrupted; progress is saved: run the same command again to resume",
-            "interrupted",
-        )
-    except LockedError as exc:
-        _die(err, str(exc), "locked")
-    except IntegrityError as exc:
-        _die(err, str(exc), "integrity")
-    except RemoteError as exc:
-        _die(err, str(exc), "remote")
-    except TLSError as exc:
-        _die(err, str(exc), "network")
-    except (TransportError, RetriesExhausted) as exc:
-        _die(err, f"{exc}\nprogress is saved: run the same command again to resume", "network")
-    except (CheckpointError, DownloadError) as exc:
-        _die(err, str(exc), "local")
-    except ValueError as exc:
-        _die(err, str(exc), "usage")
-    except OSError as exc:
-        _die(err, _os_message(exc), "local")
-    except ImportError as exc:  # an optional extra (botocore, fastcrc, oss2) is not installed
-        _die(err, install_hint(exc), "usage")
+    except HANDLED as exc:  # one table for every command form: _exit.py
+        _die(err, describe(exc), exit_code(exc))
     if result.restarted and not quiet:
         err.print(("note: ", "yellow"), f"started over: {result.restarted}")
     if as_json:
@@ -357,16 +313,9 @@ def _read_key(path: str) -> bytes:
     return key
 
 
-def _os_message(exc: OSError) -> str:
-    text = exc.strerror or str(exc)
-    if exc.filename:
-        text = f"{text}: {exc.filename}"
-    return f"local I/O error: {text}"
-
-
-def _die(err: Stderr, message: str, kind: str) -> NoReturn:
+def _die(err: Stderr, message: str, code: int) -> NoReturn:
     err.print(("objget: ", "bold red"), message, highlight=False)
-    sys.exit(EXIT[kind])
+    sys.exit(code)
 
 
 def main() -> None:

@@ -1,5 +1,6 @@
 """Fakes for your own tests (and objget's): an in-memory store with scripted faults.
 
+>>> import objget
 >>> from objget.testing import MemoryBackend, Fault, no_wait_retry
 >>> store = MemoryBackend({"k": b"x" * 1000}, faults=[Fault.reset_after(100)])
 >>> config = objget.DownloadConfig(retry=no_wait_retry())
@@ -192,8 +193,9 @@ class MemoryBackend:
                 stop_after=fault.after,
                 reset=fault.kind == "reset",
                 backend=self,
+                delay=self._delay,
             )
-        return MemoryBody(body, status=status, content_range=cr, backend=self)
+        return MemoryBody(body, status=status, content_range=cr, backend=self, delay=self._delay)
 
     def checksummer(self, meta: ObjectMeta) -> Checksummer | None:
         return self._checksummer

@@ -4,6 +4,7 @@ import hashlib
 import os
 import random
 import threading
+import time
 
 import pytest
 
@@ -279,6 +280,15 @@ def test_progress_is_monotonic_and_complete(tmp_path):
     assert not [t for t in threading.enumerate() if t.name.startswith("objget-worker")]
 
 
+def test_the_memory_store_read_delay_slows_every_read():
+    """`read_delay` (the slow link the stealing test below relies on) reaches the body."""
+    be = MemoryBackend({"k": b"x" * 10}, read_delay=0.05)
+    body = be.get_range("k", objget.ByteRange(0, 10), meta=be.head("k"))
+    started = time.monotonic()
+    assert body.readinto(memoryview(bytearray(4))) == 4
+    assert time.monotonic() - started >= 0.05
+
+
 def test_work_stealing_splits_a_slow_tail(tmp_path):
     data = payload(8 * MiB)
     be = MemoryBackend({"k": data}, read_delay=0.03)
@@ -286,7 +296,13 @@ def test_work_stealing_splits_a_slow_tail(tmp_path):
         be, tmp_path / "out", part_size=8 * MiB, max_workers=4, min_workers=4, buffer_size=64 * 1024
     )
     assert (tmp_path / "out").read_bytes() == data
-    # stealing itself is pinned by tests/unit/test_scheduler.py; here four workers share one
-    # part: every byte once, none lost (a loaded machine may let one worker finish alone)
+    # One 8 MiB part, four workers: the three with nothing to claim split the in-flight
+    # remainder (its upper half, from 1 MiB pieces on), so ranges that start inside the part
+    # are asked for. Without stealing the one part is the only request. The first worker
+    # needs about 4 s for the part at this read delay, far longer than the others take to start.
     assert all(r is not None for r in be.requests)
-    assert res.bytes_fetched == len(data)
+    assert res.retries == 0  # no retry asked for a range from the middle either
+    stolen = [r for r in be.requests if r is not None and r.start > 0]
+    assert stolen, be.requests
+    assert all(r.stop - r.start >= MiB for r in stolen), stolen
+    assert res.bytes_fetched == len(data)  # every byte once, none lost

@@ -26,6 +26,7 @@ EXPECTED = [
     "TLSError",
     "Timeouts",
     "TransportError",
+    "UnsafePath",
     "__version__",
     "download",
     "download_many",
@@ -55,6 +56,8 @@ def test_error_tree():
         assert issubclass(cls, objget.DownloadError)
     assert issubclass(objget.LockedError, objget.CheckpointError)
     assert issubclass(objget.TLSError, objget.TransportError)
+    assert issubclass(objget.UnsafePath, objget.DownloadError)
+    assert issubclass(objget.UnsafePath, ValueError)
 
 
 def test_library_is_silent_by_default():
