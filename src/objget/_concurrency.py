@@ -36,6 +36,8 @@ import enum
 import math
 from dataclasses import dataclass
 
+from ._meter import RateMeter
+
 __all__ = ["ControllerSettings", "StreamController"]
 
 
@@ -54,6 +56,7 @@ class ControllerSettings:
     max_streams: int = 16  # the user's -j ceiling
     initial: int = 1  # clamped into [min_streams, max_streams]
     fast_stream: float = 50e6  # bytes/s per stream above which the first step is only x2
+    slow_stream: float = 12e6  # bytes/s per stream under which the first window leaps at once
     leap: int = 32  # the first step's factor when streams are slower than that
     window: float = 0.3  # least length of one measurement window
     gain: float = 0.10  # relative rate increase that counts as "more streams helped"
@@ -72,8 +75,8 @@ class ControllerSettings:
             raise ValueError("min_streams must be >= 1")
         if self.max_streams < self.min_streams:
             raise ValueError("max_streams must be >= min_streams")
-        if self.initial < 1 or self.leap < 2 or self.fast_stream < 0:
-            raise ValueError("initial must be >= 1, leap >= 2, fast_stream >= 0")
+        if self.initial < 1 or self.leap < 2 or not 0 <= self.slow_stream <= self.fast_stream:
+            raise ValueError("initial must be >= 1, leap >= 2, 0 <= slow_stream <= fast_stream")
         if not 0 < self.window <= self.max_window:
             raise ValueError("window must be positive and at most max_window")
         if self.settle < 0 or self.read_size < 0 or self.min_reads < 0:
@@ -91,50 +94,6 @@ class ControllerSettings:
         return cls(min_streams=n, max_streams=n, initial=n)
 
 
-class _Meter:
-    """Aggregate rate over windows that begin and end on a rise of the byte count."""
-
-    __slots__ = ("_last", "_max_window", "_min_bytes", "_quiet_until", "_start", "_window")
-
-    def __init__(self, window: float, max_window: float) -> None:
-        self._window = window
-        self._max_window = max_window
-        self._min_bytes = 0.0
-        self._last: tuple[float, int] | None = None
-        self._start: tuple[float, int] | None = None
-        self._quiet_until = 0.0
-
-    def restart(self, quiet_until: float, min_bytes: float) -> None:
-        """Drop the open window; the next one starts on the first rise after `quiet_until`
-        and closes only once it holds `min_bytes` (or after `max_window`)."""
-        self._start = None
-        self._quiet_until = quiet_until
-        self._min_bytes = min_bytes
-
-    def feed(self, now: float, total: int) -> float | None:
-        """Bytes per second of a window that closes at this observation, else None."""
-        last, self._last = self._last, (now, total)
-        if last is None:
-            return None
-        if total < last[1] or now < last[0]:  # bytes given back, or the clock went back
-            self._start = None
-            return None
-        rose = total > last[1]
-        if now < self._quiet_until:
-            return None
-        start = self._start
-        if start is None:
-            if rose:
-                self._start = (now, total)
-            return None
-        elapsed, moved = now - start[0], total - start[1]
-        full = elapsed >= self._window and moved >= self._min_bytes
-        if not ((rose and full) or elapsed >= self._max_window):
-            return None
-        self._start = (now, total) if rose else None
-        return moved / elapsed if moved > 0 else None
-
-
 class _Phase(enum.Enum):
     PINNED = "pinned"
     CLIMB = "climb"  # doubling while the rate rises by more than `gain`
@@ -147,23 +106,26 @@ class _Phase(enum.Enum):
 class StreamController:
     """Decides the number of parallel streams from cumulative byte counts (see module doc).
 
+    One stream first; a window of it moving 4 MB/s (a capped path) leaps to the ceiling:
+
     >>> ctl = StreamController(ControllerSettings(max_streams=8), now=0.0)
-    >>> ctl.target
-    2
-    >>> ctl.observe(0.1, 0)
-    2
+    >>> ctl.target, ctl.observe(0.1, 0), ctl.observe(0.2, 400_000)
+    (1, 1, 1)
+    >>> ctl.observe(0.5, 1_600_000), ctl.phase, ctl.reason
+    (8, 'climb', 'climb 1->8: first window, slow streams')
     """
 
     def __init__(self, settings: ControllerSettings, *, now: float) -> None:
         s = settings
         self._s = s
         self._target = min(max(s.initial, s.min_streams), s.max_streams)
-        self._meter = _Meter(s.window, s.max_window)
-        self._meter.restart(now, 0.5 * self._min_bytes(self._target))  # nothing to settle yet
+        self._meter = RateMeter(s.window, s.max_window, now=now)  # nothing to settle yet
+        self._meter.restart(now, 0.5 * self._min_bytes(self._target))
         self._phase = _Phase.PINNED if s.min_streams == s.max_streams else _Phase.CLIMB
         self._rates: list[float] = []  # windows at the current count in the current step
         self._base: tuple[int, float] | None = None  # last accepted (count, rate) of a climb
         self._lower: tuple[int, float] | None = None  # the accepted one before it
+        self._unsure: tuple[int, float] | None = None  # a first base judged by one window
         self._lo = self._hi = 0  # search bounds: lo is not as good, hi is
         self._lo_seen = False  # lo was measured during this search (not only in the climb)
         self._ref = 0.0  # the rate to match (search, descend) or to beat (probe)
@@ -199,6 +161,8 @@ class StreamController:
         if self._phase is _Phase.PINNED:
             return self._target
         rate = self._meter.feed(now, total_bytes)
+        if rate is None and self._phase is _Phase.CLIMB and self._base is None:
+            rate = self._slow_so_far(now)
         if rate is not None:
             self._rates.append(rate)
             del self._rates[:-2]
@@ -210,12 +174,7 @@ class StreamController:
         n, phase = self._target, self._phase
         if phase is _Phase.CLIMB:
             if self._base is None:
-                if len(self._rates) < 2:
-                    return  # the first window includes start-up (a store's slow first
-                    # reads of a big range, TLS, TCP slow start): judge by a second one
-                slow = rate / n < self._s.fast_stream
-                self._base = (n, rate)
-                self._step_up(now, "first window", self._s.leap if slow else 2)
+                self._first_step(now, rate)
             else:
                 self._climb(now)
         elif phase is _Phase.DESCEND or phase is _Phase.SEARCH:
@@ -232,12 +191,37 @@ class StreamController:
                     self._hold(now, n, None, f"hold {n}: as good as {self._hi} after all")
                 else:
                     self._search(now, self._lo, n, ref, lo_seen=self._lo_seen)
+            elif mean <= self._ref * n / (hi := self._hi) * (1 + self._s.tolerance):
+                self._hold(now, hi, None, f"hold {hi}: {n} streams scale linearly up to it")
             else:
                 self._search(now, n, self._hi, self._ref, lo_seen=True)
         elif phase is _Phase.HOLD:
             self._watch(now, rate)
         elif phase is _Phase.PROBE and len(self._rates) >= 2:
             self._judge_probe(now, sum(self._rates) / 2)
+
+    def _slow_so_far(self, now: float) -> float | None:
+        """The rate of the open first window once it is `window` long, if its streams are
+        under `slow_stream` each: a capped path is clear without waiting for the next read."""
+        seen = self._meter.peek(now)
+        if seen is None or seen[0] < self._s.window or seen[1] <= 0:
+            return None
+        rate = seen[1] / seen[0]
+        return rate if rate < self._s.slow_stream * self._target else None
+
+    def _first_step(self, now: float, rate: float) -> None:
+        """The first window includes start-up (a store's slow first reads of a big range, TLS,
+        TCP slow start), so it decides alone only when its streams are clearly slow (under
+        `slow_stream`, a capped path): leap at once, and check the leap once it is made.
+        Otherwise a second window decides: slow streams (under `fast_stream`) leap, fast
+        ones double."""
+        n, s = self._target, self._s
+        if rate / n < s.slow_stream and len(self._rates) < 2:
+            self._base = self._unsure = (n, rate)
+            self._step_up(now, "first window, slow streams", s.leap)
+        elif len(self._rates) >= 2:
+            self._base = (n, rate)
+            self._step_up(now, "first window", s.leap if rate / n < s.fast_stream else 2)
 
     def _as_good(self) -> bool | None:
         """Is the current count as good as `_ref`? None: ask again after another window.
@@ -300,6 +284,7 @@ class StreamController:
         assert self._base is not None
         best, best_rate = self._base
         lower, self._base, self._lower = self._lower, None, None
+        unsure, self._unsure = lower is not None and lower == self._unsure, None
         self._plateau = [best_rate] if no_better is None else [best_rate, no_better]
         best_rate = sum(self._plateau) / len(self._plateau)
         if lower is None:
@@ -307,7 +292,9 @@ class StreamController:
             return
         low, low_rate = lower
         linear = best_rate >= low_rate * best / low * (1 - self._s.tolerance)
-        if linear:
+        if linear and unsure:  # a leap on one window, which may have been start-up on a path
+            self._descend(now, best, best_rate)  # one stream fills: check half as many once
+        elif linear:
             self._hold(now, best, None, f"hold {best}: the last step scaled linearly")
         else:
             self._search(now, low, best, best_rate, lo_seen=False)
