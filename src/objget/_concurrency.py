@@ -6,20 +6,25 @@ second and runs the returned number of streams. The rule is hill climbing:
 - **Measure.** After every change of the count, `settle` seconds are ignored (new connections
   open, retiring streams finish a read). A window then lasts at least `window` seconds and
   `min_reads * sqrt(n - 1)` reads of `read_size` bytes, and starts and ends on an
-  observation where the byte count rose: the engine counts whole reads (1 MiB lumps, a few a
-  second per capped stream), which a plain fixed-time window would miscount by +-1 read per
-  stream. Windows with no bytes say nothing and are dropped.
-- **Climb.** From `initial`, double the count (x4 after a step that scaled linearly; x`leap`
-  after the first window when each stream is slower than `fast_stream`, as on a per-flow
-  capped internet path, where a whole doubling step would cost a second of transfer; the
-  first step is judged by the second window, as the first one includes start-up) while
-  the rate rises by more than `gain`: a first window better by twice `gain` moves on at
-  once (climb windows need half the reads), otherwise the mean of two windows decides, so
-  streams that take a few round trips to start are not judged too early.
+  observation where the byte count rose (`_meter.RateMeter`: the engine counts whole reads,
+  which a fixed-time window would miscount by +-1 read per stream). The first window starts
+  on the first byte.
+- **First step.** The first window includes start-up (a store's slow first reads, TLS, TCP
+  slow start), so a second one decides: x`leap` when each stream moves less than
+  `fast_stream` (a per-flow capped path, where each doubling step waited for is transfer
+  lost), else x2. Streams under `slow_stream` each are clear sooner: once the first window
+  is `first_look` long (a stream silent between reads counts as slow) the count leaps at
+  once, and that leap is checked once at half the count when the climb ends, because the
+  window may have been a slow start on a path one stream fills.
+- **Climb.** Then double the count (x4 after a step that scaled linearly) while the rate
+  rises by more than `gain`: a first window better by twice `gain` moves on at once (climb
+  windows need half the reads), otherwise the mean of two windows decides, so streams that
+  take a few round trips to start are not judged too early.
 - **Refine.** When doubling stops helping, binary-search between the last two accepted counts
   for the smallest count whose rate is within `tolerance` of the best (the mean of the counts
   found as good); skipped when the last step scaled linearly. With nothing measured below
-  the first count, halve downwards: on a saturated path (loopback) 2 -> 4 (no gain) -> 1.
+  the first count, halve downwards: on a saturated path (loopback) 1 -> 2 (no gain) -> 1.
+  A lower count that moves its share linearly (n/hi of the rate) ends the search at `hi`.
   Unclear comparisons take a second window.
 - **Hold.** Keep the count, smoothing window rates (EWMA). Every `probe_interval` seconds
   (doubling up to `max_probe_interval` each time the hold returns to the same count) try
@@ -59,6 +64,7 @@ class ControllerSettings:
     slow_stream: float = 12e6  # bytes/s per stream under which the first window leaps at once
     leap: int = 32  # the first step's factor when streams are slower than that
     window: float = 0.3  # least length of one measurement window
+    first_look: float = 0.15  # least length of a first window that shows slow streams
     gain: float = 0.10  # relative rate increase that counts as "more streams helped"
     tolerance: float = 0.10  # a smaller count within this fraction of the best is as good
     settle: float = 0.2  # ignored after each change of the count
@@ -79,6 +85,8 @@ class ControllerSettings:
             raise ValueError("initial must be >= 1, leap >= 2, 0 <= slow_stream <= fast_stream")
         if not 0 < self.window <= self.max_window:
             raise ValueError("window must be positive and at most max_window")
+        if not 0 < self.first_look <= self.window:
+            raise ValueError("first_look must be positive and at most window")
         if self.settle < 0 or self.read_size < 0 or self.min_reads < 0:
             raise ValueError("settle, read_size and min_reads must be >= 0")
         if self.gain <= 0 or not 0 <= self.tolerance < 1 or not 0 < self.change < 1:
@@ -201,10 +209,10 @@ class StreamController:
             self._judge_probe(now, sum(self._rates) / 2)
 
     def _slow_so_far(self, now: float) -> float | None:
-        """The rate of the open first window once it is `window` long, if its streams are
+        """The rate of the open first window once it is `first_look` long, if its streams are
         under `slow_stream` each: a capped path is clear without waiting for the next read."""
         seen = self._meter.peek(now)
-        if seen is None or seen[0] < self._s.window or seen[1] <= 0:
+        if seen is None or seen[0] < self._s.first_look or seen[1] <= 0:
             return None
         rate = seen[1] / seen[0]
         return rate if rate < self._s.slow_stream * self._target else None
