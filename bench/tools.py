@@ -8,6 +8,9 @@ from bench.model import PEER_RUNNER, PYTHON, Builder, MiB, Target, Tool
 
 # Set once by bench.env.detect(): how to start the objget CLI (console script or python -m).
 OBJGET_CLI: list[str] = ["objget"]
+# Set by `--baseline DIR`: another checkout's src/, run as the extra wan row `objget-base`
+# (before and after a change, interleaved in one run).
+BASELINE_SRC: str | None = None
 
 _ARIA_COMMON = [
     "--allow-overwrite=true",
@@ -163,7 +166,10 @@ def nginx_limit_tools() -> list[Tool]:
 
 
 def wan_tools() -> list[Tool]:
-    return [
+    base = [Tool(id="objget-base", label="objget CLI (default) from --baseline src", kind="cli",
+                 family="objget", needs="objget-cli", server="nginx", build=objget_cli,
+                 env={"PYTHONPATH": BASELINE_SRC})] if BASELINE_SRC else []  # fmt: skip
+    return [*base,
         Tool(id="curl", label="curl (1 stream)", kind="cli", family="reference", server="nginx",
              build=curl),
         Tool(id="aria2c-x16", label="aria2c -x16 -s16 -k1M", kind="cli", server="nginx",
