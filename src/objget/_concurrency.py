@@ -14,8 +14,10 @@ second and runs the returned number of streams. The rule is hill climbing:
   `fast_stream` (a per-flow capped path, where each doubling step waited for is transfer
   lost), else x2. Streams under `slow_stream` each are clear sooner: once the first window
   is `first_look` long (a stream silent between reads counts as slow) the count leaps at
-  once, and that leap is checked once at half the count when the climb ends, because the
-  window may have been a slow start on a path one stream fills.
+  once; if the streams are no longer slow when the climb ends, that window may have been a
+  slow start on a path one stream fills, so the leap is checked once at half the count. (Not
+  when they are still slow: halving a capped path only loses rate, and a server that lets a
+  request catch up on its allowance, as nginx `limit_rate` does, makes half look as good.)
 - **Climb.** Then double the count (x4 after a step that scaled linearly) while the rate
   rises by more than `gain`: a first window better by twice `gain` moves on at once (climb
   windows need half the reads), otherwise the mean of two windows decides, so streams that
@@ -26,7 +28,9 @@ second and runs the returned number of streams. The rule is hill climbing:
   the first count, halve downwards: on a saturated path (loopback) 1 -> 2 (no gain) -> 1.
   A lower count that moves its share linearly (n/hi of the rate) ends the search at `hi`.
   Unclear comparisons take a second window.
-- **Hold.** Keep the count, smoothing window rates (EWMA). Every `probe_interval` seconds
+- **Hold.** Keep the count, smoothing rates of windows at least `hold_window` long (a rate
+  limiter that works in whole seconds, as nginx's does, makes 0.3 s windows swing by more
+  than `change`) with an EWMA. Every `probe_interval` seconds
   (doubling up to `max_probe_interval` each time the hold returns to the same count) try
   double the count for two windows and climb on if it helped by `gain`. If the rate moves by
   more than `change` for two windows in a row the path changed: probe at once, downwards
@@ -64,6 +68,7 @@ class ControllerSettings:
     slow_stream: float = 12e6  # bytes/s per stream under which the first window leaps at once
     leap: int = 32  # the first step's factor when streams are slower than that
     window: float = 0.3  # least length of one measurement window
+    hold_window: float = 1.0  # least length of a window while holding (smoother rates)
     first_look: float = 0.15  # least length of a first window that shows slow streams
     gain: float = 0.10  # relative rate increase that counts as "more streams helped"
     tolerance: float = 0.10  # a smaller count within this fraction of the best is as good
@@ -85,8 +90,8 @@ class ControllerSettings:
             raise ValueError("initial must be >= 1, leap >= 2, 0 <= slow_stream <= fast_stream")
         if not 0 < self.window <= self.max_window:
             raise ValueError("window must be positive and at most max_window")
-        if not 0 < self.first_look <= self.window:
-            raise ValueError("first_look must be positive and at most window")
+        if not 0 < self.first_look <= self.window <= self.hold_window <= self.max_window:
+            raise ValueError("need 0 < first_look <= window <= hold_window <= max_window")
         if self.settle < 0 or self.read_size < 0 or self.min_reads < 0:
             raise ValueError("settle, read_size and min_reads must be >= 0")
         if self.gain <= 0 or not 0 <= self.tolerance < 1 or not 0 < self.change < 1:
@@ -270,6 +275,7 @@ class StreamController:
             self._meter.restart(now + self._s.settle, coarse * self._min_bytes(n))
             self._reason = reason
         self._phase = phase
+        self._meter.window = self._s.hold_window if phase is _Phase.HOLD else self._s.window
         self._rates.clear()
 
     def _min_bytes(self, n: int) -> float:
@@ -300,8 +306,10 @@ class StreamController:
             return
         low, low_rate = lower
         linear = best_rate >= low_rate * best / low * (1 - self._s.tolerance)
-        if linear and unsure:  # a leap on one window, which may have been start-up on a path
-            self._descend(now, best, best_rate)  # one stream fills: check half as many once
+        if linear and unsure and best_rate / best >= self._s.slow_stream:
+            # a leap on one window of slow streams that are not slow any more: that window may
+            # have been start-up on a path one stream fills; check half as many once
+            self._descend(now, best, best_rate)
         elif linear:
             self._hold(now, best, None, f"hold {best}: the last step scaled linearly")
         else:

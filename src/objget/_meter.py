@@ -20,10 +20,10 @@ __all__ = ["RateMeter"]
 class RateMeter:
     """Aggregate rate over windows that begin and end on a rise of the byte count."""
 
-    __slots__ = ("_last", "_max_window", "_min_bytes", "_quiet_until", "_start", "_window")
+    __slots__ = ("_last", "_max_window", "_min_bytes", "_quiet_until", "_start", "window")
 
     def __init__(self, window: float, max_window: float, *, now: float) -> None:
-        self._window = window
+        self.window = window  # least length of a window; may change between observations
         self._max_window = max_window
         self._min_bytes = 0.0
         self._last: tuple[float, int] = (now, 0)  # nothing has moved when the meter starts
@@ -52,7 +52,7 @@ class RateMeter:
                 self._start = (now, total)
             return None
         elapsed, moved = now - start[0], total - start[1]
-        full = elapsed >= self._window and moved >= self._min_bytes
+        full = elapsed >= self.window and moved >= self._min_bytes
         if not ((rose and full) or elapsed >= self._max_window):
             return None
         self._start = (now, total) if rose else None

@@ -159,20 +159,11 @@ def test_saturated_link_with_noise_stays_low():
 
 # --- per-flow capped paths (internet) -----------------------------------------------
 def test_per_flow_cap_reaches_the_ceiling_quickly():
-    """A leap taken on the first window is checked once at half the count (that window may
-    have been start-up on a path one stream fills); half is slower, so the count goes back."""
     trace = simulate(DEFAULT, capped(4 * MB, 16), duration=20)
     reached = trace.first_time(lambda n: n >= 12)
     assert reached is not None and reached <= 0.5
     assert trace.final == 16
-    after = trace.between(reached)
-    assert set(after) == {8, 16} and _excursions(after, 16) == 1
-    assert after.count(16) >= 0.95 * len(after)
-
-
-def _excursions(seq: list[int], home: int) -> int:
-    """How many times the count left `home`."""
-    return sum(1 for a, b in zip(seq, seq[1:], strict=False) if a == home and b != home)
+    assert min(trace.between(reached)) == 16  # still slow streams: the leap is not checked
 
 
 def test_per_flow_cap_with_lumpy_reads_and_late_streams():
@@ -315,6 +306,7 @@ def test_initial_is_clamped_into_the_range():
 
 BAD = "min_streams=0 max_streams=0 initial=0 window=0 window=20 gain=0 tolerance=1 change=0"
 BAD += " smoothing=0 probe_interval=60 settle=-1 read_size=-1 first_look=0 first_look=1"
+BAD += " hold_window=0"
 
 
 @pytest.mark.parametrize("kwargs", [{k: int(v)} for k, v in (i.split("=") for i in BAD.split())])
@@ -353,8 +345,7 @@ def test_reason_and_phase_are_reported():
     for j in range(i + 1, 60):
         total += 0.1 * 4 * MB * ctl.target
         ctl.observe(j * 0.1, int(total))
-    assert (ctl.target, ctl.phase) == (16, "hold")
-    assert ctl.reason == "hold 16: 8 streams scale linearly up to it"  # the leap, checked
+    assert (ctl.target, ctl.phase) == (16, "hold")  # the reason is the last change's
 
 
 # --- properties -----------------------------------------------------------------------
@@ -370,7 +361,8 @@ def controller_settings(draw):
         initial=draw(st.integers(1, 40)),
         window=window,
         first_look=window * draw(st.floats(0.1, 1.0)),
-        max_window=window * draw(st.floats(1.0, 20.0)),
+        hold_window=(hold := window * draw(st.floats(1.0, 4.0))),
+        max_window=hold * draw(st.floats(1.0, 5.0)),
         settle=draw(st.floats(0.0, 1.0)),
         gain=draw(st.floats(0.01, 1.0)),
         tolerance=draw(st.floats(0.0, 0.5)),
@@ -469,9 +461,7 @@ def test_capped_path_leaps_on_its_first_window(burst):
     )
     reached = trace.first_time(lambda n: n >= 32)
     assert reached is not None and reached <= 0.05 + 0.3
-    after = trace.between(reached)  # one check of the leap at 16 streams, then 32 to the end
-    assert set(after) == {16, 32} and _excursions(after, 32) == 1
-    assert after.count(32) >= 0.85 * len(after)
+    assert min(trace.between(reached)) == 32  # no check by halving: the streams are still slow
 
 
 @pytest.mark.parametrize("per_stream", [4 * MB, 80 * MB])
@@ -492,13 +482,14 @@ def test_linear_path_reaches_the_ceiling_in_log_steps(per_stream, ceiling):
 
 @pytest.mark.parametrize("seed", [None, 0, 1, 2])
 def test_slow_start_on_a_saturated_path_comes_back_down(seed):
-    """A path one stream fills (800 MB/s, each extra stream costs 2%) whose first half second
-    is slow (a store's first reads, TLS): a first window that sees only the slow part looks
-    capped and leaps; the leap is checked at half the count, which is as good, so the count
-    comes back down. Most of the run holds one or two streams."""
+    """A path one stream fills (800 MB/s, each extra stream costs 0.5%, as 16 streams cost 7%
+    on loopback) whose first half second is slow (a store's first reads, TLS): a first window
+    that sees only the slow part looks capped and leaps; at 32 the streams are no longer slow,
+    so the leap is checked at half the count, which is as good, and the count comes back
+    down. Most of the run holds one or two streams."""
 
     def rate(t, n):
-        return 8 * MB if t < 0.5 else 800 * MB * (1 - 0.02 * (n - 1))
+        return 8 * MB if t < 0.5 else 800 * MB * (1 - 0.005 * (n - 1))
 
     jitter = seed is not None
     trace = simulate(ENGINE, rate, duration=30, chunk=256 * 1024, jitter=jitter, seed=seed or 0)
