@@ -13,14 +13,19 @@ Writes `size` bytes from memory in 1 MiB `pwrite`s to a new file, four ways:
 Each row: write s (the pwrites, with the windows' syncs), final fsync s, total s and the
 process's CPU s (user+sys; the kernel's flusher threads are not counted). The file is deleted
 and `os.sync()` called between runs (untimed); methods are interleaved, rotated per repetition.
+
+`python bench/disk.py --method M --size BYTES DEST` writes one file one way (the bench's
+`[limit] disk` rows, timed as a whole process like curl).
 """
 
 from __future__ import annotations
 
+import argparse
 import ctypes
 import mmap
 import os
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -121,3 +126,17 @@ def table(res: dict[str, list[Timing]], size_mib: int) -> list[str]:
         out.append(f"| {method}{durable} | {w:.3f} | {f:.3f} | {t:.3f} | {c:.2f} | "
                    f"{size_mib / t:.0f} |")  # fmt: skip
     return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python bench/disk.py", description=__doc__)
+    p.add_argument("--method", choices=METHODS, required=True)
+    p.add_argument("--size", type=int, required=True, help="bytes (a multiple of 1 MiB)")
+    p.add_argument("dest", type=Path, help="a new file")
+    a = p.parse_args(argv)
+    _write(a.dest, a.size, a.method)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
