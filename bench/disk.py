@@ -13,6 +13,9 @@ Writes `size` bytes from memory in 1 MiB `pwrite`s to a new file, four ways:
 Each row: write s (the pwrites, with the windows' syncs), final fsync s, total s and the
 process's CPU s (user+sys; the kernel's flusher threads are not counted). The file is deleted
 and `os.sync()` called between runs (untimed); methods are interleaved, rotated per repetition.
+Each buffered run follows an untimed buffered write of the same size: in a VM that hands freed
+memory back to its host, a buffered write after a pause (here: after the O_DIRECT run) took
+~50% longer, paying the host's page faults.
 
 `python bench/disk.py --method M --size BYTES DEST` writes one file one way (the bench's
 `[limit] disk` rows, timed as a whole process like curl).
@@ -102,6 +105,9 @@ def ceiling(work: Path, size_mib: int, reps: int) -> dict[str, list[Timing]]:
     for rep in range(reps):
         order = METHODS[rep % len(METHODS) :] + METHODS[: rep % len(METHODS)]
         for method in order:
+            if method != "O_DIRECT":  # warm the page cache's memory first (untimed): in a VM
+                _write(path, size_mib * MiB, "no sync")  # freed pages go back to the host
+                path.unlink()  # and the next buffered write pays its page faults (~+50%)
             os.sync()
             try:
                 res.setdefault(method, []).append(_write(path, size_mib * MiB, method))
@@ -114,8 +120,9 @@ def ceiling(work: Path, size_mib: int, reps: int) -> dict[str, list[Timing]]:
 def table(res: dict[str, list[Timing]], size_mib: int) -> list[str]:
     """Markdown rows (medians of each column)."""
     out = [
-        f"| {size_mib} MiB in 1 MiB pwrites | write s | final fsync s | total s | CPU s | MiB/s |",
-        "|---|---|---|---|---|---|",
+        f"| {size_mib} MiB in 1 MiB pwrites | write s | final fsync s | total s | CPU s | MiB/s "
+        "| total min–max s |",
+        "|---|---|---|---|---|---|---|",
     ]
     for method in METHODS:
         runs = res.get(method)
@@ -123,8 +130,9 @@ def table(res: dict[str, list[Timing]], size_mib: int) -> list[str]:
             continue
         w, f, t, c = (statistics.median(col) for col in zip(*runs, strict=True))
         durable = "" if method == "no sync" else " (durable)"
+        lo, hi = min(r[2] for r in runs), max(r[2] for r in runs)
         out.append(f"| {method}{durable} | {w:.3f} | {f:.3f} | {t:.3f} | {c:.2f} | "
-                   f"{size_mib / t:.0f} |")  # fmt: skip
+                   f"{size_mib / t:.0f} | {lo:.3f}–{hi:.3f} |")  # fmt: skip
     return out
 
 
