@@ -13,11 +13,13 @@ second and runs the returned number of streams. The rule is hill climbing:
   slow start), so a second one decides: x`leap` when each stream moves less than
   `fast_stream` (a per-flow capped path, where each doubling step waited for is transfer
   lost), else x2. Streams under `slow_stream` each are clear sooner: once the first window
-  is `first_look` long (a stream silent between reads counts as slow) the count leaps at
-  once; if the streams are no longer slow when the climb ends, that window may have been a
-  slow start on a path one stream fills, so the leap is checked once at half the count. (Not
-  when they are still slow: halving a capped path only loses rate, and a server that lets a
-  request catch up on its allowance, as nginx `limit_rate` does, makes half look as good.)
+  is `first_look` long (a stream silent between reads counts as slow; SeaweedFS can stall a
+  new range for ~0.2 s, so the look is not shorter) the count leaps at once; if the streams
+  at the top move more than half `slow_stream` each when the climb ends, that window may
+  have been a slow start on a path one stream fills, so the leap is checked once at half the
+  count. (Not when they are still slow: halving a capped path only loses rate, and a server
+  that lets a request catch up on its allowance, as nginx `limit_rate` does, makes half look
+  as good.)
 - **Climb.** Then double the count (x4 after a step that scaled linearly) while the rate
   rises by more than `gain`: a first window better by twice `gain` moves on at once (climb
   windows need half the reads), otherwise the mean of two windows decides, so streams that
@@ -69,7 +71,7 @@ class ControllerSettings:
     leap: int = 32  # the first step's factor when streams are slower than that
     window: float = 0.3  # least length of one measurement window
     hold_window: float = 1.0  # least length of a window while holding (smoother rates)
-    first_look: float = 0.15  # least length of a first window that shows slow streams
+    first_look: float = 0.3  # least length of a first window that shows slow streams
     gain: float = 0.10  # relative rate increase that counts as "more streams helped"
     tolerance: float = 0.10  # a smaller count within this fraction of the best is as good
     settle: float = 0.2  # ignored after each change of the count
@@ -225,7 +227,7 @@ class StreamController:
     def _first_step(self, now: float, rate: float) -> None:
         """The first window includes start-up (a store's slow first reads of a big range, TLS,
         TCP slow start), so it decides alone only when its streams are clearly slow (under
-        `slow_stream`, a capped path): leap at once, and check the leap once it is made.
+        `slow_stream`, a capped path): leap at once (`_end_climb` may check the leap).
         Otherwise a second window decides: slow streams (under `fast_stream`) leap, fast
         ones double."""
         n, s = self._target, self._s
@@ -306,7 +308,7 @@ class StreamController:
             return
         low, low_rate = lower
         linear = best_rate >= low_rate * best / low * (1 - self._s.tolerance)
-        if linear and unsure and best_rate / best >= self._s.slow_stream:
+        if linear and unsure and best_rate / best >= self._s.slow_stream / 2:
             # a leap on one window of slow streams that are not slow any more: that window may
             # have been start-up on a path one stream fills; check half as many once
             self._descend(now, best, best_rate)

@@ -454,13 +454,13 @@ def test_doctests_run():
 def test_capped_path_leaps_on_its_first_window(burst):
     """4 MiB/s per connection (the bench's capped scenario), 256 KiB reads, streams that
     deliver 50 ms after they start, with and without nginx's first-second burst: one window
-    of one slow stream is enough to leap to the ceiling, 0.15-0.3 s after the first byte (it
-    took two windows, ~0.7 s here and 1.0-1.3 s from nginx: most of a 64 MiB download)."""
+    of one slow stream is enough to leap to the ceiling, 0.3 s after the first byte (it took
+    two windows, ~0.7 s here and 1.0-1.3 s from nginx: most of a 64 MiB download)."""
     trace = simulate(
         ENGINE, capped(4 * MiB, 64), duration=6, chunk=256 * 1024, start_delay=0.05, burst=burst
     )
     reached = trace.first_time(lambda n: n >= 32)
-    assert reached is not None and reached <= 0.05 + 0.3
+    assert reached is not None and reached <= 0.05 + 0.4
     assert min(trace.between(reached)) == 32  # no check by halving: the streams are still slow
 
 
@@ -506,3 +506,17 @@ def test_one_slow_stream_that_fills_the_link_is_not_undercut():
     trace = simulate(ENGINE, lambda t, n: 5 * MB, duration=30, chunk=256 * 1024)
     assert trace.held == 1
     assert trace.total >= 0.97 * 5 * MB * 30
+
+
+def test_a_store_that_stalls_a_new_range_does_not_look_capped():
+    """SeaweedFS sends the first MiBs of a large range, stalls for ~0.2 s, then streams at
+    loopback speed: the stall with a trickle looks like a capped stream's silence between
+    reads, so the first look lasts past it and the count does not leap."""
+
+    def rate(t, n):
+        if t < 0.03:
+            return 150 * MB
+        return 2 * MB if t < 0.23 else 800 * MB * (1 - 0.005 * (n - 1))
+
+    trace = simulate(ENGINE, rate, duration=10, step=0.005, tick=0.02, chunk=256 * 1024)
+    assert max(n for _, n in trace.points) <= 2
