@@ -58,9 +58,10 @@ class ControllerSettings:
 
     `initial` is 1: on a saturated path (loopback) one stream is already at the limit and any
     extra one costs a few percent. Slow streams (under `fast_stream` bytes/s each in the
-    first window) leap x`leap` at once, which makes up for the low start on a per-flow-capped
-    path: there, more streams cost no more CPU per byte, and each doubling step waited for is
-    transfer lost. Times are seconds, rates relative.
+    second window, under `slow_stream` in the first `first_look` seconds) leap x`leap` at
+    once, which makes up for the low start on a per-flow-capped path: there, more streams
+    cost no more CPU per byte, and each step waited for is transfer lost. Times are seconds,
+    rate thresholds bytes/s per stream, `gain`/`tolerance`/`change` relative.
     """
 
     min_streams: int = 1
@@ -216,8 +217,9 @@ class StreamController:
             self._judge_probe(now, sum(self._rates) / 2)
 
     def _slow_so_far(self, now: float) -> float | None:
-        """The rate of the open first window once it is `first_look` long, if its streams are
-        under `slow_stream` each: a capped path is clear without waiting for the next read."""
+        """The rate of the open window at the first count once it is `first_look` long, if
+        its streams are under `slow_stream` each: a capped path is clear without waiting for
+        the next read."""
         seen = self._meter.peek(now)
         if seen is None or seen[0] < self._s.first_look or seen[1] <= 0:
             return None
