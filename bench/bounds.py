@@ -1,9 +1,12 @@
-"""Three measurements behind the bench's unmet loopback targets (python -m bench.bounds).
+"""The physical limits behind the bench's ratios (python -m bench.bounds).
 
+0. The disk ceiling (bench/disk.py): what this disk persists per second when nothing else
+   runs, written from memory four ways (no sync; pwrite then fsync; sync_file_range per
+   32 MiB window; O_DIRECT), next to which every download below is read.
 1. What durability costs: one object from nginx (plain and TLS), curl vs `objget.download`
    vs the same call with `os.fsync`/`os.fdatasync` made no-ops (objget fsyncs the file before
    renaming it into place and fdatasyncs once a second for its checkpoint; curl leaves dirty
-   pages, and the bench's `sync` after each run is untimed).
+   pages, and the bench's `sync` after each run is untimed): the durable vs no-sync rows.
 2. CRC-64's share of a download: the same nginx download with and without a CRC-64/XZ
    checksummer (as for OSS objects), interleaved.
 3. What a small download's time is made of: an 8 MiB object from nginx by curl and by the
@@ -27,12 +30,14 @@ from pathlib import Path
 from tests._servers.nginx import Nginx
 
 import objget
+from bench import disk
 from objget._checkpoint import Paths
 from objget._downloader import Downloader
 from objget.backends.http import HttpBackend
 from objget.integrity.crc64 import Crc64, crc64
 
 MiB = 1024 * 1024
+PARTS = ("disk", "durability", "startup", "crc")
 
 
 def _timed(fn: Callable[[], object]) -> float:
@@ -128,26 +133,45 @@ def main() -> int:
     p.add_argument("--size", type=int, default=1024, help="object size in MiB (1024)")
     p.add_argument("--reps", type=int, default=3, help="repetitions (3)")
     p.add_argument("--small", type=int, default=8, help="small object size in MiB (8)")
+    p.add_argument("--parts", default=",".join(PARTS), help=f"comma list of {','.join(PARTS)}")
+    p.add_argument("--workdir", help="parent of the temp dir (default: system temp); the disk "
+                   "ceiling and the downloads are measured on its filesystem")  # fmt: skip
     a = p.parse_args()
-    with tempfile.TemporaryDirectory(prefix="objget-bounds-") as tmp:
+    parts = {x.strip() for x in a.parts.split(",") if x.strip()}
+    if parts - set(PARTS):
+        p.error(f"unknown part(s): {', '.join(sorted(parts - set(PARTS)))}")
+    results: dict[str, list[float]] = {}
+    crc: dict[str, list[float]] = {}
+    with tempfile.TemporaryDirectory(prefix="objget-bounds-", dir=a.workdir) as tmp:
         work = Path(tmp)
         root = work / "root"
         root.mkdir()
         work.chmod(0o755)  # nginx workers run unprivileged
+        if "disk" in parts:
+            print("\n".join(disk.table(disk.ceiling(work, a.size, a.reps), a.size)), flush=True)
         name = "obj"
         with open(root / name, "wb") as f:
-            for _ in range(a.size):
+            for _ in range(a.size if parts & {"durability", "crc"} else 0):
                 f.write(os.urandom(MiB))
         with open(root / "small", "wb") as f:
             f.write(os.urandom(a.small * MiB))
-        results = durability(root, work, name, a.reps)
-        results.update(startup(root, work, "small", 3 * a.reps))
-        crc = crc_share(root, work, name, a.reps + a.reps % 2)
+        if "durability" in parts:
+            results.update(durability(root, work, name, a.reps))
+        if "startup" in parts:
+            results.update(startup(root, work, "small", 3 * a.reps))
+        if "crc" in parts:
+            crc = crc_share(root, work, name, a.reps + a.reps % 2)
     for key, secs in {**results, **crc}.items():
         runs = ", ".join(f"{s:.2f}" for s in secs)
         print(f"{key}: median {statistics.median(secs):.3f} s ({runs})")
-    plain, with_crc = statistics.median(crc["plain"]), statistics.median(crc["crc64"])
-    print(f"CRC-64 share of wall time: {(with_crc - plain) / with_crc:+.1%}")
+    for proto in ("http", "https") if "durability" in parts else ():
+        durable = statistics.median(results[f"{proto}: objget"])
+        nosync = statistics.median(results[f"{proto}: objget, fsync/fdatasync as no-ops"])
+        print(f"{proto}: durable / no-sync objget: {durable / nosync:.2f}x the time "
+              f"({durable:.3f} s vs {nosync:.3f} s)")  # fmt: skip
+    if crc:
+        plain, with_crc = statistics.median(crc["plain"]), statistics.median(crc["crc64"])
+        print(f"CRC-64 share of wall time: {(with_crc - plain) / with_crc:+.1%}")
     return 0
 
 

@@ -10,6 +10,7 @@ documented download call is timed. Usage (one mode per run):
                                       [--concurrency N] [--part-size BYTES]
     python bench/peer_runner.py objget-resumable  (same arguments as oss2)
     python bench/peer_runner.py objget-lib --url URL --dest PATH [--concurrency N] [--ca-bundle F]
+        [--no-sync]   (os.fsync/os.fdatasync as no-ops: what durability costs)
     python bench/peer_runner.py boto3-many --endpoint URL --bucket B --keys FILE --dest DIR
                                       [--concurrency N]
 """
@@ -136,6 +137,10 @@ def _discard(_: object) -> None:
     return None
 
 
+def _no_sync(fd: int) -> None:
+    return None
+
+
 def prepare_boto3_many(args: argparse.Namespace) -> Callable[[], None]:
     with open(args.keys) as f:
         keys = [line.strip() for line in f if line.strip()]
@@ -183,9 +188,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--part-size", type=int)
     p.add_argument("--store")
     p.add_argument("--ca-bundle")
+    p.add_argument("--no-sync", action="store_true", help="os.fsync/os.fdatasync as no-ops")
     p.add_argument("--access-key", default=os.environ.get("BENCH_ACCESS_KEY", "bench"))
     p.add_argument("--secret-key", default=os.environ.get("BENCH_SECRET_KEY", "bench"))
     args = p.parse_args(argv)
+    if args.no_sync:  # what durability costs: the same download, nothing waits for the disk
+        os.fsync = os.fdatasync = _no_sync
     run = MODES[args.mode](args)
     t0 = time.perf_counter()
     run()

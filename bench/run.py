@@ -15,7 +15,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from bench import charts, env, many, oss, report, resume, scenarios, servers
+from bench import charts, env, many, oss, report, resume, scenarios, servers, tools
 from bench.context import Context
 from bench.model import REPO, human_size, parse_size
 
@@ -51,6 +51,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--oss-size", help="object size for `oss` (default 256M; --quick 32M)")
     p.add_argument("--wan-size", help="wan object size (default 512M; --quick 16M)")
     p.add_argument("--wan-rate", default="20m", help="nginx limit_rate per connection (20m)")
+    p.add_argument(
+        "--baseline",
+        help="another checkout's src/ dir: adds the wan row objget-base (before vs after)",
+    )
     p.add_argument("--https-size", help="https object size (default 1G; --quick 32M)")
     p.add_argument("--resume-size", help="resume object size (default 1G; --quick 64M)")
     p.add_argument("--resume-reps", type=int, help="resume repetitions (default min(reps, 2))")
@@ -106,6 +110,9 @@ def main(argv: list[str] | None = None) -> int:
     # An installed wheel has its bytecode; a checkout run with PYTHONDONTWRITEBYTECODE set
     # would compile objget's sources at every CLI start (~80 ms). Compile once, as pip does.
     compileall.compile_dir(str(Path(__file__).resolve().parent.parent / "src"), quiet=1)
+    if a.baseline:
+        tools.BASELINE_SRC = str(Path(a.baseline).resolve())
+        compileall.compile_dir(tools.BASELINE_SRC, quiet=1)
     base_env = env.base_env()
     avail = env.detect(base_env)
     workdir = Path(tempfile.mkdtemp(prefix="objget-bench-", dir=a.workdir))

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bench.model import PEER_RUNNER, PYTHON, Builder, MiB, Target, Tool
+from bench.disk import METHODS as DISK_METHODS
+from bench.model import PEER_RUNNER, PYTHON, REPO, Builder, MiB, Target, Tool
+
+DISK = REPO / "bench" / "disk.py"
 
 # Set once by bench.env.detect(): how to start the objget CLI (console script or python -m).
 OBJGET_CLI: list[str] = ["objget"]
+# Set by `--baseline DIR`: another checkout's src/, run as the extra wan row `objget-base`
+# (before and after a change, interleaved in one run).
+BASELINE_SRC: str | None = None
 
 _ARIA_COMMON = [
     "--allow-overwrite=true",
@@ -71,10 +77,12 @@ def objget_cli(t: Target, *, jobs: int = 0, extra: Sequence[str] = ()) -> list[s
     return cmd
 
 
-def objget_lib(t: Target, *, jobs: int = 0) -> list[str]:
+def objget_lib(t: Target, *, jobs: int = 0, no_sync: bool = False) -> list[str]:
     cmd = [PYTHON, str(PEER_RUNNER), "objget-lib", "--url", t.http_url, "--dest", str(t.dest)]
     if jobs:
         cmd += ["--concurrency", str(jobs)]
+    if no_sync:
+        cmd += ["--no-sync"]
     if t.ca_path:
         cmd += ["--ca-bundle", t.ca_path]
     return cmd
@@ -147,10 +155,21 @@ def loopback_tools() -> list[Tool]:
     ]  # fmt: skip
 
 
-def nginx_limit_tools() -> list[Tool]:
-    """Plain-HTTP limit rows: the same object from nginx (added to the largest loopback table).
+_DISK_IDS = {"no sync": "disk-nosync", "pwrite, then fsync": "disk-fsync",
+             "sync_file_range": "disk-sfr", "O_DIRECT": "disk-direct"}  # fmt: skip
 
-    Their Target's http_url points at nginx (see bench.scenarios)."""
+
+def _disk(method: str) -> Tool:
+    return Tool(id=_DISK_IDS[method], label=f"[limit] disk: {method} (1 MiB pwrites from memory)",
+                kind="cli", family="limit", verify=False, server="none",
+                build=lambda t: [PYTHON, str(DISK), "--method", method, "--size", str(t.size),
+                                 str(t.dest)])  # fmt: skip
+
+
+def nginx_limit_tools() -> list[Tool]:
+    """Limit rows of the largest loopback table: the same object from nginx (their Target's
+    http_url points at nginx, see bench.scenarios), objget with its fsyncs as no-ops (not
+    durable: what durability costs), and the disk ceiling (bench/disk.py, no network)."""
     return [
         Tool(id="nginx-curl-null", label="[limit] nginx: curl -> /dev/null", kind="cli",
              family="limit", verify=False, server="nginx",
@@ -159,11 +178,21 @@ def nginx_limit_tools() -> list[Tool]:
              server="nginx", build=curl),
         Tool(id="nginx-objget", label="[nginx] objget CLI (default)", kind="cli",
              family="objget", needs="objget-cli", server="nginx", build=objget_cli),
+        Tool(id="nginx-objget-lib", label="[nginx] objget.download() (library, durable)",
+             kind="py", family="objget", needs="objget-lib", server="nginx", build=objget_lib),
+        Tool(id="nginx-objget-lib-nosync",
+             label="[no-sync] nginx: objget.download(), fsync/fdatasync as no-ops", kind="py",
+             family="limit", needs="objget-lib", server="nginx",
+             build=lambda t: objget_lib(t, no_sync=True)),
+        *[_disk(m) for m in DISK_METHODS],
     ]  # fmt: skip
 
 
 def wan_tools() -> list[Tool]:
-    return [
+    base = [Tool(id="objget-base", label="objget CLI (default) from --baseline src", kind="cli",
+                 family="objget", needs="objget-cli", server="nginx", build=objget_cli,
+                 env={"PYTHONPATH": BASELINE_SRC})] if BASELINE_SRC else []  # fmt: skip
+    return [*base,
         Tool(id="curl", label="curl (1 stream)", kind="cli", family="reference", server="nginx",
              build=curl),
         Tool(id="aria2c-x16", label="aria2c -x16 -s16 -k1M", kind="cli", server="nginx",

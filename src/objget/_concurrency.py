@@ -6,22 +6,33 @@ second and runs the returned number of streams. The rule is hill climbing:
 - **Measure.** After every change of the count, `settle` seconds are ignored (new connections
   open, retiring streams finish a read). A window then lasts at least `window` seconds and
   `min_reads * sqrt(n - 1)` reads of `read_size` bytes, and starts and ends on an
-  observation where the byte count rose: the engine counts whole reads (1 MiB lumps, a few a
-  second per capped stream), which a plain fixed-time window would miscount by +-1 read per
-  stream. Windows with no bytes say nothing and are dropped.
-- **Climb.** From `initial`, double the count (x4 after a step that scaled linearly; x`leap`
-  after the first window when each stream is slower than `fast_stream`, as on a per-flow
-  capped internet path, where a whole doubling step would cost a second of transfer; the
-  first step is judged by the second window, as the first one includes start-up) while
-  the rate rises by more than `gain`: a first window better by twice `gain` moves on at
-  once (climb windows need half the reads), otherwise the mean of two windows decides, so
-  streams that take a few round trips to start are not judged too early.
+  observation where the byte count rose (`_meter.RateMeter`: the engine counts whole reads,
+  which a fixed-time window would miscount by +-1 read per stream). The first window starts
+  on the first byte.
+- **First step.** The first window includes start-up (a store's slow first reads, TLS, TCP
+  slow start), so a second one decides: x`leap` when each stream moves less than
+  `fast_stream` (a per-flow capped path, where each doubling step waited for is transfer
+  lost), else x2. Streams under `slow_stream` each are clear sooner: once the first window
+  is `first_look` long (a stream silent between reads counts as slow; SeaweedFS can stall a
+  new range for ~0.2 s, so the look is not shorter) the count leaps at once; if the streams
+  at the top move more than half `slow_stream` each when the climb ends, that window may
+  have been a slow start on a path one stream fills, so the leap is checked once at half the
+  count. (Not when they are still slow: halving a capped path only loses rate, and a server
+  that lets a request catch up on its allowance, as nginx `limit_rate` does, makes half look
+  as good.)
+- **Climb.** Then double the count (x4 after a step that scaled linearly) while the rate
+  rises by more than `gain`: a first window better by twice `gain` moves on at once (climb
+  windows need half the reads), otherwise the mean of two windows decides, so streams that
+  take a few round trips to start are not judged too early.
 - **Refine.** When doubling stops helping, binary-search between the last two accepted counts
   for the smallest count whose rate is within `tolerance` of the best (the mean of the counts
   found as good); skipped when the last step scaled linearly. With nothing measured below
-  the first count, halve downwards: on a saturated path (loopback) 2 -> 4 (no gain) -> 1.
+  the first count, halve downwards: on a saturated path (loopback) 1 -> 2 (no gain) -> 1.
+  A lower count that moves its share linearly (n/hi of the rate) ends the search at `hi`.
   Unclear comparisons take a second window.
-- **Hold.** Keep the count, smoothing window rates (EWMA). Every `probe_interval` seconds
+- **Hold.** Keep the count, smoothing rates of windows at least `hold_window` long (a rate
+  limiter that works in whole seconds, as nginx's does, makes 0.3 s windows swing by more
+  than `change`) with an EWMA. Every `probe_interval` seconds
   (doubling up to `max_probe_interval` each time the hold returns to the same count) try
   double the count for two windows and climb on if it helped by `gain`. If the rate moves by
   more than `change` for two windows in a row the path changed: probe at once, downwards
@@ -36,6 +47,8 @@ import enum
 import math
 from dataclasses import dataclass
 
+from ._meter import RateMeter
+
 __all__ = ["ControllerSettings", "StreamController"]
 
 
@@ -45,17 +58,21 @@ class ControllerSettings:
 
     `initial` is 1: on a saturated path (loopback) one stream is already at the limit and any
     extra one costs a few percent. Slow streams (under `fast_stream` bytes/s each in the
-    first window) leap x`leap` at once, which makes up for the low start on a per-flow-capped
-    path: there, more streams cost no more CPU per byte, and each doubling step waited for is
-    transfer lost. Times are seconds, rates relative.
+    second window, under `slow_stream` in the first `first_look` seconds) leap x`leap` at
+    once, which makes up for the low start on a per-flow-capped path: there, more streams
+    cost no more CPU per byte, and each step waited for is transfer lost. Times are seconds,
+    rate thresholds bytes/s per stream, `gain`/`tolerance`/`change` relative.
     """
 
     min_streams: int = 1
     max_streams: int = 16  # the user's -j ceiling
     initial: int = 1  # clamped into [min_streams, max_streams]
     fast_stream: float = 50e6  # bytes/s per stream above which the first step is only x2
+    slow_stream: float = 12e6  # bytes/s per stream under which the first window leaps at once
     leap: int = 32  # the first step's factor when streams are slower than that
     window: float = 0.3  # least length of one measurement window
+    hold_window: float = 1.0  # least length of a window while holding (smoother rates)
+    first_look: float = 0.3  # least length of a first window that shows slow streams
     gain: float = 0.10  # relative rate increase that counts as "more streams helped"
     tolerance: float = 0.10  # a smaller count within this fraction of the best is as good
     settle: float = 0.2  # ignored after each change of the count
@@ -72,10 +89,12 @@ class ControllerSettings:
             raise ValueError("min_streams must be >= 1")
         if self.max_streams < self.min_streams:
             raise ValueError("max_streams must be >= min_streams")
-        if self.initial < 1 or self.leap < 2 or self.fast_stream < 0:
-            raise ValueError("initial must be >= 1, leap >= 2, fast_stream >= 0")
+        if self.initial < 1 or self.leap < 2 or not 0 <= self.slow_stream <= self.fast_stream:
+            raise ValueError("initial must be >= 1, leap >= 2, 0 <= slow_stream <= fast_stream")
         if not 0 < self.window <= self.max_window:
             raise ValueError("window must be positive and at most max_window")
+        if not 0 < self.first_look <= self.window <= self.hold_window <= self.max_window:
+            raise ValueError("need 0 < first_look <= window <= hold_window <= max_window")
         if self.settle < 0 or self.read_size < 0 or self.min_reads < 0:
             raise ValueError("settle, read_size and min_reads must be >= 0")
         if self.gain <= 0 or not 0 <= self.tolerance < 1 or not 0 < self.change < 1:
@@ -91,50 +110,6 @@ class ControllerSettings:
         return cls(min_streams=n, max_streams=n, initial=n)
 
 
-class _Meter:
-    """Aggregate rate over windows that begin and end on a rise of the byte count."""
-
-    __slots__ = ("_last", "_max_window", "_min_bytes", "_quiet_until", "_start", "_window")
-
-    def __init__(self, window: float, max_window: float) -> None:
-        self._window = window
-        self._max_window = max_window
-        self._min_bytes = 0.0
-        self._last: tuple[float, int] | None = None
-        self._start: tuple[float, int] | None = None
-        self._quiet_until = 0.0
-
-    def restart(self, quiet_until: float, min_bytes: float) -> None:
-        """Drop the open window; the next one starts on the first rise after `quiet_until`
-        and closes only once it holds `min_bytes` (or after `max_window`)."""
-        self._start = None
-        self._quiet_until = quiet_until
-        self._min_bytes = min_bytes
-
-    def feed(self, now: float, total: int) -> float | None:
-        """Bytes per second of a window that closes at this observation, else None."""
-        last, self._last = self._last, (now, total)
-        if last is None:
-            return None
-        if total < last[1] or now < last[0]:  # bytes given back, or the clock went back
-            self._start = None
-            return None
-        rose = total > last[1]
-        if now < self._quiet_until:
-            return None
-        start = self._start
-        if start is None:
-            if rose:
-                self._start = (now, total)
-            return None
-        elapsed, moved = now - start[0], total - start[1]
-        full = elapsed >= self._window and moved >= self._min_bytes
-        if not ((rose and full) or elapsed >= self._max_window):
-            return None
-        self._start = (now, total) if rose else None
-        return moved / elapsed if moved > 0 else None
-
-
 class _Phase(enum.Enum):
     PINNED = "pinned"
     CLIMB = "climb"  # doubling while the rate rises by more than `gain`
@@ -147,23 +122,26 @@ class _Phase(enum.Enum):
 class StreamController:
     """Decides the number of parallel streams from cumulative byte counts (see module doc).
 
+    One stream first; a window of it moving 4 MB/s (a capped path) leaps to the ceiling:
+
     >>> ctl = StreamController(ControllerSettings(max_streams=8), now=0.0)
-    >>> ctl.target
-    2
-    >>> ctl.observe(0.1, 0)
-    2
+    >>> ctl.target, ctl.observe(0.1, 0), ctl.observe(0.2, 400_000)
+    (1, 1, 1)
+    >>> ctl.observe(0.5, 1_600_000), ctl.phase, ctl.reason
+    (8, 'climb', 'climb 1->8: first window, slow streams')
     """
 
     def __init__(self, settings: ControllerSettings, *, now: float) -> None:
         s = settings
         self._s = s
         self._target = min(max(s.initial, s.min_streams), s.max_streams)
-        self._meter = _Meter(s.window, s.max_window)
-        self._meter.restart(now, 0.5 * self._min_bytes(self._target))  # nothing to settle yet
+        self._meter = RateMeter(s.window, s.max_window, now=now)  # nothing to settle yet
+        self._meter.restart(now, 0.5 * self._min_bytes(self._target))
         self._phase = _Phase.PINNED if s.min_streams == s.max_streams else _Phase.CLIMB
         self._rates: list[float] = []  # windows at the current count in the current step
         self._base: tuple[int, float] | None = None  # last accepted (count, rate) of a climb
         self._lower: tuple[int, float] | None = None  # the accepted one before it
+        self._unsure: tuple[int, float] | None = None  # a first base judged by one window
         self._lo = self._hi = 0  # search bounds: lo is not as good, hi is
         self._lo_seen = False  # lo was measured during this search (not only in the climb)
         self._ref = 0.0  # the rate to match (search, descend) or to beat (probe)
@@ -199,6 +177,8 @@ class StreamController:
         if self._phase is _Phase.PINNED:
             return self._target
         rate = self._meter.feed(now, total_bytes)
+        if rate is None and self._phase is _Phase.CLIMB and self._base is None:
+            rate = self._slow_so_far(now)
         if rate is not None:
             self._rates.append(rate)
             del self._rates[:-2]
@@ -210,12 +190,7 @@ class StreamController:
         n, phase = self._target, self._phase
         if phase is _Phase.CLIMB:
             if self._base is None:
-                if len(self._rates) < 2:
-                    return  # the first window includes start-up (a store's slow first
-                    # reads of a big range, TLS, TCP slow start): judge by a second one
-                slow = rate / n < self._s.fast_stream
-                self._base = (n, rate)
-                self._step_up(now, "first window", self._s.leap if slow else 2)
+                self._first_step(now, rate)
             else:
                 self._climb(now)
         elif phase is _Phase.DESCEND or phase is _Phase.SEARCH:
@@ -232,12 +207,38 @@ class StreamController:
                     self._hold(now, n, None, f"hold {n}: as good as {self._hi} after all")
                 else:
                     self._search(now, self._lo, n, ref, lo_seen=self._lo_seen)
+            elif mean <= self._ref * n / (hi := self._hi) * (1 + self._s.tolerance):
+                self._hold(now, hi, None, f"hold {hi}: {n} streams scale linearly up to it")
             else:
                 self._search(now, n, self._hi, self._ref, lo_seen=True)
         elif phase is _Phase.HOLD:
             self._watch(now, rate)
         elif phase is _Phase.PROBE and len(self._rates) >= 2:
             self._judge_probe(now, sum(self._rates) / 2)
+
+    def _slow_so_far(self, now: float) -> float | None:
+        """The rate of the open window at the first count once it is `first_look` long, if
+        its streams are under `slow_stream` each: a capped path is clear without waiting for
+        the next read."""
+        seen = self._meter.peek(now)
+        if seen is None or seen[0] < self._s.first_look or seen[1] <= 0:
+            return None
+        rate = seen[1] / seen[0]
+        return rate if rate < self._s.slow_stream * self._target else None
+
+    def _first_step(self, now: float, rate: float) -> None:
+        """The first window includes start-up (a store's slow first reads of a big range, TLS,
+        TCP slow start), so it decides alone only when its streams are clearly slow (under
+        `slow_stream`, a capped path): leap at once (`_end_climb` may check the leap).
+        Otherwise a second window decides: slow streams (under `fast_stream`) leap, fast
+        ones double."""
+        n, s = self._target, self._s
+        if rate / n < s.slow_stream and len(self._rates) < 2:
+            self._base = self._unsure = (n, rate)
+            self._step_up(now, "first window, slow streams", s.leap)
+        elif len(self._rates) >= 2:
+            self._base = (n, rate)
+            self._step_up(now, "first window", s.leap if rate / n < s.fast_stream else 2)
 
     def _as_good(self) -> bool | None:
         """Is the current count as good as `_ref`? None: ask again after another window.
@@ -278,6 +279,7 @@ class StreamController:
             self._meter.restart(now + self._s.settle, coarse * self._min_bytes(n))
             self._reason = reason
         self._phase = phase
+        self._meter.window = self._s.hold_window if phase is _Phase.HOLD else self._s.window
         self._rates.clear()
 
     def _min_bytes(self, n: int) -> float:
@@ -300,6 +302,7 @@ class StreamController:
         assert self._base is not None
         best, best_rate = self._base
         lower, self._base, self._lower = self._lower, None, None
+        unsure, self._unsure = lower is not None and lower == self._unsure, None
         self._plateau = [best_rate] if no_better is None else [best_rate, no_better]
         best_rate = sum(self._plateau) / len(self._plateau)
         if lower is None:
@@ -307,7 +310,11 @@ class StreamController:
             return
         low, low_rate = lower
         linear = best_rate >= low_rate * best / low * (1 - self._s.tolerance)
-        if linear:
+        if linear and unsure and best_rate / best >= self._s.slow_stream / 2:
+            # a leap on one window of slow streams that are not slow any more: that window may
+            # have been start-up on a path one stream fills; check half as many once
+            self._descend(now, best, best_rate)
+        elif linear:
             self._hold(now, best, None, f"hold {best}: the last step scaled linearly")
         else:
             self._search(now, low, best, best_rate, lo_seen=False)
