@@ -8,7 +8,8 @@ import zlib
 import pytest
 
 from objget._checkpoint import Checkpoint, Paths, save
-from objget._models import ObjectMeta
+from objget._console import summary
+from objget._models import DownloadResult, ObjectMeta
 from objget._plan import Span
 from objget._recover import resume_point
 
@@ -116,3 +117,29 @@ def test_a_planted_source_is_shown_printable_and_short():
     assert shown("http://a/\x1b[31mred\n") == "http://a/?[31mred?"
     long = "x" * 1000
     assert shown(long) == "x" * 300 + "..."
+
+
+def result(**change: object) -> DownloadResult:
+    fields: dict[str, object] = {
+        "path": "big.bin", "source": NEW, "size": 100 * 1024 * 1024, "etag": ETAG,
+        "version_id": None, "verified": ("size",), "bytes_fetched": 60 * 1024 * 1024,
+        "bytes_resumed": 40 * 1024 * 1024, "elapsed": 1.0, "retries": 0,
+    }  # fmt: skip
+    fields.update(change)
+    return DownloadResult(**fields)  # type: ignore[arg-type]
+
+
+def test_the_summary_names_both_urls_when_resumed_from_another():
+    text = summary(result(resumed_from=OLD))
+    assert (
+        f"resumed 40.0 MiB from a checkpoint made with another URL ({OLD}; now {NEW}: the "
+        "same size, ETag and Last-Modified), fetched 60.0 MiB"
+    ) in text
+    assert result(resumed_from=OLD).to_dict()["resumed_from"] == OLD
+
+
+def test_the_summary_of_a_resume_from_the_same_url_is_unchanged():
+    text = summary(result())
+    assert "resumed 40.0 MiB from an earlier run, fetched 60.0 MiB" in text
+    assert "another URL" not in text
+    assert result().to_dict()["resumed_from"] is None
