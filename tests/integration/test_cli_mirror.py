@@ -81,11 +81,14 @@ _LOG_BYTES = re.compile(r'" (\d{3}) (\d+) ')
 
 
 def served(log: Path) -> int:
-    """Body bytes nginx sent, by its access log (once the log stops growing)."""
-    last = -1
-    for _ in range(50):
+    """Body bytes nginx sent, by its access log, once the log has not grown for 0.3 s. Bytes
+    sent count even when the client closed the connection before reading them (a range
+    split for an idle stream), so a run may be charged a little more than it asked for."""
+    last, quiet = -1, 0
+    for _ in range(100):
         lines = log.read_text().splitlines() if log.exists() else []
-        if len(lines) == last:
+        quiet = quiet + 1 if len(lines) == last else 0
+        if quiet == 3:
             break
         last = len(lines)
         time.sleep(0.1)
@@ -179,7 +182,7 @@ def test_another_object_at_the_mirror_starts_over_and_says_why(sites, partial, t
     try:
         dest = copy_partial(partial, tmp_path)
         _, err = finish(objget(c.url(), str(dest)))
-        assert served(c.log) == os.path.getsize(root / NAME)  # all of it, once
+        assert served(c.log) >= os.path.getsize(root / NAME)  # all of it again
     finally:
         c.server.stop()
     text = " ".join(err.split())
@@ -205,7 +208,7 @@ def test_a_weak_or_missing_etag_at_another_url_starts_over(sites, partial, tmp_p
     c = start_site(tmp_path, a.root, "c", extra)
     try:
         out, err = finish(objget(c.url(), str(dest), "--json"))
-        assert served(c.log) == SIZE
+        assert served(c.log) >= SIZE
     finally:
         c.server.stop()
     result = json.loads(out)
@@ -226,9 +229,9 @@ def test_a_presigned_url_signed_again_resumes_and_no_query_value_is_stored(
     again = SIGNED + SECRET2 + "&X-Amz-Security-Token=" + TOKEN  # new values, one more name
     before = served(a.log)
     _, err = finish(objget(a.url(again), str(dest)))
-    assert served(a.log) - before == SIZE - resumable
+    assert served(a.log) - before <= SIZE - resumable + 4 * MiB
     text = " ".join(err.split())
-    assert "from a checkpoint made with another URL" in text
+    assert f"resumed {resumable / MiB:.1f} MiB from a checkpoint made with another URL" in text
     shown = re.search(r"another URL \((\S+); now (\S+):", text)
     assert shown is not None, text
     assert shown.group(1).startswith(f"{a.url()}?X-Amz-Algorithm=REDACTED")
