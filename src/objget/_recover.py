@@ -37,6 +37,7 @@ from ._live import Live, Update, boot_id, load_live
 from ._models import ObjectMeta
 from ._plan import Combine, Span, merge_spans, missing_ranges
 from .backends._base import Checksummer
+from .backends._redact import redact_text
 
 __all__ = [
     "Resume",
@@ -130,10 +131,10 @@ def other_source(saved: ck.Checkpoint, meta: ObjectMeta) -> str | None:
 
 
 def shown(source: str, limit: int = 300) -> str:
-    """A source name read from a checkpoint, as messages show it: printable, at most `limit`
-    characters (what objget wrote there is redacted already; a planted file is not trusted)."""
+    """A source name read from a checkpoint, as messages show it: redacted, printable, at most
+    `limit` characters (objget writes it redacted; a file planted there is not trusted)."""
     text = "".join(c if c.isprintable() else "?" for c in source[:limit])
-    return text + ("..." if len(source) > limit else "")
+    return redact_text(text) + ("..." if len(source) > limit else "")
 
 
 def discard(paths: ck.Paths) -> None:

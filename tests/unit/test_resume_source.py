@@ -117,6 +117,10 @@ def test_a_planted_source_is_shown_printable_and_short():
     assert shown("http://a/\x1b[31mred\n") == "http://a/?[31mred?"
     long = "x" * 1000
     assert shown(long) == "x" * 300 + "..."
+    planted = "https://user:pw@h/k?X-Amz-Signature=s3cret&versionId=v1"
+    assert shown(planted) == "https://REDACTED@h/k?X-Amz-Signature=REDACTED&versionId=v1"
+    already = "http://h:1/k?X-Amz-Date=REDACTED&X-Amz-Signature=REDACTED"
+    assert shown(already) == already
 
 
 def result(**change: object) -> DownloadResult:
