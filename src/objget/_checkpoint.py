@@ -8,6 +8,11 @@ file it was written for). Any checkpoint that cannot be decoded exactly (truncat
 bit-flipped, other version, foreign) is reported and ignored: the download restarts, it
 never crashes.
 
+`source` is the source as objget shows it (`Backend.display`: a URL without its query values
+or user:password, `oss://bucket/key`, `s3://bucket/key`), so no presigned signature or token
+is stored; a checkpoint of another source is resumed only for the same object by a strong
+ETag, size and Last-Modified (`_recover.other_source`).
+
 `DEST.objget-ckpt` is written after an fdatasync of the data, atomically, fsynced; it
 survives a power cut. It is saved about once a second (an fdatasync is not cheap); what a
 killed process wrote after its last save is in the live record (`_live`).

@@ -52,7 +52,13 @@ def summary(result: DownloadResult) -> str:
         f"Downloaded {format_size(result.size)} to {result.path} in {result.elapsed:.2f} s "
         f"({format_size(rate)}/s)"
     ]
-    if result.bytes_resumed:
+    if result.bytes_resumed and result.resumed_from:
+        parts.append(
+            f"resumed {format_size(result.bytes_resumed)} from a checkpoint made with another "
+            f"URL ({result.resumed_from}; now {result.source}: the same size, ETag and "
+            f"Last-Modified), fetched {format_size(result.bytes_fetched)}"
+        )
+    elif result.bytes_resumed:
         parts.append(
             f"resumed {format_size(result.bytes_resumed)} from an earlier run, "
             f"fetched {format_size(result.bytes_fetched)}"

@@ -309,6 +309,7 @@ class Downloader:
             retries=sched.retries,
             resumable=ranged,
             restarted=resume.restarted,
+            resumed_from=resume.moved_from if resumed else None,
             workers=peak,
         )
 

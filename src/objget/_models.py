@@ -53,7 +53,8 @@ class ObjectMeta:
         return None
 
     def identity(self) -> dict[str, str | int | None]:
-        """The fields that must match for a checkpoint to be resumed."""
+        """The fields that must match for a checkpoint to be resumed (across two sources,
+        the ETag must be strong and Last-Modified known as well: `_recover.other_source`)."""
         return {
             "size": self.size,
             "etag": self.etag,
@@ -94,8 +95,11 @@ class DownloadResult:
     `verified` lists what was checked (`size` always, then e.g. `crc64ecma`, `sha256`);
     `checksums` maps each verified checksum to its value in the form the store sent it (OSS
     decimal CRC-64, S3 base64, `B64-N` for a COMPOSITE one) or the user gave it (hex);
-    `restarted` says why an earlier checkpoint was discarded, if one was; `skipped` is True
-    when `skip_existing` found the destination already up to date and nothing was fetched.
+    `restarted` says why an earlier checkpoint was discarded, if one was; `resumed_from`
+    names the source an earlier checkpoint was made with when this run resumed it from
+    another one (a mirror, another endpoint, a URL signed again: the same object by size,
+    strong ETag and Last-Modified), redacted like `source`; `skipped` is True when
+    `skip_existing` found the destination already up to date and nothing was fetched.
     """
 
     path: str
@@ -110,6 +114,7 @@ class DownloadResult:
     retries: int
     resumable: bool = True
     restarted: str | None = None
+    resumed_from: str | None = None
     workers: int = 1
     skipped: bool = False
     checksums: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
@@ -130,6 +135,7 @@ class DownloadResult:
             "retries": self.retries,
             "resumable": self.resumable,
             "restarted": self.restarted,
+            "resumed_from": self.resumed_from,
             "workers": self.workers,
             "skipped": self.skipped,
         }

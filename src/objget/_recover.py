@@ -1,6 +1,11 @@
 """Where a download resumes (`resume_point`): the durable checkpoint, when it describes this
-object and source, plus the live record's segments that read back exactly as they were
-written; whatever cannot be used is discarded, and the reason given.
+object, plus the live record's segments that read back exactly as they were written;
+whatever cannot be used is discarded, and the reason given.
+
+A checkpoint made with another source (a mirror, another endpoint of the bucket, a presigned
+URL signed again with other parameters) is resumed when the object is provably the same:
+the same size, version and Last-Modified and the same strong ETag (`other_source`); a weak
+or missing ETag, or no Last-Modified, proves nothing across servers, so that run starts over.
 
 A live record (`_live`) is read only against the checkpoint and data file it was written for:
 the same run id as the durable checkpoint, the same device and inode of the data file, the
@@ -24,7 +29,7 @@ import logging
 import os
 import stat
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from . import _checkpoint as ck
 from ._fileio import remove_quietly
@@ -32,8 +37,17 @@ from ._live import Live, Update, boot_id, load_live
 from ._models import ObjectMeta
 from ._plan import Combine, Span, merge_spans, missing_ranges
 from .backends._base import Checksummer
+from .backends._redact import redact_text
 
-__all__ = ["Resume", "confirm_segments", "discard", "resume_point", "resume_spans"]
+__all__ = [
+    "Resume",
+    "confirm_segments",
+    "discard",
+    "other_source",
+    "resume_point",
+    "resume_spans",
+    "shown",
+]
 
 log = logging.getLogger("objget")
 
@@ -50,6 +64,7 @@ class Resume:
     restarted: str | None = None
     run: str | None = None  # the durable checkpoint's run id (None: start a new run)
     live: tuple[Span, ...] = ()  # the live segments kept, with their live CRC
+    moved_from: str | None = None  # the source the checkpoint was made with, when another
 
 
 def resume_point(
@@ -80,8 +95,8 @@ def resume_point(
     reason = None
     if not ranged:
         reason = "the server does not support byte ranges, so the download cannot resume"
-    elif saved.source != display:
-        reason = "the checkpoint belongs to another source"
+    elif saved.source != display and (why := other_source(saved, meta)):
+        reason = why
     elif saved.identity != meta.identity():
         reason = "the remote object changed since the last run (size/ETag/date differ)"
     elif saved.checksum != (checksummer.name if checksummer else None):
@@ -92,7 +107,34 @@ def resume_point(
     if reason:
         discard(paths)
         return Resume(spans=(), restarted=reason)
+    if saved.source != display:
+        moved = shown(saved.source)
+        log.info("%s: resuming a checkpoint made with %s (the same object)", display, moved)
+        return replace(found, moved_from=moved)
     return found
+
+
+def other_source(saved: ck.Checkpoint, meta: ObjectMeta) -> str | None:
+    """Why a checkpoint made with another source (a mirror, another endpoint, a URL signed
+    again with other parameters) cannot be resumed from `meta`'s source; None when it can:
+    the same size, version and Last-Modified, and the same strong ETag. A weak ETag (W/...)
+    or none, or no Last-Modified, cannot show that two servers hold the same bytes."""
+    where = f"the checkpoint belongs to another source ({shown(saved.source)})"
+    if saved.identity != meta.identity():
+        return f"{where}, and the object there differs (size/ETag/date)"
+    if meta.strong_etag is None or meta.last_modified is None or meta.size is None:
+        return (
+            f"{where}, and without a strong ETag and a Last-Modified date it cannot be "
+            "shown to be the same object"
+        )
+    return None
+
+
+def shown(source: str, limit: int = 300) -> str:
+    """A source name read from a checkpoint, as messages show it: redacted, printable, at most
+    `limit` characters (objget writes it redacted; a file planted there is not trusted)."""
+    text = "".join(c if c.isprintable() else "?" for c in source[:limit])
+    return redact_text(text) + ("..." if len(source) > limit else "")
 
 
 def discard(paths: ck.Paths) -> None:

@@ -75,3 +75,20 @@ def test_importing_objget_does_not_import_sdks():
         "print(bad); sys.exit(1 if bad else 0)"
     )
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def test_download_result_fields_and_json_keys_are_pinned():
+    import dataclasses
+
+    fields = [f.name for f in dataclasses.fields(objget.DownloadResult)]
+    assert fields == [
+        "path", "source", "size", "etag", "version_id", "verified", "bytes_fetched",
+        "bytes_resumed", "elapsed", "retries", "resumable", "restarted", "resumed_from",
+        "workers", "skipped", "checksums",
+    ]  # fmt: skip
+    result = objget.DownloadResult(
+        path="p", source="s", size=1, etag=None, version_id=None, verified=("size",),
+        bytes_fetched=1, bytes_resumed=0, elapsed=0.0, retries=0,
+    )  # fmt: skip
+    assert result.resumed_from is None
+    assert sorted(result.to_dict()) == sorted(fields)  # --json: every field, by its name
