@@ -241,7 +241,7 @@ class Runner:
             cfg = self._dl.config
             if meta is None and p.size is None:
                 meta = head_with_retry(p.backend, p.key, p.version_id, cfg.retry)
-                if skip_after_head(w.row, p, meta, dest, cfg.skip_existing):
+                if skip_after_head(w.row, p, meta, dest, True):
                     return ObjectResult(
                         source=p.source, path=dest, status="skipped", size=meta.size, etag=meta.etag
                     )
