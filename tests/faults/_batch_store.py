@@ -104,6 +104,8 @@ class BatchStore:
             time.sleep(self.delay)
         if req.headers.get("if-match", etag) != etag:
             return http_reply("412 Precondition Failed", {"Content-Length": "0"}, keep_alive=True)
+        if "range" not in req.headers:  # a whole-object GET (S3 small objects ask for one)
+            return http_reply("200 OK", headers, body, keep_alive=True)
         first, _, last = req.headers.get("range", "").removeprefix("bytes=").partition("-")
         start, stop = int(first or 0), int(last or len(body) - 1) + 1
         headers["Content-Length"] = str(stop - start)
@@ -162,9 +164,6 @@ def journal_lies(dest: Path, data: dict[str, bytes]) -> int:
 
 
 def leftovers(dest: Path) -> list[str]:
-    """objget's side files under `dest` other than the batch journal's."""
-    return sorted(
-        str(p.relative_to(dest))
-        for p in dest.rglob("*")
-        if ".objget-" in p.name and not p.name.startswith(".objget-batch")
-    )
+    """objget's side files under `dest`, the batch journal's included: a batch in which
+    every object succeeded leaves none."""
+    return sorted(str(p.relative_to(dest)) for p in dest.rglob("*") if ".objget-" in p.name)
