@@ -180,7 +180,10 @@ def download_many(
     of URLs or JSON lines (`source`, optional `dest`, `sha256`, `version_id`). `include` /
     `exclude`: shell globs matched against the relative path (`*` also matches `/`); an object
     is taken when it matches an include (or none are given) and no exclude.
-    `config.max_workers` is the total number of connections. `dry_run` lists what would be
+    `config.max_workers` is the total number of connections and `config.limit_rate` caps the
+    whole batch. When every object succeeds, the journal is removed and `dest_dir` holds only
+    the objects; a later call skips files with the listed size and Last-Modified as mtime
+    without a request. `dry_run` lists what would be
     downloaded and writes nothing. `sums` maps relative paths to the SHA-256 (hex) their
     objects must have (a `SHA256SUMS` file); a mismatch fails that object. Failed objects are
     in `result.failed`; nothing is raised for them (a listing that fails for good, or a
