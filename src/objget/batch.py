@@ -183,11 +183,10 @@ def download_many(
     `config.max_workers` is the total number of connections and `config.limit_rate` caps the
     whole batch. When every object succeeds, the journal is removed and `dest_dir` holds only
     the objects; a later call skips files with the listed size and Last-Modified as mtime
-    without a request. `dry_run` lists what would be
-    downloaded and writes nothing. `sums` maps relative paths to the SHA-256 (hex) their
-    objects must have (a `SHA256SUMS` file); a mismatch fails that object. Failed objects are
-    in `result.failed`; nothing is raised for them (a listing that fails for good, or a
-    journal locked by another run, raises).
+    without a request. `dry_run` lists what would be downloaded and writes nothing. `sums` maps
+    relative paths to the SHA-256 (hex) their objects must have (a `SHA256SUMS` file); a
+    mismatch fails that object. Failed objects are in `result.failed`; nothing is raised for
+    them (a listing that fails for good, or a journal locked by another run, raises).
 
     >>> result = objget.download_many("s3://bucket/logs/2024-06-01/", "logs/")  # doctest: +SKIP
     >>> len(result.downloaded), len(result.skipped), len(result.failed)  # doctest: +SKIP
