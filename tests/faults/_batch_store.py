@@ -104,9 +104,9 @@ class BatchStore:
             time.sleep(self.delay)
         if req.headers.get("if-match", etag) != etag:
             return http_reply("412 Precondition Failed", {"Content-Length": "0"}, keep_alive=True)
-        if "range" not in req.headers:  # a whole-object GET (S3 small objects ask for one)
+        if "range" not in req.headers:  # as S3: a whole-object GET is a 200
             return http_reply("200 OK", headers, body, keep_alive=True)
-        first, _, last = req.headers.get("range", "").removeprefix("bytes=").partition("-")
+        first, _, last = req.headers["range"].removeprefix("bytes=").partition("-")
         start, stop = int(first or 0), int(last or len(body) - 1) + 1
         headers["Content-Length"] = str(stop - start)
         headers["Content-Range"] = f"bytes {start}-{stop - 1}/{len(body)}"

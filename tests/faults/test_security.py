@@ -306,8 +306,10 @@ def test_listed_keys_cannot_escape_the_directory(tmp_path, summary):
             page = listing(keys)
             return http_reply("200 OK", {"Content-Length": str(len(page))}, page)
         headers = {"Content-Length": "11", "ETag": '"e1"', "Accept-Ranges": "bytes"}
-        if req.method == "HEAD" or "range" not in req.headers:  # S3 small: a whole-object GET
-            return http_reply("200 OK", headers, b"" if req.method == "HEAD" else body)
+        if req.method == "HEAD":
+            return http_reply("200 OK", headers)
+        if "range" not in req.headers:  # as S3: a whole-object GET is a 200
+            return http_reply("200 OK", headers, body)
         headers["Content-Range"] = "bytes 0-10/11"
         return http_reply("206 Partial Content", headers, body)
 
