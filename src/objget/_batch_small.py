@@ -35,6 +35,7 @@ names when the batch first visited it — spares the unlinks of temp files that 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import time
@@ -101,14 +102,12 @@ def fetch_small(
     meta = ObjectMeta(
         size=size, etag=etag, version_id=version_id, accept_ranges=True, last_modified=last_modified
     )
+    lock: contextlib.AbstractContextManager[object] = contextlib.nullcontext()
     if held is None:
-        with ck.DestLock(paths.lock, dest=dest, source=display, dir_fd=dir_fd):
-            checked, retries = _locked(
-                backend, key, paths, meta, display, sha256, buf, config,
-                dir_fd=dir_fd, listed=listed, limiter=limiter,
-            )  # fmt: skip
+        lock = ck.DestLock(paths.lock, dest=dest, source=display, dir_fd=dir_fd)
     else:
-        held.take(dir_fd, paths, display)
+        held.take(dir_fd, paths, display)  # held on for the next object
+    with lock:
         checked, retries = _locked(
             backend, key, paths, meta, display, sha256, buf, config,
             dir_fd=dir_fd, listed=listed, limiter=limiter,
