@@ -22,11 +22,16 @@ file with no temp data beside it knows the earlier run committed it just before 
 
 Only the driver thread writes; one exclusive `flock` on `DIR/.objget-batch.lock` keeps a
 second batch on the same directory out (LockedError).
+
+A batch in which every object succeeded removes the journal and its lock (`remove`): DIR then
+holds only the objects, and a re-run knows them by size and mtime (`_sync.up_to_date`, see
+`_batch_skip.py`). A batch with a failure keeps it, so the re-run knows what is left.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sqlite3
 import stat
@@ -38,8 +43,11 @@ from typing import NamedTuple
 from ._batch_paths import JOURNAL_NAMES, LOCK_NAME
 from ._checkpoint import DestLock
 from ._exceptions import CheckpointError
+from ._fileio import fsync_dir, unlink_at
 
 __all__ = ["Done", "Journal", "Row", "Running"]
+
+log = logging.getLogger("objget")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS objects (
@@ -155,6 +163,45 @@ class Journal:
         if self._lock is not None:
             self._lock.release(remove=False)
             self._lock = None
+
+    @property
+    def writable(self) -> bool:
+        """Open for writing (not read-only, not closed)."""
+        return self._db is not None and self._lock is not None
+
+    def remove(self) -> None:
+        """After a batch in which every object succeeded (each durable already): close the
+        database and remove it, its side files and the lock, so DIR holds only the objects.
+
+        The lock is held until the database is gone, so no other batch can open it in
+        between; a batch that opened the lock file meanwhile finds it unlinked once it gets
+        the flock (`DestLock`'s inode check) and starts a new journal on a new lock file —
+        one journal at a time, never two. Order, for a power cut in the middle: the WAL and
+        shared-memory files first, then a directory fsync, then the database (an old WAL
+        must never sit beside a new database: SQLite would replay it into it), then the lock,
+        then a second fsync. Whatever a power cut brings back is a database that says every
+        object is done, or nothing. An OSError is logged, not raised: the objects are
+        already durable, a journal left behind only costs the next run a look at it."""
+        if self._db is None or self._lock is None:
+            raise CheckpointError("the batch journal is closed or read-only")
+        self._db.close()  # a WAL database is checkpointed into the main file, fsynced
+        self._db = None
+        directory = os.path.dirname(self.path)
+        try:
+            for side in (*JOURNAL_NAMES[1:], f"{JOURNAL_NAMES[0]}-journal"):
+                unlink_at(None, os.path.join(directory, side))
+            fsync_dir(directory)
+            unlink_at(None, self.path)
+        except OSError as exc:
+            log.warning("could not remove the batch journal %s: %s", self.path, exc)
+            self.close()
+            return
+        self._lock.release(remove=True)
+        self._lock = None
+        try:
+            fsync_dir(directory)
+        except OSError as exc:
+            log.warning("could not fsync %s after removing the batch journal: %s", directory, exc)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:

@@ -5,7 +5,9 @@ Large objects (>= 16 MiB) go first and take several connections each for the eng
 parts; small ones take one connection each and run many at once. A download starts only when
 its connections are free, so the total never exceeds the budget. Worker threads come from one
 `ThreadPoolExecutor` joined before `run` returns; an interrupt stops every engine through its
-progress hook (the engine then saves its checkpoint) within about 0.1 s.
+progress hook (the engine then saves its checkpoint) within about 0.1 s. With
+`limit_rate`, one `RateLimiter` is shared by every object (engines and small objects alike):
+the limit caps the whole batch, not each object.
 
 Small listed objects travel in chunks (one hand-off per up to CHUNK_MAX objects while the
 queue is long, CHUNK near its end). Each is fsynced and renamed by `fetch_small` inside the
@@ -37,6 +39,7 @@ from ._batch_sources import Planned
 from ._downloader import Downloader, head_with_retry
 from ._exceptions import DownloadError
 from ._models import ObjectMeta
+from ._throttle import RateLimiter
 
 __all__ = ["LARGE", "Runner", "Stopped"]
 
@@ -69,7 +72,12 @@ class Runner:
         *,
         on_progress: Callable[[BatchProgress], None] | None = None,
         on_result: Callable[[ObjectResult], None] | None = None,
+        limiter: RateLimiter | None = None,
     ) -> None:
+        """`limiter`: the one rate limit every object of the batch takes from (default:
+        one made from `dl.config.limit_rate`, if set)."""
+        rate = dl.config.limit_rate
+        self._limiter = limiter or (RateLimiter(rate) if rate else None)
         self._dl = dl
         self._root = root
         self._journal = journal
@@ -233,14 +241,14 @@ class Runner:
             cfg = self._dl.config
             if meta is None and p.size is None:
                 meta = head_with_retry(p.backend, p.key, p.version_id, cfg.retry)
-                if skip_after_head(w.row, p, meta, dest, cfg.skip_existing):
+                if skip_after_head(w.row, p, meta, dest, True):
                     return ObjectResult(
                         source=p.source, path=dest, status="skipped", size=meta.size, etag=meta.etag
                     )
                 if self._want(meta.size) > streams:
                     return dataclasses.replace(w, meta=meta)
             size, etag = (meta.size, meta.etag) if meta is not None else (p.size, p.etag)
-            if size is not None and etag is not None and size < SMALL and not cfg.limit_rate:
+            if size is not None and etag is not None and size < SMALL:
                 version = (meta.version_id if meta is not None else None) or p.version_id
                 parent = p.rel.rpartition("/")[0]
                 result = fetch_small(
@@ -248,6 +256,7 @@ class Runner:
                     version_id=version, sha256=p.sha256, config=cfg, buf=self._buffer(),
                     listed=self._paths.listed(p.rel), sync_dir=False, held=held,
                     last_modified=meta.last_modified if meta is not None else p.last_modified,
+                    limiter=self._limiter.bound(tracker.stop.wait) if self._limiter else None,
                 )  # fmt: skip
                 dirs.renamed(parent)
                 renamed.append(parent)
@@ -274,6 +283,7 @@ class Runner:
                 version_id=p.version_id,
                 meta=meta,
                 config=per_object,
+                limiter=self._limiter,
             )
         except Stopped:
             raise

@@ -1,11 +1,15 @@
 """Which planned objects a re-run can skip without a request: done in an earlier run with the
 same listed identity (size + ETag) and their complete file still in place — or committed by a
-run that died before it could journal them (see `_batch_journal.py`) — or, with
-`skip_existing`, already up to date by the one rule single downloads use too
-(`_sync.up_to_date`: the listed size, and the listed LastModified as mtime)."""
+run that died before it could journal them (see `_batch_journal.py`) — or already up to date
+by the one rule `skip_existing` uses for single downloads (`_sync.up_to_date`: the listed size,
+and the listed LastModified as mtime). Batches always apply that rule (`skip_existing=True`):
+a batch in which every object succeeded removes its journal, so a re-run knows its files by
+size and mtime alone — no request for a listed object, one HEAD (never a GET) for a manifest
+entry, whose size and date only a HEAD tells."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 from . import _checkpoint as ck
@@ -102,9 +106,25 @@ def classify(
     listed identity (size + ETag) is unchanged — decided without a request; with
     `skip_existing` also those whose file is up to date by size and mtime (journaled done).
     Objects whose identity is unknown (manifest entries) are checked with a HEAD when their
-    turn comes."""
+    turn comes. The journal's updates are one commit."""
     todo: list[Planned] = []
     skipped: list[ObjectResult] = []
+    if journal is not None and not journal.writable:
+        journal = None  # a dry run: nothing is written
+    with journal.transaction() if journal is not None else contextlib.nullcontext():
+        _classify(planned, rows, root, journal, skip_existing, todo, skipped)
+    return todo, skipped
+
+
+def _classify(
+    planned: list[Planned],
+    rows: dict[str, Row],
+    root: str,
+    journal: Journal | None,
+    skip_existing: bool,
+    todo: list[Planned],
+    skipped: list[ObjectResult],
+) -> None:
     for p in planned:
         row = rows.get(p.rel)
         dest = os.path.join(root, p.rel)
@@ -124,4 +144,3 @@ def classify(
             )
         else:
             todo.append(p)
-    return todo, skipped

@@ -50,6 +50,7 @@ from ._models import ByteRange, DownloadResult, ObjectMeta
 from ._ranges import check_range_answer
 from ._retry import RetryState, after_failure
 from ._sync import stamp
+from ._throttle import BoundLimiter
 from ._verify import DigestCheck, FileCheck, Verified, check_all
 from .backends._base import Backend, Checksummer, RangeBody
 
@@ -82,6 +83,7 @@ def fetch_small(
     sync_dir: bool = True,
     held: HeldLock | None = None,
     last_modified: str | None = None,
+    limiter: BoundLimiter | None = None,
 ) -> DownloadResult:
     """Download a small object of known size and ETag to `dest` — the name
     `basename(dest)` in the open directory `dir_fd` (`dest` is what results and messages
@@ -92,7 +94,8 @@ def fetch_small(
     of the directory (which makes the rename durable) to the caller. `held`: take DEST's
     lock through it and leave it held for the next object (else it is released here). The
     file gets the answer's Last-Modified (else `last_modified`, the listing's) as mtime, as
-    every download."""
+    every download. `limiter`: the batch's shared rate limit (`limit_rate`), taken from
+    before each read."""
     started = time.monotonic()
     display = backend.display(key)
     paths = ck.Paths.beside(dest)
@@ -106,8 +109,9 @@ def fetch_small(
         held.take(dir_fd, paths, display)  # held on for the next object
     with lock:
         checked, retries = _locked(
-            backend, key, paths, meta, display, sha256, buf, config, dir_fd=dir_fd, listed=listed
-        )
+            backend, key, paths, meta, display, sha256, buf, config,
+            dir_fd=dir_fd, listed=listed, limiter=limiter,
+        )  # fmt: skip
     if sync_dir:
         os.fsync(dir_fd)
     return DownloadResult(
@@ -129,6 +133,7 @@ def _locked(
     *,
     dir_fd: int,
     listed: frozenset[str] | None,
+    limiter: BoundLimiter | None = None,
 ) -> tuple[Verified, int]:
     """Under DEST's lock: leftovers removed, the object fetched (retried under the policy),
     the temp file's inode checked and renamed onto DEST. (checks passed, retries)"""
@@ -143,8 +148,9 @@ def _locked(
     while True:
         try:
             verified, made = _attempt(
-                backend, key, paths, meta, display, sha256, buf, dir_fd=dir_fd, stale=stale
-            )
+                backend, key, paths, meta, display, sha256, buf,
+                dir_fd=dir_fd, stale=stale, limiter=limiter,
+            )  # fmt: skip
             break
         except TransportError as exc:
             if state is None:
@@ -234,6 +240,7 @@ def _attempt(
     *,
     dir_fd: int,
     stale: bool,
+    limiter: BoundLimiter | None = None,
 ) -> tuple[Verified, tuple[int, int]]:
     """One GET into a new temp file; (checks passed, the temp file's (device, inode))."""
     size = meta.size or 0
@@ -265,6 +272,8 @@ def _attempt(
                     # the bytes that came with the head: written from the connection's
                     # buffer, not copied into `buf` first (used up before the next call)
                     first = body.take_buffered(size)
+                    if first and limiter is not None:
+                        limiter.take(len(first))  # arrived already: counted all the same
                     if first:
                         if summer is not None:
                             crc = summer.update(crc, first)
@@ -274,7 +283,11 @@ def _attempt(
                     if held == len(buf):
                         pwrite_all(fd, buf[:held], pos - held)
                         held = 0
-                    n = body.readinto(buf[held : held + min(len(buf) - held, size - pos)])
+                    want = min(len(buf) - held, size - pos)
+                    if limiter is not None:
+                        want = min(want, limiter.chunk)
+                        limiter.take(want)
+                    n = body.readinto(buf[held : held + want])
                     if n == 0:
                         raise TransportError(
                             f"{display}: connection closed after {pos} of {size} bytes",

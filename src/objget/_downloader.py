@@ -13,6 +13,7 @@ import os
 import random
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from . import _checkpoint as ck
 from ._config import DownloadConfig, RetryPolicy
@@ -43,6 +44,9 @@ from ._verify import DigestCheck, FileCheck, verify
 from .backends import BackendOptions, resolve
 from .backends._base import Backend
 from .backends._transport import Transport
+
+if TYPE_CHECKING:
+    from ._throttle import RateLimiter
 
 __all__ = ["Downloader", "ProgressListener"]
 
@@ -117,9 +121,11 @@ class Downloader:
         version_id: str | None = None,
         meta: ObjectMeta | None = None,
         config: DownloadConfig | None = None,
+        limiter: RateLimiter | None = None,
     ) -> DownloadResult:
         """The whole flow for one object with an explicit backend and file locations;
-        `config` overrides the Downloader's options for this object (the pool stays)."""
+        `config` overrides the Downloader's options for this object (the pool stays);
+        `limiter` is a rate limit shared with other downloads (a batch's `limit_rate`)."""
         started = time.monotonic()
         display = backend.display(key)
         try:
@@ -133,7 +139,9 @@ class Downloader:
             if done := skip_existing(paths.dest, display, meta, started, cfg):
                 return done
             with ck.DestLock(paths.lock, dest=paths.dest, source=display):
-                return self._locked(backend, key, meta, paths, display, on_progress, started, cfg)
+                return self._locked(
+                    backend, key, meta, paths, display, on_progress, started, cfg, limiter
+                )
         except DownloadError as exc:
             exc.source = exc.source or display
             exc.dest = exc.dest or str(paths.dest)
@@ -149,6 +157,7 @@ class Downloader:
         on_progress: ProgressListener | None,
         started: float,
         cfg: DownloadConfig,
+        limiter: RateLimiter | None = None,
     ) -> DownloadResult:
         checksummer = backend.checksummer(meta)
         ranged = meta.accept_ranges and meta.size is not None
@@ -254,6 +263,7 @@ class Downloader:
                     progress=on_progress,
                 ),
                 live_crc=crc_update if tag is not None else None,
+                limiter=limiter,
             )
             try:
                 peak = engine.run()

@@ -76,9 +76,11 @@ class Engine:
         hooks: EngineHooks,
         clock: Callable[[], float] = time.monotonic,
         live_crc: Callable[[int, memoryview], int] | None = None,
+        limiter: RateLimiter | None = None,
     ) -> None:
         """`live_crc`: the live record is kept (`_live`): each written segment gets this CRC
-        (the checksummer's own when there is one) and ends after `SEGMENT` bytes."""
+        (the checksummer's own when there is one) and ends after `SEGMENT` bytes. `limiter`:
+        a rate limit shared with other downloads (a batch's); else one of `limit_rate`'s own."""
         self._backend = backend
         self._key = key
         self._meta = meta
@@ -95,9 +97,9 @@ class Engine:
         self._wake = threading.Event()
         self._error: BaseException | None = None
         self._error_lock = threading.Lock()
-        self._limiter = (
-            RateLimiter(config.limit_rate, wait=self._cancel.wait) if config.limit_rate else None
-        )
+        if limiter is None and config.limit_rate:
+            limiter = RateLimiter(config.limit_rate)
+        self._limiter = limiter.bound(self._cancel.wait) if limiter is not None else None
         self._target = 1
         self._peak = 1
         self._threads: dict[int, threading.Thread] = {}

@@ -9,10 +9,13 @@ for failure in result.failed:
 
 One connection budget (`config.max_workers`, the CLI's `-j`) is shared by every object:
 large objects are fetched in ranged parts over several connections, small ones over one each,
-many at a time. `DIR/.objget-batch.db` journals each object (see `_batch_journal.py`): run the
-same call again after any interruption and finished objects whose listed size and ETag are
-unchanged are skipped without a request, partial ones resume from their checkpoints, failed
-ones are tried again. One object failing never stops the others.
+many at a time; `config.limit_rate` caps the whole batch (one rate limiter for all).
+`DIR/.objget-batch.db` journals each object (see `_batch_journal.py`): run the same call again
+after any interruption and finished objects whose listed size and ETag are unchanged are
+skipped without a request, partial ones resume from their checkpoints, failed ones are tried
+again. One object failing never stops the others. A batch in which every object succeeded
+removes its journal (DIR holds only the objects); files up to date by size and mtime (the
+object's Last-Modified, set on every download) are skipped without a request then too.
 """
 
 from __future__ import annotations
@@ -100,9 +103,9 @@ def prepare(
     )
     if sums:
         planned = with_sums(planned, sums, root, refused)
-    todo, skipped = classify(
-        planned, journal.rows(), root, journal, skip_existing=dl.config.skip_existing
-    )
+    # size + mtime always: a successful batch removes its journal, so that rule is how a
+    # re-run knows what is done already
+    todo, skipped = classify(planned, journal.rows(), root, journal, skip_existing=True)
     if sums:
         skipped = [check_existing(out, sums, root) for out in skipped]
     return todo, refused, skipped
@@ -177,11 +180,13 @@ def download_many(
     of URLs or JSON lines (`source`, optional `dest`, `sha256`, `version_id`). `include` /
     `exclude`: shell globs matched against the relative path (`*` also matches `/`); an object
     is taken when it matches an include (or none are given) and no exclude.
-    `config.max_workers` is the total number of connections. `dry_run` lists what would be
-    downloaded and writes nothing. `sums` maps relative paths to the SHA-256 (hex) their
-    objects must have (a `SHA256SUMS` file); a mismatch fails that object. Failed objects are
-    in `result.failed`; nothing is raised for them (a listing that fails for good, or a
-    journal locked by another run, raises).
+    `config.max_workers` is the total number of connections and `config.limit_rate` caps the
+    whole batch. When every object succeeds, the journal is removed and `dest_dir` holds only
+    the objects; a later call skips files with the listed size and Last-Modified as mtime
+    without a request. `dry_run` lists what would be downloaded and writes nothing. `sums` maps
+    relative paths to the SHA-256 (hex) their objects must have (a `SHA256SUMS` file); a
+    mismatch fails that object. Failed objects are in `result.failed`; nothing is raised for
+    them (a listing that fails for good, or a journal locked by another run, raises).
 
     >>> result = objget.download_many("s3://bucket/logs/2024-06-01/", "logs/")  # doctest: +SKIP
     >>> len(result.downloaded), len(result.skipped), len(result.failed)  # doctest: +SKIP
@@ -218,4 +223,6 @@ def download_many(
         runner = Runner(dl, root, jr, on_progress=on_progress, on_result=on_result)
         rows = jr.rows()
         results.extend(runner.run(todo, rows, skipped=len(skipped)))
+        if not any(out.status == "failed" for out in results):
+            jr.remove()  # every object is in place and durable: DIR is left clean
     return BatchResult(objects=tuple(results), elapsed=time.monotonic() - started)

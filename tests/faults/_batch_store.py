@@ -164,9 +164,6 @@ def journal_lies(dest: Path, data: dict[str, bytes]) -> int:
 
 
 def leftovers(dest: Path) -> list[str]:
-    """objget's side files under `dest` other than the batch journal's."""
-    return sorted(
-        str(p.relative_to(dest))
-        for p in dest.rglob("*")
-        if ".objget-" in p.name and not p.name.startswith(".objget-batch")
-    )
+    """objget's side files under `dest`, the batch journal's included: a batch in which
+    every object succeeded leaves none."""
+    return sorted(str(p.relative_to(dest)) for p in dest.rglob("*") if ".objget-" in p.name)

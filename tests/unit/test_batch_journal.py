@@ -97,6 +97,81 @@ def test_readonly_journal_of_a_missing_directory_is_empty(tmp_path):
         assert j.rows() == {}
 
 
+def test_remove_leaves_an_empty_directory_and_a_new_journal_can_start(tmp_path):
+    (tmp_path / "obj.bin").write_bytes(b"x")
+    with Journal(str(tmp_path)) as j:
+        j.done("obj.bin", "s3://b/obj.bin", size=1, etag='"e"', version_id=None)
+        assert (tmp_path / ".objget-batch.lock").exists()
+        j.remove()
+        assert not j.writable
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["obj.bin"]
+    with Journal(str(tmp_path)) as j:  # a new, empty journal; nothing left of the old one
+        assert j.rows() == {}
+
+
+def test_remove_takes_the_side_files_first_and_the_lock_last(tmp_path, monkeypatch):
+    """An old WAL must never sit beside a new database (SQLite would replay it): the WAL and
+    shm files go, a directory fsync, then the database, then the lock, then a fsync; the lock
+    is held until the database is gone."""
+    import objget._batch_journal as bj
+
+    steps: list[str] = []
+    real_unlink = bj.unlink_at
+    monkeypatch.setattr(bj, "fsync_dir", lambda d: steps.append("fsync"))
+
+    def unlink(fd, name):
+        steps.append(os.path.basename(name))
+        real_unlink(fd, name)
+
+    monkeypatch.setattr(bj, "unlink_at", unlink)
+    with Journal(str(tmp_path)) as j:
+        j.done("a", "s3://b/a", size=1, etag=None, version_id=None)
+        lock = j._lock
+        real_release = lock.release
+
+        def release(*, remove):
+            assert not (tmp_path / ".objget-batch.db").exists()  # held until the db is gone
+            steps.append("lock")
+            real_release(remove=remove)
+
+        monkeypatch.setattr(lock, "release", release)
+        j.remove()
+    assert steps == [
+        ".objget-batch.db-wal", ".objget-batch.db-shm", ".objget-batch.db-journal", "fsync",
+        ".objget-batch.db", "lock", "fsync",
+    ]  # fmt: skip
+    assert not any(p.name.startswith(".objget-batch") for p in tmp_path.iterdir())
+
+
+def test_remove_of_a_readonly_journal_is_refused(tmp_path):
+    with Journal(str(tmp_path)):
+        pass
+    with Journal(str(tmp_path), readonly=True) as j, pytest.raises(CheckpointError):
+        j.remove()
+
+
+def test_classify_skips_up_to_date_files_without_a_journal_row_and_a_dry_run_writes_nothing(
+    tmp_path,
+):
+    """The re-run of a batch whose journal was removed: size + mtime (the listed
+    LastModified) decide, no request; the read-only journal of a dry run is not written."""
+    when = "2024-05-06T07:08:09.000Z"
+    (tmp_path / "same").write_bytes(b"abc")
+    os.utime(tmp_path / "same", (1714979289, 1714979289))
+    (tmp_path / "touched").write_bytes(b"abc")
+
+    def listed(rel):
+        return Planned(source=f"s3://b/{rel}", rel=rel, backend=None, key=rel, size=3,  # type: ignore[arg-type]
+                       etag='"e"', last_modified=when)  # fmt: skip
+
+    plan = [listed("same"), listed("touched"), listed("absent")]
+    with Journal(str(tmp_path), readonly=True) as j:  # a dry run: no journal there
+        todo, skipped = classify(plan, j.rows(), str(tmp_path), j, skip_existing=True)
+    assert [s.path for s in skipped] == [str(tmp_path / "same")]
+    assert [p.rel for p in todo] == ["touched", "absent"]
+    assert not (tmp_path / ".objget-batch.db").exists()
+
+
 def test_same_etag():
     assert same_etag('"ABC"', "abc") and same_etag('W/"x"', '"x"')
     assert not same_etag(None, None) and not same_etag('"a"', '"b"')
