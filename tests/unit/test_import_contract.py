@@ -279,6 +279,10 @@ BATCH_ALLOWED_TODAY = {
     ("objget._batch_ray_driver", "objget._plan"),
     ("objget._batch_ray_driver", "objget._sync"),
     ("objget._batch_ray_driver", "objget._verify"),
+    # the batch-wide rate limiter (one for every object) and the journal removal's dir fsync
+    ("objget._batch_journal", "objget._fileio"),
+    ("objget._batch_run", "objget._throttle"),
+    ("objget._batch_small", "objget._throttle"),
 }
 
 
