@@ -134,9 +134,7 @@ class ForwardProxy:
             sock.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
             return
         origin = target[len("http://") + len(parts.netloc) :] or "/"
-        upstream = http.client.HTTPConnection(
-            parts.hostname, parts.port or 80, timeout=_TIMEOUT
-        )
+        upstream = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=_TIMEOUT)
         try:
             upstream.putrequest(method, origin, skip_host=True, skip_accept_encoding=True)
             for name, value in headers.items():
