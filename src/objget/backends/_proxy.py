@@ -16,13 +16,13 @@ proxy means no proxy (as in curl and urllib). `DownloadConfig.proxy` replaces th
 variables for every scheme (`""`: no proxy at all); `DownloadConfig.no_proxy` replaces the
 exceptions (`""`: none), as curl's `--proxy` and `--noproxy` do.
 
-The exception list (`match_no_proxy`), curl's syntax with two additions: entries separated by
-commas or white space; `*` alone matches every host; a name matches itself and every name
-below it (`example.com` and `.example.com` both match `a.example.com`, neither matches
+The exception list (`match_no_proxy`), curl's syntax: entries separated by commas or white
+space; `*` alone matches every host; a name matches itself and every name below it
+(`example.com` and `.example.com` both match `a.example.com`, neither matches
 `notexample.com`); an IP address matches itself, a CIDR block (`10.0.0.0/8`, `fd00::/8`) every
-address in it, as curl since 7.86. Additions from Python's urllib: `name:port` matches only that
-port, and `[v6]` brackets are accepted. Names are compared case-insensitively and are never
-resolved (an exception for an IP does not cover a name that resolves to it, as in curl).
+address in it (curl since 7.86). A host that is an IP address is matched against addresses and
+blocks only (`3.4` does not cover `1.2.3.4`). Names are compared case-insensitively and never
+resolved. Added from Python's urllib: `name:port` matches that port only; `[v6]` brackets.
 
 Only `http://` proxies are supported (plain HTTP to the proxy; `https://` through CONNECT,
 `http://` in absolute form); another scheme is a ValueError when the settings are read. A
@@ -199,7 +199,7 @@ def match_no_proxy(host: str, port: int, no_proxy: str) -> bool:
                 return True
             continue
         name = name.lstrip(".").rstrip(".")
-        if name and (host == name or host.endswith("." + name)):
+        if address is None and name and (host == name or host.endswith("." + name)):
             return True
     return False
 
