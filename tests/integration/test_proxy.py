@@ -142,6 +142,18 @@ def test_proxy_credentials_are_sent_and_shown_nowhere(tls_site, tmp_path):
         assert "REDACTED@127.0.0.1" in str(info.value)
 
 
+def test_http_with_wrong_proxy_credentials_is_access_denied(site, tmp_path):
+    web, _ = site
+    with ForwardProxy(auth=("alice", SECRET)) as proxy:
+        wrong = _config(proxy=proxy.url_with("alice", "wrong" + SECRET))
+        with pytest.raises(objget.AccessDenied) as info:
+            objget.download(f"{web.url}/big.bin", tmp_path / "x.bin", config=wrong)
+        assert "407" in str(info.value) and SECRET not in str(info.value)
+        assert proxy.requests == []  # refused before anything was forwarded
+        token = base64.b64encode(f"alice:wrong{SECRET}".encode()).decode()
+        assert proxy.auth_seen == [f"Basic {token}"]  # final: not retried
+
+
 def test_proxy_down_is_a_transport_error_naming_the_proxy(site, tmp_path):
     web, _ = site
     with ForwardProxy() as gone:

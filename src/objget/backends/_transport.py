@@ -64,6 +64,12 @@ def error_for_status(
     }
     if status == 404:
         return ObjectNotFound(f"{source} not found (HTTP 404){extra}{rid}", **kw)
+    if status == 407:  # from a forward proxy, not the store
+        return AccessDenied(
+            f"{source}: the proxy refused the request (HTTP 407 proxy authentication "
+            f"required){extra}; check the credentials in the proxy URL",
+            **kw,
+        )
     if status in (401, 403):
         who = f" using {credentials}" if credentials else ""
         return AccessDenied(f"access to {source} denied (HTTP {status}){who}{extra}{rid}", **kw)
