@@ -119,6 +119,11 @@ def test_https_goes_through_connect(tls_site, proxy, tmp_path, monkeypatch):
     assert sha256_file(dest) == sha256_file(src)
     assert proxy.connects and set(proxy.connects) == {web.url.split("://", 1)[1]}
     assert proxy.requests == []  # the proxy saw no request line: they were in the tunnel
+    # unverified TLS takes its own pool class; through the tunnel all the same
+    before = len(proxy.connects)
+    objget.download(f"{web.url}/big.bin", tmp_path / "k.bin", config=_config(verify_tls=False))
+    assert sha256_file(tmp_path / "k.bin") == sha256_file(src)
+    assert len(proxy.connects) > before and proxy.requests == []
 
 
 def test_proxy_credentials_are_sent_and_shown_nowhere(tls_site, tmp_path):

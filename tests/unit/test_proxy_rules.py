@@ -129,3 +129,17 @@ def test_unusual_urls_go_direct():
     assert rules.for_url("ftp://h/x") is None
     assert rules.for_url("http://h:notaport/x") is None
     assert rules.for_url("http://h/x") is not None
+
+
+def test_an_unusable_proxy_variable_is_named_in_the_error():
+    with pytest.raises(ValueError, match="^HTTPS_PROXY: the socks5:// scheme") as info:
+        proxy_rules(None, None, {"HTTPS_PROXY": "socks5://u:s3cret@p:1"})
+    assert "s3cret" not in str(info.value)
+    with pytest.raises(ValueError, match="^all_proxy: "):
+        proxy_rules(None, None, {"all_proxy": "socks5://p:1"})
+    assert (
+        proxy_rules(
+            None, None, {"all_proxy": "socks5://p:1"} | {"http_proxy": P1, "https_proxy": ""}
+        ).http
+        is not None
+    )

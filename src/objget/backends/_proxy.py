@@ -81,7 +81,7 @@ class ProxyUrl:
     __str__ = __repr__
 
 
-def parse_proxy(text: str) -> ProxyUrl:
+def parse_proxy(text: str, *, name: str = "proxy") -> ProxyUrl:
     """A proxy URL (`http://[user:password@]host[:port]`; without a scheme, http:// as curl
     assumes). The port defaults to 1080 as in curl. Errors never quote the URL: it may hold a
     password.
@@ -96,15 +96,15 @@ def parse_proxy(text: str) -> ProxyUrl:
         parts = urlsplit(raw)
         port = parts.port
     except ValueError:
-        raise ValueError("proxy: not a valid URL (a port out of range?)") from None
+        raise ValueError(f"{name}: not a valid URL (a port out of range?)") from None
     if parts.scheme.lower() != "http":
         raise ValueError(
-            f"proxy: the {parts.scheme.lower()}:// scheme is not supported (only http:// proxies)"
+            f"{name}: the {parts.scheme.lower()}:// scheme is not supported (only http:// proxies)"
         )
     if not parts.hostname:
-        raise ValueError("proxy: the URL names no host")
+        raise ValueError(f"{name}: the URL names no host")
     if parts.path not in ("", "/") or parts.query or parts.fragment:
-        raise ValueError("proxy: give only scheme, host and port (and credentials)")
+        raise ValueError(f"{name}: give only scheme, host and port (and credentials)")
     user = unquote(parts.username) if parts.username is not None else None
     password = unquote(parts.password) if parts.password is not None else None
     return ProxyUrl(host=parts.hostname, port=port or 1080, user=user, password=password)
@@ -150,16 +150,16 @@ def proxy_rules(
         one = parse_proxy(proxy) if proxy.strip() else None
         return ProxyRules(http=one, https=one, no_proxy=exceptions)
     every = _env(env, "all_proxy", "ALL_PROXY")
-    http = env.get("http_proxy")
-    if http is None and env.get("HTTP_PROXY"):
+    if env.get("http_proxy") is None and env.get("HTTP_PROXY"):
         log.info("HTTP_PROXY is ignored (CGI-unsafe, as in curl): set http_proxy instead")
-    https = _env(env, "https_proxy", "HTTPS_PROXY")
-    http, https = (every if v is None else v for v in (http, https))
-    return ProxyRules(
-        http=parse_proxy(http) if http and http.strip() else None,
-        https=parse_proxy(https) if https and https.strip() else None,
-        no_proxy=exceptions,
-    )
+    found = []
+    for names in (("http_proxy",), ("https_proxy", "HTTPS_PROXY")):
+        name = next((n for n in names if env.get(n) is not None), None)
+        if name is None and every is not None:
+            name = "all_proxy" if env.get("all_proxy") is not None else "ALL_PROXY"
+        value = env.get(name) if name else None
+        found.append(parse_proxy(value, name=name) if name and value and value.strip() else None)
+    return ProxyRules(http=found[0], https=found[1], no_proxy=exceptions)
 
 
 def _env(env: Mapping[str, str], lower: str, upper: str) -> str | None:
