@@ -33,6 +33,7 @@ only ever shown without it (`ProxyUrl.shown`, the repr).
 from __future__ import annotations
 
 import base64
+import functools
 import ipaddress
 import logging
 import os
@@ -130,7 +131,7 @@ class ProxyRules:
         if proxy is None or not parts.hostname:
             return None
         port = port or (443 if scheme == "https" else 80)
-        if self.no_proxy and match_no_proxy(parts.hostname, port, self.no_proxy):
+        if self.no_proxy and _bypass(parts.hostname, port, self.no_proxy):
             return None
         return proxy
 
@@ -165,6 +166,12 @@ def proxy_rules(
 def _env(env: Mapping[str, str], lower: str, upper: str) -> str | None:
     value = env.get(lower)
     return env.get(upper) if value is None else value
+
+
+@functools.lru_cache(maxsize=1024)
+def _bypass(host: str, port: int, no_proxy: str) -> bool:
+    """`match_no_proxy`, remembered: a download asks about the same host for every request."""
+    return match_no_proxy(host, port, no_proxy)
 
 
 def match_no_proxy(host: str, port: int, no_proxy: str) -> bool:
