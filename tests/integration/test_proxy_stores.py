@@ -106,3 +106,19 @@ def test_batch_plain_http_goes_through_the_proxy(
         config=DownloadConfig(proxy=proxy.url, no_proxy="127.0.0.1", max_workers=4),
     )
     assert len(proxy.requests) == before
+
+
+def test_oss_cli_through_the_environment_proxy(oss, proxy, tmp_path):
+    from .._servers.oss_fixture import cli_env, run_cli
+
+    oss.create_bucket("proxied")
+    data = os.urandom(2 * MiB + 3)
+    oss.put("proxied", "dir/obj.bin", data)
+    env = {k: v for k, v in cli_env(oss).items() if k not in _PROXY_VARS}
+    env["http_proxy"] = proxy.url
+    out = tmp_path / "out.bin"
+    done = run_cli(["oss://proxied/dir/obj.bin", str(out), "--part-size", "1M", "--json"], env)
+    assert done.returncode == 0, done.stderr
+    assert out.read_bytes() == data
+    gets = [t for m, t in proxy.requests if m == "GET"]
+    assert len(gets) >= 2 and all(t.startswith(oss.endpoint) for t in gets)
