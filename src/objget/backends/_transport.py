@@ -1,5 +1,6 @@
-"""The one urllib3 pool every backend sends its bytes through, and the boundary where urllib3
-and socket errors become objget's errors.
+"""The urllib3 pools every backend sends its bytes through (direct, or through the forward
+proxy `_proxy` picks for the URL: `_pools`), and the boundary where urllib3 and socket errors
+become objget's errors.
 
 The byte path reads with `readinto` straight from the `http.client` response under urllib3
 (no urllib3 decoder, no intermediate bytes object): one C-level `recv_into` per call. HTTPS
