@@ -193,3 +193,12 @@ def test_cli_proxy_and_noproxy_options(site, tmp_path):
         )  # fmt: skip
         assert done.returncode == 0, done.stderr
         assert len(proxy.requests) == seen
+        # @FILE keeps the password out of argv
+        secret_file = tmp_path / "proxy.url"
+        secret_file.write_text(purl + "\n")
+        done = subprocess.run(
+            [*cmd[:-1], str(tmp_path / "c.bin"), "--proxy", f"@{secret_file}", "-vv"],
+            env=env, capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert len(proxy.requests) > seen and SECRET not in done.stdout + done.stderr
