@@ -7,8 +7,9 @@ writing the request and parsing the answer directly on a kept-alive socket. `Wir
 is the `Transport` the batch hands its backends: backends still build, sign and judge every
 request exactly as before; only the bytes on the wire take the short way. Anything that
 is not a plain-HTTP GET/HEAD to a target urllib3 would send unchanged (TLS, a URL with
-characters it would escape, dot segments, user info) and redirects to follow go through
-urllib3 as before.
+characters it would escape, dot segments, user info), every request a forward proxy applies
+to (`http_proxy`, `DownloadConfig.proxy`: the proxy must see it) and redirects to follow go
+through urllib3 as before.
 
 Answers are parsed and framed by `_batch_answer`. A connection goes back to the idle list
 only after its body was read to the end with no byte to spare. One the server closed
@@ -33,6 +34,7 @@ from collections.abc import Callable, Mapping
 from ._batch_answer import AnswerBody, Conn, Stale, frame, read_head
 from ._config import DownloadConfig
 from ._exceptions import TransportError
+from .backends._proxy import proxy_rules
 from .backends._transport import ResponseBody, Transport, redact_url
 
 __all__ = ["WireTransport"]
@@ -89,6 +91,7 @@ class WireTransport(Transport):
         self._idle: dict[tuple[str, int], list[Conn]] = {}
         self._idle_lock = threading.Lock()
         self._closed = False
+        self._proxies = proxy_rules(config.proxy, config.no_proxy)
 
     def _urllib3(self) -> Transport:
         with self._idle_lock:
@@ -106,6 +109,8 @@ class WireTransport(Transport):
         redirect: bool = True,
     ) -> ResponseBody:
         where = _target(url) if method in ("GET", "HEAD") else None
+        if where is not None and self._proxies.http is not None and self._proxies.for_url(url):
+            where = None  # the proxy's business: urllib3 sends it there
         if where is None:
             return self._urllib3().request(
                 method, url, headers=headers, source=source, redirect=redirect

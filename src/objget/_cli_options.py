@@ -1,6 +1,6 @@
 """CLI options shared with other tools' spellings: `--skip-existing` (sync-like re-runs),
 `-H/--header` (curl), `--request-payer requester` (aws-cli, the bare flag still accepted),
-`--checksum-file SHA256SUMS` (what `sha256sum -c` reads).
+`--checksum-file SHA256SUMS` (what `sha256sum -c` reads), `--proxy` / `--noproxy` (curl).
 
 Kept out of `cli.py` so that module stays about the command's flow.
 """
@@ -16,7 +16,14 @@ import click
 from ._sumsfile import entry_for, read_sums
 from .backends._headers import parse_header
 
-__all__ = ["Command", "read_headers", "resolve_checksum", "sum_options", "sync_options"]
+__all__ = [
+    "Command",
+    "net_options",
+    "read_headers",
+    "resolve_checksum",
+    "sum_options",
+    "sync_options",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -89,7 +96,7 @@ def read_headers(values: Sequence[str], source: str, *, batch_manifest: bool) ->
     return out
 
 
-def _lines(value: str) -> list[str]:
+def _lines(value: str, *, option: str = "--header") -> list[str]:
     if not value.startswith("@"):
         return [value]
     path = value[1:]
@@ -97,8 +104,50 @@ def _lines(value: str) -> list[str]:
         with open(path, encoding="utf-8") as f:
             text = f.read(1024 * 1024)
     except OSError as exc:
-        raise click.UsageError(f"--header: cannot read {path}: {exc.strerror}") from None
+        raise click.UsageError(f"{option}: cannot read {path}: {exc.strerror}") from None
     return [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
+
+
+def net_options(f: F) -> F:
+    """TLS trust and proxies: `--ca-bundle`, `-k/--insecure`, and curl's `--proxy URL` and
+    `--noproxy LIST` (parameters `ca_bundle`, `no_verify_tls`, `proxy`, `noproxy`)."""
+    f = click.option(
+        "--noproxy",
+        metavar="LIST",
+        help="Hosts that bypass the proxy: names (a name covers its subdomains), IPs, CIDR "
+        "blocks, `*` for all; comma-separated. Replaces NO_PROXY.",
+    )(f)
+    f = click.option(
+        "--proxy",
+        metavar="URL",
+        callback=_read_proxy,
+        help="Forward proxy for every request, http://[USER:PASSWORD@]HOST[:PORT]; '' for "
+        "none. Replaces http_proxy/https_proxy/all_proxy. @FILE reads the URL from a file, "
+        "keeping a password out of the command line; it never appears in output.",
+    )(f)
+    f = click.option(
+        "-k",
+        "--insecure",
+        "--no-verify-tls",
+        "no_verify_tls",
+        is_flag=True,
+        help="Do not verify TLS certificates (insecure; a warning is printed every time).",
+    )(f)
+    f = click.option(
+        "--ca-bundle",
+        type=click.Path(exists=True, dir_okay=False),
+        help="CA certificates (PEM) to trust for HTTPS (default: the system store, or "
+        "SSL_CERT_FILE / SSL_CERT_DIR; AWS_CA_BUNDLE for s3://).",
+    )(f)
+    return f
+
+
+def _read_proxy(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    """The `--proxy` value; `@FILE` gives the first line of FILE."""
+    if value is None or not value.startswith("@"):
+        return value
+    lines = _lines(value, option="--proxy")
+    return lines[0].strip() if lines else ""
 
 
 def sum_options(f: F) -> F:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 __all__ = ["DownloadConfig", "RetryPolicy", "Timeouts"]
 
@@ -61,6 +61,11 @@ class DownloadConfig:
     - `skip_existing`: do not download when the destination already is a regular file with the
       object's size and its Last-Modified as mtime (objget sets that mtime after every
       download); the result then says `skipped`.
+    - `proxy`: forward proxy URL for every request (`http://[user:password@]host:port`),
+      replacing `http_proxy`/`https_proxy`/`all_proxy`; `""` = no proxy at all; None = the
+      environment (docs/proxies.md). Its credentials never appear in a repr or a message.
+    - `no_proxy`: hosts that bypass the proxy (curl's `--noproxy` syntax), replacing
+      `NO_PROXY`; None = the environment.
     """
 
     max_workers: int = 32
@@ -78,6 +83,19 @@ class DownloadConfig:
     verify_tls: bool = True
     user_agent: str = "objget"
     skip_existing: bool = False
+    proxy: str | None = None
+    no_proxy: str | None = None
+
+    def __repr__(self) -> str:
+        shown = []
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "proxy" and value:
+                from .backends._proxy import parse_proxy
+
+                value = parse_proxy(value).shown
+            shown.append(f"{f.name}={value!r}")
+        return f"DownloadConfig({', '.join(shown)})"
 
     def __post_init__(self) -> None:
         if self.max_workers < 1:
@@ -98,3 +116,7 @@ class DownloadConfig:
                 bytes.fromhex(hexval)
             except ValueError:
                 raise ValueError("checksum must look like sha256:<64 hex digits>") from None
+        if self.proxy:
+            from .backends._proxy import parse_proxy  # backends import this module
+
+            parse_proxy(self.proxy)  # a ValueError that never quotes the URL

@@ -6,12 +6,14 @@ overwritten, `None` returned, oss2's exception types raised), on objget's engine
 resume from the last byte, 206 checks, crash-safe checkpoints, a lock, a temp file also below
 the threshold. Requests are signed by the bucket's own auth object, so every oss2 auth type
 (Auth, AuthV2, AuthV4, StsAuth, ProviderAuth, ProviderAuthV4) works unchanged. A CryptoBucket
-is handed to oss2 itself (client-side decryption is oss2's business), and so is a bucket made
-with `proxies=` (objget's connection pool does not go through HTTP proxies).
+is handed to oss2 itself (client-side decryption is oss2's business). A bucket made with
+`proxies=` (requests' form: `{"http": URL, "https": URL}`) downloads on objget's engine through
+the proxy requests would pick for the endpoint (`_bucket_proxy`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from collections.abc import Callable, Mapping
@@ -104,6 +106,23 @@ def _target(bucket: Any, oss2: Any) -> OssTarget:
     )
 
 
+def _bucket_proxy(bucket: Any) -> tuple[str | None, str | None]:
+    """(proxy, no_proxy) for the bucket's `proxies=`, chosen as requests chooses for the
+    endpoint: `scheme://host`, `scheme`, `all://host`, `all`. A proxy named there is used for
+    every request, NO_PROXY notwithstanding (requests does not bypass an explicit proxy); with
+    none, the environment decides, with `proxies["no_proxy"]` as its exception list if given."""
+    from urllib.parse import urlsplit
+
+    proxies = getattr(bucket, "proxies", None) or {}
+    parts = urlsplit(bucket.endpoint if "://" in bucket.endpoint else "http://" + bucket.endpoint)
+    scheme, host = parts.scheme.lower(), (parts.hostname or "")
+    for name in (f"{scheme}://{host}", scheme, f"all://{host}", "all"):
+        if proxies.get(name):
+            return str(proxies[name]), ""
+    no_proxy = proxies.get("no_proxy")
+    return None, str(no_proxy) if no_proxy is not None else None
+
+
 def _paths(
     oss2: Any, store: Any, bucket: Any, key: str, filename: str, version: str | None
 ) -> Paths:
@@ -171,10 +190,7 @@ def resumable_download(
     >>> objget.resumable_download(bucket, "big.bin", "big.bin")  # doctest: +SKIP
     """
     oss2 = _import_oss2()
-    proxied = bool(getattr(bucket, "proxies", None))
-    if isinstance(bucket, oss2.CryptoBucket) or proxied:
-        if proxied:
-            log.info("the oss2.Bucket has proxies=: oss2 downloads %s itself", key)
+    if isinstance(bucket, oss2.CryptoBucket):
         oss2.resumable_download(
             bucket,
             key,
@@ -196,9 +212,12 @@ def resumable_download(
     wanted = {k.lower(): v for k, v in (headers or {}).items()}
     limit = wanted.get("x-oss-traffic-limit")
     timeout = float(bucket.timeout) if bucket.timeout else 60.0
+    proxy, no_proxy = _bucket_proxy(bucket)
     config = DownloadConfig(
         max_workers=max(1, int(threads)),
         timeouts=Timeouts(connect=timeout, read=timeout),
+        proxy=proxy,
+        no_proxy=no_proxy,
     )
     try:
         with Downloader(config=config) as dl:
@@ -224,7 +243,7 @@ def resumable_download(
                 part, workers = None, config.max_workers
             else:
                 part, workers = max(64 * 1024, oss2_part_size(size, part_size)), config.max_workers
-            one = DownloadConfig(max_workers=workers, part_size=part, timeouts=config.timeouts)
+            one = dataclasses.replace(config, max_workers=workers, part_size=part)
             paths = _paths(oss2, store, bucket, key, filename, version)
             dl.download_object(
                 backend,

@@ -17,7 +17,14 @@ from typing import NoReturn
 
 import click
 
-from ._cli_options import Command, read_headers, resolve_checksum, sum_options, sync_options
+from ._cli_options import (
+    Command,
+    net_options,
+    read_headers,
+    resolve_checksum,
+    sum_options,
+    sync_options,
+)
 from ._config import DownloadConfig, RetryPolicy, Timeouts
 from ._console import ProgressBar, Stderr, parse_size, summary
 from ._downloader import Downloader, ProgressListener
@@ -86,20 +93,7 @@ def _size(ctx: click.Context, param: click.Parameter, value: str | None) -> int 
 @click.option("--restart", is_flag=True, help="Ignore any earlier progress and start over.")
 @sync_options
 @sum_options
-@click.option(
-    "--ca-bundle",
-    type=click.Path(exists=True, dir_okay=False),
-    help="CA certificates (PEM) to trust for HTTPS (default: the system store, or "
-    "SSL_CERT_FILE / SSL_CERT_DIR; AWS_CA_BUNDLE for s3://).",
-)
-@click.option(
-    "-k",
-    "--insecure",
-    "--no-verify-tls",
-    "no_verify_tls",
-    is_flag=True,
-    help="Do not verify TLS certificates (insecure; a warning is printed every time).",
-)
+@net_options
 @click.option(
     "--retries",
     type=click.IntRange(1, 100),
@@ -195,6 +189,8 @@ def command(
     checksum_file: str | None,
     ca_bundle: str | None,
     no_verify_tls: bool,
+    proxy: str | None,
+    noproxy: str | None,
     retries: int,
     connect_timeout: float,
     stall_timeout: float,
@@ -249,6 +245,8 @@ def command(
             verify_tls=not no_verify_tls,
             timeouts=Timeouts(connect=connect_timeout, read=stall_timeout),
             retry=RetryPolicy(attempts=retries),
+            proxy=proxy,
+            no_proxy=noproxy,
         )
         options = BackendOptions(
             endpoint=endpoint,

@@ -3,7 +3,8 @@
 Each test makes the same call with both functions, against the OSS-protocol test server, and
 compares what a caller can observe: the final file, where checkpoints live (`store.dir`, keyed
 by `store.make_store_key(...)`; objget's file is that key plus `.objget-ckpt`), the exception
-types (and their status/code), and the progress callbacks. A CryptoBucket is handed to oss2.
+types (and their status/code), and the progress callbacks. A CryptoBucket is handed to oss2;
+a bucket with `proxies=` is not (objget's engine goes through the proxy).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from objget import _checkpoint as ck
 
 from .._servers.oss_fixture import AK, SK, MiB, make_bucket
 from .._servers.oss_server import Fault, OssServer, RequestInfo
+from .._servers.proxy import ForwardProxy
 
 # oss2 logs "object overwritten" with the deprecated Logger.warn (its bug, not ours)
 pytestmark = pytest.mark.filterwarnings("ignore:The 'warn' method is deprecated:DeprecationWarning")
@@ -310,22 +312,39 @@ def test_crypto_bucket_is_handed_to_oss2(oss, bucket_name, tmp_path, monkeypatch
     assert progress and progress[-1][0] == progress[-1][1]
 
 
-def test_bucket_with_proxies_is_handed_to_oss2(oss, tmp_path, monkeypatch):
-    """objget's pool does not speak through HTTP proxies: a bucket made with `proxies=` is
-    downloaded by oss2 itself, with the caller's arguments unchanged (no request from objget)."""
-    calls = []
-    monkeypatch.setattr(oss2, "resumable_download", lambda *a, **kw: calls.append((a, kw)))
-    bucket = oss2.Bucket(
-        oss2.Auth(AK, SK), oss.endpoint, BUCKET, proxies={"http": "http://127.0.0.1:9"}
-    )
-    mark = len(oss.log)
-    store = store_at(tmp_path)
-    dest = str(tmp_path / "out.bin")
-    objget.resumable_download(bucket, "k", dest, num_threads=3, store=store)
-    [(args, kwargs)] = calls
-    assert args == (bucket, "k", dest)
-    assert kwargs["num_threads"] == 3 and kwargs["store"] is store
-    assert len(oss.log) == mark
+def test_bucket_with_proxies_downloads_on_objget_through_the_proxy(oss, obj, tmp_path, monkeypatch):
+    """A bucket made with `proxies=` is downloaded by objget's engine (not handed to oss2),
+    every request through the proxy requests would pick for the endpoint; the same file,
+    progress and checkpoint place as oss2 through the same proxy."""
+    for name in ("http_proxy", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")  # requests does not bypass an explicit proxy
+    key, data = obj
+    handed = []
+    real = oss2.resumable_download
+    with ForwardProxy() as proxy:
+        bucket = oss2.Bucket(oss2.Auth(AK, SK), oss.endpoint, BUCKET, proxies={"http": proxy.url})
+        dest = tmp_path / "oss2.bin"
+        real(bucket, key, str(dest), store=store_at(tmp_path / "a"), **PARALLEL)
+        assert dest.read_bytes() == data
+        by_oss2 = len(proxy.requests)
+        assert by_oss2 > 0  # the oracle: oss2 itself goes through it
+
+        monkeypatch.setattr(oss2, "resumable_download", lambda *a, **kw: handed.append(a))
+        mark = len(oss.log)
+        dest = tmp_path / "objget.bin"
+        progress: list[tuple[int, int | None]] = []
+        objget.resumable_download(
+            bucket, key, str(dest), store=store_at(tmp_path / "b"),
+            progress_callback=lambda a, b: progress.append((a, b)), **PARALLEL,
+        )  # fmt: skip
+        assert handed == []
+        assert dest.read_bytes() == data
+        assert progress[-1] == (len(data), len(data))
+        mine = proxy.requests[by_oss2:]
+        assert len(mine) == len(oss.log) - mark > 1  # every request objget sent went through it
+        assert all(t.startswith(oss.endpoint) for _, t in mine)
+        assert any(m == "GET" for m, _ in mine)
 
 
 def test_second_call_on_a_locked_filename_is_a_client_error(oss, obj, tmp_path):

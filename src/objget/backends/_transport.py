@@ -1,5 +1,6 @@
-"""The one urllib3 pool every backend sends its bytes through, and the boundary where urllib3
-and socket errors become objget's errors.
+"""The urllib3 pools every backend sends its bytes through (direct, or through the forward
+proxy `_proxy` picks for the URL: `_pools`), and the boundary where urllib3 and socket errors
+become objget's errors.
 
 The byte path reads with `readinto` straight from the `http.client` response under urllib3
 (no urllib3 decoder, no intermediate bytes object): one C-level `recv_into` per call. HTTPS
@@ -9,10 +10,10 @@ bodies go one step further down, to OpenSSL's read per TLS record (`_tls.DirectT
 from __future__ import annotations
 
 import contextlib
-import functools
 import http.client
 import logging
 import ssl
+import threading
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -32,10 +33,13 @@ from .._exceptions import (
     TransportError,
 )
 from .._retry import parse_retry_after
+from ._pools import _system_trust, as_written, make_pools, proxy_error
+from ._proxy import ProxyUrl, proxy_rules
 from ._redact import install_redaction, redact_url
-from ._tls import DirectTlsReader, UnverifiedHTTPSPool, is_verify_failure, tls_reason
+from ._tls import DirectTlsReader, is_verify_failure, tls_reason
 
 __all__ = ["ResponseBody", "Transport", "content_length", "error_for_status", "redact_url"]
+_ = _system_trust  # loaded on first https use only (tests/unit/test_import_cost.py asks it)
 
 log = logging.getLogger("objget")
 
@@ -61,6 +65,12 @@ def error_for_status(
     }
     if status == 404:
         return ObjectNotFound(f"{source} not found (HTTP 404){extra}{rid}", **kw)
+    if status == 407:  # from a forward proxy, not the store
+        return AccessDenied(
+            f"{source}: the proxy refused the request (HTTP 407 proxy authentication "
+            f"required){extra}; check the credentials in the proxy URL",
+            **kw,
+        )
     if status in (401, 403):
         who = f" using {credentials}" if credentials else ""
         return AccessDenied(f"access to {source} denied (HTTP {status}){who}{extra}{rid}", **kw)
@@ -151,32 +161,9 @@ class ResponseBody:
         return data
 
 
-@functools.cache
-def _system_trust() -> ssl.SSLContext:
-    """The system's CA store, loaded once per process and only when an https pool first needs
-    it: loading it costs ~45 ms, a third of a whole 8 MiB download from a plain-http server."""
-    return ssl.create_default_context()
-
-
-class _SystemTrustPools(urllib3.PoolManager):
-    """A PoolManager whose https pools verify against `_system_trust()`."""
-
-    def _new_pool(
-        self,
-        scheme: str,
-        host: str,
-        port: int,
-        request_context: dict[str, Any] | None = None,
-    ) -> urllib3.HTTPConnectionPool:
-        if scheme == "https":
-            if request_context is None:
-                request_context = self.connection_pool_kw.copy()
-            request_context.setdefault("ssl_context", _system_trust())
-        return super()._new_pool(scheme, host, port, request_context)
-
-
 class Transport:
-    """One urllib3 PoolManager: TLS verified by default, timeouts on, no hidden retries."""
+    """urllib3 pool managers: TLS verified by default, timeouts on, no hidden retries; one
+    for direct connections and one per forward proxy in use (`_proxy`: which, and when)."""
 
     def __init__(self, config: DownloadConfig, *, pool_size: int | None = None) -> None:
         install_redaction()
@@ -195,19 +182,32 @@ class Transport:
                 kwargs["ca_certs"] = config.ca_bundle
         else:
             kwargs["cert_reqs"] = "CERT_NONE"
-        pools = (
-            _SystemTrustPools if config.verify_tls and not config.ca_bundle else urllib3.PoolManager
-        )
-        self.pool = pools(**kwargs)
+        self._pool_kwargs = kwargs
+        self.pool = make_pools(kwargs, verify=config.verify_tls, ca_bundle=bool(config.ca_bundle))
         self._verify = config.verify_tls
+        self.proxies = proxy_rules(config.proxy, config.no_proxy)
+        self._via: dict[ProxyUrl, urllib3.PoolManager] = {}
+        self._via_lock = threading.Lock()
         if not config.verify_tls:
             # The choice is explicit, so it is said once here, not per request: urllib3's
             # InsecureRequestWarning would print from a silent library (and raise under -W error).
-            self.pool.pool_classes_by_scheme = {
-                **self.pool.pool_classes_by_scheme,
-                "https": UnverifiedHTTPSPool,
-            }
             log.warning("TLS certificates are not verified (verify_tls=False)")
+
+    def _pools_for(self, proxy: ProxyUrl | None) -> urllib3.PoolManager:
+        if proxy is None:
+            return self.pool
+        with self._via_lock:
+            pools = self._via.get(proxy)
+            if pools is None:
+                log.debug("requests go through the proxy %s", proxy.shown)
+                pools = make_pools(
+                    self._pool_kwargs,
+                    verify=self._verify,
+                    ca_bundle=bool(self.config.ca_bundle),
+                    proxy=proxy,
+                )
+                self._via[proxy] = pools
+            return pools
 
     def request(
         self,
@@ -224,6 +224,8 @@ class Transport:
         A request that follows no redirect is one a backend built (and maybe signed) itself:
         its path goes on the wire exactly as `url` writes it (`_send_as_written`)."""
         host = urlsplit(url).hostname or "?"
+        proxy = self.proxies.for_url(url) if self.proxies.any else None
+        pools = self._pools_for(proxy)
         # `headers=` replaces the pool's defaults, its User-Agent included
         all_headers = {"User-Agent": self.config.user_agent, **headers}
         try:
@@ -238,7 +240,7 @@ class Transport:
                     raise_on_redirect=True,
                     raise_on_status=False,
                 )
-                resp = self.pool.request(
+                resp = pools.request(
                     method,
                     url,
                     headers=all_headers,
@@ -248,33 +250,54 @@ class Transport:
                     retries=retries,
                 )
             else:
-                resp = self._send_as_written(method, url, all_headers)
+                resp = self._send_as_written(pools, method, url, all_headers, proxied=proxy)
         except u3.MaxRetryError as exc:
             reason = exc.reason
             if isinstance(reason, u3.ResponseError) or "redirect" in str(reason).lower():
                 raise RemoteError(
                     f"{source}: too many redirects (more than 10)", source=source
                 ) from exc
-            raise self._map(reason or exc, host, source) from exc
+            raise self._map(reason or exc, host, source, proxy) from exc
         except (u3.HTTPError, OSError) as exc:
-            raise self._map(exc, host, source) from exc
+            raise self._map(exc, host, source, proxy) from exc
         return ResponseBody(resp, source=source, read_timeout=self.config.timeouts.read)
 
     def _send_as_written(
-        self, method: str, url: str, headers: Mapping[str, str]
+        self,
+        pools: urllib3.PoolManager,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        *,
+        proxied: ProxyUrl | None = None,
     ) -> urllib3.BaseHTTPResponse:
         """Send with the request target taken from `url` byte for byte. `PoolManager.urlopen`
         re-parses the URL and removes `.` and `..` segments (RFC 3986 reference resolution):
         `/bkt/a/../obj` would go out as `/bkt/obj`, another object (`/b1/../b2/k`: another
         bucket's), under a signature computed over the path as written. Object keys are
         names, not paths; S3 and OSS take such segments literally, as botocore sends them.
-        urllib3 only picks the connection pool here."""
+        urllib3 only picks the connection pool here. Through a proxy, an https request goes
+        the same way inside the CONNECT tunnel; an http one in absolute form (`_pools`)."""
         where = parse_url(url)
-        pool = self.pool.connection_from_host(where.host, port=where.port, scheme=where.scheme)
+        pool = pools.connection_from_host(where.host, port=where.port, scheme=where.scheme)
         parts = urlsplit(url)
         target = parts.path or "/"
         if parts.query:
             target += "?" + parts.query
+        if proxied is not None and where.scheme == "http":
+            netloc = parts.netloc.rpartition("@")[2]
+            absolute = f"http://{netloc}{target}"
+            with as_written(absolute):
+                return pool.urlopen(
+                    method,
+                    absolute,  # urllib3 normalises this copy; AsWrittenPool sends the original
+                    headers=dict(headers),
+                    preload_content=False,
+                    decode_content=False,
+                    redirect=False,
+                    retries=False,
+                    assert_same_host=False,
+                )
         return pool.urlopen(
             method,
             target,
@@ -286,7 +309,11 @@ class Transport:
             assert_same_host=False,
         )
 
-    def _map(self, exc: BaseException, host: str, source: str) -> DownloadError:
+    def _map(
+        self, exc: BaseException, host: str, source: str, proxy: ProxyUrl | None = None
+    ) -> DownloadError:
+        if proxy is not None and isinstance(exc, u3.ProxyError):
+            return proxy_error(exc, proxy, host, source)
         if isinstance(exc, (u3.SSLError, ssl.SSLError)):
             if is_verify_failure(exc):  # final: every connection would be refused the same way
                 return TLSError(f"TLS error talking to {host}: {tls_reason(exc)}", source=source)
@@ -311,6 +338,10 @@ class Transport:
 
     def close(self) -> None:
         self.pool.clear()
+        with self._via_lock:
+            via = list(self._via.values())
+        for pools in via:
+            pools.clear()
 
 
 def retry_after_of(body: ResponseBody, *, now: float) -> float | None:
