@@ -1,0 +1,155 @@
+"""OSS credentials that expire in the middle of a download (issue 17 item 2).
+
+The credentials come from the Alibaba Cloud credential chain (`alibabacloud-credentials`, its
+own `Client`) over a fake provider the test controls; the OSS-protocol test server answers
+`403 SecurityTokenExpired` to the old token from a moment the test picks, as OSS does when an
+STS token runs out. The download must span the expiry and succeed, the new token signing the
+requests after the renewal: the server's log shows both tokens.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from alibabacloud_credentials import client as chain_client
+from alibabacloud_credentials.provider.refreshable import Credentials
+from alibabacloud_credentials_api import ICredentialsProvider
+
+import objget
+
+from .._servers.oss_fixture import REGION, STS_AK, STS_SK, TOKEN, MiB, gets
+from .._servers.oss_server import OssServer, RequestInfo
+from .._servers.util import sha256_file, write_random
+
+BUCKET = "objget-oss-creds"
+KEY = "expiring/big.bin"
+SIZE = 6 * MiB
+PART = 256 * 1024
+NEW_AK, NEW_SK, NEW_TOKEN = "STS.NUobjgetRenewed", "renewedSecret42", "CAIS-renewed/token=="
+
+
+class FakeProvider(ICredentialsProvider):
+    """An STS provider: the first temporary key until `rotate()`, the renewed one after."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.rotated = False
+        self._lock = threading.Lock()
+
+    def rotate(self) -> None:
+        self.rotated = True
+
+    def get_credentials(self) -> Credentials:
+        with self._lock:
+            self.calls += 1
+        ak, sk, token = (NEW_AK, NEW_SK, NEW_TOKEN) if self.rotated else (STS_AK, STS_SK, TOKEN)
+        return Credentials(
+            access_key_id=ak,
+            access_key_secret=sk,
+            security_token=token,
+            provider_name="fake_sts",
+        )
+
+    async def get_credentials_async(self) -> Credentials:
+        return self.get_credentials()
+
+    def get_provider_name(self) -> str:
+        return "fake_sts"
+
+
+@pytest.fixture(scope="module")
+def source(oss: OssServer, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    oss.create_bucket(BUCKET)
+    path = write_random(tmp_path_factory.mktemp("creds") / "big.bin", SIZE, seed=17)
+    oss.put(BUCKET, KEY, path)
+    return f"oss://{BUCKET}/{KEY}", sha256_file(path)
+
+
+@pytest.fixture
+def provider(monkeypatch: pytest.MonkeyPatch, oss: OssServer) -> FakeProvider:
+    """The chain's `Client()` gives the fake provider's credentials; nothing from the real
+    user's environment or files; the server knows the first token again (and not yet its
+    expiry) and the renewed key."""
+    for name in ("OSS_ACCESS_KEY_ID", "OSS_ACCESS_KEY_SECRET", "OSS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("OSSUTIL_CONFIG_FILE", "/nonexistent/ossutilconfig")
+    fake = FakeProvider()
+    real = chain_client.Client
+    monkeypatch.setattr(chain_client, "Client", lambda: real(provider=fake))
+    oss.add_sts(STS_AK, STS_SK, TOKEN)
+    oss.add_sts(NEW_AK, NEW_SK, NEW_TOKEN)
+    yield fake
+    oss.add_sts(STS_AK, STS_SK, TOKEN)
+    oss.sts.pop(NEW_AK, None)
+
+
+def expire_at_get(oss: OssServer, nth: int, then: object = None) -> None:
+    """From the `nth` GET of the object on, the first token is expired at the server (and
+    `then()` runs once, at that moment)."""
+    seen = 0
+    lock = threading.Lock()
+
+    def hook(req: RequestInfo) -> None:
+        nonlocal seen
+        if req.method != "GET" or req.key != KEY:
+            return None
+        with lock:
+            seen += 1
+            if seen == nth:
+                oss.add_sts(
+                    STS_AK,
+                    STS_SK,
+                    TOKEN,
+                    expires=datetime.now(timezone.utc) - timedelta(seconds=1),
+                )
+                if callable(then):
+                    then()
+        return None
+
+    oss.on_request = hook
+
+
+def run(oss: OssServer, src: str, dest: Path, **config: object) -> objget.DownloadResult:
+    options = objget.BackendOptions(endpoint=oss.endpoint, region=REGION)
+    cfg = objget.DownloadConfig(part_size=PART, max_workers=2, **config)  # type: ignore[arg-type]
+    with objget.Downloader(config=cfg, options=options) as dl:
+        return dl.download(src, dest)
+
+
+def test_download_spans_the_token_expiry_and_the_renewed_token_signs_after_it(
+    oss, source, provider, tmp_path
+):
+    src, sha = source
+    since = len(oss.log)
+    expire_at_get(oss, 4, then=provider.rotate)  # the chain has the new token from then on
+    result = run(oss, src, tmp_path / "out.bin")
+    assert sha256_file(tmp_path / "out.bin") == sha
+    log = gets(oss, BUCKET, KEY, since)
+    refused = [e for e in oss.log[since:] if e.status == 403]
+    assert refused, "the old token was never refused: the test did not span the expiry"
+    assert all(e.security_token == TOKEN for e in refused)
+    served = {e.security_token for e in log if e.status in (200, 206)}
+    assert served == {TOKEN, NEW_TOKEN}  # both tokens signed data requests
+    last = [e for e in log if e.status == 206][-1]
+    assert last.security_token == NEW_TOKEN and last.request.access_key_id == NEW_AK
+    assert provider.calls == 2  # the first answer, and one renewal for all the workers
+    assert result.retries >= 1 and result.retries <= len(refused)
+
+
+def test_a_chain_with_nothing_newer_is_a_final_access_denied(oss, source, provider, tmp_path):
+    """The token expired and the chain gives the same one again: no retry loop, an
+    AccessDenied naming the expiry and the chain."""
+    src, _ = source
+    since = len(oss.log)
+    expire_at_get(oss, 2)  # never rotated
+    with pytest.raises(objget.AccessDenied) as info:
+        run(oss, src, tmp_path / "out.bin")
+    text = str(info.value)
+    assert "SecurityTokenExpired" in text and "Alibaba Cloud credential chain" in text
+    assert STS_SK not in text and TOKEN not in text
+    refused = [e for e in oss.log[since:] if e.status == 403]
+    assert 1 <= len(refused) <= 2  # one per worker at most: asked once each, not retried
+    assert provider.calls <= 1 + len(refused)
