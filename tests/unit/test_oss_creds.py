@@ -189,26 +189,26 @@ def test_ossutil_v2_default_and_named_profiles(tmp_path):
         "dev-secret",
         "eu-central-1",
     )
-    with pytest.raises(DownloadError, match=r"ossutil profile 'prod' not found.*\[profile prod\]"):
+    with pytest.raises(ValueError, match=r"ossutil profile 'prod' not found.*\[profile prod\]"):
         read_profile("prod")
 
 
 def test_missing_file_is_nothing_unless_a_profile_was_named(tmp_path):
     assert read_profile(None) is None
-    with pytest.raises(DownloadError, match="does not exist"):
+    with pytest.raises(ValueError, match="does not exist"):
         read_profile("dev")
 
 
 def test_an_unreadable_file_is_an_error_that_quotes_no_line(tmp_path):
     write_config(tmp_path, "accessKeySecret=leaked-secret\n[default]\n")
-    with pytest.raises(DownloadError) as info:
+    with pytest.raises(ValueError) as info:
         read_profile(None)
     assert "leaked-secret" not in str(info.value) and "ossutil config" in str(info.value)
 
 
 def test_a_role_mode_profile_points_at_the_chain(tmp_path):
     write_config(tmp_path, "[default]\nmode = EcsRamRole\nramRoleName = r\n")
-    with pytest.raises(DownloadError, match="mode 'EcsRamRole'.*credential chain"):
+    with pytest.raises(ValueError, match="mode 'EcsRamRole'.*credential chain"):
         read_profile(None)
 
 
@@ -241,6 +241,6 @@ def test_a_default_profile_without_keys_leaves_them_to_the_chain(monkeypatch, tm
     target, region = resolve_target("bkt", BackendOptions())  # the profile's region is used
     assert (target.endpoint, region) == ("https://oss-cn-shanghai.aliyuncs.com", "cn-shanghai")
     assert resolve_target("bkt", BackendOptions(region="us-west-1"))[1] == "us-west-1"
-    with pytest.raises(DownloadError, match="no accessKeyId"):
+    with pytest.raises(ValueError, match="no accessKeyId"):
         write_config(tmp_path, "[profile dev]\nregion = cn-shanghai\n")
         find_credentials(BackendOptions(profile="dev"))

@@ -22,8 +22,6 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .._exceptions import DownloadError
-
 __all__ = ["OssProfile", "config_path", "read_profile"]
 
 _STATIC_MODES = frozenset({"", "ak", "accesskey", "ststoken", "sts"})
@@ -63,11 +61,11 @@ def _load(path: Path) -> configparser.RawConfigParser | None:
     except configparser.Error as exc:  # the message would quote the file's lines: not shown
         line = getattr(exc, "lineno", None)
         at = f" at line {line}" if line else ""
-        raise DownloadError(
+        raise ValueError(
             f"cannot read the ossutil config file {path}: {exc.__class__.__name__}{at}"
         ) from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise DownloadError(
+        raise ValueError(
             f"cannot read the ossutil config file {path}: {exc.__class__.__name__}"
         ) from None
     return parser
@@ -86,14 +84,15 @@ def _section(parser: configparser.RawConfigParser, profile: str | None) -> str |
 def read_profile(profile: str | None) -> OssProfile | None:
     """The named profile (None: the default one) from ossutil's config file; None when the
     file or the default profile does not exist. A named profile that is not there, an
-    unreadable file or an unsupported `mode` is a DownloadError."""
+    unreadable file or an unsupported `mode` is a ValueError (a usage error, exit 2, as an
+    AWS profile that is not there is for s3://)."""
     path = config_path()
     parser = _load(path)
     section = None if parser is None else _section(parser, profile)
     if parser is None or section is None:
         if profile is not None and profile.lower() != "default":
             why = "has no such profile" if parser is not None else "does not exist"
-            raise DownloadError(
+            raise ValueError(
                 f"ossutil profile {profile!r} not found: {path} {why} "
                 f"(expected a [profile {profile}] section)"
             )
@@ -102,7 +101,7 @@ def read_profile(profile: str | None) -> OssProfile | None:
     where = f"ossutil config {path} [{section}]"
     mode = _norm(values.get("mode", ""))
     if mode not in _STATIC_MODES:
-        raise DownloadError(
+        raise ValueError(
             f"{where}: mode {values['mode']!r} is not read by objget (only access keys and STS "
             "tokens are); configure it in the Alibaba Cloud credential chain instead "
             "(~/.aliyun/config.json or ~/.alibabacloud/credentials)"

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from urllib.parse import urlsplit
 
-from .._exceptions import DownloadError
 from ._options import BackendOptions
 from ._oss_auth import SECURITY_TOKEN, V4_ALGORITHM, OssCredentials, sign_v1, sign_v4
 from ._oss_creds import CredentialSource, StaticCredentials, chain_credentials
@@ -120,7 +119,7 @@ def credential_source(options: BackendOptions) -> CredentialSource | None:
     profile = read_profile(options.profile)
     if profile is not None and (profile.access_key_id or options.profile):
         if not profile.access_key_id or not profile.access_key_secret:
-            raise DownloadError(
+            raise ValueError(
                 f"{profile.where} has no accessKeyId and accessKeySecret; "
                 "add them, or use another profile"
             )

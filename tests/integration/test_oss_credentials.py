@@ -1,4 +1,5 @@
-"""OSS credentials that expire in the middle of a download (issue 17 item 2).
+"""OSS credentials that last (issue 17 item 2): expiry in the middle of a download, and
+ossutil's config file with `--profile` for the CLI.
 
 The credentials come from the Alibaba Cloud credential chain (`alibabacloud-credentials`, its
 own `Client`) over a fake provider the test controls; the OSS-protocol test server answers
@@ -20,7 +21,18 @@ from alibabacloud_credentials_api import ICredentialsProvider
 
 import objget
 
-from .._servers.oss_fixture import REGION, STS_AK, STS_SK, TOKEN, MiB, gets
+from .._servers.oss_fixture import (
+    AK,
+    REGION,
+    SK,
+    STS_AK,
+    STS_SK,
+    TOKEN,
+    MiB,
+    cli_env,
+    gets,
+    run_cli,
+)
 from .._servers.oss_server import OssServer, RequestInfo
 from .._servers.util import sha256_file, write_random
 
@@ -153,3 +165,36 @@ def test_a_chain_with_nothing_newer_is_a_final_access_denied(oss, source, provid
     refused = [e for e in oss.log[since:] if e.status == 403]
     assert 1 <= len(refused) <= 2  # one per worker at most: asked once each, not retried
     assert provider.calls <= 1 + len(refused)
+
+
+def ossutil_env(oss: OssServer, config: Path) -> dict[str, str]:
+    """The CLI's environment with no OSS_* credentials, endpoint or region: only the ossutil
+    config file at `config` names them."""
+    env = cli_env(oss, OSSUTIL_CONFIG_FILE=str(config))
+    for name in ("OSS_ACCESS_KEY_ID", "OSS_ACCESS_KEY_SECRET", "OSS_ENDPOINT", "OSS_REGION"):
+        env.pop(name)
+    return env
+
+
+def test_cli_profile_reads_ossutils_config_file(oss, source, tmp_path):
+    src, sha = source
+    config = tmp_path / "ossutilconfig"
+    config.write_text(
+        f"[default]\nregion = {REGION}\nendpoint = {oss.endpoint}\n\n"
+        f"[profile dev]\nregion = {REGION}\nendpoint = {oss.endpoint}\n"
+        f"accessKeyId = {AK}\naccessKeySecret = {SK}\n"
+    )
+    out = tmp_path / "out.bin"
+    proc = run_cli([src, str(out), "--profile", "dev", "-q"], ossutil_env(oss, config))
+    assert proc.returncode == 0, proc.stderr
+    assert sha256_file(out) == sha
+    assert SK not in proc.stdout + proc.stderr
+
+
+def test_cli_profile_that_is_not_there_is_an_error_naming_it(oss, source, tmp_path):
+    src, _ = source
+    config = tmp_path / "ossutilconfig"
+    config.write_text(f"[default]\nregion = {REGION}\nendpoint = {oss.endpoint}\n")
+    proc = run_cli([src, str(tmp_path / "o"), "--profile", "prod"], ossutil_env(oss, config))
+    assert proc.returncode == 2  # a usage error, as for an AWS profile that is not there
+    assert "ossutil profile 'prod' not found" in proc.stderr, proc.stderr
