@@ -10,8 +10,13 @@ requests after the renewal: the server's log shows both tokens.
 
 from __future__ import annotations
 
+import json
+import os
 import threading
+import time
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -33,7 +38,7 @@ from .._servers.oss_fixture import (
     gets,
     run_cli,
 )
-from .._servers.oss_server import OssServer, RequestInfo
+from .._servers.oss_server import Fault, OssServer, RequestInfo
 from .._servers.util import sha256_file, write_random
 
 BUCKET = "objget-oss-creds"
@@ -198,3 +203,106 @@ def test_cli_profile_that_is_not_there_is_an_error_naming_it(oss, source, tmp_pa
     proc = run_cli([src, str(tmp_path / "o"), "--profile", "prod"], ossutil_env(oss, config))
     assert proc.returncode == 2  # a usage error, as for an AWS profile that is not there
     assert "ossutil profile 'prod' not found" in proc.stderr, proc.stderr
+
+
+class CredentialsUri:
+    """`ALIBABA_CLOUD_CREDENTIALS_URI` for the chain: the first answer is the first STS key,
+    which the chain holds for `fresh` seconds (it renews 15 minutes before the `Expiration` it
+    is told); every later answer is the renewed key, valid for an hour."""
+
+    def __init__(self, fresh: float) -> None:
+        self.fresh = fresh
+        self.served: list[float] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+                now = time.time()
+                first = not outer.served
+                outer.served.append(now)
+                ak, sk, token = (STS_AK, STS_SK, TOKEN) if first else (NEW_AK, NEW_SK, NEW_TOKEN)
+                life = 900 + outer.fresh if first else 3600
+                ends = datetime.fromtimestamp(now + life, timezone.utc)
+                body = json.dumps(
+                    {
+                        "Code": "Success",
+                        "AccessKeyId": ak,
+                        "AccessKeySecret": sk,
+                        "SecurityToken": token,
+                        "Expiration": ends.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    }
+                ).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+                pass
+
+        self.http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.http.server_address[1]}/sts"
+        self.thread = threading.Thread(
+            target=self.http.serve_forever, kwargs={"poll_interval": 0.1}
+        )
+
+    def __enter__(self) -> CredentialsUri:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.http.shutdown()
+        self.http.server_close()
+        self.thread.join(10)
+
+
+@pytest.fixture
+def sts_keys(oss: OssServer) -> Iterator[None]:
+    oss.add_sts(STS_AK, STS_SK, TOKEN)
+    oss.add_sts(NEW_AK, NEW_SK, NEW_TOKEN)
+    yield
+    oss.add_sts(STS_AK, STS_SK, TOKEN)
+    oss.sts.pop(NEW_AK, None)
+
+
+def test_cli_renews_chain_credentials_that_expire_mid_download(oss, source, sts_keys, tmp_path):
+    """The real chain end to end, in the CLI: its credentials URI hands out an STS key that
+    it renews after 2 s; the server stops accepting that key 3 s in, while the download (slow
+    GETs) is still running. The download succeeds; the server saw both keys sign data."""
+    src, sha = source
+    since = len(oss.log)
+    with CredentialsUri(fresh=2.0) as uri:
+        expired = threading.Event()
+
+        def hook(req: RequestInfo) -> Fault | None:
+            if req.method != "GET" or req.key != KEY:
+                return None
+            if uri.served and time.time() >= uri.served[0] + 3.0 and not expired.is_set():
+                expired.set()
+                past = datetime.now(timezone.utc) - timedelta(seconds=1)
+                oss.add_sts(STS_AK, STS_SK, TOKEN, expires=past)
+            return Fault(delay=0.4)  # slow enough that the download spans the expiry
+
+        oss.on_request = hook
+        env = cli_env(oss, "sts", ALIBABA_CLOUD_CREDENTIALS_URI=uri.url)
+        for name in ("OSS_ACCESS_KEY_ID", "OSS_ACCESS_KEY_SECRET", "OSS_SESSION_TOKEN"):
+            env.pop(name)
+        env["ALIBABA_CLOUD_CLI_PROFILE_DISABLED"] = "true"
+        env["OSSUTIL_CONFIG_FILE"] = os.devnull
+        extra = os.environ.get("PYTHONPATH")  # where the chain's package is, if not installed
+        if extra:
+            env["PYTHONPATH"] += os.pathsep + extra
+        out = tmp_path / "out.bin"
+        args = [src, str(out), "-j", "2", "--part-size", str(PART), "--json"]
+        proc = run_cli(args, env)
+        assert proc.returncode == 0, proc.stderr
+        assert sha256_file(out) == sha
+        assert expired.is_set(), "the download ended before the key expired"
+        assert len(uri.served) == 2  # the first key, then one renewal
+    log = gets(oss, BUCKET, KEY, since)
+    assert any(e.status == 403 and e.security_token == TOKEN for e in oss.log[since:])
+    assert {e.security_token for e in log if e.status == 206} == {TOKEN, NEW_TOKEN}
+    assert json.loads(proc.stdout)["retries"] >= 1
+    for secret in (STS_SK, NEW_SK, TOKEN, NEW_TOKEN):
+        assert secret not in proc.stdout + proc.stderr
