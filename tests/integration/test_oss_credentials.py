@@ -156,6 +156,27 @@ def test_download_spans_the_token_expiry_and_the_renewed_token_signs_after_it(
     assert result.retries >= 1 and result.retries <= len(refused)
 
 
+def test_expired_before_the_head_renews_there_too(oss, source, provider, tmp_path):
+    """The token is already expired when the download starts: the HEAD (whose error comes in
+    the base64 `x-oss-err` header) renews it and is sent again."""
+    src, sha = source
+    since = len(oss.log)
+    oss.add_sts(STS_AK, STS_SK, TOKEN, expires=datetime.now(timezone.utc) - timedelta(seconds=1))
+    real = provider.get_credentials
+
+    def first_old_then_new() -> Credentials:
+        creds = real()
+        provider.rotate()
+        return creds
+
+    provider.get_credentials = first_old_then_new  # type: ignore[method-assign]
+    run(oss, src, tmp_path / "out.bin")
+    assert sha256_file(tmp_path / "out.bin") == sha
+    heads = [e for e in oss.log[since:] if e.method == "HEAD"]
+    assert [(e.status, e.security_token) for e in heads[:2]] == [(403, TOKEN), (200, NEW_TOKEN)]
+    assert {e.security_token for e in gets(oss, BUCKET, KEY, since)} == {NEW_TOKEN}
+
+
 def test_a_chain_with_nothing_newer_is_a_final_access_denied(oss, source, provider, tmp_path):
     """The token expired and the chain gives the same one again: no retry loop, an
     AccessDenied naming the expiry and the chain."""
