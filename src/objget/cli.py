@@ -123,7 +123,11 @@ def _size(ctx: click.Context, param: click.Parameter, value: str | None) -> int 
     help="OSS endpoint (else OSS_ENDPOINT) or S3 endpoint URL (else AWS_ENDPOINT_URL).",
 )
 @click.option("--region", help="OSS region (V4 signing) or S3 region.")
-@click.option("--profile", help="S3: named profile from the AWS config files.")
+@click.option(
+    "--profile",
+    help="S3: named profile from the AWS config files. OSS: profile of ossutil's config file "
+    "(~/.ossutilconfig).",
+)
 @click.option(
     "--addressing-style",
     type=click.Choice(["auto", "path", "virtual"]),

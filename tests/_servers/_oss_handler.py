@@ -70,6 +70,7 @@ class LogEntry:
     status: int
     body_bytes: int
     range: str | None = None
+    security_token: str | None = None  # the STS token the request carried, accepted or not
 
 
 class _Reset(Exception):
@@ -131,6 +132,7 @@ class OssHandler(WriteOps, BaseHTTPRequestHandler):
                 region=self.oss.region,
                 anonymous=self.oss.anonymous,
                 now=datetime.now(timezone.utc),
+                expiry=self.oss.sts_expiry,
             )
             info = RequestInfo(self.command, t.bucket, t.key, t.params, headers, ak)
             hook = self.oss.on_request
@@ -153,7 +155,13 @@ class OssHandler(WriteOps, BaseHTTPRequestHandler):
             if self.command in ("PUT", "POST") and not self.body_read:
                 self.close_connection = True  # the body was not read: the connection is unusable
             entry = LogEntry(
-                info, self.command, self.path, self.status, self.sent, headers.get("range")
+                info,
+                self.command,
+                self.path,
+                self.status,
+                self.sent,
+                headers.get("range"),
+                headers.get("x-oss-security-token"),
             )
             self.oss.add_log(entry)
 

@@ -60,6 +60,7 @@ NoSuchVersion 404 0026-00000002 The specified version does not exist.
 NotImplemented 501 0000-00000002 A header you provided implies functionality that is not \
 implemented.
 PreconditionFailed 412 0026-00000003 At least one of the pre-conditions you specified did not hold.
+SecurityTokenExpired 403 0002-00000007 The security token you provided has expired.
 RequestTimeTooSkewed 403 0002-00000504 The difference between the request time and the \
 current time is too large.
 ServiceUnavailable 503 0000-00000005 Please reduce your request rate.
@@ -180,7 +181,12 @@ def _check_skew(when: datetime, now: datetime) -> None:
 
 
 def _secret_for(
-    ak: str, headers: Mapping[str, str], keys: Mapping[str, str], sts: Mapping[str, tuple[str, str]]
+    ak: str,
+    headers: Mapping[str, str],
+    keys: Mapping[str, str],
+    sts: Mapping[str, tuple[str, str]],
+    expiry: Mapping[str, datetime],
+    now: datetime,
 ) -> str:
     if ak in sts:
         secret, token = sts[ak]
@@ -189,6 +195,12 @@ def _secret_for(
                 "InvalidAccessKeyId",
                 "The security token you provided is invalid.",
                 fields={"OSSAccessKeyId": ak},
+            )
+        ends = expiry.get(ak)
+        if ends is not None and now >= ends:
+            raise OssFault(
+                "SecurityTokenExpired",
+                fields={"OSSAccessKeyId": ak, "Expiration": ends.strftime("%Y-%m-%dT%H:%M:%SZ")},
             )
         return secret
     if ak in keys:
@@ -286,8 +298,10 @@ class _SecretOf:
         headers: Mapping[str, str],
         keys: Mapping[str, str],
         sts: Mapping[str, tuple[str, str]],
+        expiry: Mapping[str, datetime],
+        now: datetime,
     ) -> None:
-        self._args = (headers, keys, sts)
+        self._args = (headers, keys, sts, expiry, now)
 
     def __call__(self, ak: str) -> str:
         return _secret_for(ak, *self._args)
@@ -302,13 +316,17 @@ def verify_request(
     region: str,
     anonymous: bool,
     now: datetime,
+    expiry: Mapping[str, datetime] | None = None,
 ) -> str | None:
-    """The access key id that signed the request (None: anonymous and allowed); else OssFault."""
+    """The access key id that signed the request (None: anonymous and allowed); else OssFault.
+    `expiry` maps STS key ids to the moment their token expires (SecurityTokenExpired from
+    then on)."""
+    ends = expiry or {}
     value = t.headers.get("authorization", "")
     if "Signature" in t.params and "OSSAccessKeyId" in t.params:
         headers = {**t.headers, "x-oss-security-token": t.params.get("security-token", "")}
-        return _verify_query_v1(method, t, _SecretOf(headers, keys, sts), now)
-    secret_of = _SecretOf(t.headers, keys, sts)
+        return _verify_query_v1(method, t, _SecretOf(headers, keys, sts, ends, now), now)
+    secret_of = _SecretOf(t.headers, keys, sts, ends, now)
     if value.startswith("OSS "):
         return _verify_v1(method, t, value, secret_of, now)
     if value.startswith(auth.V4_ALGORITHM + " "):

@@ -91,7 +91,7 @@ def make_bucket(oss: OssServer, name: str, auth: str = "v4", **kw: Any) -> Any:
 def cli_env(oss: OssServer, auth: str = "v4", **extra: str) -> dict[str, str]:
     """A clean environment for `objget oss://...`: endpoint, region and the credentials of
     `auth` (v1 and v4: the long-term key; sts: the temporary key and its token), nothing from
-    the real user's OSS or Alibaba Cloud configuration."""
+    the real user's OSS, ossutil or Alibaba Cloud configuration."""
     drop = ("OSS_", "ALIBABA_CLOUD_", "ALICLOUD_")
     env = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
     env.update(
@@ -100,6 +100,7 @@ def cli_env(oss: OssServer, auth: str = "v4", **extra: str) -> dict[str, str]:
         PYTHONPATH=str(REPO / "src"),
         ALIBABA_CLOUD_CREDENTIALS_FILE=os.devnull,
         ALIBABA_CLOUD_ECS_METADATA_DISABLED="true",
+        OSSUTIL_CONFIG_FILE=os.devnull,
     )
     if auth == "sts":
         env.update(OSS_ACCESS_KEY_ID=STS_AK, OSS_ACCESS_KEY_SECRET=STS_SK, OSS_SESSION_TOKEN=TOKEN)

@@ -11,7 +11,8 @@ with SeaweedFS(tmp / "weed") as s3, OssServer(s3.s3_url, keys={"AK": "SK"}) as o
 
 What it does, per request (stdlib `ThreadingHTTPServer`, HTTP/1.1 keep-alive, one thread per
 connection): find bucket and key (path style for IP/localhost hosts, else `bucket.<host>`),
-verify the OSS V1 / V4 / STS signature (or a V1 presigned URL) against `keys` and `sts`, then
+verify the OSS V1 / V4 / STS signature (or a V1 presigned URL) against `keys` and `sts` (an
+STS key past its `add_sts(..., expires=)` answers 403 `SecurityTokenExpired`), then
 answer like OSS: `ETag` upper-case and quoted, `x-oss-hash-crc64ecma`, `x-oss-request-id`,
 `x-oss-object-type`, `x-oss-version-id`, ranges with and without `x-oss-range-behavior:
 standard`, `If-Match` / `If-None-Match` / `If-(Un)Modified-Since`, `versionId`, and OSS error
@@ -40,6 +41,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
@@ -92,6 +94,7 @@ class OssServer:
         self.link = S3Link(s3_url)
         self.keys = dict(keys or {})
         self.sts = dict(sts or {})
+        self.sts_expiry: dict[str, datetime] = {}
         self.region = region
         self.anonymous = anonymous
         self.on_request: Callable[[RequestInfo], Fault | None] | None = None
@@ -189,6 +192,15 @@ class OssServer:
         if not isinstance(meta, S3Meta):
             raise KeyError(f"{bucket}/{key}: {meta.status}")
         return self.crc_for(bucket, key, meta)
+
+    def add_sts(self, ak: str, secret: str, token: str, *, expires: datetime | None = None) -> None:
+        """Accept the temporary key `ak` with `token`; from `expires` on (aware datetime), its
+        requests answer 403 SecurityTokenExpired, as OSS does."""
+        self.sts[ak] = (secret, token)
+        if expires is not None:
+            self.sts_expiry[ak] = expires
+        else:
+            self.sts_expiry.pop(ak, None)
 
     def corrupt(self, bucket: str, key: str, offset: int) -> None:
         """From now on, every GET of the object flips the byte at `offset` (CRC unchanged)."""

@@ -6,6 +6,7 @@ Downloader, walked in the middle of a download and after it, before the Download
 from __future__ import annotations
 
 import dataclasses
+import os
 import random
 from urllib.parse import parse_qs, urlsplit
 
@@ -87,14 +88,33 @@ def test_live_s3_and_http_backends(seaweed_auth, tmp_path, summary, monkeypatch)
     check_no_leaks(summary, texts, secrets, ROW)
 
 
+def sts_through_the_chain(monkeypatch) -> None:
+    """The environment's STS key moved into the chain's `Client` (the real library's static
+    STS provider), no OSS_* keys left for objget to find first."""
+    from alibabacloud_credentials import client as chain_client
+    from alibabacloud_credentials.provider import StaticSTSCredentialsProvider
+
+    provider = StaticSTSCredentialsProvider(
+        access_key_id=os.environ["OSS_ACCESS_KEY_ID"],
+        access_key_secret=os.environ["OSS_ACCESS_KEY_SECRET"],
+        security_token=os.environ["OSS_SESSION_TOKEN"],
+    )
+    for name in ("OSS_ACCESS_KEY_ID", "OSS_ACCESS_KEY_SECRET", "OSS_SESSION_TOKEN"):
+        monkeypatch.delenv(name)
+    real = chain_client.Client
+    monkeypatch.setattr(chain_client, "Client", lambda: real(provider=provider))
+
+
 def test_live_oss_backend(oss, tmp_path, summary, monkeypatch):
     data = random.Random(36).randbytes(SIZE)
     oss.create_bucket("seclive")
     oss.put("seclive", "o.bin", data)
     texts: dict[str, str] = {}
-    for auth in ("v4", "sts"):
-        for k, v in cli_env(oss, auth).items():
+    for auth in ("v4", "sts", "chain"):
+        for k, v in cli_env(oss, "sts" if auth == "chain" else auth).items():
             monkeypatch.setenv(k, v)
+        if auth == "chain":  # the STS key through the Alibaba Cloud credential chain
+            sts_through_the_chain(monkeypatch)
         with objget.Downloader(config=CONFIG) as dl:
             walker = Walker(texts, f"{auth}: mid-download")
             walker.dl = dl
@@ -102,6 +122,6 @@ def test_live_oss_backend(oss, tmp_path, summary, monkeypatch):
             dl.download("oss://seclive/o.bin", str(dest), on_progress=walker)
             assert dest.read_bytes() == data
             texts[f"{auth}: after, still open"] = reprs(dl)
-    assert len(texts) == 4, list(texts)
+    assert len(texts) == 6, list(texts)
     secrets = {"OSS secret": OSS_SK, "STS secret": STS_SK, "STS token": TOKEN}
     check_no_leaks(summary, texts, secrets, ROW)

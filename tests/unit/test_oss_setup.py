@@ -24,6 +24,7 @@ def clean_env(monkeypatch):
     for name in ("OSS_ENDPOINT", "OSS_REGION", "OSS_ACCESS_KEY_ID", "OSS_ACCESS_KEY_SECRET"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.delenv("OSS_SESSION_TOKEN", raising=False)
+    monkeypatch.setenv("OSSUTIL_CONFIG_FILE", "/nonexistent/ossutilconfig")  # not the user's
     monkeypatch.setitem(sys.modules, "alibabacloud_credentials", None)  # not installed
     monkeypatch.setitem(sys.modules, "alibabacloud_credentials.client", None)
 

@@ -22,7 +22,9 @@ class BackendOptions:
     - `endpoint`: OSS endpoint (`--endpoint`, else `OSS_ENDPOINT`) or S3 endpoint URL
       (`--endpoint-url`, else `AWS_ENDPOINT_URL_S3` / `AWS_ENDPOINT_URL`).
     - `region`: OSS region (V4 signing, default endpoint) or S3 region.
-    - `profile`, `addressing_style` (`auto`/`path`/`virtual`): S3.
+    - `profile`: S3, a profile of the AWS config files; OSS, a profile of ossutil's config
+      file (`OSSUTIL_CONFIG_FILE`, else `~/.ossutilconfig`).
+    - `addressing_style` (`auto`/`path`/`virtual`): S3.
     - `anonymous`: send unsigned requests (public buckets).
     - `signature_version`: OSS `4` (default) or `1`.
     - `request_payer`: add the requester-pays header.

@@ -1,12 +1,15 @@
 """Where an `oss://` source is and who signs for it: URL parsing, endpoint and region, the
 credential chain, and objget's own V1/V4 signer.
 
-Endpoint: `--endpoint` / `OSS_ENDPOINT`, else `https://oss-<region>.aliyuncs.com` from
-`--region` / `OSS_REGION`. Path style for IP and localhost endpoints (as oss2 does), virtual-
-hosted style otherwise. Credentials: anonymous when asked; `OSS_ACCESS_KEY_ID` /
-`OSS_ACCESS_KEY_SECRET` / `OSS_SESSION_TOKEN`; then the Alibaba Cloud default credential chain
-(profile file, ECS RAM role, OIDC) when `alibabacloud-credentials` is installed (its failure is
-an error, not a fallback); else anonymous.
+Endpoint: `--endpoint` / `OSS_ENDPOINT` / the ossutil profile's `endpoint`, else
+`https://oss-<region>.aliyuncs.com` from `--region` / `OSS_REGION` / the profile's `region`.
+Path style for IP and localhost endpoints (as oss2 does), virtual-hosted style otherwise.
+
+Credentials, the first found (as ossutil looks: environment, then its config file):
+anonymous when asked; `OSS_ACCESS_KEY_ID` / `OSS_ACCESS_KEY_SECRET` / `OSS_SESSION_TOKEN`;
+the ossutil config file's profile (`--profile NAME`, else its default one; `_oss_profile`);
+then the Alibaba Cloud default credential chain when `alibabacloud-credentials` is installed,
+renewed as it goes (`_oss_creds`; its failure is an error, not a fallback); else anonymous.
 """
 
 from __future__ import annotations
@@ -19,18 +22,21 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from urllib.parse import urlsplit
 
-from .._exceptions import DownloadError
 from ._options import BackendOptions
-from ._oss_auth import OssCredentials, sign_v1, sign_v4
-from ._redact import redact_text
+from ._oss_auth import SECURITY_TOKEN, V4_ALGORITHM, OssCredentials, sign_v1, sign_v4
+from ._oss_creds import CredentialSource, StaticCredentials, chain_credentials
+from ._oss_profile import read_profile
 from .oss import OssTarget
 
-__all__ = ["NativeSigner", "OssLocation", "find_credentials", "parse_oss_url", "resolve_target"]
+__all__ = [
+    "NativeSigner",
+    "OssLocation",
+    "credential_source",
+    "find_credentials",
+    "parse_oss_url",
+    "resolve_target",
+]
 
-_CHAIN_HINT = (
-    "set OSS_ACCESS_KEY_ID and OSS_ACCESS_KEY_SECRET, fix the chain's configuration, or pass "
-    "--no-sign-request (anonymous=True) for a public bucket"
-)
 _VERSION_SUFFIX = re.compile(r"\?versionId=([^&=?/]+)$")
 _REGION_HOST = re.compile(r"^oss-([a-z0-9-]+?)(?:-internal)?\.aliyuncs\.com$")
 
@@ -74,6 +80,11 @@ def resolve_target(bucket: str, options: BackendOptions) -> tuple[OssTarget, str
     """The bucket's OssTarget and the region (for V4), from options and the environment."""
     endpoint = options.endpoint or os.environ.get("OSS_ENDPOINT")
     region = options.region or os.environ.get("OSS_REGION")
+    if not endpoint or not region:
+        profile = read_profile(options.profile)
+        if profile is not None:
+            endpoint = endpoint or profile.endpoint
+            region = region or profile.region
     if not endpoint:
         if not region:
             raise ValueError(
@@ -93,58 +104,80 @@ def resolve_target(bucket: str, options: BackendOptions) -> tuple[OssTarget, str
     return target, region
 
 
-def find_credentials(options: BackendOptions) -> OssCredentials | None:
-    """The first credentials found, or None for anonymous access (asked for, or no source of
-    credentials at all). An installed Alibaba Cloud credential chain that fails is an error
-    naming the cause, not anonymous access: the user meant to sign."""
+def credential_source(options: BackendOptions) -> CredentialSource | None:
+    """Where the credentials come from, or None for anonymous access (asked for, or no source
+    of credentials at all). An ossutil profile named with `--profile` that is not there, and
+    an installed Alibaba Cloud credential chain that fails, are errors naming the cause, not
+    anonymous access: the user meant to sign."""
     if options.anonymous:
         return None
     ak = os.environ.get("OSS_ACCESS_KEY_ID")
     sk = os.environ.get("OSS_ACCESS_KEY_SECRET")
     if ak and sk:
         token = os.environ.get("OSS_SESSION_TOKEN") or None
-        return OssCredentials(ak, sk, token, source="env OSS_ACCESS_KEY_ID")
-    try:
-        from alibabacloud_credentials.client import Client
-    except ImportError:
-        return None
-    try:
-        cred = Client().get_credential()
-    except Exception as exc:  # not anonymous in silence: the user meant to sign
-        cause = redact_text(f"{exc.__class__.__name__}: {str(exc)[:300]}")
-        raise DownloadError(
-            f"the Alibaba Cloud credential chain failed: {cause}; {_CHAIN_HINT}"
-        ) from exc
-    if not cred.access_key_id or not cred.access_key_secret:
-        raise DownloadError(
-            "the Alibaba Cloud credential chain gave no access key id or secret "
-            f"(from {getattr(cred, 'type', None) or 'default'}); {_CHAIN_HINT}"
+        return StaticCredentials(OssCredentials(ak, sk, token, source="env OSS_ACCESS_KEY_ID"))
+    profile = read_profile(options.profile)
+    if profile is not None and (profile.access_key_id or options.profile):
+        if not profile.access_key_id or not profile.access_key_secret:
+            raise ValueError(
+                f"{profile.where} has no accessKeyId and accessKeySecret; "
+                "add them, or use another profile"
+            )
+        creds = OssCredentials(
+            profile.access_key_id,
+            profile.access_key_secret,
+            profile.security_token,
+            source=profile.where,
         )
-    return OssCredentials(
-        cred.access_key_id,
-        cred.access_key_secret,
-        cred.security_token or None,
-        source=f"Alibaba Cloud credential chain ({getattr(cred, 'type', None) or 'default'})",
-    )
+        return StaticCredentials(creds)
+    return chain_credentials()
+
+
+def find_credentials(options: BackendOptions) -> OssCredentials | None:
+    """The credentials `credential_source` would sign with now (None: anonymous)."""
+    source = credential_source(options)
+    return None if source is None else source.current()
+
+
+def _used_key(signed: Mapping[str, str]) -> tuple[str, str | None]:
+    """The key id and token a request was signed with, from its signed headers."""
+    lower = {k.lower(): v for k, v in signed.items()}
+    auth = lower.get("authorization", "")
+    if auth.startswith(V4_ALGORITHM):
+        key_id = auth.partition("Credential=")[2].partition("/")[0]
+    else:
+        key_id = auth.removeprefix("OSS ").rpartition(":")[0]
+    return key_id, lower.get(SECURITY_TOKEN)
 
 
 class NativeSigner:
-    """objget's own OSS signer: V4 (`OSS4-HMAC-SHA256`, needs the region) or V1 (HMAC-SHA1)."""
+    """objget's own OSS signer: V4 (`OSS4-HMAC-SHA256`, needs the region) or V1 (HMAC-SHA1),
+    with the credentials its source gives for each request."""
 
     def __init__(
-        self, credentials: OssCredentials | None, *, version: str, region: str | None
+        self,
+        credentials: OssCredentials | CredentialSource | None,
+        *,
+        version: str,
+        region: str | None,
     ) -> None:
         if credentials is not None and version == "4" and not region:
             raise ValueError(
                 "OSS signature V4 needs a region: pass --region or set OSS_REGION (or use "
                 "--signature-version 1)"
             )
-        self._creds = credentials
+        if isinstance(credentials, OssCredentials):
+            credentials = StaticCredentials(credentials)
+        self._source = credentials
         self._version = version
         self._region = region
-        self.description = (
-            credentials.describe() if credentials is not None else "no credentials (anonymous)"
-        )
+
+    @property
+    def description(self) -> str:
+        """The credentials signing now, for messages (key id masked, never the secret)."""
+        if self._source is None:
+            return "no credentials (anonymous)"
+        return self._source.current().describe()
 
     def __repr__(self) -> str:
         return f"NativeSigner(version={self._version!r}, {self.description})"
@@ -157,17 +190,25 @@ class NativeSigner:
         params: Mapping[str, str],
         headers: dict[str, str],
     ) -> dict[str, str]:
-        if self._creds is None:
+        if self._source is None:
             return headers
+        creds = self._source.current()
         now = datetime.now(timezone.utc)
         if self._version == "4":
             assert self._region is not None
             added = sign_v4(
-                method, bucket, key, params, headers, self._creds, region=self._region, now=now
+                method, bucket, key, params, headers, creds, region=self._region, now=now
             )
         else:
-            added = sign_v1(method, bucket, key, params, headers, self._creds, now=now)
+            added = sign_v1(method, bucket, key, params, headers, creds, now=now)
         lower = {k.lower() for k in added}
         out = {k: v for k, v in headers.items() if k.lower() not in lower}
         out.update(added)
         return out
+
+    def renew(self, signed: Mapping[str, str]) -> bool:
+        """The store refused the request signed with `signed` as expired: True when the
+        credentials were renewed (the request is worth sending again)."""
+        if self._source is None:
+            return False
+        return self._source.renew(_used_key(signed))

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import quote, urlencode, urlsplit
 
-from .._exceptions import DownloadError
+from .._exceptions import DownloadError, TransportError
 from .._models import ByteRange, ObjectMeta
 from .._ranges import range_header
 from . import Resolved
@@ -27,15 +27,31 @@ from ._oss_list import list_oss_objects
 from ._s3_list import MAX_PAGE_BYTES, ListedObject
 from ._transport import ResponseBody, Transport, error_for_status, retry_after_of
 
-__all__ = ["OssBackend", "OssError", "OssSigner", "OssTarget", "open_oss", "parse_oss_error"]
+__all__ = [
+    "EXPIRED_CODES",
+    "OssBackend",
+    "OssError",
+    "OssSigner",
+    "OssTarget",
+    "open_oss",
+    "parse_oss_error",
+]
+
+# The 403 codes OSS answers to expired temporary credentials (EC 0002-00000007 and a
+# temporary key id it no longer knows); any other 403 is final at once.
+EXPIRED_CODES = frozenset({"SecurityTokenExpired", "InvalidAccessKeyId"})
 
 
 class OssSigner(Protocol):
     """Adds the authentication headers (or nothing, for anonymous access) to a request.
 
-    `description` names the credential source in error messages (never the secret)."""
+    `description` names the credential source in error messages (never the secret). A
+    signer may also have `renew(signed_headers) -> bool`: called when the store refused the
+    request as signed with expired credentials; True when it renewed them, and the request
+    is then retried (as a `TransportError`, under the download's retry policy)."""
 
-    description: str
+    @property
+    def description(self) -> str: ...
 
     def sign(
         self,
@@ -130,16 +146,35 @@ class OssBackend:
         return f"oss://{self._target.bucket}/{key}"
 
     def _send(
-        self, method: str, key: str, params: dict[str, str], headers: dict[str, str]
+        self,
+        method: str,
+        key: str,
+        params: dict[str, str],
+        headers: dict[str, str],
+        *,
+        head: bool = False,
     ) -> ResponseBody:
+        """Sign and send; an error status raises its typed error (the body closed)."""
         headers = {"Accept-Encoding": "identity", **self._extra, **headers}
         signed = self._signer.sign(method, self._target.bucket, key, params, headers)
         url = self._target.url(key, params)
-        return self._transport.request(
+        body = self._transport.request(
             method, url, headers=signed, source=self.display(key), redirect=False
         )
+        if body.status >= 300:
+            raise self._error(body, key, head=head, signed=signed)
+        return body
 
-    def _error(self, body: ResponseBody, key: str, *, head: bool) -> DownloadError:
+    def _renewed(self, err: OssError, status: int, signed: Mapping[str, str]) -> bool:
+        """A 403 saying the credentials expired, and the signer renewed them."""
+        renew = getattr(self._signer, "renew", None)
+        if status != 403 or err.code not in EXPIRED_CODES or renew is None:
+            return False
+        return bool(renew(signed))
+
+    def _error(
+        self, body: ResponseBody, key: str, *, head: bool, signed: Mapping[str, str]
+    ) -> DownloadError:
         retry_after = retry_after_of(body, now=time.time())
         raw = b""
         if head:
@@ -157,6 +192,14 @@ class OssBackend:
         detail = " ".join(x for x in (err.code, err.message) if x)
         if err.ec:
             detail = f"{detail} (EC {err.ec})" if detail else f"EC {err.ec}"
+        if self._renewed(err, body.status, signed):  # sent again under the retry policy
+            return TransportError(
+                f"{self.display(key)}: the credentials expired (HTTP 403 {detail}); "
+                f"renewed, now {self._signer.description}",
+                status=body.status,
+                request_id=request_id,
+                source=self.display(key),
+            )
         return error_for_status(
             body.status,
             source=self.display(key),
@@ -169,9 +212,7 @@ class OssBackend:
 
     def head(self, key: str, *, version_id: str | None = None) -> ObjectMeta:
         params = {"versionId": version_id} if version_id else {}
-        body = self._send("HEAD", key, params, {})
-        if body.status >= 300:
-            raise self._error(body, key, head=True)
+        body = self._send("HEAD", key, params, {}, head=True)
         body.close()
         h = body.headers
         checksums = {}
@@ -197,10 +238,7 @@ class OssBackend:
             headers["x-oss-range-behavior"] = "standard"
         if meta.etag:
             headers["If-Match"] = meta.etag
-        body = self._send("GET", key, params, headers)
-        if body.status >= 300:
-            raise self._error(body, key, head=False)
-        return body
+        return self._send("GET", key, params, headers)
 
     def checksummer(self, meta: ObjectMeta) -> Checksummer | None:
         value = meta.checksums.get("crc64ecma")
@@ -218,8 +256,6 @@ class OssBackend:
 
         def send(params: dict[str, str]) -> bytes:
             body = self._send("GET", "", params, {})
-            if body.status >= 300:
-                raise self._error(body, "", head=False)
             return body.read_error_body(MAX_PAGE_BYTES)
 
         return list_oss_objects(send, prefix, start_after=start_after, source=self.display(prefix))
@@ -236,14 +272,14 @@ def open_oss(
 ) -> Resolved:
     """`resolve()`'s entry for `oss://`: the bucket's backend (reused from `cache`), the key and
     the version named in the URL."""
-    from ._oss_setup import NativeSigner, find_credentials, parse_oss_url, resolve_target
+    from ._oss_setup import NativeSigner, credential_source, parse_oss_url, resolve_target
 
     loc = parse_oss_url(source)
     backend = cache.get(("oss", loc.bucket))
     if backend is None:
         target, region = resolve_target(loc.bucket, options)
         signer = NativeSigner(
-            find_credentials(options), version=options.signature_version, region=region
+            credential_source(options), version=options.signature_version, region=region
         )
         backend = cache[("oss", loc.bucket)] = OssBackend(
             transport,
