@@ -130,6 +130,8 @@ def download_many(
                 on_result=emit,
             )
             driver.run(todo, skipped=len(skipped))
+            if not any(out.status == "failed" for out in results):
+                jr.remove()  # every object is in place and durable: DIR is left clean
         finally:
             if own:
                 ray.shutdown()
