@@ -1,11 +1,13 @@
 """CLI options shared with other tools' spellings: `--skip-existing` (sync-like re-runs),
-`-H/--header` (curl), `--request-payer requester` (aws-cli, the bare flag still accepted).
+`-H/--header` (curl), `--request-payer requester` (aws-cli, the bare flag still accepted),
+and the SSE-C key file.
 
 Kept out of `cli.py` so that module stays about the command's flow.
 """
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -13,7 +15,7 @@ import click
 
 from .backends._headers import parse_header
 
-__all__ = ["Command", "read_headers", "sync_options"]
+__all__ = ["Command", "read_headers", "read_key", "sync_options"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -96,3 +98,18 @@ def _lines(value: str) -> list[str]:
     except OSError as exc:
         raise click.UsageError(f"--header: cannot read {path}: {exc.strerror}") from None
     return [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
+
+
+def read_key(path: str) -> bytes:
+    """An SSE-C key file: 32 raw bytes, or their base64 form."""
+    with open(path, "rb") as f:
+        raw = f.read(4096)
+    if len(raw) == 32:
+        return raw
+    try:
+        key = base64.b64decode(raw.strip(), validate=True)
+    except ValueError:
+        raise ValueError(f"{path}: not a 32-byte key or its base64 form") from None
+    if len(key) != 32:
+        raise ValueError(f"{path}: the key must be 32 bytes (AES-256), got {len(key)}")
+    return key

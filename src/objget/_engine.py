@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ._concurrency import ControllerSettings, StreamController
 from ._config import DownloadConfig
@@ -26,6 +27,9 @@ from ._scheduler import Claim, Scheduler
 from ._throttle import RateLimiter
 from ._writeback import WriteBehind
 from .backends._base import Backend, Checksummer
+
+if TYPE_CHECKING:
+    from ._stream_sink import OrderedSink
 
 __all__ = ["Engine", "EngineHooks"]
 
@@ -70,6 +74,7 @@ class Engine:
         resumed: int,
         hooks: EngineHooks,
         clock: Callable[[], float] = time.monotonic,
+        sink: OrderedSink | None = None,
     ) -> None:
         self._backend = backend
         self._key = key
@@ -95,7 +100,8 @@ class Engine:
         self._save_due = threading.Event()
         self._saving = False  # a durable save is queued or running on the saver thread
         self._saver: threading.Thread | None = None
-        self._writeback = WriteBehind.open(fd, meta.size)
+        self._sink = sink  # bytes go to it in place of pwrite (a stream: no file, no fd)
+        self._writeback = WriteBehind.open(fd, meta.size) if sink is None else None
         self.eof_size: int | None = None
 
     # --- main loop ------------------------------------------------------------------
@@ -302,7 +308,7 @@ class Engine:
         update = ck.update if ck is not None else None
         cap = len(view) if limiter is None else min(len(view), limiter.chunk)
         cancelled = self._cancel.is_set
-        wb = self._writeback
+        wb, sink = self._writeback, self._sink
         flushed = claim.pos  # this worker started the write-back of the bytes below here
         while True:
             want = min(cap, claim.stop - claim.pos)
@@ -310,8 +316,8 @@ class Engine:
                 return
             if cancelled():
                 raise _Cancelled
-            if index >= self._target and self._ranged:
-                return  # retire: the remainder goes back to the queue
+            if index >= self._target and self._ranged and sink is None:
+                return  # retire: the remainder goes back to the queue (not with a sink: see there)
             if limiter is not None:
                 limiter.take(want, cancelled)
             n = readinto(view[:want])
@@ -329,7 +335,10 @@ class Engine:
             take = sched.reserve(claim, n)
             if take:
                 chunk = view[:take]
-                pwrite_all(fd, chunk, pos)
+                if sink is None:
+                    pwrite_all(fd, chunk, pos)
+                elif not sink.write(chunk, pos, cancelled):
+                    raise _Cancelled
                 seg, _, crc = claim.mark
                 claim.mark = (seg, pos + take, update(crc, chunk) if update is not None else 0)
                 if wb is not None and pos + take - flushed >= wb.window:

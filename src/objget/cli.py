@@ -7,7 +7,6 @@ Exit codes: 0 ok, 2 usage, 3 remote answer, 4 integrity, 5 network/retries, 6 lo
 from __future__ import annotations
 
 import atexit
-import base64
 import json
 import logging
 import os
@@ -17,7 +16,7 @@ from typing import NoReturn
 
 import click
 
-from ._cli_options import Command, read_headers, sync_options
+from ._cli_options import Command, read_headers, read_key, sync_options
 from ._config import DownloadConfig, RetryPolicy, Timeouts
 from ._console import ProgressBar, Stderr, parse_size, summary
 from ._downloader import Downloader, ProgressListener
@@ -55,6 +54,7 @@ Examples:
   objget --limit-rate 20M URL big.iso                # 20 MiB/s for the whole download
   objget --checksum sha256:9f86d0... URL file        # verify the whole file
   objget --json URL file                             # print the result as JSON
+  objget s3://bucket/big.tar - | tar x               # to stdout, in order; cannot resume
   objget --skip-existing URL file                    # nothing to do if file is current
   objget -H 'Authorization: Bearer T' URL file       # extra request header (http/https)
 
@@ -197,7 +197,9 @@ def _size(ctx: click.Context, param: click.Parameter, value: str | None) -> int 
     "--ray", "ray_address", is_flag=False, flag_value="local", metavar="ADDRESS",
     help="Batch on Ray: `auto`, an address, or no value for a local instance.",
 )  # fmt: skip
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the result as JSON (to stderr if DEST is -)."
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
 @click.option("-v", "--verbose", count=True, help="Log what happens (-vv for debug).")
 @click.version_option(package_name="objget")
@@ -239,10 +241,10 @@ def command(
 ) -> None:
     """Download SOURCE (an http://, https://, oss:// or s3:// URL) to DEST.
 
-    DEST may be a file or an existing directory; by default the object's name in the
-    current directory. The download runs in parallel ranged parts, survives any
-    interruption (run the same command again to resume) and replaces DEST only when
-    the bytes are complete and verified.
+    DEST may be a file or an existing directory (default: the current one), or - to
+    stream the object to stdout in order (a stream cannot resume). The download runs in
+    parallel ranged parts, survives any interruption (run the same command again to
+    resume) and replaces DEST only when the bytes are complete and verified.
     """
     err = Stderr()  # rich is imported only if something is printed
     if verbose:
@@ -275,7 +277,7 @@ def command(
             signature_version=signature_version,
             request_payer=request_payer == "requester",
             oss_traffic_limit=oss_traffic_limit,
-            sse_c_key=_read_key(sse_c_key_file) if sse_c_key_file else None,
+            sse_c_key=read_key(sse_c_key_file) if sse_c_key_file else None,
             verify_md5=verify == "md5",
             headers=read_headers(header, source, batch_manifest=manifest is not None),
         )
@@ -287,6 +289,11 @@ def command(
             "TLS certificates are NOT verified (--no-verify-tls): anyone on the path can "
             "read or change the download",
         )
+    if dest == "-":  # to stdout, in order: see _cli_stream.py
+        from ._cli_stream import run_stream
+
+        batch = bool(recursive or manifest or ray_address is not None)
+        run_stream(err, source, config, options, version_id, as_json, quiet, batch)
     if recursive or manifest or ray_address is not None:
         from ._cli_batch import run_batch
 
@@ -332,21 +339,6 @@ def command(
         click.echo(json.dumps(result.to_dict(), indent=2))
     elif not quiet:
         err.print(summary(result), highlight=False)
-
-
-def _read_key(path: str) -> bytes:
-    """An SSE-C key file: 32 raw bytes, or their base64 form."""
-    with open(path, "rb") as f:
-        raw = f.read(4096)
-    if len(raw) == 32:
-        return raw
-    try:
-        key = base64.b64decode(raw.strip(), validate=True)
-    except ValueError:
-        raise ValueError(f"{path}: not a 32-byte key or its base64 form") from None
-    if len(key) != 32:
-        raise ValueError(f"{path}: the key must be 32 bytes (AES-256), got {len(key)}")
-    return key
 
 
 def _os_message(exc: OSError) -> str:

@@ -1,0 +1,119 @@
+"""`objget SOURCE -`: the object to stdout, in order; everything else goes to stderr.
+
+stdout carries the object's bytes and nothing else: the progress bar, the summary, messages
+and `--json` (the result object) go to stderr. Exit codes are the command's; a reader that
+closes the pipe early (`| head -c 100`) ends objget quietly the way it ends `cat`: by SIGPIPE
+(the shell reports 141), with nothing printed. A stream cannot resume: after a failure the
+message says how many bytes the reader already got, and a rerun starts again from byte 0.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+from typing import NoReturn
+
+import click
+
+from ._config import DownloadConfig
+from ._console import ProgressBar, Stderr, format_size
+from ._downloader import Downloader, ProgressListener
+from ._exceptions import (
+    DownloadError,
+    IntegrityError,
+    RemoteError,
+    RetriesExhausted,
+    TLSError,
+    TransportError,
+)
+from ._models import DownloadResult
+from ._stream import StreamDownload
+from .backends import BackendOptions
+
+__all__ = ["run_stream"]
+
+
+def run_stream(
+    err: Stderr,
+    source: str,
+    config: DownloadConfig,
+    options: BackendOptions,
+    version_id: str | None,
+    as_json: bool,
+    quiet: bool,
+    batch: bool,
+) -> NoReturn:
+    """Stream one object to stdout and exit with the command's exit code."""
+    from .cli import EXIT
+
+    if batch:
+        raise click.UsageError("DEST - (stdout) takes one object; a batch needs a directory")
+    if config.skip_existing:
+        raise click.UsageError("--skip-existing needs a file to compare with, not DEST -")
+    fd = sys.stdout.fileno()
+    with Downloader(config=config, options=options) as dl:
+        job = StreamDownload(dl, fd)
+        try:
+            if quiet or as_json:
+                result = job.run(source, version_id=version_id)
+            else:
+                with ProgressBar(err.console, "objget") as bar:
+                    listener: ProgressListener = bar
+                    result = job.run(source, on_progress=listener, version_id=version_id)
+        except BrokenPipeError:
+            _die_of_sigpipe()
+        except KeyboardInterrupt:
+            _die(err, job, "interrupted", EXIT["interrupted"])
+        except IntegrityError as exc:  # the message says the bytes sent are bad
+            err.print(("objget: ", "bold red"), str(exc), highlight=False)
+            sys.exit(EXIT["integrity"])
+        except RemoteError as exc:
+            _die(err, job, str(exc), EXIT["remote"])
+        except (TLSError, TransportError, RetriesExhausted) as exc:
+            _die(err, job, str(exc), EXIT["network"])
+        except DownloadError as exc:
+            _die(err, job, str(exc), EXIT["local"])
+        except ValueError as exc:
+            _die(err, job, str(exc), EXIT["usage"])
+        except OSError as exc:
+            _die(err, job, f"cannot write to stdout: {exc.strerror or exc}", EXIT["local"])
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2), err=True)
+    elif not quiet:
+        err.print(stream_summary(result), highlight=False)
+    sys.exit(EXIT["ok"])
+
+
+def stream_summary(result: DownloadResult) -> str:
+    rate = result.bytes_fetched / result.elapsed if result.elapsed > 0 else 0.0
+    streams = "1 stream" if result.workers == 1 else f"{result.workers} streams"
+    retries = "1 retry" if result.retries == 1 else f"{result.retries} retries"
+    return (
+        f"Streamed {format_size(result.size)} to stdout in {result.elapsed:.2f} s "
+        f"({format_size(rate)}/s); {retries}, up to {streams}; verified: "
+        + ", ".join(result.verified)
+    )
+
+
+def _die(err: Stderr, job: StreamDownload, message: str, code: int) -> NoReturn:
+    """A failed stream: say what the reader got; there is nothing to resume."""
+    if job.sent:
+        message += (
+            f"\nthe stream is incomplete: stdout got the first {job.sent} bytes "
+            f"({format_size(job.sent)}); a stream cannot resume: run again to start over"
+        )
+    err.print(("objget: ", "bold red"), message, highlight=False)
+    sys.exit(code)
+
+
+def _die_of_sigpipe() -> NoReturn:
+    """The reader went away: end as a filter does, killed by SIGPIPE (Python ignores the
+    signal, so the write failed with EPIPE instead), quietly and at once."""
+    try:
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGPIPE})
+        os.kill(os.getpid(), signal.SIGPIPE)
+    finally:
+        os._exit(128 + signal.SIGPIPE)
