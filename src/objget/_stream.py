@@ -63,25 +63,38 @@ class StreamDownload:
         on_progress: ProgressListener | None = None,
         version_id: str | None = None,
     ) -> DownloadResult:
-        """Stream `source` to the descriptor; raises as a file download does (nothing to
-        clean up: the stream is all there is)."""
-        started = time.monotonic()
+        """Stream `source` (a URL) to the descriptor; raises as a file download does (there is
+        nothing to clean up: the stream is all there is)."""
         backends: Cache = {}
-        display = source
         try:
             found = resolve(source, self._dl.transport, self._dl.options, backends)
-            display = found.backend.display(found.key)
-            return self._object(
-                found.backend, found.key, display, on_progress, found.version_id or version_id,
-                started,
-            )  # fmt: skip
+            return self.run_object(
+                found.backend,
+                found.key,
+                on_progress=on_progress,
+                version_id=version_id or found.version_id,
+            )
+        finally:
+            for backend in backends.values():
+                backend.close()
+
+    def run_object(
+        self,
+        backend: Backend,
+        key: str,
+        *,
+        on_progress: ProgressListener | None = None,
+        version_id: str | None = None,
+    ) -> DownloadResult:
+        """Stream one object of an explicit backend."""
+        started = time.monotonic()
+        display = backend.display(key)
+        try:
+            return self._object(backend, key, display, on_progress, version_id, started)
         except DownloadError as exc:
             exc.source = exc.source or display
             exc.dest = exc.dest or "-"
             raise
-        finally:
-            for backend in backends.values():
-                backend.close()
 
     def _object(
         self,
