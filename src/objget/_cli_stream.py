@@ -57,13 +57,10 @@ def run_stream(
         job = StreamDownload(dl, fd)
         try:
             if quiet or as_json:
-                result = job.run(source, version_id=version_id)
+                result = _run(job, source, None, version_id)
             else:
                 with ProgressBar(err.console, "objget") as bar:
-                    listener: ProgressListener = bar
-                    result = job.run(source, on_progress=listener, version_id=version_id)
-        except BrokenPipeError:
-            _die_of_sigpipe()
+                    result = _run(job, source, bar, version_id)
         except KeyboardInterrupt:
             _die(err, job, "interrupted", EXIT["interrupted"])
         except IntegrityError as exc:  # the message says the bytes sent are bad
@@ -84,6 +81,15 @@ def run_stream(
     elif not quiet:
         err.print(stream_summary(result), highlight=False)
     sys.exit(EXIT["ok"])
+
+
+def _run(
+    job: StreamDownload, source: str, bar: ProgressListener | None, version_id: str | None
+) -> DownloadResult:
+    try:
+        return job.run(source, on_progress=bar, version_id=version_id)
+    except BrokenPipeError:
+        _die_of_sigpipe()  # at once: not even the progress bar's last line
 
 
 def stream_summary(result: DownloadResult) -> str:

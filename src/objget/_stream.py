@@ -144,6 +144,10 @@ class StreamDownload:
         finally:
             self.sent, self.peak_buffered = sink.sent, sink.peak
             sink.close()
+        log.info(
+            "%s: %d bytes to %s, at most %d of them waited in the reorder window",
+            display, self.sent, self._name, self.peak_buffered,
+        )  # fmt: skip
         if size is None:
             size = engine.eof_size or 0
         spans = sched.spans()
