@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import mmap
 import os
+import select
 import threading
 from collections.abc import Callable, Sequence
 from typing import Protocol
@@ -161,7 +162,12 @@ class OrderedSink:
             check.update(data)
         fd = self._fd
         while data:
-            data = data[os.write(fd, data) :]
+            try:
+                n = os.write(fd, data)
+            except BlockingIOError:  # a non-blocking descriptor (inherited): wait, as write would
+                select.select([], [fd], [], _POLL * 20)
+                continue
+            data = data[n:]
 
     def _ring_view(self) -> memoryview:
         if self._view is None:

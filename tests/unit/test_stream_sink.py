@@ -190,3 +190,14 @@ def test_composite_check_in_order_matches_the_file_check(tmp_path):
     short = CompositeStreamCheck("crc32c-composite", expected, "crc32c", sizes)
     short.update(memoryview(data)[:-1])
     assert short.result() != expected
+
+
+def test_a_non_blocking_descriptor_is_waited_on_not_failed():
+    """A stdout left non-blocking by the parent answers EAGAIN when the pipe is full."""
+    reader = Reader(pause=0.01, chunk=65536)
+    os.set_blocking(reader.w, False)
+    data = random.Random(5).randbytes(1024 * KiB)
+    sink = OrderedSink(reader.w, size=len(data))
+    assert sink.write(memoryview(data), 0, never)
+    sink.close()
+    assert reader.finish() == data
