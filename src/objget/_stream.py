@@ -19,7 +19,7 @@ from ._config import DownloadConfig
 from ._downloader import Downloader, ProgressListener, head_with_retry
 from ._exceptions import DownloadError, IntegrityError
 from ._models import ByteRange, DownloadResult
-from ._plan import Span, cut_parts
+from ._plan import cut_parts
 from ._scheduler import Scheduler
 from ._stream_checks import stream_checks
 from ._stream_sink import WINDOW, OrderedSink
@@ -151,7 +151,8 @@ class StreamDownload:
         if size is None:
             size = engine.eof_size or 0
         spans = sched.spans()
-        if self.sent != size or (size > 0 and spans != (Span(0, size, spans[0].crc),)):
+        covered = size == 0 or (len(spans) == 1 and spans[0].range == ByteRange(0, size))
+        if self.sent != size or not covered:
             raise DownloadError(
                 f"{display}: internal error: {self.sent} of {size} bytes were sent to "
                 f"{self._name} (spans {spans})",
