@@ -1,4 +1,4 @@
-"""`objget SOURCE -`: the CLI as a subprocess streams to a pipe, from nginx and SeaweedFS.
+"""`objget SOURCE -`: the CLI as a subprocess streams to a pipe, from nginx, SeaweedFS and OSS.
 
 stdout is compared byte for byte (sizes 0, 1, a few MiB, 200 MiB over parallel ranges); the
 peak RSS with a slow reader shows the reorder window bounds memory; nothing is written to the
@@ -314,3 +314,40 @@ def test_sigpipe_exit_is_the_shells_141_not_a_traceback(nginx_factory, site, cwd
             proc.kill()
     assert proc.returncode == -signal.SIGPIPE
     assert err == b""
+
+
+# --- OSS (the OSS-protocol server in front of SeaweedFS: CRC-64 on every answer) ------------
+@pytest.fixture(scope="module")
+def oss_bucket(oss):
+    oss.create_bucket("streamed")
+    return "streamed"
+
+
+def oss_stream(oss, key: str, *args: str, cwd: Path, env: dict) -> Run:
+    from .._servers.oss_fixture import cli_env
+
+    e = cli_env(oss)
+    e["TMPDIR"] = env["TMPDIR"]
+    return stream(f"oss://streamed/{key}", "-", *args, cwd=cwd, env=e)
+
+
+def test_oss_stream_is_verified_by_its_crc64(oss, oss_bucket, cwd, env):
+    body = random.Random(64).randbytes(20 * MiB + 3)
+    oss.put(oss_bucket, "crc.bin", body)
+    run = oss_stream(oss, "crc.bin", "--json", "--part-size", "1M", cwd=cwd, env=env)
+    assert run.returncode == 0, run.stderr
+    assert run.sha256 == hashlib.sha256(body).hexdigest()
+    assert run.json()["verified"] == ["size", "crc64ecma"]
+    no_side_files(cwd, env)
+
+
+def test_oss_corrupted_byte_exits_4_after_the_stream(oss, oss_bucket, cwd, env):
+    body = random.Random(65).randbytes(5 * MiB)
+    oss.put(oss_bucket, "bad.bin", body)
+    oss.corrupt(oss_bucket, "bad.bin", 3 * MiB + 5)
+    run = oss_stream(oss, "bad.bin", "-q", cwd=cwd, env=env)
+    assert run.returncode == 4, run.stderr
+    assert run.size == len(body) and run.sha256 != hashlib.sha256(body).hexdigest()
+    assert "crc64ecma mismatch" in run.stderr
+    assert f"the {len(body)} bytes already written to stdout are bad" in run.stderr
+    no_side_files(cwd, env)
