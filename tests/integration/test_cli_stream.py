@@ -3,7 +3,8 @@
 stdout is compared byte for byte (sizes 0, 1, a few MiB, 200 MiB over parallel ranges); the
 peak RSS with a slow reader shows the reorder window bounds memory; nothing is written to the
 working directory or TMPDIR; a reader that leaves early ends objget at once, by SIGPIPE; a
-reset mid-body is retried; a wrong checksum exits 4 saying the bytes sent are bad.
+reset mid-body is retried; a wrong checksum (sha256, S3's CRC, OSS's CRC-64) exits 4 saying the
+bytes sent are bad.
 """
 
 from __future__ import annotations
