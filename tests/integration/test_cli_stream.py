@@ -352,3 +352,22 @@ def test_oss_corrupted_byte_exits_4_after_the_stream(oss, oss_bucket, cwd, env):
     assert "crc64ecma mismatch" in run.stderr
     assert f"the {len(body)} bytes already written to stdout are bad" in run.stderr
     no_side_files(cwd, env)
+
+
+def test_an_object_of_unknown_size_streams_to_its_end(httpserver, data, cwd, env):
+    """No HEAD, no Content-Length (a chunked answer, also to objget's probe): one stream to
+    the end of the body."""
+    from werkzeug.wrappers import Response
+
+    def handler(request):
+        if request.method == "HEAD":
+            return Response(b"", status=405)
+        view = memoryview(data)
+        return Response(bytes(view[i : i + 65536]) for i in range(0, len(data), 65536))
+
+    httpserver.expect_request("/chunked").respond_with_handler(handler)
+    run = stream(httpserver.url_for("/chunked"), "-", "--json", cwd=cwd, env=env)
+    assert run.returncode == 0, run.stderr
+    assert run.sha256 == hashlib.sha256(data).hexdigest()
+    assert run.json()["size"] == len(data)
+    no_side_files(cwd, env)
