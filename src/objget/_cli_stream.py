@@ -52,7 +52,11 @@ def run_stream(
         raise click.UsageError("DEST - (stdout) takes one object; a batch needs a directory")
     if config.skip_existing:
         raise click.UsageError("--skip-existing needs a file to compare with, not DEST -")
-    fd = sys.stdout.fileno()
+    try:  # None when descriptor 1 was closed at start: a socket may hold that number now
+        fd = sys.stdout.fileno()
+    except (AttributeError, ValueError, OSError):
+        err.print(("objget: ", "bold red"), "DEST -: stdout is not open", highlight=False)
+        sys.exit(EXIT["local"])
     with Downloader(config=config, options=options) as dl:
         job = StreamDownload(dl, fd)
         try:

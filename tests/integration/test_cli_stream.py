@@ -371,3 +371,16 @@ def test_an_object_of_unknown_size_streams_to_its_end(httpserver, data, cwd, env
     assert run.sha256 == hashlib.sha256(data).hexdigest()
     assert run.json()["size"] == len(data)
     no_side_files(cwd, env)
+
+
+def test_a_closed_stdout_is_refused_before_any_byte(nginx_factory, site, cwd, env):
+    """With descriptor 1 closed at start, the number may belong to a socket by the time the
+    first byte comes: objget must not write there."""
+    web = nginx_factory(site)
+    done = subprocess.run(
+        ["bash", "-c", f"{sys.executable} -m objget {web.url}/few - >&-"],
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 6, done.stderr
+    assert done.stderr == "objget: DEST -: stdout is not open\n"
+    no_side_files(cwd, env)
