@@ -122,7 +122,7 @@ class StreamDownload:
             combine=checksummer.combine if checksummer else None,
             min_steal=max(cfg.buffer_size * 2, MiB),
         )
-        checks = stream_checks(backend, key, meta, cfg) if size != 0 else []
+        checks = stream_checks(backend, key, meta, cfg, store=size != 0)
         sink = OrderedSink(self._fd, size=size, window=self._window, checks=checks)
         from ._engine import Engine, EngineHooks
 

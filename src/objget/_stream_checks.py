@@ -24,17 +24,18 @@ log = logging.getLogger("objget")
 
 
 def stream_checks(
-    backend: Backend, key: str, meta: ObjectMeta, config: DownloadConfig
+    backend: Backend, key: str, meta: ObjectMeta, config: DownloadConfig, *, store: bool = True
 ) -> list[StreamCheck]:
-    """The checks a file download of this object would run after the fact; a check of a kind
-    that cannot be computed in order is logged as not verified."""
+    """The checks a file download of this object would run after the fact (the store's own
+    ones only with `store`: not for an empty object); a check of a kind that cannot be
+    computed in order is logged as not verified."""
     files: list[FileCheck] = []
     if config.checksum:
         files.append(DigestCheck("sha256", config.checksum.partition(":")[2]))
     hook: Callable[[str, ObjectMeta], Iterable[FileCheck]] | None = getattr(
         backend, "file_checks", None
     )
-    if hook is not None:
+    if hook is not None and store:
         files.extend(hook(key, meta))
     out: list[StreamCheck] = []
     for check in files:

@@ -141,3 +141,13 @@ def test_an_object_changed_midway_fails_and_reports_what_was_sent():
             out = pipe.close()
     assert 0 < job.sent < len(data)
     assert out == data[: job.sent]
+
+
+def test_a_sha256_is_checked_on_an_empty_object_too():
+    be = MemoryBackend({"k": b""})
+    with pytest.raises(objget.IntegrityError):
+        stream(be, checksum="sha256:" + "0" * 64)
+    import hashlib
+
+    res, out, _ = stream(be, checksum="sha256:" + hashlib.sha256(b"").hexdigest())
+    assert out == b"" and res.verified == ("size", "sha256")
