@@ -145,8 +145,8 @@ class StreamDownload:
             self.sent, self.peak_buffered = sink.sent, sink.peak
             sink.close()
         log.info(
-            "%s: %d bytes to %s, at most %d of them waited in the reorder window",
-            display, self.sent, self._name, self.peak_buffered,
+            "%s: %d bytes to %s over up to %d streams, at most %d of them waited in the "
+            "reorder window", display, self.sent, self._name, peak, self.peak_buffered,
         )  # fmt: skip
         if size is None:
             size = engine.eof_size or 0
