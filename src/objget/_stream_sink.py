@@ -171,7 +171,7 @@ class OrderedSink:
 
     def _ring_view(self) -> memoryview:
         if self._view is None:
-            self._ring = mmap.mmap(-1, self._cap)
+            self._ring = mmap.mmap(-1, self._cap, flags=mmap.MAP_PRIVATE)  # not shared memory
             self._view = memoryview(self._ring)
         return self._view
 
