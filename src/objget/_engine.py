@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ._concurrency import ControllerSettings, StreamController
 from ._config import DownloadConfig
@@ -29,6 +30,9 @@ from ._throttle import RateLimiter
 from ._write_gate import WriteGate
 from ._writeback import WriteBehind
 from .backends._base import Backend, Checksummer
+
+if TYPE_CHECKING:
+    from ._stream_sink import OrderedSink
 
 __all__ = ["Engine", "EngineHooks"]
 
@@ -77,10 +81,12 @@ class Engine:
         clock: Callable[[], float] = time.monotonic,
         live_crc: Callable[[int, memoryview], int] | None = None,
         limiter: RateLimiter | None = None,
+        sink: OrderedSink | None = None,
     ) -> None:
         """`live_crc`: the live record is kept (`_live`): each written segment gets this CRC
         (the checksummer's own when there is one) and ends after `SEGMENT` bytes. `limiter`:
-        a rate limit shared with other downloads (a batch's); else one of `limit_rate`'s own."""
+        a rate limit shared with other downloads (a batch's); else one of `limit_rate`'s own.
+        `sink`: the bytes go to it, in order, instead of to `fd` (a stream to stdout)."""
         self._backend = backend
         self._key = key
         self._meta = meta
@@ -104,7 +110,8 @@ class Engine:
         self._peak = 1
         self._threads: dict[int, threading.Thread] = {}
         self._saver = SaverThread(hooks.save, cancel=self._cancel, on_error=self._fail)
-        self._writeback = WriteBehind.open(fd, meta.size)
+        self._sink = sink  # bytes go to it in place of pwrite (a stream: no file, no fd)
+        self._writeback = WriteBehind.open(fd, meta.size) if sink is None else None
         self._gate = WriteGate()
         self.eof_size: int | None = None
 
@@ -327,7 +334,7 @@ class Engine:
         update, cut = self._update, self._cut
         cap = len(view) if limiter is None else min(len(view), limiter.chunk)
         cancelled = self._cancel.is_set
-        wb = self._writeback
+        wb, sink = self._writeback, self._sink
         flushed = claim.pos  # this worker started the write-back of the bytes below here
         while True:
             want = min(cap, claim.stop - claim.pos)
@@ -335,8 +342,8 @@ class Engine:
                 return
             if cancelled():
                 raise _Cancelled
-            if index >= self._target and self._ranged:
-                return  # retire: the remainder goes back to the queue
+            if index >= self._target and self._ranged and sink is None:
+                return  # retire: the remainder goes back to the queue (not with a sink: see there)
             if limiter is not None:
                 limiter.take(want, cancelled)
             n = readinto(view[:want])
@@ -354,15 +361,19 @@ class Engine:
             take = sched.reserve(claim, n)
             if take:
                 chunk = view[:take]
-                if not gate.enter():
-                    raise _Cancelled  # stopped: the data file may be closed by now
-                try:
-                    pwrite_all(fd, chunk, pos)
-                    if wb is not None and pos + take - flushed >= wb.window:
-                        wb.start(flushed, pos + take - flushed)
-                        flushed = pos + take
-                finally:
-                    gate.leave()
+                if sink is not None:
+                    if not sink.write(chunk, pos, cancelled):
+                        raise _Cancelled
+                else:
+                    if not gate.enter():
+                        raise _Cancelled  # stopped: the data file may be closed by now
+                    try:
+                        pwrite_all(fd, chunk, pos)
+                        if wb is not None and pos + take - flushed >= wb.window:
+                            wb.start(flushed, pos + take - flushed)
+                            flushed = pos + take
+                    finally:
+                        gate.leave()
                 seg, _, crc = claim.mark
                 claim.mark = (seg, pos + take, update(crc, chunk) if update is not None else 0)
                 if cut and pos + take - seg >= cut:

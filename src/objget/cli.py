@@ -43,6 +43,7 @@ Examples:
   objget --checksum sha256:9f86d0... URL file        # verify the whole file
   objget --checksum-file SHA256SUMS URL file         # ... against its line in a sums file
   objget --json URL file                             # print the result as JSON
+  objget s3://bucket/big.tar - | tar x               # to stdout, in order; cannot resume
   objget --skip-existing URL file                    # nothing to do if file is current
   objget -H 'Authorization: Bearer T' URL file       # extra request header (http/https)
 
@@ -176,7 +177,9 @@ def _size(ctx: click.Context, param: click.Parameter, value: str | None) -> int 
     "--ray", "ray_address", is_flag=False, flag_value="local", metavar="ADDRESS",
     help="Batch on Ray: `auto`, an address, or no value for a local instance.",
 )  # fmt: skip
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the result as JSON (to stderr if DEST is -)."
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
 @click.option("-v", "--verbose", count=True, help="Log what happens (-vv for debug).")
 @click.version_option(package_name="objget")
@@ -221,10 +224,10 @@ def command(
 ) -> None:
     """Download SOURCE (an http://, https://, oss:// or s3:// URL) to DEST.
 
-    DEST may be a file or an existing directory; by default the object's name in the
-    current directory. The download runs in parallel ranged parts, survives any
-    interruption (run the same command again to resume) and replaces DEST only when
-    the bytes are complete and verified.
+    DEST may be a file or an existing directory (default: the current one), or - to
+    stream the object to stdout in order (a stream cannot resume). The download runs in
+    parallel ranged parts, survives any interruption (run the same command again to
+    resume) and replaces DEST only when the bytes are complete and verified.
     """
     err = Stderr()  # rich is imported only if something is printed
     if verbose:
@@ -273,6 +276,10 @@ def command(
             "TLS certificates are NOT verified (--no-verify-tls): anyone on the path can "
             "read or change the download",
         )
+    if dest == "-":  # to stdout, in order: see _cli_stream.py
+        from ._cli_stream import run_stream
+
+        run_stream(err, source, config, options, version_id, as_json, quiet, batch)
     if batch:
         from ._cli_batch import run_batch
 
@@ -346,6 +353,8 @@ def _exit_now(code: object) -> NoReturn:
         status = 1
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
+        if stream is None:  # its descriptor was closed when Python started
+            continue
         try:
             stream.flush()
         except (OSError, ValueError):

@@ -121,6 +121,7 @@ IO_ATTRIBUTES = {"now", "utcnow", "today", "environ", "getenv", "monotonic", "pe
 # pure functions a pure module may take from a module that is not pure as a whole
 PURE_NAMES_ELSEWHERE = {
     "objget.backends._redact": {"REDACTED", "mask_key_id", "redact_text", "redact_url"},
+    "objget.backends._proxy": {"parse_proxy"},  # DownloadConfig checks its `proxy` setting
 }
 # I/O edges kept inside a pure module, by function: (module, function)
 PURE_EDGES = {
@@ -283,6 +284,8 @@ BATCH_ALLOWED_TODAY = {
     ("objget._batch_journal", "objget._fileio"),
     ("objget._batch_run", "objget._throttle"),
     ("objget._batch_small", "objget._throttle"),
+    # the lean plain-http client asks whether a proxy applies (then urllib3 sends it)
+    ("objget._batch_wire", "objget.backends._proxy"),
 }
 
 

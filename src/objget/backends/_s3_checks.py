@@ -122,6 +122,15 @@ class CompositeCheck:
         self.expected = expected
         self._sizes = part_sizes
 
+    @property
+    def algorithm(self) -> str:
+        return self._algorithm
+
+    @property
+    def part_sizes(self) -> tuple[int, ...]:
+        """The multipart upload's part sizes, in order (a stream computes the check as it goes)."""
+        return self._sizes
+
     def compute(self, fd: int, size: int) -> str:
         if sum(self._sizes) != size:
             return f"<part sizes add up to {sum(self._sizes)}, not {size}>"
