@@ -37,18 +37,17 @@ from __future__ import annotations
 
 import contextlib
 import os
-import random
 import time
 from collections.abc import Mapping
 
 from . import _checkpoint as ck
+from ._attempts import Attempts, run_with_retry
 from ._batch_answer import AnswerBody
 from ._config import DownloadConfig
 from ._exceptions import CheckpointError, RangeNotSupported, TransportError
 from ._fileio import pwrite_all, unlink_at
 from ._models import ByteRange, DownloadResult, ObjectMeta
 from ._ranges import check_range_answer
-from ._retry import RetryState, after_failure
 from ._sync import stamp
 from ._throttle import BoundLimiter
 from ._verify import DigestCheck, FileCheck, Verified, check_all
@@ -137,27 +136,21 @@ def _locked(
 ) -> tuple[Verified, int]:
     """Under DEST's lock: leftovers removed, the object fetched (retried under the policy),
     the temp file's inode checked and renamed onto DEST. (checks passed, retries)"""
-    state: RetryState | None = None  # made on the first failure only
-    retries = 0
     name = os.path.basename(paths.dest)
     part = os.path.basename(paths.part)
     for side in (f"{name}.objget-ckpt", f"{name}.objget-ckpt-live", f"{name}.objget-ckpt.tmp"):
         if listed is None or side in listed:  # an engine run's progress is not used here
             unlink_at(dir_fd, side)
     stale = listed is None or part in listed
-    while True:
-        try:
-            verified, made = _attempt(
-                backend, key, paths, meta, display, sha256, buf,
-                dir_fd=dir_fd, stale=stale, limiter=limiter,
-            )  # fmt: skip
-            break
-        except TransportError as exc:
-            if state is None:
-                state = RetryState(policy=config.retry)
-            state, delay = after_failure(state, exc, rand=random.random())
-            retries += 1
-            time.sleep(delay)
+
+    def attempt(attempts: Attempts) -> tuple[Verified, tuple[int, int], int]:
+        verified, made = _attempt(
+            backend, key, paths, meta, display, sha256, buf,
+            dir_fd=dir_fd, stale=stale, limiter=limiter,
+        )  # fmt: skip
+        return verified, made, attempts.retries  # the failed attempts before this one
+
+    verified, made, retries = run_with_retry(attempt, policy=config.retry)
     try:
         now = os.stat(part, dir_fd=dir_fd, follow_symlinks=False)
     except FileNotFoundError:

@@ -11,14 +11,13 @@ import fnmatch
 import json
 import logging
 import os
-import random
 import re
-import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import unquote, urlsplit
 
+from ._attempts import Attempts, iter_with_retry
 from ._batch_models import BatchItem, ObjectResult, UnsafePath
 from ._batch_paths import (
     is_directory_marker,
@@ -28,7 +27,6 @@ from ._batch_paths import (
 )
 from ._config import RetryPolicy
 from ._exceptions import TransportError
-from ._retry import RetryState, after_failure
 from .backends import BackendOptions, Resolved, Transport, resolve
 from .backends._base import Backend
 
@@ -134,23 +132,21 @@ def list_with_retry(
     lister: _Lister, prefix: str, policy: RetryPolicy
 ) -> Iterator[tuple[str, int, str | None, str | None]]:
     """The listing, resumed after the last key seen when a page fails retryably."""
-    state = RetryState(policy=policy)
     last: str | None = None
-    while True:
-        try:
-            for obj in lister(prefix, start_after=last):
-                if last is not None and obj[0] <= last:
-                    continue
-                last = obj[0]
-                state = state.progressed() if state.failures else state
-                yield obj[0], obj[1], obj[2], (obj[3] if len(obj) > 3 else None)
-            return
-        except TransportError as exc:
-            state, delay = after_failure(state, exc, rand=random.random())
-            log.info(
-                "listing %s failed (%s); resuming after %r in %.2f s", prefix, exc, last, delay
-            )
-            time.sleep(delay)
+
+    def listing(attempts: Attempts) -> Iterator[tuple[str, int, str | None, str | None]]:
+        nonlocal last
+        for obj in lister(prefix, start_after=last):
+            if last is not None and obj[0] <= last:
+                continue
+            last = obj[0]
+            attempts.progressed()
+            yield obj[0], obj[1], obj[2], (obj[3] if len(obj) > 3 else None)
+
+    def say(exc: TransportError, delay: float) -> None:
+        log.info("listing %s failed (%s); resuming after %r in %.2f s", prefix, exc, last, delay)
+
+    return iter_with_retry(listing, policy=policy, on_retry=say)
 
 
 def plan(

@@ -10,17 +10,16 @@ import dataclasses
 import errno
 import logging
 import os
-import random
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from . import _checkpoint as ck
+from ._attempts import run_with_retry
 from ._config import DownloadConfig, RetryPolicy
 from ._exceptions import (
     DownloadError,
     ObjectChanged,
-    TransportError,
 )
 from ._fileio import (
     check_dest,
@@ -36,7 +35,6 @@ from ._live import LiveRecord, new_run, segment_crc, tag_for
 from ._models import ByteRange, DownloadResult, ObjectMeta, Progress
 from ._plan import Span, cut_parts, done_bytes, missing_ranges
 from ._recover import discard, resume_point
-from ._retry import RetryState, after_failure
 from ._saver import DurableSaver, save_quietly
 from ._scheduler import Scheduler
 from ._sync import skip_existing, stamp
@@ -332,14 +330,11 @@ def head_with_retry(
     backend: Backend, key: str, version_id: str | None, policy: RetryPolicy
 ) -> ObjectMeta:
     """HEAD under the same retry policy as the data requests."""
-    state = RetryState(policy=policy)
-    while True:
-        try:
-            return backend.head(key, version_id=version_id)
-        except TransportError as exc:
-            state, delay = after_failure(state, exc, rand=random.random())
-            log.debug("retrying HEAD in %.2f s: %s", delay, exc)
-            time.sleep(delay)
+    return run_with_retry(
+        lambda _: backend.head(key, version_id=version_id),
+        policy=policy,
+        on_retry=lambda exc, delay: log.debug("retrying HEAD in %.2f s: %s", delay, exc),
+    )
 
 
 def dest_path(source: str, dest: str | os.PathLike[str] | None) -> str:

@@ -9,13 +9,13 @@ checkpoints, reports progress, and on the first final error cancels everything a
 from __future__ import annotations
 
 import logging
-import random
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ._attempts import Attempts, run_with_retry
 from ._concurrency import ControllerSettings, StreamController
 from ._config import DownloadConfig
 from ._exceptions import RangeNotSupported, TransportError
@@ -23,7 +23,6 @@ from ._fileio import pwrite_all
 from ._live import SEGMENT
 from ._models import ByteRange, ObjectMeta, Progress
 from ._ranges import check_range_answer
-from ._retry import RetryState, after_failure
 from ._saver import SaverThread
 from ._scheduler import Claim, Scheduler
 from ._throttle import RateLimiter
@@ -277,24 +276,36 @@ class Engine:
             self._wake.set()
 
     def _fetch(self, claim: Claim, view: memoryview, index: int) -> None:
-        state = RetryState(policy=self._config.retry)
-        while claim.pos < claim.stop:
-            if self._cancel.is_set():
-                raise _Cancelled
-            before = claim.pos
-            try:
-                self._stream(claim, view, index)
-                return
-            except TransportError as exc:
-                if claim.pos > before:
-                    state = state.progressed()
-                if not self._ranged:  # no ranges: the only way to retry is from byte 0
-                    self._sched.rewind(claim)
-                state, delay = after_failure(state, exc, rand=random.random())
-                self._sched.add_retry()
-                log.debug("retrying bytes %d-%d in %.2f s: %s", claim.pos, claim.stop, delay, exc)
-                if self._cancel.wait(delay):
-                    raise _Cancelled from None
+        """`claim` to its end under the retry policy, each retry from the last byte written."""
+        run_with_retry(
+            lambda attempts: self._attempt(attempts, claim, view, index),
+            policy=self._config.retry,
+            on_retry=lambda exc, delay: self._retrying(claim, exc, delay),
+            wait=self._wait,
+        )
+
+    def _attempt(self, attempts: Attempts, claim: Claim, view: memoryview, index: int) -> None:
+        if claim.pos >= claim.stop:
+            return  # done, or its remainder was split off to another worker while waiting
+        if self._cancel.is_set():
+            raise _Cancelled
+        before = claim.pos
+        try:
+            self._stream(claim, view, index)
+        except TransportError:
+            if claim.pos > before:
+                attempts.progressed()
+            if not self._ranged:  # no ranges: the only way to retry is from byte 0
+                self._sched.rewind(claim)
+            raise
+
+    def _retrying(self, claim: Claim, exc: TransportError, delay: float) -> None:
+        self._sched.add_retry()
+        log.debug("retrying bytes %d-%d in %.2f s: %s", claim.pos, claim.stop, delay, exc)
+
+    def _wait(self, delay: float) -> None:
+        if self._cancel.wait(delay):
+            raise _Cancelled from None
 
     def _stream(self, claim: Claim, view: memoryview, index: int) -> None:
         rng = ByteRange(claim.pos, claim.stop) if self._ranged else None

@@ -255,7 +255,7 @@ BATCH_ALLOWED_TODAY = {
     ("objget._batch_small", "objget._checkpoint"),
     ("objget._batch_small", "objget._fileio"),
     ("objget._batch_small", "objget._ranges"),
-    ("objget._batch_small", "objget._retry"),
+    ("objget._batch_small", "objget._attempts"),
     ("objget._batch_small", "objget._sync"),
     ("objget._batch_small", "objget._verify"),
     # the batch runner heads objects and checks the journal's files itself
@@ -264,7 +264,7 @@ BATCH_ALLOWED_TODAY = {
     ("objget._batch_journal", "objget._checkpoint"),
     ("objget._batch_skip", "objget._checkpoint"),
     ("objget._batch_skip", "objget._sync"),
-    ("objget._batch_sources", "objget._retry"),
+    ("objget._batch_sources", "objget._attempts"),
     ("objget.batch", "objget._verify"),
     # Ray: a range task builds its own Engine and Scheduler, the driver finishes the file
     ("objget._batch_ray", "objget._checkpoint"),
