@@ -28,6 +28,23 @@ HEAVY = (
     "objget.distributed",
     "xml",
     "sqlite3",
+    "botocore",
+    "boto3",
+    "oss2",
+    "alibabacloud_credentials",
+    "objget._sumsfile",
+)
+# what only a download needs: the engine, its transport and urllib3 under it (with http.client
+# and ssl, ~50 ms here). `objget --help`, `--version` and click's usage errors load none of it
+# (`--version` reads the package metadata, which loads `email`).
+DOWNLOAD = (
+    "urllib3",
+    "http.client",
+    "ssl",
+    "objget._downloader",
+    "objget._config",
+    "objget._models",
+    "objget.backends",
 )
 
 
@@ -78,10 +95,39 @@ def test_import_objget_loads_only_the_error_tree():
         assert lib not in loaded
 
 
+def _download_modules(modules: list[str]) -> list[str]:
+    return [m for m in modules if m in DOWNLOAD or m.startswith(tuple(p + "." for p in DOWNLOAD))]
+
+
 def test_import_cli_loads_no_rich_batch_or_other_backends():
     loaded = _loaded_after("import objget.cli")
     assert _heavy(loaded) == []
     assert "objget._api" not in loaded
+
+
+def test_import_cli_loads_no_engine_transport_or_urllib3():
+    loaded = _loaded_after("import objget.cli")
+    assert _download_modules(loaded) == []
+
+
+def test_help_version_and_usage_errors_load_no_engine_or_urllib3():
+    code = textwrap.dedent(
+        """
+        import contextlib, io
+        from objget.cli import command
+        out = contextlib.redirect_stdout(io.StringIO())
+        err = contextlib.redirect_stderr(io.StringIO())
+        for argv in (["--help"], ["--version"], ["--no-such-option", "x"], []):
+            with out, err:
+                try:
+                    command.main(argv, prog_name="objget")
+                except SystemExit as exc:
+                    assert exc.code in (0, 2), (argv, exc.code)
+        """
+    )
+    loaded = _loaded_after(code)
+    assert _download_modules(loaded) == []
+    assert _heavy(loaded) == []
 
 
 def test_quiet_http_download_loads_no_rich_batch_or_other_backends(tmp_path):
