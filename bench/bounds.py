@@ -11,7 +11,10 @@
    checksummer (as for OSS objects), interleaved.
 3. What a small download's time is made of: an 8 MiB object from nginx by curl and by the
    objget CLI (whole processes, with `-q`), against the interpreter alone (`python -c pass`),
-   the CLI's imports (`python -c "import objget.cli"`) and `objget.download` in-process.
+   the command's front (`python -c "import objget.cli"`, `objget --help`: no engine, no
+   urllib3), the download's imports (the engine and urllib3 under it) and `objget.download`
+   in-process. objget's bytecode is compiled first, as an install does: with
+   PYTHONDONTWRITEBYTECODE set and no `__pycache__`, every run would compile objget's sources.
 
 In-process times of the download call for objget, whole process for curl; medians.
 """
@@ -102,17 +105,27 @@ def crc_share(root: Path, work: Path, name: str, reps: int) -> dict[str, list[fl
 
 
 def startup(root: Path, work: Path, name: str, reps: int) -> dict[str, list[float]]:
+    import compileall
     import sys
 
     out = work / "small-out"
     py = sys.executable
     res: dict[str, list[float]] = {}
+    for pkg in objget.__path__:
+        compileall.compile_dir(pkg, quiet=1)
+    engine = "import os, objget.cli, objget._downloader, objget._engine; os._exit(0)"
     with Nginx(root, work / "nginx-small") as web:
         url = f"{web.url}/{name}"
         runs: dict[str, Callable[[], object]] = {
             "small: python -c pass": lambda: subprocess.run([py, "-c", "pass"], check=True),
             "small: python -c 'import objget.cli'": lambda: subprocess.run(
                 [py, "-c", "import objget.cli"], check=True
+            ),
+            "small: objget --help": lambda: subprocess.run(
+                [py, "-m", "objget", "--help"], check=True, stdout=subprocess.DEVNULL
+            ),
+            "small: the download's imports (engine, urllib3; os._exit)": lambda: subprocess.run(
+                [py, "-c", engine], check=True
             ),
             "small: curl": lambda: subprocess.run(["curl", "-sS", "-o", str(out), url], check=True),
             "small: objget CLI -q": lambda: subprocess.run(

@@ -13,9 +13,6 @@ from typing import Any, TypeVar
 
 import click
 
-from ._sumsfile import entry_for, read_sums
-from .backends._headers import parse_header
-
 __all__ = [
     "Command",
     "net_options",
@@ -85,6 +82,8 @@ def read_headers(values: Sequence[str], source: str, *, batch_manifest: bool) ->
             "--header applies to http:// and https:// sources only (oss:// and s3:// requests "
             "are signed: use their own options)"
         )
+    from .backends._headers import parse_header  # loads the backends: only with -H
+
     out: dict[str, str] = {}
     for value in values:
         for line in _lines(value):
@@ -177,6 +176,8 @@ def resolve_checksum(
         return checksum, None
     if checksum is not None:
         raise click.UsageError("give --checksum or --checksum-file, not both")
+    from ._sumsfile import entry_for, read_sums
+
     try:
         sums = read_sums(checksum_file)
     except OSError as exc:

@@ -13,7 +13,7 @@ import logging
 import os
 import sys
 import threading
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 
@@ -25,12 +25,11 @@ from ._cli_options import (
     sum_options,
     sync_options,
 )
-from ._config import DownloadConfig, RetryPolicy, Timeouts
 from ._console import ProgressBar, Stderr, parse_size, summary
-from ._downloader import Downloader, ProgressListener
 from ._exit import EXIT, HANDLED, describe, exit_code
-from .backends import BackendOptions
-from .backends._redact import redacting_handler
+
+if TYPE_CHECKING:
+    from ._downloader import ProgressListener
 
 __all__ = ["EXIT", "main"]
 
@@ -230,7 +229,15 @@ def command(
     resume) and replaces DEST only when the bytes are complete and verified.
     """
     err = Stderr()  # rich is imported only if something is printed
+    # the engine, the backends and urllib3 load only now: --help, --version and click's usage
+    # errors never pay for them (tests/unit/test_import_cost.py)
+    from ._config import DownloadConfig, RetryPolicy, Timeouts
+    from ._downloader import Downloader
+    from .backends import BackendOptions
+
     if verbose:
+        from .backends._redact import redacting_handler
+
         logging.basicConfig(
             format="objget: %(message)s",
             handlers=[redacting_handler(sys.stderr)],  # every record of every logger

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from objget import _cli_batch, cli
+from objget import _cli_batch, _downloader, cli
 from objget._batch_models import error_kind
 from objget._exceptions import (
     AccessDenied,
@@ -95,7 +95,7 @@ def _single(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, exc: BaseException)
         def download(self, *_: object, **__: object) -> None:
             raise exc
 
-    monkeypatch.setattr(cli, "Downloader", Failing)
+    monkeypatch.setattr(_downloader, "Downloader", Failing)  # cli imports it when it runs
     # port 9 (discard) on loopback: nothing is asked of it, the downloader is the fake above
     args = ["--quiet", "http://127.0.0.1:9/f.bin", str(tmp_path / "f.bin")]
     result = CliRunner().invoke(cli.command, args)

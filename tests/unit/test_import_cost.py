@@ -8,6 +8,7 @@ Module sets, not timings: each check runs in a fresh interpreter and lists what 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -28,6 +29,25 @@ HEAVY = (
     "objget.distributed",
     "xml",
     "sqlite3",
+    "botocore",
+    "boto3",
+    "oss2",
+    "alibabacloud_credentials",
+    "objget._sumsfile",
+    "objget.backends._proxy",  # only with a proxy configured or in the environment
+)
+PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")  # and upper case
+# what only a download needs: the engine, its transport and urllib3 under it (with http.client
+# and ssl, ~50 ms here). `objget --help`, `--version` and click's usage errors load none of it
+# (`--version` reads the package metadata, which loads `email`).
+DOWNLOAD = (
+    "urllib3",
+    "http.client",
+    "ssl",
+    "objget._downloader",
+    "objget._config",
+    "objget._models",
+    "objget.backends",
 )
 
 
@@ -39,9 +59,11 @@ def _loaded_after(code: str) -> list[str]:
         _sys.stdout.write("\\n" + _json.dumps(sorted(_sys.modules)))
         """
     )
+    env = {k: v for k, v in os.environ.items() if k.lower() not in PROXY_VARIABLES}
     proc = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
-    )
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False,
+        env=env,
+    )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout.splitlines()[-1])
 
@@ -78,10 +100,39 @@ def test_import_objget_loads_only_the_error_tree():
         assert lib not in loaded
 
 
+def _download_modules(modules: list[str]) -> list[str]:
+    return [m for m in modules if m in DOWNLOAD or m.startswith(tuple(p + "." for p in DOWNLOAD))]
+
+
 def test_import_cli_loads_no_rich_batch_or_other_backends():
     loaded = _loaded_after("import objget.cli")
     assert _heavy(loaded) == []
     assert "objget._api" not in loaded
+
+
+def test_import_cli_loads_no_engine_transport_or_urllib3():
+    loaded = _loaded_after("import objget.cli")
+    assert _download_modules(loaded) == []
+
+
+def test_help_version_and_usage_errors_load_no_engine_or_urllib3():
+    code = textwrap.dedent(
+        """
+        import contextlib, io
+        from objget.cli import command
+        out = contextlib.redirect_stdout(io.StringIO())
+        err = contextlib.redirect_stderr(io.StringIO())
+        for argv in (["--help"], ["--version"], ["--no-such-option", "x"], []):
+            with out, err:
+                try:
+                    command.main(argv, prog_name="objget")
+                except SystemExit as exc:
+                    assert exc.code in (0, 2), (argv, exc.code)
+        """
+    )
+    loaded = _loaded_after(code)
+    assert _download_modules(loaded) == []
+    assert _heavy(loaded) == []
 
 
 def test_quiet_http_download_loads_no_rich_batch_or_other_backends(tmp_path):
@@ -155,3 +206,35 @@ def test_unknown_attribute_is_an_attribute_error():
     else:
         raise AssertionError("objget.no_such_name did not raise")
     assert not hasattr(objget, "no_such_name")
+
+
+def test_the_transport_skips_proxy_rules_only_when_they_would_name_no_proxy(monkeypatch, caplog):
+    """`_transport` decides without importing `_proxy` that there is no proxy: it must agree
+    with `proxy_rules` for every mix of the variables (set, empty or unset)."""
+    import itertools
+    import logging
+
+    from objget import DownloadConfig
+    from objget.backends._proxy import proxy_rules
+    from objget.backends._transport import _proxy_rules
+
+    names = [v for n in PROXY_VARIABLES for v in (n, n.upper())]
+    for name in names:
+        monkeypatch.delenv(name, raising=False)
+    values = (None, "", "http://127.0.0.1:3128")
+    for name, value, other in itertools.product(names, values, ("NO_PROXY", "no_proxy", "X")):
+        env = {} if value is None else {name: value}
+        env[other] = "example.com"
+        with monkeypatch.context() as m:
+            for k, v in env.items():
+                m.setenv(k, v)
+            caplog.clear()
+            with caplog.at_level(logging.INFO, logger="objget"):
+                full = proxy_rules(None, None, env)
+                logged = bool(caplog.records)
+            lazy = _proxy_rules(DownloadConfig())
+        if lazy is None:
+            assert not full.any and not logged, env
+        else:
+            assert lazy == full, env
+    assert _proxy_rules(DownloadConfig(proxy="")) is not None  # an explicit setting is read

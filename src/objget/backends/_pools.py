@@ -17,14 +17,16 @@ import contextvars
 import functools
 import ssl
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import urllib3
 from urllib3 import exceptions as u3
 
 from .._exceptions import AccessDenied, DownloadError, TransportError
-from ._proxy import ProxyUrl
 from ._tls import UnverifiedHTTPSPool
+
+if TYPE_CHECKING:
+    from ._proxy import ProxyUrl
 
 __all__ = ["AsWrittenPool", "SystemTrustPools", "as_written", "make_pools", "proxy_error"]
 

@@ -12,10 +12,11 @@ from __future__ import annotations
 import contextlib
 import http.client
 import logging
+import os
 import ssl
 import threading
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import urllib3
@@ -34,14 +35,31 @@ from .._exceptions import (
 )
 from .._retry import parse_retry_after
 from ._pools import _system_trust, as_written, make_pools, proxy_error
-from ._proxy import ProxyUrl, proxy_rules
 from ._redact import install_redaction, redact_url
 from ._tls import DirectTlsReader, is_verify_failure, tls_reason
+
+if TYPE_CHECKING:
+    from ._proxy import ProxyRules, ProxyUrl
 
 __all__ = ["ResponseBody", "Transport", "content_length", "error_for_status", "redact_url"]
 _ = _system_trust  # loaded on first https use only (tests/unit/test_import_cost.py asks it)
 
 log = logging.getLogger("objget")
+
+# every variable `_proxy.proxy_rules` reads a proxy from (set, even empty, or logged about)
+_PROXY_VARIABLES = (
+    "http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"
+)  # fmt: skip
+
+
+def _proxy_rules(config: DownloadConfig) -> ProxyRules | None:
+    """The proxy rules, or None when no proxy is configured or in the environment (without
+    importing `_proxy`: a direct download does not need it)."""
+    if config.proxy is None and not any(name in os.environ for name in _PROXY_VARIABLES):
+        return None
+    from ._proxy import proxy_rules
+
+    return proxy_rules(config.proxy, config.no_proxy)
 
 
 def error_for_status(
@@ -185,7 +203,7 @@ class Transport:
         self._pool_kwargs = kwargs
         self.pool = make_pools(kwargs, verify=config.verify_tls, ca_bundle=bool(config.ca_bundle))
         self._verify = config.verify_tls
-        self.proxies = proxy_rules(config.proxy, config.no_proxy)
+        self.proxies = _proxy_rules(config)
         self._via: dict[ProxyUrl, urllib3.PoolManager] = {}
         self._via_lock = threading.Lock()
         if not config.verify_tls:
@@ -224,7 +242,7 @@ class Transport:
         A request that follows no redirect is one a backend built (and maybe signed) itself:
         its path goes on the wire exactly as `url` writes it (`_send_as_written`)."""
         host = urlsplit(url).hostname or "?"
-        proxy = self.proxies.for_url(url) if self.proxies.any else None
+        proxy = self.proxies.for_url(url) if self.proxies and self.proxies.any else None
         pools = self._pools_for(proxy)
         # `headers=` replaces the pool's defaults, its User-Agent included
         all_headers = {"User-Agent": self.config.user_agent, **headers}
