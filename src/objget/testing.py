@@ -23,7 +23,7 @@ from ._checkpoint import Paths
 from ._config import RetryPolicy
 from ._exceptions import ObjectChanged, ObjectNotFound, TransportError
 from ._models import ByteRange, ObjectMeta
-from .backends._base import Checksummer
+from .integrity import Checksummer, ObjectChecks
 
 __all__ = ["Fault", "MemoryBackend", "MemoryBody", "no_wait_retry"]
 
@@ -197,8 +197,9 @@ class MemoryBackend:
             )
         return MemoryBody(body, status=status, content_range=cr, backend=self, delay=self._delay)
 
-    def checksummer(self, meta: ObjectMeta) -> Checksummer | None:
-        return self._checksummer
+    def object_checks(self, meta: ObjectMeta) -> ObjectChecks:
+        """The checksummer given to the constructor, if any, as the object's CRC."""
+        return ObjectChecks(checksummer=self._checksummer)
 
     def close(self) -> None:
         pass

@@ -1,16 +1,38 @@
-"""The backend contract: two tiny Protocols. Backends translate; the engine validates.
+"""The backend contract: small Protocols. Backends translate; the engine validates; integrity
+checks.
 
-A backend raises only objget's own errors (`RemoteError` subclasses for final answers,
-`TransportError` for retryable ones) with the SDK/socket error as `__cause__`.
+`Backend` is what every store does. The capabilities only some stores have are Protocols of
+their own, checked with `isinstance` (runtime_checkable) where they are used, so mypy sees
+every call: `Lister` (list a prefix), `PartLayout` (a multipart upload's part sizes),
+`AnswerChecksums` (checksums that come only with a whole-object answer), and, on a response
+body, `Abortable` and `HasHeaders`.
+
+A backend describes the checks an object offers (`ObjectChecks`); it never builds or runs a
+checker (`objget.integrity` does). A backend raises only objget's own errors (`RemoteError`
+subclasses for final answers, `TransportError` for retryable ones) with the SDK/socket error
+as `__cause__`.
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Iterator, Mapping
+from typing import Protocol, runtime_checkable
 
 from .._models import ByteRange, ObjectMeta
+from ..integrity.checks import Checksummer, ObjectChecks
+from ._s3_list import ListedObject
 
-__all__ = ["Backend", "Checksummer", "RangeBody"]
+__all__ = [
+    "Abortable",
+    "AnswerChecksums",
+    "Backend",
+    "Checksummer",
+    "HasHeaders",
+    "Lister",
+    "ObjectChecks",
+    "PartLayout",
+    "RangeBody",
+]
 
 
 class RangeBody(Protocol):
@@ -47,23 +69,49 @@ class Backend(Protocol):
 
     def get_range(self, key: str, rng: ByteRange | None, *, meta: ObjectMeta) -> RangeBody: ...
 
-    def checksummer(self, meta: ObjectMeta) -> Checksummer | None:
-        """The per-range checksum the engine should compute for this object, if any."""
+    def object_checks(self, meta: ObjectMeta) -> ObjectChecks:
+        """Which checks this object offers, with the store's values (empty when none)."""
 
     def close(self) -> None: ...
 
 
-class Checksummer(Protocol):
-    """A CRC the engine computes per range, on the same buffer as the write.
+@runtime_checkable
+class Lister(Protocol):
+    """A store that lists the objects under a prefix."""
 
-    `expected` is the store's whole-object value; `combine(crc_a, crc_b, len_b)` is the CRC of
-    the concatenation, so per-range values persisted in the checkpoint give the whole-object
-    value without re-reading the file.
-    """
+    def list_objects(
+        self, prefix: str, *, start_after: str | None = None
+    ) -> Iterator[ListedObject]:
+        """Every object under `prefix` as (key, size, etag, last_modified), in key order;
+        `start_after` resumes an interrupted listing."""
 
-    name: str
-    expected: int
 
-    def update(self, crc: int, data: memoryview, /) -> int: ...
+@runtime_checkable
+class PartLayout(Protocol):
+    """A store that tells a multipart upload's part sizes (for a COMPOSITE checksum)."""
 
-    def combine(self, crc_a: int, crc_b: int, len_b: int, /) -> int: ...
+    def part_sizes(self, key: str, meta: ObjectMeta) -> tuple[int, ...] | None:
+        """The part sizes in order, or None when the store does not tell them."""
+
+
+@runtime_checkable
+class AnswerChecksums(Protocol):
+    """A store that sends an object's checksums only with a whole-object (not ranged) GET:
+    the small-object path asks for the whole object and reads them from the answer."""
+
+    def answer_checksums(self, headers: Mapping[str, str]) -> dict[str, str]:
+        """The checksums of a whole-object answer, as `head` would put them in its meta."""
+
+
+@runtime_checkable
+class Abortable(Protocol):
+    """A response body whose read in progress can be broken from another thread."""
+
+    def abort(self) -> None: ...
+
+
+@runtime_checkable
+class HasHeaders(Protocol):
+    """A response body that carries the answer's headers."""
+
+    headers: Mapping[str, str]

@@ -21,7 +21,7 @@ from .._exceptions import DownloadError, TransportError
 from .._models import ByteRange, ObjectMeta
 from .._ranges import range_header
 from . import Resolved
-from ._base import Backend, Checksummer
+from ._base import Backend, ObjectChecks
 from ._options import BackendOptions
 from ._oss_list import list_oss_objects
 from ._s3_list import MAX_PAGE_BYTES, ListedObject
@@ -240,13 +240,12 @@ class OssBackend:
             headers["If-Match"] = meta.etag
         return self._send("GET", key, params, headers)
 
-    def checksummer(self, meta: ObjectMeta) -> Checksummer | None:
+    def object_checks(self, meta: ObjectMeta) -> ObjectChecks:
+        """The CRC-64 OSS keeps (`crc64ecma`, decimal), unless CRC checks are turned off."""
         value = meta.checksums.get("crc64ecma")
         if not self._verify_crc or value is None:
-            return None
-        from ..integrity.crc64 import Crc64
-
-        return Crc64(expected=int(value))
+            return ObjectChecks()
+        return ObjectChecks(values={"crc64ecma": value})
 
     def list_objects(
         self, prefix: str, *, start_after: str | None = None
