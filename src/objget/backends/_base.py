@@ -16,11 +16,13 @@ as `__cause__`.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from .._models import ByteRange, ObjectMeta
 from ..integrity.checks import Checksummer, ObjectChecks
-from ._s3_list import ListedObject
+
+if TYPE_CHECKING:
+    from ._s3_list import ListedObject
 
 __all__ = [
     "Abortable",
