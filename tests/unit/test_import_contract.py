@@ -220,6 +220,29 @@ def test_backends_only_describe_checks():
     assert bad == []
 
 
+# capabilities only some backends (or bodies, or signers) have: asked with isinstance on a
+# Protocol of objget.backends._base, never probed with getattr (which mypy cannot follow)
+CAPABILITIES = {
+    "abort", "answer_checksums", "checksummer", "file_checks", "headers", "list_objects",
+    "object_checks", "part_sizes", "renew", "text",
+}  # fmt: skip
+
+
+def test_no_getattr_probe_for_a_capability():
+    bad = [
+        f"{m}:{node.lineno} getattr(..., {node.args[1].value!r})"
+        for m in sorted(MODULES)
+        for node in ast.walk(TREES[m])
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id in ("getattr", "hasattr")
+        and len(node.args) >= 2
+        and isinstance(node.args[1], ast.Constant)
+        and node.args[1].value in CAPABILITIES
+    ]
+    assert bad == []
+
+
 # --- 3. the library never imports the CLI ---------------------------------------------------------
 
 CLI = {"objget.cli", "objget._cli*", "objget._console", "objget.__main__"}
