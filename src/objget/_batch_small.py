@@ -52,7 +52,7 @@ from ._retry import RetryState, after_failure
 from ._sync import stamp
 from ._throttle import BoundLimiter
 from ._verify import checksummer_of, file_checks_of
-from .backends._base import AnswerChecksums, Backend, Checksummer, HasHeaders, RangeBody
+from .backends._base import Backend, Checksummer, RangeBody, answer_checksums_of
 from .integrity import DigestCheck, FileCheck, Verified, check_all
 
 __all__ = ["SMALL", "HeldLock", "fetch_small"]
@@ -253,16 +253,13 @@ def _attempt(
         checks: list[FileCheck] = [DigestCheck("sha256", sha256)] if sha256 else []
         if size > 0:
             # S3 sends an object's checksums only with a whole-object answer: ask for that
-            whole = isinstance(backend, AnswerChecksums)
+            answer = answer_checksums_of(backend)
             rng = ByteRange(0, size)
-            body = backend.get_range(key, None if whole else rng, meta=meta)
+            body = backend.get_range(key, None if answer else rng, meta=meta)
             try:
-                _check_answer(body, rng, size, display, whole=whole)
-                headers = body.headers if isinstance(body, HasHeaders) else {}
-                if isinstance(backend, AnswerChecksums):
-                    sums = backend.answer_checksums(headers)
-                else:
-                    sums = _oss_sums(headers)
+                _check_answer(body, rng, size, display, whole=answer is not None)
+                headers = body.headers
+                sums = answer.answer_checksums(headers) if answer else _oss_sums(headers)
                 if sums:
                     described = ObjectMeta(
                         size=size, etag=meta.etag, version_id=meta.version_id, checksums=sums

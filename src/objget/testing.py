@@ -85,6 +85,10 @@ class MemoryBody:
         self.status = status
         self.content_range = content_range
         self.content_length = len(data)
+        headers = {"Content-Length": str(len(data))}
+        if content_range is not None:
+            headers["Content-Range"] = content_range
+        self.headers: Mapping[str, str] = headers
         self._data = data if stop_after is None else data[:stop_after]
         self._reset = reset
         self._pos = 0

@@ -9,16 +9,16 @@ import logging
 
 import pytest
 
-from objget import ObjectMeta
+from objget import ByteRange, ObjectMeta
 from objget.backends import (
     Abortable,
     AnswerChecksums,
     Backend,
-    HasHeaders,
     Lister,
     ObjectChecks,
     PartLayout,
 )
+from objget.backends._base import answer_checksums_of
 from objget.backends._transport import ResponseBody
 from objget.backends.http import HttpBackend
 from objget.backends.oss import OssBackend, RenewingSigner
@@ -127,11 +127,18 @@ def test_body_capabilities_are_protocols():
         status = 206
         content_range = None
         content_length = None
+        headers: dict[str, str] = {}
 
-    assert not isinstance(Plain(), Abortable) and not isinstance(Plain(), HasHeaders)
-    with_headers = Plain()
-    with_headers.headers = {"ETag": "e"}  # type: ignore[attr-defined]
-    assert isinstance(with_headers, HasHeaders)
+    assert not isinstance(Plain(), Abortable)
+    body = MemoryBackend({"k": b"abc"}).get_range("k", ByteRange(1, 3), meta=ObjectMeta(size=3))
+    assert body.headers == {"Content-Length": "2", "Content-Range": "bytes 1-2/3"}
+
+
+def test_answer_checksums_of_is_kept_per_class():
+    s3 = object.__new__(S3Backend)
+    oss = object.__new__(OssBackend)
+    assert answer_checksums_of(s3) is s3 and answer_checksums_of(oss) is None
+    assert answer_checksums_of(s3) is s3 and answer_checksums_of(oss) is None
 
 
 def test_renewing_signer_is_a_protocol():

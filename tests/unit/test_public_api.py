@@ -100,7 +100,6 @@ BACKENDS_EXPECTED = [
     "Backend",
     "BackendOptions",
     "Checksummer",
-    "HasHeaders",
     "Lister",
     "ObjectChecks",
     "PartLayout",

@@ -1,10 +1,10 @@
 """Backends: one small object per store, behind the `Backend` Protocol.
 
 Public here: the Protocols of the backend contract (`Backend`, `RangeBody`, and the
-capabilities only some stores have: `Lister`, `PartLayout`, `AnswerChecksums`, `Abortable`,
-`HasHeaders`), the description of an object's checks (`ObjectChecks`, `Checksummer`) and
-`BackendOptions`. Everything else is objget's own: `resolve(source, transport)` picks the
-backend for a URL and returns it with the key it uses.
+capabilities only some stores have: `Lister`, `PartLayout`, `AnswerChecksums`, `Abortable`),
+the description of an object's checks (`ObjectChecks`, `Checksummer`) and `BackendOptions`.
+Everything else is objget's own: `resolve(source, transport)` picks the backend for a URL and
+returns it with the key it uses.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from ._base import (
     AnswerChecksums,
     Backend,
     Checksummer,
-    HasHeaders,
     Lister,
     ObjectChecks,
     PartLayout,
@@ -35,7 +34,6 @@ __all__ = [
     "Backend",
     "BackendOptions",
     "Checksummer",
-    "HasHeaders",
     "Lister",
     "ObjectChecks",
     "PartLayout",
