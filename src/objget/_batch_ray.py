@@ -36,6 +36,7 @@ from ._saver import DurableSaver, save_quietly
 from ._scheduler import Scheduler
 from .backends import BackendOptions, resolve
 from .backends._base import Backend, Checksummer
+from .integrity import checksummer_for
 from .integrity._gf2 import CrcCombiner
 
 __all__ = [
@@ -112,7 +113,7 @@ class _LocalCrc:
 
 def span_checksummer(backend: Backend, meta: ObjectMeta) -> Checksummer:
     """The CRC every span of a range checkpoint carries: the store's, else a local CRC-32."""
-    return backend.checksummer(meta) or _LocalCrc()
+    return checksummer_for(backend.object_checks(meta)) or _LocalCrc()
 
 
 def bad_spans(

@@ -38,8 +38,9 @@ from ._fileio import open_part, preallocate, remove_quietly, replace_durably
 from ._models import DownloadResult, ObjectMeta
 from ._plan import Span, add_span
 from ._sync import stamp
-from ._verify import DigestCheck, FileCheck, verify
+from ._verify import checksummer_of, file_checks_of, verify
 from .backends._base import Checksummer
+from .integrity import DigestCheck, FileCheck
 
 __all__ = ["Driver"]
 
@@ -164,7 +165,7 @@ class Driver:
                 self._fail(p, big.dest, RuntimeError(errors[0].error), errors[0].error_kind)
                 return
             backend = p.backend
-            checksummer = backend.checksummer(meta)
+            checksummer = checksummer_of(backend, meta)
             combine = checksummer.combine if checksummer else None
             spans: list[Span] = []
             for o in sorted(big.outcomes, key=lambda o: o.start):
@@ -175,9 +176,7 @@ class Driver:
             checks: list[FileCheck] = []
             if p.sha256:
                 checks.append(DigestCheck("sha256", p.sha256))
-            hook = getattr(backend, "file_checks", None)
-            if hook is not None and meta.size > 0:
-                checks.extend(hook(p.key, meta))
+            checks.extend(file_checks_of(backend, p.key, meta, size=meta.size))
             fd = os.open(paths.part, os.O_RDWR | os.O_NOFOLLOW)
             try:
                 self._check_resumed(big, fd, span_checksummer(backend, meta))

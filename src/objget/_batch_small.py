@@ -7,9 +7,9 @@ than the transfer itself when objects are 64 KiB. Here: one ranged GET of `[0, s
 with `If-Match` (validated exactly like the engine validates a part: 206, `Content-Range`,
 length), streamed into `DEST.objget-part`, checked, fsynced and renamed into place.
 
-The checks are the large path's, through the same code (`_verify.check_all`): size; the
+The checks are the large path's, through the same code (`objget.integrity.check_all`): size; the
 store's CRC computed on the byte path (OSS `x-oss-hash-crc64ecma` comes with any GET answer);
-then the file checks — the manifest's SHA-256 and the backend's own (`file_checks`: S3's
+then the file checks — the manifest's SHA-256 and the backend's own (`_verify.file_checks_of`: S3's
 full-object SHA-256/SHA-1, a COMPOSITE value) — reading the just-written file back from the
 page cache. S3 sends an object's checksums only with a whole-object answer (never with a
 ranged one, and a range over a multipart object may carry a part-level value), so for S3
@@ -50,8 +50,9 @@ from ._models import ByteRange, DownloadResult, ObjectMeta
 from ._ranges import check_range_answer
 from ._sync import stamp
 from ._throttle import BoundLimiter
-from ._verify import DigestCheck, FileCheck, Verified, check_all
-from .backends._base import Backend, Checksummer, RangeBody
+from ._verify import checksummer_of, file_checks_of
+from .backends._base import Backend, Checksummer, RangeBody, answer_checksums_of
+from .integrity import DigestCheck, FileCheck, Verified, check_all
 
 __all__ = ["SMALL", "HeldLock", "fetch_small"]
 
@@ -245,21 +246,19 @@ def _attempt(
         checks: list[FileCheck] = [DigestCheck("sha256", sha256)] if sha256 else []
         if size > 0:
             # S3 sends an object's checksums only with a whole-object answer: ask for that
-            answer_sums = getattr(backend, "answer_checksums", None)
+            answer = answer_checksums_of(backend)
             rng = ByteRange(0, size)
-            body = backend.get_range(key, None if answer_sums else rng, meta=meta)
+            body = backend.get_range(key, None if answer else rng, meta=meta)
             try:
-                _check_answer(body, rng, size, display, whole=answer_sums is not None)
-                headers = getattr(body, "headers", None) or {}
-                sums = answer_sums(headers) if answer_sums else _oss_sums(headers)
+                _check_answer(body, rng, size, display, whole=answer is not None)
+                headers = body.headers
+                sums = answer.answer_checksums(headers) if answer else _oss_sums(headers)
                 if sums:
                     described = ObjectMeta(
                         size=size, etag=meta.etag, version_id=meta.version_id, checksums=sums
                     )
-                    summer = backend.checksummer(described)
-                    hook = getattr(backend, "file_checks", None)
-                    if hook is not None:
-                        checks.extend(hook(key, described))
+                    summer = checksummer_of(backend, described)
+                    checks.extend(file_checks_of(backend, key, described, size=size))
                 pos, held = 0, 0  # `held` bytes at the front of buf, not written yet
                 if isinstance(body, AnswerBody):
                     # the bytes that came with the head: written from the connection's

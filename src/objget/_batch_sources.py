@@ -28,7 +28,7 @@ from ._batch_paths import (
 from ._config import RetryPolicy
 from ._exceptions import TransportError
 from .backends import BackendOptions, Resolved, Transport, resolve
-from .backends._base import Backend
+from .backends._base import Backend, Lister
 
 __all__ = ["Planned", "Sources", "plan", "read_manifest"]
 
@@ -177,9 +177,9 @@ def plan(
     for url in sources.prefixes:
         scheme, bucket, prefix = split_prefix(url)
         found = resolve(f"{scheme}://{bucket}/{_PLACEHOLDER_KEY}", transport, options, cache)
-        lister = getattr(found.backend, "list_objects", None)
-        if lister is None:
+        if not isinstance(found.backend, Lister):
             raise ValueError(f"{url!r}: this store cannot list objects")
+        lister = found.backend.list_objects
         for key, size, etag, modified in list_with_retry(lister, prefix, policy):
             source = found.backend.display(key)
             if is_directory_marker(key, size):

@@ -38,10 +38,11 @@ from ._recover import discard, resume_point
 from ._saver import DurableSaver, save_quietly
 from ._scheduler import Scheduler
 from ._sync import skip_existing, stamp
-from ._verify import DigestCheck, FileCheck, verify
+from ._verify import checksummer_of, file_checks_of, verify
 from .backends import BackendOptions, resolve
 from .backends._base import Backend
 from .backends._transport import Transport
+from .integrity import DigestCheck, FileCheck
 
 if TYPE_CHECKING:
     from ._throttle import RateLimiter
@@ -157,7 +158,7 @@ class Downloader:
         cfg: DownloadConfig,
         limiter: RateLimiter | None = None,
     ) -> DownloadResult:
-        checksummer = backend.checksummer(meta)
+        checksummer = checksummer_of(backend, meta)
         ranged = meta.accept_ranges and meta.size is not None
         remove_stale_temps(paths.checkpoint)
         crc_name, crc_update = segment_crc(checksummer)
@@ -280,9 +281,7 @@ class Downloader:
             checks: list[FileCheck] = []
             if cfg.checksum:
                 checks.append(DigestCheck("sha256", cfg.checksum.partition(":")[2]))
-            hook = getattr(backend, "file_checks", None)
-            if hook is not None and size > 0:
-                checks.extend(hook(key, meta))
+            checks.extend(file_checks_of(backend, key, meta, size=size))
             checked = verify(
                 fd,
                 spans=sched.spans(),

@@ -28,7 +28,7 @@ from ._scheduler import Claim, Scheduler
 from ._throttle import RateLimiter
 from ._write_gate import WriteGate
 from ._writeback import WriteBehind
-from .backends._base import Backend, Checksummer
+from .backends._base import Abortable, Backend, Checksummer
 
 if TYPE_CHECKING:
     from ._stream_sink import OrderedSink
@@ -223,11 +223,10 @@ class Engine:
         """Break the reads in progress, one body at a time: one failing abort stops no other."""
         failed: list[Exception] = []
         for body in self._sched.active_bodies():
-            abort = getattr(body, "abort", None)
-            if abort is None:
+            if not isinstance(body, Abortable):
                 continue
             try:
-                abort()
+                body.abort()
             except Exception as exc:
                 failed.append(exc)
         if failed:

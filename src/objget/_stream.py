@@ -23,6 +23,7 @@ from ._plan import cut_parts
 from ._scheduler import Scheduler
 from ._stream_checks import stream_checks
 from ._stream_sink import WINDOW, OrderedSink
+from ._verify import checksummer_of
 from .backends import Cache, resolve
 from .backends._base import Backend
 
@@ -107,7 +108,7 @@ class StreamDownload:
     ) -> DownloadResult:
         cfg = self._dl.config
         meta = head_with_retry(backend, key, version_id, cfg.retry)
-        checksummer = backend.checksummer(meta)
+        checksummer = checksummer_of(backend, meta)
         ranged = meta.accept_ranges and meta.size is not None
         size = meta.size
         part = cfg.part_size or STREAM_PART

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable, Iterable
 
 from ._config import DownloadConfig
 from ._models import ObjectMeta
 from ._stream_sink import StreamCheck
-from ._verify import DigestCheck, FileCheck
+from ._verify import file_checks_of
 from .backends._base import Backend
+from .integrity.checks import FileCheck
+from .integrity.digests import CompositeCheck, DigestCheck
 
 __all__ = ["CompositeStreamCheck", "HashCheck", "stream_checks"]
 
@@ -32,18 +33,13 @@ def stream_checks(
     files: list[FileCheck] = []
     if config.checksum:
         files.append(DigestCheck("sha256", config.checksum.partition(":")[2]))
-    hook: Callable[[str, ObjectMeta], Iterable[FileCheck]] | None = getattr(
-        backend, "file_checks", None
-    )
-    if hook is not None and store:
-        files.extend(hook(key, meta))
+    if store and meta.size:
+        files.extend(file_checks_of(backend, key, meta, size=meta.size))
     out: list[StreamCheck] = []
     for check in files:
         if isinstance(check, DigestCheck):
             out.append(HashCheck(check.name, check.expected))
             continue
-        from .backends._s3_checks import CompositeCheck
-
         if isinstance(check, CompositeCheck):
             out.append(
                 CompositeStreamCheck(check.name, check.expected, check.algorithm, check.part_sizes)

@@ -41,9 +41,9 @@ from ._batch_sources import Planned, Sources, as_items, plan, read_manifest, seq
 from ._batch_wire import WireTransport
 from ._config import DownloadConfig
 from ._downloader import Downloader
-from ._verify import DigestCheck
 from .backends import BackendOptions, Transport
 from .backends._base import Backend
+from .integrity import DigestCheck
 
 __all__ = [
     "ActiveObject",

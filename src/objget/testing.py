@@ -23,7 +23,7 @@ from ._checkpoint import Paths
 from ._config import RetryPolicy
 from ._exceptions import ObjectChanged, ObjectNotFound, TransportError
 from ._models import ByteRange, ObjectMeta
-from .backends._base import Checksummer
+from .integrity import Checksummer, ObjectChecks
 
 __all__ = ["Fault", "MemoryBackend", "MemoryBody", "no_wait_retry"]
 
@@ -85,6 +85,10 @@ class MemoryBody:
         self.status = status
         self.content_range = content_range
         self.content_length = len(data)
+        headers = {"Content-Length": str(len(data))}
+        if content_range is not None:
+            headers["Content-Range"] = content_range
+        self.headers: Mapping[str, str] = headers
         self._data = data if stop_after is None else data[:stop_after]
         self._reset = reset
         self._pos = 0
@@ -197,8 +201,9 @@ class MemoryBackend:
             )
         return MemoryBody(body, status=status, content_range=cr, backend=self, delay=self._delay)
 
-    def checksummer(self, meta: ObjectMeta) -> Checksummer | None:
-        return self._checksummer
+    def object_checks(self, meta: ObjectMeta) -> ObjectChecks:
+        """The checksummer given to the constructor, if any, as the object's CRC."""
+        return ObjectChecks(checksummer=self._checksummer)
 
     def close(self) -> None:
         pass

@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 import pytest
 
 import objget
+from objget._verify import file_checks_of
 from objget.backends import BackendOptions
 
 MiB = 1024 * 1024
@@ -465,7 +466,7 @@ def backend_for(endpoint, source, **opts):
 
 def run_checks(dl, found, path):
     meta = found.backend.head(found.key, version_id=found.version_id)
-    checks = found.backend.file_checks(found.key, meta)
+    checks = file_checks_of(found.backend, found.key, meta, size=meta.size)
     fd = os.open(path, os.O_RDONLY)
     try:
         return [(c.name, c.expected, c.compute(fd, meta.size)) for c in checks]

@@ -3,7 +3,9 @@
 1. Pure modules (docstring `PURE:`, plus the ones DESIGN.md names) do no I/O: they import no
    module that reaches the disk, network, clock, threads or environment, call no `open`/`print`,
    and import only other pure modules or the value modules of objget.
-2. Backends never import the engine, the disk layer, the batch or the CLI.
+2. Backends never import the engine, the disk layer, the batch or the CLI, nor verification:
+   of `objget.integrity` they import only the description (`integrity.checks`); integrity
+   builds and runs the checkers.
 3. The library never imports the CLI (`cli`, `_cli*`, `_console`, click, rich).
 4. Batch and Ray import only the engine's public face (`_downloader`'s `__all__`), values and
    backends' public names, and speak no HTTP themselves. That is not true yet: today's
@@ -189,8 +191,10 @@ NOT_FOR_BACKENDS = {
     "objget._checkpoint", "objget._batch*", "objget.batch", "objget.distributed", "objget.cli",
     "objget._cli*", "objget._console", "objget._saver", "objget._live", "objget._recover",
     "objget._writeback", "objget._write_gate", "objget._sync", "objget._api",
-    "objget._oss2_compat", "objget.testing", "click", "rich",
+    "objget._oss2_compat", "objget.testing", "objget._verify", "click", "rich",
 }  # fmt: skip
+# what a backend may import of objget.integrity: the description of an object's checks
+INTEGRITY_FOR_BACKENDS = {"objget.integrity.checks"}
 
 
 def test_backends_never_import_the_engine_disk_batch_or_cli():
@@ -201,6 +205,41 @@ def test_backends_never_import_the_engine_disk_batch_or_cli():
         for imp in IMPORTS[m]
         for t in _targets(imp)
         if _hits(t, NOT_FOR_BACKENDS)
+    ]
+    assert bad == []
+
+
+def test_backends_only_describe_checks():
+    bad = [
+        f"{imp.importer}:{imp.line} imports {t}"
+        for m in sorted(MODULES)
+        if m.startswith("objget.backends")
+        for imp in IMPORTS[m]
+        for t in _targets(imp)
+        if _hits(t, {"objget.integrity"}) and t not in INTEGRITY_FOR_BACKENDS
+    ]
+    assert bad == []
+
+
+# capabilities only some backends (or bodies, or signers) have: asked with isinstance on a
+# Protocol of objget.backends._base, never probed with getattr (which mypy cannot follow)
+CAPABILITIES = {
+    "abort", "answer_checksums", "checksummer", "file_checks", "headers", "list_objects",
+    "object_checks", "part_sizes", "renew", "text",
+}  # fmt: skip
+
+
+def test_no_getattr_probe_for_a_capability():
+    bad = [
+        f"{m}:{node.lineno} getattr(..., {node.args[1].value!r})"
+        for m in sorted(MODULES)
+        for node in ast.walk(TREES[m])
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id in ("getattr", "hasattr")
+        and len(node.args) >= 2
+        and isinstance(node.args[1], ast.Constant)
+        and node.args[1].value in CAPABILITIES
     ]
     assert bad == []
 
@@ -239,6 +278,7 @@ BATCH_MAY_IMPORT = {
     "objget._extras",
     "objget.backends",
     "objget.backends._base",
+    "objget.integrity",  # the package's public names: the checks, as the engine runs them
 }
 SPEAKS_HTTP = {"urllib3", "socket", "ssl", "http", "select", "selectors"}
 
@@ -265,7 +305,6 @@ BATCH_ALLOWED_TODAY = {
     ("objget._batch_skip", "objget._checkpoint"),
     ("objget._batch_skip", "objget._sync"),
     ("objget._batch_sources", "objget._attempts"),
-    ("objget.batch", "objget._verify"),
     # Ray: a range task builds its own Engine and Scheduler, the driver finishes the file
     ("objget._batch_ray", "objget._checkpoint"),
     ("objget._batch_ray", "objget._engine"),

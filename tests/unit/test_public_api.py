@@ -92,3 +92,31 @@ def test_download_result_fields_and_json_keys_are_pinned():
     )  # fmt: skip
     assert result.resumed_from is None
     assert sorted(result.to_dict()) == sorted(fields)  # --json: every field, by its name
+
+
+BACKENDS_EXPECTED = [
+    "Abortable",
+    "AnswerChecksums",
+    "Backend",
+    "BackendOptions",
+    "Checksummer",
+    "Lister",
+    "ObjectChecks",
+    "PartLayout",
+    "RangeBody",
+]
+
+
+def test_backends_all_is_the_protocols_and_options():
+    """`objget.backends` exports the Protocols and `BackendOptions`; everything else is
+    private (importable for objget's own use, never in `__all__`)."""
+    import typing
+
+    import objget.backends as backends
+
+    assert backends.__all__ == BACKENDS_EXPECTED
+    for name in backends.__all__:
+        value = getattr(backends, name)
+        if name not in ("BackendOptions", "ObjectChecks"):
+            assert getattr(value, "_is_protocol", False), name
+    assert typing.get_type_hints(backends.ObjectChecks)  # a value, fully typed

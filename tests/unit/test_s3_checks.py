@@ -11,7 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from objget.backends._s3_checks import CompositeCheck, Md5Check, parse_object_parts
+from objget.backends._s3_checks import parse_object_parts
+from objget.integrity import CompositeCheck, Md5Check
 from objget.integrity.s3crc import crc_function, encode_checksum
 
 PARTS_XML = b"""<?xml version="1.0" encoding="UTF-8"?>

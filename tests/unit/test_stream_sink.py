@@ -169,7 +169,7 @@ def test_a_closed_reader_fails_the_writer_and_stops_the_rest():
 
 
 def test_composite_check_in_order_matches_the_file_check(tmp_path):
-    from objget.backends._s3_checks import CompositeCheck
+    from objget.integrity.digests import CompositeCheck
     from objget.integrity.s3crc import crc_function
 
     if crc_function("crc32c") is None:

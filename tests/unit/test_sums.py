@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 
 from objget import DownloadResult, IntegrityError
 from objget._sumsfile import entry_for, parse_sums
-from objget._verify import DigestCheck, check_all
-from objget.backends._s3_checks import CompositeCheck, checksums_from_headers, full_object_digest
+from objget.backends._s3_checks import checksums_from_headers
+from objget.integrity import CompositeCheck, DigestCheck, check_all, full_object_digest
 from objget.integrity.s3crc import CrcChecksummer, crc_function, encode_checksum
 
 
@@ -175,7 +175,7 @@ def test_sums_file_errors_name_the_line(line, message):
 
 
 def test_the_users_and_the_stores_sha256_cost_one_read(fd_of, monkeypatch):
-    import objget._verify as verify_mod
+    import objget.integrity.digests as verify_mod
 
     data = b"one read" * 1000
     reads = []

@@ -1,6 +1,10 @@
 """Backends: one small object per store, behind the `Backend` Protocol.
 
-`resolve(source, transport)` picks the backend for a URL and returns it with the key it uses.
+Public here: the Protocols of the backend contract (`Backend`, `RangeBody`, and the
+capabilities only some stores have: `Lister`, `PartLayout`, `AnswerChecksums`, `Abortable`),
+the description of an object's checks (`ObjectChecks`, `Checksummer`) and `BackendOptions`.
+Everything else is objget's own: `resolve(source, transport)` picks the backend for a URL and
+returns it with the key it uses.
 """
 
 from __future__ import annotations
@@ -8,22 +12,32 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from ._base import Backend, Checksummer, RangeBody
+from ._base import (
+    Abortable,
+    AnswerChecksums,
+    Backend,
+    Checksummer,
+    Lister,
+    ObjectChecks,
+    PartLayout,
+    RangeBody,
+)
 from ._headers import check_headers
 from ._options import BackendOptions
-from ._transport import Transport, redact_url
+from ._transport import Transport as Transport  # objget's own use; not in __all__
+from ._transport import redact_url
 from .http import HttpBackend
 
 __all__ = [
+    "Abortable",
+    "AnswerChecksums",
     "Backend",
     "BackendOptions",
     "Checksummer",
-    "HttpBackend",
+    "Lister",
+    "ObjectChecks",
+    "PartLayout",
     "RangeBody",
-    "Resolved",
-    "Transport",
-    "backend_key",
-    "resolve",
 ]
 
 

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from .._exceptions import DownloadError, ObjectChanged
 from .._models import ByteRange, ObjectMeta
 from .._ranges import parse_content_range, range_header
-from ._base import Checksummer
+from ._base import ObjectChecks
 from ._headers import check_headers, redacted
 from ._redact import SecretHeaders
 from ._transport import ResponseBody, Transport, error_for_status, redact_url, retry_after_of
@@ -102,8 +102,9 @@ class HttpBackend:
                 )
         return body
 
-    def checksummer(self, meta: ObjectMeta) -> Checksummer | None:
-        return None
+    def object_checks(self, meta: ObjectMeta) -> ObjectChecks:
+        """A plain HTTP server keeps no checksum objget can rely on."""
+        return ObjectChecks()
 
     def close(self) -> None:
         """Nothing to release: the transport belongs to the Downloader."""

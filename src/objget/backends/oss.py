@@ -14,14 +14,14 @@ import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 from urllib.parse import quote, urlencode, urlsplit
 
 from .._exceptions import DownloadError, TransportError
 from .._models import ByteRange, ObjectMeta
 from .._ranges import range_header
 from . import Resolved
-from ._base import Backend, Checksummer
+from ._base import Backend, ObjectChecks
 from ._options import BackendOptions
 from ._oss_list import list_oss_objects
 from ._s3_list import MAX_PAGE_BYTES, ListedObject
@@ -33,6 +33,7 @@ __all__ = [
     "OssError",
     "OssSigner",
     "OssTarget",
+    "RenewingSigner",
     "open_oss",
     "parse_oss_error",
 ]
@@ -46,9 +47,7 @@ class OssSigner(Protocol):
     """Adds the authentication headers (or nothing, for anonymous access) to a request.
 
     `description` names the credential source in error messages (never the secret). A
-    signer may also have `renew(signed_headers) -> bool`: called when the store refused the
-    request as signed with expired credentials; True when it renewed them, and the request
-    is then retried (as a `TransportError`, under the download's retry policy)."""
+    signer may also renew its credentials (`RenewingSigner`)."""
 
     @property
     def description(self) -> str: ...
@@ -61,6 +60,15 @@ class OssSigner(Protocol):
         params: Mapping[str, str],
         headers: dict[str, str],
     ) -> dict[str, str]: ...
+
+
+@runtime_checkable
+class RenewingSigner(Protocol):
+    """A signer whose credentials expire: `renew(signed_headers)` is called when the store
+    refused the request as signed with expired credentials; True when it renewed them, and
+    the request is then retried (as a `TransportError`, under the download's retry policy)."""
+
+    def renew(self, signed: Mapping[str, str], /) -> bool: ...
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -167,10 +175,11 @@ class OssBackend:
 
     def _renewed(self, err: OssError, status: int, signed: Mapping[str, str]) -> bool:
         """A 403 saying the credentials expired, and the signer renewed them."""
-        renew = getattr(self._signer, "renew", None)
-        if status != 403 or err.code not in EXPIRED_CODES or renew is None:
+        if status != 403 or err.code not in EXPIRED_CODES:
             return False
-        return bool(renew(signed))
+        if not isinstance(self._signer, RenewingSigner):
+            return False
+        return bool(self._signer.renew(signed))
 
     def _error(
         self, body: ResponseBody, key: str, *, head: bool, signed: Mapping[str, str]
@@ -240,13 +249,12 @@ class OssBackend:
             headers["If-Match"] = meta.etag
         return self._send("GET", key, params, headers)
 
-    def checksummer(self, meta: ObjectMeta) -> Checksummer | None:
+    def object_checks(self, meta: ObjectMeta) -> ObjectChecks:
+        """The CRC-64 OSS keeps (`crc64ecma`, decimal), unless CRC checks are turned off."""
         value = meta.checksums.get("crc64ecma")
         if not self._verify_crc or value is None:
-            return None
-        from ..integrity.crc64 import Crc64
-
-        return Crc64(expected=int(value))
+            return ObjectChecks()
+        return ObjectChecks(values={"crc64ecma": value})
 
     def list_objects(
         self, prefix: str, *, start_after: str | None = None

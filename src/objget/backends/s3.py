@@ -2,8 +2,8 @@
 
 botocore supplies the credential chain and SigV4 (`_s3_auth.py`); every byte goes through the
 shared urllib3 `Transport`. HEAD sends `x-amz-checksum-mode: ENABLED` and reads the full-object
-CRC (CRC64NVME, CRC32C, CRC32), which the engine verifies by combining per-range CRCs; a
-SHA-256/SHA-1 or COMPOSITE value is a file check after the download (`_s3_checks`). GETs pin
+CRC (CRC64NVME, CRC32C, CRC32), SHA-256/SHA-1 or COMPOSITE values; the backend only
+describes them (`object_checks`, `part_sizes`) and `objget.integrity` checks. GETs pin
 the object with `If-Match` and, when the store versions it, `versionId`; requester-pays and
 SSE-C headers go on every request (the SSE-C key is never logged or shown). Errors come from
 the S3 XML (`_s3_errors.py`); a region redirect is followed once.
@@ -22,21 +22,12 @@ from collections.abc import Iterator, Mapping
 from .._exceptions import AccessDenied, DownloadError
 from .._models import ByteRange, ObjectMeta
 from .._ranges import range_header
-from .._verify import FileCheck
-from ..integrity.s3crc import CrcChecksummer, crc_function, decode_checksum
 from . import Resolved
-from ._base import Backend, Checksummer
+from ._base import Backend, ObjectChecks
 from ._options import BackendOptions
 from ._redact import SecretHeaders
 from ._s3_auth import S3Signer
-from ._s3_checks import (
-    SUMS,
-    CompositeCheck,
-    Md5Check,
-    checksums_from_headers,
-    full_object_digest,
-    parse_object_parts,
-)
+from ._s3_checks import checksums_from_headers, parse_object_parts
 from ._s3_errors import S3ErrorInfo, parse_s3_error, redirect_region
 from ._s3_list import MAX_PAGE_BYTES, ListedObject, list_pages
 from ._s3_urls import default_endpoint, object_url, parse_s3_url, use_virtual
@@ -248,64 +239,16 @@ class S3Backend:
         query = (("versionId", version),) if version and version != "null" else ()
         return self._send("GET", key, headers, query)
 
-    def checksummer(self, meta: ObjectMeta) -> Checksummer | None:
-        """The full-object CRC the store gave (CRC64NVME, CRC32C or CRC32), if any."""
-        for name in ("crc64nvme", "crc32c", "crc32"):
-            value = meta.checksums.get(name)
-            if not value:
-                continue
-            if "-" in value:
-                log.info(
-                    "%s: composite %s of a multipart upload is not verified", self.bucket, name
-                )
-                continue
-            update = crc_function(name)
-            if update is None:
-                log.warning(
-                    "no fast %s implementation is installed (pip install 'objget[s3]'); the "
-                    "checksum is not verified",
-                    name,
-                )
-                continue
-            try:
-                expected = decode_checksum(name, value)
-            except ValueError as exc:
-                log.warning("ignoring the store's checksum: %s", exc)
-                continue
-            return CrcChecksummer(name, expected, update)
-        return None
+    def object_checks(self, meta: ObjectMeta) -> ObjectChecks:
+        """The checksums HEAD gave (`x-amz-checksum-*`, and the plain-MD5 ETag with
+        `--verify md5`), for integrity to check."""
+        return ObjectChecks(values=meta.checksums, source=self.bucket)
 
     def answer_checksums(self, headers: Mapping[str, str]) -> dict[str, str]:
         """The checksums of a whole-object GET answer (`get_range(key, None)`), as from HEAD."""
         return checksums_from_headers(headers)
 
-    def file_checks(self, key: str, meta: ObjectMeta) -> tuple[FileCheck, ...]:
-        """Checks of the finished file that no per-range CRC can do: the full-object SHA-256
-        or SHA-1, the plain-MD5 ETag (`--verify md5`) and a multipart upload's COMPOSITE
-        checksum (part sizes from GetObjectAttributes; skipped, with a log line, when the
-        store does not tell them)."""
-        checks: list[FileCheck] = []
-        digest = full_object_digest(meta.checksums)
-        if digest is not None:
-            checks.append(digest)
-        if meta.checksums.get("md5"):
-            checks.append(Md5Check(meta.checksums["md5"]))
-        for name in SUMS:
-            value = meta.checksums.get(name, "")
-            count = value.rpartition("-")[2]
-            if "-" not in value or not count.isdigit():
-                continue
-            if name not in ("sha256", "sha1") and crc_function(name) is None:
-                continue
-            sizes = self._part_sizes(key, meta)
-            if sizes is None or len(sizes) != int(count) or sum(sizes) != meta.size:
-                log.info("%s: part sizes unknown; composite %s not verified", key, name)
-                continue
-            checks.append(CompositeCheck(name, value, sizes))
-            break
-        return tuple(checks)
-
-    def _part_sizes(self, key: str, meta: ObjectMeta) -> tuple[int, ...] | None:
+    def part_sizes(self, key: str, meta: ObjectMeta) -> tuple[int, ...] | None:
         """The multipart upload's part sizes, from GetObjectAttributes (paged by 1000)."""
         sizes: list[int] = []
         marker = 0
