@@ -302,30 +302,23 @@ class Transport:
         target = parts.path or "/"
         if parts.query:
             target += "?" + parts.query
+        written: contextlib.AbstractContextManager[object] = contextlib.nullcontext()
         if proxied is not None and where.scheme == "http":
-            netloc = parts.netloc.rpartition("@")[2]
-            absolute = f"http://{netloc}{target}"
-            with as_written(absolute):
-                return pool.urlopen(
-                    method,
-                    absolute,  # urllib3 normalises this copy; AsWrittenPool sends the original
-                    headers=dict(headers),
-                    preload_content=False,
-                    decode_content=False,
-                    redirect=False,
-                    retries=False,
-                    assert_same_host=False,
-                )
-        return pool.urlopen(
-            method,
-            target,
-            headers=dict(headers),
-            preload_content=False,
-            decode_content=False,
-            redirect=False,
-            retries=False,
-            assert_same_host=False,
-        )
+            # absolute form to the proxy; urllib3 normalises this copy, AsWrittenPool sends
+            # the original
+            target = f"http://{parts.netloc.rpartition('@')[2]}{target}"
+            written = as_written(target)
+        with written:
+            return pool.urlopen(
+                method,
+                target,
+                headers=dict(headers),
+                preload_content=False,
+                decode_content=False,
+                redirect=False,
+                retries=False,
+                assert_same_host=False,
+            )
 
     def _map(
         self, exc: BaseException, host: str, source: str, proxy: ProxyUrl | None = None
