@@ -29,6 +29,7 @@ from queue import Empty, SimpleQueue
 from typing import Any
 
 from . import _checkpoint as ck
+from ._batch_feed import More
 from ._batch_journal import Done, Journal, Row, Running, file_state
 from ._batch_models import BatchProgress, ObjectResult, error_kind
 from ._batch_paths import OpenDirs, ParentMaker
@@ -41,7 +42,7 @@ from ._exceptions import DownloadError
 from ._models import ObjectMeta
 from ._throttle import RateLimiter
 
-__all__ = ["LARGE", "Runner", "Stopped"]
+__all__ = ["LARGE", "More", "Runner", "Stopped"]
 
 log = logging.getLogger("objget")
 
@@ -93,21 +94,35 @@ class Runner:
             return 1
         return max(1, min(self._budget, -(-size // PART)))
 
-    def run(self, todo: list[Planned], rows: dict[str, Row], skipped: int) -> list[ObjectResult]:
-        """Download `todo`; returns each object's result in the order they finished."""
-        sizes = [p.size or 0 for p in todo]
-        tracker = self._tracker = Tracker(len(todo), sum(sizes), skipped)
-        large = sorted((p for p in todo if self._want(p.size) > 1), key=lambda p: -(p.size or 0))
-        queue = deque(_Work(p, rows.get(p.rel)) for p in large)
-        queue.extend(_Work(p, rows.get(p.rel)) for p in todo if self._want(p.size) == 1)
+    def run(
+        self,
+        todo: list[Planned],
+        rows: dict[str, Row],
+        skipped: int,
+        *,
+        more: More | None = None,
+    ) -> list[ObjectResult]:
+        """Download `todo`, then what `more` hands over as it comes (the listing streamed
+        in); returns each object's result in the order they finished."""
+        tracker = self._tracker = Tracker(0, 0, skipped)
+        queue: deque[_Work] = deque()
+        self._enqueue(queue, todo, rows)
+        ended = more is None
         results: list[ObjectResult] = []
         free = self._budget
         running: dict[Future[list[ObjectResult | _Work]], tuple[list[_Work], int]] = {}
-        # finished chunks arrive here: O(1) per completion (wait() walks every running future)
-        completed: SimpleQueue[Future[list[ObjectResult | _Work]]] = SimpleQueue()
+        # finished chunks arrive here: O(1) per completion (wait() walks every running future);
+        # None: `more` has objects waiting
+        completed: SimpleQueue[Future[list[ObjectResult | _Work]] | None] = SimpleQueue()
         with ThreadPoolExecutor(self._budget, thread_name_prefix="objget-batch") as pool:
             try:
-                while queue or running:
+                if more is not None:
+                    more.start(lambda: completed.put(None))
+                while queue or running or not ended:
+                    if more is not None and not ended:
+                        new, skips, ended = more.take()
+                        tracker.add(0, 0, skipped=skips)
+                        self._enqueue(queue, new, rows)
                     starting: list[tuple[list[_Work], int]] = []
                     while queue and free > 0:
                         w = queue[0]
@@ -120,32 +135,49 @@ class Runner:
                         most = min(CHUNK_MAX, max(CHUNK, len(queue) // (2 * self._budget)))
                         starting.append((_take_chunk(queue, most), cost))
                         free -= cost
-                    with self._journal.transaction():  # one commit, before any of them starts
-                        self._journal.running_many([self._start(w) for c, _ in starting for w in c])
+                    if starting:
+                        with self._journal.transaction():  # one commit, before any starts
+                            self._journal.running_many(
+                                [self._start(w) for c, _ in starting for w in c]
+                            )
                     for chunk, cost in starting:
                         fut = pool.submit(self._work_chunk, chunk, cost)
                         running[fut] = (chunk, cost)
                         fut.add_done_callback(completed.put)
                     finished = _completed(completed)
-                    with self._journal.transaction():
-                        done: list[Done] = []
-                        for fut in finished:
-                            chunk, cost = running.pop(fut)
-                            free += cost
-                            for w, out in zip(chunk, fut.result(), strict=True):
-                                if isinstance(out, _Work):
-                                    queue.appendleft(out)
-                                    continue
-                                self._record(w, out, done)
-                                results.append(out)
-                        self._journal.done_many(done)
+                    if finished:
+                        with self._journal.transaction():
+                            done: list[Done] = []
+                            for fut in finished:
+                                chunk, cost = running.pop(fut)
+                                free += cost
+                                for w, out in zip(chunk, fut.result(), strict=True):
+                                    if isinstance(out, _Work):
+                                        queue.appendleft(out)
+                                        continue
+                                    self._record(w, out, done)
+                                    results.append(out)
+                            self._journal.done_many(done)
                     if self._on_progress is not None:
                         self._on_progress(tracker.snapshot())
             except BaseException:
                 tracker.stop.set()
                 self._drain(running, results)
                 raise
+            finally:
+                if more is not None:
+                    more.close()
         return results
+
+    def _enqueue(self, queue: deque[_Work], todo: list[Planned], rows: dict[str, Row]) -> None:
+        """Large objects (largest first) ahead of everything waiting, small ones behind."""
+        if not todo:
+            return
+        assert self._tracker is not None
+        self._tracker.add(len(todo), sum(p.size or 0 for p in todo))
+        large = sorted((p for p in todo if self._want(p.size) > 1), key=lambda p: p.size or 0)
+        queue.extendleft(_Work(p, rows.get(p.rel)) for p in large)  # ends up largest first
+        queue.extend(_Work(p, rows.get(p.rel)) for p in todo if self._want(p.size) == 1)
 
     def _drain(
         self,
@@ -322,18 +354,25 @@ def _unsynced(out: ObjectResult | _Work, directory: str, exc: OSError) -> Object
     )
 
 
-def _completed(done: SimpleQueue[Future[list[ObjectResult | _Work]]]) -> list[Future[Any]]:
-    """The chunks finished so far: waits up to TICK for the first, then takes the rest."""
+def _completed(
+    done: SimpleQueue[Future[list[ObjectResult | _Work]] | None],
+) -> list[Future[Any]]:
+    """The chunks finished so far: waits up to TICK for the first (or a wake-up from the
+    listing), then takes the rest."""
+    out: list[Future[Any]] = []
     try:
         first = done.get(timeout=TICK)
     except Empty:
-        return []
-    out: list[Future[Any]] = [first]
+        return out
+    if first is not None:
+        out.append(first)
     while True:
         try:
-            out.append(done.get_nowait())
+            fut = done.get_nowait()
         except Empty:
             return out
+        if fut is not None:
+            out.append(fut)
 
 
 def _small(w: _Work) -> bool:
