@@ -1,6 +1,8 @@
 """Runs a planned batch on one machine: one global connection budget shared by all objects.
 
 The driver (the caller's thread) owns the journal and a budget of `max_workers` connections.
+Objects arrive as a list and/or from `more` (the listing, streamed in from its own thread,
+which wakes the driver when objects wait): the loop runs until both are used up.
 Large objects (>= 16 MiB) go first and take several connections each for the engine's ranged
 parts; small ones take one connection each and run many at once. A download starts only when
 its connections are free, so the total never exceeds the budget. Worker threads come from one
@@ -292,7 +294,8 @@ class Runner:
     def _work(
         self, w: Work, streams: int, dirs: OpenDirs, held: HeldLock, renamed: list[str]
     ) -> ObjectResult | Work:
-        """In a worker thread: HEAD when the size is unknown, then download. A small
+        """In a worker thread: when the size is unknown, one GET if nothing is at the
+        destination (a small answer is the download), else HEAD; then download. A small
         object is written in its directory from `dirs` and that directory (relative to the
         root) added to `renamed` (its fsync is the caller's)."""
         p = w.planned

@@ -7,7 +7,9 @@ for failure in result.failed:
     print(failure.source, failure.error_kind, failure.error)
 ```
 
-One connection budget (`config.max_workers`, the CLI's `-j`) is shared by every object:
+The listing runs in a thread of its own and feeds the downloads page by page: the first GET
+starts before the listing ends. One connection budget (`config.max_workers`, the CLI's `-j`)
+is shared by every object:
 large objects are fetched in ranged parts over several connections, small ones over one each,
 many at a time; `config.limit_rate` caps the whole batch (one rate limiter for all).
 `DIR/.objget-batch.db` journals each object (see `_batch_journal.py`): run the same call again
