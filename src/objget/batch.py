@@ -272,7 +272,7 @@ def download_many(
                 objects=tuple(results), elapsed=time.monotonic() - started, dry_run=True
             )
         runner = Runner(dl, root, jr, on_progress=on_progress, on_result=on_result)
-        more = _Streamed(Feed(listing, join_timeout=dl.config.timeouts.read + 10), admit)
+        more = _Streamed(Feed(listing, join_timeout=2.0), admit)
         results.extend(runner.run([], rows, skipped=0, more=more))
         if not any(out.status == "failed" for out in results):
             jr.remove()  # every object is in place and durable: DIR is left clean
