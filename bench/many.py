@@ -57,8 +57,28 @@ def _objget_recursive(jobs: int) -> Builder:
     return build
 
 
+def _manifest(t: Target) -> list[str]:
+    return [*tools.OBJGET_CLI, "--manifest", str(t.list_file.with_suffix(".jsonl")), f"{t.dest}/",
+            "-q"]  # fmt: skip
+
+
+def _baseline_tools() -> list[Tool]:
+    """With `--baseline DIR`: the objget rows again, run from that checkout's src/."""
+    if not tools.BASELINE_SRC:
+        return []
+    env = {"PYTHONPATH": tools.BASELINE_SRC}
+    return [
+        Tool(id="objget-recursive-base", label="objget --recursive (default), --baseline src",
+             kind="cli", family="objget", needs="objget-batch", build=_objget_recursive(0),
+             env=env),
+        Tool(id="objget-manifest-base", label="objget --manifest (HTTP URLs), --baseline src",
+             kind="cli", family="objget", needs="objget-batch", build=_manifest, env=env),
+    ]  # fmt: skip
+
+
 def many_tools() -> list[Tool]:
     return [
+        *_baseline_tools(),
         Tool(id="curl", label="curl --parallel --parallel-max 16 -K list", kind="cli",
              family="reference", build=_curl_parallel),
         Tool(id="aria2c-j16", label="aria2c -i list -j16", kind="cli", build=_aria2c_list),
@@ -77,9 +97,7 @@ def many_tools() -> list[Tool]:
         Tool(id="objget-recursive-j16", label="objget --recursive -j 16", kind="cli",
              family="objget", needs="objget-batch", build=_objget_recursive(16)),
         Tool(id="objget-manifest", label="objget --manifest list.jsonl (HTTP URLs)", kind="cli",
-             family="objget", needs="objget-batch",
-             build=lambda t: [*tools.OBJGET_CLI, "--manifest",
-                              str(t.list_file.with_suffix(".jsonl")), f"{t.dest}/", "-q"]),
+             family="objget", needs="objget-batch", build=_manifest),
     ]  # fmt: skip
 
 

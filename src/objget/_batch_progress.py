@@ -32,6 +32,13 @@ class Tracker:
         self.failed = 0
         self._started = time.monotonic()
 
+    def add(self, objects: int, nbytes: int, *, skipped: int = 0) -> None:
+        """More objects to download, and skipped (the listing streamed in)."""
+        with self._lock:
+            self.skipped += skipped
+            self.total_objects += objects
+            self.total_bytes += nbytes
+
     def listener(self, rel: str) -> Callable[[Snapshot], None]:
         def update(snap: Snapshot) -> None:
             if self.stop.is_set():

@@ -1,6 +1,8 @@
 """Runs a planned batch on one machine: one global connection budget shared by all objects.
 
 The driver (the caller's thread) owns the journal and a budget of `max_workers` connections.
+Objects arrive as a list and/or from `more` (the listing, streamed in from its own thread,
+which wakes the driver when objects wait): the loop runs until both are used up.
 Large objects (>= 16 MiB) go first and take several connections each for the engine's ranged
 parts; small ones take one connection each and run many at once. A download starts only when
 its connections are free, so the total never exceeds the budget. Worker threads come from one
@@ -25,40 +27,30 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from queue import Empty, SimpleQueue
-from typing import Any
+from queue import SimpleQueue
 
 from . import _checkpoint as ck
+from ._batch_chunks import CHUNK, CHUNK_MAX, Work, completed_chunks, take_chunk
+from ._batch_feed import More
 from ._batch_journal import Done, Journal, Row, Running, file_state
 from ._batch_models import BatchProgress, ObjectResult, error_kind
 from ._batch_paths import OpenDirs, ParentMaker
 from ._batch_progress import Stopped, Tracker
 from ._batch_skip import skip_after_head
-from ._batch_small import SMALL, HeldLock, fetch_small
+from ._batch_small import SMALL, HeldLock, NotSmall, fetch_small
 from ._batch_sources import Planned
 from ._downloader import Downloader, head_with_retry
 from ._exceptions import DownloadError
 from ._models import ObjectMeta
 from ._throttle import RateLimiter
 
-__all__ = ["LARGE", "Runner", "Stopped"]
+__all__ = ["LARGE", "More", "Runner", "Stopped"]
 
 log = logging.getLogger("objget")
 
 MiB = 1024 * 1024
 LARGE = 16 * MiB
 PART = 8 * MiB
-TICK = 0.1
-CHUNK = 8  # small objects per hand-off near the end of the queue ...
-CHUNK_MAX = 32  # ... and while the queue is long (every worker still gets two chunks)
-CHUNK_BYTES = 1024 * 1024  # an object this large or larger travels alone
-
-
-@dataclasses.dataclass
-class _Work:
-    planned: Planned
-    row: Row | None
-    meta: ObjectMeta | None = None
 
 
 class Runner:
@@ -93,22 +85,36 @@ class Runner:
             return 1
         return max(1, min(self._budget, -(-size // PART)))
 
-    def run(self, todo: list[Planned], rows: dict[str, Row], skipped: int) -> list[ObjectResult]:
-        """Download `todo`; returns each object's result in the order they finished."""
-        sizes = [p.size or 0 for p in todo]
-        tracker = self._tracker = Tracker(len(todo), sum(sizes), skipped)
-        large = sorted((p for p in todo if self._want(p.size) > 1), key=lambda p: -(p.size or 0))
-        queue = deque(_Work(p, rows.get(p.rel)) for p in large)
-        queue.extend(_Work(p, rows.get(p.rel)) for p in todo if self._want(p.size) == 1)
+    def run(
+        self,
+        todo: list[Planned],
+        rows: dict[str, Row],
+        skipped: int,
+        *,
+        more: More | None = None,
+    ) -> list[ObjectResult]:
+        """Download `todo`, then what `more` hands over as it comes (the listing streamed
+        in); returns each object's result in the order they finished."""
+        tracker = self._tracker = Tracker(0, 0, skipped)
+        queue: deque[Work] = deque()
+        self._enqueue(queue, todo, rows)
+        ended = more is None
         results: list[ObjectResult] = []
         free = self._budget
-        running: dict[Future[list[ObjectResult | _Work]], tuple[list[_Work], int]] = {}
-        # finished chunks arrive here: O(1) per completion (wait() walks every running future)
-        completed: SimpleQueue[Future[list[ObjectResult | _Work]]] = SimpleQueue()
+        running: dict[Future[list[ObjectResult | Work]], tuple[list[Work], int]] = {}
+        # finished chunks arrive here: O(1) per completion (wait() walks every running future);
+        # None: `more` has objects waiting
+        completed: SimpleQueue[Future[list[ObjectResult | Work]] | None] = SimpleQueue()
         with ThreadPoolExecutor(self._budget, thread_name_prefix="objget-batch") as pool:
             try:
-                while queue or running:
-                    starting: list[tuple[list[_Work], int]] = []
+                if more is not None:
+                    more.start(lambda: completed.put(None))
+                while queue or running or not ended:
+                    if more is not None and not ended:
+                        new, skips, ended = more.take()
+                        tracker.add(0, 0, skipped=skips)
+                        self._enqueue(queue, new, rows)
+                    starting: list[tuple[list[Work], int]] = []
                     while queue and free > 0:
                         w = queue[0]
                         size = w.meta.size if w.meta is not None else w.planned.size
@@ -118,38 +124,55 @@ class Runner:
                             break
                         cost = min(want, free)
                         most = min(CHUNK_MAX, max(CHUNK, len(queue) // (2 * self._budget)))
-                        starting.append((_take_chunk(queue, most), cost))
+                        starting.append((take_chunk(queue, most), cost))
                         free -= cost
-                    with self._journal.transaction():  # one commit, before any of them starts
-                        self._journal.running_many([self._start(w) for c, _ in starting for w in c])
+                    if starting:
+                        with self._journal.transaction():  # one commit, before any starts
+                            self._journal.running_many(
+                                [self._start(w) for c, _ in starting for w in c]
+                            )
                     for chunk, cost in starting:
                         fut = pool.submit(self._work_chunk, chunk, cost)
                         running[fut] = (chunk, cost)
                         fut.add_done_callback(completed.put)
-                    finished = _completed(completed)
-                    with self._journal.transaction():
-                        done: list[Done] = []
-                        for fut in finished:
-                            chunk, cost = running.pop(fut)
-                            free += cost
-                            for w, out in zip(chunk, fut.result(), strict=True):
-                                if isinstance(out, _Work):
-                                    queue.appendleft(out)
-                                    continue
-                                self._record(w, out, done)
-                                results.append(out)
-                        self._journal.done_many(done)
+                    finished = completed_chunks(completed)
+                    if finished:
+                        with self._journal.transaction():
+                            done: list[Done] = []
+                            for fut in finished:
+                                chunk, cost = running.pop(fut)
+                                free += cost
+                                for w, out in zip(chunk, fut.result(), strict=True):
+                                    if isinstance(out, Work):
+                                        queue.appendleft(out)
+                                        continue
+                                    self._record(w, out, done)
+                                    results.append(out)
+                            self._journal.done_many(done)
                     if self._on_progress is not None:
                         self._on_progress(tracker.snapshot())
             except BaseException:
                 tracker.stop.set()
                 self._drain(running, results)
                 raise
+            finally:
+                if more is not None:
+                    more.close()
         return results
+
+    def _enqueue(self, queue: deque[Work], todo: list[Planned], rows: dict[str, Row]) -> None:
+        """Large objects (largest first) ahead of everything waiting, small ones behind."""
+        if not todo:
+            return
+        assert self._tracker is not None
+        self._tracker.add(len(todo), sum(p.size or 0 for p in todo))
+        large = sorted((p for p in todo if self._want(p.size) > 1), key=lambda p: p.size or 0)
+        queue.extendleft(Work(p, rows.get(p.rel)) for p in large)  # ends up largest first
+        queue.extend(Work(p, rows.get(p.rel)) for p in todo if self._want(p.size) == 1)
 
     def _drain(
         self,
-        running: dict[Future[list[ObjectResult | _Work]], tuple[list[_Work], int]],
+        running: dict[Future[list[ObjectResult | Work]], tuple[list[Work], int]],
         results: list[ObjectResult],
     ) -> None:
         """After an interrupt: wait for the stopping downloads and journal those that
@@ -170,7 +193,7 @@ class Runner:
     def progress(self) -> BatchProgress | None:
         return self._tracker.snapshot() if self._tracker else None
 
-    def _start(self, w: _Work) -> Running:
+    def _start(self, w: Work) -> Running:
         """The journal's `running` row of `w` (the destination's inode and mtime now)."""
         p = w.planned
         listed = self._paths.listed(p.rel)
@@ -179,7 +202,7 @@ class Runner:
         pre = (st[0], st[1]) if st is not None else None
         return Running(p.rel, p.source, p.size, p.etag, pre)
 
-    def _record(self, w: _Work, out: ObjectResult, done: list[Done]) -> None:
+    def _record(self, w: Work, out: ObjectResult, done: list[Done]) -> None:
         """Journal a failure; add a success to `done` (the caller journals those)."""
         p = w.planned
         if out.status == "failed":
@@ -198,12 +221,12 @@ class Runner:
             buf = self._local.buf = memoryview(bytearray(self._dl.config.buffer_size))
         return buf
 
-    def _work_chunk(self, chunk: list[_Work], streams: int) -> list[ObjectResult | _Work]:
+    def _work_chunk(self, chunk: list[Work], streams: int) -> list[ObjectResult | Work]:
         """In a worker thread: the objects of one chunk, one after the other; the small
         ones are written relative to their directory opened once for the chunk, and each
         such directory is fsynced once at the end."""
         assert self._tracker is not None
-        out: list[ObjectResult | _Work] = []
+        out: list[ObjectResult | Work] = []
         where: dict[int, str] = {}  # index in `out` of a small object -> its directory
         dirs = OpenDirs(self._paths)
         held = HeldLock()  # DEST's lock, handed from one small object to the next
@@ -225,10 +248,54 @@ class Runner:
                 out[i] = _unsynced(out[i], os.path.join(self._root, parent), failed[parent])
         return out
 
+    def _absent(self, rel: str, dest: str) -> bool:
+        """Nothing at `dest` (as its directory's first visit saw it, else an lstat)."""
+        listed = self._paths.listed(rel)
+        if listed is not None:
+            return rel.rpartition("/")[2] not in listed
+        return not os.path.lexists(dest)
+
+    def _small(
+        self,
+        w: Work,
+        dest: str,
+        dirs: OpenDirs,
+        held: HeldLock,
+        renamed: list[str],
+        meta: ObjectMeta | None,
+    ) -> ObjectResult | None:
+        """A small object in one GET, written in its directory from `dirs` (added to
+        `renamed`); size and ETag from `meta`, else the listing, else (both None) the
+        answer — None, with nothing written, when that answer is no small object."""
+        p = w.planned
+        tracker = self._tracker
+        assert tracker is not None
+        size, etag = (meta.size, meta.etag) if meta is not None else (p.size, p.etag)
+        version = (meta.version_id if meta is not None else None) or p.version_id
+        parent = p.rel.rpartition("/")[0]
+        try:
+            result = fetch_small(
+                p.backend, p.key, dest, dir_fd=dirs.fd(parent), size=size, etag=etag,
+                version_id=version, sha256=p.sha256, config=self._dl.config,
+                buf=self._buffer(), listed=self._paths.listed(p.rel), sync_dir=False, held=held,
+                last_modified=meta.last_modified if meta is not None else p.last_modified,
+                limiter=self._limiter.bound(tracker.stop.wait) if self._limiter else None,
+            )  # fmt: skip
+        except NotSmall:
+            held.release()  # DEST's lock: the engine takes it itself
+            return None
+        dirs.renamed(parent)
+        renamed.append(parent)
+        return ObjectResult(
+            source=p.source, path=dest, status="downloaded", size=result.size,
+            etag=result.etag, result=result,
+        )  # fmt: skip
+
     def _work(
-        self, w: _Work, streams: int, dirs: OpenDirs, held: HeldLock, renamed: list[str]
-    ) -> ObjectResult | _Work:
-        """In a worker thread: HEAD when the size is unknown, then download. A small
+        self, w: Work, streams: int, dirs: OpenDirs, held: HeldLock, renamed: list[str]
+    ) -> ObjectResult | Work:
+        """In a worker thread: when the size is unknown, one GET if nothing is at the
+        destination (a small answer is the download), else HEAD; then download. A small
         object is written in its directory from `dirs` and that directory (relative to the
         root) added to `renamed` (its fsync is the caller's)."""
         p = w.planned
@@ -239,6 +306,11 @@ class Runner:
             dest = self._paths.path(p.rel)
             meta = w.meta
             cfg = self._dl.config
+            if meta is None and p.size is None and self._absent(p.rel, dest):
+                # nothing to skip: one GET tells size and ETag (a HEAD first would be 2N)
+                small = self._small(w, dest, dirs, held, renamed, None)
+                if small is not None:
+                    return small
             if meta is None and p.size is None:
                 meta = head_with_retry(p.backend, p.key, p.version_id, cfg.retry)
                 if skip_after_head(w.row, p, meta, dest, True):
@@ -249,21 +321,9 @@ class Runner:
                     return dataclasses.replace(w, meta=meta)
             size, etag = (meta.size, meta.etag) if meta is not None else (p.size, p.etag)
             if size is not None and etag is not None and size < SMALL:
-                version = (meta.version_id if meta is not None else None) or p.version_id
-                parent = p.rel.rpartition("/")[0]
-                result = fetch_small(
-                    p.backend, p.key, dest, dir_fd=dirs.fd(parent), size=size, etag=etag,
-                    version_id=version, sha256=p.sha256, config=cfg, buf=self._buffer(),
-                    listed=self._paths.listed(p.rel), sync_dir=False, held=held,
-                    last_modified=meta.last_modified if meta is not None else p.last_modified,
-                    limiter=self._limiter.bound(tracker.stop.wait) if self._limiter else None,
-                )  # fmt: skip
-                dirs.renamed(parent)
-                renamed.append(parent)
-                return ObjectResult(
-                    source=p.source, path=dest, status="downloaded", size=result.size,
-                    etag=result.etag, result=result,
-                )  # fmt: skip
+                got = self._small(w, dest, dirs, held, renamed, meta)
+                assert got is not None
+                return got
             # the engine makes its files by path: its directory is walked again first (a
             # parent swapped for a symlink since the first visit is refused, not followed)
             os.close(self._paths.open_dir(p.rel.rpartition("/")[0]))
@@ -310,7 +370,7 @@ class Runner:
         )
 
 
-def _unsynced(out: ObjectResult | _Work, directory: str, exc: OSError) -> ObjectResult | _Work:
+def _unsynced(out: ObjectResult | Work, directory: str, exc: OSError) -> ObjectResult | Work:
     """A small object renamed into `directory` whose fsync failed: not durable, so failed."""
     if not isinstance(out, ObjectResult):
         return out
@@ -320,36 +380,3 @@ def _unsynced(out: ObjectResult | _Work, directory: str, exc: OSError) -> Object
         error=f"{out.source}: could not fsync the directory {directory}: {exc}",
         error_kind="local",
     )
-
-
-def _completed(done: SimpleQueue[Future[list[ObjectResult | _Work]]]) -> list[Future[Any]]:
-    """The chunks finished so far: waits up to TICK for the first, then takes the rest."""
-    try:
-        first = done.get(timeout=TICK)
-    except Empty:
-        return []
-    out: list[Future[Any]] = [first]
-    while True:
-        try:
-            out.append(done.get_nowait())
-        except Empty:
-            return out
-
-
-def _small(w: _Work) -> bool:
-    p = w.planned
-    return w.meta is None and p.etag is not None and p.size is not None and p.size < CHUNK_BYTES
-
-
-def _take_chunk(queue: deque[_Work], most: int = CHUNK) -> list[_Work]:
-    """The next unit of work: one object, or up to `most` small listed objects in a row
-    (one hand-off to a worker thread, and one fsync of their directory, instead of one per
-    object), of at most `most` x CHUNK_BYTES / CHUNK bytes together."""
-    chunk = [queue.popleft()]
-    if _small(chunk[0]):
-        total = chunk[0].planned.size or 0
-        cap = most * CHUNK_BYTES // CHUNK
-        while queue and len(chunk) < most and _small(queue[0]) and total < cap:
-            total += queue[0].planned.size or 0
-            chunk.append(queue.popleft())
-    return chunk

@@ -5,7 +5,8 @@ by the one rule `skip_existing` uses for single downloads (`_sync.up_to_date`: t
 and the listed LastModified as mtime). Batches always apply that rule (`skip_existing=True`):
 a batch in which every object succeeded removes its journal, so a re-run knows its files by
 size and mtime alone — no request for a listed object, one HEAD (never a GET) for a manifest
-entry, whose size and date only a HEAD tells."""
+entry whose destination exists, whose size and date only a HEAD tells (an entry with nothing
+at its destination cannot be skipped: its one GET tells them)."""
 
 from __future__ import annotations
 
@@ -106,7 +107,7 @@ def classify(
     listed identity (size + ETag) is unchanged — decided without a request; with
     `skip_existing` also those whose file is up to date by size and mtime (journaled done).
     Objects whose identity is unknown (manifest entries) are checked with a HEAD when their
-    turn comes. The journal's updates are one commit."""
+    turn comes, if their destination exists. The journal's updates are one commit."""
     todo: list[Planned] = []
     skipped: list[ObjectResult] = []
     if journal is not None and not journal.writable:

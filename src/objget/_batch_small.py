@@ -54,7 +54,7 @@ from ._verify import checksummer_of, file_checks_of
 from .backends._base import Backend, Checksummer, RangeBody, answer_checksums_of
 from .integrity import DigestCheck, FileCheck, Verified, check_all
 
-__all__ = ["SMALL", "HeldLock", "fetch_small"]
+__all__ = ["SMALL", "HeldLock", "NotSmall", "fetch_small"]
 
 _CREATE = (
     os.O_RDWR  # the file checks read it back
@@ -67,13 +67,18 @@ SMALL = 8 * 1024 * 1024
 _OSS_CRC = "x-oss-hash-crc64ecma"
 
 
+class NotSmall(Exception):
+    """The answer to the GET of an object of unknown size is not a small object (SMALL or
+    more, or no Content-Length): nothing was written; fetch it the usual way."""
+
+
 def fetch_small(
     backend: Backend,
     key: str,
     dest: str,
     *,
     dir_fd: int,
-    size: int,
+    size: int | None,
     etag: str | None,
     version_id: str | None,
     sha256: str | None,
@@ -95,7 +100,12 @@ def fetch_small(
     lock through it and leave it held for the next object (else it is released here). The
     file gets the answer's Last-Modified (else `last_modified`, the listing's) as mtime, as
     every download. `limiter`: the batch's shared rate limit (`limit_rate`), taken from
-    before each read."""
+    before each read.
+
+    `size=None` (a manifest entry: nothing told its size): one whole-object GET, and the
+    answer tells size, ETag and Last-Modified (200 with a Content-Length; the bytes are
+    checked against it); NotSmall, with nothing written, when that answer is no small
+    object."""
     started = time.monotonic()
     display = backend.display(key)
     paths = ck.Paths.beside(dest)
@@ -108,14 +118,15 @@ def fetch_small(
     else:
         held.take(dir_fd, paths, display)  # held on for the next object
     with lock:
-        checked, retries = _locked(
+        checked, retries, meta = _locked(
             backend, key, paths, meta, display, sha256, buf, config,
             dir_fd=dir_fd, listed=listed, limiter=limiter,
         )  # fmt: skip
     if sync_dir:
         os.fsync(dir_fd)
+    size = meta.size or 0
     return DownloadResult(
-        path=dest, source=display, size=size, etag=etag, version_id=version_id,
+        path=dest, source=display, size=size, etag=meta.etag, version_id=meta.version_id,
         verified=checked.names, checksums=checked.values, bytes_fetched=size, bytes_resumed=0,
         elapsed=time.monotonic() - started, retries=retries, workers=1,
     )  # fmt: skip
@@ -134,9 +145,10 @@ def _locked(
     dir_fd: int,
     listed: frozenset[str] | None,
     limiter: BoundLimiter | None = None,
-) -> tuple[Verified, int]:
+) -> tuple[Verified, int, ObjectMeta]:
     """Under DEST's lock: leftovers removed, the object fetched (retried under the policy),
-    the temp file's inode checked and renamed onto DEST. (checks passed, retries)"""
+    the temp file's inode checked and renamed onto DEST. (checks passed, retries, what the
+    object was)"""
     name = os.path.basename(paths.dest)
     part = os.path.basename(paths.part)
     for side in (f"{name}.objget-ckpt", f"{name}.objget-ckpt-live", f"{name}.objget-ckpt.tmp"):
@@ -144,14 +156,14 @@ def _locked(
             unlink_at(dir_fd, side)
     stale = listed is None or part in listed
 
-    def attempt(attempts: Attempts) -> tuple[Verified, tuple[int, int], int]:
-        verified, made = _attempt(
+    def attempt(attempts: Attempts) -> tuple[Verified, tuple[int, int], ObjectMeta, int]:
+        verified, made, got = _attempt(
             backend, key, paths, meta, display, sha256, buf,
             dir_fd=dir_fd, stale=stale, limiter=limiter,
         )  # fmt: skip
-        return verified, made, attempts.retries  # the failed attempts before this one
+        return verified, made, got, attempts.retries  # the failed attempts before this one
 
-    verified, made, retries = run_with_retry(attempt, policy=config.retry)
+    verified, made, got, retries = run_with_retry(attempt, policy=config.retry)
     try:
         now = os.stat(part, dir_fd=dir_fd, follow_symlinks=False)
     except FileNotFoundError:
@@ -165,7 +177,7 @@ def _locked(
             dest=paths.dest,
         )
     os.replace(part, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
-    return verified, retries
+    return verified, retries, got
 
 
 class HeldLock:
@@ -235,23 +247,28 @@ def _attempt(
     dir_fd: int,
     stale: bool,
     limiter: BoundLimiter | None = None,
-) -> tuple[Verified, tuple[int, int]]:
-    """One GET into a new temp file; (checks passed, the temp file's (device, inode))."""
-    size = meta.size or 0
+) -> tuple[Verified, tuple[int, int], ObjectMeta]:
+    """One GET into a new temp file; (checks passed, the temp file's (device, inode), the
+    object's meta — learned from the answer when `meta.size` was None)."""
+    size = meta.size
     part = os.path.basename(paths.part)
     fd = _create(dir_fd, part, stale=stale)
     try:
         summer: Checksummer | None = None
         crc = 0
         checks: list[FileCheck] = [DigestCheck("sha256", sha256)] if sha256 else []
-        if size > 0:
+        if size is None or size > 0:
             # S3 sends an object's checksums only with a whole-object answer: ask for that
             answer = answer_checksums_of(backend)
-            rng = ByteRange(0, size)
-            body = backend.get_range(key, None if answer else rng, meta=meta)
+            whole = answer is not None or size is None
+            rng = ByteRange(0, size) if size is not None and not whole else None
+            body = backend.get_range(key, rng, meta=meta)
             try:
-                _check_answer(body, rng, size, display, whole=answer is not None)
                 headers = body.headers
+                if size is None:
+                    meta = _learn(body, headers, meta, display)
+                    size = meta.size or 0
+                _check_answer(body, rng, size, display)
                 sums = answer.answer_checksums(headers) if answer else _oss_sums(headers)
                 if sums:
                     described = ObjectMeta(
@@ -295,6 +312,7 @@ def _attempt(
             stamp(fd, headers.get("Last-Modified") or meta.last_modified)
         else:
             stamp(fd, meta.last_modified)
+        assert size is not None
         # the same comparison as every download; the file checks read back what was written
         verified = check_all(
             fd, size=size, checksummer=summer, crc=crc, checks=checks, display=display,
@@ -307,13 +325,32 @@ def _attempt(
         unlink_at(dir_fd, part)
         raise
     os.close(fd)
-    return verified, (st.st_dev, st.st_ino)
+    return verified, (st.st_dev, st.st_ino), meta
 
 
-def _check_answer(body: RangeBody, rng: ByteRange, size: int, display: str, *, whole: bool) -> None:
+def _learn(
+    body: RangeBody, headers: Mapping[str, str], meta: ObjectMeta, display: str
+) -> ObjectMeta:
+    """What the whole-object answer says of an object nothing described before; NotSmall
+    when it is no small object (the body is closed by the caller)."""
+    length = body.content_length
+    if body.status != 200 or length is None or length >= SMALL:
+        raise NotSmall(f"{display}: status {body.status}, Content-Length {length}")
+    return ObjectMeta(
+        size=length,
+        etag=headers.get("ETag"),
+        version_id=meta.version_id
+        or headers.get("x-amz-version-id")
+        or headers.get("x-oss-version-id"),
+        accept_ranges=True,
+        last_modified=headers.get("Last-Modified") or meta.last_modified,
+    )
+
+
+def _check_answer(body: RangeBody, rng: ByteRange | None, size: int, display: str) -> None:
     """A ranged answer must be exactly `rng` (as the engine checks a part); a whole-object
-    answer 200 with a Content-Length of `size`."""
-    if whole:
+    answer (`rng` None) 200 with a Content-Length of `size`."""
+    if rng is None:
         ok = body.status == 200 and body.content_length == size
         reason = (
             f"status {body.status} with Content-Length {body.content_length} to a whole-object "

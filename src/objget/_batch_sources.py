@@ -30,7 +30,7 @@ from ._exceptions import TransportError
 from .backends import BackendOptions, Resolved, Transport, resolve
 from .backends._base import Backend, Lister
 
-__all__ = ["Planned", "Sources", "plan", "read_manifest"]
+__all__ = ["Collisions", "Planned", "Sources", "candidates", "plan", "plan_stream", "read_manifest"]
 
 log = logging.getLogger("objget")
 
@@ -149,30 +149,22 @@ def list_with_retry(
     return iter_with_retry(listing, policy=policy, on_retry=say)
 
 
-def plan(
+def candidates(
     sources: Sources,
     *,
     transport: Transport,
     options: BackendOptions,
     cache: dict[tuple[str, str], Backend],
     policy: RetryPolicy,
-) -> tuple[list[Planned], list[ObjectResult]]:
-    """Everything the batch considers, and the objects refused up front (unsafe paths)."""
-    candidates: list[Planned] = []
-    refused: list[ObjectResult] = []
+) -> Iterator[Planned | ObjectResult | None]:
+    """Every object the sources name, mapped and filtered, in listing order, as the listing
+    delivers it (page by page); an ObjectResult for one refused for its own name (unsafe);
+    None after each prefix's listing ends. Collisions between names are not checked here."""
 
     def wanted(rel: str) -> bool:
         if sources.include and not any(fnmatch.fnmatchcase(rel, p) for p in sources.include):
             return False
         return not any(fnmatch.fnmatchcase(rel, p) for p in sources.exclude)
-
-    def refuse(source: str, exc: Exception) -> None:
-        message = f"{source}: refused: {exc}"
-        refused.append(
-            ObjectResult(
-                source=source, path=None, status="failed", error=message, error_kind="unsafe-path"
-            )
-        )
 
     for url in sources.prefixes:
         scheme, bucket, prefix = split_prefix(url)
@@ -190,50 +182,165 @@ def plan(
                     continue
                 relative_path(rel)
             except UnsafePath as exc:
-                refuse(source, exc)
+                yield _refused(source, exc)
                 continue
-            candidates.append(
-                Planned(
-                    source=source,
-                    rel=rel,
-                    backend=found.backend,
-                    key=key,
-                    size=size,
-                    etag=etag,
-                    last_modified=modified,
-                )
+            yield Planned(
+                source=source,
+                rel=rel,
+                backend=found.backend,
+                key=key,
+                size=size,
+                etag=etag,
+                last_modified=modified,
             )
+        yield None
     for item in sources.items:
         found = resolve(item.source, transport, options, cache)
         source = found.backend.display(found.key)
         try:
             rel = relative_path(item.dest if item.dest is not None else _default_dest(item, found))
         except UnsafePath as exc:
-            refuse(source, exc)
+            yield _refused(source, exc)
             continue
         if not wanted(rel):
             continue
-        candidates.append(
-            Planned(
-                source=source,
-                rel=rel,
-                backend=found.backend,
-                key=found.key,
-                version_id=item.version_id or found.version_id,
-                sha256=item.sha256,
-            )
+        yield Planned(
+            source=source,
+            rel=rel,
+            backend=found.backend,
+            key=found.key,
+            version_id=item.version_id or found.version_id,
+            sha256=item.sha256,
         )
-    collisions = refuse_collisions(p.rel for p in candidates)
+
+
+def _refused(source: str, exc: Exception) -> ObjectResult:
+    return ObjectResult(
+        source=source,
+        path=None,
+        status="failed",
+        error=f"{source}: refused: {exc}",
+        error_kind="unsafe-path",
+    )
+
+
+def plan(
+    sources: Sources,
+    *,
+    transport: Transport,
+    options: BackendOptions,
+    cache: dict[tuple[str, str], Backend],
+    policy: RetryPolicy,
+) -> tuple[list[Planned], list[ObjectResult]]:
+    """Everything the batch considers, and the objects refused up front (unsafe paths),
+    after the whole listing (collisions decided over all names at once)."""
+    found: list[Planned] = []
+    refused: list[ObjectResult] = []
+    for c in candidates(sources, transport=transport, options=options, cache=cache, policy=policy):
+        if isinstance(c, Planned):
+            found.append(c)
+        elif c is not None:
+            refused.append(c)
+    collisions = refuse_collisions(p.rel for p in found)
     planned: list[Planned] = []
     first: set[str] = set()
-    for p in candidates:
+    for p in found:
         reason = collisions.get(p.rel)
         if reason is not None and not (reason.startswith("another") and p.rel not in first):
-            refuse(p.source, UnsafePath(f"{p.rel!r}: {reason}"))
+            refused.append(_refused(p.source, UnsafePath(f"{p.rel!r}: {reason}")))
             continue
         first.add(p.rel)
         planned.append(p)
     return planned, refused
+
+
+class Collisions:
+    """The collision rule of `plan` applied as the listing streams in: a repeated
+    destination is refused (all but the first), and a file another key needs as a directory
+    (`a` when `a/b` exists) is refused. A listing comes in key order, so an object is held
+    back only until the listing has passed the names below it (`a` until a key after every
+    `a/...`); at the end of each prefix everything held is let go. A later source (another
+    prefix, a manifest entry) that needs a file let go already as a directory is the one
+    refused then."""
+
+    def __init__(self) -> None:
+        self._seen: set[str] = set()
+        self._dirs: dict[str, str] = {}  # directory -> the first rel that needs it
+        self._held: list[Planned] = []
+
+    def add(self, p: Planned) -> list[Planned | ObjectResult]:
+        """`p` arrived: what is decided now (objects let go, objects refused)."""
+        out: list[Planned | ObjectResult] = []
+        parts = p.rel.split("/")
+        parents = ["/".join(parts[:i]) for i in range(1, len(parts))]
+        if p.rel in self._seen:
+            why = "another object in this batch has the same destination"
+        elif p.rel in self._dirs:
+            why = f"it collides with a directory that {self._dirs[p.rel]!r} needs"
+        else:
+            why = next(
+                (f"{d!r} is a file in this batch" for d in parents if d in self._seen
+                 and not any(h.rel == d for h in self._held)),
+                "",
+            )  # fmt: skip
+        if why:
+            out.append(_refused(p.source, UnsafePath(f"{p.rel!r}: {why}")))
+            out.extend(self._release(p.rel))
+            return out
+        self._seen.add(p.rel)
+        for d in parents:
+            self._dirs.setdefault(d, p.rel)
+        keep: list[Planned] = []
+        for h in self._held:
+            if h.rel in self._dirs:  # needed as a directory now
+                why = f"it collides with a directory that {self._dirs[h.rel]!r} needs"
+                out.append(_refused(h.source, UnsafePath(f"{h.rel!r}: {why}")))
+                self._seen.discard(h.rel)  # a later key below it is no collision now
+            else:
+                keep.append(h)
+        self._held = keep
+        out.extend(self._release(p.rel))
+        self._held.append(p)
+        return out
+
+    def _release(self, rel: str) -> list[Planned | ObjectResult]:
+        """The held objects no later key of a sorted listing can need as a directory."""
+        out: list[Planned | ObjectResult] = []
+        keep: list[Planned] = []
+        for h in self._held:
+            below = h.rel + "/"
+            if rel > below and not rel.startswith(below):
+                out.append(h)
+            else:
+                keep.append(h)
+        self._held = keep
+        return out
+
+    def flush(self) -> list[Planned | ObjectResult]:
+        out: list[Planned | ObjectResult] = list(self._held)
+        self._held = []
+        return out
+
+
+def plan_stream(
+    sources: Sources,
+    *,
+    transport: Transport,
+    options: BackendOptions,
+    cache: dict[tuple[str, str], Backend],
+    policy: RetryPolicy,
+) -> Iterator[Planned | ObjectResult]:
+    """`plan` as the listing arrives: each object once its name is decided (see
+    `Collisions`), so downloads can start before the listing ends."""
+    rule = Collisions()
+    for c in candidates(sources, transport=transport, options=options, cache=cache, policy=policy):
+        if c is None:
+            yield from rule.flush()
+        elif isinstance(c, ObjectResult):
+            yield c
+        else:
+            yield from rule.add(c)
+    yield from rule.flush()
 
 
 def as_items(entries: Iterable[str | BatchItem]) -> tuple[tuple[str, ...], tuple[BatchItem, ...]]:

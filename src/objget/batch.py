@@ -7,7 +7,9 @@ for failure in result.failed:
     print(failure.source, failure.error_kind, failure.error)
 ```
 
-One connection budget (`config.max_workers`, the CLI's `-j`) is shared by every object:
+The listing runs in a thread of its own and feeds the downloads page by page: the first GET
+starts before the listing ends. One connection budget (`config.max_workers`, the CLI's `-j`)
+is shared by every object:
 large objects are fetched in ranged parts over several connections, small ones over one each,
 many at a time; `config.limit_rate` caps the whole batch (one rate limiter for all).
 `DIR/.objget-batch.db` journals each object (see `_batch_journal.py`): run the same call again
@@ -26,6 +28,7 @@ import os
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
+from ._batch_feed import Feed
 from ._batch_journal import Journal
 from ._batch_models import (
     ActiveObject,
@@ -37,7 +40,15 @@ from ._batch_models import (
 )
 from ._batch_run import Runner
 from ._batch_skip import classify
-from ._batch_sources import Planned, Sources, as_items, plan, read_manifest, seq
+from ._batch_sources import (
+    Planned,
+    Sources,
+    as_items,
+    plan,
+    plan_stream,
+    read_manifest,
+    seq,
+)
 from ._batch_wire import WireTransport
 from ._config import DownloadConfig
 from ._downloader import Downloader
@@ -159,6 +170,30 @@ def with_sums(
     return out
 
 
+class _Streamed:
+    """The listing streamed into the runner (`More`): taken from its thread, then checked
+    against the journal and the destination in the driver's thread by `admit`."""
+
+    def __init__(
+        self,
+        feed: Feed[Planned | ObjectResult],
+        admit: Callable[[list[Planned | ObjectResult]], tuple[list[Planned], int]],
+    ) -> None:
+        self._feed = feed
+        self._admit = admit
+
+    def start(self, wake: Callable[[], None]) -> None:
+        self._feed.start(wake)
+
+    def take(self) -> tuple[list[Planned], int, bool]:
+        got, ended = self._feed.take()
+        todo, skipped = self._admit(got) if got else ([], 0)
+        return todo, skipped, ended
+
+    def close(self) -> None:
+        self._feed.close()
+
+
 def download_many(
     sources: SourceArg,
     dest_dir: str | os.PathLike[str],
@@ -210,19 +245,35 @@ def download_many(
         contextlib.closing(WireTransport(dl.config, fallback=lambda: dl.transport)) as wire,
         Journal(root, readonly=dry_run) as jr,
     ):
-        todo, refused, skipped = prepare(src, root, dl, cache, jr, transport=wire, sums=sums)
-        for out in (*refused, *skipped):
-            emit(out)
+        rows = jr.rows()
+
+        def admit(items: list[Planned | ObjectResult]) -> tuple[list[Planned], int]:
+            """Objects the listing just decided: refused and done ones emitted, the rest
+            returned to download (with how many were skipped)."""
+            refused = [c for c in items if isinstance(c, ObjectResult)]
+            planned = [c for c in items if isinstance(c, Planned)]
+            if sums:
+                planned = with_sums(planned, sums, root, refused)
+            todo, skipped = classify(planned, rows, root, jr, skip_existing=True)
+            if sums:
+                skipped = [check_existing(out, sums, root) for out in skipped]
+            for out in (*refused, *skipped):
+                emit(out)
+            return todo, len(skipped)
+
+        listing = plan_stream(
+            src, transport=wire, options=dl.options, cache=cache, policy=dl.config.retry
+        )
         if dry_run:
-            for p in todo:
+            for p in admit(list(listing))[0]:
                 path = os.path.join(root, p.rel)
                 emit(ObjectResult(source=p.source, path=path, status="planned", size=p.size))
             return BatchResult(
                 objects=tuple(results), elapsed=time.monotonic() - started, dry_run=True
             )
         runner = Runner(dl, root, jr, on_progress=on_progress, on_result=on_result)
-        rows = jr.rows()
-        results.extend(runner.run(todo, rows, skipped=len(skipped)))
+        more = _Streamed(Feed(listing, join_timeout=2.0), admit)
+        results.extend(runner.run([], rows, skipped=0, more=more))
         if not any(out.status == "failed" for out in results):
             jr.remove()  # every object is in place and durable: DIR is left clean
     return BatchResult(objects=tuple(results), elapsed=time.monotonic() - started)

@@ -9,11 +9,15 @@ It forwards every request to the upstream S3 endpoint (path style, anonymous) an
 - `inject`: extra keys added at the front of the first listing page (a key SeaweedFS itself
   refuses to store, such as one containing `../`, as a hostile store could list it).
 - `throttle`: key -> bytes/s for GET bodies of that key.
+- `max_keys`: listing requests are forwarded asking for pages of at most this many keys.
+- `list_gate`: called (in the proxy's thread) before a listing request for a page after the
+  first is forwarded; it may block to hold that page back.
 """
 
 from __future__ import annotations
 
 import http.client
+import re
 import threading
 import time
 from collections import Counter
@@ -58,6 +62,12 @@ class _Handler(BaseHTTPRequestHandler):
         bucket, _, key = path.lstrip("/").partition("/")
         listing = not key and "list-type" in parts.query
         proxy.record(self.command, key if key else f"LIST {bucket}")
+        target = self.path
+        if listing and proxy.max_keys is not None:
+            query = re.sub(r"(^|&)max-keys=\d+", rf"\1max-keys={proxy.max_keys}", parts.query)
+            target = f"{parts.path}?{query}"
+        if listing and proxy.list_gate is not None and "continuation-token" in parts.query:
+            proxy.list_gate()
         if key in proxy.deny:
             body = b"" if self.command == "HEAD" else _DENY_XML
             self.send_response(403)
@@ -70,7 +80,7 @@ class _Handler(BaseHTTPRequestHandler):
             proxy.change_upstream(bucket, key)
         conn = proxy.upstream()
         headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP}
-        conn.request(self.command, self.path, headers=headers)
+        conn.request(self.command, target, headers=headers)
         resp = conn.getresponse()
         out_headers = [(k, v) for k, v in resp.getheaders() if k.lower() not in _HOP]
         if listing:
@@ -118,6 +128,8 @@ class BatchProxy:
         self.change_on_get: dict[str, bytes] = {}
         self.inject: list[tuple[str, int, str]] = []
         self.throttle: dict[str, float] = {}
+        self.max_keys: int | None = None
+        self.list_gate: Callable[[], None] | None = None
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.proxy = self
         self._thread: threading.Thread | None = None

@@ -1,0 +1,97 @@
+"""The batch's listing, run in a thread of its own while the downloads of what it listed so
+far already run: the driver takes what arrived at each turn of its loop.
+
+The thread pulls the iterator (the listing, page by page, and the names decided on it) and
+hands each item over under a lock; the first item after a take wakes the driver through
+`wake`. An error of the iterator is raised to the driver by its next `take`. `close()` asks
+the thread to stop after its current item and joins it, for a bounded time: after an
+interrupt, a listing request still waiting for its answer is left to the (daemon) thread,
+which only lists and writes nothing, rather than holding up the exit for a read timeout.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
+
+if TYPE_CHECKING:
+    from ._batch_sources import Planned
+
+__all__ = ["Feed", "More"]
+
+T = TypeVar("T")
+
+
+class More(Protocol):
+    """Objects that arrive while the batch runs (the listing, streamed in)."""
+
+    def start(self, wake: Callable[[], None]) -> None:
+        """Begin; `wake()` (from any thread) whenever objects wait to be taken."""
+
+    def take(self) -> tuple[list[Planned], int, bool]:
+        """(the objects to download that arrived since the last take, how many more were
+        skipped as done, whether that was all)"""
+
+    def close(self) -> None:
+        """Stop (after an interrupt) and let go of what it holds."""
+
+
+class Feed(Generic[T]):
+    """Items of `items`, made in a background thread, taken in order by one driver."""
+
+    def __init__(self, items: Iterator[T], *, join_timeout: float = 60.0) -> None:
+        self._items = items
+        self._lock = threading.Lock()
+        self._got: list[T] = []
+        self._ended = False
+        self._error: BaseException | None = None
+        self._signalled = False
+        self._wake: Callable[[], None] = lambda: None
+        self._stop = threading.Event()
+        self._join_timeout = join_timeout
+        self._thread = threading.Thread(target=self._pull, name="objget-listing", daemon=True)
+
+    def start(self, wake: Callable[[], None]) -> None:
+        """Start the thread; `wake()` is called (from it) when items wait to be taken."""
+        self._wake = wake
+        self._thread.start()
+
+    def _pull(self) -> None:
+        try:
+            for item in self._items:
+                with self._lock:
+                    self._got.append(item)
+                    signal = not self._signalled
+                    self._signalled = True
+                if signal:
+                    self._wake()
+                if self._stop.is_set():
+                    return
+        except BaseException as exc:  # handed to the driver, raised there
+            with self._lock:
+                self._error = exc
+        finally:
+            with self._lock:
+                self._ended = True
+            self._wake()
+
+    def take(self) -> tuple[list[T], bool]:
+        """(the items that arrived since the last take, whether the iterator has ended);
+        the iterator's error, once every item before it was taken."""
+        with self._lock:
+            got, self._got = self._got, []
+            self._signalled = False
+            ended, error = self._ended, self._error
+        if error is not None and not got:
+            raise error
+        return got, ended and error is None
+
+    def close(self) -> None:
+        """Stop the thread after its current item and wait for it (bounded)."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(self._join_timeout)
+        close = getattr(self._items, "close", None)
+        if close is not None and not self._thread.is_alive():
+            close()
