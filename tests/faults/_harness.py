@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -211,3 +212,27 @@ def served_bytes(log: Path, skip: int = 0) -> tuple[int, int]:
     lines = log.read_text().splitlines()
     total = sum(int(m.group(2)) for line in lines[skip:] if (m := _LOG_BYTES.search(line)))
     return total, len(lines)
+
+
+_STRACE_LINE = re.compile(r"^(\d+)\s+(\w+)\(")
+
+
+def count_calls(log: Path, syscalls: Sequence[str]) -> dict[str, int]:
+    """Per syscall of `syscalls` in an `strace -f` log: the most calls any one thread made
+    (strace counts `inject=...:when=N` per thread)."""
+    per_thread: Counter[tuple[str, int]] = Counter()
+    for line in log.read_text().splitlines():
+        m = _STRACE_LINE.match(line)
+        if m and m.group(2) in syscalls:
+            per_thread[(m.group(2), int(m.group(1)))] += 1
+    out: dict[str, int] = {}
+    for (name, _), n in per_thread.items():
+        out[name] = max(out.get(name, 0), n)
+    return out
+
+
+def sample(n: int, k: int) -> list[int]:
+    """`k` invocation numbers spread over 1..n (all when n <= k)."""
+    if n <= k:
+        return list(range(1, n + 1))
+    return sorted({1 + round(i * (n - 1) / (k - 1)) for i in range(k)})

@@ -22,7 +22,6 @@ from __future__ import annotations
 import random
 import signal
 import time
-from collections import Counter
 from pathlib import Path
 
 import objget
@@ -38,9 +37,8 @@ from ._batch_store import (
     objects,
     wrong_bytes,
 )
-from ._harness import run, start, wait_for
+from ._harness import count_calls, run, sample, start, wait_for
 from ._mounts import loop_mount, make_ext4
-from .test_crash_points import _LINE, sample
 from .test_power_loss import OPTIONS, snapshot
 
 MiB = 1024 * 1024
@@ -48,19 +46,6 @@ RENAMES = ("rename", "renameat", "renameat2")
 EVERY = (*RENAMES, "link", "linkat", "unlink", "unlinkat", "fsync", "fdatasync")
 SYSCALLS = (*EVERY, "pwrite64")
 POWER_ROW = "batch power loss (ext4 snapshot, journal replay)"
-
-
-def count_calls(log: Path) -> dict[str, int]:
-    """Per syscall: the most calls any one thread made (strace counts `when=N` per thread)."""
-    per_thread: Counter[tuple[str, int]] = Counter()
-    for line in log.read_text().splitlines():
-        m = _LINE.match(line)
-        if m and m.group(2) in SYSCALLS:
-            per_thread[(m.group(2), int(m.group(1)))] += 1
-    out: dict[str, int] = {}
-    for (name, _), n in per_thread.items():
-        out[name] = max(out.get(name, 0), n)
-    return out
 
 
 def resume(store: BatchStore, dest: Path) -> tuple[object, set[str]]:
@@ -105,7 +90,7 @@ def test_batch_sigkill_at_every_durability_call_then_resume(tmp_path, summary, t
         )
         assert first.rc == 0, first.err
         assert wrong_bytes(probe, data) == 0 and not leftovers(probe)  # the journal too
-        calls = count_calls(trace)
+        calls = count_calls(trace, SYSCALLS)
         renames = sum(calls.get(name, 0) for name in RENAMES)
         assert renames >= len(data) - 1 and calls.get("fsync", 0) > 0, calls
         points = [(name, n) for name in EVERY for n in range(1, calls.get(name, 0) + 1)]

@@ -7,39 +7,15 @@ claims only bytes that are in the temp file; after the resume the file is byte-i
 
 from __future__ import annotations
 
-import re
 import signal
-from collections import Counter
-from pathlib import Path
 
 import objget
 
-from ._harness import MiB, ckpt_lies, dest_wrong_bytes, run, same
+from ._harness import MiB, ckpt_lies, count_calls, dest_wrong_bytes, run, same, sample
 
 SIZE = 8 * MiB
 ARGS = ("-q", "-j", "2", "--part-size", "1M", "--limit-rate", "4M")
 SYSCALLS = ("rename", "fsync", "fdatasync", "pwrite64")
-_LINE = re.compile(r"^(\d+)\s+(\w+)\(")
-
-
-def count_calls(log: Path) -> dict[str, int]:
-    """Per syscall: the most calls any one thread made (strace counts `when=N` per thread)."""
-    per_thread: Counter[tuple[str, int]] = Counter()
-    for line in log.read_text().splitlines():
-        m = _LINE.match(line)
-        if m and m.group(2) in SYSCALLS:
-            per_thread[(m.group(2), int(m.group(1)))] += 1
-    out: dict[str, int] = {}
-    for (name, _), n in per_thread.items():
-        out[name] = max(out.get(name, 0), n)
-    return out
-
-
-def sample(n: int, k: int) -> list[int]:
-    """`k` invocation numbers spread over 1..n (all when n <= k)."""
-    if n <= k:
-        return list(range(1, n + 1))
-    return sorted({1 + round(i * (n - 1) / (k - 1)) for i in range(k)})
 
 
 def test_sigkill_at_every_durability_call_then_resume(web, make_object, tmp_path, summary, trials):
@@ -53,7 +29,7 @@ def test_sigkill_at_every_durability_call_then_resume(web, make_object, tmp_path
     )
     assert first.rc == 0, first.err
     assert same(probe, source)
-    calls = count_calls(trace)
+    calls = count_calls(trace, SYSCALLS)
     assert calls.get("rename", 0) >= 2 and calls.get("fdatasync", 0) >= 1, calls
     points = [
         (name, n) for name in ("rename", "fsync", "fdatasync") for n in range(1, calls[name] + 1)

@@ -27,10 +27,9 @@ from pathlib import Path
 from objget import _checkpoint as ck
 from objget._batch_ray import range_paths
 
-from ._harness import ENV, MiB, ckpt_lies, dest_wrong_bytes, same, wait_for
+from ._harness import ENV, MiB, ckpt_lies, count_calls, dest_wrong_bytes, same, sample, wait_for
 from ._mounts import loop_mount, make_ext4
 from ._ray_inline import download_one
-from .test_crash_points import count_calls, sample
 from .test_power_loss import snapshot
 
 REPO = Path(__file__).resolve().parents[2]
@@ -92,7 +91,7 @@ def test_ray_range_sigkill_at_every_durability_call_then_resume(
     )  # fmt: skip
     assert first.returncode == 0, first.stderr
     assert same(tmp_path / "probe" / "ray-crash.bin", source)
-    calls = count_calls(trace)
+    calls = count_calls(trace, SYSCALLS)
     assert calls.get("fdatasync", 0) >= 3 and calls.get("rename", 0) >= 2, calls
     points = [
         (name, n) for name in ("rename", "fsync", "fdatasync") for n in range(1, calls[name] + 1)
