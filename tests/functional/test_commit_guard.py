@@ -81,7 +81,11 @@ def test_download_refuses_the_name_derived_into_a_directory(tmp_path):
     """`objget URL dir/` with an object named like a side file: refused before any request
     (the URL's host does not exist: a request would fail otherwise)."""
     with pytest.raises(UnsafePath, match="objget-part"):
-        objget.download("http://127.0.0.1:9/d/x.objget-part", str(tmp_path) + os.sep)
+        objget.download(
+            "http://127.0.0.1:9/d/x.objget-part",
+            str(tmp_path) + os.sep,
+            config=objget.DownloadConfig(retry=no_wait_retry(1)),
+        )
     assert os.listdir(tmp_path) == []
 
 
