@@ -14,6 +14,7 @@ range's `DEST.objget-r<N>.ckpt` / `.lock`, the batch's `.objget-batch.db` (`-wal
 `-journal`) and `.objget-batch.lock`. A key with a path component that contains the marker (in
 any letter case) is refused: its file would be taken for, removed or overwritten as the side
 file of another object, and a directory of such a name would stand where one must be created.
+The rule (`carries_marker`) is the engine's: a single download refuses such a DEST name too.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import threading
 from collections.abc import Iterable
 
 from ._batch_models import UnsafePath
+from ._downloader import MARKER, carries_marker  # the one rule: a single DEST is held to it too
 
 __all__ = [
     "JOURNAL_NAMES",
@@ -41,15 +43,8 @@ __all__ = [
 
 JOURNAL_NAMES = (".objget-batch.db", ".objget-batch.db-wal", ".objget-batch.db-shm")
 LOCK_NAME = ".objget-batch.lock"
-MARKER = ".objget-"
 _NAME_MAX = 255
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
-
-
-def carries_marker(name: str) -> bool:
-    """True when the file or directory name `name` contains objget's side-file marker
-    (`.objget-`, in any letter case): the one rule for names a batch refuses."""
-    return MARKER in name.lower()
 
 
 def is_directory_marker(key: str, size: int | None) -> bool:

@@ -44,8 +44,8 @@ from . import _checkpoint as ck
 from ._attempts import Attempts, run_with_retry
 from ._batch_answer import AnswerBody
 from ._config import DownloadConfig
-from ._exceptions import CheckpointError, RangeNotSupported, TransportError
-from ._fileio import pwrite_all, unlink_at
+from ._exceptions import RangeNotSupported, TransportError
+from ._fileio import check_same_file, file_id, pwrite_all, unlink_at
 from ._models import ByteRange, DownloadResult, ObjectMeta
 from ._ranges import check_range_answer
 from ._sync import stamp
@@ -164,18 +164,7 @@ def _locked(
         return verified, made, got, attempts.retries  # the failed attempts before this one
 
     verified, made, got, retries = run_with_retry(attempt, policy=config.retry)
-    try:
-        now = os.stat(part, dir_fd=dir_fd, follow_symlinks=False)
-    except FileNotFoundError:
-        now = None
-    if now is None or (now.st_dev, now.st_ino) != made:
-        raise CheckpointError(
-            f"{display}: the temp file {paths.part} was removed or replaced by another "
-            f"file while objget wrote it; it was not renamed onto {paths.dest} (is another "
-            "program writing in this directory?)",
-            source=display,
-            dest=paths.dest,
-        )
+    check_same_file(dir_fd, part, made, display=display, part=paths.part, dest=paths.dest)
     os.replace(part, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
     return verified, retries, got
 
@@ -319,13 +308,13 @@ def _attempt(
             discard=lambda: None,  # the temp file goes below, with any other failure
         )  # fmt: skip
         os.fsync(fd)
-        st = os.fstat(fd)
+        made = file_id(fd)
     except BaseException:
         os.close(fd)
         unlink_at(dir_fd, part)
         raise
     os.close(fd)
-    return verified, (st.st_dev, st.st_ino), meta
+    return verified, made, meta
 
 
 def _learn(

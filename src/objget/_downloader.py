@@ -18,18 +18,22 @@ from . import _checkpoint as ck
 from ._attempts import run_with_retry
 from ._config import DownloadConfig, RetryPolicy
 from ._exceptions import (
+    CheckpointError,
     DownloadError,
     ObjectChanged,
 )
 from ._fileio import (
+    MARKER,
+    carries_marker,
     check_dest,
     check_free_space,
+    commit_part,
     disk_full,
+    file_id,
     open_part,
     preallocate,
     remove_quietly,
     remove_stale_temps,
-    replace_durably,
 )
 from ._live import LiveRecord, new_run, segment_crc, tag_for
 from ._models import ByteRange, DownloadResult, ObjectMeta, Progress
@@ -47,7 +51,8 @@ from .integrity import DigestCheck, FileCheck
 if TYPE_CHECKING:
     from ._throttle import RateLimiter
 
-__all__ = ["Downloader", "ProgressListener"]
+# MARKER and carries_marker: the engine's rule for side-file names, the batch refuses keys by it
+__all__ = ["MARKER", "Downloader", "ProgressListener", "carries_marker"]
 
 log = logging.getLogger("objget")
 
@@ -100,8 +105,9 @@ class Downloader:
     ) -> DownloadResult:
         """Download `source` (URL) to `dest` (file or existing directory; default: the
         object's base name in the current directory) and return what was done."""
-        found = resolve(source, self.transport, self.options, self._backends)
         path = dest_path(source, dest)
+        check_dest(path)  # before resolving: a store's credential lookup may reach the network
+        found = resolve(source, self.transport, self.options, self._backends)
         return self.download_object(
             found.backend,
             found.key,
@@ -296,10 +302,16 @@ class Downloader:
                 on_progress(dataclasses.replace(final, workers=peak))
             stamp(fd, meta.last_modified)  # before the fsync and the rename: never a fake mtime
             os.fsync(fd)
+            made = file_id(fd)
         finally:
             live.close(remove=False)
             os.close(fd)
-        replace_durably(paths.part, paths.dest)
+        try:  # only the file written here: never one put at the temp path meanwhile
+            commit_part(paths.part, paths.dest, made, display=display)
+        except CheckpointError:  # the records describe the file that is gone: so do they
+            remove_quietly(paths.checkpoint)
+            remove_quietly(paths.live)
+            raise
         remove_quietly(paths.checkpoint)
         remove_quietly(paths.live)
         return DownloadResult(

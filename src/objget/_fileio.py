@@ -1,5 +1,10 @@
 """Local file operations for crash safety: temp data file, preallocation, full pwrite, fsync,
-atomic replace with a directory fsync. Symlinks at our own paths are never followed."""
+atomic replace with a directory fsync. Symlinks at our own paths are never followed.
+
+The guards every destination gets, single download and batch alike: a name carrying objget's
+side-file marker is refused (`carries_marker`, `check_dest`), and a temp file is renamed onto
+its destination only while it is still the file objget wrote (`check_same_file`, `commit_part`).
+"""
 
 from __future__ import annotations
 
@@ -8,11 +13,18 @@ import errno
 import os
 import stat
 
+from ._exceptions import CheckpointError, UnsafePath
+
 __all__ = [
+    "MARKER",
     "atomic_write",
+    "carries_marker",
     "check_dest",
     "check_free_space",
+    "check_same_file",
+    "commit_part",
     "disk_full",
+    "file_id",
     "fsync_dir",
     "open_part",
     "preallocate",
@@ -25,6 +37,16 @@ __all__ = [
 
 _O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+# every side file of a destination carries it: `DEST.objget-part`, `.objget-ckpt`, `.objget-lock`,
+# a Ray range's `.objget-r<N>.ckpt`, the batch's `.objget-batch.db` (see _batch_paths)
+MARKER = ".objget-"
+
+
+def carries_marker(name: str) -> bool:
+    """True when the file or directory name `name` contains objget's side-file marker
+    (`.objget-`, in any letter case): the one rule for the names objget refuses to write,
+    a single download's DEST (`check_dest`) and every path component of a batch's keys."""
+    return MARKER in name.lower()
 
 
 def _fmt(n: int) -> str:
@@ -68,7 +90,17 @@ def open_part(path: str, *, fresh: bool) -> int:
 def check_dest(dest: str) -> None:
     """Refuse, before any request, a destination the final rename cannot replace: an existing
     directory (IsADirectoryError, EISDIR, naming `dest`). A symlink there is fine: the rename
-    replaces the link itself, never what it points to."""
+    replaces the link itself, never what it points to. A file name carrying the side-file
+    marker (`x.objget-part`) is refused with UnsafePath: its rename would replace a side file
+    of another download (the temp data of a running download of `x`)."""
+    name = os.path.basename(dest)
+    if carries_marker(name):
+        raise UnsafePath(
+            f"refusing the destination {dest}: the name {name!r} contains {MARKER!r}, the "
+            "marker of objget's own side files (temp data, checkpoints, locks); writing it "
+            "could replace another download's file. Choose another name",
+            dest=dest,
+        )
     try:
         mode = os.lstat(dest).st_mode
     except OSError:
@@ -142,6 +174,43 @@ def fsync_dir(directory: str) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def file_id(fd: int) -> tuple[int, int]:
+    """(device, inode) of the open file `fd`: what `check_same_file` compares against."""
+    st = os.fstat(fd)
+    return st.st_dev, st.st_ino
+
+
+def check_same_file(
+    dir_fd: int | None, name: str, made: tuple[int, int], *, display: str, part: str, dest: str
+) -> None:
+    """CheckpointError unless `name` (in the open directory `dir_fd`; None: `name` is a path)
+    is, without following a symlink, still the file `made` (`file_id` of the descriptor objget
+    wrote through): a temp file removed or replaced by someone else while objget wrote it must
+    never be renamed onto DEST. `part` and `dest` are the paths the message names."""
+    try:
+        now = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        now = None
+    if now is None or (now.st_dev, now.st_ino) != made:
+        raise CheckpointError(
+            f"{display}: the temp file {part} was removed or replaced by another file while "
+            f"objget wrote it; it was not renamed onto {dest} (is another program writing in "
+            "this directory?)",
+            source=display,
+            dest=dest,
+        )
+
+
+def commit_part(part: str, dest: str, made: tuple[int, int], *, display: str) -> None:
+    """Rename the temp file `part` onto `dest` only while it is the file `made`
+    (`check_same_file`), then fsync the directory. By path, like every file of the engine: the
+    rename stays the one `rename` call the crash-point tests stop at (a `renameat` relative
+    to a directory descriptor would change that for no gain while the engine opens its files
+    by path); a batch's small objects check relative to their directory's descriptor."""
+    check_same_file(None, part, made, display=display, part=part, dest=dest)
+    replace_durably(part, dest)
 
 
 def replace_durably(src: str, dst: str) -> None:

@@ -61,3 +61,40 @@ def test_the_library_raises_is_a_directory_before_any_request(
         objget.download(url, str(tmp_path))
     assert caught.value.filename == str(tmp_path / "obj.bin")
     assert httpserver.log == []
+
+
+@pytest.mark.parametrize("name", ["obj.bin.objget-part", "obj.bin.OBJGET-CKPT"])
+def test_a_dest_named_like_a_side_file_exits_2_before_any_request(
+    httpserver, url: str, tmp_path: Path, name: str
+) -> None:
+    """`objget URL x.objget-part` would rename its temp file onto the temp file of a running
+    download of `x`: refused by the batch's rule for names, before any request."""
+    (tmp_path / "obj.bin.objget-part").write_bytes(b"a running download's bytes")
+    dest = str(tmp_path / name)
+    proc = cli(url, dest)
+    assert proc.returncode == 2, proc.stderr
+    assert dest in proc.stderr and ".objget-" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert httpserver.log == []
+    assert (tmp_path / "obj.bin.objget-part").read_bytes() == b"a running download's bytes"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["obj.bin.objget-part"]
+
+
+def test_an_object_named_like_a_side_file_into_a_directory_exits_2(
+    httpserver, tmp_path: Path
+) -> None:
+    httpserver.expect_request("/d/x.objget-lock").respond_with_data(DATA)
+    proc = cli(str(httpserver.url_for("/d/x.objget-lock")), str(tmp_path) + os.sep)
+    assert proc.returncode == 2, proc.stderr
+    assert str(tmp_path / "x.objget-lock") in proc.stderr
+    assert httpserver.log == []
+    assert os.listdir(tmp_path) == []
+
+
+def test_the_library_raises_unsafe_path_for_a_side_file_name(
+    httpserver, url: str, tmp_path: Path
+) -> None:
+    with pytest.raises(objget.UnsafePath) as caught:
+        objget.download(url, str(tmp_path / "obj.bin.objget-part"))
+    assert caught.value.dest == str(tmp_path / "obj.bin.objget-part")
+    assert httpserver.log == []
