@@ -15,7 +15,6 @@ import json
 import os
 import sys
 from collections.abc import Callable
-from types import TracebackType
 from typing import TYPE_CHECKING, NoReturn
 
 import click
@@ -26,7 +25,7 @@ if TYPE_CHECKING:
 
 from ._batch_models import BatchProgress, BatchResult, ObjectResult
 from ._config import DownloadConfig
-from ._console import Stderr, byte_progress, format_size
+from ._console import LiveBar, Stderr, byte_progress, format_size
 from ._exit import EXIT, HANDLED, describe, exit_code
 from .backends import BackendOptions
 
@@ -37,27 +36,17 @@ _ACTIVE_LINES = 5
 _LISTED_FAILURES = 20
 
 
-class BatchBar:
+class BatchBar(LiveBar):
     """One overall bar (objects, bytes, speed, ETA) and up to five lines of active files."""
 
     def __init__(self, console: Console) -> None:
-        self._progress = byte_progress(console)
+        super().__init__(byte_progress(console))
         self._overall: TaskID | None = None
         self._slots: list[TaskID] = []
 
-    def __enter__(self) -> BatchBar:
-        self._progress.__enter__()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def _closing(self) -> None:
         for slot in self._slots:
             self._progress.update(slot, visible=False)
-        self._progress.__exit__(exc_type, exc, tb)
 
     def __call__(self, snap: BatchProgress) -> None:
         p = self._progress

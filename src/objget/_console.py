@@ -7,7 +7,7 @@ download (`-q`, `--json`) that succeeds never loads it, which keeps the command'
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from ._models import DownloadResult
     from ._models import Progress as Snapshot
 
-__all__ = ["ProgressBar", "Stderr", "format_size", "parse_size", "summary"]
+__all__ = ["LiveBar", "ProgressBar", "Stderr", "format_size", "parse_size", "summary"]
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
@@ -120,19 +120,17 @@ def byte_progress(console: Console, *extra: ProgressColumn) -> Progress:
     )
 
 
-class ProgressBar:
-    """A rich progress bar fed with `Progress` snapshots (bytes, speed, ETA, resumed,
-    retries, streams). Called from the downloader's main thread only."""
+_Bar = TypeVar("_Bar", bound="LiveBar")
 
-    def __init__(self, console: Console, label: str) -> None:
-        from rich.progress import TextColumn
 
-        self._console = console
-        self._progress = byte_progress(console, TextColumn("{task.fields[extra]}", markup=False))
-        self._task: TaskID | None = None
-        self._label = label
+class LiveBar:
+    """A rich `Progress` shown while the `with` block runs: the base of the single-object bar
+    and the batch's. `_closing()` runs just before the display stops (its last render)."""
 
-    def __enter__(self) -> ProgressBar:
+    def __init__(self, progress: Progress) -> None:
+        self._progress = progress
+
+    def __enter__(self: _Bar) -> _Bar:
         self._progress.__enter__()
         return self
 
@@ -142,7 +140,24 @@ class ProgressBar:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        self._closing()
         self._progress.__exit__(exc_type, exc, tb)
+
+    def _closing(self) -> None:
+        """Nothing to tidy by default."""
+
+
+class ProgressBar(LiveBar):
+    """A rich progress bar fed with `Progress` snapshots (bytes, speed, ETA, resumed,
+    retries, streams). Called from the downloader's main thread only."""
+
+    def __init__(self, console: Console, label: str) -> None:
+        from rich.progress import TextColumn
+
+        super().__init__(byte_progress(console, TextColumn("{task.fields[extra]}", markup=False)))
+        self._console = console
+        self._task: TaskID | None = None
+        self._label = label
 
     def __call__(self, snap: Snapshot) -> None:
         if self._task is None:

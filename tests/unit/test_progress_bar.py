@@ -1,0 +1,44 @@
+"""The single-object progress bar (`_console.ProgressBar`) rendered to a string; it shares its
+`with` handling (`LiveBar`) with the batch's bar (tests/unit/test_batch_bar.py)."""
+
+from __future__ import annotations
+
+import io
+
+from rich.console import Console
+
+from objget._console import ProgressBar
+from objget._models import Progress
+
+
+def _snap(done: int, *, resumed: int = 0, retries: int = 0) -> Progress:
+    return Progress(
+        total=2048, done=done, resumed=resumed, fetched=done - resumed, elapsed=1.0,
+        rate=1024.0, workers=2, retries=retries,
+    )  # fmt: skip
+
+
+def test_the_bar_shows_the_last_snapshot_once_closed():
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=False, width=120)
+    with ProgressBar(console, "objget") as bar:
+        bar(_snap(1024, resumed=512))
+        bar(_snap(2048, resumed=512, retries=1))
+    text = out.getvalue()
+    assert text.startswith("objget ")
+    assert "2.0/2.0 KiB" in text
+    assert "2 streams, resumed 512 B, 1 retry" in text
+
+
+def test_an_error_inside_the_block_still_stops_the_display():
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=False, width=120)
+    bar = ProgressBar(console, "objget")
+    try:
+        with bar:
+            bar(_snap(1024))
+            raise KeyboardInterrupt
+    except KeyboardInterrupt:
+        pass
+    assert not bar._progress.live.is_started
+    assert "1.0/2.0 KiB" in out.getvalue()
