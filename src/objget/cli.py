@@ -288,13 +288,14 @@ def command(
 
         run_stream(err, source, config, options, version_id, as_json, quiet, batch)
     if batch:
-        from ._cli_batch import run_batch
+        from ._cli_batch import BatchJob, run_batch
 
-        run_batch(
-            err, source=source, dest=dest, recursive=recursive, manifest=manifest,
-            include=include, exclude=exclude, dry_run=dry_run, ray_address=ray_address,
-            config=config, options=options, as_json=as_json, quiet=quiet, sums=sums,
+        job = BatchJob(
+            source=source, dest=dest, recursive=recursive, manifest=manifest, include=include,
+            exclude=exclude, dry_run=dry_run, ray_address=ray_address, config=config,
+            options=options, sums=sums,
         )  # fmt: skip
+        run_batch(err, job, as_json=as_json, quiet=quiet)
         return
     try:
         with Downloader(config=config, options=options) as dl:
