@@ -22,6 +22,7 @@ from .._models import ByteRange, ObjectMeta
 from .._ranges import range_header
 from ._base import ObjectChecks
 from ._options import BackendOptions
+from ._oss_auth import OssRequest
 from ._oss_list import list_oss_objects
 from ._s3_list import MAX_PAGE_BYTES, ListedObject
 from ._transport import ResponseBody, Transport, error_for_status, retry_after_of
@@ -51,14 +52,9 @@ class OssSigner(Protocol):
     @property
     def description(self) -> str: ...
 
-    def sign(
-        self,
-        method: str,
-        bucket: str,
-        key: str,
-        params: Mapping[str, str],
-        headers: dict[str, str],
-    ) -> dict[str, str]: ...
+    def sign(self, request: OssRequest, /) -> dict[str, str]:
+        """Every header to send: the request's own and the signature's."""
+        ...
 
 
 @runtime_checkable
@@ -163,7 +159,10 @@ class OssBackend:
     ) -> ResponseBody:
         """Sign and send; an error status raises its typed error (the body closed)."""
         headers = {"Accept-Encoding": "identity", **self._extra, **headers}
-        signed = self._signer.sign(method, self._target.bucket, key, params, headers)
+        request = OssRequest(
+            method=method, bucket=self._target.bucket, key=key, params=params, headers=headers
+        )
+        signed = self._signer.sign(request)
         url = self._target.url(key, params)
         body = self._transport.request(
             method, url, headers=signed, source=self.display(key), redirect=False
