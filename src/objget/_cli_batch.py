@@ -16,7 +16,7 @@ import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING
 
 import click
 
@@ -93,11 +93,6 @@ def summary_text(result: BatchResult, dest: str) -> str:
     return text
 
 
-def _die(err: Stderr, message: str, code: int) -> NoReturn:
-    err.print(("objget: ", "bold red"), message, highlight=False)
-    sys.exit(code)
-
-
 @dataclass(frozen=True, kw_only=True, slots=True)
 class BatchJob:
     """A batch as the command line asks for it: a prefix with `--recursive`, or `--manifest
@@ -154,7 +149,7 @@ def run_batch(err: Stderr, job: BatchJob, *, as_json: bool, quiet: bool) -> None
     try:
         result = _run(err, job, on_result, show=not (quiet or as_json or dry_run))
     except HANDLED as exc:  # the same table as a single object's (_exit.py)
-        _die(err, describe(exc), exit_code(exc))
+        err.fail(describe(exc), exit_code(exc))
     if dry_run and not as_json:
         for o in result.objects:
             if o.status == "planned":
@@ -178,8 +173,10 @@ def run_batch(err: Stderr, job: BatchJob, *, as_json: bool, quiet: bool) -> None
         shown = ", ".join(missing[:_LISTED_FAILURES])
         left = len(missing) - _LISTED_FAILURES
         more = f" and {left} more" if left > 0 else ""
-        err.print(("objget: ", "bold red"), f"the checksum file lists {len(missing)} paths the "
-                  f"batch did not download: {shown}{more}", highlight=False)  # fmt: skip
+        err.error(
+            f"the checksum file lists {len(missing)} paths the batch did not download: "
+            f"{shown}{more}"
+        )
     if not result.ok or missing:
         sys.exit(EXIT_SOME_FAILED)
 

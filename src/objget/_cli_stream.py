@@ -47,8 +47,7 @@ def run_stream(
     try:  # None when descriptor 1 was closed at start: a socket may hold that number now
         fd = sys.stdout.fileno()
     except (AttributeError, ValueError, OSError):
-        err.print(("objget: ", "bold red"), "DEST -: stdout is not open", highlight=False)
-        sys.exit(EXIT["local"])
+        err.fail("DEST -: stdout is not open", EXIT["local"])
     with Downloader(config=config, options=options) as dl:
         job = StreamDownload(dl, fd)
         try:
@@ -58,8 +57,7 @@ def run_stream(
                 with ProgressBar(err.console, "objget") as bar:
                     result = _run(job, source, bar, version_id)
         except IntegrityError as exc:  # the message says the bytes sent are bad
-            err.print(("objget: ", "bold red"), str(exc), highlight=False)
-            sys.exit(EXIT["integrity"])
+            err.fail(str(exc), EXIT["integrity"])
         except HANDLED as exc:  # the command's table (_exit.py), in a stream's words
             _die(err, job, _describe(exc), exit_code(exc))
     if as_json:
@@ -107,8 +105,7 @@ def _die(err: Stderr, job: StreamDownload, message: str, code: int) -> NoReturn:
             f"\nthe stream is incomplete: stdout got the first {job.sent} bytes "
             f"({format_size(job.sent)}); a stream cannot resume: run again to start over"
         )
-    err.print(("objget: ", "bold red"), message, highlight=False)
-    sys.exit(code)
+    err.fail(message, code)
 
 
 def _die_of_sigpipe() -> NoReturn:

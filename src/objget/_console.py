@@ -7,7 +7,8 @@ download (`-q`, `--json`) that succeeds never loads it, which keeps the command'
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, TypeVar
+import sys
+from typing import TYPE_CHECKING, NoReturn, TypeVar
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -92,6 +93,15 @@ class Stderr:
         from rich.text import Text
 
         self.console.print(Text.assemble(*parts), highlight=highlight)
+
+    def error(self, message: str) -> None:
+        """`objget: MESSAGE`, the prefix in bold red: how the command reports an error."""
+        self.print(("objget: ", "bold red"), message, highlight=False)
+
+    def fail(self, message: str, code: int) -> NoReturn:
+        """Report the error that ends the command, and exit with `code`."""
+        self.error(message)
+        sys.exit(code)
 
 
 def byte_progress(console: Console, *extra: ProgressColumn) -> Progress:

@@ -306,7 +306,7 @@ def command(
                     listener: ProgressListener = bar
                     result = dl.download(source, dest, on_progress=listener, version_id=version_id)
     except HANDLED as exc:  # one table for every command form: _exit.py
-        _die(err, describe(exc), exit_code(exc))
+        err.fail(describe(exc), exit_code(exc))
     if result.restarted and not quiet:
         err.print(("note: ", "yellow"), f"started over: {result.restarted}")
     if as_json:
@@ -328,11 +328,6 @@ def _read_key(path: str) -> bytes:
     if len(key) != 32:
         raise ValueError(f"{path}: the key must be 32 bytes (AES-256), got {len(key)}")
     return key
-
-
-def _die(err: Stderr, message: str, code: int) -> NoReturn:
-    err.print(("objget: ", "bold red"), message, highlight=False)
-    sys.exit(code)
 
 
 def main() -> None:

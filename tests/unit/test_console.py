@@ -1,13 +1,15 @@
-"""The single-object progress bar (`_console.ProgressBar`) rendered to a string; it shares its
-`with` handling (`LiveBar`) with the batch's bar (tests/unit/test_batch_bar.py)."""
+"""The CLI's terminal output (`_console`): the single-object progress bar rendered to a string
+(it shares its `with` handling, `LiveBar`, with the batch's bar: tests/unit/test_batch_bar.py)
+and the one way the command reports the error that ends it."""
 
 from __future__ import annotations
 
 import io
 
+import pytest
 from rich.console import Console
 
-from objget._console import ProgressBar
+from objget._console import ProgressBar, Stderr
 from objget._models import Progress
 
 
@@ -42,3 +44,11 @@ def test_an_error_inside_the_block_still_stops_the_display():
         pass
     assert not bar._progress.live.is_started
     assert "1.0/2.0 KiB" in out.getvalue()
+
+
+def test_an_error_ends_the_command_with_its_code_and_the_red_prefix(capsys):
+    err = Stderr()
+    with pytest.raises(SystemExit) as stop:
+        err.fail("gone: oss://b/k", 3)
+    assert stop.value.code == 3
+    assert capsys.readouterr().err == "objget: gone: oss://b/k\n"
