@@ -18,7 +18,7 @@ from typing import NoReturn
 import click
 
 from ._config import DownloadConfig
-from ._console import ProgressBar, Stderr, format_size
+from ._console import ProgressBar, Stderr, counted, format_size
 from ._downloader import Downloader, ProgressListener
 from ._exceptions import DownloadError, IntegrityError, RetriesExhausted, TransportError
 from ._exit import EXIT, HANDLED, describe, exit_code
@@ -78,8 +78,8 @@ def _run(
 
 def stream_summary(result: DownloadResult) -> str:
     rate = result.bytes_fetched / result.elapsed if result.elapsed > 0 else 0.0
-    streams = "1 stream" if result.workers == 1 else f"{result.workers} streams"
-    retries = "1 retry" if result.retries == 1 else f"{result.retries} retries"
+    streams = counted(result.workers, "stream")
+    retries = counted(result.retries, "retry", "retries")
     return (
         f"Streamed {format_size(result.size)} to stdout in {result.elapsed:.2f} s "
         f"({format_size(rate)}/s); {retries}, up to {streams}; verified: "

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from ._models import DownloadResult
     from ._models import Progress as Snapshot
 
-__all__ = ["LiveBar", "ProgressBar", "Stderr", "format_size", "parse_size", "summary"]
+__all__ = ["LiveBar", "ProgressBar", "Stderr", "counted", "format_size", "parse_size", "summary"]
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
@@ -65,7 +65,7 @@ def summary(result: DownloadResult) -> str:
             f"fetched {format_size(result.bytes_fetched)}"
         )
     parts.append(
-        f"{_count(result.retries, 'retry', 'retries')}, up to {_count(result.workers, 'stream')}"
+        f"{counted(result.retries, 'retry', 'retries')}, up to {counted(result.workers, 'stream')}"
     )
     parts.append("verified: " + ", ".join(result.verified))
     if not result.resumable:
@@ -172,16 +172,16 @@ class ProgressBar(LiveBar):
     def __call__(self, snap: Snapshot) -> None:
         if self._task is None:
             self._task = self._progress.add_task(self._label, total=snap.total, extra="")
-        extra = [_count(snap.workers, "stream")]
+        extra = [counted(snap.workers, "stream")]
         if snap.resumed:
             extra.append(f"resumed {format_size(snap.resumed)}")
         if snap.retries:
-            extra.append(_count(snap.retries, "retry", "retries"))
+            extra.append(counted(snap.retries, "retry", "retries"))
         self._progress.update(
             self._task, total=snap.total, completed=snap.done, extra=", ".join(extra)
         )
 
 
-def _count(n: int, one: str, many: str | None = None) -> str:
+def counted(n: int, one: str, many: str | None = None) -> str:
     """`1 stream`, `4 streams`, `0 retries`."""
     return f"{n} {one if n == 1 else (many or one + 's')}"

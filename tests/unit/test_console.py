@@ -52,3 +52,18 @@ def test_an_error_ends_the_command_with_its_code_and_the_red_prefix(capsys):
         err.fail("gone: oss://b/k", 3)
     assert stop.value.code == 3
     assert capsys.readouterr().err == "objget: gone: oss://b/k\n"
+
+
+def test_the_stream_summary_counts_as_the_download_summary_does():
+    from objget._cli_stream import stream_summary
+    from objget._models import DownloadResult
+
+    base = {
+        "source": "s3://bkt/k", "path": "-", "size": 2048, "etag": None, "version_id": None,
+        "elapsed": 1.0, "bytes_resumed": 0,
+    }  # fmt: skip
+    one = DownloadResult(**base, bytes_fetched=2048, retries=1, workers=1, verified=("size",))
+    text = stream_summary(one)
+    assert "; 1 retry, up to 1 stream; verified: size" in text
+    many = DownloadResult(**base, bytes_fetched=2048, retries=0, workers=4, verified=("size",))
+    assert "; 0 retries, up to 4 streams;" in stream_summary(many)
