@@ -15,8 +15,8 @@ import json
 import os
 import sys
 from collections.abc import Callable
-from types import TracebackType
-from typing import TYPE_CHECKING, NoReturn
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import click
 
@@ -26,38 +26,28 @@ if TYPE_CHECKING:
 
 from ._batch_models import BatchProgress, BatchResult, ObjectResult
 from ._config import DownloadConfig
-from ._console import Stderr, byte_progress, format_size
+from ._console import LiveBar, Stderr, byte_progress, format_size
 from ._exit import EXIT, HANDLED, describe, exit_code
 from .backends import BackendOptions
 
-__all__ = ["EXIT_SOME_FAILED", "BatchBar", "run_batch"]
+__all__ = ["EXIT_SOME_FAILED", "BatchBar", "BatchJob", "run_batch"]
 
 EXIT_SOME_FAILED = EXIT["some-failed"]
 _ACTIVE_LINES = 5
 _LISTED_FAILURES = 20
 
 
-class BatchBar:
+class BatchBar(LiveBar):
     """One overall bar (objects, bytes, speed, ETA) and up to five lines of active files."""
 
     def __init__(self, console: Console) -> None:
-        self._progress = byte_progress(console)
+        super().__init__(byte_progress(console))
         self._overall: TaskID | None = None
         self._slots: list[TaskID] = []
 
-    def __enter__(self) -> BatchBar:
-        self._progress.__enter__()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def _closing(self) -> None:
         for slot in self._slots:
             self._progress.update(slot, visible=False)
-        self._progress.__exit__(exc_type, exc, tb)
 
     def __call__(self, snap: BatchProgress) -> None:
         p = self._progress
@@ -103,42 +93,49 @@ def summary_text(result: BatchResult, dest: str) -> str:
     return text
 
 
-def _die(err: Stderr, message: str, code: int) -> NoReturn:
-    err.print(("objget: ", "bold red"), message, highlight=False)
-    sys.exit(code)
+@dataclass(frozen=True, kw_only=True, slots=True)
+class BatchJob:
+    """A batch as the command line asks for it: a prefix with `--recursive`, or `--manifest
+    FILE` (then the one positional argument is the destination directory), the path filters,
+    and how to download. A combination the command does not take is a usage error."""
 
+    source: str
+    dest: str | None
+    recursive: bool
+    manifest: str | None
+    include: tuple[str, ...]
+    exclude: tuple[str, ...]
+    dry_run: bool
+    ray_address: str | None  # "local": a local Ray instance
+    config: DownloadConfig
+    options: BackendOptions
+    sums: dict[str, str] | None = None  # --checksum-file: relative path -> SHA-256
 
-def run_batch(
-    err: Stderr,
-    *,
-    source: str,
-    dest: str | None,
-    recursive: bool,
-    manifest: str | None,
-    include: tuple[str, ...],
-    exclude: tuple[str, ...],
-    dry_run: bool,
-    ray_address: str | None,
-    config: DownloadConfig,
-    options: BackendOptions,
-    as_json: bool,
-    quiet: bool,
-    sums: dict[str, str] | None = None,
-) -> None:
-    """Run the batch the options describe; exits with 8 when some objects failed, or when
-    `sums` (`--checksum-file`) lists a path the batch did not download."""
-    if sums is not None and ray_address is not None:
-        raise click.UsageError("--checksum-file is not supported with --ray yet")
-    if manifest is not None:
-        if dest is not None:
+    def __post_init__(self) -> None:
+        if self.sums is not None and self.ray_address is not None:
+            raise click.UsageError("--checksum-file is not supported with --ray yet")
+        if self.manifest is not None and self.dest is not None:
             raise click.UsageError("with --manifest FILE give only the destination directory")
-        sources: str | None = None
-        dest_dir = source
-    else:
-        if not recursive:
+        if self.manifest is None and not self.recursive:
             raise click.UsageError("a prefix needs --recursive (or give --manifest FILE)")
-        sources, dest_dir = source, dest or "."
-    root = os.path.abspath(dest_dir)
+
+    @property
+    def prefix(self) -> str | None:
+        """The prefix to list; None when the manifest names the sources."""
+        return None if self.manifest is not None else self.source
+
+    @property
+    def dest_dir(self) -> str:
+        if self.manifest is not None:
+            return self.source
+        return self.dest or "."
+
+
+def run_batch(err: Stderr, job: BatchJob, *, as_json: bool, quiet: bool) -> None:
+    """Run the batch; exits with 8 when some objects failed, or when `job.sums`
+    (`--checksum-file`) lists a path the batch did not download."""
+    sums, dry_run = job.sums, job.dry_run
+    root = os.path.abspath(job.dest_dir)
 
     def listed(out: ObjectResult) -> bool:
         return sums is not None and out.path is not None and _rel(out.path, root) in sums
@@ -150,12 +147,9 @@ def run_batch(
             click.echo(_line(out, listed(out) if sums is not None else None))
 
     try:
-        result = _run(
-            err, sources, dest_dir, manifest, include, exclude, dry_run, ray_address, config,
-            options, on_result, show=not (quiet or as_json or dry_run), sums=sums,
-        )  # fmt: skip
+        result = _run(err, job, on_result, show=not (quiet or as_json or dry_run))
     except HANDLED as exc:  # the same table as a single object's (_exit.py)
-        _die(err, describe(exc), exit_code(exc))
+        err.fail(describe(exc), exit_code(exc))
     if dry_run and not as_json:
         for o in result.objects:
             if o.status == "planned":
@@ -179,8 +173,10 @@ def run_batch(
         shown = ", ".join(missing[:_LISTED_FAILURES])
         left = len(missing) - _LISTED_FAILURES
         more = f" and {left} more" if left > 0 else ""
-        err.print(("objget: ", "bold red"), f"the checksum file lists {len(missing)} paths the "
-                  f"batch did not download: {shown}{more}", highlight=False)  # fmt: skip
+        err.error(
+            f"the checksum file lists {len(missing)} paths the batch did not download: "
+            f"{shown}{more}"
+        )
     if not result.ok or missing:
         sys.exit(EXIT_SOME_FAILED)
 
@@ -190,36 +186,23 @@ def _rel(path: str, root: str) -> str:
 
 
 def _run(
-    err: Stderr,
-    sources: str | None,
-    dest_dir: str,
-    manifest: str | None,
-    include: tuple[str, ...],
-    exclude: tuple[str, ...],
-    dry_run: bool,
-    ray_address: str | None,
-    config: DownloadConfig,
-    options: BackendOptions,
-    on_result: Callable[[ObjectResult], None] | None,
-    *,
-    show: bool,
-    sums: dict[str, str] | None = None,
+    err: Stderr, job: BatchJob, on_result: Callable[[ObjectResult], None] | None, *, show: bool
 ) -> BatchResult:
-    if ray_address is not None:
+    if job.ray_address is not None:
         from .distributed import download_many as on_ray
 
-        address = None if ray_address == "local" else ray_address
+        address = None if job.ray_address == "local" else job.ray_address
         return on_ray(
-            sources, dest_dir, manifest=manifest, include=include, exclude=exclude,
-            config=config, options=options, dry_run=dry_run, on_result=on_result,
-            ray_address=address,
+            job.prefix, job.dest_dir, manifest=job.manifest, include=job.include,
+            exclude=job.exclude, config=job.config, options=job.options, dry_run=job.dry_run,
+            on_result=on_result, ray_address=address,
         )  # fmt: skip
     from .batch import download_many
 
     bar = BatchBar(err.console) if show else None
     with bar if bar is not None else contextlib.nullcontext():
         return download_many(
-            sources, dest_dir, manifest=manifest, include=include, exclude=exclude,
-            config=config, options=options, dry_run=dry_run, on_progress=bar,
-            on_result=on_result, sums=sums,
+            job.prefix, job.dest_dir, manifest=job.manifest, include=job.include,
+            exclude=job.exclude, config=job.config, options=job.options, dry_run=job.dry_run,
+            on_progress=bar, on_result=on_result, sums=job.sums,
         )  # fmt: skip

@@ -18,7 +18,7 @@ from typing import NoReturn
 import click
 
 from ._config import DownloadConfig
-from ._console import ProgressBar, Stderr, format_size
+from ._console import ProgressBar, Stderr, counted, format_size
 from ._downloader import Downloader, ProgressListener
 from ._exceptions import DownloadError, IntegrityError, RetriesExhausted, TransportError
 from ._exit import EXIT, HANDLED, describe, exit_code
@@ -47,8 +47,7 @@ def run_stream(
     try:  # None when descriptor 1 was closed at start: a socket may hold that number now
         fd = sys.stdout.fileno()
     except (AttributeError, ValueError, OSError):
-        err.print(("objget: ", "bold red"), "DEST -: stdout is not open", highlight=False)
-        sys.exit(EXIT["local"])
+        err.fail("DEST -: stdout is not open", EXIT["local"])
     with Downloader(config=config, options=options) as dl:
         job = StreamDownload(dl, fd)
         try:
@@ -58,8 +57,7 @@ def run_stream(
                 with ProgressBar(err.console, "objget") as bar:
                     result = _run(job, source, bar, version_id)
         except IntegrityError as exc:  # the message says the bytes sent are bad
-            err.print(("objget: ", "bold red"), str(exc), highlight=False)
-            sys.exit(EXIT["integrity"])
+            err.fail(str(exc), EXIT["integrity"])
         except HANDLED as exc:  # the command's table (_exit.py), in a stream's words
             _die(err, job, _describe(exc), exit_code(exc))
     if as_json:
@@ -80,8 +78,8 @@ def _run(
 
 def stream_summary(result: DownloadResult) -> str:
     rate = result.bytes_fetched / result.elapsed if result.elapsed > 0 else 0.0
-    streams = "1 stream" if result.workers == 1 else f"{result.workers} streams"
-    retries = "1 retry" if result.retries == 1 else f"{result.retries} retries"
+    streams = counted(result.workers, "stream")
+    retries = counted(result.retries, "retry", "retries")
     return (
         f"Streamed {format_size(result.size)} to stdout in {result.elapsed:.2f} s "
         f"({format_size(rate)}/s); {retries}, up to {streams}; verified: "
@@ -107,8 +105,7 @@ def _die(err: Stderr, job: StreamDownload, message: str, code: int) -> NoReturn:
             f"\nthe stream is incomplete: stdout got the first {job.sent} bytes "
             f"({format_size(job.sent)}); a stream cannot resume: run again to start over"
         )
-    err.print(("objget: ", "bold red"), message, highlight=False)
-    sys.exit(code)
+    err.fail(message, code)
 
 
 def _die_of_sigpipe() -> NoReturn:

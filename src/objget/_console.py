@@ -7,7 +7,8 @@ download (`-q`, `--json`) that succeeds never loads it, which keeps the command'
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+import sys
+from typing import TYPE_CHECKING, NoReturn, TypeVar
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
     from ._models import DownloadResult
     from ._models import Progress as Snapshot
 
-__all__ = ["ProgressBar", "Stderr", "format_size", "parse_size", "summary"]
+__all__ = ["LiveBar", "ProgressBar", "Stderr", "counted", "format_size", "parse_size", "summary"]
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
@@ -64,7 +65,7 @@ def summary(result: DownloadResult) -> str:
             f"fetched {format_size(result.bytes_fetched)}"
         )
     parts.append(
-        f"{_count(result.retries, 'retry', 'retries')}, up to {_count(result.workers, 'stream')}"
+        f"{counted(result.retries, 'retry', 'retries')}, up to {counted(result.workers, 'stream')}"
     )
     parts.append("verified: " + ", ".join(result.verified))
     if not result.resumable:
@@ -93,6 +94,15 @@ class Stderr:
 
         self.console.print(Text.assemble(*parts), highlight=highlight)
 
+    def error(self, message: str) -> None:
+        """`objget: MESSAGE`, the prefix in bold red: how the command reports an error."""
+        self.print(("objget: ", "bold red"), message, highlight=False)
+
+    def fail(self, message: str, code: int) -> NoReturn:
+        """Report the error that ends the command, and exit with `code`."""
+        self.error(message)
+        sys.exit(code)
+
 
 def byte_progress(console: Console, *extra: ProgressColumn) -> Progress:
     """A rich Progress with the columns every objget bar has (name, bar, bytes, speed, ETA),
@@ -120,19 +130,17 @@ def byte_progress(console: Console, *extra: ProgressColumn) -> Progress:
     )
 
 
-class ProgressBar:
-    """A rich progress bar fed with `Progress` snapshots (bytes, speed, ETA, resumed,
-    retries, streams). Called from the downloader's main thread only."""
+_Bar = TypeVar("_Bar", bound="LiveBar")
 
-    def __init__(self, console: Console, label: str) -> None:
-        from rich.progress import TextColumn
 
-        self._console = console
-        self._progress = byte_progress(console, TextColumn("{task.fields[extra]}", markup=False))
-        self._task: TaskID | None = None
-        self._label = label
+class LiveBar:
+    """A rich `Progress` shown while the `with` block runs: the base of the single-object bar
+    and the batch's. `_closing()` runs just before the display stops (its last render)."""
 
-    def __enter__(self) -> ProgressBar:
+    def __init__(self, progress: Progress) -> None:
+        self._progress = progress
+
+    def __enter__(self: _Bar) -> _Bar:
         self._progress.__enter__()
         return self
 
@@ -142,21 +150,38 @@ class ProgressBar:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        self._closing()
         self._progress.__exit__(exc_type, exc, tb)
+
+    def _closing(self) -> None:
+        """Nothing to tidy by default."""
+
+
+class ProgressBar(LiveBar):
+    """A rich progress bar fed with `Progress` snapshots (bytes, speed, ETA, resumed,
+    retries, streams). Called from the downloader's main thread only."""
+
+    def __init__(self, console: Console, label: str) -> None:
+        from rich.progress import TextColumn
+
+        super().__init__(byte_progress(console, TextColumn("{task.fields[extra]}", markup=False)))
+        self._console = console
+        self._task: TaskID | None = None
+        self._label = label
 
     def __call__(self, snap: Snapshot) -> None:
         if self._task is None:
             self._task = self._progress.add_task(self._label, total=snap.total, extra="")
-        extra = [_count(snap.workers, "stream")]
+        extra = [counted(snap.workers, "stream")]
         if snap.resumed:
             extra.append(f"resumed {format_size(snap.resumed)}")
         if snap.retries:
-            extra.append(_count(snap.retries, "retry", "retries"))
+            extra.append(counted(snap.retries, "retry", "retries"))
         self._progress.update(
             self._task, total=snap.total, completed=snap.done, extra=", ".join(extra)
         )
 
 
-def _count(n: int, one: str, many: str | None = None) -> str:
+def counted(n: int, one: str, many: str | None = None) -> str:
     """`1 stream`, `4 streams`, `0 retries`."""
     return f"{n} {one if n == 1 else (many or one + 's')}"

@@ -31,6 +31,7 @@ from ._exceptions import (
     TransportError,
 )
 from ._models import Progress
+from .backends._oss_auth import OssRequest
 from .backends.oss import OssBackend, OssTarget
 
 __all__ = ["resumable_download"]
@@ -67,26 +68,19 @@ class _BucketSigner:
         self._oss2 = oss2
         self.description = f"the oss2.Bucket's {type(bucket.auth).__name__} credentials"
 
-    def sign(
-        self,
-        method: str,
-        bucket: str,
-        key: str,
-        params: Mapping[str, str],
-        headers: dict[str, str],
-    ) -> dict[str, str]:
+    def sign(self, request: OssRequest) -> dict[str, str]:
         b = self._bucket
         req = self._oss2.http.Request(
-            method,
-            b._make_url(bucket, key),
-            params=dict(params),
-            headers=dict(headers),
+            request.method,
+            b._make_url(request.bucket, request.key),
+            params=dict(request.params),
+            headers=dict(request.headers),
             app_name=b.app_name,
             region=b.region,
             product=b.product,
             cloudbox_id=b.cloudbox_id,
         )
-        b.auth._sign_request(req, bucket, key)
+        b.auth._sign_request(req, request.bucket, request.key)
         return {str(k): str(v) for k, v in req.headers.items() if v is not None}
 
 

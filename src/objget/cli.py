@@ -288,13 +288,14 @@ def command(
 
         run_stream(err, source, config, options, version_id, as_json, quiet, batch)
     if batch:
-        from ._cli_batch import run_batch
+        from ._cli_batch import BatchJob, run_batch
 
-        run_batch(
-            err, source=source, dest=dest, recursive=recursive, manifest=manifest,
-            include=include, exclude=exclude, dry_run=dry_run, ray_address=ray_address,
-            config=config, options=options, as_json=as_json, quiet=quiet, sums=sums,
+        job = BatchJob(
+            source=source, dest=dest, recursive=recursive, manifest=manifest, include=include,
+            exclude=exclude, dry_run=dry_run, ray_address=ray_address, config=config,
+            options=options, sums=sums,
         )  # fmt: skip
+        run_batch(err, job, as_json=as_json, quiet=quiet)
         return
     try:
         with Downloader(config=config, options=options) as dl:
@@ -305,7 +306,7 @@ def command(
                     listener: ProgressListener = bar
                     result = dl.download(source, dest, on_progress=listener, version_id=version_id)
     except HANDLED as exc:  # one table for every command form: _exit.py
-        _die(err, describe(exc), exit_code(exc))
+        err.fail(describe(exc), exit_code(exc))
     if result.restarted and not quiet:
         err.print(("note: ", "yellow"), f"started over: {result.restarted}")
     if as_json:
@@ -327,11 +328,6 @@ def _read_key(path: str) -> bytes:
     if len(key) != 32:
         raise ValueError(f"{path}: the key must be 32 bytes (AES-256), got {len(key)}")
     return key
-
-
-def _die(err: Stderr, message: str, code: int) -> NoReturn:
-    err.print(("objget: ", "bold red"), message, highlight=False)
-    sys.exit(code)
 
 
 def main() -> None:

@@ -219,6 +219,13 @@ def _mismatch(ak: str, text: bytes, provided: str) -> OssFault:
     )
 
 
+def _request(method: str, t: Target, headers: Mapping[str, str]) -> auth.OssRequest:
+    """What the signature of a request to `t` with `headers` covers."""
+    return auth.OssRequest(
+        method=method, bucket=t.bucket, key=t.key, params=t.params, headers=headers
+    )
+
+
 def _verify_v1(method: str, t: Target, value: str, secret_of: _SecretOf, now: datetime) -> str:
     ak, sep, provided = value[4:].strip().rpartition(":")
     if not sep or not ak:
@@ -229,7 +236,7 @@ def _verify_v1(method: str, t: Target, value: str, secret_of: _SecretOf, now: da
         _check_skew(parsedate_to_datetime(date), now)
     except (TypeError, ValueError) as exc:
         raise OssFault("AccessDenied", "Invalid date format of header Date.") from exc
-    text = auth.string_to_sign_v1(method, t.bucket, t.key, t.params, t.headers)
+    text = auth.string_to_sign_v1(_request(method, t, t.headers))
     if not hmac.compare_digest(auth.signature_v1(secret, text), provided):
         raise _mismatch(ak, text, provided)
     return ak
@@ -261,9 +268,7 @@ def _verify_v4(
         )
     additional = [h for h in fields.get("AdditionalHeaders", "").strip().split(";") if h]
     try:
-        canonical = auth.canonical_request_v4(
-            method, t.bucket, t.key, t.params, t.headers, additional
-        )
+        canonical = auth.canonical_request_v4(_request(method, t, t.headers), additional)
     except ValueError as exc:
         raise OssFault("SignatureDoesNotMatch", str(exc)) from exc
     text = auth.string_to_sign_v4(canonical, timestamp, region, product)
@@ -286,7 +291,7 @@ def _verify_query_v1(method: str, t: Target, secret_of: _SecretOf, now: datetime
         raise OssFault("AccessDenied", "Request has expired.", fields={"Expires": expires})
     headers = {k: v for k, v in t.headers.items() if k not in ("date", "x-oss-date")}
     headers["date"] = expires
-    text = auth.string_to_sign_v1(method, t.bucket, t.key, t.params, headers)
+    text = auth.string_to_sign_v1(_request(method, t, headers))
     if not hmac.compare_digest(auth.signature_v1(secret, text), provided):
         raise _mismatch(ak, text, provided)
     return ak

@@ -36,3 +36,14 @@ def test_unknown_sizes_show_no_total_rather_than_zero():
     text = _render(_snap(0, 5 * 1024 * 1024, ActiveObject(path="a/[x].bin", done=1024, total=None)))
     assert "5.0/? MiB" in text
     assert "/0 bytes" not in text
+
+
+def test_the_active_lines_are_hidden_once_the_batch_ends():
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=False, width=100)
+    active = ActiveObject(path="dir/still-running.bin", done=1024, total=4096)
+    with BatchBar(console) as bar:
+        bar(_snap(3 * 1024 * 1024, 1024 * 1024, active))
+    text = out.getvalue()
+    assert "1/3 objects" in text
+    assert "still-running.bin" not in text  # the final render shows the overall bar only

@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 from objget.backends._oss_auth import (
     SUBRESOURCES,
     OssCredentials,
+    OssRequest,
     canonical_request_v4,
     sign_v1,
     sign_v4,
@@ -174,6 +175,19 @@ class Req:
     headers: dict[str, str]
     now: datetime
 
+    @property
+    def request(self) -> OssRequest:
+        return OssRequest(
+            method=self.method, bucket=self.bucket, key=self.key, params=self.query,
+            headers=self.headers,
+        )  # fmt: skip
+
+
+def _get(
+    bucket: str, key: str, params: Mapping[str, str] | None = None, headers: Mapping[str, str] = {}
+) -> OssRequest:
+    return OssRequest(method="GET", bucket=bucket, key=key, params=params or {}, headers=headers)
+
 
 requests = st.builds(Req, methods, buckets, keys, params, header_sets(), instants)
 key_pairs = st.tuples(key_ids, secrets)
@@ -184,14 +198,11 @@ def oracle(auth: Any, r: Req, **kw: Any) -> dict[str, str]:
 
 
 def ours_v1(r: Req, creds: OssCredentials) -> dict[str, str]:
-    return sent(r.headers, sign_v1(r.method, r.bucket, r.key, r.query, r.headers, creds, now=r.now))
+    return sent(r.headers, sign_v1(r.request, creds, now=r.now))
 
 
 def ours_v4(r: Req, creds: OssCredentials, region: str, additional: Any = ()) -> dict[str, str]:
-    added = sign_v4(
-        r.method, r.bucket, r.key, r.query, r.headers, creds,
-        region=region, now=r.now, additional_headers=additional,
-    )  # fmt: skip
+    added = sign_v4(r.request, creds, region=region, now=r.now, additional_headers=additional)
     return sent(r.headers, added)
 
 
@@ -261,30 +272,30 @@ def test_edge_keys_and_version_id_both_versions(key: str, version_id: str | None
 
 
 def test_v1_signs_only_subresources() -> None:
-    text = string_to_sign_v1(
-        "GET", "b", "k", {"versionId": "v1", "prefix": "p", "uploads": ""}, {"Date": "D"}
-    )
+    params = {"versionId": "v1", "prefix": "p", "uploads": ""}
+    text = string_to_sign_v1(_get("b", "k", params, {"Date": "D"}))
     assert text == b"GET\n\n\nD\n/b/k?uploads&versionId=v1"
     assert "prefix" not in SUBRESOURCES
 
 
 def test_v1_prefers_x_oss_date() -> None:
-    text = string_to_sign_v1("GET", "b", "k", {}, {"Date": "D", "X-Oss-Date": "XD"})
+    text = string_to_sign_v1(_get("b", "k", {}, {"Date": "D", "X-Oss-Date": "XD"}))
     assert text.split(b"\n")[3] == b"XD"
 
 
 def test_v4_canonical_request_layout() -> None:
     canonical = canonical_request_v4(
-        "GET",
-        "b",
-        "a b/c+",
-        {"versionId": "x/y", "uploads": ""},
-        {
-            "x-oss-date": "20240506T070809Z",
-            "x-oss-content-sha256": "UNSIGNED-PAYLOAD",
-            "Content-Type": "t",
-            "Range": "bytes=0-1",
-        },
+        _get(
+            "b",
+            "a b/c+",
+            {"versionId": "x/y", "uploads": ""},
+            {
+                "x-oss-date": "20240506T070809Z",
+                "x-oss-content-sha256": "UNSIGNED-PAYLOAD",
+                "Content-Type": "t",
+                "Range": "bytes=0-1",
+            },
+        )
     )
     assert canonical.decode() == (
         "GET\n/b/a%20b/c%2B\nuploads&versionId=x%2Fy\n"
@@ -294,8 +305,8 @@ def test_v4_canonical_request_layout() -> None:
 
 
 def test_header_values_are_trimmed() -> None:
-    padded = sign_v1("GET", "b", "k", {}, {"x-oss-meta-a": "  v  "}, CREDS, now=NOW)
-    plain = sign_v1("GET", "b", "k", {}, {"x-oss-meta-a": "v"}, CREDS, now=NOW)
+    padded = sign_v1(_get("b", "k", {}, {"x-oss-meta-a": "  v  "}), CREDS, now=NOW)
+    plain = sign_v1(_get("b", "k", {}, {"x-oss-meta-a": "v"}), CREDS, now=NOW)
     assert padded == plain
 
 
@@ -316,22 +327,23 @@ def test_signing_replaces_callers_date_headers() -> None:
 
 def test_v4_needs_region_and_aware_time() -> None:
     with pytest.raises(ValueError, match="region"):
-        sign_v4("GET", "b", "k", {}, {}, CREDS, region="", now=NOW)
+        sign_v4(_get("b", "k"), CREDS, region="", now=NOW)
     with pytest.raises(ValueError, match="timezone"):
-        sign_v1("GET", "b", "k", {}, {}, CREDS, now=datetime(2024, 1, 1))  # noqa: DTZ001
+        sign_v1(_get("b", "k"), CREDS, now=datetime(2024, 1, 1))  # noqa: DTZ001
 
 
 def test_v4_additional_header_must_be_sent() -> None:
     with pytest.raises(ValueError, match="not in the request"):
-        sign_v4("GET", "b", "k", {}, {}, CREDS, region="r", now=NOW, additional_headers=["host"])
+        sign_v4(_get("b", "k"), CREDS, region="r", now=NOW, additional_headers=["host"])
 
 
 def test_v4_non_utc_now_is_converted() -> None:
     from datetime import timedelta
 
     east8 = NOW.astimezone(timezone(timedelta(hours=8)))
-    assert sign_v4("GET", "b", "k", {}, {}, CREDS, region="r", now=east8) == sign_v4(
-        "GET", "b", "k", {}, {}, CREDS, region="r", now=NOW
+    request = _get("b", "k")
+    assert sign_v4(request, CREDS, region="r", now=east8) == sign_v4(
+        request, CREDS, region="r", now=NOW
     )
 
 
@@ -348,3 +360,11 @@ def test_credentials_never_show_the_secret() -> None:
         creds.access_key_secret = "x"  # type: ignore[misc]
     with pytest.raises(ValueError):
         OssCredentials("", "s")
+
+
+def test_with_headers_replaces_any_spelling_and_leaves_the_request_alone() -> None:
+    request = _get("b", "k", {}, {"Date": "old", "X-Oss-Date": "old", "Range": "bytes=0-1"})
+    signed = request.with_headers({"date": "new", "x-oss-date": "new"})
+    assert dict(signed.headers) == {"Range": "bytes=0-1", "date": "new", "x-oss-date": "new"}
+    assert request.headers["Date"] == "old"  # a new request; the caller's is unchanged
+    assert (signed.method, signed.bucket, signed.key) == ("GET", "b", "k")

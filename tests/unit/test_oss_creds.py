@@ -12,7 +12,7 @@ import pytest
 
 from objget import DownloadError
 from objget.backends import BackendOptions
-from objget.backends._oss_auth import OssCredentials
+from objget.backends._oss_auth import OssCredentials, OssRequest
 from objget.backends._oss_creds import ChainCredentials, StaticCredentials, key_of
 from objget.backends._oss_profile import read_profile
 from objget.backends._oss_setup import (
@@ -147,10 +147,11 @@ def test_reprs_and_descriptions_never_show_secrets():
 def test_the_signer_renews_the_credentials_a_request_was_signed_with(version):
     chain = FakeChain("a", "b")
     signer = NativeSigner(ChainCredentials(chain, clock=FakeClock()), version=version, region="r")
-    signed = signer.sign("GET", "b", "k", {}, {})
+    request = OssRequest(method="GET", bucket="b", key="k")
+    signed = signer.sign(request)
     assert _used_key(signed) == ("STS.a", "tok-a")
     assert signer.renew(signed) is True
-    assert _used_key(signer.sign("GET", "b", "k", {}, {})) == ("STS.b", "tok-b")
+    assert _used_key(signer.sign(request)) == ("STS.b", "tok-b")
     assert NativeSigner(None, version=version, region="r").renew(signed) is False
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from objget import DownloadError
 from objget.backends import BackendOptions
-from objget.backends._oss_auth import OssCredentials
+from objget.backends._oss_auth import OssCredentials, OssRequest
 from objget.backends._oss_setup import (
     NativeSigner,
     find_credentials,
@@ -162,7 +162,8 @@ def test_nothing_found_is_anonymous():
     assert find_credentials(BackendOptions()) is None
     signer = NativeSigner(None, version="4", region=None)
     assert signer.description == "no credentials (anonymous)"
-    assert signer.sign("GET", "b", "k", {}, {"x": "1"}) == {"x": "1"}
+    request = OssRequest(method="GET", bucket="b", key="k", headers={"x": "1"})
+    assert signer.sign(request) == {"x": "1"}
 
 
 def fake_chain(monkeypatch, get_credential):

@@ -9,7 +9,9 @@ returns it with the key it uses.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 from urllib.parse import urlsplit
 
 from ._base import (
@@ -76,20 +78,46 @@ def resolve(
         )
         cache[("http", "")] = backend
         return Resolved(backend=backend, key=source)
-    if options.headers and scheme in ("oss", "s3"):
+    if scheme not in ("oss", "s3"):
+        raise ValueError(
+            f"unsupported source {redact_url(source)!r}: expected an http://, https://, oss:// "
+            "or s3:// URL"
+        )
+    if options.headers:
         raise ValueError(
             f"extra headers (--header) apply to http(s):// sources only, not {scheme}:// "
             "(its requests are signed)"
         )
+    loc, open_bucket = _signed_store(scheme, source)
+    store = cache.get((scheme, loc.bucket))
+    if store is None:
+        store = cache[(scheme, loc.bucket)] = open_bucket(loc.bucket, transport, options)
+    return Resolved(backend=store, key=loc.key, version_id=loc.version_id)
+
+
+class _Location(Protocol):
+    """An `oss://` or `s3://` URL split up."""
+
+    @property
+    def bucket(self) -> str: ...
+    @property
+    def key(self) -> str: ...
+    @property
+    def version_id(self) -> str | None: ...
+
+
+_Opener = Callable[[str, Transport, BackendOptions], Backend]
+
+
+def _signed_store(scheme: str, source: str) -> tuple[_Location, _Opener]:
+    """The parsed URL and the maker of a bucket's backend; each store's modules load only for
+    a URL of it."""
     if scheme == "oss":
+        from ._oss_setup import parse_oss_url
         from .oss import open_oss
 
-        return open_oss(source, transport, options, cache)
-    if scheme == "s3":
-        from .s3 import open_s3
+        return parse_oss_url(source), open_oss
+    from ._s3_urls import parse_s3_url
+    from .s3 import open_s3
 
-        return open_s3(source, transport, options, cache)
-    raise ValueError(
-        f"unsupported source {redact_url(source)!r}: expected an http://, https://, oss:// or "
-        "s3:// URL"
-    )
+    return parse_s3_url(source), open_s3

@@ -38,7 +38,7 @@ import base64
 import hashlib
 import hmac
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from email.utils import format_datetime
 
@@ -48,6 +48,7 @@ __all__ = [
     "SUBRESOURCES",
     "V4_ALGORITHM",
     "OssCredentials",
+    "OssRequest",
     "canonical_request_v4",
     "sign_v1",
     "sign_v4",
@@ -120,6 +121,27 @@ class OssCredentials:
         return f"{kind}access key {mask_key_id(self.access_key_id)} (from {self.source})"
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class OssRequest:
+    """What an OSS signature covers: the method, the bucket and the object key as stored (not
+    URL-encoded), the query parameters the request carries (values unencoded, "" for a bare
+    flag such as `uploads`) and its headers. Every signer, V1, V4 or an oss2 auth object,
+    takes one of these."""
+
+    method: str
+    bucket: str
+    key: str
+    params: Mapping[str, str] = field(default_factory=dict)
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    def with_headers(self, added: Mapping[str, str]) -> OssRequest:
+        """The request with `added` replacing any same-named (case-insensitive) headers."""
+        replaced = {name.lower() for name in added}
+        merged = {k: v for k, v in self.headers.items() if k.lower() not in replaced}
+        merged.update(added)
+        return replace(self, headers=merged)
+
+
 # -- shared helpers -------------------------------------------------------------------------------
 
 
@@ -132,14 +154,6 @@ def _lower_headers(headers: Mapping[str, str]) -> dict[str, str]:
             raise ValueError(f"header {name!r} given twice")
         out[lower] = value.strip()
     return out
-
-
-def _with_added(headers: Mapping[str, str], added: Mapping[str, str]) -> dict[str, str]:
-    """`headers` with `added` replacing any same-named (case-insensitive) entries."""
-    replaced = {name.lower() for name in added}
-    merged = {k: v for k, v in headers.items() if k.lower() not in replaced}
-    merged.update(added)
-    return merged
 
 
 def _utc(now: datetime) -> datetime:
@@ -166,20 +180,19 @@ def _query_item(name: str, value: str) -> str:
 # -- V1 -------------------------------------------------------------------------------------------
 
 
-def string_to_sign_v1(
-    method: str, bucket: str, key: str, params: Mapping[str, str], headers: Mapping[str, str]
-) -> bytes:
-    """The V1 string to sign for a request carrying exactly `headers` (Date included)."""
-    lower = _lower_headers(headers)
+def string_to_sign_v1(request: OssRequest) -> bytes:
+    """The V1 string to sign for a request carrying exactly its `headers` (Date included)."""
+    lower = _lower_headers(request.headers)
     oss_headers = sorted((k, v) for k, v in lower.items() if k.startswith("x-oss-"))
     canon_headers = "".join(f"{k}:{v}\n" for k, v in oss_headers)
-    subresources = sorted((k, v) for k, v in params.items() if k in SUBRESOURCES)
+    subresources = sorted((k, v) for k, v in request.params.items() if k in SUBRESOURCES)
     query = "&".join(_query_item(k, v) for k, v in subresources)
-    resource = f"/{bucket}/{key}" if bucket else "/"
+    resource = f"/{request.bucket}/{request.key}" if request.bucket else "/"
     if query:
         resource += "?" + query
     date = lower.get("x-oss-date") or lower.get("date", "")
-    lines = [method.upper(), lower.get("content-md5", ""), lower.get("content-type", ""), date]
+    method = request.method.upper()
+    lines = [method, lower.get("content-md5", ""), lower.get("content-type", ""), date]
     return ("\n".join(lines) + "\n" + canon_headers + resource).encode("utf-8")
 
 
@@ -189,31 +202,20 @@ def signature_v1(secret: str, string_to_sign: bytes) -> str:
     return base64.b64encode(digest).decode("ascii")
 
 
-def sign_v1(
-    method: str,
-    bucket: str,
-    key: str,
-    params: Mapping[str, str],
-    headers: Mapping[str, str],
-    credentials: OssCredentials,
-    *,
-    now: datetime,
-) -> dict[str, str]:
+def sign_v1(request: OssRequest, credentials: OssCredentials, *, now: datetime) -> dict[str, str]:
     """The headers to add for V1: `Date`, `x-oss-security-token` (STS) and `Authorization`.
 
-    `key` is the object key as stored (not URL-encoded); `params` the query parameters the
-    request will carry (values unencoded, "" for a bare flag such as `uploads`).
-
     >>> from datetime import datetime, timezone
+    >>> request = OssRequest(method="GET", bucket="b", key="k")
     >>> creds = OssCredentials("ak", "sk")
-    >>> h = sign_v1("GET", "b", "k", {}, {}, creds, now=datetime(2024, 1, 2, tzinfo=timezone.utc))
+    >>> h = sign_v1(request, creds, now=datetime(2024, 1, 2, tzinfo=timezone.utc))
     >>> h["Date"], h["Authorization"]
     ('Tue, 02 Jan 2024 00:00:00 GMT', 'OSS ak:MI3cGjeYPecZpTSuRaogfaYtvBA=')
     """
     added = {"Date": format_datetime(_utc(now), usegmt=True)}
     if credentials.security_token:
         added[SECURITY_TOKEN] = credentials.security_token
-    text = string_to_sign_v1(method, bucket, key, params, _with_added(headers, added))
+    text = string_to_sign_v1(request.with_headers(added))
     sig = signature_v1(credentials.access_key_secret, text)
     added["Authorization"] = f"OSS {credentials.access_key_id}:{sig}"
     return added
@@ -229,24 +231,18 @@ def _additional(names: Collection[str]) -> list[str]:
     return sorted(n for n in lower if not n.startswith("x-oss-") and n not in _V4_ALWAYS_SIGNED)
 
 
-def canonical_request_v4(
-    method: str,
-    bucket: str,
-    key: str,
-    params: Mapping[str, str],
-    headers: Mapping[str, str],
-    additional_headers: Collection[str] = (),
-) -> bytes:
-    """The V4 canonical request for a request carrying exactly `headers`."""
-    lower = _lower_headers(headers)
+def canonical_request_v4(request: OssRequest, additional_headers: Collection[str] = ()) -> bytes:
+    """The V4 canonical request for a request carrying exactly its `headers`."""
+    lower = _lower_headers(request.headers)
     additional = _additional(additional_headers)
     missing = [n for n in additional if n not in lower]
     if missing:
         raise ValueError(f"additional signed headers not in the request: {missing}")
-    uri = _uri_encode(f"/{bucket}/{key}" if bucket else "/", keep_slash=True)
+    path = f"/{request.bucket}/{request.key}" if request.bucket else "/"
+    uri = _uri_encode(path, keep_slash=True)
     encoded = sorted(
         (_uri_encode(k, keep_slash=False), _uri_encode(v, keep_slash=False))
-        for k, v in params.items()
+        for k, v in request.params.items()
     )
     query = "&".join(_query_item(k, v) for k, v in encoded)
     signed = sorted(
@@ -256,7 +252,7 @@ def canonical_request_v4(
     )
     canon_headers = "".join(f"{k}:{v}\n" for k, v in signed)
     payload = lower.get("x-oss-content-sha256", UNSIGNED_PAYLOAD)
-    parts = [method.upper(), uri, query, canon_headers, ";".join(additional), payload]
+    parts = [request.method.upper(), uri, query, canon_headers, ";".join(additional), payload]
     return "\n".join(parts).encode("utf-8")
 
 
@@ -285,11 +281,7 @@ def signature_v4(
 
 
 def sign_v4(
-    method: str,
-    bucket: str,
-    key: str,
-    params: Mapping[str, str],
-    headers: Mapping[str, str],
+    request: OssRequest,
     credentials: OssCredentials,
     *,
     region: str,
@@ -298,11 +290,12 @@ def sign_v4(
     additional_headers: Collection[str] = (),
 ) -> dict[str, str]:
     """The headers to add for V4: `x-oss-date`, `x-oss-content-sha256`, `x-oss-security-token`
-    (STS) and `Authorization`. `additional_headers` names headers of `headers` to sign too.
+    (STS) and `Authorization`. `additional_headers` names headers of the request to sign too.
 
     >>> from datetime import datetime, timezone
+    >>> request = OssRequest(method="GET", bucket="b", key="k")
     >>> creds = OssCredentials("ak", "sk")
-    >>> h = sign_v4("GET", "b", "k", {}, {}, creds, region="cn-hangzhou",
+    >>> h = sign_v4(request, creds, region="cn-hangzhou",
     ...             now=datetime(2024, 1, 2, tzinfo=timezone.utc))
     >>> h["Authorization"].split(", ")[0]
     'OSS4-HMAC-SHA256 Credential=ak/20240102/cn-hangzhou/oss/aliyun_v4_request'
@@ -313,8 +306,7 @@ def sign_v4(
     added = {"x-oss-date": timestamp, "x-oss-content-sha256": UNSIGNED_PAYLOAD}
     if credentials.security_token:
         added[SECURITY_TOKEN] = credentials.security_token
-    merged = _with_added(headers, added)
-    canonical = canonical_request_v4(method, bucket, key, params, merged, additional_headers)
+    canonical = canonical_request_v4(request.with_headers(added), additional_headers)
     text = string_to_sign_v4(canonical, timestamp, region, product)
     sig = signature_v4(credentials.access_key_secret, text, timestamp, region, product)
     credential = f"{credentials.access_key_id}/{v4_scope(timestamp[:8], region, product)}"

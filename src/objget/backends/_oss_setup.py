@@ -23,7 +23,14 @@ from datetime import datetime, timezone
 from urllib.parse import urlsplit
 
 from ._options import BackendOptions
-from ._oss_auth import SECURITY_TOKEN, V4_ALGORITHM, OssCredentials, sign_v1, sign_v4
+from ._oss_auth import (
+    SECURITY_TOKEN,
+    V4_ALGORITHM,
+    OssCredentials,
+    OssRequest,
+    sign_v1,
+    sign_v4,
+)
 from ._oss_creds import CredentialSource, StaticCredentials, chain_credentials
 from ._oss_profile import read_profile
 from .oss import OssTarget
@@ -182,29 +189,17 @@ class NativeSigner:
     def __repr__(self) -> str:
         return f"NativeSigner(version={self._version!r}, {self.description})"
 
-    def sign(
-        self,
-        method: str,
-        bucket: str,
-        key: str,
-        params: Mapping[str, str],
-        headers: dict[str, str],
-    ) -> dict[str, str]:
+    def sign(self, request: OssRequest) -> dict[str, str]:
         if self._source is None:
-            return headers
+            return dict(request.headers)
         creds = self._source.current()
         now = datetime.now(timezone.utc)
         if self._version == "4":
             assert self._region is not None
-            added = sign_v4(
-                method, bucket, key, params, headers, creds, region=self._region, now=now
-            )
+            added = sign_v4(request, creds, region=self._region, now=now)
         else:
-            added = sign_v1(method, bucket, key, params, headers, creds, now=now)
-        lower = {k.lower() for k in added}
-        out = {k: v for k, v in headers.items() if k.lower() not in lower}
-        out.update(added)
-        return out
+            added = sign_v1(request, creds, now=now)
+        return dict(request.with_headers(added).headers)
 
     def renew(self, signed: Mapping[str, str]) -> bool:
         """The store refused the request signed with `signed` as expired: True when the

@@ -20,9 +20,9 @@ from urllib.parse import quote, urlencode, urlsplit
 from .._exceptions import DownloadError, TransportError
 from .._models import ByteRange, ObjectMeta
 from .._ranges import range_header
-from . import Resolved
-from ._base import Backend, ObjectChecks
+from ._base import ObjectChecks
 from ._options import BackendOptions
+from ._oss_auth import OssRequest
 from ._oss_list import list_oss_objects
 from ._s3_list import MAX_PAGE_BYTES, ListedObject
 from ._transport import ResponseBody, Transport, error_for_status, retry_after_of
@@ -52,14 +52,9 @@ class OssSigner(Protocol):
     @property
     def description(self) -> str: ...
 
-    def sign(
-        self,
-        method: str,
-        bucket: str,
-        key: str,
-        params: Mapping[str, str],
-        headers: dict[str, str],
-    ) -> dict[str, str]: ...
+    def sign(self, request: OssRequest, /) -> dict[str, str]:
+        """Every header to send: the request's own and the signature's."""
+        ...
 
 
 @runtime_checkable
@@ -164,7 +159,10 @@ class OssBackend:
     ) -> ResponseBody:
         """Sign and send; an error status raises its typed error (the body closed)."""
         headers = {"Accept-Encoding": "identity", **self._extra, **headers}
-        signed = self._signer.sign(method, self._target.bucket, key, params, headers)
+        request = OssRequest(
+            method=method, bucket=self._target.bucket, key=key, params=params, headers=headers
+        )
+        signed = self._signer.sign(request)
         url = self._target.url(key, params)
         body = self._transport.request(
             method, url, headers=signed, source=self.display(key), redirect=False
@@ -272,28 +270,19 @@ class OssBackend:
         """Nothing to release: the transport belongs to the Downloader."""
 
 
-def open_oss(
-    source: str,
-    transport: Transport,
-    options: BackendOptions,
-    cache: dict[tuple[str, str], Backend],
-) -> Resolved:
-    """`resolve()`'s entry for `oss://`: the bucket's backend (reused from `cache`), the key and
-    the version named in the URL."""
-    from ._oss_setup import NativeSigner, credential_source, parse_oss_url, resolve_target
+def open_oss(bucket: str, transport: Transport, options: BackendOptions) -> OssBackend:
+    """The backend for one bucket named in an `oss://` URL: its endpoint, region and
+    credentials from `options` and the environment (`_oss_setup`)."""
+    from ._oss_setup import NativeSigner, credential_source, resolve_target
 
-    loc = parse_oss_url(source)
-    backend = cache.get(("oss", loc.bucket))
-    if backend is None:
-        target, region = resolve_target(loc.bucket, options)
-        signer = NativeSigner(
-            credential_source(options), version=options.signature_version, region=region
-        )
-        backend = cache[("oss", loc.bucket)] = OssBackend(
-            transport,
-            target=target,
-            signer=signer,
-            request_payer=options.request_payer,
-            traffic_limit=options.oss_traffic_limit,
-        )
-    return Resolved(backend=backend, key=loc.key, version_id=loc.version_id)
+    target, region = resolve_target(bucket, options)
+    signer = NativeSigner(
+        credential_source(options), version=options.signature_version, region=region
+    )
+    return OssBackend(
+        transport,
+        target=target,
+        signer=signer,
+        request_payer=options.request_payer,
+        traffic_limit=options.oss_traffic_limit,
+    )

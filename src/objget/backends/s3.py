@@ -22,15 +22,14 @@ from collections.abc import Iterator, Mapping
 from .._exceptions import AccessDenied, DownloadError
 from .._models import ByteRange, ObjectMeta
 from .._ranges import range_header
-from . import Resolved
-from ._base import Backend, ObjectChecks
+from ._base import ObjectChecks
 from ._options import BackendOptions
 from ._redact import SecretHeaders
 from ._s3_auth import S3Signer
 from ._s3_checks import checksums_from_headers, parse_object_parts
 from ._s3_errors import S3ErrorInfo, parse_s3_error, redirect_region
 from ._s3_list import MAX_PAGE_BYTES, ListedObject, list_pages
-from ._s3_urls import default_endpoint, object_url, parse_s3_url, use_virtual
+from ._s3_urls import default_endpoint, object_url, use_virtual
 from ._transport import ResponseBody, Transport, error_for_status, retry_after_of
 
 __all__ = ["S3Backend", "open_s3"]
@@ -292,16 +291,6 @@ class S3Backend:
         return f"S3Backend(bucket={self.bucket!r}, endpoint={self.endpoint!r})"
 
 
-def open_s3(
-    source: str,
-    transport: Transport,
-    options: BackendOptions,
-    cache: dict[tuple[str, str], Backend],
-) -> Resolved:
-    """`resolve()`'s entry for `s3://`: the bucket's backend (reused from `cache`), the key and
-    the version named in the URL."""
-    loc = parse_s3_url(source)
-    backend = cache.get(("s3", loc.bucket))
-    if backend is None:
-        backend = cache[("s3", loc.bucket)] = S3Backend(transport, loc.bucket, options=options)
-    return Resolved(backend=backend, key=loc.key, version_id=loc.version_id)
+def open_s3(bucket: str, transport: Transport, options: BackendOptions) -> S3Backend:
+    """The backend for one bucket named in an `s3://` URL."""
+    return S3Backend(transport, bucket, options=options)
