@@ -9,38 +9,21 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
-import re
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import _checkpoint as ck
 from ._batch_journal import Journal, file_state
 from ._batch_models import BatchProgress, ObjectResult, UnsafePath, error_kind
 from ._batch_paths import ParentMaker
-from ._batch_ray import (
-    GroupEntry,
-    RangeJob,
-    RangeOutcome,
-    bad_spans,
-    meta_to,
-    range_paths,
-    run_group,
-    run_range,
-    span_checksummer,
-)
+from ._batch_ray import GroupEntry, RangeJob, RangeOutcome, meta_to, run_group, run_range
 from ._batch_sources import Planned
 from ._downloader import Downloader, head_with_retry
-from ._exceptions import DownloadError, IntegrityError
-from ._fileio import open_part, preallocate, remove_quietly, replace_durably
-from ._models import DownloadResult, ObjectMeta
-from ._plan import Span, add_span
-from ._sync import stamp
-from ._verify import checksummer_of, file_checks_of, verify
-from .backends._base import Checksummer
-from .integrity import DigestCheck, FileCheck
+from ._exceptions import DownloadError
+from ._models import ObjectMeta
+from ._windows import SharedPart
 
 __all__ = ["Driver"]
 
@@ -50,7 +33,7 @@ class _Large:
     planned: Planned
     dest: str
     meta: ObjectMeta
-    lock: ck.DestLock
+    shared: SharedPart
     pending: int
     started: float
     outcomes: list[RangeOutcome] = field(default_factory=list)
@@ -125,24 +108,8 @@ class Driver:
         meta = head_with_retry(p.backend, p.key, p.version_id, self._dl.config.retry)
         if meta.size is None:
             raise DownloadError(f"{p.source}: the store gave no size", source=p.source)
-        lock = ck.DestLock(ck.Paths.beside(dest).lock, dest=dest, source=p.source)
-        lock.acquire()
-        try:
-            part = ck.Paths.beside(dest).part
-            st = file_state(part)
-            if st is None or st[2] != meta.size:
-                for path in _range_files(dest):
-                    if path.endswith(".ckpt"):
-                        remove_quietly(path)
-                fd = open_part(part, fresh=True)
-                try:
-                    preallocate(fd, meta.size)
-                    os.ftruncate(fd, meta.size)
-                finally:
-                    os.close(fd)
-        except BaseException:
-            lock.release(remove=True)
-            raise
+        shared = SharedPart(p.backend, p.key, meta, dest, display=p.source)
+        shared.open()
         jobs = [
             RangeJob(
                 source=p.source,
@@ -153,83 +120,26 @@ class Driver:
             )
             for a in range(0, meta.size, self._range_size)
         ]
-        big = _Large(planned=p, dest=dest, meta=meta, lock=lock, pending=len(jobs),
+        big = _Large(planned=p, dest=dest, meta=meta, shared=shared, pending=len(jobs),
                      started=time.monotonic())  # fmt: skip
         return big, jobs
 
     def _commit_large(self, big: _Large) -> None:
-        p, meta = big.planned, big.meta
+        p = big.planned
         try:
             errors = [o for o in big.outcomes if o.error]
             if errors:
                 self._fail(p, big.dest, RuntimeError(errors[0].error), errors[0].error_kind)
                 return
-            backend = p.backend
-            checksummer = checksummer_of(backend, meta)
-            combine = checksummer.combine if checksummer else None
-            spans: list[Span] = []
-            for o in sorted(big.outcomes, key=lambda o: o.start):
-                for s in o.spans:
-                    spans = add_span(spans, s, combine)
-            assert meta.size is not None
-            paths = ck.Paths.beside(big.dest)
-            checks: list[FileCheck] = []
-            if p.sha256:
-                checks.append(DigestCheck("sha256", p.sha256))
-            checks.extend(file_checks_of(backend, p.key, meta, size=meta.size))
-            fd = os.open(paths.part, os.O_RDWR | os.O_NOFOLLOW)
-            try:
-                self._check_resumed(big, fd, span_checksummer(backend, meta))
-                checked = verify(
-                    fd, spans=tuple(spans), size=meta.size, checksummer=checksummer,
-                    checks=checks, display=p.source, discard=lambda: self._discard(big),
-                )  # fmt: skip
-                stamp(fd, meta.last_modified)  # DEST's mtime = Last-Modified, before the rename
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            replace_durably(paths.part, big.dest)
-            self._discard(big)
+            result = big.shared.finish(big.outcomes, sha256=p.sha256, started=big.started)
         except (DownloadError, OSError, ValueError) as exc:
             self._fail(p, big.dest, exc)
             return
         finally:
-            big.lock.release(remove=True)
-        fetched = sum(o.fetched for o in big.outcomes)
-        result = DownloadResult(
-            path=big.dest, source=p.source, size=meta.size, etag=meta.etag,
-            version_id=meta.version_id, verified=checked.names, checksums=checked.values,
-            bytes_fetched=fetched,
-            bytes_resumed=max(0, meta.size - fetched), elapsed=time.monotonic() - big.started,
-            retries=0, workers=len(big.outcomes),
-        )  # fmt: skip
-        out = ObjectResult(source=p.source, path=big.dest, status="downloaded", size=meta.size,
-                           etag=meta.etag, result=result)  # fmt: skip
+            big.shared.release()
+        out = ObjectResult(source=p.source, path=big.dest, status="downloaded", size=result.size,
+                           etag=result.etag, result=result)  # fmt: skip
         self._finish(out, p.rel)
-
-    def _check_resumed(self, big: _Large, fd: int, crc: Checksummer) -> None:
-        """The spans range tasks resumed from checkpoints (not fetched by them) read back from
-        the file as their CRCs say, or IntegrityError: their CRCs are what the combined check
-        trusts, so a lost write there (a lost node) would otherwise be committed as verified.
-        The ranges at fault lose their checkpoints: a new run fetches them again."""
-        bad = [(o, s, got) for o in big.outcomes for s, got in bad_spans(fd, o.resumed, crc)]
-        if not bad:
-            return
-        for o, _, _ in bad:
-            remove_quietly(range_paths(big.dest, o.start).checkpoint)
-        _, span, got = bad[0]
-        source = big.planned.source
-        raise IntegrityError(
-            f"{source}: bytes {span.start}-{span.stop} resumed from a range checkpoint do not "
-            f"read back as written ({crc.name}); the object was not committed, and those "
-            "ranges are fetched again on the next run",
-            algorithm=crc.name, expected=str(span.crc), actual=str(got), source=source,
-        )  # fmt: skip
-
-    def _discard(self, big: _Large) -> None:
-        for path in _range_files(big.dest):
-            remove_quietly(path)
-        remove_quietly(ck.Paths.beside(big.dest).part)
 
     # --- the loop -------------------------------------------------------------------
     def run(self, todo: list[Planned], *, skipped: int) -> None:
@@ -323,15 +233,3 @@ class Driver:
             objects_skipped=self._skipped, bytes_total=self._total_bytes,
             bytes_done=self._bytes_done, elapsed=time.monotonic() - self._started,
         )  # fmt: skip
-
-
-def _range_files(dest: str) -> list[str]:
-    """The range checkpoints and locks of `dest`, of whatever range size the runs that left
-    them used (`DEST.objget-r<start>.ckpt` / `.lock`)."""
-    parent, name = os.path.split(dest)
-    pattern = re.compile(re.escape(name) + r"\.objget-r\d+\.(?:ckpt|lock)")
-    try:
-        names = os.listdir(parent or ".")
-    except OSError:
-        return []
-    return [os.path.join(parent, n) for n in names if pattern.fullmatch(n)]

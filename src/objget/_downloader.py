@@ -28,8 +28,9 @@ from .backends._transport import Transport
 if TYPE_CHECKING:
     from ._throttle import RateLimiter
 
-# MARKER and carries_marker: the engine's rule for side-file names, the batch refuses keys by it
-__all__ = ["MARKER", "Downloader", "ProgressListener", "carries_marker"]
+# MARKER and carries_marker: the engine's rule for side-file names, the batch refuses keys by it;
+# head_with_retry: the HEAD phase (a batch or the Ray driver heads objects before planning)
+__all__ = ["MARKER", "Downloader", "ProgressListener", "carries_marker", "head_with_retry"]
 
 log = logging.getLogger("objget")
 

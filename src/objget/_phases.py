@@ -51,10 +51,12 @@ from .integrity import DigestCheck, FileCheck, Verified
 if TYPE_CHECKING:
     from ._throttle import RateLimiter
 
-__all__ = ["Job", "Span", "commit", "fetch", "finish", "prepare", "whole_checks"]
+# Paths: where a destination's files go (download_object's argument); Span: what windows report
+__all__ = ["Job", "Paths", "Span", "fetch", "finish", "prepare"]
 
 log = logging.getLogger("objget")
 
+Paths = ck.Paths
 ProgressListener = Callable[[Progress], None]
 _UNKNOWN_SIZE = 2**63 - 1
 
