@@ -1,12 +1,9 @@
 """The work a Ray task does, as plain functions (no Ray import here): a group of small objects,
-or one byte range of a large object written into the shared temp file.
-
-Everything crossing the task boundary is picklable: URLs (each worker resolves its own
-backend and credentials), frozen configs, and the object's identity as a dict. A range task is
-the engine's window phases (`_windows.prepare_window`, then `_phases.fetch`): the window's own
-checkpoint and lock, its CRC'd spans and their read-back on resume are the engine's, so a task
-run again after a worker died resumes from the bytes the lost one saved, on any node that sees
-the file.
+or one byte range of a large object written into the shared temp file. What crosses the task
+boundary is picklable: URLs (each worker resolves its own backend and credentials), frozen
+configs, the object's identity as a dict. A range task is the engine's window phases
+(`_windows.prepare_window`, `_phases.fetch`): its checkpoint, CRC'd spans and their read-back
+on resume are the engine's, so a task run again after its worker died resumes on any node.
 """
 
 from __future__ import annotations
@@ -30,6 +27,7 @@ __all__ = [
     "GroupEntry",
     "RangeJob",
     "RangeOutcome",
+    "failed",
     "meta_from",
     "meta_to",
     "range_paths",
@@ -78,6 +76,15 @@ def meta_from(d: Mapping[str, object]) -> ObjectMeta:
     return ObjectMeta(**d)  # type: ignore[arg-type]
 
 
+def failed(
+    source: str, dest: str | None, size: int | None, exc: BaseException, kind: str | None = None
+) -> ObjectResult:
+    """The result of an object that failed with `exc` (its message names the source)."""
+    text = str(exc) if source in str(exc) else f"{source}: {exc}"
+    return ObjectResult(source=source, path=dest, status="failed", size=size, error=text,
+                        error_kind=kind or error_kind(exc))  # fmt: skip
+
+
 def run_group(
     entries: list[GroupEntry], config: DownloadConfig, options: BackendOptions, threads: int
 ) -> list[ObjectResult]:
@@ -85,24 +92,14 @@ def run_group(
     per_object = dataclasses.replace(config, max_workers=1, min_workers=1, checksum=None)
 
     def one(dl: Downloader, e: GroupEntry) -> ObjectResult:
+        sha = dataclasses.replace(per_object, checksum=f"sha256:{e.sha256}") if e.sha256 else None
         try:
             found = resolve(e.source, dl.transport, options, cache)
-            cfg = per_object
-            if e.sha256:
-                cfg = dataclasses.replace(per_object, checksum=f"sha256:{e.sha256}")
-            r = dl.download_object(
-                found.backend,
-                found.key,
-                Paths.beside(e.dest),
-                version_id=e.version_id or found.version_id,
-                config=cfg,
-            )
+            r = dl.download_object(found.backend, found.key, Paths.beside(e.dest),
+                                   version_id=e.version_id or found.version_id,
+                                   config=sha or per_object)  # fmt: skip
         except (DownloadError, OSError, ValueError) as exc:
-            text = str(exc) if e.source in str(exc) else f"{e.source}: {exc}"
-            return ObjectResult(
-                source=e.source, path=e.dest, status="failed", size=e.size, error=text,
-                error_kind=error_kind(exc),
-            )  # fmt: skip
+            return failed(e.source, e.dest, e.size, exc)
         return ObjectResult(
             source=e.source, path=e.dest, status="downloaded", size=r.size, etag=r.etag, result=r
         )

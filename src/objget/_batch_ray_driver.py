@@ -1,8 +1,6 @@
 """The Ray driver: groups small objects, splits large ones into range tasks, keeps at most
-`max_in_flight` tasks outstanding, journals every object, and commits large objects itself
-once all their ranges are in: the spans range tasks resumed from checkpoints are read back
-and checked against their CRCs, then the combined CRC and the whole-file checks, then fsync
-and rename."""
+`max_in_flight` tasks outstanding, journals every object, and finishes large objects once all
+their ranges are in (the engine's finish, `_windows.SharedPart`)."""
 
 from __future__ import annotations
 
@@ -16,13 +14,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._batch_journal import Journal, file_state
-from ._batch_models import BatchProgress, ObjectResult, UnsafePath, error_kind
+from ._batch_models import BatchProgress, ObjectResult, UnsafePath
 from ._batch_paths import ParentMaker
-from ._batch_ray import GroupEntry, RangeJob, RangeOutcome, meta_to, run_group, run_range
+from ._batch_progress import Tracker
+from ._batch_ray import GroupEntry, RangeJob, RangeOutcome, failed, meta_to, run_group, run_range
 from ._batch_sources import Planned
 from ._downloader import Downloader, head_with_retry
 from ._exceptions import DownloadError
-from ._models import ObjectMeta
 from ._windows import SharedPart
 
 __all__ = ["Driver"]
@@ -32,7 +30,6 @@ __all__ = ["Driver"]
 class _Large:
     planned: Planned
     dest: str
-    meta: ObjectMeta
     shared: SharedPart
     pending: int
     started: float
@@ -41,62 +38,37 @@ class _Large:
 
 class Driver:
     def __init__(
-        self,
-        ray: Any,
-        dl: Downloader,
-        root: str,
-        journal: Journal,
-        *,
-        group_size: int,
-        group_bytes: int,
-        range_size: int,
-        task_connections: int,
-        max_in_flight: int | None,
-        max_retries: int,
-        on_progress: Callable[[BatchProgress], None] | None,
-        on_result: Callable[[ObjectResult], None],
-    ) -> None:
-        self._ray = ray
-        self._dl = dl
-        self._root = root
-        self._journal = journal
-        self._paths = ParentMaker(root)
-        self._group_size = group_size
-        self._group_bytes = group_bytes
-        self._range_size = range_size
-        self._conns = task_connections
-        self._limit = max_in_flight
-        self._retries = max_retries
-        self._on_progress = on_progress
-        self._on_result = on_result
+        self, ray: Any, dl: Downloader, root: str, journal: Journal, *, group_size: int,
+        group_bytes: int, range_size: int, task_connections: int, max_in_flight: int | None,
+        max_retries: int, on_progress: Callable[[BatchProgress], None] | None,
+        on_result: Callable[[ObjectResult], None] | None,
+    ) -> None:  # fmt: skip
+        self._ray, self._dl, self._journal, self._paths = ray, dl, journal, ParentMaker(root)
+        self._group_size, self._group_bytes, self._range_size = group_size, group_bytes, range_size
+        self._conns, self._limit, self._retries = task_connections, max_in_flight, max_retries
+        self._on_progress, self._on_result = on_progress, on_result
         self._planned: dict[str, Planned] = {}
-        self._done = self._failed = self._bytes_done = 0
-        self._total = self._total_bytes = self._skipped = 0
-        self._started = time.monotonic()
+        self.results: list[ObjectResult] = []  # in the order they were reported to on_result
+        self._tracker = Tracker(0, 0, 0)
 
     # --- results --------------------------------------------------------------------
     def _finish(self, out: ObjectResult, rel: str) -> None:
         p = self._planned[rel]
+        self._tracker.finish(rel, out)
         if out.status == "failed":
-            self._failed += 1
             self._journal.failed(rel, p.source, kind=out.error_kind or "", error=out.error or "")
         else:
-            self._done += 1
-            self._bytes_done += out.size or 0
             version = out.result.version_id if out.result is not None else p.version_id
             size = out.size or 0
             self._journal.done(rel, p.source, size=size, etag=out.etag, version_id=version)
-        self._on_result(out)
+        self.results.append(out)
+        if self._on_result is not None:
+            self._on_result(out)
 
     def _fail(
         self, p: Planned, dest: str | None, exc: BaseException, kind: str | None = None
     ) -> None:
-        text = str(exc) if p.source in str(exc) else f"{p.source}: {exc}"
-        out = ObjectResult(
-            source=p.source, path=dest, status="failed", size=p.size, error=text,
-            error_kind=kind or error_kind(exc),
-        )  # fmt: skip
-        self._finish(out, p.rel)
+        self._finish(failed(p.source, dest, p.size, exc, kind), p.rel)
 
     def _running(self, p: Planned, dest: str) -> None:
         st = file_state(dest)
@@ -110,17 +82,12 @@ class Driver:
             raise DownloadError(f"{p.source}: the store gave no size", source=p.source)
         shared = SharedPart(p.backend, p.key, meta, dest, display=p.source)
         shared.open()
+        step, m = self._range_size, meta_to(meta)
         jobs = [
-            RangeJob(
-                source=p.source,
-                dest=dest,
-                start=a,
-                stop=min(a + self._range_size, meta.size),
-                meta=meta_to(meta),
-            )
-            for a in range(0, meta.size, self._range_size)
+            RangeJob(source=p.source, dest=dest, start=a, stop=min(a + step, meta.size), meta=m)
+            for a in range(0, meta.size, step)
         ]
-        big = _Large(planned=p, dest=dest, meta=meta, shared=shared, pending=len(jobs),
+        big = _Large(planned=p, dest=dest, shared=shared, pending=len(jobs),
                      started=time.monotonic())  # fmt: skip
         return big, jobs
 
@@ -151,8 +118,7 @@ class Driver:
         range_cfg = dataclasses.replace(
             cfg, max_workers=self._conns, min_workers=min(cfg.min_workers, self._conns)
         )
-        self._skipped, self._total = skipped, len(todo)
-        self._total_bytes = sum(p.size or 0 for p in todo)
+        self._tracker = Tracker(len(todo), sum(p.size or 0 for p in todo), skipped)
         tasks: deque[tuple[Callable[[], Any], object]] = deque()
         group: list[GroupEntry] = []
         group_bytes = 0
@@ -197,7 +163,7 @@ class Driver:
             for ref in ready:
                 self._collect(ref, refs.pop(ref))
             if self._on_progress is not None:
-                self._on_progress(self.snapshot())
+                self._on_progress(self._tracker.snapshot())
 
     def _collect(self, ref: Any, ctx: object) -> None:
         try:
@@ -226,10 +192,3 @@ class Driver:
 
     def _planned_by_dest(self, dest: str) -> Planned:
         return self._planned[os.path.relpath(dest, self._paths.root)]
-
-    def snapshot(self) -> BatchProgress:
-        return BatchProgress(
-            objects_total=self._total, objects_done=self._done, objects_failed=self._failed,
-            objects_skipped=self._skipped, bytes_total=self._total_bytes,
-            bytes_done=self._bytes_done, elapsed=time.monotonic() - self._started,
-        )  # fmt: skip
