@@ -23,17 +23,8 @@ from ._windows import prepare_window, range_paths
 from .backends import BackendOptions, resolve
 from .backends._base import Backend
 
-__all__ = [
-    "GroupEntry",
-    "RangeJob",
-    "RangeOutcome",
-    "failed",
-    "meta_from",
-    "meta_to",
-    "range_paths",
-    "run_group",
-    "run_range",
-]
+__all__ = ["GroupEntry", "RangeJob", "RangeOutcome", "failed", "meta_from", "meta_to",
+           "range_paths", "run_group", "run_range"]  # fmt: skip
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -76,9 +67,8 @@ def meta_from(d: Mapping[str, object]) -> ObjectMeta:
     return ObjectMeta(**d)  # type: ignore[arg-type]
 
 
-def failed(
-    source: str, dest: str | None, size: int | None, exc: BaseException, kind: str | None = None
-) -> ObjectResult:
+def failed(source: str, dest: str | None, size: int | None, exc: BaseException,
+           kind: str | None = None) -> ObjectResult:  # fmt: skip
     """The result of an object that failed with `exc` (its message names the source)."""
     text = str(exc) if source in str(exc) else f"{source}: {exc}"
     return ObjectResult(source=source, path=dest, status="failed", size=size, error=text,

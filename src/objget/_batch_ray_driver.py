@@ -7,7 +7,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
-import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,10 +28,8 @@ __all__ = ["Driver"]
 @dataclass(eq=False)
 class _Large:
     planned: Planned
-    dest: str
     shared: SharedPart
     pending: int
-    started: float
     outcomes: list[RangeOutcome] = field(default_factory=list)
 
 
@@ -87,8 +84,7 @@ class Driver:
             RangeJob(source=p.source, dest=dest, start=a, stop=min(a + step, meta.size), meta=m)
             for a in range(0, meta.size, step)
         ]
-        big = _Large(planned=p, dest=dest, shared=shared, pending=len(jobs),
-                     started=time.monotonic())  # fmt: skip
+        big = _Large(planned=p, shared=shared, pending=len(jobs))
         return big, jobs
 
     def _commit_large(self, big: _Large) -> None:
@@ -96,16 +92,16 @@ class Driver:
         try:
             errors = [o for o in big.outcomes if o.error]
             if errors:
-                self._fail(p, big.dest, RuntimeError(errors[0].error), errors[0].error_kind)
+                self._fail(p, big.shared.dest, RuntimeError(errors[0].error), errors[0].error_kind)
                 return
-            result = big.shared.finish(big.outcomes, sha256=p.sha256, started=big.started)
+            result = big.shared.finish(big.outcomes, sha256=p.sha256)
         except (DownloadError, OSError, ValueError) as exc:
-            self._fail(p, big.dest, exc)
+            self._fail(p, big.shared.dest, exc)
             return
         finally:
             big.shared.release()
-        out = ObjectResult(source=p.source, path=big.dest, status="downloaded", size=result.size,
-                           etag=result.etag, result=result)  # fmt: skip
+        out = ObjectResult(source=p.source, path=result.path, status="downloaded",
+                           size=result.size, etag=result.etag, result=result)  # fmt: skip
         self._finish(out, p.rel)
 
     # --- the loop -------------------------------------------------------------------
@@ -139,10 +135,8 @@ class Driver:
                 if p.size is not None and p.size >= 2 * self._range_size:
                     self._running(p, dest)
                     big, jobs = self._prepare_large(p, dest)
-                    for job in jobs:
-                        tasks.append(
-                            (functools.partial(range_fn.remote, job, range_cfg, options), big)
-                        )
+                    args = (range_cfg, options)
+                    tasks.extend((functools.partial(range_fn.remote, j, *args), big) for j in jobs)
                     continue
             except (UnsafePath, DownloadError, OSError) as exc:
                 self._fail(p, dest, exc)
@@ -183,9 +177,9 @@ class Driver:
             return
         assert isinstance(ctx, list)
         if error is not None or not isinstance(value, list):
+            lost = RuntimeError(f"Ray task failed: {error}")
             for e in ctx:
-                p = self._planned_by_dest(e.dest)
-                self._fail(p, e.dest, RuntimeError(f"Ray task failed: {error}"), "local")
+                self._fail(self._planned_by_dest(e.dest), e.dest, lost, "local")
             return
         for out in value:
             self._finish(out, self._planned_by_dest(out.path or "").rel)

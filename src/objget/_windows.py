@@ -231,7 +231,7 @@ class SharedPart:
     ) -> None:
         assert meta.size is not None
         self._backend, self._key, self._meta, self._display = backend, key, meta, display
-        self._paths = ck.Paths.beside(dest)
+        self._paths, self.dest, self._started = ck.Paths.beside(dest), dest, time.monotonic()
         self._lock = ck.DestLock(self._paths.lock, dest=dest, source=display)
 
     def open(self) -> None:
@@ -262,9 +262,7 @@ class SharedPart:
     def release(self) -> None:
         self._lock.release(remove=True)
 
-    def finish(
-        self, windows: Sequence[WindowReport], *, sha256: str | None, started: float
-    ) -> DownloadResult:
+    def finish(self, windows: Sequence[WindowReport], *, sha256: str | None) -> DownloadResult:
         """Check the resumed spans read back, verify the whole file (size, the store's CRC
         combined over every window's spans, file checks) and commit it onto DEST."""
         backend, meta, paths = self._backend, self._meta, self._paths
@@ -294,7 +292,7 @@ class SharedPart:
             path=paths.dest, source=self._display, size=size, etag=meta.etag,
             version_id=meta.version_id, verified=checked.names, checksums=checked.values,
             bytes_fetched=fetched, bytes_resumed=max(0, size - fetched),
-            elapsed=time.monotonic() - started, retries=0, workers=len(windows),
+            elapsed=time.monotonic() - self._started, retries=0, workers=len(windows),
         )  # fmt: skip
 
     def _check_resumed(self, fd: int, windows: Sequence[WindowReport], crc: Checksummer) -> None:

@@ -1,10 +1,8 @@
-"""The same batch on a Ray cluster: `pip install 'objget[ray]'`.
-
-`download_many` is `objget.download_many(..., runner=RayRunner(...))`: this process lists,
-keeps the journal and plans; Ray tasks download small objects in groups and large ones as one
-task per byte range (the engine's window phases) into `dest_dir`, which every node must see
-at the same path; the driver finishes large objects (the engine's finish). A task whose worker
-died runs again and resumes from the checkpoint the lost attempt saved. See docs/ray.md.
+"""The same batch on a Ray cluster (`pip install 'objget[ray]'`): `download_many` is
+`objget.download_many(..., runner=RayRunner(...))`. This process lists, journals and plans; Ray
+tasks download small objects in groups and large ones as one task per byte range (the engine's
+window phases) into `dest_dir`, which every node must see at the same path; the driver
+finishes large objects (the engine's finish). See docs/ray.md.
 """
 
 from __future__ import annotations
@@ -35,9 +33,8 @@ def import_ray() -> Any:
     try:
         import ray
     except ImportError as exc:
-        raise ImportError(
-            "objget.distributed needs Ray, which is not installed: pip install 'objget[ray]'"
-        ) from exc
+        hint = "objget.distributed needs Ray, which is not installed: pip install 'objget[ray]'"
+        raise ImportError(hint) from exc
     return ray
 
 
