@@ -12,8 +12,8 @@ from collections.abc import Iterator
 import pytest
 
 import objget
-import objget._phases as phases_mod
 import objget._engine as engine_mod
+import objget._phases as phases_mod
 from objget._checkpoint import Paths, load
 from objget._exceptions import AccessDenied, TransportError
 from objget.testing import MemoryBackend, no_wait_retry
