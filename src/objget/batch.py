@@ -27,9 +27,10 @@ import dataclasses
 import os
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Protocol
 
-from ._batch_feed import Feed
-from ._batch_journal import Journal
+from ._batch_feed import Feed, More
+from ._batch_journal import Journal, Row
 from ._batch_models import (
     ActiveObject,
     BatchItem,
@@ -44,7 +45,6 @@ from ._batch_sources import (
     Planned,
     Sources,
     as_items,
-    plan,
     plan_stream,
     read_manifest,
     seq,
@@ -52,7 +52,7 @@ from ._batch_sources import (
 from ._batch_wire import WireTransport
 from ._config import DownloadConfig
 from ._downloader import Downloader
-from .backends import BackendOptions, Transport
+from .backends import BackendOptions
 from .backends._base import Backend
 from .integrity import DigestCheck
 
@@ -68,6 +68,24 @@ __all__ = [
 ]
 
 SourceArg = str | BatchItem | Iterable[str | BatchItem] | None
+
+
+class BatchRunner(Protocol):
+    """Where `download_many` runs the downloads: on this machine (`runner=None`) or on a Ray
+    cluster (`objget.distributed.RayRunner`). `run` gets the listing as it streams in (`more`,
+    the journal's `rows` already read) and returns every result it reported to `on_result`."""
+
+    def run(
+        self,
+        dl: Downloader,
+        root: str,
+        journal: Journal,
+        more: More,
+        *,
+        rows: dict[str, Row],
+        on_progress: Callable[[BatchProgress], None] | None,
+        on_result: Callable[[ObjectResult], None] | None,
+    ) -> list[ObjectResult]: ...
 
 
 def build_sources(
@@ -90,36 +108,6 @@ def build_sources(
     if not prefixes and not items:
         raise ValueError("nothing to download: give a prefix URL, items or a manifest")
     return Sources(prefixes=prefixes, items=items, include=seq(include), exclude=seq(exclude))
-
-
-def prepare(
-    sources: Sources,
-    root: str,
-    dl: Downloader,
-    cache: dict[tuple[str, str], Backend],
-    journal: Journal,
-    *,
-    transport: Transport | None = None,
-    sums: Mapping[str, str] | None = None,
-) -> tuple[list[Planned], list[ObjectResult], list[ObjectResult]]:
-    """List and map everything, then split it: (to download, refused, skipped as done).
-    The backends send through `transport` (default: the Downloader's); `sums` gives listed
-    paths their SHA-256."""
-    planned, refused = plan(
-        sources,
-        transport=transport or dl.transport,
-        options=dl.options,
-        cache=cache,
-        policy=dl.config.retry,
-    )
-    if sums:
-        planned = with_sums(planned, sums, root, refused)
-    # size + mtime always: a successful batch removes its journal, so that rule is how a
-    # re-run knows what is done already
-    todo, skipped = classify(planned, journal.rows(), root, journal, skip_existing=True)
-    if sums:
-        skipped = [check_existing(out, sums, root) for out in skipped]
-    return todo, refused, skipped
 
 
 def check_existing(out: ObjectResult, sums: Mapping[str, str], root: str) -> ObjectResult:
@@ -207,6 +195,7 @@ def download_many(
     on_progress: Callable[[BatchProgress], None] | None = None,
     on_result: Callable[[ObjectResult], None] | None = None,
     sums: Mapping[str, str] | None = None,
+    runner: BatchRunner | None = None,
 ) -> BatchResult:
     """Download every object of `sources` into `dest_dir` and return each object's result.
 
@@ -222,6 +211,8 @@ def download_many(
     relative paths to the SHA-256 (hex) their objects must have (a `SHA256SUMS` file); a
     mismatch fails that object. Failed objects are in `result.failed`; nothing is raised for
     them (a listing that fails for good, or a journal locked by another run, raises).
+    `runner`: where the downloads run; None: here, `objget.distributed.RayRunner(...)`: on a
+    Ray cluster (`objget.distributed.download_many` is that call).
 
     >>> result = objget.download_many("s3://bucket/logs/2024-06-01/", "logs/")  # doctest: +SKIP
     >>> len(result.downloaded), len(result.skipped), len(result.failed)  # doctest: +SKIP
@@ -271,9 +262,14 @@ def download_many(
             return BatchResult(
                 objects=tuple(results), elapsed=time.monotonic() - started, dry_run=True
             )
-        runner = Runner(dl, root, jr, on_progress=on_progress, on_result=on_result)
         more = _Streamed(Feed(listing, join_timeout=2.0), admit)
-        results.extend(runner.run([], rows, skipped=0, more=more))
+        if runner is None:  # here: one connection budget on this machine
+            here = Runner(dl, root, jr, on_progress=on_progress, on_result=on_result)
+            results.extend(here.run([], rows, skipped=0, more=more))
+        else:
+            ran = runner.run(dl, root, jr, more, rows=rows, on_progress=on_progress,
+                             on_result=on_result)  # fmt: skip
+            results.extend(ran)
         if not any(out.status == "failed" for out in results):
             jr.remove()  # every object is in place and durable: DIR is left clean
     return BatchResult(objects=tuple(results), elapsed=time.monotonic() - started)

@@ -12,8 +12,8 @@ from collections.abc import Iterator
 import pytest
 
 import objget
-import objget._downloader as downloader_mod
 import objget._engine as engine_mod
+import objget._phases as phases_mod
 from objget._checkpoint import Paths, load
 from objget._exceptions import AccessDenied, TransportError
 from objget.testing import MemoryBackend, no_wait_retry
@@ -116,7 +116,7 @@ def part_fd_closes(monkeypatch) -> list[list[str]]:
     """For each close of the data file's descriptor: objget's threads alive at that moment."""
     fds: list[int] = []
     seen: list[list[str]] = []
-    real_open, real_close = downloader_mod.open_part, os.close
+    real_open, real_close = phases_mod.open_part, os.close
 
     def open_part(path, *, fresh):
         fds.append(real_open(path, fresh=fresh))
@@ -128,7 +128,7 @@ def part_fd_closes(monkeypatch) -> list[list[str]]:
             seen.append([n for n in objget_threads() if n.startswith("objget-worker")])
         real_close(fd)
 
-    monkeypatch.setattr(downloader_mod, "open_part", open_part)
+    monkeypatch.setattr(phases_mod, "open_part", open_part)
     monkeypatch.setattr(os, "close", close)
     return seen
 

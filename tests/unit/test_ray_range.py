@@ -299,3 +299,27 @@ def test_a_rerun_with_other_range_sizes_resumes_only_what_lies_in_each_range(
     assert sorted(p.name for p in tmp_path.iterdir() if ".objget-" in p.name) == sorted(
         p.name for p in tmp_path.iterdir() if ".objget-batch" in p.name
     )
+
+
+def test_driver_never_renames_a_temp_file_it_did_not_verify(tmp_path, use_store, monkeypatch):
+    """The driver's commit is the engine's: between its checks and its rename, another file put
+    at the temp path (another program in the directory) is refused, not renamed onto DEST."""
+    from objget import _phases
+
+    data = payload()
+    store = make_store(data, crc=True)
+    use_store(store)
+    ranges_done_then_driver_lost(tmp_path, store)
+    planted = tmp_path / "planted"
+    planted.write_bytes(b"not the object")
+    real_stamp = _phases.stamp
+
+    def swap_then_stamp(fd: int, last_modified: str | None) -> bool:
+        os.replace(planted, tmp_path / "obj.bin.objget-part")
+        return real_stamp(fd, last_modified)
+
+    monkeypatch.setattr(_phases, "stamp", swap_then_stamp)
+    results = drive(tmp_path, store, InlineRay())
+    assert [(r.status, r.error_kind) for r in results] == [("failed", "local")], results
+    assert "removed or replaced" in (results[0].error or "")
+    assert not (tmp_path / "obj.bin").exists()
