@@ -34,16 +34,14 @@ import contextlib
 import logging
 import os
 import sqlite3
-import stat
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import NamedTuple
 
 from ._batch_paths import JOURNAL_NAMES, LOCK_NAME
-from ._checkpoint import DestLock
+from ._engine_face import DestLock, fsync_dir, remove_quietly
 from ._exceptions import CheckpointError
-from ._fileio import fsync_dir, unlink_at
 
 __all__ = ["Done", "Journal", "Row", "Running"]
 
@@ -189,9 +187,9 @@ class Journal:
         directory = os.path.dirname(self.path)
         try:
             for side in (*JOURNAL_NAMES[1:], f"{JOURNAL_NAMES[0]}-journal"):
-                unlink_at(None, os.path.join(directory, side))
+                remove_quietly(os.path.join(directory, side))
             fsync_dir(directory)
-            unlink_at(None, self.path)
+            remove_quietly(self.path)
         except OSError as exc:
             log.warning("could not remove the batch journal %s: %s", self.path, exc)
             self.close()
@@ -321,14 +319,3 @@ class Journal:
 
     def failed(self, dest: str, source: str, *, kind: str, error: str) -> None:
         self._put(Row(dest=dest, source=source, state="failed", error=error, error_kind=kind))
-
-
-def file_state(path: str) -> tuple[int, int, int] | None:
-    """(inode, mtime_ns, size) of a regular file at `path` (not following a symlink), or None."""
-    try:
-        st = os.lstat(path)
-    except FileNotFoundError:
-        return None
-    if not stat.S_ISREG(st.st_mode):
-        return None
-    return st.st_ino, st.st_mtime_ns, st.st_size

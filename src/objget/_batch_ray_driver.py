@@ -17,9 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import _checkpoint as ck
-from ._batch_journal import Journal, file_state
+from ._batch_journal import Journal
 from ._batch_models import BatchProgress, ObjectResult, UnsafePath, error_kind
-from ._batch_paths import ParentMaker
 from ._batch_ray import (
     GroupEntry,
     RangeJob,
@@ -33,6 +32,7 @@ from ._batch_ray import (
 )
 from ._batch_sources import Planned
 from ._downloader import Downloader, head_with_retry
+from ._engine_face import ParentMaker, file_state
 from ._exceptions import DownloadError, IntegrityError
 from ._fileio import open_part, preallocate, remove_quietly, replace_durably
 from ._models import DownloadResult, ObjectMeta

@@ -29,20 +29,27 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from queue import SimpleQueue
 
-from . import _checkpoint as ck
 from ._batch_chunks import CHUNK, CHUNK_MAX, Work, completed_chunks, take_chunk
 from ._batch_feed import More
-from ._batch_journal import Done, Journal, Row, Running, file_state
+from ._batch_journal import Done, Journal, Row, Running
 from ._batch_models import BatchProgress, ObjectResult, error_kind
-from ._batch_paths import OpenDirs, ParentMaker
 from ._batch_progress import Stopped, Tracker
 from ._batch_skip import skip_after_head
-from ._batch_small import SMALL, HeldLock, NotSmall, fetch_small
 from ._batch_sources import Planned
 from ._downloader import Downloader, head_with_retry
+from ._engine_face import (
+    SMALL,
+    HeldLock,
+    NotSmall,
+    OpenDirs,
+    ParentMaker,
+    Paths,
+    RateLimiter,
+    fetch_small,
+    file_state,
+)
 from ._exceptions import DownloadError
 from ._models import ObjectMeta
-from ._throttle import RateLimiter
 
 __all__ = ["LARGE", "More", "Runner", "Stopped"]
 
@@ -270,15 +277,17 @@ class Runner:
         p = w.planned
         tracker = self._tracker
         assert tracker is not None
-        size, etag = (meta.size, meta.etag) if meta is not None else (p.size, p.etag)
-        version = (meta.version_id if meta is not None else None) or p.version_id
+        known = meta if meta is not None else ObjectMeta(size=p.size, etag=p.etag)
         parent = p.rel.rpartition("/")[0]
         try:
             result = fetch_small(
-                p.backend, p.key, dest, dir_fd=dirs.fd(parent), size=size, etag=etag,
-                version_id=version, sha256=p.sha256, config=self._dl.config,
-                buf=self._buffer(), listed=self._paths.listed(p.rel), sync_dir=False, held=held,
-                last_modified=meta.last_modified if meta is not None else p.last_modified,
+                p.backend, p.key, dest, dir_fd=dirs.fd(parent), sha256=p.sha256,
+                meta=ObjectMeta(
+                    size=known.size, etag=known.etag, version_id=known.version_id or p.version_id,
+                    accept_ranges=True, last_modified=known.last_modified or p.last_modified,
+                ),
+                config=self._dl.config, buf=self._buffer(), listed=self._paths.listed(p.rel),
+                sync_dir=False, held=held,
                 limiter=self._limiter.bound(tracker.stop.wait) if self._limiter else None,
             )  # fmt: skip
         except NotSmall:
@@ -338,7 +347,7 @@ class Runner:
             result = self._dl.download_object(
                 p.backend,
                 p.key,
-                ck.Paths.beside(dest),
+                Paths.beside(dest),
                 on_progress=tracker.listener(p.rel),
                 version_id=p.version_id,
                 meta=meta,

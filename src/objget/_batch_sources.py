@@ -14,10 +14,8 @@ import os
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
 from urllib.parse import unquote, urlsplit
 
-from ._attempts import Attempts, iter_with_retry
 from ._batch_models import BatchItem, ObjectResult, UnsafePath
 from ._batch_paths import (
     is_directory_marker,
@@ -26,7 +24,7 @@ from ._batch_paths import (
     relative_to_prefix,
 )
 from ._config import RetryPolicy
-from ._exceptions import TransportError
+from ._engine_face import list_with_retry
 from .backends import BackendOptions, Resolved, Transport, resolve
 from .backends._base import Backend, Lister
 
@@ -60,10 +58,6 @@ class Sources:
     items: tuple[BatchItem, ...] = ()
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
-
-
-class _Lister(Protocol):
-    def __call__(self, prefix: str, *, start_after: str | None = None) -> Iterator[Any]: ...
 
 
 def read_manifest(path: str | os.PathLike[str]) -> list[BatchItem]:
@@ -126,27 +120,6 @@ def _default_dest(item: BatchItem, found: Resolved) -> str:
     if urlsplit(item.source).scheme.lower() in ("s3", "oss"):
         return found.key
     return unquote(urlsplit(item.source).path).lstrip("/")
-
-
-def list_with_retry(
-    lister: _Lister, prefix: str, policy: RetryPolicy
-) -> Iterator[tuple[str, int, str | None, str | None]]:
-    """The listing, resumed after the last key seen when a page fails retryably."""
-    last: str | None = None
-
-    def listing(attempts: Attempts) -> Iterator[tuple[str, int, str | None, str | None]]:
-        nonlocal last
-        for obj in lister(prefix, start_after=last):
-            if last is not None and obj[0] <= last:
-                continue
-            last = obj[0]
-            attempts.progressed()
-            yield obj[0], obj[1], obj[2], (obj[3] if len(obj) > 3 else None)
-
-    def say(exc: TransportError, delay: float) -> None:
-        log.info("listing %s failed (%s); resuming after %r in %.2f s", prefix, exc, last, delay)
-
-    return iter_with_retry(listing, policy=policy, on_retry=say)
 
 
 def candidates(

@@ -52,7 +52,7 @@ if TYPE_CHECKING:
     from ._throttle import RateLimiter
 
 # MARKER and carries_marker: the engine's rule for side-file names, the batch refuses keys by it
-__all__ = ["MARKER", "Downloader", "ProgressListener", "carries_marker"]
+__all__ = ["MARKER", "Downloader", "ProgressListener", "carries_marker", "head_with_retry"]
 
 log = logging.getLogger("objget")
 

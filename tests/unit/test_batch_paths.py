@@ -8,12 +8,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from objget._batch_paths import (
-    ParentMaker,
     is_directory_marker,
     refuse_collisions,
     relative_path,
     relative_to_prefix,
 )
+from objget._dirs import ParentMaker
 from objget.batch import UnsafePath
 
 
