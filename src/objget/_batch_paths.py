@@ -14,8 +14,6 @@ The rule (`carries_marker`) is the engine's: a single download refuses such a DE
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 from ._batch_models import UnsafePath
 from ._downloader import MARKER, carries_marker  # the one rule: a single DEST is held to it too
 
@@ -25,7 +23,6 @@ __all__ = [
     "MARKER",
     "carries_marker",
     "is_directory_marker",
-    "refuse_collisions",
     "relative_path",
     "relative_to_prefix",
 ]
@@ -73,25 +70,3 @@ def relative_path(rel: str) -> str:
                 "(temp data, checkpoints, locks, the batch journal)"
             )
     return rel
-
-
-def refuse_collisions(rels: Iterable[str]) -> dict[str, str]:
-    """Paths that cannot all be written: `{rel: reason}` for a file that another key needs
-    as a directory (`a` when `a/b` exists) and for a repeated destination (all but the first).
-    """
-    seen: set[str] = set()
-    dirs: dict[str, str] = {}
-    ordered = list(rels)
-    refused: dict[str, str] = {}
-    for rel in ordered:
-        if rel in seen:
-            refused[rel] = "another object in this batch has the same destination"
-            continue
-        seen.add(rel)
-        parts = rel.split("/")
-        for i in range(1, len(parts)):
-            dirs.setdefault("/".join(parts[:i]), rel)
-    for rel in seen:
-        if rel in dirs:
-            refused[rel] = f"it collides with a directory that {dirs[rel]!r} needs"
-    return refused

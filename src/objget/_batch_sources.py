@@ -17,12 +17,7 @@ from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
 from ._batch_models import BatchItem, ObjectResult, UnsafePath
-from ._batch_paths import (
-    is_directory_marker,
-    refuse_collisions,
-    relative_path,
-    relative_to_prefix,
-)
+from ._batch_paths import is_directory_marker, relative_path, relative_to_prefix
 from ._config import RetryPolicy
 from ._engine_face import list_with_retry
 from .backends import BackendOptions, Resolved, Transport, resolve
@@ -205,32 +200,22 @@ def plan(
     cache: dict[tuple[str, str], Backend],
     policy: RetryPolicy,
 ) -> tuple[list[Planned], list[ObjectResult]]:
-    """Everything the batch considers, and the objects refused up front (unsafe paths),
-    after the whole listing (collisions decided over all names at once)."""
-    found: list[Planned] = []
-    refused: list[ObjectResult] = []
-    for c in candidates(sources, transport=transport, options=options, cache=cache, policy=policy):
-        if isinstance(c, Planned):
-            found.append(c)
-        elif c is not None:
-            refused.append(c)
-    collisions = refuse_collisions(p.rel for p in found)
+    """Everything the batch considers, and the objects refused (unsafe paths, collisions),
+    after the whole listing (`plan_stream`, collected)."""
     planned: list[Planned] = []
-    first: set[str] = set()
-    for p in found:
-        reason = collisions.get(p.rel)
-        if reason is not None and not (reason.startswith("another") and p.rel not in first):
-            refused.append(_refused(p.source, UnsafePath(f"{p.rel!r}: {reason}")))
-            continue
-        first.add(p.rel)
-        planned.append(p)
+    refused: list[ObjectResult] = []
+    for c in plan_stream(sources, transport=transport, options=options, cache=cache, policy=policy):
+        if isinstance(c, Planned):
+            planned.append(c)
+        else:
+            refused.append(c)
     return planned, refused
 
 
 class Collisions:
-    """The collision rule of `plan` applied as the listing streams in: a repeated
-    destination is refused (all but the first), and a file another key needs as a directory
-    (`a` when `a/b` exists) is refused. A listing comes in key order, so an object is held
+    """The collision rule, applied as the listing streams in: a repeated destination is
+    refused (all but the first), and so is a file another key needs as a directory (`a` when
+    `a/b` exists). A listing comes in key order, so an object is held
     back only until the listing has passed the names below it (`a` until a key after every
     `a/...`); at the end of each prefix everything held is let go. A later source (another
     prefix, a manifest entry) that needs a file let go already as a directory is the one

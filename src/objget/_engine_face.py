@@ -20,7 +20,7 @@ from ._checkpoint import DestLock, Paths
 from ._dirs import OpenDirs, ParentMaker, drop_stale_lock
 from ._fileio import file_state, fsync_dir, remove_quietly
 from ._single import SMALL, HeldLock, NotSmall, fetch_small
-from ._sync import up_to_date
+from ._sync import file_sha256, up_to_date
 from ._throttle import RateLimiter
 
 __all__ = [
@@ -34,6 +34,7 @@ __all__ = [
     "RateLimiter",
     "drop_stale_lock",
     "fetch_small",
+    "file_sha256",
     "file_state",
     "fsync_dir",
     "list_with_retry",

@@ -8,9 +8,9 @@
    builds and runs the checkers.
 3. The library never imports the CLI (`cli`, `_cli*`, `_console`, click, rich).
 4. Batch and Ray import only the engine's public faces (the `__all__` of `_downloader` and of
-   `_engine_face`), values and backends' public names, and speak no HTTP themselves. That is not true yet: today's
-   violations are listed in `BATCH_ALLOWED_TODAY`, which may only shrink (a new violation
-   fails, and so does a listed one that went away: take it off the list).
+   `_engine_face`), values and backends' public names, and speak no HTTP themselves. That is
+   not true yet: today's violations are listed in `BATCH_ALLOWED_TODAY`, which may only
+   shrink (a new violation fails, and so does a listed one that went away: take it off).
 """
 
 from __future__ import annotations
