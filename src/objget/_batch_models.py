@@ -5,19 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ._exceptions import UnsafePath
-from ._exit import error_kind
 from ._models import DownloadResult
 
-__all__ = [
-    "ActiveObject",
-    "BatchItem",
-    "BatchProgress",
-    "BatchResult",
-    "ObjectResult",
-    "UnsafePath",
-    "error_kind",
-]
+__all__ = ["ActiveObject", "BatchItem", "BatchProgress", "BatchResult", "ObjectResult"]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -14,8 +14,8 @@ The rule (`carries_marker`) is the engine's: a single download refuses such a DE
 
 from __future__ import annotations
 
-from ._batch_models import UnsafePath
 from ._downloader import MARKER, carries_marker  # the one rule: a single DEST is held to it too
+from ._exceptions import UnsafePath
 
 __all__ = [
     "JOURNAL_NAMES",

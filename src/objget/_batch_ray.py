@@ -25,10 +25,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from . import _checkpoint as ck
-from ._batch_models import ObjectResult, error_kind
+from ._batch_models import ObjectResult
 from ._config import DownloadConfig
 from ._downloader import Downloader
 from ._exceptions import DownloadError
+from ._exit import error_kind
 from ._fileio import open_part
 from ._models import ByteRange, ObjectMeta
 from ._plan import Span, auto_part_size, cut_parts, missing_ranges

@@ -18,7 +18,7 @@ from typing import Any
 
 from . import _checkpoint as ck
 from ._batch_journal import Journal
-from ._batch_models import BatchProgress, ObjectResult, UnsafePath, error_kind
+from ._batch_models import BatchProgress, ObjectResult
 from ._batch_ray import (
     GroupEntry,
     RangeJob,
@@ -33,7 +33,8 @@ from ._batch_ray import (
 from ._batch_sources import Planned
 from ._downloader import Downloader, head_with_retry
 from ._engine_face import ParentMaker, file_state
-from ._exceptions import DownloadError, IntegrityError
+from ._exceptions import DownloadError, IntegrityError, UnsafePath
+from ._exit import error_kind
 from ._fileio import open_part, preallocate, remove_quietly, replace_durably
 from ._models import DownloadResult, ObjectMeta
 from ._plan import Span, add_span

@@ -16,10 +16,11 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
-from ._batch_models import BatchItem, ObjectResult, UnsafePath
+from ._batch_models import BatchItem, ObjectResult
 from ._batch_paths import is_directory_marker, relative_path, relative_to_prefix
 from ._config import RetryPolicy
 from ._engine_face import list_with_retry
+from ._exceptions import UnsafePath
 from .backends import BackendOptions, Resolved, Transport, resolve
 from .backends._base import Backend, Lister
 

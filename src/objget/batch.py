@@ -30,14 +30,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from ._batch_feed import Feed
 from ._batch_journal import Journal
-from ._batch_models import (
-    ActiveObject,
-    BatchItem,
-    BatchProgress,
-    BatchResult,
-    ObjectResult,
-    UnsafePath,
-)
+from ._batch_models import ActiveObject, BatchItem, BatchProgress, BatchResult, ObjectResult
 from ._batch_run import Runner
 from ._batch_skip import classify
 from ._batch_sources import (
@@ -53,6 +46,7 @@ from ._batch_wire import WireTransport
 from ._config import DownloadConfig
 from ._downloader import Downloader
 from ._engine_face import file_sha256
+from ._exceptions import UnsafePath
 from .backends import BackendOptions, Transport
 from .backends._base import Backend
 

@@ -337,7 +337,7 @@ def _batch_violations() -> set[tuple[str, str]]:
 
 
 def test_a_batch_module_takes_only_a_faces_public_names():
-    tree = ast.parse("from ._engine_face import fetch_small\nfrom ._engine_face import _Single\n"
+    tree = ast.parse("from ._engine_face import SmallGroup\nfrom ._engine_face import _Single\n"
                      "from ._single import fetch_small\n")  # fmt: skip
     TREES["objget._batch_probe"] = tree
     IMPORTS["objget._batch_probe"] = _imports("objget._batch_probe", tree)
