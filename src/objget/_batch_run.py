@@ -190,9 +190,6 @@ class Runner:
                     results.append(out)
         self._journal.done_many(done)
 
-    def progress(self) -> BatchProgress | None:
-        return self._tracker.snapshot() if self._tracker else None
-
     def _start(self, w: Work) -> Running:
         """The journal's `running` row of `w` (the destination's inode and mtime now)."""
         p = w.planned
