@@ -235,6 +235,13 @@ class Runner:
             _unsynced(o, group.unsynced(w.planned.rel)) for w, o in zip(chunk, out, strict=True)
         ]
 
+    def _absent(self, rel: str, dest: str) -> bool:
+        """Nothing at `dest` (as its directory's first visit saw it, else an lstat)."""
+        listed = self._paths.listed(rel)
+        if listed is not None:
+            return rel.rpartition("/")[2] not in listed
+        return not os.path.lexists(dest)
+
     def _small(self, w: Work, group: SmallGroup, meta: ObjectMeta | None) -> DownloadResult | None:
         """A small object in one GET; size and ETag from `meta`, else the listing, else (both
         None) the answer — None, with nothing written, when that answer is no small object."""
@@ -264,17 +271,16 @@ class Runner:
             meta = w.meta
             cfg = self._dl.config
             result = None
-            listed = self._paths.listed(p.rel)
             if meta is None and p.size is None:
-                absent = p.rel.rpartition("/")[2] not in listed if listed is not None else (
-                    not os.path.lexists(dest))  # fmt: skip
                 # nothing to skip: one GET tells size and ETag (a HEAD first would be 2N)
-                result = self._small(w, group, None) if absent else None
+                result = self._small(w, group, None) if self._absent(p.rel, dest) else None
                 if result is None:
                     meta = head_with_retry(p.backend, p.key, p.version_id, cfg.retry)
                     if skip_after_head(w.row, p, meta, dest, True):
-                        return ObjectResult(source=p.source, path=dest, status="skipped",
-                                            size=meta.size, etag=meta.etag)  # fmt: skip
+                        return ObjectResult(
+                            source=p.source, path=dest, status="skipped", size=meta.size,
+                            etag=meta.etag,
+                        )  # fmt: skip
                     if self._want(meta.size) > streams:
                         return dataclasses.replace(w, meta=meta)
             size, etag = (meta.size, meta.etag) if meta is not None else (p.size, p.etag)

@@ -22,12 +22,10 @@ __all__ = ["SmallGroup"]
 
 
 class SmallGroup:
-    """A worker's run of small objects below `maker.root`, as a batch sends them: DEST's lock
-    handed from one object to the next (`HeldLock`), each directory opened once (`OpenDirs`)
-    and fsynced once, when the group closes, for all the renames into it; one read buffer
-    (`buf`) for all. After the close, `unsynced(rel)` is the OSError of the directory fsync
-    an object's rename waited for (the rename may not survive a power cut), else None. Use
-    as a context manager; one thread only."""
+    """A worker's run of small objects below `maker.root`, each through `fetch_small`: one
+    lock handed on, each directory fsynced once when the group closes, one buffer (`buf`).
+    After the close, `unsynced(rel)` is the OSError of the directory fsync `rel`'s rename
+    waited for, else None. Use as a context manager; one thread only."""
 
     def __init__(
         self,
