@@ -16,16 +16,19 @@ cancelled); its return value is ignored.
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import TypeVar
+from typing import Any, Protocol, TypeVar
 
 from ._config import RetryPolicy
 from ._exceptions import TransportError
 from ._retry import RetryState, after_failure
 
-__all__ = ["Attempts", "iter_with_retry", "run_with_retry"]
+__all__ = ["Attempts", "iter_with_retry", "list_with_retry", "run_with_retry"]
+
+log = logging.getLogger("objget")
 
 T = TypeVar("T")
 
@@ -115,3 +118,29 @@ def iter_with_retry(
             return
         except TransportError as exc:
             attempts.failed(exc)
+
+
+class Lister(Protocol):
+    def __call__(self, prefix: str, *, start_after: str | None = None) -> Iterator[Any]: ...
+
+
+def list_with_retry(
+    lister: Lister, prefix: str, policy: RetryPolicy
+) -> Iterator[tuple[str, int, str | None, str | None]]:
+    """The listing of `prefix` as (key, size, ETag, LastModified), resumed after the last key
+    seen when a page fails retryably."""
+    last: str | None = None
+
+    def listing(attempts: Attempts) -> Iterator[tuple[str, int, str | None, str | None]]:
+        nonlocal last
+        for obj in lister(prefix, start_after=last):
+            if last is not None and obj[0] <= last:
+                continue
+            last = obj[0]
+            attempts.progressed()
+            yield obj[0], obj[1], obj[2], (obj[3] if len(obj) > 3 else None)
+
+    def say(exc: TransportError, delay: float) -> None:
+        log.info("listing %s failed (%s); resuming after %r in %.2f s", prefix, exc, last, delay)
+
+    return iter_with_retry(listing, policy=policy, on_retry=say)

@@ -34,16 +34,14 @@ import contextlib
 import logging
 import os
 import sqlite3
-import stat
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import NamedTuple
 
 from ._batch_paths import JOURNAL_NAMES, LOCK_NAME
-from ._checkpoint import DestLock
+from ._engine_face import DestLock, fsync_dir, remove_quietly
 from ._exceptions import CheckpointError
-from ._fileio import fsync_dir, unlink_at
 
 __all__ = ["Done", "Journal", "Row", "Running"]
 
@@ -189,9 +187,9 @@ class Journal:
         directory = os.path.dirname(self.path)
         try:
             for side in (*JOURNAL_NAMES[1:], f"{JOURNAL_NAMES[0]}-journal"):
-                unlink_at(None, os.path.join(directory, side))
+                remove_quietly(os.path.join(directory, side))
             fsync_dir(directory)
-            unlink_at(None, self.path)
+            remove_quietly(self.path)
         except OSError as exc:
             log.warning("could not remove the batch journal %s: %s", self.path, exc)
             self.close()
@@ -203,18 +201,22 @@ class Journal:
         except OSError as exc:
             log.warning("could not fsync %s after removing the batch journal: %s", directory, exc)
 
+    def _open(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise CheckpointError("the batch journal is closed or read-only")
+        return self._db
+
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
         """Group the updates of the block into one commit (rolled back if the block fails)."""
-        if self._db is None:
-            raise CheckpointError("the batch journal is closed or read-only")
-        self._db.execute("BEGIN")
+        db = self._open()
+        db.execute("BEGIN")
         try:
             yield
         except BaseException:
-            self._db.execute("ROLLBACK")
+            db.execute("ROLLBACK")
             raise
-        self._db.execute("COMMIT")
+        db.execute("COMMIT")
 
     def rows(self) -> dict[str, Row]:
         """Every row, by destination (relative path)."""
@@ -224,23 +226,14 @@ class Journal:
         for r in self._db.execute(f"SELECT {_COLUMNS} FROM objects"):  # noqa: S608
             pre = (int(r[6]), int(r[7])) if r[6] is not None and r[7] is not None else None
             out[r[0]] = Row(
-                dest=r[0],
-                source=r[1],
-                state=r[2],
-                size=r[3],
-                etag=r[4],
-                version_id=r[5],
-                pre=pre,
-                error=r[8],
-                error_kind=r[9],
-            )
+                dest=r[0], source=r[1], state=r[2], size=r[3], etag=r[4], version_id=r[5],
+                pre=pre, error=r[8], error_kind=r[9],
+            )  # fmt: skip
         return out
 
     def _put(self, row: Row) -> None:
-        if self._db is None:
-            raise CheckpointError("the batch journal is closed or read-only")
         pre_ino, pre_mtime = row.pre if row.pre is not None else (None, None)
-        self._db.execute(
+        self._open().execute(
             f"INSERT INTO objects ({_COLUMNS}, attempts, updated) "  # noqa: S608
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (dest) DO UPDATE SET source=excluded.source, state=excluded.state, "
@@ -249,43 +242,24 @@ class Journal:
             "error_kind=excluded.error_kind, updated=excluded.updated, "
             "attempts=objects.attempts + excluded.attempts",
             (
-                row.dest,
-                row.source,
-                row.state,
-                row.size,
-                row.etag,
-                row.version_id,
-                pre_ino,
-                pre_mtime,
-                row.error,
-                row.error_kind,
-                1 if row.state == "running" else 0,
+                row.dest, row.source, row.state, row.size, row.etag, row.version_id, pre_ino,
+                pre_mtime, row.error, row.error_kind, 1 if row.state == "running" else 0,
                 time.time(),
             ),
-        )
+        )  # fmt: skip
 
     def running(
-        self,
-        dest: str,
-        source: str,
-        *,
-        size: int | None,
-        etag: str | None,
+        self, dest: str, source: str, *, size: int | None, etag: str | None,
         pre: tuple[int, int] | None,
-    ) -> None:
+    ) -> None:  # fmt: skip
         """Committed before the download starts; `pre` is the destination's (inode, mtime_ns)
         then, None when there was no file."""
-        if self._db is None:
-            raise CheckpointError("the batch journal is closed or read-only")
-        pre_ino, pre_mtime = pre if pre is not None else (None, None)
-        self._db.execute(_RUNNING, (dest, source, size, etag, pre_ino, pre_mtime, time.time()))
+        self.running_many([Running(dest, source, size, etag, pre)])
 
     def running_many(self, rows: list[Running]) -> None:
         """`running` for several objects in one call (one statement, run per row)."""
-        if self._db is None:
-            raise CheckpointError("the batch journal is closed or read-only")
         now = time.time()
-        self._db.executemany(
+        self._open().executemany(
             _RUNNING,
             [(r.dest, r.source, r.size, r.etag, *(r.pre or (None, None)), now) for r in rows],
         )
@@ -293,10 +267,8 @@ class Journal:
     def done_many(self, rows: list[Done]) -> None:
         """`done` for several objects in one call; rows `running` did not make are then
         written one by one."""
-        if self._db is None:
-            raise CheckpointError("the batch journal is closed or read-only")
         now = time.time()
-        cur = self._db.executemany(
+        cur = self._open().executemany(
             _DONE, [(r.source, r.size, r.etag, r.version_id, now, r.dest) for r in rows]
         )
         if cur.rowcount != len(rows):  # some had no row: the same UPDATE again, or an insert
@@ -308,27 +280,12 @@ class Journal:
     ) -> None:
         """The object is complete and durable at its destination. An UPDATE of the row its
         `running` made (cheaper than the general upsert), else a new row."""
-        if self._db is None:
-            raise CheckpointError("the batch journal is closed or read-only")
-        cur = self._db.execute(_DONE, (source, size, etag, version_id, time.time(), dest))
+        cur = self._open().execute(_DONE, (source, size, etag, version_id, time.time(), dest))
         if cur.rowcount == 0:
             self._put(
-                Row(
-                    dest=dest, source=source, state="done", size=size, etag=etag,
-                    version_id=version_id,
-                )
+                Row(dest=dest, source=source, state="done", size=size, etag=etag,
+                    version_id=version_id)
             )  # fmt: skip
 
     def failed(self, dest: str, source: str, *, kind: str, error: str) -> None:
         self._put(Row(dest=dest, source=source, state="failed", error=error, error_kind=kind))
-
-
-def file_state(path: str) -> tuple[int, int, int] | None:
-    """(inode, mtime_ns, size) of a regular file at `path` (not following a symlink), or None."""
-    try:
-        st = os.lstat(path)
-    except FileNotFoundError:
-        return None
-    if not stat.S_ISREG(st.st_mode):
-        return None
-    return st.st_ino, st.st_mtime_ns, st.st_size

@@ -5,19 +5,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ._exceptions import UnsafePath
-from ._exit import error_kind
 from ._models import DownloadResult
 
-__all__ = [
-    "ActiveObject",
-    "BatchItem",
-    "BatchProgress",
-    "BatchResult",
-    "ObjectResult",
-    "UnsafePath",
-    "error_kind",
-]
+__all__ = ["ActiveObject", "BatchItem", "BatchProgress", "BatchResult", "ObjectResult"]
+
+_FROM_RESULT = (
+    "verified", "checksums", "bytes_fetched", "bytes_resumed", "elapsed", "retries", "restarted",
+)  # fmt: skip
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -65,17 +59,9 @@ class ObjectResult:
         if self.error is not None:
             out["error"] = self.error
             out["error_kind"] = self.error_kind
-        if self.result is not None:
-            r = self.result
-            out.update(
-                verified=list(r.verified),
-                checksums=dict(r.checksums),
-                bytes_fetched=r.bytes_fetched,
-                bytes_resumed=r.bytes_resumed,
-                elapsed=round(r.elapsed, 6),
-                retries=r.retries,
-                restarted=r.restarted,
-            )
+        if self.result is not None:  # what the download did, as a single download says it
+            full = self.result.to_dict()
+            out.update((k, full[k]) for k in _FROM_RESULT)
         return out
 
 

@@ -13,10 +13,11 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from ._batch_models import ObjectResult, error_kind
+from ._batch_models import ObjectResult
 from ._config import DownloadConfig
 from ._downloader import Downloader
 from ._exceptions import DownloadError
+from ._exit import error_kind
 from ._models import ByteRange, ObjectMeta
 from ._phases import Paths, Span, fetch
 from ._windows import prepare_window, range_paths

@@ -12,14 +12,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._batch_journal import Journal, file_state
-from ._batch_models import BatchProgress, ObjectResult, UnsafePath
-from ._batch_paths import ParentMaker
+from ._batch_journal import Journal
+from ._batch_models import BatchProgress, ObjectResult
 from ._batch_progress import Tracker
 from ._batch_ray import GroupEntry, RangeJob, RangeOutcome, failed, meta_to, run_group, run_range
 from ._batch_sources import Planned
 from ._downloader import Downloader, head_with_retry
-from ._exceptions import DownloadError
+from ._engine_face import ParentMaker, file_state
+from ._exceptions import DownloadError, UnsafePath
 from ._windows import SharedPart
 
 __all__ = ["Driver"]

@@ -12,16 +12,15 @@ progress hook (the engine then saves its checkpoint) within about 0.1 s. With
 the limit caps the whole batch, not each object.
 
 Small listed objects travel in chunks (one hand-off per up to CHUNK_MAX objects while the
-queue is long, CHUNK near its end). Each is fsynced and renamed by `fetch_small` inside the
-directory the worker opened for the chunk without following symlinks (`OpenDirs`); the worker
-then fsyncs each such directory once, and only after that does the driver journal them done
-— so the journal never holds a `done` whose rename a power cut could still undo.
+queue is long, CHUNK near its end), each chunk through one `SmallGroup` of the engine's
+single-request mode, which fsyncs each directory once at the chunk's end; only after that
+does the driver journal them done — so the journal never holds a `done` whose rename a power
+cut could still undo (an object whose directory fsync failed is failed instead).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import logging
 import os
 import threading
 from collections import deque
@@ -29,24 +28,28 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from queue import SimpleQueue
 
-from . import _checkpoint as ck
 from ._batch_chunks import CHUNK, CHUNK_MAX, Work, completed_chunks, take_chunk
 from ._batch_feed import More
-from ._batch_journal import Done, Journal, Row, Running, file_state
-from ._batch_models import BatchProgress, ObjectResult, error_kind
-from ._batch_paths import OpenDirs, ParentMaker
+from ._batch_journal import Done, Journal, Row, Running
+from ._batch_models import BatchProgress, ObjectResult
 from ._batch_progress import Stopped, Tracker
 from ._batch_skip import skip_after_head
-from ._batch_small import SMALL, HeldLock, NotSmall, fetch_small
 from ._batch_sources import Planned
 from ._downloader import Downloader, head_with_retry
+from ._engine_face import (
+    SMALL,
+    NotSmall,
+    ParentMaker,
+    Paths,
+    RateLimiter,
+    SmallGroup,
+    file_state,
+)
 from ._exceptions import DownloadError
-from ._models import ObjectMeta
-from ._throttle import RateLimiter
+from ._exit import error_kind
+from ._models import DownloadResult, ObjectMeta
 
 __all__ = ["LARGE", "More", "Runner", "Stopped"]
-
-log = logging.getLogger("objget")
 
 MiB = 1024 * 1024
 LARGE = 16 * MiB
@@ -64,12 +67,9 @@ class Runner:
         *,
         on_progress: Callable[[BatchProgress], None] | None = None,
         on_result: Callable[[ObjectResult], None] | None = None,
-        limiter: RateLimiter | None = None,
     ) -> None:
-        """`limiter`: the one rate limit every object of the batch takes from (default:
-        one made from `dl.config.limit_rate`, if set)."""
         rate = dl.config.limit_rate
-        self._limiter = limiter or (RateLimiter(rate) if rate else None)
+        self._limiter = RateLimiter(rate) if rate else None  # one for every object of the batch
         self._dl = dl
         self._root = root
         self._journal = journal
@@ -190,9 +190,6 @@ class Runner:
                     results.append(out)
         self._journal.done_many(done)
 
-    def progress(self) -> BatchProgress | None:
-        return self._tracker.snapshot() if self._tracker else None
-
     def _start(self, w: Work) -> Running:
         """The journal's `running` row of `w` (the destination's inode and mtime now)."""
         p = w.planned
@@ -222,31 +219,21 @@ class Runner:
         return buf
 
     def _work_chunk(self, chunk: list[Work], streams: int) -> list[ObjectResult | Work]:
-        """In a worker thread: the objects of one chunk, one after the other; the small
-        ones are written relative to their directory opened once for the chunk, and each
-        such directory is fsynced once at the end."""
-        assert self._tracker is not None
+        """In a worker thread: the objects of one chunk, one after the other; the small ones
+        through one `SmallGroup` (each directory fsynced once, at its end)."""
+        tracker = self._tracker
+        assert tracker is not None
+        limiter = self._limiter.bound(tracker.stop.wait) if self._limiter else None
         out: list[ObjectResult | Work] = []
-        where: dict[int, str] = {}  # index in `out` of a small object -> its directory
-        dirs = OpenDirs(self._paths)
-        held = HeldLock()  # DEST's lock, handed from one small object to the next
-        try:
+        cfg = self._dl.config
+        with SmallGroup(self._paths, buf=self._buffer(), config=cfg, limiter=limiter) as group:
             for w in chunk:
-                if self._tracker.stop.is_set():
+                if tracker.stop.is_set():
                     raise Stopped
-                renamed: list[str] = []
-                out.append(self._work(w, streams, dirs, held, renamed))
-                if renamed:
-                    where[len(out) - 1] = renamed[0]
-        finally:
-            try:
-                held.release()
-            finally:
-                failed = dirs.close()
-        for i, parent in where.items():
-            if parent in failed:
-                out[i] = _unsynced(out[i], os.path.join(self._root, parent), failed[parent])
-        return out
+                out.append(self._work(w, streams, group))
+        return [
+            _unsynced(o, group.unsynced(w.planned.rel)) for w, o in zip(chunk, out, strict=True)
+        ]
 
     def _absent(self, rel: str, dest: str) -> bool:
         """Nothing at `dest` (as its directory's first visit saw it, else an lstat)."""
@@ -255,49 +242,26 @@ class Runner:
             return rel.rpartition("/")[2] not in listed
         return not os.path.lexists(dest)
 
-    def _small(
-        self,
-        w: Work,
-        dest: str,
-        dirs: OpenDirs,
-        held: HeldLock,
-        renamed: list[str],
-        meta: ObjectMeta | None,
-    ) -> ObjectResult | None:
-        """A small object in one GET, written in its directory from `dirs` (added to
-        `renamed`); size and ETag from `meta`, else the listing, else (both None) the
-        answer — None, with nothing written, when that answer is no small object."""
+    def _small(self, w: Work, group: SmallGroup, meta: ObjectMeta | None) -> DownloadResult | None:
+        """A small object in one GET; size and ETag from `meta`, else the listing, else (both
+        None) the answer — None, with nothing written, when that answer is no small object."""
         p = w.planned
-        tracker = self._tracker
-        assert tracker is not None
-        size, etag = (meta.size, meta.etag) if meta is not None else (p.size, p.etag)
-        version = (meta.version_id if meta is not None else None) or p.version_id
-        parent = p.rel.rpartition("/")[0]
+        known = meta if meta is not None else ObjectMeta(size=p.size, etag=p.etag)
         try:
-            result = fetch_small(
-                p.backend, p.key, dest, dir_fd=dirs.fd(parent), size=size, etag=etag,
-                version_id=version, sha256=p.sha256, config=self._dl.config,
-                buf=self._buffer(), listed=self._paths.listed(p.rel), sync_dir=False, held=held,
-                last_modified=meta.last_modified if meta is not None else p.last_modified,
-                limiter=self._limiter.bound(tracker.stop.wait) if self._limiter else None,
+            return group.fetch(
+                p.backend, p.key, p.rel, sha256=p.sha256,
+                meta=ObjectMeta(
+                    size=known.size, etag=known.etag, version_id=known.version_id or p.version_id,
+                    accept_ranges=True, last_modified=known.last_modified or p.last_modified,
+                ),
             )  # fmt: skip
         except NotSmall:
-            held.release()  # DEST's lock: the engine takes it itself
             return None
-        dirs.renamed(parent)
-        renamed.append(parent)
-        return ObjectResult(
-            source=p.source, path=dest, status="downloaded", size=result.size,
-            etag=result.etag, result=result,
-        )  # fmt: skip
 
-    def _work(
-        self, w: Work, streams: int, dirs: OpenDirs, held: HeldLock, renamed: list[str]
-    ) -> ObjectResult | Work:
+    def _work(self, w: Work, streams: int, group: SmallGroup) -> ObjectResult | Work:
         """In a worker thread: when the size is unknown, one GET if nothing is at the
-        destination (a small answer is the download), else HEAD; then download. A small
-        object is written in its directory from `dirs` and that directory (relative to the
-        root) added to `renamed` (its fsync is the caller's)."""
+        destination (a small answer is the download), else HEAD; then download: a small
+        object through `group`, a larger one through the ranged engine."""
         p = w.planned
         tracker = self._tracker
         assert tracker is not None
@@ -306,45 +270,39 @@ class Runner:
             dest = self._paths.path(p.rel)
             meta = w.meta
             cfg = self._dl.config
-            if meta is None and p.size is None and self._absent(p.rel, dest):
-                # nothing to skip: one GET tells size and ETag (a HEAD first would be 2N)
-                small = self._small(w, dest, dirs, held, renamed, None)
-                if small is not None:
-                    return small
+            result = None
             if meta is None and p.size is None:
-                meta = head_with_retry(p.backend, p.key, p.version_id, cfg.retry)
-                if skip_after_head(w.row, p, meta, dest, True):
-                    return ObjectResult(
-                        source=p.source, path=dest, status="skipped", size=meta.size, etag=meta.etag
-                    )
-                if self._want(meta.size) > streams:
-                    return dataclasses.replace(w, meta=meta)
+                # nothing to skip: one GET tells size and ETag (a HEAD first would be 2N)
+                result = self._small(w, group, None) if self._absent(p.rel, dest) else None
+                if result is None:
+                    meta = head_with_retry(p.backend, p.key, p.version_id, cfg.retry)
+                    if skip_after_head(w.row, p, meta, dest, True):
+                        return ObjectResult(
+                            source=p.source, path=dest, status="skipped", size=meta.size,
+                            etag=meta.etag,
+                        )  # fmt: skip
+                    if self._want(meta.size) > streams:
+                        return dataclasses.replace(w, meta=meta)
             size, etag = (meta.size, meta.etag) if meta is not None else (p.size, p.etag)
-            if size is not None and etag is not None and size < SMALL:
-                got = self._small(w, dest, dirs, held, renamed, meta)
-                assert got is not None
-                return got
-            # the engine makes its files by path: its directory is walked again first (a
-            # parent swapped for a symlink since the first visit is refused, not followed)
-            os.close(self._paths.open_dir(p.rel.rpartition("/")[0]))
-            per_object = dataclasses.replace(
-                cfg,
-                max_workers=streams,
-                # the runner gave this object `streams` of the budget: use at least two of
-                # them from the start (a lone download starts at one and measures)
-                min_workers=min(max(cfg.min_workers, 2), streams),
-                checksum=f"sha256:{p.sha256}" if p.sha256 else None,
-            )
-            result = self._dl.download_object(
-                p.backend,
-                p.key,
-                ck.Paths.beside(dest),
-                on_progress=tracker.listener(p.rel),
-                version_id=p.version_id,
-                meta=meta,
-                config=per_object,
-                limiter=self._limiter,
-            )
+            if result is None and size is not None and etag is not None and size < SMALL:
+                result = self._small(w, group, meta)
+                assert result is not None
+            if result is None:
+                # the engine makes its files by path: its directory is walked again first (a
+                # parent swapped for a symlink since the first visit is refused, not followed)
+                os.close(self._paths.open_dir(p.rel.rpartition("/")[0]))
+                per_object = dataclasses.replace(
+                    cfg,
+                    max_workers=streams,
+                    # the runner gave this object `streams` of the budget: use at least two of
+                    # them from the start (a lone download starts at one and measures)
+                    min_workers=min(max(cfg.min_workers, 2), streams),
+                    checksum=f"sha256:{p.sha256}" if p.sha256 else None,
+                )
+                result = self._dl.download_object(
+                    p.backend, p.key, Paths.beside(dest), on_progress=tracker.listener(p.rel),
+                    version_id=p.version_id, meta=meta, config=per_object, limiter=self._limiter,
+                )  # fmt: skip
         except Stopped:
             raise
         except (DownloadError, OSError, ValueError) as exc:
@@ -352,31 +310,23 @@ class Runner:
             if p.source not in text:
                 text = f"{p.source}: {text}"
             return ObjectResult(
-                source=p.source,
-                path=dest,
-                status="failed",
-                size=p.size,
-                etag=p.etag,
-                error=text,
-                error_kind=error_kind(exc),
-            )
+                source=p.source, path=dest, status="failed", size=p.size, etag=p.etag,
+                error=text, error_kind=error_kind(exc),
+            )  # fmt: skip
         return ObjectResult(
-            source=p.source,
-            path=dest,
-            status="skipped" if result.skipped else "downloaded",
-            size=result.size,
-            etag=result.etag,
-            result=result,
-        )
+            source=p.source, path=dest, status="skipped" if result.skipped else "downloaded",
+            size=result.size, etag=result.etag, result=result,
+        )  # fmt: skip
 
 
-def _unsynced(out: ObjectResult | Work, directory: str, exc: OSError) -> ObjectResult | Work:
-    """A small object renamed into `directory` whose fsync failed: not durable, so failed."""
-    if not isinstance(out, ObjectResult):
+def _unsynced(out: ObjectResult | Work, exc: OSError | None) -> ObjectResult | Work:
+    """A small object renamed into a directory whose fsync failed: not durable, so failed."""
+    if exc is None or not isinstance(out, ObjectResult):
         return out
     return dataclasses.replace(
         out,
         status="failed",
-        error=f"{out.source}: could not fsync the directory {directory}: {exc}",
+        error=f"{out.source}: could not fsync the directory {os.path.dirname(out.path or '')}: "
+        f"{exc}",
         error_kind="local",
     )

@@ -13,19 +13,15 @@ from __future__ import annotations
 import contextlib
 import os
 
-from . import _checkpoint as ck
-from ._batch_journal import Journal, Row, file_state
-from ._batch_models import ObjectResult, UnsafePath
-from ._batch_paths import ParentMaker
+from ._batch_journal import Journal, Row
+from ._batch_models import ObjectResult
 from ._batch_sources import Planned
-from ._exceptions import LockedError
+from ._engine_face import Paths, drop_stale_lock, file_state, up_to_date
 from ._models import ObjectMeta
-from ._sync import up_to_date
 
 __all__ = [
     "classify",
     "committed_before_crash",
-    "drop_stale_lock",
     "same_etag",
     "skip_after_head",
     "unchanged",
@@ -69,30 +65,9 @@ def committed_before_crash(row: Row | None, p: Planned, dest: str) -> bool:
     st = file_state(dest)
     if st is None or st[2] != p.size or row.size != p.size or not same_etag(row.etag, p.etag):
         return False
-    if os.path.lexists(ck.Paths.beside(dest).part):
+    if os.path.lexists(Paths.beside(dest).part):
         return False
     return row.pre is None or row.pre != (st[0], st[1])
-
-
-def drop_stale_lock(root: str, rel: str) -> None:
-    """Remove the lock file a run killed between its rename and the lock's removal left
-    beside a destination it committed: taken first (left alone while another run holds it),
-    relative to the directory opened without following symlinks (left alone when a parent
-    is not a plain directory)."""
-    lock = ck.Paths.beside(os.path.join(root, rel)).lock
-    if not os.path.lexists(lock):
-        return
-    try:
-        fd = ParentMaker(root).open_dir(rel.rpartition("/")[0])
-    except (UnsafePath, OSError):
-        return
-    try:
-        with ck.DestLock(lock, dest=os.path.join(root, rel), dir_fd=fd):
-            pass
-    except (LockedError, OSError):
-        pass
-    finally:
-        os.close(fd)
 
 
 def classify(

@@ -14,19 +14,13 @@ import os
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
 from urllib.parse import unquote, urlsplit
 
-from ._attempts import Attempts, iter_with_retry
-from ._batch_models import BatchItem, ObjectResult, UnsafePath
-from ._batch_paths import (
-    is_directory_marker,
-    refuse_collisions,
-    relative_path,
-    relative_to_prefix,
-)
+from ._batch_models import BatchItem, ObjectResult
+from ._batch_paths import is_directory_marker, relative_path, relative_to_prefix
 from ._config import RetryPolicy
-from ._exceptions import TransportError
+from ._engine_face import list_with_retry
+from ._exceptions import UnsafePath
 from .backends import BackendOptions, Resolved, Transport, resolve
 from .backends._base import Backend, Lister
 
@@ -60,10 +54,6 @@ class Sources:
     items: tuple[BatchItem, ...] = ()
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
-
-
-class _Lister(Protocol):
-    def __call__(self, prefix: str, *, start_after: str | None = None) -> Iterator[Any]: ...
 
 
 def read_manifest(path: str | os.PathLike[str]) -> list[BatchItem]:
@@ -126,27 +116,6 @@ def _default_dest(item: BatchItem, found: Resolved) -> str:
     if urlsplit(item.source).scheme.lower() in ("s3", "oss"):
         return found.key
     return unquote(urlsplit(item.source).path).lstrip("/")
-
-
-def list_with_retry(
-    lister: _Lister, prefix: str, policy: RetryPolicy
-) -> Iterator[tuple[str, int, str | None, str | None]]:
-    """The listing, resumed after the last key seen when a page fails retryably."""
-    last: str | None = None
-
-    def listing(attempts: Attempts) -> Iterator[tuple[str, int, str | None, str | None]]:
-        nonlocal last
-        for obj in lister(prefix, start_after=last):
-            if last is not None and obj[0] <= last:
-                continue
-            last = obj[0]
-            attempts.progressed()
-            yield obj[0], obj[1], obj[2], (obj[3] if len(obj) > 3 else None)
-
-    def say(exc: TransportError, delay: float) -> None:
-        log.info("listing %s failed (%s); resuming after %r in %.2f s", prefix, exc, last, delay)
-
-    return iter_with_retry(listing, policy=policy, on_retry=say)
 
 
 def candidates(
@@ -232,32 +201,22 @@ def plan(
     cache: dict[tuple[str, str], Backend],
     policy: RetryPolicy,
 ) -> tuple[list[Planned], list[ObjectResult]]:
-    """Everything the batch considers, and the objects refused up front (unsafe paths),
-    after the whole listing (collisions decided over all names at once)."""
-    found: list[Planned] = []
-    refused: list[ObjectResult] = []
-    for c in candidates(sources, transport=transport, options=options, cache=cache, policy=policy):
-        if isinstance(c, Planned):
-            found.append(c)
-        elif c is not None:
-            refused.append(c)
-    collisions = refuse_collisions(p.rel for p in found)
+    """Everything the batch considers, and the objects refused (unsafe paths, collisions),
+    after the whole listing (`plan_stream`, collected)."""
     planned: list[Planned] = []
-    first: set[str] = set()
-    for p in found:
-        reason = collisions.get(p.rel)
-        if reason is not None and not (reason.startswith("another") and p.rel not in first):
-            refused.append(_refused(p.source, UnsafePath(f"{p.rel!r}: {reason}")))
-            continue
-        first.add(p.rel)
-        planned.append(p)
+    refused: list[ObjectResult] = []
+    for c in plan_stream(sources, transport=transport, options=options, cache=cache, policy=policy):
+        if isinstance(c, Planned):
+            planned.append(c)
+        else:
+            refused.append(c)
     return planned, refused
 
 
 class Collisions:
-    """The collision rule of `plan` applied as the listing streams in: a repeated
-    destination is refused (all but the first), and a file another key needs as a directory
-    (`a` when `a/b` exists) is refused. A listing comes in key order, so an object is held
+    """The collision rule, applied as the listing streams in: a repeated destination is
+    refused (all but the first), and so is a file another key needs as a directory (`a` when
+    `a/b` exists). A listing comes in key order, so an object is held
     back only until the listing has passed the names below it (`a` until a key after every
     `a/...`); at the end of each prefix everything held is let go. A later source (another
     prefix, a manifest entry) that needs a file let go already as a directory is the one

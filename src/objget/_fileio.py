@@ -25,6 +25,7 @@ __all__ = [
     "commit_part",
     "disk_full",
     "file_id",
+    "file_state",
     "fsync_dir",
     "open_part",
     "preallocate",
@@ -38,7 +39,7 @@ __all__ = [
 _O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 # every side file of a destination carries it: `DEST.objget-part`, `.objget-ckpt`, `.objget-lock`,
-# a Ray range's `.objget-r<N>.ckpt`, the batch's `.objget-batch.db` (see _batch_paths)
+# a Ray range's `.objget-r<N>.ckpt`, the batch's `.objget-batch.db` (see docs/batch.md)
 MARKER = ".objget-"
 
 
@@ -182,6 +183,17 @@ def file_id(fd: int) -> tuple[int, int]:
     return st.st_dev, st.st_ino
 
 
+def file_state(path: str) -> tuple[int, int, int] | None:
+    """(inode, mtime_ns, size) of a regular file at `path` (not following a symlink), or None."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    if not stat.S_ISREG(st.st_mode):
+        return None
+    return st.st_ino, st.st_mtime_ns, st.st_size
+
+
 def check_same_file(
     dir_fd: int | None, name: str, made: tuple[int, int], *, display: str, part: str, dest: str
 ) -> None:
@@ -203,14 +215,21 @@ def check_same_file(
         )
 
 
-def commit_part(part: str, dest: str, made: tuple[int, int], *, display: str) -> None:
+def commit_part(
+    part: str, dest: str, made: tuple[int, int], *, display: str, dir_fd: int | None = None
+) -> None:
     """Rename the temp file `part` onto `dest` only while it is the file `made`
-    (`check_same_file`), then fsync the directory. By path, like every file of the engine: the
-    rename stays the one `rename` call the crash-point tests stop at (a `renameat` relative
-    to a directory descriptor would change that for no gain while the engine opens its files
-    by path); a batch's small objects check relative to their directory's descriptor."""
-    check_same_file(None, part, made, display=display, part=part, dest=dest)
-    replace_durably(part, dest)
+    (`check_same_file`), then fsync the directory. By path, like every file of the ranged
+    engine: the rename stays the one `rename` call the crash-point tests stop at. With
+    `dir_fd` (the open directory of both, as the single-request mode writes), the check and
+    the rename are relative to it and the directory's fsync is the caller's (once for many)."""
+    if dir_fd is None:
+        check_same_file(None, part, made, display=display, part=part, dest=dest)
+        replace_durably(part, dest)
+        return
+    name = os.path.basename(part)
+    check_same_file(dir_fd, name, made, display=display, part=part, dest=dest)
+    os.replace(name, os.path.basename(dest), src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
 
 
 def replace_durably(src: str, dst: str) -> None:

@@ -21,7 +21,7 @@ from email.utils import parsedate_to_datetime
 from ._config import DownloadConfig
 from ._models import DownloadResult, ObjectMeta
 
-__all__ = ["remote_seconds", "skip_existing", "stamp", "up_to_date"]
+__all__ = ["file_sha256", "remote_seconds", "skip_existing", "stamp", "up_to_date"]
 
 log = logging.getLogger("objget")
 
@@ -89,22 +89,29 @@ def up_to_date(
             dest, st.st_size, size, st.st_mtime_ns // _NS, secs,
         )  # fmt: skip
         return False
-    if sha256 is not None and _sha256(dest) != sha256.lower():
+    if sha256 is not None and _readable_sha256(dest) != sha256.lower():
         log.info("%s has the object's size and date but not its SHA-256: downloading", dest)
         return False
     return True
 
 
-def _sha256(path: str) -> str | None:
+def file_sha256(path: str) -> str:
+    """The SHA-256 (hex) of the file at `path`, read without following a symlink (OSError when
+    it cannot be read): what a skipped file is checked against when a checksum was asked for."""
     digest = hashlib.sha256()
     buf = memoryview(bytearray(1024 * 1024))
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    with open(fd, "rb", buffering=0) as f:
+        while n := f.readinto(buf):
+            digest.update(buf[:n])
+    return digest.hexdigest()
+
+
+def _readable_sha256(path: str) -> str | None:
     try:
-        with open(path, "rb", buffering=0) as f:
-            while n := f.readinto(buf):
-                digest.update(buf[:n])
+        return file_sha256(path)
     except OSError:
         return None
-    return digest.hexdigest()
 
 
 def skip_existing(

@@ -31,14 +31,7 @@ from typing import Protocol
 
 from ._batch_feed import Feed, More
 from ._batch_journal import Journal, Row
-from ._batch_models import (
-    ActiveObject,
-    BatchItem,
-    BatchProgress,
-    BatchResult,
-    ObjectResult,
-    UnsafePath,
-)
+from ._batch_models import ActiveObject, BatchItem, BatchProgress, BatchResult, ObjectResult
 from ._batch_run import Runner
 from ._batch_skip import classify
 from ._batch_sources import (
@@ -52,9 +45,10 @@ from ._batch_sources import (
 from ._batch_wire import WireTransport
 from ._config import DownloadConfig
 from ._downloader import Downloader
+from ._engine_face import file_sha256
+from ._exceptions import UnsafePath
 from .backends import BackendOptions
 from .backends._base import Backend
-from .integrity import DigestCheck
 
 __all__ = [
     "ActiveObject",
@@ -118,11 +112,7 @@ def check_existing(out: ObjectResult, sums: Mapping[str, str], root: str) -> Obj
     if want is None or out.path is None:
         return out
     try:
-        fd = os.open(out.path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-        try:
-            actual = DigestCheck("sha256", want).compute(fd, os.fstat(fd).st_size)
-        finally:
-            os.close(fd)
+        actual = file_sha256(out.path)
     except OSError as exc:
         actual = f"<unreadable: {exc.strerror}>"
     if actual == want:

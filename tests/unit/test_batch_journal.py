@@ -6,9 +6,10 @@ import os
 import pytest
 
 from objget import CheckpointError, LockedError
-from objget._batch_journal import Journal, file_state
+from objget._batch_journal import Journal
 from objget._batch_skip import classify, same_etag
 from objget._batch_sources import Planned
+from objget._fileio import file_state
 from objget.batch import read_manifest
 
 
@@ -116,14 +117,14 @@ def test_remove_takes_the_side_files_first_and_the_lock_last(tmp_path, monkeypat
     import objget._batch_journal as bj
 
     steps: list[str] = []
-    real_unlink = bj.unlink_at
+    real_remove = bj.remove_quietly
     monkeypatch.setattr(bj, "fsync_dir", lambda d: steps.append("fsync"))
 
-    def unlink(fd, name):
-        steps.append(os.path.basename(name))
-        real_unlink(fd, name)
+    def remove(path):
+        steps.append(os.path.basename(path))
+        real_remove(path)
 
-    monkeypatch.setattr(bj, "unlink_at", unlink)
+    monkeypatch.setattr(bj, "remove_quietly", remove)
     with Journal(str(tmp_path)) as j:
         j.done("a", "s3://b/a", size=1, etag=None, version_id=None)
         lock = j._lock

@@ -7,14 +7,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from objget._batch_models import ObjectResult
 from objget._batch_paths import (
-    ParentMaker,
     is_directory_marker,
-    refuse_collisions,
     relative_path,
     relative_to_prefix,
 )
+from objget._batch_sources import Collisions, Planned
+from objget._dirs import ParentMaker
 from objget.batch import UnsafePath
+from objget.testing import MemoryBackend
 
 
 @pytest.mark.parametrize(
@@ -106,7 +108,14 @@ def test_directory_markers():
 
 
 def test_collisions_refuse_the_file_a_directory_needs_and_duplicates():
-    refused = refuse_collisions(["a", "a/b", "c/d", "c/d", "e"])
+    store = MemoryBackend({})
+    rule = Collisions()
+    out = []
+    for rel in ["a", "a/b", "c/d", "c/d", "e"]:
+        out += rule.add(Planned(source=rel, rel=rel, backend=store, key=rel, size=1, etag="e"))
+    out += rule.flush()
+    refused = {o.source: o.error for o in out if isinstance(o, ObjectResult)}
+    assert [o.rel for o in out if isinstance(o, Planned)] == ["a/b", "c/d", "e"]
     assert set(refused) == {"a", "c/d"}
     assert "directory" in refused["a"] and "same destination" in refused["c/d"]
 

@@ -174,21 +174,21 @@ def test_small_objects_replace_leftovers_and_never_follow_a_planted_symlink(tmp_
 def test_a_directory_fsync_that_fails_leaves_its_objects_failed_not_done(tmp_path, monkeypatch):
     import errno
 
-    import objget._batch_paths as batch_paths
+    import objget._dirs as dirs
 
     objs = {f"bad/o{i}": b"x" * 100 for i in range(3)} | {
         f"good/o{i}": b"y" * 100 for i in range(3)
     }
     store = CountingStore(objs)
     plan = planned(store, objs, etags=True)
-    real = batch_paths._fsync_dir
+    real = dirs._fsync_dir
 
     def fsync_dir(fd, parent):
         if parent == "bad":
             raise OSError(errno.EIO, "Input/output error")
         real(fd, parent)
 
-    monkeypatch.setattr(batch_paths, "_fsync_dir", fsync_dir)
+    monkeypatch.setattr(dirs, "_fsync_dir", fsync_dir)
     cfg = DownloadConfig(max_workers=2, retry=no_wait_retry())
     with Downloader(config=cfg) as dl, Journal(str(tmp_path)) as jr:
         results = Runner(dl, str(tmp_path), jr).run(plan, {}, skipped=0)

@@ -12,9 +12,9 @@ import pytest
 from objget import DownloadConfig, Downloader, LockedError
 from objget import _checkpoint as ck
 from objget._batch_journal import Journal
-from objget._batch_paths import ParentMaker
 from objget._batch_run import Runner
 from objget._batch_sources import Planned
+from objget._dirs import ParentMaker
 from objget.batch import UnsafePath
 from objget.testing import MemoryBackend, no_wait_retry
 

@@ -1,6 +1,6 @@
-"""The collision rule applied as the listing streams in (`Collisions`) decides exactly as the
-rule over the whole listing (`refuse_collisions`) for a listing in key order, and lets an
-object go as soon as no later key can need its name as a directory."""
+"""The collision rule applied as the listing streams in (`Collisions`) decides exactly as a
+rule over the whole listing (`refuse_collisions` below, the oracle) for a listing in key
+order, and lets an object go as soon as no later key can need its name as a directory."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from objget._batch_models import ObjectResult
-from objget._batch_paths import refuse_collisions
 from objget._batch_sources import Collisions, Planned
 from objget.testing import MemoryBackend
 
@@ -17,6 +16,23 @@ _BACKEND = MemoryBackend({})
 
 def planned(rel: str) -> Planned:
     return Planned(source=f"mem://{rel}", rel=rel, backend=_BACKEND, key=rel, size=1, etag="e")
+
+
+def refuse_collisions(rels: list[str]) -> dict[str, str]:
+    """Over every name at once: `{rel: reason}` for a file that another key needs as a
+    directory and for a repeated destination (all but the first)."""
+    seen: set[str] = set()
+    dirs: set[str] = set()
+    refused: dict[str, str] = {}
+    for rel in rels:
+        if rel in seen:
+            refused[rel] = "another object in this batch has the same destination"
+            continue
+        seen.add(rel)
+        parts = rel.split("/")
+        dirs.update("/".join(parts[:i]) for i in range(1, len(parts)))
+    refused.update({rel: "it collides with a directory" for rel in seen if rel in dirs})
+    return refused
 
 
 def whole(rels: list[str]) -> list[str]:

@@ -13,7 +13,6 @@ import pytest
 from click.testing import CliRunner
 
 from objget import _cli_batch, _downloader, cli
-from objget._batch_models import error_kind
 from objget._exceptions import (
     AccessDenied,
     CheckpointError,
@@ -29,7 +28,7 @@ from objget._exceptions import (
     TransportError,
     UnsafePath,
 )
-from objget._exit import KIND_EXIT, exit_code
+from objget._exit import KIND_EXIT, error_kind, exit_code
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "errors.md"
 

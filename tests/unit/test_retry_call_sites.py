@@ -10,9 +10,9 @@ import os
 import pytest
 
 from objget import AccessDenied, DownloadConfig, RetriesExhausted, TransportError
-from objget._batch_small import fetch_small
-from objget._batch_sources import list_with_retry
+from objget._attempts import list_with_retry
 from objget._downloader import head_with_retry
+from objget._single import fetch_small
 from objget.testing import Fault, MemoryBackend, no_wait_retry
 
 KEYS = [f"p/{i:02d}" for i in range(10)]
@@ -81,8 +81,7 @@ def _fetch(tmp_path, store, key, attempts):
     meta = store.head(key)
     try:
         return fetch_small(
-            store, key, str(tmp_path / "x.bin"), dir_fd=dir_fd, size=meta.size or 0,
-            etag=meta.etag, version_id=None, sha256=None,
+            store, key, str(tmp_path / "x.bin"), dir_fd=dir_fd, meta=meta, sha256=None,
             config=DownloadConfig(retry=no_wait_retry(attempts)),
             buf=memoryview(bytearray(64 * 1024)),
         )  # fmt: skip

@@ -1,7 +1,7 @@
 """The one place checks are compared: the CRC computed on the byte path against the store's,
 then every file check on the finished file (`check_all`). Any mismatch discards the temp file
 (`discard()`) and raises IntegrityError; the destination is never touched. The engine's path
-(`_verify.verify`) and a batch's small objects (`_batch_small`) both end here.
+(`_verify.verify`) and the single-request mode (`_single`) both end here.
 """
 
 from __future__ import annotations
