@@ -48,7 +48,12 @@ def cluster():
 
 
 class Killer(threading.Thread):
-    """Kills the worker process of the first running objget task (range tasks first)."""
+    """Kills the worker process of a running objget task (range tasks first), until Ray shows
+    a re-run attempt of one of them: the state API's RUNNING list may lag, so a kill can land on
+    a worker whose task just ended (nothing to re-run); then the next running one is killed
+    (at most `MOST` kills)."""
+
+    MOST = 4
 
     def __init__(self) -> None:
         super().__init__(name="ray-killer")
@@ -62,19 +67,30 @@ class Killer(threading.Thread):
         start = time.monotonic()
         try:
             while not self.stop.is_set() and time.monotonic() < start + 120:
-                tasks = list_tasks(filters=[("state", "=", "RUNNING")], timeout=10)
-                ours = [t for t in tasks if t.name in OUR_TASKS and t.worker_pid]
-                ours.sort(key=lambda t: t.name != "run_range")
-                if ours and (ours[0].name == "run_range" or time.monotonic() > start + 3):
-                    try:
-                        os.kill(ours[0].worker_pid, signal.SIGKILL)
-                    except ProcessLookupError:  # it finished between the query and the kill
-                        continue
-                    self.killed.append((ours[0].name, ours[0].worker_pid))
+                if self.killed and _rerun_seen():
                     return
+                if len(self.killed) < self.MOST:
+                    tasks = list_tasks(filters=[("state", "=", "RUNNING")], timeout=10)
+                    ours = [t for t in tasks if t.name in OUR_TASKS and t.worker_pid]
+                    ours.sort(key=lambda t: t.name != "run_range")
+                    if ours and (ours[0].name == "run_range" or time.monotonic() > start + 3):
+                        try:
+                            os.kill(ours[0].worker_pid, signal.SIGKILL)
+                        except ProcessLookupError:  # it finished between the query and the kill
+                            continue
+                        self.killed.append((ours[0].name, ours[0].worker_pid))
+                        self.stop.wait(1.0)  # the state API reports the re-run in a moment
+                        continue
                 self.stop.wait(0.1)
         except BaseException as exc:
             self.errors.append(exc)
+
+
+def _rerun_seen() -> bool:
+    from ray.util.state import list_tasks
+
+    tasks = list_tasks(limit=10000, timeout=10)
+    return any(t.name in OUR_TASKS and t.attempt_number > 0 for t in tasks)
 
 
 def test_prefix_on_ray_survives_a_killed_worker(cluster, seaweed, tmp_path):
@@ -105,9 +121,10 @@ def test_prefix_on_ray_survives_a_killed_worker(cluster, seaweed, tmp_path):
 
     from ray.util.state import list_tasks
 
-    name = killer.killed[0][0]
-    attempts = list_tasks(filters=[("name", "=", name)], limit=10000, timeout=10)
-    assert any(t.attempt_number > 0 for t in attempts), "Ray did not re-run the killed task"
+    attempts = list_tasks(limit=10000, timeout=10)
+    assert any(t.name in OUR_TASKS and t.attempt_number > 0 for t in attempts), (
+        f"Ray re-ran none of our tasks after {len(killer.killed)} kill(s)"
+    )
 
 
 def test_cli_ray_auto_joins_the_running_cluster(cluster, seaweed, tmp_path):
