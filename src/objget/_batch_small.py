@@ -42,7 +42,6 @@ from collections.abc import Mapping
 
 from . import _checkpoint as ck
 from ._attempts import Attempts, run_with_retry
-from ._batch_answer import AnswerBody
 from ._config import DownloadConfig
 from ._exceptions import RangeNotSupported, TransportError
 from ._fileio import check_same_file, file_id, pwrite_all, unlink_at
@@ -51,6 +50,7 @@ from ._ranges import check_range_answer
 from ._sync import stamp
 from ._throttle import BoundLimiter
 from ._verify import checksummer_of, file_checks_of
+from .backends import ResponseBody
 from .backends._base import Backend, Checksummer, RangeBody, answer_checksums_of
 from .integrity import DigestCheck, FileCheck, Verified, check_all
 
@@ -266,7 +266,7 @@ def _attempt(
                     summer = checksummer_of(backend, described)
                     checks.extend(file_checks_of(backend, key, described, size=size))
                 pos, held = 0, 0  # `held` bytes at the front of buf, not written yet
-                if isinstance(body, AnswerBody):
+                if isinstance(body, ResponseBody):
                     # the bytes that came with the head: written from the connection's
                     # buffer, not copied into `buf` first (used up before the next call)
                     first = body.take_buffered(size)

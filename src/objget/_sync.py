@@ -16,7 +16,6 @@ import os
 import stat
 import time
 from datetime import datetime, timezone
-from email.utils import parsedate_to_datetime
 
 from ._config import DownloadConfig
 from ._models import DownloadResult, ObjectMeta
@@ -38,6 +37,8 @@ def remote_seconds(last_modified: str | None) -> int | None:
         if text[:4].isdigit() and "-" in text[:8]:
             when = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
         else:
+            from email.utils import parsedate_to_datetime  # loaded only when a date is read
+
             when = parsedate_to_datetime(text)
     except (TypeError, ValueError, OverflowError, IndexError):
         return None

@@ -285,13 +285,7 @@ SPEAKS_HTTP = {"urllib3", "socket", "ssl", "http", "select", "selectors"}
 # Today's violations (importer -> target). The one-engine refactor (issue 15: batch and Ray
 # call the engine's prepare / fetch / finish phases) removes them; this list only shrinks.
 BATCH_ALLOWED_TODAY = {
-    # the small-object path and its raw-socket fast lane speak HTTP and validate answers
-    ("objget._batch_answer", "objget.backends._transport"),
-    ("objget._batch_answer", "socket"),
-    ("objget._batch_answer", "urllib3"),
-    ("objget._batch_wire", "objget.backends._transport"),
-    ("objget._batch_wire", "select"),
-    ("objget._batch_wire", "socket"),
+    # the small-object path validates answers and writes files itself
     ("objget._batch_small", "objget._checkpoint"),
     ("objget._batch_small", "objget._fileio"),
     ("objget._batch_small", "objget._ranges"),
@@ -323,8 +317,6 @@ BATCH_ALLOWED_TODAY = {
     ("objget._batch_journal", "objget._fileio"),
     ("objget._batch_run", "objget._throttle"),
     ("objget._batch_small", "objget._throttle"),
-    # the lean plain-http client asks whether a proxy applies (then urllib3 sends it)
-    ("objget._batch_wire", "objget.backends._proxy"),
 }
 
 
