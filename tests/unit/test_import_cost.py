@@ -89,6 +89,7 @@ def _served(directory: object, body: str) -> str:
                     blob = open(name, "rb").read()
                     conn.sendall(
                         b"HTTP/1.1 200 OK\\r\\nAccept-Ranges: none\\r\\n"
+                        + b"Last-Modified: Sun, 06 Nov 1994 08:49:37 GMT\\r\\n"
                         + b"Content-Length: %d\\r\\n\\r\\n" % len(blob)
                         + (blob if method == b"GET" else b"")
                     )
