@@ -458,3 +458,19 @@ def test_targets_are_the_ones_urllib3_sent(host, port, rest):
     parts = urlsplit(url)
     written = (parts.path or "/") + ("?" + parts.query if parts.query else "")
     assert target(url, as_written=True) == _encode_target(written)
+
+
+@pytest.mark.parametrize(
+    ("url", "followed", "written"),
+    [
+        ("http://h/../", "/", "/../"),
+        ("http://h/a/./b/../c?q=%2f", "/a/c?q=%2F", "/a/./b/../c?q=%2F"),
+        ("http://h/a b?x y", "/a%20b?x%20y", "/a%20b?x%20y"),
+        ("http://h/100%", "/100%25", "/100%25"),
+        ("http://h?", "/?", "/"),
+        ("http://h/caf\u00e9#frag", "/caf%C3%A9", "/caf%C3%A9"),
+    ],
+)
+def test_known_targets(url, followed, written):
+    assert target(url, as_written=False) == followed
+    assert target(url, as_written=True) == written

@@ -35,7 +35,10 @@ _UNRESERVED = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._
 _PATH_SAFE = frozenset(_UNRESERVED + "!$&'()*+,;=" + ":@/")
 _QUERY_SAFE = _PATH_SAFE | {"?"}
 # a path and query that need no work at all: the common case, decided by one regex
-_PLAIN = re.compile(r"/[A-Za-z0-9\-._~!$&'()*+,;=:@/]*(?:\?[A-Za-z0-9\-._~!$&'()*+,;=:@/?]*)?")
+_PLAIN = re.compile(
+    r"/(?:[A-Za-z0-9\-._~!$&'()*+,;=:@/]|%[0-9A-F]{2})*"
+    r"(?:\?(?:[A-Za-z0-9\-._~!$&'()*+,;=:@/?]|%[0-9A-F]{2})*)?"
+)
 _DOT = re.compile(r"(?:^|/)\.\.?(?:/|$)")
 _ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
 _DEFAULT_PORT = {"http": 80, "https": 443}
@@ -102,7 +105,7 @@ def target(url: str, *, as_written: bool) -> str:
     if _PLAIN.fullmatch(whole) and (as_written or not _DOT.search(path)):
         return whole
     if not as_written:
-        path = remove_dot_segments(path)
+        path = remove_dot_segments(path) or "/"
     out = encode(path, _PATH_SAFE)
     if mark:
         out += "?" + encode(query, _QUERY_SAFE)
