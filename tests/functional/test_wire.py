@@ -374,7 +374,8 @@ def test_a_redirect_to_another_host_drops_credentials_and_303_becomes_get():
                 t.close()
     lines = seen[0].split("\r\n")
     assert lines[0] == "GET /x HTTP/1.1"
-    assert "X-Keep: 1" in lines and not [x for x in lines if x.startswith(("Authorization", "Cookie"))]
+    assert "X-Keep: 1" in lines
+    assert not [x for x in lines if x.startswith(("Authorization", "Cookie"))]
 
 
 def test_more_than_ten_redirects_is_a_final_error():

@@ -1,7 +1,7 @@
 """Exact-byte scenarios over real TLS (pytest-httpserver with an ssl context): the HTTPS body
 read that takes TLS records straight from OpenSSL (`Conn.tls_read`) must keep every fault
-behaviour of the plain path — resets, truncation without close_notify, extra bytes, tiny bodies buffered with
-the headers."""
+behaviour of the plain path — resets, truncation without close_notify, extra bytes, tiny
+bodies buffered with the headers."""
 
 from __future__ import annotations
 
