@@ -25,6 +25,7 @@ encoded before). A component with nothing to encode is returned as it is.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -64,7 +65,20 @@ class Origin:
 def origin(url: str) -> Origin:
     """The origin of an http(s) URL; ValueError for another scheme, no host, a bad port or a
     host with characters no host name has."""
-    parts = urlsplit(url)
+    scheme, sep, rest = url.partition("://")
+    end = len(rest)
+    for mark in "/?#":
+        i = rest.find(mark, 0, end)
+        if i >= 0:
+            end = i
+    return _origin(scheme if sep else "", rest[:end])
+
+
+@functools.lru_cache(maxsize=256)
+def _origin(scheme: str, netloc: str) -> Origin:
+    """The origin for a scheme and authority (a download asks about the same few, each
+    request: remembered)."""
+    parts = urlsplit(f"{scheme}://{netloc}")
     scheme = parts.scheme.lower()
     if scheme not in _DEFAULT_PORT:
         raise ValueError(f"not an http(s) URL (scheme {scheme!r})")
