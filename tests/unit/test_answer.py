@@ -86,3 +86,13 @@ def test_a_tls_record_read_fills_the_buffer_record_by_record() -> None:
     assert released == [conn]
     ours.close()
     theirs.close()
+
+
+def test_doctests_run() -> None:
+    import doctest
+
+    from objget.backends import _answer, _target
+
+    for module in (_answer, _target):
+        result = doctest.testmod(module)
+        assert result.attempted > 0 and result.failed == 0, module.__name__
