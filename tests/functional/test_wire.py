@@ -475,3 +475,22 @@ def test_targets_are_the_ones_urllib3_sent(host, port, rest):
 def test_known_targets(url, followed, written):
     assert target(url, as_written=False) == followed
     assert target(url, as_written=True) == written
+
+
+def test_the_pool_keeps_at_most_pool_size_idle_connections():
+    def serve(conn: socket.socket, s: Script) -> None:
+        while s.read_request(conn) is not None:
+            conn.sendall(ok(b"x"))
+
+    with Script(serve) as s:
+        t = Transport(DownloadConfig(timeouts=Timeouts(connect=2.0, read=5.0)), pool_size=2)
+        try:
+            bodies = [t.request("GET", f"{s.url}/k{i}", headers={}, source="s") for i in range(3)]
+            for body in bodies:  # three at once: three connections
+                assert body.read_error_body() == b"x"
+            again = [t.request("GET", f"{s.url}/k{i}", headers={}, source="s") for i in range(3)]
+            for body in again:  # two were kept; the third request needed a new connection
+                assert body.read_error_body() == b"x"
+        finally:
+            t.close()
+    assert s.accepted == 4

@@ -84,22 +84,20 @@ class Pool:
 
     def release(self, conn: Conn) -> None:
         """Keep a connection whose answer was read to its end for the next request."""
-        dropped: list[Conn] = []
+        dropped: list[Conn] = [conn]
         with self._lock:
             key: Key = conn.key  # type: ignore[assignment]
             idle = self._idle.get(key)
             if idle is None and not self._closed:
-                if len(self._idle) >= _MAX_KEYS:
-                    dropped = self._idle.pop(next(iter(self._idle)))
+                if len(self._idle) >= _MAX_KEYS:  # the oldest key's connections make room
+                    dropped += self._idle.pop(next(iter(self._idle)))
                 idle = self._idle[key] = []
             if idle is not None and not self._closed and len(idle) < self._keep:
                 conn.idle_since = time.monotonic()
                 idle.append(conn)
-                conn = None  # type: ignore[assignment]
+                dropped.remove(conn)
         for old in dropped:
             old.close()
-        if conn is not None:
-            conn.close()
 
     def connect(self, key: Key, where: Origin) -> Conn:
         """A new connection for `key`: to `where` directly, or through the key's proxy (a
