@@ -494,3 +494,31 @@ def test_the_pool_keeps_at_most_pool_size_idle_connections():
         finally:
             t.close()
     assert s.accepted == 4
+
+
+def test_abort_breaks_a_blocked_read_at_once():
+    """The abort path (Ctrl-C, a stalled stream given up): another thread shuts the body's
+    socket down; the read blocked in the kernel (SO_RCVTIMEO, 5 s here) ends at once."""
+    import time
+
+    def stall(conn: socket.socket, s: Script) -> None:
+        s.read_request(conn)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n12")
+        s.read_request(conn)  # until the client goes away
+
+    with Script(stall) as s:
+        t = transport(read=5.0)
+        try:
+            body = t.request("GET", f"{s.url}/k", headers={}, source="src")
+            buf = memoryview(bytearray(100))
+            assert body.readinto(buf) == 2
+            timer = threading.Timer(0.2, body.abort)
+            timer.start()
+            start = time.monotonic()
+            with pytest.raises(TransportError):
+                body.readinto(buf)
+            assert time.monotonic() - start < 2.0
+            timer.join(5)
+            body.close()
+        finally:
+            t.close()

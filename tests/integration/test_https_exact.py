@@ -144,3 +144,35 @@ def test_stall_is_detected_over_tls(tls_server, tmp_path):
     res = download(serve(server, obj), tmp_path / "out", ca, timeouts=objget.Timeouts(read=1))
     assert (tmp_path / "out").read_bytes() == data
     assert res.retries == 1
+
+
+def test_abort_breaks_a_blocked_tls_read_at_once(tls_server):
+    """The abort path over TLS (Ctrl-C, a stalled stream given up): another thread shuts the
+    body's socket down and the blocked read ends at once as a TransportError, never as
+    plaintext read from under the TLS layer."""
+    import threading
+
+    from objget.backends import Transport
+
+    server, ca = tls_server
+    data = payload(MiB)
+    obj = StallingObject(data, script=["stall:100000"])
+    url = serve(server, obj)
+    config = objget.DownloadConfig(ca_bundle=str(ca.cert), timeouts=objget.Timeouts(read=10))
+    transport = Transport(config)
+    try:
+        body = transport.request("GET", url, headers={}, source="s")
+        buf = memoryview(bytearray(MiB))
+        got = body.readinto(buf[:50000])  # what came before the stall
+        assert got > 0
+        timer = threading.Timer(0.3, body.abort)
+        timer.start()
+        start = time.monotonic()
+        with pytest.raises(objget.TransportError):
+            while body.readinto(buf):
+                pass
+        assert time.monotonic() - start < 2.0  # the server stalls 3 s, the timeout is 10 s
+        timer.join(5)
+        body.close()
+    finally:
+        transport.close()
