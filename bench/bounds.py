@@ -12,7 +12,7 @@
 3. What a small download's time is made of: an 8 MiB object from nginx by curl and by the
    objget CLI (whole processes, with `-q`), against the interpreter alone (`python -c pass`),
    the command's front (`python -c "import objget.cli"`, `objget --help`: no engine, no
-   urllib3), the download's imports (the engine and urllib3 under it) and `objget.download`
+   transport), the download's imports (the engine and its transport) and `objget.download`
    in-process. objget's bytecode is compiled first, as an install does: with
    PYTHONDONTWRITEBYTECODE set and no `__pycache__`, every run would compile objget's sources.
 
@@ -124,7 +124,7 @@ def startup(root: Path, work: Path, name: str, reps: int) -> dict[str, list[floa
             "small: objget --help": lambda: subprocess.run(
                 [py, "-m", "objget", "--help"], check=True, stdout=subprocess.DEVNULL
             ),
-            "small: the download's imports (engine, urllib3; os._exit)": lambda: subprocess.run(
+            "small: the download's imports (engine, transport; os._exit)": lambda: subprocess.run(
                 [py, "-c", engine], check=True
             ),
             "small: curl": lambda: subprocess.run(["curl", "-sS", "-o", str(out), url], check=True),

@@ -135,7 +135,7 @@ def cleanup(dest: Path) -> None:
 # --- py-spy ---------------------------------------------------------------------------------
 
 _BYTE_PATH = ("Engine._copy",)
-_TLS_READ = ("SSLSocket.read", "DirectTlsReader.readinto")
+_TLS_READ = ("SSLSocket.read", "DirectTlsReader.readinto", "ResponseBody._fill")
 _CATEGORIES = (
     "TLS read: decrypt (libcrypto)",
     "TLS read: recv syscall (kernel copy)",
@@ -144,7 +144,7 @@ _CATEGORIES = (
     "pwrite (page-cache copy)",
     "GIL wait (taking the GIL back after a C call)",
     "Python frames on the byte path",
-    "request setup (urllib3, connect, TLS handshake)",
+    "request setup (connect, TLS handshake, request)",
     "checkpoint save (fdatasync, fsync, rename)",
     "main loop (controller, progress, joins)",
     "start-up (imports, CLI)",
@@ -177,7 +177,7 @@ def categorize(frames: list[str], *, native: bool) -> str:
     if any(n in names for n in _BYTE_PATH):
         return "Python frames on the byte path"
     if "Engine._stream" in names or "Engine._fetch" in names:
-        return "request setup (urllib3, connect, TLS handshake)"
+        return "request setup (connect, TLS handshake, request)"
     if any(n.endswith("save") for n in names) or "replace_durably" in names:
         return "checkpoint save (fdatasync, fsync, rename)"
     if "Engine.run" in names or "Engine._worker" in names:

@@ -6,7 +6,6 @@ The random draw is injected (`rand` in [0, 1)), so tests are deterministic.
 
 from __future__ import annotations
 
-import email.utils
 import math
 from dataclasses import dataclass
 
@@ -28,6 +27,8 @@ def parse_retry_after(value: str | None, *, now: float) -> float | None:
         return None
     if value.isascii() and value.isdigit():
         return min(float(value), _MAX_RETRY_AFTER)
+    import email.utils  # only for an HTTP date: a plain download never loads `email`
+
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError, OverflowError):

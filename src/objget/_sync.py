@@ -13,15 +13,21 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 import stat
 import time
 from datetime import datetime, timezone
-from email.utils import parsedate_to_datetime
 
 from ._config import DownloadConfig
 from ._models import DownloadResult, ObjectMeta
 
 __all__ = ["file_sha256", "remote_seconds", "skip_existing", "stamp", "up_to_date"]
+
+# IMF-fixdate (RFC 9110), e.g. "Sun, 06 Nov 1994 08:49:37 GMT"
+_IMF_FIXDATE = re.compile(
+    r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), (\d\d) ([A-Z][a-z]{2}) (\d{4}) (\d\d):(\d\d):(\d\d) GMT"
+)
+_MONTHS = "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec"
 
 log = logging.getLogger("objget")
 
@@ -37,7 +43,15 @@ def remote_seconds(last_modified: str | None) -> int | None:
     try:
         if text[:4].isdigit() and "-" in text[:8]:
             when = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+        elif m := _IMF_FIXDATE.fullmatch(text):  # what servers send: no `email` import needed
+            day, mon, year, hh, mm, ss = m.groups()
+            month = _MONTHS.index(mon) // 4 + 1
+            when = datetime(
+                int(year), month, int(day), int(hh), int(mm), int(ss), tzinfo=timezone.utc
+            )
         else:
+            from email.utils import parsedate_to_datetime  # RFC 850, asctime and the like
+
             when = parsedate_to_datetime(text)
     except (TypeError, ValueError, OverflowError, IndexError):
         return None

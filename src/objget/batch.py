@@ -42,7 +42,6 @@ from ._batch_sources import (
     read_manifest,
     seq,
 )
-from ._batch_wire import WireTransport
 from ._config import DownloadConfig
 from ._downloader import Downloader
 from ._engine_face import file_sha256
@@ -223,7 +222,7 @@ def download_many(
 
     with (
         Downloader(config=config, options=options) as dl,
-        contextlib.closing(WireTransport(dl.config, fallback=lambda: dl.transport)) as wire,
+        contextlib.nullcontext(dl.transport) as wire,
         Journal(root, readonly=dry_run) as jr,
     ):
         rows = jr.rows()

@@ -1,7 +1,7 @@
 """Exact-byte scenarios over real TLS (pytest-httpserver with an ssl context): the HTTPS body
-reader that takes TLS records straight from OpenSSL must keep every fault behaviour of the
-plain path — resets, truncation without close_notify, extra bytes, tiny bodies buffered with
-the headers."""
+read that takes TLS records straight from OpenSSL (`Conn.tls_read`) must keep every fault
+behaviour of the plain path — resets, truncation without close_notify, extra bytes, tiny
+bodies buffered with the headers."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pytest_httpserver import HTTPServer
 from werkzeug.wrappers import Response
 
 import objget
-from objget.backends._tls import DirectTlsReader
+from objget.backends import _tls
 
 from ._ranged_app import RangedObject
 from ._tls import make_ca, sign
@@ -85,18 +85,18 @@ def download(url, dest, ca, **cfg):
 def test_the_direct_reader_is_used_for_https_bodies(tls_server, tmp_path, monkeypatch):
     server, ca = tls_server
     data = payload(3 * MiB)
-    made: list[DirectTlsReader | None] = []
-    original = DirectTlsReader.for_response
+    made: list[object] = []
+    original = _tls.wrap
 
-    def spy(fp):
-        reader = original(fp)
-        made.append(reader)
-        return reader
+    def spy(*args, **kwargs):
+        tls, read = original(*args, **kwargs)
+        made.append(read)
+        return tls, read
 
-    monkeypatch.setattr(DirectTlsReader, "for_response", spy)
+    monkeypatch.setattr(_tls, "wrap", spy)
     download(serve(server, RangedObject(data)), tmp_path / "out", ca)
     assert (tmp_path / "out").read_bytes() == data
-    assert any(r is not None for r in made)
+    assert made and all(r is not None for r in made)
 
 
 @pytest.mark.parametrize("size", [1, 100, 8191, 8192, 70_000, 64 * 1024 * 3 + 5])
@@ -144,3 +144,35 @@ def test_stall_is_detected_over_tls(tls_server, tmp_path):
     res = download(serve(server, obj), tmp_path / "out", ca, timeouts=objget.Timeouts(read=1))
     assert (tmp_path / "out").read_bytes() == data
     assert res.retries == 1
+
+
+def test_abort_breaks_a_blocked_tls_read_at_once(tls_server):
+    """The abort path over TLS (Ctrl-C, a stalled stream given up): another thread shuts the
+    body's socket down and the blocked read ends at once as a TransportError, never as
+    plaintext read from under the TLS layer."""
+    import threading
+
+    from objget.backends import Transport
+
+    server, ca = tls_server
+    data = payload(MiB)
+    obj = StallingObject(data, script=["stall:100000"])
+    url = serve(server, obj)
+    config = objget.DownloadConfig(ca_bundle=str(ca.cert), timeouts=objget.Timeouts(read=10))
+    transport = Transport(config)
+    try:
+        body = transport.request("GET", url, headers={}, source="s")
+        buf = memoryview(bytearray(MiB))
+        got = body.readinto(buf[:50000])  # what came before the stall
+        assert got > 0
+        timer = threading.Timer(0.3, body.abort)
+        timer.start()
+        start = time.monotonic()
+        with pytest.raises(objget.TransportError):
+            while body.readinto(buf):
+                pass
+        assert time.monotonic() - start < 2.0  # the server stalls 3 s, the timeout is 10 s
+        timer.join(5)
+        body.close()
+    finally:
+        transport.close()

@@ -284,19 +284,9 @@ BATCH_MAY_IMPORT = FACES | {
 }
 SPEAKS_HTTP = {"urllib3", "socket", "ssl", "http", "select", "selectors"}
 
-# Today's violations (importer -> target). The one-engine refactor (issue 15: batch and Ray
-# call the engine's prepare / fetch / finish phases) removes them; this list only shrinks.
-BATCH_ALLOWED_TODAY = {
-    # the small-object path and its raw-socket fast lane speak HTTP and validate answers
-    ("objget._batch_answer", "objget.backends._transport"),
-    ("objget._batch_answer", "socket"),
-    ("objget._batch_answer", "urllib3"),
-    ("objget._batch_wire", "objget.backends._transport"),
-    ("objget._batch_wire", "select"),
-    ("objget._batch_wire", "socket"),
-    # the lean plain-http client asks whether a proxy applies (then urllib3 sends it)
-    ("objget._batch_wire", "objget.backends._proxy"),
-}
+# Violations allowed (importer -> target). The one-engine refactor (issue 15: batch and Ray
+# call the engine's phases and faces) removed the last of them; a new one fails the test.
+BATCH_ALLOWED_TODAY: set[tuple[str, str]] = set()  # none left: keep it so
 
 
 def _public(module: str) -> set[str]:

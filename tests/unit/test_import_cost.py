@@ -1,6 +1,7 @@
 """Start-up cost guard: `import objget`, `import objget.cli` and a quiet plain-HTTP download
 must not load rich, the batch machinery, the OSS/S3 backends or the oss2 drop-in, and the
-plain-HTTP download must not load the system's CA store.
+plain-HTTP download must not load TLS, the system's CA store, http.client, email or urllib3
+(objget speaks HTTP/1.1 itself: `backends/_conn.py`).
 
 Module sets, not timings: each check runs in a fresh interpreter and lists what it imported.
 """
@@ -37,13 +38,10 @@ HEAVY = (
     "objget.backends._proxy",  # only with a proxy configured or in the environment
 )
 PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")  # and upper case
-# what only a download needs: the engine, its transport and urllib3 under it (with http.client
-# and ssl, ~50 ms here). `objget --help`, `--version` and click's usage errors load none of it
-# (`--version` reads the package metadata, which loads `email`).
+# what only a download needs: the engine and its transport. `objget --help`, `--version` and
+# click's usage errors load none of it (`--version` reads the package metadata, which loads
+# `email`).
 DOWNLOAD = (
-    "urllib3",
-    "http.client",
-    "ssl",
     "objget._downloader",
     "objget._config",
     "objget._models",
@@ -70,21 +68,44 @@ def _loaded_after(code: str) -> list[str]:
 
 def _served(directory: object, body: str) -> str:
     """A script that serves `directory` over plain HTTP on 127.0.0.1 (`url_of(name)`) while it
-    runs `body` (dedented code)."""
+    runs `body` (dedented code). The server is a few lines over `socket`: http.server would
+    load http.client, email and ssl itself, the modules a download must not need."""
     head = textwrap.dedent(
         f"""
-        import functools, http.server, threading
-        handler = functools.partial(
-            http.server.SimpleHTTPRequestHandler, directory={str(directory)!r}
-        )
-        handler.func.log_message = lambda *a: None
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        url_of = lambda name: "http://127.0.0.1:%d/%s" % (server.server_address[1], name)
+        import os, socket, threading
+        listener = socket.create_server(("127.0.0.1", 0))
+        def serve(conn):
+            with conn:
+                data = b""
+                while True:
+                    while b"\\r\\n\\r\\n" not in data:
+                        more = conn.recv(65536)
+                        if not more:
+                            return
+                        data += more
+                    head, _, data = data.partition(b"\\r\\n\\r\\n")
+                    method, path = head.split(b" ")[:2]
+                    name = os.path.join({str(directory)!r}, path.decode().lstrip("/"))
+                    blob = open(name, "rb").read()
+                    conn.sendall(
+                        b"HTTP/1.1 200 OK\\r\\nAccept-Ranges: none\\r\\n"
+                        + b"Last-Modified: Sun, 06 Nov 1994 08:49:37 GMT\\r\\n"
+                        + b"Content-Length: %d\\r\\n\\r\\n" % len(blob)
+                        + (blob if method == b"GET" else b"")
+                    )
+        def accept():
+            while True:
+                try:
+                    conn, _ = listener.accept()
+                except OSError:
+                    return
+                threading.Thread(target=serve, args=(conn,), daemon=True).start()
+        threading.Thread(target=accept, daemon=True).start()
+        url_of = lambda name: "http://127.0.0.1:%d/%s" % (listener.getsockname()[1], name)
         from objget.cli import command
         """
     )
-    tail = "server.shutdown()\nserver.server_close()\n"
+    tail = "listener.close()\n"
     return head + textwrap.dedent(body) + tail
 
 
@@ -96,7 +117,7 @@ def test_import_objget_loads_only_the_error_tree():
     loaded = _loaded_after("import objget")
     assert [m for m in loaded if m.startswith("objget")] == ["objget", "objget._exceptions"]
     assert _heavy(loaded) == []
-    for lib in ("urllib3", "click", "dataclasses"):
+    for lib in ("urllib3", "http.client", "ssl", "click", "dataclasses"):
         assert lib not in loaded
 
 
@@ -110,12 +131,12 @@ def test_import_cli_loads_no_rich_batch_or_other_backends():
     assert "objget._api" not in loaded
 
 
-def test_import_cli_loads_no_engine_transport_or_urllib3():
+def test_import_cli_loads_no_engine_or_transport():
     loaded = _loaded_after("import objget.cli")
     assert _download_modules(loaded) == []
 
 
-def test_help_version_and_usage_errors_load_no_engine_or_urllib3():
+def test_help_version_and_usage_errors_load_no_engine_or_transport():
     code = textwrap.dedent(
         """
         import contextlib, io
@@ -144,15 +165,24 @@ def test_quiet_http_download_loads_no_rich_batch_or_other_backends(tmp_path):
             command.main(["-q", url_of("blob"), {str(tmp_path / "out")!r}], prog_name="objget")
         except SystemExit as exc:
             assert exc.code in (0, None), exc.code
-        # a plain-http download never loads the system CA store (~45 ms)
-        from objget.backends._transport import _system_trust
-        assert _system_trust.cache_info().misses == 0, "CA store loaded for plain http"
         """,
     )
     loaded = _loaded_after(code)
     assert (tmp_path / "out").read_bytes() == b"x" * 100_000
     assert "objget._engine" in loaded or "objget._downloader" in loaded
     assert _heavy(loaded) == []
+    # no TLS (nor the system CA store, ~45 ms), no second HTTP client, no email parser: ~50 ms
+    # of start-up that urllib3 and http.client cost before objget spoke HTTP/1.1 itself
+    assert _plain_http_never(loaded) == []
+
+
+def _plain_http_never(modules: list[str]) -> list[str]:
+    never = ("ssl", "_ssl", "http", "urllib3", "email", "objget.backends._tls")
+    return [m for m in modules if m in never or m.startswith(tuple(p + "." for p in never))]
+
+
+def test_import_objget_cli_loads_no_http_client_tls_or_email():
+    assert _plain_http_never(_loaded_after("import objget.cli")) == []
 
 
 def test_quiet_batch_loads_no_rich(tmp_path):

@@ -6,8 +6,11 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
+from datetime import datetime, timezone
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from objget import BackendOptions
 from objget._cli_options import _request_payer_args
@@ -100,3 +103,14 @@ def test_backend_options_keep_headers_out_of_repr():
 )
 def test_request_payer_forms(args, want):
     assert _request_payer_args(args) == want
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.datetimes(min_value=datetime(1970, 1, 2), max_value=datetime(9999, 12, 30)))
+def test_an_imf_fixdate_reads_as_email_utils_reads_it(when):
+    """The IMF-fixdate fast path (no `email` import for what servers send) agrees with
+    `email.utils` on every date."""
+    from email.utils import format_datetime, parsedate_to_datetime
+
+    text = format_datetime(when.replace(microsecond=0, tzinfo=timezone.utc), usegmt=True)
+    assert remote_seconds(text) == int(parsedate_to_datetime(text).timestamp())

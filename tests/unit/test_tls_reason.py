@@ -1,11 +1,10 @@
-"""TLS failures in words, from the verify code behind urllib3's error."""
+"""TLS failures in words, from the verify code behind the handshake's error; which are final."""
 
 from __future__ import annotations
 
 import ssl
 
 import pytest
-from urllib3 import exceptions as u3
 
 from objget.backends._tls import tls_reason
 
@@ -31,22 +30,19 @@ def verify_error(code: int, message: str) -> ssl.SSLCertVerificationError:
     ],
 )
 def test_reason_names_the_cause(code, message, expect, hint):
-    wrapped = u3.SSLError(verify_error(code, message))
-    reason = tls_reason(u3.MaxRetryError(None, "https://h/", wrapped).reason)
+    reason = tls_reason(verify_error(code, message))
     assert expect in reason
     assert ("--ca-bundle" in reason) is hint
 
 
 def test_found_through_the_cause_chain():
-    outer = u3.SSLError("wrapped")
+    outer = ConnectionError("wrapped")
     outer.__cause__ = verify_error(10, "certificate has expired")
     assert "expired" in tls_reason(outer)
 
 
 def test_handshake_failure_without_verification_detail():
-    exc = u3.SSLError(
-        ssl.SSLError(1, "[SSL: WRONG_VERSION_NUMBER] wrong version number (_ssl.c:1006)")
-    )
+    exc = ssl.SSLError(1, "[SSL: WRONG_VERSION_NUMBER] wrong version number (_ssl.c:1006)")
     assert tls_reason(exc) == "TLS handshake failed (wrong version number)"
     assert "host name" in tls_reason(ssl.CertificateError("hostname 'a' doesn't match 'b'"))
 
@@ -76,7 +72,7 @@ def test_a_handshake_cut_short_is_retryable_not_final(cause):
     from objget import TLSError, TransportError
     from objget._retry import is_retryable
 
-    for exc in (u3.SSLError(cause), cause):
+    for exc in (cause,):
         err = mapped(exc)
         assert isinstance(err, TransportError) and not isinstance(err, TLSError), err
         assert is_retryable(err)
@@ -96,7 +92,7 @@ def test_a_refused_certificate_stays_final(cause):
     from objget import TLSError
     from objget._retry import is_retryable
 
-    err = mapped(u3.SSLError(cause))
+    err = mapped(cause)
     assert isinstance(err, TLSError), err
     assert not is_retryable(err)
     assert "TLS error talking to h.example" in str(err)
@@ -108,16 +104,18 @@ def test_a_port_that_does_not_speak_tls_is_final():
 
     exc = ssl.SSLError(1, "[SSL: WRONG_VERSION_NUMBER] wrong version number (_ssl.c:1006)")
     exc.reason = "WRONG_VERSION_NUMBER"  # as OpenSSL's error sets it
-    err = mapped(u3.SSLError(exc))
+    err = mapped(exc)
     assert isinstance(err, TLSError) and "wrong version number" in str(err)
 
 
-def test_urllib3s_own_host_name_check_is_final():
-    from urllib3.util.ssl_match_hostname import CertificateError
-
+def test_a_missing_ca_bundle_is_final(tmp_path):
     from objget import TLSError
+    from objget.backends._tls import client_context
 
-    assert isinstance(mapped(u3.SSLError(CertificateError("hostname mismatch"))), TLSError)
+    with pytest.raises(ssl.SSLError) as info:
+        client_context(verify=True, ca_bundle=str(tmp_path / "missing.pem"))
+    err = mapped(info.value)
+    assert isinstance(err, TLSError) and "CA bundle" in str(err), err
 
 
 def test_an_unloadable_ca_bundle_is_final(tmp_path):
@@ -128,4 +126,4 @@ def test_an_unloadable_ca_bundle_is_final(tmp_path):
     ctx = ssl.create_default_context()
     with pytest.raises(ssl.SSLError) as info:
         ctx.load_verify_locations(str(empty))
-    assert isinstance(mapped(u3.SSLError(info.value)), TLSError)
+    assert isinstance(mapped(info.value), TLSError)

@@ -26,6 +26,7 @@ from ._base import (
 )
 from ._headers import check_headers
 from ._options import BackendOptions
+from ._transport import ResponseBody as ResponseBody  # objget's own use; not in __all__
 from ._transport import Transport as Transport  # objget's own use; not in __all__
 from ._transport import redact_url
 from .http import HttpBackend

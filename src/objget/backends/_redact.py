@@ -4,10 +4,10 @@ secret headers (SSE-C key, session tokens, Authorization) and request signatures
 `redact_url` is for the URLs objget shows (error messages, `source`). `RedactFilter` rewrites a
 whole log record: the formatted message, an exception's traceback text and stack info, so
 nothing a library puts in its arguments (a URL in an exception's repr, a redirect's target)
-gets through. The library puts it on the loggers of the libraries under it (urllib3, botocore,
-the Alibaba Cloud credentials) and on its own; a logger's filter sees only the records logged
-on that very logger, so the command also puts it on the handler it installs for `-v`/`-vv`,
-which sees every record of every logger.
+gets through. The library puts it on the loggers of the libraries under it (botocore and the
+urllib3 its credential requests go through, the Alibaba Cloud credentials) and on its own; a
+logger's filter sees only the records logged on that very logger, so the command also puts it
+on the handler it installs for `-v`/`-vv`, which sees every record of every logger.
 """
 
 from __future__ import annotations

@@ -1,97 +1,77 @@
-"""TLS details of the transport: the body reader that takes TLS records straight from OpenSSL,
-a failed handshake in words (unknown CA, self-signed, expired, wrong host name), and the HTTPS
-pool used when verification is switched off.
+"""TLS for the transport's connections: the client context (the system's trust store, a CA
+bundle, or no verification), the handshake (SNI and the host name checked by OpenSSL), and a
+failed handshake in words (unknown CA, self-signed, expired, wrong host name).
 
-The reason comes from the `ssl.SSLCertVerificationError` behind urllib3's error
-(`verify_code` is OpenSSL's X509_V_ERR_* number), not from parsing messages.
+The reason comes from the `ssl.SSLCertVerificationError` behind the failure (`verify_code`
+is OpenSSL's X509_V_ERR_* number), not from parsing messages.
 
 Only a failure every connection would repeat is final (`is_verify_failure`): the certificate
 chain, its dates, the host name, a CA file that cannot be loaded, or a port that does not
 speak TLS (or no protocol version in common). Any other TLS failure (the peer closing or
 resetting the connection during the handshake, another alert, a torn record) says nothing
 about the next connection, so the transport makes it a retryable `TransportError`.
+
+Imported on the first https connection only: a plain-http download loads no `ssl`.
 """
 
 from __future__ import annotations
 
-import http.client
-import io
+import functools
 import re
+import socket
 import ssl
-from collections.abc import Callable
-from typing import Any
 
-import urllib3
+_NO_BUNDLE = "cannot load the CA bundle"
 
-__all__ = ["DirectTlsReader", "UnverifiedHTTPSPool", "is_verify_failure", "tls_reason"]
+__all__ = ["client_context", "is_tls_error", "is_verify_failure", "tls_reason", "wrap"]
 
 
-class DirectTlsReader:
-    """Fills a buffer with TLS records of a response body straight from OpenSSL.
-
-    Through `http.client`, every TLS record (16 KiB at most) costs three Python calls
-    (`SocketIO.readinto`, `SSLSocket.recv_into`, `SSLSocket.read`) before OpenSSL's `SSL_read`;
-    here it costs one loop step (measured with bench/profile_https.py, 1 GiB over TLS on
-    loopback: about 0.1 s less user CPU per GiB, 11-14 % of objget's user time).
-    Only for identity bodies with a Content-Length, and only where CPython's internals it uses
-    (`socket.SocketIO._sock`, `ssl.SSLSocket._sslobj`) exist; else `for_response` gives None
-    and `http.client` reads. `http.client`'s own byte count is kept, so the response ends
-    as if it had read the body, and the connection goes back to the pool.
-    """
-
-    def __init__(self, fp: http.client.HTTPResponse, read: Callable[[int, memoryview], int]):
-        self._fp = fp
-        self._read = read
-        self._buffered = True  # body bytes http.client may have buffered with the headers
-
-    @classmethod
-    def for_response(cls, fp: http.client.HTTPResponse | None) -> DirectTlsReader | None:
-        if fp is None or fp.chunked or not fp.length or not isinstance(fp.fp, io.BufferedReader):
-            return None
-        # the socket the body is read from (also when `Connection: close` detached it from the
-        # connection object), and CPython's _ssl object under it
-        sock = getattr(fp.fp.raw, "_sock", None)
-        if not isinstance(sock, ssl.SSLSocket):
-            return None
-        read = getattr(getattr(sock, "_sslobj", None), "read", None)
-        return cls(fp, read) if callable(read) else None
-
-    def readinto(self, buf: memoryview) -> int:
-        fp = self._fp
-        left = fp.length or 0
-        want = min(len(buf), left)
-        if want <= 0:
-            fp.readinto(buf[:0])  # http.client closes its side; the connection is reusable
-            return 0
-        if self._buffered:
-            chunk = fp.fp.read1(want)
-            n = len(chunk)
-            buf[:n] = chunk
-            self._buffered = n == want  # a short read1 left http.client's buffer empty
-        else:
-            n, read = 0, self._read
-            while n < want:
-                try:
-                    got = read(want - n, buf[n:want])
-                except ssl.SSLEOFError:  # closed without close_notify, as SSLSocket.read treats it
-                    got = 0
-                if not got:
-                    break
-                n += got
-        if n == 0:
-            raise http.client.IncompleteRead(b"", left)
-        fp.length = left - n
-        if fp.length == 0:
-            fp.readinto(buf[:0])
-        return n
+@functools.cache
+def _system_trust() -> ssl.SSLContext:
+    """The system's CA store (honouring SSL_CERT_FILE and SSL_CERT_DIR), loaded once per
+    process and only when an https connection first needs it: it costs ~45 ms, a third of a
+    whole 8 MiB download from a plain-http server."""
+    ctx = ssl.create_default_context()
+    ctx.set_alpn_protocols(["http/1.1"])
+    return ctx
 
 
-class UnverifiedHTTPSPool(urllib3.HTTPSConnectionPool):
-    """An HTTPS pool for verify_tls=False that does not warn on every request."""
+def client_context(*, verify: bool, ca_bundle: str | None) -> ssl.SSLContext:
+    """The context for https connections: verified against the system store, or against
+    `ca_bundle` only, or (`verify` False) not verified at all."""
+    if verify and not ca_bundle:
+        return _system_trust()
+    if verify:
+        try:
+            ctx = ssl.create_default_context(cafile=ca_bundle)
+        except ssl.SSLError:
+            raise
+        except OSError as exc:  # no such file, a directory: as final as a bad certificate
+            raise ssl.SSLError(1, f"{_NO_BUNDLE}: {exc.strerror or exc}") from exc
+    else:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    ctx.set_alpn_protocols(["http/1.1"])
+    return ctx
 
-    def _validate_conn(self, conn: Any) -> None:
-        if conn.is_closed:
-            conn.connect()
+
+def wrap(
+    sock: socket.socket, ctx: ssl.SSLContext, host: str, *, read_timeout: float
+) -> tuple[ssl.SSLSocket, object]:
+    """The TLS handshake on `sock` (under its current timeout, the connect timeout), SNI and
+    host name check for `host`; the socket then times out reads after `read_timeout`. Also
+    returns OpenSSL's read for bodies (None where CPython has no `_sslobj`)."""
+    tls = ctx.wrap_socket(sock, server_hostname=host.rstrip("."))
+    tls.settimeout(read_timeout)
+    sslobj = getattr(tls, "_sslobj", None)
+    read = getattr(sslobj, "read", None)
+    return tls, read if callable(read) else None
+
+
+def is_tls_error(exc: BaseException) -> bool:
+    """Whether a failure came from TLS (the handshake, a record, the CA bundle)."""
+    return any(isinstance(e, ssl.SSLError) for e in _chain(exc))
 
 
 _UNTRUSTED = {2, 19, 20, 21}  # X509_V_ERR_*: issuer unknown, untrusted self-signed root
@@ -103,6 +83,8 @@ def tls_reason(exc: BaseException) -> str:
     found = _find_verify_error(exc)
     if found is None:
         text = str(exc)
+        if text.startswith(_NO_BUNDLE):
+            return text
         if "doesn't match" in text or "hostname" in text.lower():
             return "the certificate is not valid for this host name"
         m = re.search(r"\[SSL: ([A-Z_]+)\]", text)
@@ -124,13 +106,15 @@ def tls_reason(exc: BaseException) -> str:
 
 def is_verify_failure(exc: BaseException) -> bool:
     """Whether a TLS failure is final, one every retry would repeat: the certificate was
-    refused (OpenSSL's verify, urllib3's host name match), the CA certificates to verify with
+    refused (OpenSSL's verify or host name match), the CA certificates to verify with
     could not be loaded, or the server does not speak TLS (or no version both allow)."""
     for e in _chain(exc):
         if isinstance(e, ssl.SSLCertVerificationError) or type(e).__name__ == "CertificateError":
-            return True  # ssl.CertificateError is the same class; urllib3 has its own
+            return True  # ssl.CertificateError is the same class
         if isinstance(e, ssl.SSLError) and getattr(e, "library", None) in ("X509", "PEM"):
             return True  # the CA bundle: no certificate in it, unreadable PEM
+        if isinstance(e, ssl.SSLError) and str(e).startswith(_NO_BUNDLE):
+            return True
         if isinstance(e, ssl.SSLError) and "CERTIFICATE_VERIFY_FAILED" in str(e):
             return True
         if isinstance(e, ssl.SSLError) and getattr(e, "reason", None) in _NO_TLS_HERE:
@@ -167,7 +151,7 @@ def _chain(exc: BaseException) -> list[BaseException]:
 def _find_verify_error(exc: BaseException) -> tuple[int, str] | None:
     """(verify_code, verify_message) of the SSLCertVerificationError behind `exc`."""
     for e in _chain(exc):
-        code = getattr(e, "verify_code", None)  # absent when urllib3 matched the host itself
+        code = getattr(e, "verify_code", None)
         if isinstance(e, ssl.SSLCertVerificationError) and isinstance(code, int):
             return code, str(getattr(e, "verify_message", "")).strip()
     return None

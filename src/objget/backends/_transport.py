@@ -1,48 +1,47 @@
-"""The urllib3 pools every backend sends its bytes through (direct, or through the forward
-proxy `_proxy` picks for the URL: `_pools`), and the boundary where urllib3 and socket errors
-become objget's errors.
+"""The transport every backend sends its requests through: objget's own HTTP/1.1 client over
+kept-alive connections (`_conn`), for http and https, direct or through a forward proxy
+(`_proxy` picks it), with one error mapping (`_errors`).
 
-The byte path reads with `readinto` straight from the `http.client` response under urllib3
-(no urllib3 decoder, no intermediate bytes object): one C-level `recv_into` per call. HTTPS
-bodies go one step further down, to OpenSSL's read per TLS record (`_tls.DirectTlsReader`).
+`request` writes the request head itself (`Host`, `Accept-Encoding: identity`, `User-Agent`,
+then the backend's headers in order), reads the answer's head (`_answer`) and hands back its
+body (`_body.ResponseBody`), which reads straight into the caller's buffer. A backend's own
+(signed) request goes out with its target as written (`redirect=False`); a plain URL has its
+dot segments resolved and follows up to 10 redirects (301, 302, 303, 307, 308; 303 turns into
+a GET; `Authorization`, `Cookie` and `Proxy-Authorization` are dropped when the redirect leaves
+the host), as urllib3 did before. Through a proxy, an `http://` request goes to the proxy in
+absolute form with `Proxy-Authorization`; an `https://` one through a CONNECT tunnel.
+
+A request on a reused connection that the server had closed meanwhile (no byte of the answer)
+is sent once more on a new connection (GET and HEAD only). Nothing else is retried here: the
+engine's retry policy decides.
 """
 
 from __future__ import annotations
 
-import contextlib
-import http.client
 import logging
 import os
-import ssl
+import re
 import threading
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
-
-import urllib3
-from urllib3 import exceptions as u3
-from urllib3.util import parse_url
+from typing import TYPE_CHECKING
+from urllib.parse import urljoin
 
 from .._config import DownloadConfig
-from .._exceptions import (
-    AccessDenied,
-    DownloadError,
-    ObjectChanged,
-    ObjectNotFound,
-    RemoteError,
-    TLSError,
-    TransportError,
-)
+from .._exceptions import RemoteError, TransportError
 from .._retry import parse_retry_after
-from ._pools import _system_trust, as_written, make_pools, proxy_error
+from ._answer import Conn, Stale, content_length, frame, read_head
+from ._body import ResponseBody
+from ._conn import Key, Pool
+from ._errors import ConnectFailed, TunnelRefused, error_for_status, request_error
 from ._redact import install_redaction, redact_url
-from ._tls import DirectTlsReader, is_verify_failure, tls_reason
+from ._target import Origin, absolute, origin, same_origin, target
 
 if TYPE_CHECKING:
+    import ssl
+
     from ._proxy import ProxyRules, ProxyUrl
 
 __all__ = ["ResponseBody", "Transport", "content_length", "error_for_status", "redact_url"]
-_ = _system_trust  # loaded on first https use only (tests/unit/test_import_cost.py asks it)
 
 log = logging.getLogger("objget")
 
@@ -50,6 +49,16 @@ log = logging.getLogger("objget")
 _PROXY_VARIABLES = (
     "http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"
 )  # fmt: skip
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_MAX_REDIRECTS = 10
+_CROSS_HOST_DROP = frozenset({"authorization", "cookie", "proxy-authorization"})
+_BODY_HEADERS = frozenset(
+    {"content-encoding", "content-language", "content-location", "content-type",
+     "content-length", "digest", "last-modified"}
+)  # fmt: skip
+_IDEMPOTENT = frozenset({"GET", "HEAD"})
+_BAD_NAME = re.compile(r"[:\s]")
+_BAD_VALUE = re.compile(r"\n(?![ \t])|\r(?![ \t\n])")
 
 
 def _proxy_rules(config: DownloadConfig) -> ProxyRules | None:
@@ -62,170 +71,35 @@ def _proxy_rules(config: DownloadConfig) -> ProxyRules | None:
     return proxy_rules(config.proxy, config.no_proxy)
 
 
-def error_for_status(
-    status: int,
-    *,
-    source: str,
-    detail: str = "",
-    code: str | None = None,
-    request_id: str | None = None,
-    retry_after: float | None = None,
-    credentials: str | None = None,
-) -> DownloadError:
-    """The objget error for an HTTP error status (retryable ones are TransportError)."""
-    extra = f": {detail}" if detail else ""
-    rid = f" (request id {request_id})" if request_id else ""
-    kw: dict[str, Any] = {
-        "status": status,
-        "code": code,
-        "request_id": request_id,
-        "source": source,
-    }
-    if status == 404:
-        return ObjectNotFound(f"{source} not found (HTTP 404){extra}{rid}", **kw)
-    if status == 407:  # from a forward proxy, not the store
-        return AccessDenied(
-            f"{source}: the proxy refused the request (HTTP 407 proxy authentication "
-            f"required){extra}; check the credentials in the proxy URL",
-            **kw,
-        )
-    if status in (401, 403):
-        who = f" using {credentials}" if credentials else ""
-        return AccessDenied(f"access to {source} denied (HTTP {status}){who}{extra}{rid}", **kw)
-    if status == 412:
-        return ObjectChanged(
-            f"{source} changed during the download (HTTP 412 precondition failed){extra}{rid}; "
-            "run again to download the new version",
-            **kw,
-        )
-    if status == 416:
-        return ObjectChanged(
-            f"{source} is shorter than when the download started (HTTP 416){extra}{rid}; "
-            "run again to download the new version",
-            **kw,
-        )
-    if status in (408, 429) or status >= 500:
-        return TransportError(
-            f"{source}: server answered HTTP {status}{extra}{rid}",
-            status=status,
-            retry_after=retry_after,
-            request_id=request_id,
-            source=source,
-        )
-    return RemoteError(f"{source}: server answered HTTP {status}{extra}{rid}", **kw)
-
-
-class ResponseBody:
-    """`RangeBody` over a urllib3 response; reads via the underlying http.client response."""
-
-    def __init__(self, resp: urllib3.BaseHTTPResponse, *, source: str, read_timeout: float):
-        self._resp = resp
-        self._fp: http.client.HTTPResponse | None = getattr(resp, "_fp", None)
-        self._source = source
-        self._timeout = read_timeout
-        self.status = resp.status
-        self.headers = resp.headers
-        self.content_range = resp.headers.get("Content-Range")
-        cl = resp.headers.get("Content-Length")
-        self.content_length = content_length(cl)
-        self._eof = False
-        self._direct = DirectTlsReader.for_response(self._fp)
-
-    def readinto(self, buf: memoryview, /) -> int:
-        fp = self._fp
-        if fp is None:
-            return 0
-        try:
-            n = self._direct.readinto(buf) if self._direct is not None else fp.readinto(buf)
-        except TimeoutError as exc:
-            raise TransportError(
-                f"{self._source}: no data for {self._timeout:g} s (stalled connection)",
-                source=self._source,
-            ) from exc
-        except http.client.IncompleteRead as exc:
-            raise TransportError(
-                f"{self._source}: connection closed early (body truncated)", source=self._source
-            ) from exc
-        except (OSError, http.client.HTTPException, ValueError) as exc:
-            raise TransportError(
-                f"{self._source}: connection failed while reading: {exc.__class__.__name__}",
-                source=self._source,
-            ) from exc
-        if n == 0:
-            self._eof = True
-        return n
-
-    def abort(self) -> None:
-        """Break a read in progress in another thread (cancel, stall): urllib3's `shutdown()`
-        (hence the urllib3 >= 2.3 floor) shuts the socket's read side, so a blocked recv
-        returns at once. ValueError/RuntimeError: the response is closed or its connection
-        already back in the pool, so there is no read to break."""
-        with contextlib.suppress(ValueError, RuntimeError, OSError):
-            self._resp.shutdown()
-
-    def close(self) -> None:
-        if self._eof or (self._fp is not None and self._fp.isclosed()):
-            self._resp.release_conn()
-            return
-        self._resp.close()
-        self._resp.release_conn()
-
-    def read_error_body(self, limit: int = 65536) -> bytes:
-        try:
-            data = self._resp.read(limit, decode_content=True)
-        except Exception:
-            data = b""
-        self.close()
-        return data
-
-
 class Transport:
-    """urllib3 pool managers: TLS verified by default, timeouts on, no hidden retries; one
-    for direct connections and one per forward proxy in use (`_proxy`: which, and when)."""
+    """Kept-alive connections for every backend: TLS verified by default, timeouts on, no
+    hidden retries; the pool holds connections per origin and proxy (`_conn`)."""
 
     def __init__(self, config: DownloadConfig, *, pool_size: int | None = None) -> None:
         install_redaction()
         self.config = config
-        kwargs: dict[str, Any] = {
-            "num_pools": 32,
-            "maxsize": pool_size or max(4, config.max_workers),
-            "block": False,
-            "timeout": urllib3.Timeout(connect=config.timeouts.connect, read=config.timeouts.read),
-            "retries": False,
-            "headers": {"User-Agent": config.user_agent},
-        }
-        if config.verify_tls:
-            kwargs["cert_reqs"] = "CERT_REQUIRED"
-            if config.ca_bundle:
-                kwargs["ca_certs"] = config.ca_bundle
-        else:
-            kwargs["cert_reqs"] = "CERT_NONE"
-        self._pool_kwargs = kwargs
-        self.pool = make_pools(kwargs, verify=config.verify_tls, ca_bundle=bool(config.ca_bundle))
-        self._verify = config.verify_tls
         self.proxies = _proxy_rules(config)
-        self._via: dict[ProxyUrl, urllib3.PoolManager] = {}
-        self._via_lock = threading.Lock()
+        self._pool = Pool(
+            keep=pool_size or max(4, config.max_workers),
+            connect_timeout=config.timeouts.connect,
+            read_timeout=config.timeouts.read,
+            tls=self._tls_context,
+        )
+        self._ctx: ssl.SSLContext | None = None
+        self._ctx_lock = threading.Lock()
         if not config.verify_tls:
-            # The choice is explicit, so it is said once here, not per request: urllib3's
-            # InsecureRequestWarning would print from a silent library (and raise under -W error).
+            # The choice is explicit, so it is said once here, not per request.
             log.warning("TLS certificates are not verified (verify_tls=False)")
 
-    def _pools_for(self, proxy: ProxyUrl | None) -> urllib3.PoolManager:
-        if proxy is None:
-            return self.pool
-        with self._via_lock:
-            pools = self._via.get(proxy)
-            if pools is None:
-                log.debug("requests go through the proxy %s", proxy.shown)
-                pools = make_pools(
-                    self._pool_kwargs,
-                    verify=self._verify,
-                    ca_bundle=bool(self.config.ca_bundle),
-                    proxy=proxy,
+    def _tls_context(self) -> ssl.SSLContext:
+        with self._ctx_lock:
+            if self._ctx is None:
+                from ._tls import client_context
+
+                self._ctx = client_context(
+                    verify=self.config.verify_tls, ca_bundle=self.config.ca_bundle
                 )
-                self._via[proxy] = pools
-            return pools
+            return self._ctx
 
     def request(
         self,
@@ -237,134 +111,156 @@ class Transport:
         redirect: bool = True,
     ) -> ResponseBody:
         """Send one request; connection-level failures become TransportError, a refused
-        certificate TLSError.
+        certificate TLSError, a refusing proxy AccessDenied.
 
         A request that follows no redirect is one a backend built (and maybe signed) itself:
-        its path goes on the wire exactly as `url` writes it (`_send_as_written`)."""
-        host = urlsplit(url).hostname or "?"
-        proxy = self.proxies.for_url(url) if self.proxies and self.proxies.any else None
-        pools = self._pools_for(proxy)
-        # `headers=` replaces the pool's defaults, its User-Agent included
-        all_headers = {"User-Agent": self.config.user_agent, **headers}
-        try:
-            if redirect:
-                retries = urllib3.Retry(
-                    total=None,
-                    connect=0,
-                    read=0,
-                    status=0,
-                    other=0,
-                    redirect=10,
-                    raise_on_redirect=True,
-                    raise_on_status=False,
-                )
-                resp = pools.request(
-                    method,
-                    url,
-                    headers=all_headers,
-                    preload_content=False,
-                    decode_content=False,
-                    redirect=True,
-                    retries=retries,
-                )
-            else:
-                resp = self._send_as_written(pools, method, url, all_headers, proxied=proxy)
-        except u3.MaxRetryError as exc:
-            reason = exc.reason
-            if isinstance(reason, u3.ResponseError) or "redirect" in str(reason).lower():
+        its path goes on the wire exactly as `url` writes it (no dot segment resolved)."""
+        if not redirect:
+            return self._once(method, url, headers, source, as_written=True)
+        for hop in range(_MAX_REDIRECTS + 1):
+            body = self._once(method, url, headers, source, as_written=False)
+            location = body.headers.get("Location") if body.status in _REDIRECTS else None
+            if not location:
+                return body
+            body.read_error_body(65536)  # drained: the connection may serve the next hop
+            if hop == _MAX_REDIRECTS:
                 raise RemoteError(
-                    f"{source}: too many redirects (more than 10)", source=source
-                ) from exc
-            raise self._map(reason or exc, host, source, proxy) from exc
-        except (u3.HTTPError, OSError) as exc:
-            raise self._map(exc, host, source, proxy) from exc
-        return ResponseBody(resp, source=source, read_timeout=self.config.timeouts.read)
+                    f"{source}: too many redirects (more than {_MAX_REDIRECTS})", source=source
+                )
+            new = urljoin(url, location)
+            if body.status == 303:
+                method = "GET"
+                headers = {k: v for k, v in headers.items() if k.lower() not in _BODY_HEADERS}
+            if not _same_host(url, new):
+                headers = {k: v for k, v in headers.items() if k.lower() not in _CROSS_HOST_DROP}
+            log.info("Redirecting %s -> %s", redact_url(url), redact_url(new))
+            url = new
+        raise AssertionError("unreachable")  # pragma: no cover
 
-    def _send_as_written(
-        self,
-        pools: urllib3.PoolManager,
-        method: str,
-        url: str,
-        headers: Mapping[str, str],
-        *,
-        proxied: ProxyUrl | None = None,
-    ) -> urllib3.BaseHTTPResponse:
-        """Send with the request target taken from `url` byte for byte. `PoolManager.urlopen`
-        re-parses the URL and removes `.` and `..` segments (RFC 3986 reference resolution):
-        `/bkt/a/../obj` would go out as `/bkt/obj`, another object (`/b1/../b2/k`: another
-        bucket's), under a signature computed over the path as written. Object keys are
-        names, not paths; S3 and OSS take such segments literally, as botocore sends them.
-        urllib3 only picks the connection pool here. Through a proxy, an https request goes
-        the same way inside the CONNECT tunnel; an http one in absolute form (`_pools`)."""
-        where = parse_url(url)
-        pool = pools.connection_from_host(where.host, port=where.port, scheme=where.scheme)
-        parts = urlsplit(url)
-        target = parts.path or "/"
-        if parts.query:
-            target += "?" + parts.query
-        written: contextlib.AbstractContextManager[object] = contextlib.nullcontext()
-        if proxied is not None and where.scheme == "http":
-            # absolute form to the proxy; urllib3 normalises this copy, AsWrittenPool sends
-            # the original
-            target = f"http://{parts.netloc.rpartition('@')[2]}{target}"
-            written = as_written(target)
-        with written:
-            return pool.urlopen(
-                method,
-                target,
-                headers=dict(headers),
-                preload_content=False,
-                decode_content=False,
-                redirect=False,
-                retries=False,
-                assert_same_host=False,
+    def _once(
+        self, method: str, url: str, headers: Mapping[str, str], source: str, *, as_written: bool
+    ) -> ResponseBody:
+        try:
+            where = origin(url)
+        except ValueError as exc:
+            raise RemoteError(
+                f"{source}: cannot send a request there ({exc})", source=source
+            ) from exc
+        proxies = self.proxies
+        proxy = proxies.for_url(url) if proxies is not None and proxies.any else None
+        if proxy is not None and where.scheme == "http":
+            line_target = absolute(url, as_written=as_written)
+            extra = proxy.headers()
+        else:
+            line_target = target(url, as_written=as_written)
+            extra = None
+        raw = _request_head(
+            method, line_target, where.host_header, headers, self.config.user_agent, extra
+        )
+        body = self._exchange(
+            method, (where.scheme, where.host, where.port, proxy), where, raw, source
+        )
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%s %s -> %d", method, redact_url(url), body.status)
+        return body
+
+    def _exchange(
+        self, method: str, key: Key, where: Origin, raw: bytes, source: str
+    ) -> ResponseBody:
+        pool = self._pool
+        conn = pool.take(key)
+        reused = conn is not None
+        for _ in range(2):
+            if conn is None:
+                try:
+                    conn = pool.connect(key, where)
+                except (OSError, ValueError, ConnectFailed, TunnelRefused) as exc:
+                    raise request_error(exc, where.host, source, key[3]) from exc
+            try:
+                return self._send(conn, method, raw, source, where, reused=reused)
+            except Stale:
+                conn.close()
+                conn, reused = None, False
+            except BaseException:
+                conn.close()
+                raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _send(
+        self, conn: Conn, method: str, raw: bytes, source: str, where: Origin, *, reused: bool
+    ) -> ResponseBody:
+        try:
+            conn.sock.sendall(raw)
+            while True:
+                status, headers, version = read_head(conn, reused=reused)
+                if status >= 200 or status == 101:  # 1xx interim answers are skipped
+                    break
+        except Stale as exc:
+            if method in _IDEMPOTENT:
+                raise
+            raise request_error(ConnectionResetError(), where.host, source) from exc
+        except (OSError, ValueError) as exc:
+            if (
+                reused
+                and method in _IDEMPOTENT
+                and isinstance(exc, (BrokenPipeError, ConnectionResetError))
+            ):
+                raise Stale from exc
+            raise request_error(exc, where.host, source) from exc
+        if status == 101:
+            raise TransportError(
+                f"connection to {where.host} failed: unexpected 101", source=source
             )
+        framing, length, reusable = frame(method, status, headers, version)
+        return ResponseBody(
+            self._pool.release, conn, read_timeout=self.config.timeouts.read, status=status,
+            headers=headers, framing=framing, length=length, reusable=reusable, source=source,
+        )  # fmt: skip
 
     def _map(
         self, exc: BaseException, host: str, source: str, proxy: ProxyUrl | None = None
-    ) -> DownloadError:
-        if proxy is not None and isinstance(exc, u3.ProxyError):
-            return proxy_error(exc, proxy, host, source)
-        if isinstance(exc, (u3.SSLError, ssl.SSLError)):
-            if is_verify_failure(exc):  # final: every connection would be refused the same way
-                return TLSError(f"TLS error talking to {host}: {tls_reason(exc)}", source=source)
-            # a handshake cut short (EOF, reset), an alert, a torn record: retried like any
-            # connection failure, so one flaky handshake among many does not end the download
-            return TransportError(
-                f"TLS connection to {host} failed: {tls_reason(exc)}", source=source
-            )
-        if isinstance(exc, u3.NameResolutionError):
-            return TransportError(f"cannot resolve host {host} (DNS lookup failed)", source=source)
-        if isinstance(exc, u3.ConnectTimeoutError) and not isinstance(exc, u3.NewConnectionError):
-            return TransportError(f"connecting to {host} timed out", source=source)
-        if isinstance(exc, u3.NewConnectionError):
-            return TransportError(
-                f"cannot connect to {host}: connection refused or unreachable", source=source
-            )
-        if isinstance(exc, u3.ReadTimeoutError):
-            return TransportError(f"{host} did not answer in time (read timeout)", source=source)
-        return TransportError(
-            f"connection to {host} failed: {exc.__class__.__name__}", source=source
-        )
+    ) -> Exception:
+        """The objget error for a failed request (`_errors.request_error`)."""
+        return request_error(exc, host, source, proxy)
 
     def close(self) -> None:
-        self.pool.clear()
-        with self._via_lock:
-            via = list(self._via.values())
-        for pools in via:
-            pools.clear()
+        self._pool.close()
+
+
+def _same_host(a: str, b: str) -> bool:
+    try:
+        return same_origin(origin(a), origin(b))
+    except ValueError:
+        return False
+
+
+def _request_head(
+    method: str,
+    line_target: str,
+    host: str,
+    headers: Mapping[str, str],
+    user_agent: str,
+    extra: Mapping[str, str] | None,
+) -> bytes:
+    """The request head as http.client wrote it for urllib3: our Host and
+    `Accept-Encoding: identity` unless given, the User-Agent, then the headers in order."""
+    lower = {k.lower() for k in headers}
+    lines = [f"{method} {line_target} HTTP/1.1"]
+    if "host" not in lower:
+        lines.append(f"Host: {host}")
+    if "accept-encoding" not in lower:
+        lines.append("Accept-Encoding: identity")
+    if "user-agent" not in lower:
+        lines.append(f"User-Agent: {user_agent}")
+    for name, value in headers.items():
+        if not name or _BAD_NAME.search(name) or _BAD_VALUE.search(value):
+            raise ValueError(f"invalid HTTP header {name!r}")
+        lines.append(f"{name}: {value}")
+    if extra:
+        lines += [f"{k}: {v}" for k, v in extra.items()]
+    lines.append("\r\n")
+    return "\r\n".join(lines).encode("latin-1")
 
 
 def retry_after_of(body: ResponseBody, *, now: float) -> float | None:
     return parse_retry_after(body.headers.get("Retry-After"), now=now)
-
-
-def content_length(value: str | None) -> int | None:
-    """A Content-Length header as an int; None when absent, malformed or absurd."""
-    if value is None:
-        return None
-    value = value.strip()
-    if not (value.isascii() and value.isdigit()) or len(value) > 19:
-        return None
-    n = int(value)
-    return n if n < 2**63 else None

@@ -1,14 +1,15 @@
-"""AnswerBody.take_buffered: the body bytes that came with the head, handed out without a
+"""ResponseBody.take_buffered: the body bytes that came with the head, handed out without a
 copy, never past the body's end, and counted as read."""
 
 from __future__ import annotations
 
 import socket
 
-from objget._batch_answer import AnswerBody, Conn, frame, read_head
+from objget.backends._answer import Conn, frame, read_head
+from objget.backends._body import ResponseBody
 
 
-def _answer(raw: bytes) -> tuple[AnswerBody, Conn, list[Conn]]:
+def _answer(raw: bytes) -> tuple[ResponseBody, Conn, list[Conn]]:
     ours, theirs = socket.socketpair()
     theirs.sendall(raw)
     theirs.close()
@@ -16,7 +17,7 @@ def _answer(raw: bytes) -> tuple[AnswerBody, Conn, list[Conn]]:
     status, headers, version = read_head(conn, reused=False)
     framing, length, reusable = frame("GET", status, headers, version)
     released: list[Conn] = []
-    body = AnswerBody(
+    body = ResponseBody(
         released.append, conn, read_timeout=5.0, status=status, headers=headers,
         framing=framing, length=length, reusable=reusable, source="test",
     )  # fmt: skip
@@ -56,3 +57,42 @@ def test_a_chunked_body_is_not_handed_out_raw() -> None:
     body.close()
     assert released == [conn]
     conn.close()
+
+
+def test_a_tls_record_read_fills_the_buffer_record_by_record() -> None:
+    """With OpenSSL's read (`Conn.tls_read`), readinto fills the caller's buffer up to the
+    body's end, one record per call, and a ragged EOF ends it like a truncation."""
+    ours, theirs = socket.socketpair()
+    theirs.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n")
+    records = [b"0123", b"456", b"789"]
+
+    def read(n: int, buf: memoryview) -> int:
+        data = records.pop(0)[:n]
+        buf[: len(data)] = data
+        return len(data)
+
+    conn = Conn(ours, ("127.0.0.1", 80), read)
+    status, headers, version = read_head(conn, reused=False)
+    framing, length, reusable = frame("GET", status, headers, version)
+    released: list[Conn] = []
+    body = ResponseBody(
+        released.append, conn, read_timeout=5.0, status=status, headers=headers,
+        framing=framing, length=length, reusable=reusable, source="test",
+    )  # fmt: skip
+    buf = memoryview(bytearray(64))
+    assert body.readinto(buf) == 10 and bytes(buf[:10]) == b"0123456789"
+    assert body.readinto(buf) == 0
+    body.close()
+    assert released == [conn]
+    ours.close()
+    theirs.close()
+
+
+def test_doctests_run() -> None:
+    import doctest
+
+    from objget.backends import _answer, _target
+
+    for module in (_answer, _target):
+        result = doctest.testmod(module)
+        assert result.attempted > 0 and result.failed == 0, module.__name__
