@@ -34,9 +34,9 @@ from tests._servers.nginx import Nginx
 
 import objget
 from bench import disk
-from objget._checkpoint import Paths
-from objget._downloader import Downloader
 from objget.backends.http import HttpBackend
+from objget.engine._checkpoint import Paths
+from objget.engine._downloader import Downloader
 from objget.integrity.crc64 import Crc64, crc64
 
 MiB = 1024 * 1024
@@ -113,7 +113,7 @@ def startup(root: Path, work: Path, name: str, reps: int) -> dict[str, list[floa
     res: dict[str, list[float]] = {}
     for pkg in objget.__path__:
         compileall.compile_dir(pkg, quiet=1)
-    engine = "import os, objget.cli, objget._downloader, objget._engine; os._exit(0)"
+    engine = "import os, objget.cli, objget.engine._downloader, objget.engine._engine; os._exit(0)"
     with Nginx(root, work / "nginx-small") as web:
         url = f"{web.url}/{name}"
         runs: dict[str, Callable[[], object]] = {

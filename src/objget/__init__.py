@@ -32,13 +32,13 @@ from ._exceptions import (
 
 if TYPE_CHECKING:
     from ._api import download
-    from ._batch_models import BatchItem, BatchResult
     from ._config import DownloadConfig, RetryPolicy, Timeouts
-    from ._downloader import Downloader
     from ._models import ByteRange, DownloadResult, ObjectMeta, Progress
     from ._oss2_compat import resumable_download
     from .backends import BackendOptions
     from .batch import download_many
+    from .engine._downloader import Downloader
+    from .many._batch_models import BatchItem, BatchResult
 
 __version__ = "0.1.0"
 
@@ -76,12 +76,12 @@ __all__ = [
 # public name -> the private module that defines it (imported on first access)
 _LAZY = {
     "BackendOptions": ".backends",
-    "BatchItem": "._batch_models",
-    "BatchResult": "._batch_models",
+    "BatchItem": ".many._batch_models",
+    "BatchResult": ".many._batch_models",
     "ByteRange": "._models",
     "DownloadConfig": "._config",
     "DownloadResult": "._models",
-    "Downloader": "._downloader",
+    "Downloader": ".engine._downloader",
     "ObjectMeta": "._models",
     "Progress": "._models",
     "RetryPolicy": "._config",

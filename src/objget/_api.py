@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 
 from ._config import DownloadConfig
-from ._downloader import Downloader, ProgressListener
 from ._models import DownloadResult
+from .engine._downloader import Downloader, ProgressListener
 
 __all__ = ["download"]
 

@@ -19,9 +19,7 @@ import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ._checkpoint import Paths
 from ._config import DownloadConfig, Timeouts
-from ._downloader import Downloader, head_with_retry
 from ._exceptions import (
     DownloadError,
     IntegrityError,
@@ -33,6 +31,8 @@ from ._exceptions import (
 from ._models import Progress
 from .backends._oss_auth import OssRequest
 from .backends.oss import OssBackend, OssTarget
+from .engine._checkpoint import Paths
+from .engine._downloader import Downloader, head_with_retry
 
 __all__ = ["resumable_download"]
 

@@ -29,12 +29,18 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Protocol
 
-from ._batch_feed import Feed, More
-from ._batch_journal import Journal, Row
-from ._batch_models import ActiveObject, BatchItem, BatchProgress, BatchResult, ObjectResult
-from ._batch_run import Runner
-from ._batch_skip import classify
-from ._batch_sources import (
+from ._config import DownloadConfig
+from ._exceptions import UnsafePath
+from .backends import BackendOptions
+from .backends._base import Backend
+from .engine._downloader import Downloader
+from .engine._engine_face import file_sha256
+from .many._batch_feed import Feed, More
+from .many._batch_journal import Journal, Row
+from .many._batch_models import ActiveObject, BatchItem, BatchProgress, BatchResult, ObjectResult
+from .many._batch_run import Runner
+from .many._batch_skip import classify
+from .many._batch_sources import (
     Planned,
     Sources,
     as_items,
@@ -42,12 +48,6 @@ from ._batch_sources import (
     read_manifest,
     seq,
 )
-from ._config import DownloadConfig
-from ._downloader import Downloader
-from ._engine_face import file_sha256
-from ._exceptions import UnsafePath
-from .backends import BackendOptions
-from .backends._base import Backend
 
 __all__ = [
     "ActiveObject",

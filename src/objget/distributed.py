@@ -13,15 +13,15 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ._batch_feed import More
-from ._batch_journal import Journal, Row
-from ._batch_models import BatchItem, BatchProgress, BatchResult, ObjectResult
-from ._batch_ray_driver import Driver
-from ._batch_sources import Planned
 from ._config import DownloadConfig
-from ._downloader import Downloader
 from .backends import BackendOptions
 from .batch import download_many as _download_many
+from .engine._downloader import Downloader
+from .many._batch_feed import More
+from .many._batch_journal import Journal, Row
+from .many._batch_models import BatchItem, BatchProgress, BatchResult, ObjectResult
+from .many._batch_ray_driver import Driver
+from .many._batch_sources import Planned
 
 __all__ = ["RayRunner", "download_many", "import_ray"]
 

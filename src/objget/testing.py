@@ -19,10 +19,10 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from ._checkpoint import Paths
 from ._config import RetryPolicy
 from ._exceptions import ObjectChanged, ObjectNotFound, TransportError
 from ._models import ByteRange, ObjectMeta
+from .engine._checkpoint import Paths
 from .integrity import Checksummer, ObjectChecks
 
 __all__ = ["Fault", "MemoryBackend", "MemoryBody", "no_wait_retry"]

@@ -9,8 +9,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from objget._checkpoint import CheckpointInvalid, load
-from objget._live import load_live
+from objget.engine._checkpoint import CheckpointInvalid, load
+from objget.engine._live import load_live
 
 __all__ = ["free_port", "free_ports", "sha256_file", "tail", "wait_until", "write_random"]
 

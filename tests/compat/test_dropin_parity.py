@@ -22,7 +22,7 @@ import oss2.exceptions as oe
 import pytest
 
 import objget
-from objget import _checkpoint as ck
+from objget.engine import _checkpoint as ck
 
 from .._servers.oss_fixture import AK, SK, MiB, make_bucket
 from .._servers.oss_server import Fault, OssServer, RequestInfo

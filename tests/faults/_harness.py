@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from objget import _checkpoint as ck
+from objget.engine import _checkpoint as ck
 
 __all__ = [
     "MiB",

@@ -84,12 +84,12 @@ def download_one(
 ) -> list[Any]:
     """One object into `root` through objget's Ray driver on an InlineRay; the results."""
     from objget import DownloadConfig
-    from objget._batch_journal import Journal
-    from objget._batch_ray_driver import Driver
-    from objget._batch_skip import classify
-    from objget._batch_sources import Planned
-    from objget._downloader import Downloader
     from objget.backends import resolve
+    from objget.engine._downloader import Downloader
+    from objget.many._batch_journal import Journal
+    from objget.many._batch_ray_driver import Driver
+    from objget.many._batch_skip import classify
+    from objget.many._batch_sources import Planned
 
     cfg = DownloadConfig(limit_rate=rate, checkpoint_interval=0.25, part_size=256 * 1024)
     results: list[Any] = []

@@ -12,10 +12,10 @@ from collections.abc import Iterator
 import pytest
 
 import objget
-import objget._engine as engine_mod
-import objget._phases as phases_mod
-from objget._checkpoint import Paths, load
+import objget.engine._engine as engine_mod
+import objget.engine._phases as phases_mod
 from objget._exceptions import AccessDenied, TransportError
+from objget.engine._checkpoint import Paths, load
 from objget.testing import MemoryBackend, no_wait_retry
 
 MiB = 1024 * 1024

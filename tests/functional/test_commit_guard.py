@@ -17,7 +17,7 @@ import pytest
 
 import objget
 from objget import CheckpointError, LockedError, UnsafePath
-from objget._checkpoint import Paths
+from objget.engine._checkpoint import Paths
 from objget.testing import MemoryBackend, no_wait_retry
 
 DATA = bytes(range(256)) * 4096  # 1 MiB

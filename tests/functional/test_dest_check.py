@@ -10,8 +10,8 @@ import os
 import pytest
 
 import objget
-from objget._checkpoint import Paths
-from objget._downloader import dest_path
+from objget.engine._checkpoint import Paths
+from objget.engine._downloader import dest_path
 from objget.testing import MemoryBackend, no_wait_retry
 
 

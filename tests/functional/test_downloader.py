@@ -9,7 +9,7 @@ import time
 import pytest
 
 import objget
-from objget._checkpoint import Paths, load
+from objget.engine._checkpoint import Paths, load
 from objget.testing import Fault, MemoryBackend, no_wait_retry
 
 MiB = 1024 * 1024
@@ -220,7 +220,7 @@ def test_restart_flag(tmp_path):
 
 
 def test_locked_destination(tmp_path):
-    from objget._checkpoint import DestLock
+    from objget.engine._checkpoint import DestLock
 
     paths = Paths.beside(str(tmp_path / "out"))
     with DestLock(paths.lock, dest=paths.dest), pytest.raises(objget.LockedError) as info:

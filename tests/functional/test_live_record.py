@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 import objget
-from objget._checkpoint import Paths, load
+from objget.engine._checkpoint import Paths, load
 from objget.integrity._gf2 import CrcCombiner
 from objget.testing import MemoryBackend, no_wait_retry
 
@@ -200,7 +200,7 @@ def test_a_killed_run_resumes_from_its_live_record(tmp_path):
 
 
 def test_the_live_record_holds_short_segments_with_the_crc_of_their_bytes(tmp_path):
-    from objget._live import SEGMENT, load_live
+    from objget.engine._live import SEGMENT, load_live
 
     data = payload(3 * SEGMENT)
     dest = tmp_path / "out"

@@ -8,7 +8,7 @@ import random
 import pytest
 
 import objget
-from objget._checkpoint import Paths
+from objget.engine._checkpoint import Paths
 from objget.testing import MemoryBackend, no_wait_retry
 
 MiB = 1024 * 1024

@@ -9,7 +9,7 @@ import time
 import pytest
 
 import objget
-from objget._stream import StreamDownload
+from objget.engine._stream import StreamDownload
 from objget.integrity.crc64 import Crc64, crc64
 from objget.testing import Fault, MemoryBackend, no_wait_retry
 

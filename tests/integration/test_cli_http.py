@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from objget._checkpoint import CheckpointInvalid, load
+from objget.engine._checkpoint import CheckpointInvalid, load
 
 from .._servers.nginx import Nginx
 from .._servers.util import live_done, sha256_file, write_random

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import objget
-from objget._checkpoint import CheckpointInvalid, load
+from objget.engine._checkpoint import CheckpointInvalid, load
 
 from .._servers.util import sha256_file, write_random
 from ._tls import CertSet, TlsNginx, access_entries, make_ca, self_signed, sign

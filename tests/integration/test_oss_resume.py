@@ -17,7 +17,7 @@ import oss2.exceptions as oe
 import pytest
 
 import objget
-from objget import _checkpoint as ck
+from objget.engine import _checkpoint as ck
 
 from .._servers.oss_fixture import (
     AK,

@@ -156,12 +156,12 @@ def test_range_checkpoint_of_a_lost_node_with_lost_bytes_is_not_trusted(cluster,
     were lost, and the shared file system kept zeros where one range's bytes were (a write it
     never stored). The next run's task for that range reads its resumed spans back and fetches
     the bad one again: the object is byte-identical, not committed "verified" with zeros."""
-    from objget._batch_ray import RangeJob, meta_to, run_range
     from objget._config import DownloadConfig
-    from objget._fileio import open_part
     from objget.backends import resolve
     from objget.backends._transport import Transport
     from objget.distributed import download_many
+    from objget.engine._fileio import open_part
+    from objget.many._batch_ray import RangeJob, meta_to, run_range
 
     mib = 1024 * 1024
     size, rng_size = 8 * mib, 2 * mib

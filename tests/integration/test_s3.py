@@ -24,8 +24,8 @@ from urllib.parse import urlsplit
 import pytest
 
 import objget
-from objget._verify import file_checks_of
 from objget.backends import BackendOptions
+from objget.engine._verify import file_checks_of
 
 MiB = 1024 * 1024
 AK, SK = "objgetAK", "objgetSecret0123456789"
@@ -392,7 +392,7 @@ def test_cli_wrong_secret_exits_3_without_the_secret(seaweed_auth, tmp_path):
 
 @pytest.mark.interrupt
 def test_kill_and_resume_refetches_at_most_62_percent(seaweed_auth, tmp_path, big_file):
-    from objget import _checkpoint as ck
+    from objget.engine import _checkpoint as ck
 
     path, _ = big_file
     size = 256 * MiB

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from objget import AccessDenied, RetriesExhausted, RetryPolicy, TLSError, TransportError
-from objget._attempts import Attempts, iter_with_retry, run_with_retry
+from objget.engine._attempts import Attempts, iter_with_retry, run_with_retry
 
 
 class FakeClock:

@@ -6,8 +6,8 @@ import io
 
 from rich.console import Console
 
-from objget._batch_models import ActiveObject, BatchProgress
-from objget._cli_batch import BatchBar
+from objget.cli._cli_batch import BatchBar
+from objget.many._batch_models import ActiveObject, BatchProgress
 
 
 def _render(*snaps: BatchProgress) -> str:

@@ -10,10 +10,10 @@ from collections.abc import Iterator
 import pytest
 
 from objget import DownloadConfig, Downloader, TransportError
-from objget._batch_feed import Feed
-from objget._batch_journal import Journal
-from objget._batch_run import Runner
-from objget._batch_sources import Planned
+from objget.many._batch_feed import Feed
+from objget.many._batch_journal import Journal
+from objget.many._batch_run import Runner
+from objget.many._batch_sources import Planned
 from objget.testing import MemoryBackend, no_wait_retry
 
 

@@ -6,11 +6,11 @@ import os
 import pytest
 
 from objget import CheckpointError, LockedError
-from objget._batch_journal import Journal
-from objget._batch_skip import classify, same_etag
-from objget._batch_sources import Planned
-from objget._fileio import file_state
 from objget.batch import read_manifest
+from objget.engine._fileio import file_state
+from objget.many._batch_journal import Journal
+from objget.many._batch_skip import classify, same_etag
+from objget.many._batch_sources import Planned
 
 
 def test_rows_roundtrip_and_survive_reopening(tmp_path):
@@ -34,7 +34,7 @@ def _all(j):
 def test_the_running_and_done_shortcuts_write_the_rows_the_general_upsert_writes(tmp_path):
     """`running`/`done` use their own SQL; the rows must be exactly what `_put` makes, through
     every sequence a batch and its re-runs go through."""
-    from objget._batch_journal import Row
+    from objget.many._batch_journal import Row
 
     (tmp_path / "fast").mkdir()
     (tmp_path / "slow").mkdir()
@@ -63,7 +63,7 @@ def test_the_running_and_done_shortcuts_write_the_rows_the_general_upsert_writes
 def test_the_many_forms_write_the_rows_one_call_per_object_writes(tmp_path):
     """`running_many`/`done_many` (one statement for a group) leave the rows `running`/`done`
     leave, including a `done` for an object that has no row yet."""
-    from objget._batch_journal import Done, Running
+    from objget.many._batch_journal import Done, Running
 
     (tmp_path / "many").mkdir()
     (tmp_path / "one").mkdir()
@@ -114,7 +114,7 @@ def test_remove_takes_the_side_files_first_and_the_lock_last(tmp_path, monkeypat
     """An old WAL must never sit beside a new database (SQLite would replay it): the WAL and
     shm files go, a directory fsync, then the database, then the lock, then a fsync; the lock
     is held until the database is gone."""
-    import objget._batch_journal as bj
+    import objget.many._batch_journal as bj
 
     steps: list[str] = []
     real_remove = bj.remove_quietly

@@ -7,15 +7,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from objget._batch_models import ObjectResult
-from objget._batch_paths import (
+from objget.batch import UnsafePath
+from objget.engine._dirs import ParentMaker
+from objget.many._batch_models import ObjectResult
+from objget.many._batch_paths import (
     is_directory_marker,
     relative_path,
     relative_to_prefix,
 )
-from objget._batch_sources import Collisions, Planned
-from objget._dirs import ParentMaker
-from objget.batch import UnsafePath
+from objget.many._batch_sources import Collisions, Planned
 from objget.testing import MemoryBackend
 
 
@@ -69,9 +69,9 @@ def test_every_name_with_the_side_file_marker_is_refused(rel):
 def test_every_side_file_objget_makes_carries_the_marker():
     """The rule covers the single-object download's side files, a Ray range's and the
     batch journal's: a key can never name one of them."""
-    from objget import _checkpoint as ck
-    from objget._batch_paths import JOURNAL_NAMES, LOCK_NAME, carries_marker
-    from objget._batch_ray import range_paths
+    from objget.engine import _checkpoint as ck
+    from objget.many._batch_paths import JOURNAL_NAMES, LOCK_NAME, carries_marker
+    from objget.many._batch_ray import range_paths
 
     single = ck.Paths.beside("dir/x.bin")
     ray = range_paths("dir/x.bin", 8 * 1024 * 1024)

@@ -8,9 +8,9 @@ import threading
 import pytest
 
 from objget import AccessDenied, DownloadConfig, Downloader
-from objget._batch_journal import Journal
-from objget._batch_run import LARGE, Runner
-from objget._batch_sources import Planned
+from objget.many._batch_journal import Journal
+from objget.many._batch_run import LARGE, Runner
+from objget.many._batch_sources import Planned
 from objget.testing import MemoryBackend, no_wait_retry
 
 MiB = 1024 * 1024
@@ -174,7 +174,7 @@ def test_small_objects_replace_leftovers_and_never_follow_a_planted_symlink(tmp_
 def test_a_directory_fsync_that_fails_leaves_its_objects_failed_not_done(tmp_path, monkeypatch):
     import errno
 
-    import objget._dirs as dirs
+    import objget.engine._dirs as dirs
 
     objs = {f"bad/o{i}": b"x" * 100 for i in range(3)} | {
         f"good/o{i}": b"y" * 100 for i in range(3)

@@ -10,12 +10,12 @@ from collections.abc import Callable
 import pytest
 
 from objget import DownloadConfig, Downloader, LockedError
-from objget import _checkpoint as ck
-from objget._batch_journal import Journal
-from objget._batch_run import Runner
-from objget._batch_sources import Planned
-from objget._dirs import ParentMaker
 from objget.batch import UnsafePath
+from objget.engine import _checkpoint as ck
+from objget.engine._dirs import ParentMaker
+from objget.many._batch_journal import Journal
+from objget.many._batch_run import Runner
+from objget.many._batch_sources import Planned
 from objget.testing import MemoryBackend, no_wait_retry
 
 MiB = 1024 * 1024
@@ -161,8 +161,8 @@ def test_open_dir_walks_without_following_symlinks(tmp_path):
 def test_a_lock_left_by_a_run_killed_after_its_rename_is_removed_unless_held(tmp_path):
     """A run killed between the rename and the lock's removal: the re-run takes the object
     as committed and removes the stale lock file — but never one another run holds."""
-    from objget._batch_journal import Running
-    from objget._batch_skip import classify
+    from objget.many._batch_journal import Running
+    from objget.many._batch_skip import classify
 
     store = HookedStore({"a": b"a" * 10, "b": b"b" * 10})
     plan = [

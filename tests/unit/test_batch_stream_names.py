@@ -7,8 +7,8 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from objget._batch_models import ObjectResult
-from objget._batch_sources import Collisions, Planned
+from objget.many._batch_models import ObjectResult
+from objget.many._batch_sources import Collisions, Planned
 from objget.testing import MemoryBackend
 
 _BACKEND = MemoryBackend({})

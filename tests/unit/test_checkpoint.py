@@ -5,7 +5,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from objget import LockedError
-from objget._checkpoint import (
+from objget.engine._checkpoint import (
     Checkpoint,
     CheckpointInvalid,
     DestLock,
@@ -15,7 +15,7 @@ from objget._checkpoint import (
     load,
     save,
 )
-from objget._plan import Span
+from objget.engine._plan import Span
 
 IDENTITY = {"size": 1000, "etag": '"abc"', "last_modified": None, "version_id": None}
 

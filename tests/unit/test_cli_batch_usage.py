@@ -28,9 +28,9 @@ def test_batch_usage_errors_exit_2(tmp_path, args, message):
 
 
 def test_a_manifest_names_the_destination_and_a_prefix_lists_into_it(tmp_path):
-    from objget._cli_batch import BatchJob
     from objget._config import DownloadConfig
     from objget.backends import BackendOptions
+    from objget.cli._cli_batch import BatchJob
 
     common = {
         "include": (), "exclude": (), "dry_run": True, "ray_address": None,

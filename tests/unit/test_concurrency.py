@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from objget._concurrency import ControllerSettings, StreamController
+from objget.engine._concurrency import ControllerSettings, StreamController
 
 MB = 1_000_000
 MiB = 1024 * 1024
@@ -442,10 +442,10 @@ ENGINE = ControllerSettings(max_streams=32, read_size=256 * 1024)  # the engine'
 def test_doctests_run():
     import doctest
 
-    import objget._concurrency
-    import objget._meter
+    import objget.engine._concurrency
+    import objget.engine._meter
 
-    for module in (objget._concurrency, objget._meter):
+    for module in (objget.engine._concurrency, objget.engine._meter):
         result = doctest.testmod(module)
         assert result.attempted > 0 and result.failed == 0, module.__name__
 

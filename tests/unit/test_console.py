@@ -9,8 +9,8 @@ import io
 import pytest
 from rich.console import Console
 
-from objget._console import ProgressBar, Stderr
 from objget._models import Progress
+from objget.cli._console import ProgressBar, Stderr
 
 
 def _snap(done: int, *, resumed: int = 0, retries: int = 0) -> Progress:
@@ -55,8 +55,8 @@ def test_an_error_ends_the_command_with_its_code_and_the_red_prefix(capsys):
 
 
 def test_the_stream_summary_counts_as_the_download_summary_does():
-    from objget._cli_stream import stream_summary
     from objget._models import DownloadResult
+    from objget.cli._cli_stream import stream_summary
 
     base = {
         "source": "s3://bkt/k", "path": "-", "size": 2048, "etag": None, "version_id": None,

@@ -42,7 +42,7 @@ def _stale(name: str, text: str) -> bool:
 # Known stale examples, detected by their text so the mark goes away by itself once fixed.
 # _concurrency says the first target is 2; it is 1 (the stream-controller work rewrites it).
 STALE = {
-    "objget._concurrency": _stale("objget._concurrency", ">>> ctl.target\n    2\n"),
+    "objget.engine._concurrency": _stale("objget.engine._concurrency", ">>> ctl.target\n    2\n"),
 }
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from objget import _cli_batch, _downloader, cli
+from objget import cli
 from objget._exceptions import (
     AccessDenied,
     CheckpointError,
@@ -29,6 +29,8 @@ from objget._exceptions import (
     UnsafePath,
 )
 from objget._exit import KIND_EXIT, error_kind, exit_code
+from objget.cli import _cli_batch
+from objget.engine import _downloader
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "errors.md"
 

@@ -20,8 +20,8 @@ import objget
 HEAVY = (
     "rich",
     "objget.batch",
-    "objget._batch",
-    "objget._cli_batch",
+    "objget.many",
+    "objget.cli._cli_batch",
     "objget._oss2_compat",
     "objget.backends.oss",
     "objget.backends._oss",
@@ -42,7 +42,7 @@ PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")  # and 
 # click's usage errors load none of it (`--version` reads the package metadata, which loads
 # `email`).
 DOWNLOAD = (
-    "objget._downloader",
+    "objget.engine._downloader",
     "objget._config",
     "objget._models",
     "objget.backends",
@@ -169,7 +169,7 @@ def test_quiet_http_download_loads_no_rich_batch_or_other_backends(tmp_path):
     )
     loaded = _loaded_after(code)
     assert (tmp_path / "out").read_bytes() == b"x" * 100_000
-    assert "objget._engine" in loaded or "objget._downloader" in loaded
+    assert "objget.engine._engine" in loaded or "objget.engine._downloader" in loaded
     assert _heavy(loaded) == []
     # no TLS (nor the system CA store, ~45 ms), no second HTTP client, no email parser: ~50 ms
     # of start-up that urllib3 and http.client cost before objget spoke HTTP/1.1 itself
@@ -203,13 +203,15 @@ def test_quiet_batch_loads_no_rich(tmp_path):
     )
     loaded = _loaded_after(code)
     assert (tmp_path / "out" / "blob").read_bytes() == b"y" * 5000
-    assert "objget._cli_batch" in loaded
+    assert "objget.cli._cli_batch" in loaded
     assert [m for m in loaded if m == "rich" or m.startswith("rich.")] == []
 
 
 def test_lazy_public_names_resolve_to_their_definitions():
-    from objget import _api, _batch_models, _config, _downloader, _models, _oss2_compat, batch
+    from objget import _api, _config, _models, _oss2_compat, batch
     from objget.backends import _options
+    from objget.engine import _downloader
+    from objget.many import _batch_models
 
     assert objget.download is _api.download
     assert objget.Downloader is _downloader.Downloader

@@ -1,5 +1,5 @@
-"""The live record (`objget._live`): codec, versioning, its writer, and the writer against the
-saver thread closing it."""
+"""The live record (`objget.engine._live`): codec, versioning, its writer, and the writer
+against the saver thread closing it."""
 
 import json
 import os
@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from objget import _live
-from objget._checkpoint import CheckpointInvalid, Paths
-from objget._live import (
+from objget.engine import _live
+from objget.engine._checkpoint import CheckpointInvalid, Paths
+from objget.engine._live import (
     Live,
     LiveRecord,
     LiveTag,
@@ -24,7 +24,7 @@ from objget._live import (
     segment_crc,
     tag_for,
 )
-from objget._plan import Span
+from objget.engine._plan import Span
 
 TAG = LiveTag(run="r" * 32, boot="b", device=5, inode=7, crc="crc32")
 

@@ -3,7 +3,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from objget._models import ByteRange
-from objget._plan import (
+from objget.engine._plan import (
     Span,
     add_span,
     auto_part_size,

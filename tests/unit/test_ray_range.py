@@ -19,16 +19,17 @@ from pathlib import Path
 
 import pytest
 
-from objget import _batch_ray, _checkpoint
-from objget._batch_journal import Journal
-from objget._batch_ray import RangeJob, meta_to, range_paths, run_range
-from objget._batch_ray_driver import Driver
-from objget._batch_sources import Planned
 from objget._config import DownloadConfig
-from objget._downloader import Downloader
-from objget._fileio import open_part
 from objget.backends import BackendOptions, Resolved
+from objget.engine import _checkpoint
+from objget.engine._downloader import Downloader
+from objget.engine._fileio import open_part
 from objget.integrity.crc64 import Crc64, crc64
+from objget.many import _batch_ray
+from objget.many._batch_journal import Journal
+from objget.many._batch_ray import RangeJob, meta_to, range_paths, run_range
+from objget.many._batch_ray_driver import Driver
+from objget.many._batch_sources import Planned
 from objget.testing import MemoryBackend, no_wait_retry
 
 from ..faults._ray_inline import InlineRay
@@ -150,8 +151,8 @@ def test_a_checkpoint_claims_only_bytes_written_before_its_sync(tmp_path, use_st
 
 
 def test_the_shared_saver_snapshots_before_the_sync_and_latches(tmp_path, monkeypatch):
-    from objget._plan import Span
-    from objget._saver import DurableSaver, save_quietly
+    from objget.engine._plan import Span
+    from objget.engine._saver import DurableSaver, save_quietly
 
     calls: list[str] = []
     fail = [False]
@@ -304,7 +305,7 @@ def test_a_rerun_with_other_range_sizes_resumes_only_what_lies_in_each_range(
 def test_driver_never_renames_a_temp_file_it_did_not_verify(tmp_path, use_store, monkeypatch):
     """The driver's commit is the engine's: between its checks and its rename, another file put
     at the temp path (another program in the directory) is refused, not renamed onto DEST."""
-    from objget import _phases
+    from objget.engine import _phases
 
     data = payload()
     store = make_store(data, crc=True)

@@ -1,4 +1,4 @@
-"""Confirming a live record's segments in the data file (`objget._recover`)."""
+"""Confirming a live record's segments in the data file (`objget.engine._recover`)."""
 
 import os
 import shutil
@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from objget._checkpoint import Checkpoint, Paths, save
-from objget._live import LiveRecord, LiveTag, boot_id, tag_for
-from objget._plan import Span
-from objget._recover import confirm_segments, resume_spans
+from objget.engine._checkpoint import Checkpoint, Paths, save
+from objget.engine._live import LiveRecord, LiveTag, boot_id, tag_for
+from objget.engine._plan import Span
+from objget.engine._recover import confirm_segments, resume_spans
 from objget.integrity._gf2 import CrcCombiner
 
 CRC32 = CrcCombiner(0xEDB88320, 32)

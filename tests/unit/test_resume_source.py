@@ -1,4 +1,4 @@
-"""Resuming a checkpoint made with another source (`objget._recover.resume_point`): a mirror,
+"""Resuming a checkpoint made with another source (`objget.engine._recover.resume_point`): a mirror,
 another endpoint, a presigned URL signed again. Resumed only when the object is provably the
 same (size, strong ETag, Last-Modified); else a fresh start, with the reason."""
 
@@ -7,11 +7,11 @@ import zlib
 
 import pytest
 
-from objget._checkpoint import Checkpoint, Paths, save
-from objget._console import summary
 from objget._models import DownloadResult, ObjectMeta
-from objget._plan import Span
-from objget._recover import resume_point
+from objget.cli._console import summary
+from objget.engine._checkpoint import Checkpoint, Paths, save
+from objget.engine._plan import Span
+from objget.engine._recover import resume_point
 
 SIZE = 1000
 LM = "Fri, 04 Dec 2026 08:00:00 GMT"
@@ -112,7 +112,7 @@ def test_the_same_url_with_a_weak_or_no_etag_resumes_as_before(paths, change):
 
 
 def test_a_planted_source_is_shown_printable_and_short():
-    from objget._recover import shown
+    from objget.engine._recover import shown
 
     assert shown("http://a/\x1b[31mred\n") == "http://a/?[31mred?"
     long = "x" * 1000

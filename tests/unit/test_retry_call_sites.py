@@ -10,9 +10,9 @@ import os
 import pytest
 
 from objget import AccessDenied, DownloadConfig, RetriesExhausted, TransportError
-from objget._attempts import list_with_retry
-from objget._downloader import head_with_retry
-from objget._single import fetch_small
+from objget.engine._attempts import list_with_retry
+from objget.engine._downloader import head_with_retry
+from objget.engine._single import fetch_small
 from objget.testing import Fault, MemoryBackend, no_wait_retry
 
 KEYS = [f"p/{i:02d}" for i in range(10)]

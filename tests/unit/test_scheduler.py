@@ -1,6 +1,6 @@
 from objget._models import ByteRange
-from objget._plan import Span
-from objget._scheduler import Scheduler
+from objget.engine._plan import Span
+from objget.engine._scheduler import Scheduler
 
 MiB = 1024 * 1024
 
@@ -37,7 +37,7 @@ def test_release_returns_the_unwritten_remainder():
 
 
 def test_guided_claims_are_big_for_one_stream_and_smaller_for_many():
-    from objget._plan import MAX_PART, MIN_PART
+    from objget.engine._plan import MAX_PART, MIN_PART
 
     size = 1024 * MIN_PART
     sched = Scheduler([ByteRange(0, size)], guided=True)
@@ -50,7 +50,7 @@ def test_guided_claims_are_big_for_one_stream_and_smaller_for_many():
 
 
 def test_guided_claims_cover_every_byte_once_and_leave_no_tiny_tail():
-    from objget._plan import MIN_PART
+    from objget.engine._plan import MIN_PART
 
     ranges = [ByteRange(0, 10 * MIN_PART + 5), ByteRange(20 * MIN_PART, 21 * MIN_PART + 7)]
     sched = Scheduler(ranges, guided=True, min_steal=10**12)

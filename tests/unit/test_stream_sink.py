@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from objget._stream_checks import CompositeStreamCheck, HashCheck
-from objget._stream_sink import OrderedSink
+from objget.engine._stream_checks import CompositeStreamCheck, HashCheck
+from objget.engine._stream_sink import OrderedSink
 
 KiB = 1024
 

@@ -13,9 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from objget import BackendOptions
-from objget._cli_options import _request_payer_args
-from objget._sync import remote_seconds, stamp, up_to_date
 from objget.backends._headers import REDACTED, check_headers, parse_header, redacted
+from objget.cli._cli_options import _request_payer_args
+from objget.engine._sync import remote_seconds, stamp, up_to_date
 
 T = 784111777  # Sun, 06 Nov 1994 08:49:37 GMT
 

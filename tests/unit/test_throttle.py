@@ -1,4 +1,4 @@
-from objget._throttle import RateLimiter
+from objget.engine._throttle import RateLimiter
 
 
 def test_rate_is_respected_with_fake_clock():

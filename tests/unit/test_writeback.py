@@ -1,4 +1,4 @@
-"""Write-back started beside the download (objget._writeback)."""
+"""Write-back started beside the download (objget.engine._writeback)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import sys
 import pytest
 
 import objget
-from objget import _writeback
-from objget._checkpoint import Paths
-from objget._writeback import MIN_WINDOW, WINDOW, WriteBehind
+from objget.engine import _writeback
+from objget.engine._checkpoint import Paths
+from objget.engine._writeback import MIN_WINDOW, WINDOW, WriteBehind
 from objget.testing import MemoryBackend, no_wait_retry
 
 MiB = 1024 * 1024

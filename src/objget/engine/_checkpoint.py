@@ -1,0 +1,318 @@
+"""The durable checkpoint: schema and codec (pure), atomic save and tolerant load, and the lock.
+
+A checkpoint records which byte spans of the temp data file are known to be on disk, with a
+CRC per span when the backend offers one, the identity of the object they came from, and the
+id of the run that created the data file (`run`, a random nonce; the live record of
+`_live` names it too, so a live record is only ever read against the checkpoint and the data
+file it was written for). Any checkpoint that cannot be decoded exactly (truncated,
+bit-flipped, other version, foreign) is reported and ignored: the download restarts, it
+never crashes.
+
+`source` is the source as objget shows it (`Backend.display`: a URL without its query values
+or user:password, `oss://bucket/key`, `s3://bucket/key`), so no presigned signature or token
+is stored; a checkpoint of another source is resumed only for the same object by a strong
+ETag, size and Last-Modified (`_recover.other_source`).
+
+`DEST.objget-ckpt` is written after an fdatasync of the data, atomically, fsynced; it
+survives a power cut. It is saved about once a second (an fdatasync is not cheap); what a
+killed process wrote after its last save is in the live record (`_live`).
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import os
+import stat
+import zlib
+from dataclasses import dataclass
+
+from .._exceptions import LockedError
+from ._fileio import atomic_write, unlink_at
+from ._plan import Span
+
+__all__ = [
+    "Checkpoint",
+    "CheckpointInvalid",
+    "DestLock",
+    "Paths",
+    "decode",
+    "encode",
+    "frame",
+    "load",
+    "parse_spans",
+    "read_record",
+    "save",
+    "unframe",
+]
+
+FORMAT = "objget-checkpoint"
+VERSION = 1
+MAX_BYTES = 64 * 1024 * 1024
+_MAX_INT = 2**63 - 1
+_O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Paths:
+    """Where one destination's temp data, checkpoint and lock live."""
+
+    dest: str
+    part: str
+    checkpoint: str
+    lock: str
+
+    @property
+    def live(self) -> str:
+        return f"{self.checkpoint}-live"
+
+    @classmethod
+    def beside(cls, dest: str) -> Paths:
+        return cls(
+            dest=dest,
+            part=f"{dest}.objget-part",
+            checkpoint=f"{dest}.objget-ckpt",
+            lock=f"{dest}.objget-lock",
+        )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Checkpoint:
+    source: str
+    identity: dict[str, str | int | None]
+    checksum: str | None
+    spans: tuple[Span, ...]
+    run: str | None = None  # the run that created the data file (None: an older objget's)
+
+
+class CheckpointInvalid(ValueError):
+    """The bytes are not a usable checkpoint; the message says why."""
+
+
+def frame(body: dict[str, object]) -> bytes:
+    """One JSON line and the CRC-32 of its text: a record that is exactly right or rejected."""
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"))
+    return f"{text}\n{zlib.crc32(text.encode()):08x}\n".encode()
+
+
+def unframe(data: bytes, fmt: str, version: int) -> dict[str, object]:
+    """The body `frame` wrote for format `fmt` at `version`; CheckpointInvalid otherwise."""
+    if len(data) > MAX_BYTES:
+        raise CheckpointInvalid("checkpoint too large")
+    try:
+        text, crc_line, tail = data.decode("utf-8").split("\n")
+    except (UnicodeDecodeError, ValueError):
+        raise CheckpointInvalid("not an objget checkpoint (bad framing)") from None
+    if tail != "" or crc_line != f"{zlib.crc32(text.encode()):08x}":
+        raise CheckpointInvalid("checksum mismatch (truncated or corrupted)")
+    try:
+        body = json.loads(text)
+    except (ValueError, RecursionError):
+        raise CheckpointInvalid("not JSON") from None
+    if not isinstance(body, dict) or body.get("format") != fmt:
+        raise CheckpointInvalid(f"not an {fmt} record")
+    if body.get("version") != version:
+        raise CheckpointInvalid(f"unsupported {fmt} version {body.get('version')!r}")
+    return body
+
+
+def encode(ckpt: Checkpoint) -> bytes:
+    body: dict[str, object] = {
+        "format": FORMAT,
+        "version": VERSION,
+        "source": ckpt.source,
+        "object": ckpt.identity,
+        "checksum": ckpt.checksum,
+        "spans": [[s.start, s.stop, s.crc] for s in ckpt.spans],
+    }
+    if ckpt.run is not None:
+        body["run"] = ckpt.run
+    return frame(body)
+
+
+def _int(v: object, what: str, limit: int = _MAX_INT) -> int:
+    if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= limit:
+        raise CheckpointInvalid(f"bad {what}")
+    return v
+
+
+def _opt_str(v: object, what: str) -> str | None:
+    if v is not None and not isinstance(v, str):
+        raise CheckpointInvalid(f"bad {what}")
+    return v
+
+
+def decode(data: bytes) -> Checkpoint:
+    """Decode and validate; raises CheckpointInvalid for anything not exactly right."""
+    body = unframe(data, FORMAT, VERSION)
+    obj = body.get("object")
+    if not isinstance(obj, dict):
+        raise CheckpointInvalid("bad object identity")
+    size = obj.get("size")
+    identity: dict[str, str | int | None] = {
+        "size": None if size is None else _int(size, "size"),
+        "etag": _opt_str(obj.get("etag"), "etag"),
+        "last_modified": _opt_str(obj.get("last_modified"), "last_modified"),
+        "version_id": _opt_str(obj.get("version_id"), "version_id"),
+    }
+    source = body.get("source")
+    if not isinstance(source, str):
+        raise CheckpointInvalid("bad source")
+    checksum = _opt_str(body.get("checksum"), "checksum")
+    limit = _MAX_INT if size is None else size
+    return Checkpoint(
+        source=source,
+        identity=identity,
+        checksum=checksum,
+        spans=parse_spans(body.get("spans"), limit, "spans"),
+        run=_opt_str(body.get("run"), "run"),
+    )
+
+
+def parse_spans(
+    raw: object, limit: int, what: str, *, touch: bool = False, crc: bool = False
+) -> tuple[Span, ...]:
+    """Sorted, non-empty, in-bounds spans that do not overlap (nor touch, unless `touch`);
+    with `crc`, each must carry one."""
+    if not isinstance(raw, list):
+        raise CheckpointInvalid(f"bad {what}")
+    spans: list[Span] = []
+    prev_stop = -1
+    for item in raw:
+        if not isinstance(item, list) or len(item) != 3:
+            raise CheckpointInvalid("bad span")
+        start, stop = _int(item[0], "span start"), _int(item[1], "span stop")
+        value = None if item[2] is None and not crc else _int(item[2], "span crc", 2**64 - 1)
+        if start < prev_stop or (start == prev_stop and not touch) or start >= stop:
+            raise CheckpointInvalid(f"{what} overlap, touch or are unsorted")
+        if stop > limit:
+            raise CheckpointInvalid(f"{what} exceed the size")
+        spans.append(Span(start, stop, value))
+        prev_stop = stop
+    return tuple(spans)
+
+
+def save(path: str, ckpt: Checkpoint) -> None:
+    """Atomically replace the checkpoint (temp → fsync → replace → fsync dir), mode 0600.
+    The caller has fdatasync'ed the data file first."""
+    atomic_write(path, encode(ckpt), mode=0o600)
+
+
+def load(path: str) -> Checkpoint | None:
+    """The checkpoint at `path`, None when there is none; CheckpointInvalid when unusable."""
+    data = read_record(path)
+    return None if data is None else decode(data)
+
+
+def read_record(path: str) -> bytes | None:
+    """The bytes of the small record file at `path` (None: no file); CheckpointInvalid for a
+    symlink or anything but a regular file there (a FIFO does not hang the open)."""
+    try:  # O_NONBLOCK: a FIFO planted at the path must not hang the open
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | _O_NOFOLLOW | _O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise CheckpointInvalid("checkpoint path is a symlink; not followed") from None
+        raise
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise CheckpointInvalid("checkpoint path is not a regular file")
+        return os.read(fd, MAX_BYTES + 1)
+    finally:
+        os.close(fd)
+
+
+class DestLock:
+    """An exclusive, non-blocking lock on one destination (flock on `<dest>.objget-lock`).
+
+    The lock file is removed on release; a lock taken on a file that another run unlinked in
+    the meantime is detected (inode check) and taken again on the new file. With `dir_fd`, the
+    lock file is the name `basename(path)` in that open directory (no path is resolved again,
+    so a parent swapped for a symlink is not followed); `path` is then only what messages say.
+    """
+
+    def __init__(
+        self, path: str, *, dest: str, source: str | None = None, dir_fd: int | None = None
+    ) -> None:
+        self._path = path
+        self._name = path if dir_fd is None else os.path.basename(path)
+        self._dir_fd = dir_fd
+        self._dest = dest
+        self._source = source
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | _O_CLOEXEC
+        for _ in range(10):
+            fd = os.open(self._name, flags, 0o600, dir_fd=self._dir_fd)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                os.close(fd)
+                if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                    raise LockedError(
+                        f"another objget run is downloading to {self._dest} (it holds the lock "
+                        f"{self._path}); wait for it to finish or stop it, then run again",
+                        source=self._source,
+                        dest=self._dest,
+                    ) from exc
+                raise
+            try:
+                now = os.stat(self._name, dir_fd=self._dir_fd, follow_symlinks=False)
+                same = os.fstat(fd).st_ino == now.st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                os.ftruncate(fd, 0)
+                os.write(fd, f"{os.getpid()}\n".encode())
+                self._fd = fd
+                return
+            os.close(fd)
+        raise LockedError(f"could not take the lock {self._path}", dest=self._dest)
+
+    def move(self, path: str, *, dest: str, source: str | None = None) -> bool:
+        """Hand the held lock over to another destination in the same directory, without
+        letting go of it: its file gets the name `path` (a hard link — no file is created)
+        and loses its old name. False, and nothing changed, when `path` exists (another
+        run holds it, or a killed one left it) or the filesystem has no hard links: then
+        `acquire` a new lock for it instead."""
+        assert self._fd is not None, "move() needs a held lock"
+        name = path if self._dir_fd is None else os.path.basename(path)
+        try:
+            os.link(
+                self._name,
+                name,
+                src_dir_fd=self._dir_fd,
+                dst_dir_fd=self._dir_fd,
+                follow_symlinks=False,
+            )
+        except OSError:  # the name exists, or no hard links here (EPERM, EMLINK...)
+            return False
+        try:
+            now = os.stat(name, dir_fd=self._dir_fd, follow_symlinks=False)
+            if now.st_ino != os.fstat(self._fd).st_ino:  # our old name was not our file
+                unlink_at(self._dir_fd, name)
+                return False
+        except FileNotFoundError:
+            return False
+        unlink_at(self._dir_fd, self._name)
+        self._path, self._name, self._dest, self._source = path, name, dest, source
+        return True
+
+    def release(self, *, remove: bool) -> None:
+        if self._fd is None:
+            return
+        if remove:
+            unlink_at(self._dir_fd, self._name)
+        os.close(self._fd)
+        self._fd = None
+
+    def __enter__(self) -> DestLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release(remove=True)

@@ -1,0 +1,198 @@
+"""The shared state of one running download: unclaimed parts, claims in flight, the ledger of
+bytes written, and counters. One lock guards it all; every method is short.
+
+A claim is a range a worker is streaming. Its `pos` only grows (the owner reserves bytes after
+each read), its `stop` only shrinks (an idle worker steals the upper half, or the owner retires
+and gives its remainder back). Reservation and stealing happen under the lock, so two workers
+never write the same byte and the ledger never overlaps.
+
+With `live` tracking, the scheduler also keeps the segments committed since the last durable
+checkpoint's snapshot, each with its own CRC (never merged), for the live record (`_live`).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from .._models import ByteRange
+from ._plan import Combine, Span, add_span, guided_size, merge_spans, steal_point
+
+__all__ = ["Claim", "Scheduler"]
+
+
+@dataclass(eq=False, slots=True)
+class Claim:
+    """A range one worker streams. `mark` is `(segment start, written end, segment CRC)`:
+    bytes `[mark[0], mark[1])` are written (pwrite returned) but not yet in the ledger. The
+    owner replaces the whole tuple after each write, so a snapshot never sees a torn mark."""
+
+    pos: int
+    stop: int
+    crc0: int = 0
+    mark: tuple[int, int, int] = (0, 0, 0)
+    body: object | None = field(default=None)
+
+    def __post_init__(self) -> None:
+        self.mark = (self.pos, self.pos, self.crc0)
+
+    @property
+    def written(self) -> int:
+        return self.mark[1]
+
+
+class Scheduler:
+    """Queue of missing parts + in-flight claims + done spans (the ledger)."""
+
+    def __init__(
+        self,
+        parts: Iterable[ByteRange],
+        *,
+        done: Iterable[Span] = (),
+        combine: Combine | None = None,
+        min_steal: int = 4 * 1024 * 1024,
+        initial_crc: int = 0,
+        guided: bool = False,
+        live: Iterable[Span] | None = None,
+    ) -> None:
+        self.lock = threading.Lock()
+        self._queue: deque[ByteRange] = deque(parts)
+        self._active: list[Claim] = []
+        self._spans: list[Span] = list(done)
+        self._combine = combine
+        self._min_steal = min_steal
+        self._crc0 = initial_crc
+        self._guided = guided  # parts are cut at claim time (see `guided_size`)
+        self.fetched = 0
+        self.retries = 0
+        self._commits = 0  # sequence number of the last commit
+        # (commit number, segment) for the live record; None: not tracked
+        self._live = None if live is None else [(0, s) for s in live]
+
+    # --- claiming -------------------------------------------------------------------
+    def claim(self, streams: int = 1) -> Claim | None:
+        """Next unclaimed part, or the upper half of the largest in-flight remainder. With
+        `guided`, the part is cut from the queue's first range now, sized for `streams`."""
+        with self.lock:
+            if self._queue:
+                rng = self._queue.popleft()
+                if self._guided:
+                    unclaimed = rng.stop - rng.start + sum(r.stop - r.start for r in self._queue)
+                    take = guided_size(unclaimed, streams)
+                    if rng.stop - rng.start > take + take // 2:  # no tail smaller than half
+                        self._queue.appendleft(ByteRange(rng.start + take, rng.stop))
+                        rng = ByteRange(rng.start, rng.start + take)
+                c = Claim(rng.start, rng.stop, crc0=self._crc0)
+                self._active.append(c)
+                return c
+            best: Claim | None = None
+            for c in self._active:
+                if best is None or c.stop - c.pos > best.stop - best.pos:
+                    best = c
+            if best is None:
+                return None
+            point = steal_point(best.pos, best.stop, self._min_steal)
+            if point is None:
+                return None
+            stolen = Claim(point, best.stop, crc0=self._crc0)
+            best.stop = point
+            self._active.append(stolen)
+            return stolen
+
+    def has_work(self) -> bool:
+        with self.lock:
+            if self._queue:
+                return True
+            return any(c.stop - c.pos >= 2 * self._min_steal for c in self._active)
+
+    def reserve(self, claim: Claim, n: int) -> int:
+        """The owner read `n` bytes at `claim.pos`: how many of them are still its to write."""
+        with self.lock:
+            take = max(0, min(n, claim.stop - claim.pos))
+            claim.pos += take
+            self.fetched += take
+            return take
+
+    def rewind(self, claim: Claim) -> None:
+        """Start `claim` again from its segment start (servers without ranges)."""
+        with self.lock:
+            start = claim.mark[0]
+            self.fetched -= claim.pos - start
+            claim.pos = start
+            claim.mark = (start, start, self._crc0)
+
+    def release(self, claim: Claim) -> None:
+        """The owner stops streaming `claim` (finished, retiring or failed for good): the
+        unwritten remainder goes back to the front of the queue."""
+        with self.lock:
+            if claim.written < claim.stop:
+                self._queue.appendleft(ByteRange(claim.written, claim.stop))
+                claim.stop = claim.pos = claim.written
+            if claim in self._active:
+                self._active.remove(claim)
+
+    def active_bodies(self) -> list[object]:
+        with self.lock:
+            return [c.body for c in self._active if c.body is not None]
+
+    # --- the ledger -----------------------------------------------------------------
+    def commit(self, claim: Claim) -> None:
+        """Move the claim's written segment into the ledger (and, with live tracking, into the
+        live segments, whole, with its own CRC)."""
+        with self.lock:
+            start, end, crc = claim.mark
+            if end > start:
+                span = Span(start, end, crc if self._combine else None)
+                self._spans = add_span(self._spans, span, self._combine)
+                self._commits += 1
+                if self._live is not None:
+                    self._live.append((self._commits, Span(start, end, crc)))
+            claim.mark = (end, end, self._crc0)
+
+    def _snapshot(self) -> tuple[tuple[Span, ...], tuple[Span, ...]]:
+        """The ledger, and the segments in-flight claims have written so far (each may touch
+        a ledger span; none overlaps one). Cheap: no CRC is combined under the lock."""
+        pending = [
+            Span(s, e, crc if self._combine else None)
+            for s, e, crc in (c.mark for c in self._active)
+            if e > s
+        ]
+        return tuple(self._spans), tuple(sorted(pending, key=lambda sp: sp.start))
+
+    def spans(self) -> tuple[Span, ...]:
+        """The ledger plus every byte in-flight claims have written so far, merged."""
+        return self.durable_view()[0]
+
+    def durable_view(self) -> tuple[tuple[Span, ...], int]:
+        """`spans()` and the number of the last commit they include (for `saved`)."""
+        with self.lock:
+            ledger, pending = self._snapshot()
+            seq = self._commits
+        return merge_spans(ledger, pending, self._combine), seq
+
+    def saved(self, seq: int) -> None:
+        """A durable checkpoint of `durable_view()` numbered `seq` is on disk: the live record
+        no longer needs the segments committed up to it."""
+        with self.lock:
+            if self._live is not None:
+                self._live = [item for item in self._live if item[0] > seq]
+
+    def live_segments(self) -> tuple[Span, ...]:
+        """What the live record holds: the segments committed since the last durable save and
+        those in-flight claims have written so far, sorted, each with its own CRC."""
+        with self.lock:
+            segments = [s for _, s in self._live or ()]
+            segments.extend(
+                Span(s, e, crc) for s, e, crc in (c.mark for c in self._active) if e > s
+            )
+        return tuple(sorted(segments))
+
+    def add_retry(self) -> None:
+        with self.lock:
+            self.retries += 1
+
+    def finished(self) -> bool:
+        with self.lock:
+            return not self._queue and not self._active

@@ -1,0 +1,81 @@
+"""How the batch runner hands small objects to its workers: in chunks of several listed
+objects in a row (one hand-off and one directory fsync per chunk instead of per object), and
+how it collects finished chunks."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import deque
+from concurrent.futures import Future
+from queue import Empty, SimpleQueue
+from typing import Any
+
+from .._models import ObjectMeta
+from ._batch_journal import Row
+from ._batch_models import ObjectResult
+from ._batch_sources import Planned
+
+__all__ = ["CHUNK", "CHUNK_BYTES", "CHUNK_MAX", "TICK", "Work", "completed_chunks", "take_chunk"]
+
+TICK = 0.1
+CHUNK = 8  # small objects per hand-off near the end of the queue ...
+CHUNK_MAX = 32  # ... and while the queue is long (every worker still gets two chunks)
+CHUNK_BYTES = 1024 * 1024  # an object this large or larger travels alone
+
+
+@dataclasses.dataclass
+class Work:
+    planned: Planned
+    row: Row | None
+    meta: ObjectMeta | None = None
+
+
+def completed_chunks(
+    done: SimpleQueue[Future[list[ObjectResult | Work]] | None],
+) -> list[Future[Any]]:
+    """The chunks finished so far: waits up to TICK for the first (or a wake-up from the
+    listing), then takes the rest."""
+    out: list[Future[Any]] = []
+    try:
+        first = done.get(timeout=TICK)
+    except Empty:
+        return out
+    if first is not None:
+        out.append(first)
+    while True:
+        try:
+            fut = done.get_nowait()
+        except Empty:
+            return out
+        if fut is not None:
+            out.append(fut)
+
+
+def _small(w: Work) -> bool:
+    """A listed small object, or a manifest entry (size unknown: most often small, and a
+    large one only holds up the rest of its chunk)."""
+    p = w.planned
+    if w.meta is not None:
+        return False
+    if p.size is None:
+        return p.etag is None
+    return p.etag is not None and p.size < CHUNK_BYTES
+
+
+def _weight(w: Work) -> int:
+    size = w.planned.size
+    return size if size is not None else CHUNK_BYTES // CHUNK
+
+
+def take_chunk(queue: deque[Work], most: int = CHUNK) -> list[Work]:
+    """The next unit of work: one object, or up to `most` small listed objects in a row
+    (one hand-off to a worker thread, and one fsync of their directory, instead of one per
+    object), of at most `most` x CHUNK_BYTES / CHUNK bytes together."""
+    chunk = [queue.popleft()]
+    if _small(chunk[0]):
+        total = _weight(chunk[0])
+        cap = most * CHUNK_BYTES // CHUNK
+        while queue and len(chunk) < most and _small(queue[0]) and total < cap:
+            total += _weight(queue[0])
+            chunk.append(queue.popleft())
+    return chunk

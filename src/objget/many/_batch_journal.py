@@ -1,0 +1,291 @@
+"""The batch journal: one row per destination in `DIR/.objget-batch.db` (SQLite, WAL mode).
+
+Why SQLite (standard library) and not an append-only log of our own:
+
+- *Crash safety without our own framing.* A commit is atomic: a SIGKILL or power cut leaves
+  the last committed state, never a torn record. An append-only log would need per-record
+  CRCs, tail truncation on open, and compaction when re-runs pile records up.
+- *O(changed rows) per update, O(log n) per lookup* with 100,000+ objects, no rewrite of the
+  whole state and no need to hold it all in memory to answer "is this one done?".
+- *Cheap commits.* In WAL mode with `synchronous=NORMAL` a commit is one `write()` to the WAL
+  (no fsync); fsyncs happen at WAL checkpoints. A process crash loses nothing committed; a
+  power cut may lose the last few commits — which only means those objects are looked at
+  again (see `running` below), never that a wrong file is taken as done. On filesystems
+  without shared-memory support for WAL (some network filesystems) SQLite keeps its rollback
+  journal and we commit with `synchronous=FULL`.
+- *Inspectable*: `sqlite3 DIR/.objget-batch.db 'select state, count(*) from objects group by 1'`.
+
+States: `running` (written *before* the download starts, with the destination's inode and
+mtime at that moment), `done` (size + ETag of what was written), `failed` (error kind and
+message). A re-run that finds `running` and a destination that is now a different complete
+file with no temp data beside it knows the earlier run committed it just before dying.
+
+Only the driver thread writes; one exclusive `flock` on `DIR/.objget-batch.lock` keeps a
+second batch on the same directory out (LockedError).
+
+A batch in which every object succeeded removes the journal and its lock (`remove`): DIR then
+holds only the objects, and a re-run knows them by size and mtime (`_sync.up_to_date`, see
+`_batch_skip.py`). A batch with a failure keeps it, so the re-run knows what is left.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sqlite3
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from .._exceptions import CheckpointError
+from ..engine._engine_face import DestLock, fsync_dir, remove_quietly
+from ._batch_paths import JOURNAL_NAMES, LOCK_NAME
+
+__all__ = ["Done", "Journal", "Row", "Running"]
+
+log = logging.getLogger("objget")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS objects (
+    dest TEXT PRIMARY KEY,
+    source TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('running', 'done', 'failed')),
+    size INTEGER,
+    etag TEXT,
+    version_id TEXT,
+    pre_ino INTEGER,
+    pre_mtime INTEGER,
+    error TEXT,
+    error_kind TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    updated REAL NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS info (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+INSERT OR IGNORE INTO info VALUES ('format', 'objget-batch-journal 1');
+"""
+_COLUMNS = "dest, source, state, size, etag, version_id, pre_ino, pre_mtime, error, error_kind"
+# The two updates every object makes, as `_put` would make them (same resulting row).
+_RUNNING = (
+    f"INSERT INTO objects ({_COLUMNS}, attempts, updated) "  # noqa: S608
+    "VALUES (?, ?, 'running', ?, ?, NULL, ?, ?, NULL, NULL, 1, ?) "
+    "ON CONFLICT (dest) DO UPDATE SET source=excluded.source, state='running', "
+    "size=excluded.size, etag=excluded.etag, version_id=NULL, pre_ino=excluded.pre_ino, "
+    "pre_mtime=excluded.pre_mtime, error=NULL, error_kind=NULL, updated=excluded.updated, "
+    "attempts=objects.attempts + 1"
+)
+_DONE = (
+    "UPDATE objects SET source=?, state='done', size=?, etag=?, version_id=?, pre_ino=NULL, "
+    "pre_mtime=NULL, error=NULL, error_kind=NULL, updated=? WHERE dest=?"
+)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Row:
+    dest: str
+    source: str
+    state: str
+    size: int | None = None
+    etag: str | None = None
+    version_id: str | None = None
+    pre: tuple[int, int] | None = None
+    error: str | None = None
+    error_kind: str | None = None
+
+
+class Running(NamedTuple):
+    """The arguments of one `Journal.running`, for `running_many`."""
+
+    dest: str
+    source: str
+    size: int | None
+    etag: str | None
+    pre: tuple[int, int] | None
+
+
+class Done(NamedTuple):
+    """The arguments of one `Journal.done`, for `done_many`."""
+
+    dest: str
+    source: str
+    size: int
+    etag: str | None
+    version_id: str | None
+
+
+class Journal:
+    """The journal of one destination directory; use as a context manager."""
+
+    def __init__(self, directory: str, *, readonly: bool = False) -> None:
+        self.path = os.path.join(directory, JOURNAL_NAMES[0])
+        self._lock: DestLock | None = None
+        self._db: sqlite3.Connection | None = None
+        try:
+            if readonly:
+                if not os.path.exists(self.path):
+                    return
+                uri = f"file:{self.path}?mode=ro"
+                self._db = sqlite3.connect(uri, uri=True, timeout=10.0, isolation_level=None)
+                return
+            self._lock = DestLock(
+                os.path.join(directory, LOCK_NAME), dest=directory, source="batch journal"
+            )
+            self._lock.acquire()
+            self._db = sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
+            mode = self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            sync = "NORMAL" if str(mode).lower() == "wal" else "FULL"
+            self._db.execute(f"PRAGMA synchronous={sync}")
+            self._db.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            self.close()
+            raise CheckpointError(
+                f"the batch journal {self.path} is unusable ({exc}); delete it to start the "
+                "batch over (finished files are then checked against the store again)",
+                dest=directory,
+            ) from exc
+        except BaseException:
+            self.close()
+            raise
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+        if self._lock is not None:
+            self._lock.release(remove=False)
+            self._lock = None
+
+    @property
+    def writable(self) -> bool:
+        """Open for writing (not read-only, not closed)."""
+        return self._db is not None and self._lock is not None
+
+    def remove(self) -> None:
+        """After a batch in which every object succeeded (each durable already): close the
+        database and remove it, its side files and the lock, so DIR holds only the objects.
+
+        The lock is held until the database is gone, so no other batch can open it in
+        between; a batch that opened the lock file meanwhile finds it unlinked once it gets
+        the flock (`DestLock`'s inode check) and starts a new journal on a new lock file —
+        one journal at a time, never two. Order, for a power cut in the middle: the WAL and
+        shared-memory files first, then a directory fsync, then the database (an old WAL
+        must never sit beside a new database: SQLite would replay it into it), then the lock,
+        then a second fsync. Whatever a power cut brings back is a database that says every
+        object is done, or nothing. An OSError is logged, not raised: the objects are
+        already durable, a journal left behind only costs the next run a look at it."""
+        if self._db is None or self._lock is None:
+            raise CheckpointError("the batch journal is closed or read-only")
+        self._db.close()  # a WAL database is checkpointed into the main file, fsynced
+        self._db = None
+        directory = os.path.dirname(self.path)
+        try:
+            for side in (*JOURNAL_NAMES[1:], f"{JOURNAL_NAMES[0]}-journal"):
+                remove_quietly(os.path.join(directory, side))
+            fsync_dir(directory)
+            remove_quietly(self.path)
+        except OSError as exc:
+            log.warning("could not remove the batch journal %s: %s", self.path, exc)
+            self.close()
+            return
+        self._lock.release(remove=True)
+        self._lock = None
+        try:
+            fsync_dir(directory)
+        except OSError as exc:
+            log.warning("could not fsync %s after removing the batch journal: %s", directory, exc)
+
+    def _open(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise CheckpointError("the batch journal is closed or read-only")
+        return self._db
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Group the updates of the block into one commit (rolled back if the block fails)."""
+        db = self._open()
+        db.execute("BEGIN")
+        try:
+            yield
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    def rows(self) -> dict[str, Row]:
+        """Every row, by destination (relative path)."""
+        if self._db is None:
+            return {}
+        out: dict[str, Row] = {}
+        for r in self._db.execute(f"SELECT {_COLUMNS} FROM objects"):  # noqa: S608
+            pre = (int(r[6]), int(r[7])) if r[6] is not None and r[7] is not None else None
+            out[r[0]] = Row(
+                dest=r[0], source=r[1], state=r[2], size=r[3], etag=r[4], version_id=r[5],
+                pre=pre, error=r[8], error_kind=r[9],
+            )  # fmt: skip
+        return out
+
+    def _put(self, row: Row) -> None:
+        pre_ino, pre_mtime = row.pre if row.pre is not None else (None, None)
+        self._open().execute(
+            f"INSERT INTO objects ({_COLUMNS}, attempts, updated) "  # noqa: S608
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (dest) DO UPDATE SET source=excluded.source, state=excluded.state, "
+            "size=excluded.size, etag=excluded.etag, version_id=excluded.version_id, "
+            "pre_ino=excluded.pre_ino, pre_mtime=excluded.pre_mtime, error=excluded.error, "
+            "error_kind=excluded.error_kind, updated=excluded.updated, "
+            "attempts=objects.attempts + excluded.attempts",
+            (
+                row.dest, row.source, row.state, row.size, row.etag, row.version_id, pre_ino,
+                pre_mtime, row.error, row.error_kind, 1 if row.state == "running" else 0,
+                time.time(),
+            ),
+        )  # fmt: skip
+
+    def running(
+        self, dest: str, source: str, *, size: int | None, etag: str | None,
+        pre: tuple[int, int] | None,
+    ) -> None:  # fmt: skip
+        """Committed before the download starts; `pre` is the destination's (inode, mtime_ns)
+        then, None when there was no file."""
+        self.running_many([Running(dest, source, size, etag, pre)])
+
+    def running_many(self, rows: list[Running]) -> None:
+        """`running` for several objects in one call (one statement, run per row)."""
+        now = time.time()
+        self._open().executemany(
+            _RUNNING,
+            [(r.dest, r.source, r.size, r.etag, *(r.pre or (None, None)), now) for r in rows],
+        )
+
+    def done_many(self, rows: list[Done]) -> None:
+        """`done` for several objects in one call; rows `running` did not make are then
+        written one by one."""
+        now = time.time()
+        cur = self._open().executemany(
+            _DONE, [(r.source, r.size, r.etag, r.version_id, now, r.dest) for r in rows]
+        )
+        if cur.rowcount != len(rows):  # some had no row: the same UPDATE again, or an insert
+            for r in rows:
+                self.done(r.dest, r.source, size=r.size, etag=r.etag, version_id=r.version_id)
+
+    def done(
+        self, dest: str, source: str, *, size: int, etag: str | None, version_id: str | None
+    ) -> None:
+        """The object is complete and durable at its destination. An UPDATE of the row its
+        `running` made (cheaper than the general upsert), else a new row."""
+        cur = self._open().execute(_DONE, (source, size, etag, version_id, time.time(), dest))
+        if cur.rowcount == 0:
+            self._put(
+                Row(dest=dest, source=source, state="done", size=size, etag=etag,
+                    version_id=version_id)
+            )  # fmt: skip
+
+    def failed(self, dest: str, source: str, *, kind: str, error: str) -> None:
+        self._put(Row(dest=dest, source=source, state="failed", error=error, error_kind=kind))

@@ -1,0 +1,188 @@
+"""The Ray driver: groups small objects, splits large ones into range tasks, keeps at most
+`max_in_flight` tasks outstanding, journals every object, and finishes large objects once all
+their ranges are in (the engine's finish, `_windows.SharedPart`)."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .._exceptions import DownloadError, UnsafePath
+from ..engine._downloader import Downloader, head_with_retry
+from ..engine._engine_face import ParentMaker, file_state
+from ..engine._windows import SharedPart
+from ._batch_journal import Journal
+from ._batch_models import BatchProgress, ObjectResult
+from ._batch_progress import Tracker
+from ._batch_ray import GroupEntry, RangeJob, RangeOutcome, failed, meta_to, run_group, run_range
+from ._batch_sources import Planned
+
+__all__ = ["Driver"]
+
+
+@dataclass(eq=False)
+class _Large:
+    planned: Planned
+    shared: SharedPart
+    pending: int
+    outcomes: list[RangeOutcome] = field(default_factory=list)
+
+
+class Driver:
+    def __init__(
+        self, ray: Any, dl: Downloader, root: str, journal: Journal, *, group_size: int,
+        group_bytes: int, range_size: int, task_connections: int, max_in_flight: int | None,
+        max_retries: int, on_progress: Callable[[BatchProgress], None] | None,
+        on_result: Callable[[ObjectResult], None] | None,
+    ) -> None:  # fmt: skip
+        self._ray, self._dl, self._journal, self._paths = ray, dl, journal, ParentMaker(root)
+        self._group_size, self._group_bytes, self._range_size = group_size, group_bytes, range_size
+        self._conns, self._limit, self._retries = task_connections, max_in_flight, max_retries
+        self._on_progress, self._on_result = on_progress, on_result
+        self._planned: dict[str, Planned] = {}
+        self.results: list[ObjectResult] = []  # in the order they were reported to on_result
+        self._tracker = Tracker(0, 0, 0)
+
+    # --- results --------------------------------------------------------------------
+    def _finish(self, out: ObjectResult, rel: str) -> None:
+        p = self._planned[rel]
+        self._tracker.finish(rel, out)
+        if out.status == "failed":
+            self._journal.failed(rel, p.source, kind=out.error_kind or "", error=out.error or "")
+        else:
+            version = out.result.version_id if out.result is not None else p.version_id
+            size = out.size or 0
+            self._journal.done(rel, p.source, size=size, etag=out.etag, version_id=version)
+        self.results.append(out)
+        if self._on_result is not None:
+            self._on_result(out)
+
+    def _fail(
+        self, p: Planned, dest: str | None, exc: BaseException, kind: str | None = None
+    ) -> None:
+        self._finish(failed(p.source, dest, p.size, exc, kind), p.rel)
+
+    def _running(self, p: Planned, dest: str) -> None:
+        st = file_state(dest)
+        pre = (st[0], st[1]) if st is not None else None
+        self._journal.running(p.rel, p.source, size=p.size, etag=p.etag, pre=pre)
+
+    # --- planning -------------------------------------------------------------------
+    def _prepare_large(self, p: Planned, dest: str) -> tuple[_Large, list[RangeJob]]:
+        meta = head_with_retry(p.backend, p.key, p.version_id, self._dl.config.retry)
+        if meta.size is None:
+            raise DownloadError(f"{p.source}: the store gave no size", source=p.source)
+        shared = SharedPart(p.backend, p.key, meta, dest, display=p.source)
+        shared.open()
+        step, m = self._range_size, meta_to(meta)
+        jobs = [
+            RangeJob(source=p.source, dest=dest, start=a, stop=min(a + step, meta.size), meta=m)
+            for a in range(0, meta.size, step)
+        ]
+        big = _Large(planned=p, shared=shared, pending=len(jobs))
+        return big, jobs
+
+    def _commit_large(self, big: _Large) -> None:
+        p = big.planned
+        try:
+            errors = [o for o in big.outcomes if o.error]
+            if errors:
+                self._fail(p, big.shared.dest, RuntimeError(errors[0].error), errors[0].error_kind)
+                return
+            result = big.shared.finish(big.outcomes, sha256=p.sha256)
+        except (DownloadError, OSError, ValueError) as exc:
+            self._fail(p, big.shared.dest, exc)
+            return
+        finally:
+            big.shared.release()
+        out = ObjectResult(source=p.source, path=result.path, status="downloaded",
+                           size=result.size, etag=result.etag, result=result)  # fmt: skip
+        self._finish(out, p.rel)
+
+    # --- the loop -------------------------------------------------------------------
+    def run(self, todo: list[Planned], *, skipped: int) -> None:
+        ray = self._ray
+        cfg, options = self._dl.config, self._dl.options
+        group_fn = ray.remote(num_cpus=1, max_retries=self._retries)(run_group)
+        range_fn = ray.remote(num_cpus=1, max_retries=self._retries)(run_range)
+        limit = self._limit or max(2, 2 * int(ray.cluster_resources().get("CPU", 1)))
+        range_cfg = dataclasses.replace(
+            cfg, max_workers=self._conns, min_workers=min(cfg.min_workers, self._conns)
+        )
+        self._tracker = Tracker(len(todo), sum(p.size or 0 for p in todo), skipped)
+        tasks: deque[tuple[Callable[[], Any], object]] = deque()
+        group: list[GroupEntry] = []
+        group_bytes = 0
+
+        def flush() -> None:
+            nonlocal group, group_bytes
+            if group:
+                entries = group
+                submit = functools.partial(group_fn.remote, entries, cfg, options, self._conns)
+                tasks.append((submit, entries))
+            group, group_bytes = [], 0
+
+        for p in todo:
+            self._planned[p.rel] = p
+            dest: str | None = None
+            try:
+                dest = self._paths.path(p.rel)
+                if p.size is not None and p.size >= 2 * self._range_size:
+                    self._running(p, dest)
+                    big, jobs = self._prepare_large(p, dest)
+                    args = (range_cfg, options)
+                    tasks.extend((functools.partial(range_fn.remote, j, *args), big) for j in jobs)
+                    continue
+            except (UnsafePath, DownloadError, OSError) as exc:
+                self._fail(p, dest, exc)
+                continue
+            self._running(p, dest)
+            group.append(GroupEntry(source=p.source, dest=dest, version_id=p.version_id,
+                                    sha256=p.sha256, size=p.size))  # fmt: skip
+            group_bytes += p.size or 0
+            if len(group) >= self._group_size or group_bytes >= self._group_bytes:
+                flush()
+        flush()
+        refs: dict[Any, object] = {}
+        while tasks or refs:
+            while tasks and len(refs) < limit:
+                submit, ctx = tasks.popleft()
+                refs[submit()] = ctx
+            ready, _ = ray.wait(list(refs), num_returns=1, timeout=1.0)
+            for ref in ready:
+                self._collect(ref, refs.pop(ref))
+            if self._on_progress is not None:
+                self._on_progress(self._tracker.snapshot())
+
+    def _collect(self, ref: Any, ctx: object) -> None:
+        try:
+            value = self._ray.get(ref, timeout=60)
+            error: BaseException | None = None
+        except Exception as exc:  # the task failed for good (worker lost beyond max_retries)
+            value, error = None, exc
+        if isinstance(ctx, _Large):
+            outcome = value if isinstance(value, RangeOutcome) else RangeOutcome(
+                start=-1, stop=-1, error=f"{ctx.planned.source}: Ray task failed: {error}",
+                error_kind="local",
+            )  # fmt: skip
+            ctx.outcomes.append(outcome)
+            ctx.pending -= 1
+            if ctx.pending == 0:
+                self._commit_large(ctx)
+            return
+        assert isinstance(ctx, list)
+        if error is not None or not isinstance(value, list):
+            lost = RuntimeError(f"Ray task failed: {error}")
+            for e in ctx:
+                self._fail(self._planned_by_dest(e.dest), e.dest, lost, "local")
+            return
+        for out in value:
+            self._finish(out, self._planned_by_dest(out.path or "").rel)
+
+    def _planned_by_dest(self, dest: str) -> Planned:
+        return self._planned[os.path.relpath(dest, self._paths.root)]

@@ -1,0 +1,332 @@
+"""Runs a planned batch on one machine: one global connection budget shared by all objects.
+
+The driver (the caller's thread) owns the journal and a budget of `max_workers` connections.
+Objects arrive as a list and/or from `more` (the listing, streamed in from its own thread,
+which wakes the driver when objects wait): the loop runs until both are used up.
+Large objects (>= 16 MiB) go first and take several connections each for the engine's ranged
+parts; small ones take one connection each and run many at once. A download starts only when
+its connections are free, so the total never exceeds the budget. Worker threads come from one
+`ThreadPoolExecutor` joined before `run` returns; an interrupt stops every engine through its
+progress hook (the engine then saves its checkpoint) within about 0.1 s. With
+`limit_rate`, one `RateLimiter` is shared by every object (engines and small objects alike):
+the limit caps the whole batch, not each object.
+
+Small listed objects travel in chunks (one hand-off per up to CHUNK_MAX objects while the
+queue is long, CHUNK near its end), each chunk through one `SmallGroup` of the engine's
+single-request mode, which fsyncs each directory once at the chunk's end; only after that
+does the driver journal them done — so the journal never holds a `done` whose rename a power
+cut could still undo (an object whose directory fsync failed is failed instead).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import threading
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from queue import SimpleQueue
+
+from .._exceptions import DownloadError
+from .._exit import error_kind
+from .._models import DownloadResult, ObjectMeta
+from ..engine._downloader import Downloader, head_with_retry
+from ..engine._engine_face import (
+    SMALL,
+    NotSmall,
+    ParentMaker,
+    Paths,
+    RateLimiter,
+    SmallGroup,
+    file_state,
+)
+from ._batch_chunks import CHUNK, CHUNK_MAX, Work, completed_chunks, take_chunk
+from ._batch_feed import More
+from ._batch_journal import Done, Journal, Row, Running
+from ._batch_models import BatchProgress, ObjectResult
+from ._batch_progress import Stopped, Tracker
+from ._batch_skip import skip_after_head
+from ._batch_sources import Planned
+
+__all__ = ["LARGE", "More", "Runner", "Stopped"]
+
+MiB = 1024 * 1024
+LARGE = 16 * MiB
+PART = 8 * MiB
+
+
+class Runner:
+    """Downloads planned objects into `root` with `dl`, journaling each one."""
+
+    def __init__(
+        self,
+        dl: Downloader,
+        root: str,
+        journal: Journal,
+        *,
+        on_progress: Callable[[BatchProgress], None] | None = None,
+        on_result: Callable[[ObjectResult], None] | None = None,
+    ) -> None:
+        rate = dl.config.limit_rate
+        self._limiter = RateLimiter(rate) if rate else None  # one for every object of the batch
+        self._dl = dl
+        self._root = root
+        self._journal = journal
+        self._paths = ParentMaker(root)
+        self._budget = dl.config.max_workers
+        self._on_progress = on_progress
+        self._on_result = on_result
+        self._tracker: Tracker | None = None
+        self._local = threading.local()
+
+    def _want(self, size: int | None) -> int:
+        if size is None or size < LARGE or self._budget == 1:
+            return 1
+        return max(1, min(self._budget, -(-size // PART)))
+
+    def run(
+        self,
+        todo: list[Planned],
+        rows: dict[str, Row],
+        skipped: int,
+        *,
+        more: More | None = None,
+    ) -> list[ObjectResult]:
+        """Download `todo`, then what `more` hands over as it comes (the listing streamed
+        in); returns each object's result in the order they finished."""
+        tracker = self._tracker = Tracker(0, 0, skipped)
+        queue: deque[Work] = deque()
+        self._enqueue(queue, todo, rows)
+        ended = more is None
+        results: list[ObjectResult] = []
+        free = self._budget
+        running: dict[Future[list[ObjectResult | Work]], tuple[list[Work], int]] = {}
+        # finished chunks arrive here: O(1) per completion (wait() walks every running future);
+        # None: `more` has objects waiting
+        completed: SimpleQueue[Future[list[ObjectResult | Work]] | None] = SimpleQueue()
+        with ThreadPoolExecutor(self._budget, thread_name_prefix="objget-batch") as pool:
+            try:
+                if more is not None:
+                    more.start(lambda: completed.put(None))
+                while queue or running or not ended:
+                    if more is not None and not ended:
+                        new, skips, ended = more.take()
+                        tracker.add(0, 0, skipped=skips)
+                        self._enqueue(queue, new, rows)
+                    starting: list[tuple[list[Work], int]] = []
+                    while queue and free > 0:
+                        w = queue[0]
+                        size = w.meta.size if w.meta is not None else w.planned.size
+                        want = self._want(size)
+                        busy = running or starting
+                        if want > 1 and busy and free < min(want, max(2, self._budget // 2)):
+                            break
+                        cost = min(want, free)
+                        most = min(CHUNK_MAX, max(CHUNK, len(queue) // (2 * self._budget)))
+                        starting.append((take_chunk(queue, most), cost))
+                        free -= cost
+                    if starting:
+                        with self._journal.transaction():  # one commit, before any starts
+                            self._journal.running_many(
+                                [self._start(w) for c, _ in starting for w in c]
+                            )
+                    for chunk, cost in starting:
+                        fut = pool.submit(self._work_chunk, chunk, cost)
+                        running[fut] = (chunk, cost)
+                        fut.add_done_callback(completed.put)
+                    finished = completed_chunks(completed)
+                    if finished:
+                        with self._journal.transaction():
+                            done: list[Done] = []
+                            for fut in finished:
+                                chunk, cost = running.pop(fut)
+                                free += cost
+                                for w, out in zip(chunk, fut.result(), strict=True):
+                                    if isinstance(out, Work):
+                                        queue.appendleft(out)
+                                        continue
+                                    self._record(w, out, done)
+                                    results.append(out)
+                            self._journal.done_many(done)
+                    if self._on_progress is not None:
+                        self._on_progress(tracker.snapshot())
+            except BaseException:
+                tracker.stop.set()
+                self._drain(running, results)
+                raise
+            finally:
+                if more is not None:
+                    more.close()
+        return results
+
+    def _enqueue(self, queue: deque[Work], todo: list[Planned], rows: dict[str, Row]) -> None:
+        """Large objects (largest first) ahead of everything waiting, small ones behind."""
+        if not todo:
+            return
+        assert self._tracker is not None
+        self._tracker.add(len(todo), sum(p.size or 0 for p in todo))
+        large = sorted((p for p in todo if self._want(p.size) > 1), key=lambda p: p.size or 0)
+        queue.extendleft(Work(p, rows.get(p.rel)) for p in large)  # ends up largest first
+        queue.extend(Work(p, rows.get(p.rel)) for p in todo if self._want(p.size) == 1)
+
+    def _drain(
+        self,
+        running: dict[Future[list[ObjectResult | Work]], tuple[list[Work], int]],
+        results: list[ObjectResult],
+    ) -> None:
+        """After an interrupt: wait for the stopping downloads and journal those that
+        finished anyway, so the next run does not look at them again."""
+        for fut in running:
+            fut.cancel()
+        finished, _ = wait(running, timeout=self._dl.config.timeouts.read + 10)
+        done: list[Done] = []
+        for fut in finished:
+            if fut.cancelled() or fut.exception() is not None:
+                continue
+            for w, out in zip(running[fut][0], fut.result(), strict=False):
+                if isinstance(out, ObjectResult):
+                    self._record(w, out, done)
+                    results.append(out)
+        self._journal.done_many(done)
+
+    def _start(self, w: Work) -> Running:
+        """The journal's `running` row of `w` (the destination's inode and mtime now)."""
+        p = w.planned
+        listed = self._paths.listed(p.rel)
+        absent = listed is not None and p.rel.rpartition("/")[2] not in listed
+        st = None if absent else file_state(os.path.join(self._root, p.rel))
+        pre = (st[0], st[1]) if st is not None else None
+        return Running(p.rel, p.source, p.size, p.etag, pre)
+
+    def _record(self, w: Work, out: ObjectResult, done: list[Done]) -> None:
+        """Journal a failure; add a success to `done` (the caller journals those)."""
+        p = w.planned
+        if out.status == "failed":
+            self._journal.failed(p.rel, p.source, kind=out.error_kind or "", error=out.error or "")
+        elif out.size is not None:
+            version = out.result.version_id if out.result is not None else w.planned.version_id
+            done.append(Done(p.rel, p.source, out.size, out.etag, version))
+        assert self._tracker is not None
+        self._tracker.finish(p.rel, out)
+        if self._on_result is not None:
+            self._on_result(out)
+
+    def _buffer(self) -> memoryview:
+        buf: memoryview | None = getattr(self._local, "buf", None)
+        if buf is None:
+            buf = self._local.buf = memoryview(bytearray(self._dl.config.buffer_size))
+        return buf
+
+    def _work_chunk(self, chunk: list[Work], streams: int) -> list[ObjectResult | Work]:
+        """In a worker thread: the objects of one chunk, one after the other; the small ones
+        through one `SmallGroup` (each directory fsynced once, at its end)."""
+        tracker = self._tracker
+        assert tracker is not None
+        limiter = self._limiter.bound(tracker.stop.wait) if self._limiter else None
+        out: list[ObjectResult | Work] = []
+        cfg = self._dl.config
+        with SmallGroup(self._paths, buf=self._buffer(), config=cfg, limiter=limiter) as group:
+            for w in chunk:
+                if tracker.stop.is_set():
+                    raise Stopped
+                out.append(self._work(w, streams, group))
+        return [
+            _unsynced(o, group.unsynced(w.planned.rel)) for w, o in zip(chunk, out, strict=True)
+        ]
+
+    def _absent(self, rel: str, dest: str) -> bool:
+        """Nothing at `dest` (as its directory's first visit saw it, else an lstat)."""
+        listed = self._paths.listed(rel)
+        if listed is not None:
+            return rel.rpartition("/")[2] not in listed
+        return not os.path.lexists(dest)
+
+    def _small(self, w: Work, group: SmallGroup, meta: ObjectMeta | None) -> DownloadResult | None:
+        """A small object in one GET; size and ETag from `meta`, else the listing, else (both
+        None) the answer — None, with nothing written, when that answer is no small object."""
+        p = w.planned
+        known = meta if meta is not None else ObjectMeta(size=p.size, etag=p.etag)
+        try:
+            return group.fetch(
+                p.backend, p.key, p.rel, sha256=p.sha256,
+                meta=ObjectMeta(
+                    size=known.size, etag=known.etag, version_id=known.version_id or p.version_id,
+                    accept_ranges=True, last_modified=known.last_modified or p.last_modified,
+                ),
+            )  # fmt: skip
+        except NotSmall:
+            return None
+
+    def _work(self, w: Work, streams: int, group: SmallGroup) -> ObjectResult | Work:
+        """In a worker thread: when the size is unknown, one GET if nothing is at the
+        destination (a small answer is the download), else HEAD; then download: a small
+        object through `group`, a larger one through the ranged engine."""
+        p = w.planned
+        tracker = self._tracker
+        assert tracker is not None
+        dest: str | None = None
+        try:
+            dest = self._paths.path(p.rel)
+            meta = w.meta
+            cfg = self._dl.config
+            result = None
+            if meta is None and p.size is None:
+                # nothing to skip: one GET tells size and ETag (a HEAD first would be 2N)
+                result = self._small(w, group, None) if self._absent(p.rel, dest) else None
+                if result is None:
+                    meta = head_with_retry(p.backend, p.key, p.version_id, cfg.retry)
+                    if skip_after_head(w.row, p, meta, dest, True):
+                        return ObjectResult(
+                            source=p.source, path=dest, status="skipped", size=meta.size,
+                            etag=meta.etag,
+                        )  # fmt: skip
+                    if self._want(meta.size) > streams:
+                        return dataclasses.replace(w, meta=meta)
+            size, etag = (meta.size, meta.etag) if meta is not None else (p.size, p.etag)
+            if result is None and size is not None and etag is not None and size < SMALL:
+                result = self._small(w, group, meta)
+                assert result is not None
+            if result is None:
+                # the engine makes its files by path: its directory is walked again first (a
+                # parent swapped for a symlink since the first visit is refused, not followed)
+                os.close(self._paths.open_dir(p.rel.rpartition("/")[0]))
+                per_object = dataclasses.replace(
+                    cfg,
+                    max_workers=streams,
+                    # the runner gave this object `streams` of the budget: use at least two of
+                    # them from the start (a lone download starts at one and measures)
+                    min_workers=min(max(cfg.min_workers, 2), streams),
+                    checksum=f"sha256:{p.sha256}" if p.sha256 else None,
+                )
+                result = self._dl.download_object(
+                    p.backend, p.key, Paths.beside(dest), on_progress=tracker.listener(p.rel),
+                    version_id=p.version_id, meta=meta, config=per_object, limiter=self._limiter,
+                )  # fmt: skip
+        except Stopped:
+            raise
+        except (DownloadError, OSError, ValueError) as exc:
+            text = str(exc)
+            if p.source not in text:
+                text = f"{p.source}: {text}"
+            return ObjectResult(
+                source=p.source, path=dest, status="failed", size=p.size, etag=p.etag,
+                error=text, error_kind=error_kind(exc),
+            )  # fmt: skip
+        return ObjectResult(
+            source=p.source, path=dest, status="skipped" if result.skipped else "downloaded",
+            size=result.size, etag=result.etag, result=result,
+        )  # fmt: skip
+
+
+def _unsynced(out: ObjectResult | Work, exc: OSError | None) -> ObjectResult | Work:
+    """A small object renamed into a directory whose fsync failed: not durable, so failed."""
+    if exc is None or not isinstance(out, ObjectResult):
+        return out
+    return dataclasses.replace(
+        out,
+        status="failed",
+        error=f"{out.source}: could not fsync the directory {os.path.dirname(out.path or '')}: "
+        f"{exc}",
+        error_kind="local",
+    )
