@@ -70,7 +70,9 @@ class Killer(threading.Thread):
                 if self.killed and _rerun_seen():
                     return
                 if len(self.killed) < self.MOST:
-                    tasks = list_tasks(filters=[("state", "=", "RUNNING")], timeout=10)
+                    tasks = list_tasks(
+                        address=_address(), filters=[("state", "=", "RUNNING")], timeout=10
+                    )
                     ours = [t for t in tasks if t.name in OUR_TASKS and t.worker_pid]
                     ours.sort(key=lambda t: t.name != "run_range")
                     if ours and (ours[0].name == "run_range" or time.monotonic() > start + 3):
@@ -86,10 +88,15 @@ class Killer(threading.Thread):
             self.errors.append(exc)
 
 
+def _address() -> str:
+    """This test's cluster (another Ray instance on the machine makes "auto" ambiguous)."""
+    return str(ray.get_runtime_context().gcs_address)
+
+
 def _rerun_seen() -> bool:
     from ray.util.state import list_tasks
 
-    tasks = list_tasks(limit=10000, timeout=10)
+    tasks = list_tasks(address=_address(), limit=10000, timeout=10)
     return any(t.name in OUR_TASKS and t.attempt_number > 0 for t in tasks)
 
 
@@ -121,7 +128,7 @@ def test_prefix_on_ray_survives_a_killed_worker(cluster, seaweed, tmp_path):
 
     from ray.util.state import list_tasks
 
-    attempts = list_tasks(limit=10000, timeout=10)
+    attempts = list_tasks(address=_address(), limit=10000, timeout=10)
     assert any(t.name in OUR_TASKS and t.attempt_number > 0 for t in attempts), (
         f"Ray re-ran none of our tasks after {len(killer.killed)} kill(s)"
     )
