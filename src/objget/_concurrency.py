@@ -9,16 +9,16 @@ second and runs the returned number of streams. The rule is hill climbing:
   observation where the byte count rose (`_meter.RateMeter`: the engine counts whole reads,
   which a fixed-time window would miscount by +-1 read per stream). The first window starts
   on the first byte.
-- **First step.** The first window includes start-up (a store's slow first reads, TLS, TCP
-  slow start), so a second one decides: x`leap` when each stream moves less than
-  `fast_stream` (a per-flow capped path, where each doubling step waited for is transfer
-  lost), else x2. Streams under `slow_stream` each are clear sooner: once the first window
-  is `first_look` long (a stream silent between reads counts as slow; SeaweedFS can stall a
-  new range for ~0.2 s, so the look is not shorter) the count leaps at once; if the streams
-  at the top move more than half `slow_stream` each when the climb ends, that window may
-  have been a slow start on a path one stream fills, so the leap is checked once at half the
-  count. (Not when they are still slow: halving a capped path only loses rate, and a server
-  that lets a request catch up on its allowance, as nginx `limit_rate` does, makes half look
+- **First step.** The first window includes start-up (a store's slow first reads, TLS,
+  TCP slow start), so a second one decides: x`leap` when each stream moves less than
+  `fast_stream` (a per-flow capped path, where each step waited for is transfer lost), else
+  x2. Streams under `slow_stream` each leap at once when the first window is `first_look`
+  long, judged with the bytes it opened on (nginx `limit_rate` sends a lump, then nothing for
+  a while: slow; SeaweedFS may stall ~0.2 s after a lump of a few MiB: not slow). If the
+  streams at the top move more than half `slow_stream` each when the climb ends, that window
+  may have been a slow start on a path one stream fills, so the leap is checked once at half
+  the count. (Not when they are still slow: halving a capped path only loses rate, and a
+  server that lets a request catch up on its allowance, as nginx's does, makes half look
   as good.)
 - **Climb.** Then double the count (x4 after a step that scaled linearly) while the rate
   rises by more than `gain`: a first window better by twice `gain` moves on at once (climb
@@ -32,9 +32,9 @@ second and runs the returned number of streams. The rule is hill climbing:
   Unclear comparisons take a second window.
 - **Hold.** Keep the count, smoothing rates of windows at least `hold_window` long (a rate
   limiter that works in whole seconds, as nginx's does, makes 0.3 s windows swing by more
-  than `change`) with an EWMA. Every `probe_interval` seconds
-  (doubling up to `max_probe_interval` each time the hold returns to the same count) try
-  double the count for two windows and climb on if it helped by `gain`. If the rate moves by
+  than `change`) with an EWMA. Every `probe_interval` seconds (doubling up to
+  `max_probe_interval` each time the hold returns to the same count) try double the count
+  for two windows and climb on if it helped by `gain`. If the rate moves by
   more than `change` for two windows in a row the path changed: probe at once, downwards
   first when it fell (halve while as good, then bisect), upwards first when it rose.
 - **Pinned.** With `min_streams == max_streams` (see `ControllerSettings.fixed`) nothing is
@@ -59,9 +59,8 @@ class ControllerSettings:
     `initial` is 1: on a saturated path (loopback) one stream is already at the limit and any
     extra one costs a few percent. Slow streams (under `fast_stream` bytes/s each in the
     second window, under `slow_stream` in the first `first_look` seconds) leap x`leap` at
-    once, which makes up for the low start on a per-flow-capped path: there, more streams
-    cost no more CPU per byte, and each step waited for is transfer lost. Times are seconds,
-    rate thresholds bytes/s per stream, `gain`/`tolerance`/`change` relative.
+    once: on a per-flow-capped path more streams cost no more CPU per byte, and each step
+    waited for is transfer lost. Times are seconds, rates bytes/s per stream.
     """
 
     min_streams: int = 1
@@ -72,7 +71,7 @@ class ControllerSettings:
     leap: int = 32  # the first step's factor when streams are slower than that
     window: float = 0.3  # least length of one measurement window
     hold_window: float = 1.0  # least length of a window while holding (smoother rates)
-    first_look: float = 0.3  # least length of a first window that shows slow streams
+    first_look: float = 0.2  # least length of a first window that shows slow streams
     gain: float = 0.10  # relative rate increase that counts as "more streams helped"
     tolerance: float = 0.10  # a smaller count within this fraction of the best is as good
     settle: float = 0.2  # ignored after each change of the count
@@ -155,6 +154,7 @@ class StreamController:
         self._held = 0  # the count of the last hold
         self._next_probe = float("inf")
         self._reason = "pinned" if self._phase is _Phase.PINNED else "start"
+        self._opening = (now, 0)  # (time of the observation before the first bytes, bytes)
 
     @property
     def target(self) -> int:
@@ -176,6 +176,8 @@ class StreamController:
         number of streams that should run from now on (between min and max)."""
         if self._phase is _Phase.PINNED:
             return self._target
+        if self._opening[1] <= 0:  # the first bytes came since the last observation
+            self._opening = (self._opening[0] if total_bytes > 0 else now, total_bytes)
         rate = self._meter.feed(now, total_bytes)
         if rate is None and self._phase is _Phase.CLIMB and self._base is None:
             rate = self._slow_so_far(now)
@@ -218,20 +220,20 @@ class StreamController:
 
     def _slow_so_far(self, now: float) -> float | None:
         """The rate of the open window at the first count once it is `first_look` long, if
-        its streams are under `slow_stream` each: a capped path is clear without waiting for
-        the next read."""
+        its streams are under `slow_stream` each (the first window judged with the bytes it
+        opened on; silent after them: that rate): a capped path is clear without waiting."""
         seen = self._meter.peek(now)
-        if seen is None or seen[0] < self._s.first_look or seen[1] <= 0:
+        if seen is None or seen[0] < self._s.first_look:
             return None
-        rate = seen[1] / seen[0]
-        return rate if rate < self._s.slow_stream * self._target else None
+        since, opened = self._opening
+        judged = seen[1] / seen[0] if self._rates else (opened + seen[1]) / (now - since)
+        slow = 0 < judged < self._s.slow_stream * self._target
+        return (seen[1] / seen[0] if seen[1] > 0 else judged) if slow else None
 
     def _first_step(self, now: float, rate: float) -> None:
-        """The first window includes start-up (a store's slow first reads of a big range, TLS,
-        TCP slow start), so it decides alone only when its streams are clearly slow (under
-        `slow_stream`, a capped path): leap at once (`_end_climb` may check the leap).
-        Otherwise a second window decides: slow streams (under `fast_stream`) leap, fast
-        ones double."""
+        """The first window decides alone only when its streams are clearly slow (under
+        `slow_stream`): leap at once (`_end_climb` may check the leap). Otherwise a second
+        window decides: slow streams (under `fast_stream`) leap, fast ones double."""
         n, s = self._target, self._s
         if rate / n < s.slow_stream and len(self._rates) < 2:
             self._base = self._unsure = (n, rate)

@@ -8,17 +8,27 @@ never write the same byte and the ledger never overlaps.
 
 With `live` tracking, the scheduler also keeps the segments committed since the last durable
 checkpoint's snapshot, each with its own CRC (never merged), for the live record (`_live`).
+
+A claim whose stream got bytes and then none for `stale` seconds (a capped server pacing it
+in lumps, or a stall) may be taken over whole by an idle worker when nothing is left to
+split: the new request starts at once, and the silent one's read is broken (its body's
+`abort`, when it has one) so its worker moves on, keeping no byte past its `pos`. A request
+still waiting for its first byte is never taken over (a long round trip is not a stall; the
+read timeout covers a dead one). Off (`stale` infinite) unless the engine sets it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
+import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from ._models import ByteRange
 from ._plan import Combine, Span, add_span, guided_size, merge_spans, steal_point
+from .backends._base import Abortable
 
 __all__ = ["Claim", "Scheduler"]
 
@@ -34,6 +44,7 @@ class Claim:
     crc0: int = 0
     mark: tuple[int, int, int] = (0, 0, 0)
     body: object | None = field(default=None)
+    moved: float = float("inf")  # when the owner last reserved a byte (none yet: never silent)
 
     def __post_init__(self) -> None:
         self.mark = (self.pos, self.pos, self.crc0)
@@ -56,8 +67,11 @@ class Scheduler:
         initial_crc: int = 0,
         guided: bool = False,
         live: Iterable[Span] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.lock = threading.Lock()
+        self._clock = clock
+        self.stale = float("inf")  # seconds of silence after which a claim may be taken over
         self._queue: deque[ByteRange] = deque(parts)
         self._active: list[Claim] = []
         self._spans: list[Span] = list(done)
@@ -84,9 +98,7 @@ class Scheduler:
                     if rng.stop - rng.start > take + take // 2:  # no tail smaller than half
                         self._queue.appendleft(ByteRange(rng.start + take, rng.stop))
                         rng = ByteRange(rng.start, rng.start + take)
-                c = Claim(rng.start, rng.stop, crc0=self._crc0)
-                self._active.append(c)
-                return c
+                return self._add(rng.start, rng.stop)
             best: Claim | None = None
             for c in self._active:
                 if best is None or c.stop - c.pos > best.stop - best.pos:
@@ -95,15 +107,33 @@ class Scheduler:
                 return None
             point = steal_point(best.pos, best.stop, self._min_steal)
             if point is None:
-                return None
-            stolen = Claim(point, best.stop, crc0=self._crc0)
+                silent = self._silent()
+                if silent is None:
+                    return None
+                best, point = silent, silent.pos
+            stolen = self._add(point, best.stop)
             best.stop = point
-            self._active.append(stolen)
+            if point == best.pos and isinstance(best.body, Abortable):  # taken over whole
+                with contextlib.suppress(Exception):  # else it ends at its next read
+                    best.body.abort()  # break the silent read
             return stolen
+
+    def _add(self, start: int, stop: int) -> Claim:
+        c = Claim(start, stop, crc0=self._crc0)
+        self._active.append(c)
+        return c
+
+    def _silent(self) -> Claim | None:
+        """The claim with the most bytes left among those silent for `stale` seconds."""
+        if self.stale == float("inf"):
+            return None
+        old = self._clock() - self.stale
+        silent = [c for c in self._active if c.stop > c.pos and c.moved <= old]
+        return max(silent, key=lambda c: c.stop - c.pos) if silent else None
 
     def has_work(self) -> bool:
         with self.lock:
-            if self._queue:
+            if self._queue or self._silent() is not None:
                 return True
             return any(c.stop - c.pos >= 2 * self._min_steal for c in self._active)
 
@@ -112,6 +142,8 @@ class Scheduler:
         with self.lock:
             take = max(0, min(n, claim.stop - claim.pos))
             claim.pos += take
+            if take:
+                claim.moved = self._clock()
             self.fetched += take
             return take
 

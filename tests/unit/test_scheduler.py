@@ -105,3 +105,50 @@ def test_without_live_tracking_nothing_is_kept():
     write(sched, c, 100, 1)
     sched.commit(c)
     assert sched.live_segments() == ()
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Body:
+    aborted = False
+
+    def abort(self) -> None:
+        self.aborted = True
+
+
+def test_a_silent_claim_is_taken_over_whole_when_nothing_is_left_to_split():
+    clock = Clock()
+    sched = Scheduler([ByteRange(0, 3 * MiB)], min_steal=2 * MiB, clock=clock)
+    sched.stale = 0.1
+    first = sched.claim()
+    first.body = Body()
+    assert sched.reserve(first, MiB) == MiB  # a lump, then nothing
+    assert sched.claim() is None and not sched.has_work()  # 2 MiB left: too little to split
+    clock.now += 0.1
+    assert sched.has_work()
+    taken = sched.claim()
+    assert taken is not None and (taken.pos, taken.stop) == (MiB, 3 * MiB)
+    assert first.stop == first.pos == MiB and first.body.aborted
+    assert sched.reserve(first, 256 * 1024) == 0  # the silent read, when it returns, keeps none
+
+
+def test_a_request_without_a_first_byte_a_moving_claim_and_the_default_are_never_taken_over():
+    clock = Clock()
+    sched = Scheduler([ByteRange(0, 3 * MiB)], min_steal=2 * MiB, clock=clock)
+    sched.stale = 0.1
+    first = sched.claim()
+    clock.now += 10  # a long round trip: no byte yet
+    assert sched.claim() is None
+    sched.reserve(first, 1)
+    clock.now += 0.05
+    assert sched.claim() is None  # moving
+    off = Scheduler([ByteRange(0, 3 * MiB)], min_steal=2 * MiB, clock=clock)
+    off.reserve(off.claim(), 1)
+    clock.now += 1000
+    assert off.claim() is None  # not enabled (a stream to stdout keeps its claims)

@@ -1,0 +1,53 @@
+"""The first look on paths that deliver in lumps (issue 16): nginx `limit_rate` sends each
+request's first 2 MiB at once (one sendfile chunk), then 2 MiB every 0.5 s at 4 MiB/s, so a
+single stream is silent after its first lump; SeaweedFS may go silent for ~0.2 s after the first
+MiBs of a large range, then streams at loopback speed."""
+
+from __future__ import annotations
+
+import pytest
+
+from objget._concurrency import ControllerSettings, StreamController
+
+from .test_concurrency import MB, MiB, capped, simulate
+
+ENGINE = ControllerSettings(max_streams=32, read_size=256 * 1024)  # the engine's defaults
+FINE = {"step": 0.005, "tick": 0.02}  # the engine observes every 20 ms
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_path_paced_in_lumps_leaps_within_a_quarter_second(seed):
+    """Silence after the first lump counts as slow once the look is long enough: the leap to
+    the ceiling comes ~0.2 s after the first byte (it waited for the next lump, 0.5 s, when
+    only a window that moved could be slow), and the count stays at the ceiling."""
+    trace = simulate(ENGINE, capped(4 * MiB, 64), duration=5, chunk=2 * MiB, burst=2 * MiB,
+                     start_delay=0.01, jitter=True, seed=seed, **FINE)  # fmt: skip
+    reached = trace.first_time(lambda n: n >= 32)
+    assert reached is not None and reached <= 0.01 + 0.25
+    assert trace.final == 32
+
+
+@pytest.mark.parametrize("lump", [4 * MiB, 8 * MiB])
+def test_a_store_silent_after_a_lump_of_a_few_mib_does_not_look_capped(lump):
+    """A lump of 4 MiB or more, then 0.2 s of silence, then loopback speed: judged with the
+    lump, the first look is not slow (4 MiB in 0.2 s is 21 MB/s)."""
+
+    def rate(t, n):
+        return 0.0 if t < 0.2 else 800 * MB * (1 - 0.005 * (n - 1))
+
+    trace = simulate(ENGINE, rate, duration=5, burst=lump, chunk=256 * 1024, **FINE)
+    assert max(n for _, n in trace.points) <= 2
+
+
+def test_silence_before_the_first_byte_is_not_judged():
+    """A long wait for the first byte (a slow store, a far server) is no evidence: the look
+    starts on the first byte, and the bytes that came with it are judged over the time since
+    the observation before them."""
+    ctl = StreamController(ENGINE, now=0.0)
+    for i in range(1, 50):
+        assert ctl.observe(i * 0.02, 0) == 1
+    assert ctl.observe(1.0, 3 * MiB) == 1  # the first bytes: 3 MiB in the last 20 ms
+    assert ctl.observe(1.1, 3 * MiB) == 1  # silent for 0.1 s: too early to tell
+    assert ctl.observe(1.2, 3 * MiB) == 1  # 3 MiB in 0.22 s: 14 MB/s, not slow
+    assert ctl.observe(1.3, 3 * MiB) == 32  # 3 MiB in 0.32 s: under 12 MB/s, a capped path
+    assert ctl.reason == "climb 1->32: first window, slow streams"
