@@ -146,6 +146,7 @@ class Engine:
                 now = self._clock()
                 fetched = self._sched.fetched
                 target = ctl.observe(now, fetched)
+                self._sched.slow_streams = ctl.slow_streams  # shorter parts on a capped path
                 if target != self._target:
                     log.debug("streams %d -> %d: %s", self._target, target, ctl.reason)
                     self._target = target

@@ -10,11 +10,12 @@ With `live` tracking, the scheduler also keeps the segments committed since the 
 checkpoint's snapshot, each with its own CRC (never merged), for the live record (`_live`).
 
 A claim whose stream got bytes and then none for `stale` seconds (a capped server pacing it
-in lumps, or a stall) may be taken over whole by an idle worker when nothing is left to
-split: the new request starts at once, and the silent one's read is broken (its body's
-`abort`, when it has one) so its worker moves on, keeping no byte past its `pos`. A request
-still waiting for its first byte is never taken over (a long round trip is not a stall; the
-read timeout covers a dead one). Off (`stale` infinite) unless the engine sets it.
+in lumps, or a stall) goes back to the queue, from its `pos`, when an idle worker finds the
+queue empty: its read is broken (its body's `abort`, when it has one) so its worker moves on,
+keeping no byte past `pos`, and the remainder is claimed again in parts sized for the streams
+running. A request still waiting for its first byte is never taken (a long round trip is no
+stall; the read timeout covers a dead one). Off (`stale` infinite) unless the engine sets it.
+With `slow_streams` (the controller's verdict), guided parts may shrink to `min_steal`.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from ._models import ByteRange
-from ._plan import Combine, Span, add_span, guided_size, merge_spans, steal_point
+from ._plan import MIN_PART, Combine, Span, add_span, guided_size, merge_spans, steal_point
 from .backends._base import Abortable
 
 __all__ = ["Claim", "Scheduler"]
@@ -72,6 +73,7 @@ class Scheduler:
         self.lock = threading.Lock()
         self._clock = clock
         self.stale = float("inf")  # seconds of silence after which a claim may be taken over
+        self.slow_streams = False  # set by the engine from the stream controller
         self._queue: deque[ByteRange] = deque(parts)
         self._active: list[Claim] = []
         self._spans: list[Span] = list(done)
@@ -87,14 +89,18 @@ class Scheduler:
 
     # --- claiming -------------------------------------------------------------------
     def claim(self, streams: int = 1) -> Claim | None:
-        """Next unclaimed part, or the upper half of the largest in-flight remainder. With
-        `guided`, the part is cut from the queue's first range now, sized for `streams`."""
+        """Next unclaimed part (a silent claim's remainder goes back to the queue when it is
+        empty), or the upper half of the largest in-flight remainder. With `guided`, the part
+        is cut from the queue's first range now, sized for `streams`."""
         with self.lock:
+            if not self._queue:
+                self._take_silent()
             if self._queue:
                 rng = self._queue.popleft()
                 if self._guided:
                     unclaimed = rng.stop - rng.start + sum(r.stop - r.start for r in self._queue)
-                    take = guided_size(unclaimed, streams)
+                    floor = min(self._min_steal, MIN_PART) if self.slow_streams else MIN_PART
+                    take = guided_size(unclaimed, streams, floor)
                     if rng.stop - rng.start > take + take // 2:  # no tail smaller than half
                         self._queue.appendleft(ByteRange(rng.start + take, rng.stop))
                         rng = ByteRange(rng.start, rng.start + take)
@@ -107,16 +113,20 @@ class Scheduler:
                 return None
             point = steal_point(best.pos, best.stop, self._min_steal)
             if point is None:
-                silent = self._silent()
-                if silent is None:
-                    return None
-                best, point = silent, silent.pos
+                return None
             stolen = self._add(point, best.stop)
             best.stop = point
-            if point == best.pos and isinstance(best.body, Abortable):  # taken over whole
-                with contextlib.suppress(Exception):  # else it ends at its next read
-                    best.body.abort()  # break the silent read
             return stolen
+
+    def _take_silent(self) -> None:
+        """The remainder of the claim silent longest back to the queue; break its read."""
+        silent = self._silent()
+        if silent is not None:
+            self._queue.append(ByteRange(silent.pos, silent.stop))
+            silent.stop = silent.pos
+            if isinstance(silent.body, Abortable):
+                with contextlib.suppress(Exception):  # else it ends at its next read
+                    silent.body.abort()
 
     def _add(self, start: int, stop: int) -> Claim:
         c = Claim(start, stop, crc0=self._crc0)
@@ -124,12 +134,12 @@ class Scheduler:
         return c
 
     def _silent(self) -> Claim | None:
-        """The claim with the most bytes left among those silent for `stale` seconds."""
+        """The claim silent longest among those silent for `stale` seconds."""
         if self.stale == float("inf"):
             return None
         old = self._clock() - self.stale
         silent = [c for c in self._active if c.stop > c.pos and c.moved <= old]
-        return max(silent, key=lambda c: c.stop - c.pos) if silent else None
+        return min(silent, key=lambda c: c.moved) if silent else None
 
     def has_work(self) -> bool:
         with self.lock:

@@ -122,7 +122,7 @@ class Body:
         self.aborted = True
 
 
-def test_a_silent_claim_is_taken_over_whole_when_nothing_is_left_to_split():
+def test_a_silent_claim_goes_back_to_the_queue_when_a_worker_finds_it_empty():
     clock = Clock()
     sched = Scheduler([ByteRange(0, 3 * MiB)], min_steal=2 * MiB, clock=clock)
     sched.stale = 0.1
@@ -136,6 +136,23 @@ def test_a_silent_claim_is_taken_over_whole_when_nothing_is_left_to_split():
     assert taken is not None and (taken.pos, taken.stop) == (MiB, 3 * MiB)
     assert first.stop == first.pos == MiB and first.body.aborted
     assert sched.reserve(first, 256 * 1024) == 0  # the silent read, when it returns, keeps none
+
+
+def test_a_silent_remainder_is_claimed_again_in_parts_sized_for_the_streams():
+    """Not halved: the silent stream would keep the lower half. Back in the queue, the
+    remainder is cut like any unclaimed range; on slow streams down to `min_steal`."""
+    clock = Clock()
+    sched = Scheduler([ByteRange(0, 12 * MiB)], min_steal=MiB, clock=clock, guided=True)
+    sched.stale = 0.1
+    first = sched.claim(1)
+    assert (first.pos, first.stop) == (0, 12 * MiB)  # one stream: one request for it all
+    sched.reserve(first, 2 * MiB)
+    clock.now += 0.2
+    sched.slow_streams = True  # the controller saw a capped path
+    parts = [sched.claim(32) for _ in range(40)]
+    sizes = [c.stop - c.pos for c in parts if c is not None]
+    assert first.stop == 2 * MiB and sum(sizes) == 10 * MiB
+    assert max(sizes) <= 2 * MiB and min(sizes) >= MiB // 2
 
 
 def test_a_request_without_a_first_byte_a_moving_claim_and_the_default_are_never_taken_over():
