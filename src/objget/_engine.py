@@ -130,8 +130,8 @@ class Engine:
             now=self._clock(),
         )
         self._target = ctl.target
-        if self._ranged and self._sink is None:  # (a sink keeps its claims: see _copy)
-            self._sched.stale = STALE
+        if self._ranged and self._sink is None and self._limiter is None:
+            self._sched.stale = STALE  # (a limiter's waits are no stalls; a sink keeps claims)
         start = last_save = last_progress = self._clock()
         saved_at = live_at = 0
         try:

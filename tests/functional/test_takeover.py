@@ -76,3 +76,22 @@ def test_a_silent_stream_is_taken_over_and_the_download_ends_without_it(tmp_path
     assert result.retries == 0  # a takeover is no failure
     assert result.bytes_fetched == len(DATA)  # no byte was fetched twice into the file
     assert not [t for t in threading.enumerate() if t.name.startswith("objget-")]
+
+
+@pytest.mark.parametrize("limit", [None, 64 * MiB])
+def test_no_takeover_under_a_rate_limit(tmp_path, monkeypatch, limit):
+    """Streams waiting for the rate limiter's tokens are silent by design, not stalled."""
+    import objget._scheduler as scheduler_mod
+
+    made = []
+    real_init = scheduler_mod.Scheduler.__init__
+
+    def init(self, *args, **kw):
+        real_init(self, *args, **kw)
+        made.append(self)
+
+    monkeypatch.setattr(scheduler_mod.Scheduler, "__init__", init)
+    config = objget.DownloadConfig(retry=no_wait_retry(), limit_rate=limit)
+    with objget.Downloader(config=config) as dl:
+        dl.download_object(MemoryBackend({"k": DATA}), "k", Paths.beside(str(tmp_path / "o")))
+    assert [s.stale for s in made] == [float("inf") if limit else 0.1]
