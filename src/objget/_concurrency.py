@@ -16,10 +16,10 @@ second and runs the returned number of streams. The rule is hill climbing:
   long, judged with the bytes it opened on (nginx `limit_rate` sends a lump, then nothing for
   a while: slow; SeaweedFS may stall ~0.2 s after a lump of a few MiB: not slow). If the
   streams at the top move more than half `slow_stream` each when the climb ends, that window
-  may have been a slow start on a path one stream fills, so the leap is checked once at half
-  the count. (Not when they are still slow: halving a capped path only loses rate, and a
-  server that lets a request catch up on its allowance, as nginx's does, makes half look
-  as good.)
+  may have been a slow start (or a stall) on a path one stream fills, so the count goes back
+  to where it leapt from at once and the search goes on from there. (Not when still slow:
+  fewer streams on a capped path only lose rate, and a server that lets a request catch up
+  on its allowance, as nginx's does, makes fewer look as good.)
 - **Climb.** Then double the count (x4 after a step that scaled linearly) while the rate
   rises by more than `gain`: a first window better by twice `gain` moves on at once (climb
   windows need half the reads), otherwise the mean of two windows decides, so streams that
@@ -265,8 +265,10 @@ class StreamController:
         linear = best_rate >= low_rate * best / low * (1 - self._s.tolerance)
         if linear and unsure and best_rate / best >= self._s.slow_stream / 2:
             # a leap on one window of slow streams that are not slow any more: that window may
-            # have been start-up on a path one stream fills; check half as many once
-            self._descend(now, best, best_rate)
+            # have been start-up (or a stall) on a path one stream fills; check the count
+            # before the leap at once (halving back from the ceiling takes seconds)
+            self._hi, self._ref = best, best_rate
+            self._move(now, low, _Phase.DESCEND, f"descend {best}->{low}: check the leap")
         elif linear:
             self._hold(now, best, None, f"hold {best}: the last step scaled linearly")
         else:
