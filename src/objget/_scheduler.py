@@ -91,32 +91,38 @@ class Scheduler:
     def claim(self, streams: int = 1) -> Claim | None:
         """Next unclaimed part (a silent claim's remainder goes back to the queue when it is
         empty), or the upper half of the largest in-flight remainder. With `guided`, the part
-        is cut from the queue's first range now, sized for `streams`."""
+        is cut from the queue's first range now, sized for `streams`. On slow streams the
+        largest remainder is split first when it is over twice that part (one stream would
+        carry it alone to the end), and pieces may be a quarter of `min_steal`."""
         with self.lock:
             if not self._queue:
                 self._take_silent()
-            if self._queue:
-                rng = self._queue.popleft()
-                if self._guided:
-                    unclaimed = rng.stop - rng.start + sum(r.stop - r.start for r in self._queue)
-                    floor = min(self._min_steal, MIN_PART) if self.slow_streams else MIN_PART
-                    take = guided_size(unclaimed, streams, floor)
-                    if rng.stop - rng.start > take + take // 2:  # no tail smaller than half
-                        self._queue.appendleft(ByteRange(rng.start + take, rng.stop))
-                        rng = ByteRange(rng.start, rng.start + take)
-                return self._add(rng.start, rng.stop)
-            best: Claim | None = None
-            for c in self._active:
-                if best is None or c.stop - c.pos > best.stop - best.pos:
-                    best = c
-            if best is None:
+            best = max(self._active, key=lambda c: c.stop - c.pos, default=None)
+            slow = self.slow_streams
+            rng = self._next_part(streams) if self._queue else None
+            if best is not None and (rng is None or (slow and best.stop - best.pos > 2 * len(rng))):
+                point = steal_point(best.pos, best.stop, self._min_steal // (4 if slow else 1))
+                if point is not None:
+                    stolen = self._add(point, best.stop)
+                    best.stop = point
+                    return stolen
+            if rng is None:
                 return None
-            point = steal_point(best.pos, best.stop, self._min_steal)
-            if point is None:
-                return None
-            stolen = self._add(point, best.stop)
-            best.stop = point
-            return stolen
+            head = self._queue.popleft()
+            if rng.stop < head.stop:
+                self._queue.appendleft(ByteRange(rng.stop, head.stop))
+            return self._add(rng.start, rng.stop)
+
+    def _next_part(self, streams: int) -> ByteRange:
+        """The part a claim from the queue takes now (see `claim`)."""
+        rng = self._queue[0]
+        if self._guided:
+            unclaimed = sum(r.stop - r.start for r in self._queue)
+            floor = min(self._min_steal, MIN_PART) if self.slow_streams else MIN_PART
+            take = guided_size(unclaimed, streams, floor)
+            if rng.stop - rng.start > take + take // 2:  # no tail smaller than half
+                rng = ByteRange(rng.start, rng.start + take)
+        return rng
 
     def _take_silent(self) -> None:
         """The remainder of the claim silent longest back to the queue; break its read."""
