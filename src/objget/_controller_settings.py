@@ -30,7 +30,7 @@ class ControllerSettings:
     leap: int = 32  # the first step's factor when streams are slower than that
     window: float = 0.3  # least length of one measurement window
     hold_window: float = 1.0  # least length of a window while holding (smoother rates)
-    first_look: float = 0.2  # least length of a first window that shows slow streams
+    first_look: float = 0.1  # least length of a first window that shows slow streams
     gain: float = 0.10  # relative rate increase that counts as "more streams helped"
     tolerance: float = 0.10  # a smaller count within this fraction of the best is as good
     settle: float = 0.2  # ignored after each change of the count

@@ -86,3 +86,15 @@ def test_slow_streams_is_what_the_last_window_saw():
     for i in range(1, 40):
         fast.observe(i * 0.02, i * 16 * MiB)  # 800 MiB/s on one stream
     assert fast.target <= 2 and not fast.slow_streams
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_smoothly_capped_path_leaps_a_tenth_of_a_second_after_the_first_byte(seed):
+    """A per-flow cap without lumps (4 MiB/s, 256 KiB reads: the first lands at 0.07 s): the
+    first 0.1 s of one stream say it all; each tenth of a second waited for is 12 MiB not
+    moved by 31 more streams."""
+    trace = simulate(ENGINE, capped(4 * MiB, 64), duration=3, chunk=256 * 1024,
+                     start_delay=0.01, jitter=True, seed=seed, **FINE)  # fmt: skip
+    reached = trace.first_time(lambda n: n >= 32)
+    assert reached is not None and reached <= 0.07 + 0.14
+    assert trace.final == 32
