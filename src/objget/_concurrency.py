@@ -13,8 +13,9 @@ second and runs the returned number of streams. The rule is hill climbing:
   TCP slow start), so a second one decides: x`leap` when each stream moves less than
   `fast_stream` (a per-flow capped path, where each step waited for is transfer lost), else
   x2. Streams under `slow_stream` each leap at once when the first window is `first_look`
-  long, judged with the bytes it opened on (nginx `limit_rate` sends a lump, then nothing for
-  a while: slow; SeaweedFS may stall ~0.2 s after a lump of a few MiB: not slow). If the
+  long (`quiet_look` if nothing came after its first bytes: SeaweedFS may stall ~0.2 s after
+  its first MiBs), judged with the bytes it opened on (nginx `limit_rate` sends a lump, then
+  nothing for a while: slow; a stall after a lump of a few MiB: not slow). If the
   streams at the top move more than half `slow_stream` each when the climb ends, that window
   may have been a slow start (or a stall) on a path one stream fills, so the count goes back
   to where it leapt from at once and the search goes on from there. (Not when still slow:
@@ -175,6 +176,8 @@ class StreamController:
         opened on; silent after them: that rate): a capped path is clear without waiting."""
         seen = self._meter.peek(now)
         if seen is None or seen[0] < self._s.first_look:
+            return None
+        if seen[1] <= 0 and seen[0] < self._s.quiet_look:  # a store's stall looks the same
             return None
         since, opened = self._opening
         judged = seen[1] / seen[0] if self._rates else (opened + seen[1]) / (now - since)

@@ -31,6 +31,7 @@ class ControllerSettings:
     window: float = 0.3  # least length of one measurement window
     hold_window: float = 1.0  # least length of a window while holding (smoother rates)
     first_look: float = 0.1  # least length of a first window that shows slow streams
+    quiet_look: float = 0.2  # the same when nothing came after its first bytes (a stall?)
     gain: float = 0.10  # relative rate increase that counts as "more streams helped"
     tolerance: float = 0.10  # a smaller count within this fraction of the best is as good
     settle: float = 0.2  # ignored after each change of the count
@@ -53,8 +54,8 @@ class ControllerSettings:
             raise ValueError("window must be positive and at most max_window")
         if not 0 < self.first_look <= self.window <= self.hold_window <= self.max_window:
             raise ValueError("need 0 < first_look <= window <= hold_window <= max_window")
-        if self.settle < 0 or self.read_size < 0 or self.min_reads < 0:
-            raise ValueError("settle, read_size and min_reads must be >= 0")
+        if self.quiet_look <= 0 or self.settle < 0 or self.read_size < 0 or self.min_reads < 0:
+            raise ValueError("quiet_look must be > 0; settle, read_size, min_reads >= 0")
         if self.gain <= 0 or not 0 <= self.tolerance < 1 or not 0 < self.change < 1:
             raise ValueError("gain must be > 0, tolerance and change in [0, 1)")
         if not 0 < self.smoothing <= 1:

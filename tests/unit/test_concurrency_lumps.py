@@ -42,6 +42,19 @@ def test_a_store_silent_after_a_lump_of_a_few_mib_does_not_look_capped(lump):
     assert max(n for _, n in trace.points) <= 2
 
 
+def test_a_short_stall_after_a_small_first_lump_is_not_judged():
+    """1 MiB, then 0.15 s of nothing (SeaweedFS on two busy cores), then loopback speed:
+    moving slowly is clear after `first_look`, silence only after `quiet_look`."""
+
+    def rate(t, n):
+        return 0.0 if t < 0.16 else 800 * MB * (1 - 0.005 * (n - 1))
+
+    trace = simulate(
+        ENGINE, rate, duration=3, burst=MiB, chunk=256 * 1024, start_delay=0.01, **FINE
+    )
+    assert max(n for _, n in trace.points) <= 2
+
+
 def test_silence_before_the_first_byte_is_not_judged():
     """A long wait for the first byte (a slow store, a far server) is no evidence: the look
     starts on the first byte, and the bytes that came with it are judged over the time since
