@@ -52,8 +52,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--wan-size", help="wan object size (default 512M; --quick 16M)")
     p.add_argument("--wan-rate", default="20m", help="nginx limit_rate per connection (20m)")
     p.add_argument(
+        "--wan-chunk",
+        help="nginx sendfile_max_chunk for wan (default nginx's 2m: each request's first "
+        "2 MiB go at once, then one chunk per chunk/rate s); 64k paces every byte evenly",
+    )
+    p.add_argument(
         "--baseline",
-        help="another checkout's src/ dir: adds the wan row objget-base (before vs after)",
+        help="another checkout's src/ dir: adds the loopback and wan rows objget-base "
+        "(before vs after)",
     )
     p.add_argument("--https-size", help="https object size (default 1G; --quick 32M)")
     p.add_argument("--resume-size", help="resume object size (default 1G; --quick 64M)")
@@ -90,7 +96,7 @@ def _run_scenario(ctx: Context, name: str, a: argparse.Namespace, data: dict[str
     elif name == "oss":
         data["records"] += oss.oss(ctx, a.oss_size, a.reps)
     elif name == "wan":
-        data["records"] += scenarios.wan(ctx, a.wan_size, a.wan_rate, a.reps)
+        data["records"] += scenarios.wan(ctx, a.wan_size, a.wan_rate, a.reps, a.wan_chunk)
     elif name == "https":
         data["records"] += scenarios.https(ctx, a.https_size, a.reps)
     elif name == "resume":

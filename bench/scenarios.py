@@ -68,16 +68,20 @@ def loopback(ctx: Context, sizes: list[int], reps: int) -> list[RunRecord]:
         return run_groups(ctx, "loopback", groups, reps)
 
 
-def wan(ctx: Context, size: int, rate: str, reps: int) -> list[RunRecord]:
-    """Every connection capped by nginx `limit_rate` (per connection), like an internet path."""
+def wan(ctx: Context, size: int, rate: str, reps: int, chunk: str | None = None) -> list[RunRecord]:
+    """Every connection capped by nginx `limit_rate` (per connection), like an internet path;
+    with `chunk`, nginx sends at most that much at once (`sendfile_max_chunk`), so a new
+    request no longer gets its first 2 MiB in one lump."""
     obj = ctx.source(size)
     cand = [t for t in tools.wan_tools() if ctx.wanted(t)]
-    with nginx_server(ctx, "nginx-wan", extra=f"limit_rate {rate};") as ng:
+    extra = f"limit_rate {rate};" + (f" sendfile_max_chunk {chunk};" if chunk else "")
+    with nginx_server(ctx, "nginx-wan", extra=extra) as ng:
         # curl's one capped stream takes size/rate (~26 s) with a spread of ~2%: two runs
         # give its time; the other rows are paired with curl's median where it did not run
         rows = [Row(t, ctx.target(obj, f"{ng.url}/{obj.key}"), 2 if t.id == "curl" else None)
                 for t in cand]  # fmt: skip
         group = f"{human_size(size)}, limit_rate {rate} per connection"
+        group += f", sent in {chunk} chunks" if chunk else ""
         return run_groups(ctx, "wan", [(group, rows)], reps)
 
 

@@ -125,6 +125,13 @@ def objget_cli_tools(server: str) -> list[Tool]:
     return tools
 
 
+def baseline_cli(server: str) -> list[Tool]:
+    """The objget CLI (default) run from `--baseline` src: before vs after in one run."""
+    return [Tool(id="objget-base", label="objget CLI (default) from --baseline src", kind="cli",
+                 family="objget", needs="objget-cli", server=server, build=objget_cli,
+                 env={"PYTHONPATH": BASELINE_SRC})] if BASELINE_SRC else []  # fmt: skip
+
+
 def _objget_jobs(jobs: int) -> Builder:
     return lambda t: objget_cli(t, jobs=jobs)
 
@@ -147,7 +154,7 @@ def loopback_tools() -> list[Tool]:
              kind="cli", needs="rclone",
              build=lambda t: rclone(t, ["--multi-thread-streams", "16",
                                         "--multi-thread-cutoff", "8M"])),
-        *objget_cli_tools("seaweed"),
+        *objget_cli_tools("seaweed"), *baseline_cli("seaweed"),
         Tool(id="objget-lib", label="objget.download() (library, default)", kind="py",
              family="objget", needs="objget-lib", build=objget_lib),
         _oss_threads("objget-resumable", 4), _oss_threads("objget-resumable", 16),
@@ -189,10 +196,7 @@ def nginx_limit_tools() -> list[Tool]:
 
 
 def wan_tools() -> list[Tool]:
-    base = [Tool(id="objget-base", label="objget CLI (default) from --baseline src", kind="cli",
-                 family="objget", needs="objget-cli", server="nginx", build=objget_cli,
-                 env={"PYTHONPATH": BASELINE_SRC})] if BASELINE_SRC else []  # fmt: skip
-    return [*base,
+    return [*baseline_cli("nginx"),
         Tool(id="curl", label="curl (1 stream)", kind="cli", family="reference", server="nginx",
              build=curl),
         Tool(id="aria2c-x16", label="aria2c -x16 -s16 -k1M", kind="cli", server="nginx",

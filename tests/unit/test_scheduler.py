@@ -105,3 +105,88 @@ def test_without_live_tracking_nothing_is_kept():
     write(sched, c, 100, 1)
     sched.commit(c)
     assert sched.live_segments() == ()
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Body:
+    aborted = False
+
+    def abort(self) -> None:
+        self.aborted = True
+
+
+def test_a_silent_claim_goes_back_to_the_queue_when_a_worker_finds_it_empty():
+    clock = Clock()
+    sched = Scheduler([ByteRange(0, 3 * MiB)], min_steal=2 * MiB, clock=clock)
+    sched.stale = 0.1
+    first = sched.claim()
+    first.body = Body()
+    assert sched.reserve(first, MiB) == MiB  # a lump, then nothing
+    assert sched.claim() is None and not sched.has_work()  # 2 MiB left: too little to split
+    clock.now += 0.1
+    assert sched.has_work()
+    taken = sched.claim()
+    assert taken is not None and (taken.pos, taken.stop) == (MiB, 3 * MiB)
+    assert first.stop == first.pos == MiB and first.body.aborted
+    assert sched.reserve(first, 256 * 1024) == 0  # the silent read, when it returns, keeps none
+
+
+def test_a_silent_remainder_is_claimed_again_in_parts_sized_for_the_streams():
+    """Not halved: the silent stream would keep the lower half. Back in the queue, the
+    remainder is cut like any unclaimed range; on slow streams down to `min_steal`."""
+    clock = Clock()
+    sched = Scheduler([ByteRange(0, 12 * MiB)], min_steal=MiB, clock=clock, guided=True)
+    sched.stale = 0.1
+    first = sched.claim(1)
+    assert (first.pos, first.stop) == (0, 12 * MiB)  # one stream: one request for it all
+    sched.reserve(first, 2 * MiB)
+    clock.now += 0.2
+    sched.slow_streams = True  # the controller saw a capped path
+    parts = [sched.claim(32) for _ in range(10)]
+    sizes = [c.stop - c.pos for c in parts if c is not None]
+    assert first.stop == 2 * MiB and sizes == [MiB] * 10
+
+
+def test_a_request_without_a_first_byte_a_moving_claim_and_the_default_are_never_taken_over():
+    clock = Clock()
+    sched = Scheduler([ByteRange(0, 3 * MiB)], min_steal=2 * MiB, clock=clock)
+    sched.stale = 0.1
+    first = sched.claim()
+    clock.now += 10  # a long round trip: no byte yet
+    assert sched.claim() is None
+    sched.reserve(first, 1)
+    clock.now += 0.05
+    assert sched.claim() is None  # moving
+    off = Scheduler([ByteRange(0, 3 * MiB)], min_steal=2 * MiB, clock=clock)
+    off.reserve(off.claim(), 1)
+    clock.now += 1000
+    assert off.claim() is None  # not enabled (a stream to stdout keeps its claims)
+
+
+def test_on_slow_streams_a_remainder_one_stream_would_carry_alone_is_split_first():
+    """After a leap, the stream that started alone holds a big claim: on a capped path it
+    would end long after the others, so idle streams split it before taking small parts
+    from the queue, and at the end pieces go down to a quarter of `min_steal`."""
+    sched = Scheduler([ByteRange(0, 64 * MiB)], min_steal=MiB, guided=True)
+    first = sched.claim(1)
+    assert (first.pos, first.stop) == (0, 32 * MiB)
+    sched.reserve(first, 2 * MiB)
+    sched.slow_streams = True
+    second = sched.claim(32)
+    assert (second.pos, second.stop) == (17 * MiB, 32 * MiB)  # the upper half of 30 MiB
+    assert first.stop == 17 * MiB
+    fast = Scheduler([ByteRange(0, 64 * MiB)], min_steal=MiB, guided=True)
+    fast.reserve(fast.claim(1), 2 * MiB)
+    assert fast.claim(32).pos == 32 * MiB  # fast streams: the queue first, as before
+    tail = Scheduler([ByteRange(0, MiB)], min_steal=MiB)
+    tail.slow_streams = True
+    tail.claim()
+    piece = tail.claim()
+    assert piece is not None and piece.stop - piece.pos == MiB // 2

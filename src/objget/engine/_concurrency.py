@@ -9,17 +9,18 @@ second and runs the returned number of streams. The rule is hill climbing:
   observation where the byte count rose (`_meter.RateMeter`: the engine counts whole reads,
   which a fixed-time window would miscount by +-1 read per stream). The first window starts
   on the first byte.
-- **First step.** The first window includes start-up (a store's slow first reads, TLS, TCP
-  slow start), so a second one decides: x`leap` when each stream moves less than
-  `fast_stream` (a per-flow capped path, where each doubling step waited for is transfer
-  lost), else x2. Streams under `slow_stream` each are clear sooner: once the first window
-  is `first_look` long (a stream silent between reads counts as slow; SeaweedFS can stall a
-  new range for ~0.2 s, so the look is not shorter) the count leaps at once; if the streams
-  at the top move more than half `slow_stream` each when the climb ends, that window may
-  have been a slow start on a path one stream fills, so the leap is checked once at half the
-  count. (Not when they are still slow: halving a capped path only loses rate, and a server
-  that lets a request catch up on its allowance, as nginx `limit_rate` does, makes half look
-  as good.)
+- **First step.** The first window includes start-up (a store's slow first reads, TLS,
+  TCP slow start), so a second one decides: x`leap` when each stream moves less than
+  `fast_stream` (a per-flow capped path, where each step waited for is transfer lost), else
+  x2. Streams under `slow_stream` each leap at once when the first window is `first_look`
+  long (`quiet_look` if nothing came after its first bytes: SeaweedFS may stall ~0.2 s after
+  its first MiBs), judged with the bytes it opened on (nginx `limit_rate` sends a lump, then
+  nothing for a while: slow; a stall after a lump of a few MiB: not slow). If the
+  streams at the top move more than half `slow_stream` each when the climb ends, that window
+  may have been a slow start (or a stall) on a path one stream fills, so the count goes back
+  to where it leapt from at once and the search goes on from there. (Not when still slow:
+  fewer streams on a capped path only lose rate, and a server that lets a request catch up
+  on its allowance, as nginx's does, makes fewer look as good.)
 - **Climb.** Then double the count (x4 after a step that scaled linearly) while the rate
   rises by more than `gain`: a first window better by twice `gain` moves on at once (climb
   windows need half the reads), otherwise the mean of two windows decides, so streams that
@@ -32,9 +33,9 @@ second and runs the returned number of streams. The rule is hill climbing:
   Unclear comparisons take a second window.
 - **Hold.** Keep the count, smoothing rates of windows at least `hold_window` long (a rate
   limiter that works in whole seconds, as nginx's does, makes 0.3 s windows swing by more
-  than `change`) with an EWMA. Every `probe_interval` seconds
-  (doubling up to `max_probe_interval` each time the hold returns to the same count) try
-  double the count for two windows and climb on if it helped by `gain`. If the rate moves by
+  than `change`) with an EWMA. Every `probe_interval` seconds (doubling up to
+  `max_probe_interval` each time the hold returns to the same count) try double the count
+  for two windows and climb on if it helped by `gain`. If the rate moves by
   more than `change` for two windows in a row the path changed: probe at once, downwards
   first when it fell (halve while as good, then bisect), upwards first when it rose.
 - **Pinned.** With `min_streams == max_streams` (see `ControllerSettings.fixed`) nothing is
@@ -45,69 +46,11 @@ from __future__ import annotations
 
 import enum
 import math
-from dataclasses import dataclass
 
+from ._controller_settings import ControllerSettings
 from ._meter import RateMeter
 
 __all__ = ["ControllerSettings", "StreamController"]
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class ControllerSettings:
-    """Tuning of the stream controller; the defaults suit both loopback and internet paths.
-
-    `initial` is 1: on a saturated path (loopback) one stream is already at the limit and any
-    extra one costs a few percent. Slow streams (under `fast_stream` bytes/s each in the
-    second window, under `slow_stream` in the first `first_look` seconds) leap x`leap` at
-    once, which makes up for the low start on a per-flow-capped path: there, more streams
-    cost no more CPU per byte, and each step waited for is transfer lost. Times are seconds,
-    rate thresholds bytes/s per stream, `gain`/`tolerance`/`change` relative.
-    """
-
-    min_streams: int = 1
-    max_streams: int = 16  # the user's -j ceiling
-    initial: int = 1  # clamped into [min_streams, max_streams]
-    fast_stream: float = 50e6  # bytes/s per stream above which the first step is only x2
-    slow_stream: float = 12e6  # bytes/s per stream under which the first window leaps at once
-    leap: int = 32  # the first step's factor when streams are slower than that
-    window: float = 0.3  # least length of one measurement window
-    hold_window: float = 1.0  # least length of a window while holding (smoother rates)
-    first_look: float = 0.3  # least length of a first window that shows slow streams
-    gain: float = 0.10  # relative rate increase that counts as "more streams helped"
-    tolerance: float = 0.10  # a smaller count within this fraction of the best is as good
-    settle: float = 0.2  # ignored after each change of the count
-    max_window: float = 10.0  # a window closes after this long even without a byte jump
-    read_size: int = 1024 * 1024  # bytes one stream reads at once: counts arrive in such lumps
-    min_reads: float = 8.0  # a window at n streams holds >= min_reads*sqrt(n-1) reads
-    change: float = 0.30  # relative move of the held rate (2 windows) that means "path changed"
-    smoothing: float = 0.3  # EWMA weight of a new window while holding
-    probe_interval: float = 4.0  # first re-probe upwards this long after a hold begins
-    max_probe_interval: float = 30.0  # the interval doubles up to this while probes fail
-
-    def __post_init__(self) -> None:
-        if self.min_streams < 1:
-            raise ValueError("min_streams must be >= 1")
-        if self.max_streams < self.min_streams:
-            raise ValueError("max_streams must be >= min_streams")
-        if self.initial < 1 or self.leap < 2 or not 0 <= self.slow_stream <= self.fast_stream:
-            raise ValueError("initial must be >= 1, leap >= 2, 0 <= slow_stream <= fast_stream")
-        if not 0 < self.window <= self.max_window:
-            raise ValueError("window must be positive and at most max_window")
-        if not 0 < self.first_look <= self.window <= self.hold_window <= self.max_window:
-            raise ValueError("need 0 < first_look <= window <= hold_window <= max_window")
-        if self.settle < 0 or self.read_size < 0 or self.min_reads < 0:
-            raise ValueError("settle, read_size and min_reads must be >= 0")
-        if self.gain <= 0 or not 0 <= self.tolerance < 1 or not 0 < self.change < 1:
-            raise ValueError("gain must be > 0, tolerance and change in [0, 1)")
-        if not 0 < self.smoothing <= 1:
-            raise ValueError("smoothing must be in (0, 1]")
-        if not 0 < self.probe_interval <= self.max_probe_interval:
-            raise ValueError("probe_interval must be positive and at most max_probe_interval")
-
-    @classmethod
-    def fixed(cls, n: int) -> ControllerSettings:
-        """Settings that pin the count at `n` streams (no measurement, no probing)."""
-        return cls(min_streams=n, max_streams=n, initial=n)
 
 
 class _Phase(enum.Enum):
@@ -155,6 +98,8 @@ class StreamController:
         self._held = 0  # the count of the last hold
         self._next_probe = float("inf")
         self._reason = "pinned" if self._phase is _Phase.PINNED else "start"
+        self._opening = (now, 0)  # (time of the observation before the first bytes, bytes)
+        self._per_stream = float("inf")  # bytes/s of one stream in the last window (unknown)
 
     @property
     def target(self) -> int:
@@ -167,6 +112,12 @@ class StreamController:
         return self._phase.value
 
     @property
+    def slow_streams(self) -> bool:
+        """Each stream moved under `slow_stream` in the last window (a capped path): its
+        requests may be short, since a round trip is little against their time."""
+        return self._per_stream < self._s.slow_stream
+
+    @property
     def reason(self) -> str:
         """Why the count was last set (for debug logs)."""
         return self._reason
@@ -176,10 +127,13 @@ class StreamController:
         number of streams that should run from now on (between min and max)."""
         if self._phase is _Phase.PINNED:
             return self._target
+        if self._opening[1] <= 0:  # the first bytes came since the last observation
+            self._opening = (self._opening[0] if total_bytes > 0 else now, total_bytes)
         rate = self._meter.feed(now, total_bytes)
         if rate is None and self._phase is _Phase.CLIMB and self._base is None:
             rate = self._slow_so_far(now)
         if rate is not None:
+            self._per_stream = rate / self._target
             self._rates.append(rate)
             del self._rates[:-2]
             self._decide(now, rate)
@@ -218,20 +172,22 @@ class StreamController:
 
     def _slow_so_far(self, now: float) -> float | None:
         """The rate of the open window at the first count once it is `first_look` long, if
-        its streams are under `slow_stream` each: a capped path is clear without waiting for
-        the next read."""
+        its streams are under `slow_stream` each (the first window judged with the bytes it
+        opened on; silent after them: that rate): a capped path is clear without waiting."""
         seen = self._meter.peek(now)
-        if seen is None or seen[0] < self._s.first_look or seen[1] <= 0:
+        if seen is None or seen[0] < self._s.first_look:
             return None
-        rate = seen[1] / seen[0]
-        return rate if rate < self._s.slow_stream * self._target else None
+        if seen[1] <= 0 and seen[0] < self._s.quiet_look:  # a store's stall looks the same
+            return None
+        since, opened = self._opening
+        judged = seen[1] / seen[0] if self._rates else (opened + seen[1]) / (now - since)
+        slow = 0 < judged < self._s.slow_stream * self._target
+        return (seen[1] / seen[0] if seen[1] > 0 else judged) if slow else None
 
     def _first_step(self, now: float, rate: float) -> None:
-        """The first window includes start-up (a store's slow first reads of a big range, TLS,
-        TCP slow start), so it decides alone only when its streams are clearly slow (under
-        `slow_stream`, a capped path): leap at once (`_end_climb` may check the leap).
-        Otherwise a second window decides: slow streams (under `fast_stream`) leap, fast
-        ones double."""
+        """The first window decides alone only when its streams are clearly slow (under
+        `slow_stream`): leap at once (`_end_climb` may check the leap). Otherwise a second
+        window decides: slow streams (under `fast_stream`) leap, fast ones double."""
         n, s = self._target, self._s
         if rate / n < s.slow_stream and len(self._rates) < 2:
             self._base = self._unsure = (n, rate)
@@ -312,8 +268,10 @@ class StreamController:
         linear = best_rate >= low_rate * best / low * (1 - self._s.tolerance)
         if linear and unsure and best_rate / best >= self._s.slow_stream / 2:
             # a leap on one window of slow streams that are not slow any more: that window may
-            # have been start-up on a path one stream fills; check half as many once
-            self._descend(now, best, best_rate)
+            # have been start-up (or a stall) on a path one stream fills; check the count
+            # before the leap at once (halving back from the ceiling takes seconds)
+            self._hi, self._ref = best, best_rate
+            self._move(now, low, _Phase.DESCEND, f"descend {best}->{low}: check the leap")
         elif linear:
             self._hold(now, best, None, f"hold {best}: the last step scaled linearly")
         else:

@@ -38,6 +38,7 @@ __all__ = ["Engine", "EngineHooks"]
 log = logging.getLogger("objget")
 
 TICK = 0.02  # the main loop's period: live checkpoints, the stream controller, progress
+STALE = 0.1  # a stream silent this long after its first bytes may be taken over at the tail
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -129,6 +130,8 @@ class Engine:
             now=self._clock(),
         )
         self._target = ctl.target
+        if self._ranged and self._sink is None and self._limiter is None:
+            self._sched.stale = STALE  # (a limiter's waits are no stalls; a sink keeps claims)
         start = last_save = last_progress = self._clock()
         saved_at = live_at = 0
         try:
@@ -143,6 +146,7 @@ class Engine:
                 now = self._clock()
                 fetched = self._sched.fetched
                 target = ctl.observe(now, fetched)
+                self._sched.slow_streams = ctl.slow_streams  # shorter parts on a capped path
                 if target != self._target:
                     log.debug("streams %d -> %d: %s", self._target, target, ctl.reason)
                     self._target = target
@@ -292,6 +296,8 @@ class Engine:
         try:
             self._stream(claim, view, index)
         except TransportError:
+            if claim.pos >= claim.stop:
+                return  # taken over while silent (the read was broken): nothing left to do
             if claim.pos > before:
                 attempts.progressed()
             if not self._ranged:  # no ranges: the only way to retry is from byte 0

@@ -123,12 +123,14 @@ def auto_part_size(size: int, max_workers: int) -> int:
     return -(-part // ALIGN) * ALIGN
 
 
-def guided_size(unclaimed: int, streams: int) -> int:
+def guided_size(unclaimed: int, streams: int, floor: int = MIN_PART) -> int:
     """How much one claim takes when no part size is set: half of an even share of what is
-    still unclaimed, within [MIN_PART, MAX_PART]. One stream gets few, big requests (each
+    still unclaimed, within [floor, MAX_PART]. One stream gets few, big requests (each
     request costs a round trip and the server's lookup: ~3-4 ms on SeaweedFS, 0.4 s per GiB
-    in 8 MiB parts); many streams get smaller ones, and idle streams steal from the rest."""
-    part = min(MAX_PART, max(MIN_PART, unclaimed // max(1, 2 * streams)))
+    in 8 MiB parts); many streams get smaller ones, and idle streams steal from the rest.
+    Slow streams (a capped path) may take a smaller `floor`: a round trip is little against
+    their requests' time, and the last parts then end together."""
+    part = min(MAX_PART, max(floor, unclaimed // max(1, 2 * streams)))
     return -(-part // ALIGN) * ALIGN
 
 

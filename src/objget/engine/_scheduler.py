@@ -8,17 +8,28 @@ never write the same byte and the ledger never overlaps.
 
 With `live` tracking, the scheduler also keeps the segments committed since the last durable
 checkpoint's snapshot, each with its own CRC (never merged), for the live record (`_live`).
+
+A claim whose stream got bytes and then none for `stale` seconds (a capped server pacing it
+in lumps, or a stall) goes back to the queue, from its `pos`, when an idle worker finds the
+queue empty: its read is broken (its body's `abort`, when it has one) so its worker moves on,
+keeping no byte past `pos`, and the remainder is claimed again in parts sized for the streams
+running. A request still waiting for its first byte is never taken (a long round trip is no
+stall; the read timeout covers a dead one). Off (`stale` infinite) unless the engine sets it.
+With `slow_streams` (the controller's verdict), guided parts may shrink to `min_steal`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
+import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from .._models import ByteRange
-from ._plan import Combine, Span, add_span, guided_size, merge_spans, steal_point
+from ..backends._base import Abortable
+from ._plan import MIN_PART, Combine, Span, add_span, guided_size, merge_spans, steal_point
 
 __all__ = ["Claim", "Scheduler"]
 
@@ -34,6 +45,7 @@ class Claim:
     crc0: int = 0
     mark: tuple[int, int, int] = (0, 0, 0)
     body: object | None = field(default=None)
+    moved: float = float("inf")  # when the owner last reserved a byte (none yet: never silent)
 
     def __post_init__(self) -> None:
         self.mark = (self.pos, self.pos, self.crc0)
@@ -56,8 +68,12 @@ class Scheduler:
         initial_crc: int = 0,
         guided: bool = False,
         live: Iterable[Span] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.lock = threading.Lock()
+        self._clock = clock
+        self.stale = float("inf")  # seconds of silence after which a claim may be taken over
+        self.slow_streams = False  # set by the engine from the stream controller
         self._queue: deque[ByteRange] = deque(parts)
         self._active: list[Claim] = []
         self._spans: list[Span] = list(done)
@@ -73,37 +89,67 @@ class Scheduler:
 
     # --- claiming -------------------------------------------------------------------
     def claim(self, streams: int = 1) -> Claim | None:
-        """Next unclaimed part, or the upper half of the largest in-flight remainder. With
-        `guided`, the part is cut from the queue's first range now, sized for `streams`."""
+        """Next unclaimed part (a silent claim's remainder goes back to the queue when it is
+        empty), or the upper half of the largest in-flight remainder. With `guided`, the part
+        is cut from the queue's first range now, sized for `streams`. On slow streams the
+        largest remainder is split first when it is over twice that part (one stream would
+        carry it alone to the end), and pieces may be a quarter of `min_steal`."""
         with self.lock:
-            if self._queue:
-                rng = self._queue.popleft()
-                if self._guided:
-                    unclaimed = rng.stop - rng.start + sum(r.stop - r.start for r in self._queue)
-                    take = guided_size(unclaimed, streams)
-                    if rng.stop - rng.start > take + take // 2:  # no tail smaller than half
-                        self._queue.appendleft(ByteRange(rng.start + take, rng.stop))
-                        rng = ByteRange(rng.start, rng.start + take)
-                c = Claim(rng.start, rng.stop, crc0=self._crc0)
-                self._active.append(c)
-                return c
-            best: Claim | None = None
-            for c in self._active:
-                if best is None or c.stop - c.pos > best.stop - best.pos:
-                    best = c
-            if best is None:
+            if not self._queue:
+                self._take_silent()
+            best = max(self._active, key=lambda c: c.stop - c.pos, default=None)
+            slow = self.slow_streams
+            rng = self._next_part(streams) if self._queue else None
+            if best is not None and (rng is None or (slow and best.stop - best.pos > 2 * len(rng))):
+                point = steal_point(best.pos, best.stop, self._min_steal // (4 if slow else 1))
+                if point is not None:
+                    stolen = self._add(point, best.stop)
+                    best.stop = point
+                    return stolen
+            if rng is None:
                 return None
-            point = steal_point(best.pos, best.stop, self._min_steal)
-            if point is None:
-                return None
-            stolen = Claim(point, best.stop, crc0=self._crc0)
-            best.stop = point
-            self._active.append(stolen)
-            return stolen
+            head = self._queue.popleft()
+            if rng.stop < head.stop:
+                self._queue.appendleft(ByteRange(rng.stop, head.stop))
+            return self._add(rng.start, rng.stop)
+
+    def _next_part(self, streams: int) -> ByteRange:
+        """The part a claim from the queue takes now (see `claim`)."""
+        rng = self._queue[0]
+        if self._guided:
+            unclaimed = sum(r.stop - r.start for r in self._queue)
+            floor = min(self._min_steal, MIN_PART) if self.slow_streams else MIN_PART
+            take = guided_size(unclaimed, streams, floor)
+            if rng.stop - rng.start > take + take // 2:  # no tail smaller than half
+                rng = ByteRange(rng.start, rng.start + take)
+        return rng
+
+    def _take_silent(self) -> None:
+        """The remainder of the claim silent longest back to the queue; break its read."""
+        silent = self._silent()
+        if silent is not None:
+            self._queue.append(ByteRange(silent.pos, silent.stop))
+            silent.stop = silent.pos
+            if isinstance(silent.body, Abortable):
+                with contextlib.suppress(Exception):  # else it ends at its next read
+                    silent.body.abort()
+
+    def _add(self, start: int, stop: int) -> Claim:
+        c = Claim(start, stop, crc0=self._crc0)
+        self._active.append(c)
+        return c
+
+    def _silent(self) -> Claim | None:
+        """The claim silent longest among those silent for `stale` seconds."""
+        if self.stale == float("inf"):
+            return None
+        old = self._clock() - self.stale
+        silent = [c for c in self._active if c.stop > c.pos and c.moved <= old]
+        return min(silent, key=lambda c: c.moved) if silent else None
 
     def has_work(self) -> bool:
         with self.lock:
-            if self._queue:
+            if self._queue or self._silent() is not None:
                 return True
             return any(c.stop - c.pos >= 2 * self._min_steal for c in self._active)
 
@@ -112,6 +158,8 @@ class Scheduler:
         with self.lock:
             take = max(0, min(n, claim.stop - claim.pos))
             claim.pos += take
+            if take:
+                claim.moved = self._clock()
             self.fetched += take
             return take
 
