@@ -19,7 +19,7 @@ from ._downloader import Downloader
 from ._exceptions import DownloadError
 from ._exit import error_kind
 from ._models import ByteRange, ObjectMeta
-from ._phases import Paths, Span, fetch
+from ._phases import Span, fetch
 from ._windows import prepare_window, range_paths
 from .backends import BackendOptions, resolve
 from .backends._base import Backend
@@ -86,7 +86,7 @@ def run_group(
         sha = dataclasses.replace(per_object, checksum=f"sha256:{e.sha256}") if e.sha256 else None
         try:
             found = resolve(e.source, dl.transport, options, cache)
-            r = dl.download_object(found.backend, found.key, Paths.beside(e.dest),
+            r = dl.download_object(found.backend, found.key, e.dest,
                                    version_id=e.version_id or found.version_id,
                                    config=sha or per_object)  # fmt: skip
         except (DownloadError, OSError, ValueError) as exc:

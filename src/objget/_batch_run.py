@@ -35,12 +35,11 @@ from ._batch_models import BatchProgress, ObjectResult
 from ._batch_progress import Stopped, Tracker
 from ._batch_skip import skip_after_head
 from ._batch_sources import Planned
-from ._downloader import Downloader, head_with_retry
+from ._downloader import Downloader, download_shared, head_with_retry
 from ._engine_face import (
     SMALL,
     NotSmall,
     ParentMaker,
-    Paths,
     RateLimiter,
     SmallGroup,
     file_state,
@@ -299,8 +298,8 @@ class Runner:
                     min_workers=min(max(cfg.min_workers, 2), streams),
                     checksum=f"sha256:{p.sha256}" if p.sha256 else None,
                 )
-                result = self._dl.download_object(
-                    p.backend, p.key, Paths.beside(dest), on_progress=tracker.listener(p.rel),
+                result = download_shared(
+                    self._dl, p.backend, p.key, dest, on_progress=tracker.listener(p.rel),
                     version_id=p.version_id, meta=meta, config=per_object, limiter=self._limiter,
                 )  # fmt: skip
         except Stopped:

@@ -51,7 +51,7 @@ from .integrity import DigestCheck, FileCheck, Verified
 if TYPE_CHECKING:
     from ._throttle import RateLimiter
 
-# Paths: where a destination's files go (download_object's argument); Span: what windows report
+# Paths: where a destination's files go (prepare's argument); Span: what windows report
 __all__ = ["Job", "Paths", "Span", "fetch", "finish", "prepare"]
 
 log = logging.getLogger("objget")

@@ -14,7 +14,7 @@ import pytest
 import objget
 import objget._engine as engine_mod
 import objget._phases as phases_mod
-from objget._checkpoint import Paths, load
+from objget._checkpoint import load
 from objget._exceptions import AccessDenied, TransportError
 from objget.testing import MemoryBackend, no_wait_retry
 
@@ -144,7 +144,7 @@ def download(store, dest, **cfg):
         **cfg,
     )
     with objget.Downloader(config=config) as dl:
-        return dl.download_object(store, "k", Paths.beside(str(dest)))
+        return dl.download_object(store, "k", dest)
 
 
 def test_an_abort_that_raises_masks_nothing_and_every_worker_ends_first(
