@@ -29,7 +29,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from queue import SimpleQueue
 
 from ._batch_chunks import CHUNK, CHUNK_MAX, Work, completed_chunks, take_chunk
-from ._batch_feed import More
+from ._batch_feed import Feed
 from ._batch_journal import Done, Journal, Row, Running
 from ._batch_models import BatchProgress, ObjectResult
 from ._batch_progress import Stopped, Tracker
@@ -48,7 +48,7 @@ from ._exceptions import DownloadError
 from ._exit import error_kind
 from ._models import DownloadResult, ObjectMeta
 
-__all__ = ["LARGE", "More", "Runner", "Stopped"]
+__all__ = ["LARGE", "Runner", "Stopped"]
 
 MiB = 1024 * 1024
 LARGE = 16 * MiB
@@ -90,7 +90,7 @@ class Runner:
         rows: dict[str, Row],
         skipped: int,
         *,
-        more: More | None = None,
+        more: Feed | None = None,
     ) -> list[ObjectResult]:
         """Download `todo`, then what `more` hands over as it comes (the listing streamed
         in); returns each object's result in the order they finished."""

@@ -12,24 +12,22 @@ import json
 import logging
 import os
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
-from urllib.parse import unquote, urlsplit
 
 from ._batch_models import BatchItem, ObjectResult
 from ._batch_paths import is_directory_marker, relative_path, relative_to_prefix
 from ._config import RetryPolicy
 from ._engine_face import list_with_retry
 from ._exceptions import UnsafePath
-from .backends import BackendOptions, Resolved, Transport, resolve
+from .backends import BackendOptions, Transport, resolve, resolve_prefix
 from .backends._base import Backend, Lister
 
-__all__ = ["Collisions", "Planned", "Sources", "candidates", "plan", "plan_stream", "read_manifest"]
+__all__ = ["Collisions", "Planned", "Sources", "plan_stream", "read_manifest"]
 
 log = logging.getLogger("objget")
 
 _HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
-_PLACEHOLDER_KEY = "objget-listing"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -96,28 +94,6 @@ def read_manifest(path: str | os.PathLike[str]) -> list[BatchItem]:
     return items
 
 
-def split_prefix(url: str) -> tuple[str, str, str]:
-    """`s3://bucket/some/prefix` → ("s3", "bucket", "some/prefix")."""
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    if scheme not in ("s3", "oss"):
-        raise ValueError(
-            f"{url!r} cannot be listed: only s3:// and oss:// prefixes can (put HTTP(S) URLs in "
-            "a manifest)"
-        )
-    bucket, _, prefix = url[len(scheme) + 3 :].partition("/")
-    if not bucket:
-        raise ValueError(f"{url!r}: no bucket")
-    return scheme, bucket, prefix
-
-
-def _default_dest(item: BatchItem, found: Resolved) -> str:
-    """A manifest entry without `dest`: the object key (s3/oss) or the URL path (http)."""
-    if urlsplit(item.source).scheme.lower() in ("s3", "oss"):
-        return found.key
-    return unquote(urlsplit(item.source).path).lstrip("/")
-
-
 def candidates(
     sources: Sources,
     *,
@@ -136,10 +112,9 @@ def candidates(
         return not any(fnmatch.fnmatchcase(rel, p) for p in sources.exclude)
 
     for url in sources.prefixes:
-        scheme, bucket, prefix = split_prefix(url)
-        found = resolve(f"{scheme}://{bucket}/{_PLACEHOLDER_KEY}", transport, options, cache)
-        if not isinstance(found.backend, Lister):
-            raise ValueError(f"{url!r}: this store cannot list objects")
+        found = resolve_prefix(url, transport, options, cache)
+        prefix = found.key
+        assert isinstance(found.backend, Lister)  # resolve_prefix's promise
         lister = found.backend.list_objects
         for key, size, etag, modified in list_with_retry(lister, prefix, policy):
             source = found.backend.display(key)
@@ -167,7 +142,7 @@ def candidates(
         found = resolve(item.source, transport, options, cache)
         source = found.backend.display(found.key)
         try:
-            rel = relative_path(item.dest if item.dest is not None else _default_dest(item, found))
+            rel = relative_path(item.dest if item.dest is not None else found.path)
         except UnsafePath as exc:
             yield _refused(source, exc)
             continue
@@ -191,26 +166,6 @@ def _refused(source: str, exc: Exception) -> ObjectResult:
         error=f"{source}: refused: {exc}",
         error_kind="unsafe-path",
     )
-
-
-def plan(
-    sources: Sources,
-    *,
-    transport: Transport,
-    options: BackendOptions,
-    cache: dict[tuple[str, str], Backend],
-    policy: RetryPolicy,
-) -> tuple[list[Planned], list[ObjectResult]]:
-    """Everything the batch considers, and the objects refused (unsafe paths, collisions),
-    after the whole listing (`plan_stream`, collected)."""
-    planned: list[Planned] = []
-    refused: list[ObjectResult] = []
-    for c in plan_stream(sources, transport=transport, options=options, cache=cache, policy=policy):
-        if isinstance(c, Planned):
-            planned.append(c)
-        else:
-            refused.append(c)
-    return planned, refused
 
 
 class Collisions:
@@ -289,8 +244,9 @@ def plan_stream(
     cache: dict[tuple[str, str], Backend],
     policy: RetryPolicy,
 ) -> Iterator[Planned | ObjectResult]:
-    """`plan` as the listing arrives: each object once its name is decided (see
-    `Collisions`), so downloads can start before the listing ends."""
+    """Everything the batch considers, and the objects refused (unsafe paths, collisions), as
+    the listing arrives: each object once its name is decided (see `Collisions`), so
+    downloads can start before the listing ends."""
     rule = Collisions()
     for c in candidates(sources, transport=transport, options=options, cache=cache, policy=policy):
         if c is None:
@@ -300,21 +256,3 @@ def plan_stream(
         else:
             yield from rule.add(c)
     yield from rule.flush()
-
-
-def as_items(entries: Iterable[str | BatchItem]) -> tuple[tuple[str, ...], tuple[BatchItem, ...]]:
-    """Split `download_many`'s sources into prefixes (strings) and items."""
-    prefixes: list[str] = []
-    items: list[BatchItem] = []
-    for entry in entries:
-        if isinstance(entry, BatchItem):
-            items.append(entry)
-        else:
-            prefixes.append(entry)
-    return tuple(prefixes), tuple(items)
-
-
-def seq(value: str | Sequence[str] | None) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    return (value,) if isinstance(value, str) else tuple(value)

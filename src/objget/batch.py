@@ -7,17 +7,11 @@ for failure in result.failed:
     print(failure.source, failure.error_kind, failure.error)
 ```
 
-The listing runs in a thread of its own and feeds the downloads page by page: the first GET
-starts before the listing ends. One connection budget (`config.max_workers`, the CLI's `-j`)
-is shared by every object:
-large objects are fetched in ranged parts over several connections, small ones over one each,
-many at a time; `config.limit_rate` caps the whole batch (one rate limiter for all).
-`DIR/.objget-batch.db` journals each object (see `_batch_journal.py`): run the same call again
-after any interruption and finished objects whose listed size and ETag are unchanged are
-skipped without a request, partial ones resume from their checkpoints, failed ones are tried
-again. One object failing never stops the others. A batch in which every object succeeded
-removes its journal (DIR holds only the objects); files up to date by size and mtime (the
-object's Last-Modified, set on every download) are skipped without a request then too.
+The listing runs in a thread of its own and feeds the downloads page by page (`_batch_feed`):
+the first GET starts before the listing ends. Each object is checked against the journal
+(`_batch_journal`) and its destination (`_batch_skip`) before it is downloaded; the `Runner`
+(`_batch_run`) spends one connection budget on all of them, or a Ray runner (`distributed`)
+sends them to a cluster.
 """
 
 from __future__ import annotations
@@ -29,19 +23,12 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Protocol
 
-from ._batch_feed import Feed, More
+from ._batch_feed import Feed
 from ._batch_journal import Journal, Row
 from ._batch_models import ActiveObject, BatchItem, BatchProgress, BatchResult, ObjectResult
 from ._batch_run import Runner
 from ._batch_skip import classify
-from ._batch_sources import (
-    Planned,
-    Sources,
-    as_items,
-    plan_stream,
-    read_manifest,
-    seq,
-)
+from ._batch_sources import Planned, Sources, plan_stream, read_manifest
 from ._batch_wire import WireTransport
 from ._config import DownloadConfig
 from ._downloader import Downloader
@@ -70,16 +57,10 @@ class BatchRunner(Protocol):
     the journal's `rows` already read) and returns every result it reported to `on_result`."""
 
     def run(
-        self,
-        dl: Downloader,
-        root: str,
-        journal: Journal,
-        more: More,
-        *,
-        rows: dict[str, Row],
+        self, dl: Downloader, root: str, journal: Journal, more: Feed, *, rows: dict[str, Row],
         on_progress: Callable[[BatchProgress], None] | None,
         on_result: Callable[[ObjectResult], None] | None,
-    ) -> list[ObjectResult]: ...
+    ) -> list[ObjectResult]: ...  # fmt: skip
 
 
 def build_sources(
@@ -96,12 +77,14 @@ def build_sources(
         entries = [sources]
     else:
         entries = list(sources)
-    prefixes, items = as_items(entries)
+    items = tuple(e for e in entries if isinstance(e, BatchItem))
     if manifest is not None:
-        items = items + tuple(read_manifest(manifest))
+        items += tuple(read_manifest(manifest))
+    prefixes = tuple(e for e in entries if not isinstance(e, BatchItem))
     if not prefixes and not items:
         raise ValueError("nothing to download: give a prefix URL, items or a manifest")
-    return Sources(prefixes=prefixes, items=items, include=seq(include), exclude=seq(exclude))
+    globs = [(v,) if isinstance(v, str) else tuple(v or ()) for v in (include, exclude)]
+    return Sources(prefixes=prefixes, items=items, include=globs[0], exclude=globs[1])
 
 
 def check_existing(out: ObjectResult, sums: Mapping[str, str], root: str) -> ObjectResult:
@@ -146,30 +129,6 @@ def with_sums(
             continue
         out.append(dataclasses.replace(p, sha256=want) if want is not None else p)
     return out
-
-
-class _Streamed:
-    """The listing streamed into the runner (`More`): taken from its thread, then checked
-    against the journal and the destination in the driver's thread by `admit`."""
-
-    def __init__(
-        self,
-        feed: Feed[Planned | ObjectResult],
-        admit: Callable[[list[Planned | ObjectResult]], tuple[list[Planned], int]],
-    ) -> None:
-        self._feed = feed
-        self._admit = admit
-
-    def start(self, wake: Callable[[], None]) -> None:
-        self._feed.start(wake)
-
-    def take(self) -> tuple[list[Planned], int, bool]:
-        got, ended = self._feed.take()
-        todo, skipped = self._admit(got) if got else ([], 0)
-        return todo, skipped, ended
-
-    def close(self) -> None:
-        self._feed.close()
 
 
 def download_many(
@@ -252,7 +211,7 @@ def download_many(
             return BatchResult(
                 objects=tuple(results), elapsed=time.monotonic() - started, dry_run=True
             )
-        more = _Streamed(Feed(listing, join_timeout=2.0), admit)
+        more = Feed(listing, admit, join_timeout=2.0)
         if runner is None:  # here: one connection budget on this machine
             here = Runner(dl, root, jr, on_progress=on_progress, on_result=on_result)
             results.extend(here.run([], rows, skipped=0, more=more))

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ._batch_feed import More
+from ._batch_feed import Feed
 from ._batch_journal import Journal, Row
 from ._batch_models import BatchItem, BatchProgress, BatchResult, ObjectResult
 from ._batch_ray_driver import Driver
@@ -56,7 +56,7 @@ class RayRunner:
             raise ValueError("range_size >= 1 MiB, group_size >= 1, task_connections >= 1 needed")
 
     def run(
-        self, dl: Downloader, root: str, journal: Journal, more: More, *, rows: dict[str, Row],
+        self, dl: Downloader, root: str, journal: Journal, more: Feed, *, rows: dict[str, Row],
         on_progress: Callable[[BatchProgress], None] | None,
         on_result: Callable[[ObjectResult], None] | None,
     ) -> list[ObjectResult]:  # fmt: skip
@@ -80,7 +80,7 @@ class RayRunner:
                 ray.shutdown()
 
 
-def _drain(more: More) -> tuple[list[Planned], int]:
+def _drain(more: Feed) -> tuple[list[Planned], int]:
     """Everything `more` hands over, until the listing ends: (to download, skipped)."""
     waiting, skipped, ended = threading.Event(), 0, False
     todo: list[Planned] = []
