@@ -9,11 +9,10 @@ on resume are the engine's, so a task run again after its worker died resumes on
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from ._batch_models import ObjectResult
+from ._batch_models import ObjectResult, failed
 from ._config import DownloadConfig
 from ._downloader import Downloader
 from ._exceptions import DownloadError
@@ -24,8 +23,8 @@ from ._windows import prepare_window, range_paths
 from .backends import BackendOptions, resolve
 from .backends._base import Backend
 
-__all__ = ["GroupEntry", "RangeJob", "RangeOutcome", "failed", "meta_from", "meta_to",
-           "range_paths", "run_group", "run_range"]  # fmt: skip
+__all__ = ["GroupEntry", "RangeJob", "RangeOutcome", "meta_to", "range_paths", "run_group",
+           "run_range"]  # fmt: skip
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -64,18 +63,6 @@ def meta_to(meta: ObjectMeta) -> dict[str, object]:
     return d
 
 
-def meta_from(d: Mapping[str, object]) -> ObjectMeta:
-    return ObjectMeta(**d)  # type: ignore[arg-type]
-
-
-def failed(source: str, dest: str | None, size: int | None, exc: BaseException,
-           kind: str | None = None) -> ObjectResult:  # fmt: skip
-    """The result of an object that failed with `exc` (its message names the source)."""
-    text = str(exc) if source in str(exc) else f"{source}: {exc}"
-    return ObjectResult(source=source, path=dest, status="failed", size=size, error=text,
-                        error_kind=kind or error_kind(exc))  # fmt: skip
-
-
 def run_group(
     entries: list[GroupEntry], config: DownloadConfig, options: BackendOptions, threads: int
 ) -> list[ObjectResult]:
@@ -90,7 +77,7 @@ def run_group(
                                    version_id=e.version_id or found.version_id,
                                    config=sha or per_object)  # fmt: skip
         except (DownloadError, OSError, ValueError) as exc:
-            return failed(e.source, e.dest, e.size, exc)
+            return failed(e.source, e.dest, exc, size=e.size)
         return ObjectResult(
             source=e.source, path=e.dest, status="downloaded", size=r.size, etag=r.etag, result=r
         )
@@ -105,7 +92,7 @@ def run_group(
 def run_range(job: RangeJob, config: DownloadConfig, options: BackendOptions) -> RangeOutcome:
     """Fetch bytes [start, stop) of the object into the shared temp file (made by the driver),
     resuming from this window's checkpoint once its spans read back right."""
-    meta = meta_from(job.meta)
+    meta = ObjectMeta(**job.meta)  # type: ignore[arg-type]
     try:
         with Downloader(config=config, options=options) as dl:
             found = resolve(job.source, dl.transport, options, {})

@@ -10,17 +10,20 @@ import os
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._batch_journal import Journal
-from ._batch_models import BatchProgress, ObjectResult
+from ._batch_models import BatchProgress, ObjectResult, failed
 from ._batch_progress import Tracker
-from ._batch_ray import GroupEntry, RangeJob, RangeOutcome, failed, meta_to, run_group, run_range
+from ._batch_ray import GroupEntry, RangeJob, RangeOutcome, meta_to, run_group, run_range
 from ._batch_sources import Planned
 from ._downloader import Downloader, head_with_retry
 from ._engine_face import ParentMaker, file_state
 from ._exceptions import DownloadError, UnsafePath
 from ._windows import SharedPart
+
+if TYPE_CHECKING:
+    from .distributed import RayRunner
 
 __all__ = ["Driver"]
 
@@ -35,37 +38,30 @@ class _Large:
 
 class Driver:
     def __init__(
-        self, ray: Any, dl: Downloader, root: str, journal: Journal, *, group_size: int,
-        group_bytes: int, range_size: int, task_connections: int, max_in_flight: int | None,
-        max_retries: int, on_progress: Callable[[BatchProgress], None] | None,
+        self, ray: Any, dl: Downloader, root: str, journal: Journal, settings: RayRunner, *,
+        on_progress: Callable[[BatchProgress], None] | None,
         on_result: Callable[[ObjectResult], None] | None,
     ) -> None:  # fmt: skip
         self._ray, self._dl, self._journal, self._paths = ray, dl, journal, ParentMaker(root)
-        self._group_size, self._group_bytes, self._range_size = group_size, group_bytes, range_size
-        self._conns, self._limit, self._retries = task_connections, max_in_flight, max_retries
-        self._on_progress, self._on_result = on_progress, on_result
+        self._set, self._on_progress = settings, on_progress
         self._planned: dict[str, Planned] = {}
-        self.results: list[ObjectResult] = []  # in the order they were reported to on_result
-        self._tracker = Tracker(0, 0, 0)
+        self._tracker = Tracker(0, 0, 0, on_result)
 
     # --- results --------------------------------------------------------------------
     def _finish(self, out: ObjectResult, rel: str) -> None:
         p = self._planned[rel]
-        self._tracker.finish(rel, out)
         if out.status == "failed":
             self._journal.failed(rel, p.source, kind=out.error_kind or "", error=out.error or "")
         else:
             version = out.result.version_id if out.result is not None else p.version_id
             size = out.size or 0
             self._journal.done(rel, p.source, size=size, etag=out.etag, version_id=version)
-        self.results.append(out)
-        if self._on_result is not None:
-            self._on_result(out)
+        self._tracker.finish(rel, out)
 
     def _fail(
         self, p: Planned, dest: str | None, exc: BaseException, kind: str | None = None
     ) -> None:
-        self._finish(failed(p.source, dest, p.size, exc, kind), p.rel)
+        self._finish(failed(p.source, dest, exc, size=p.size, kind=kind), p.rel)
 
     def _running(self, p: Planned, dest: str) -> None:
         st = file_state(dest)
@@ -79,7 +75,7 @@ class Driver:
             raise DownloadError(f"{p.source}: the store gave no size", source=p.source)
         shared = SharedPart(p.backend, p.key, meta, dest, display=p.source)
         shared.open()
-        step, m = self._range_size, meta_to(meta)
+        step, m = self._set.range_size, meta_to(meta)
         jobs = [
             RangeJob(source=p.source, dest=dest, start=a, stop=min(a + step, meta.size), meta=m)
             for a in range(0, meta.size, step)
@@ -105,16 +101,19 @@ class Driver:
         self._finish(out, p.rel)
 
     # --- the loop -------------------------------------------------------------------
-    def run(self, todo: list[Planned], *, skipped: int) -> None:
-        ray = self._ray
+    def run(self, todo: list[Planned], *, skipped: int) -> list[ObjectResult]:
+        """Every object of `todo`; the results in the order they were reported."""
+        ray, conns = self._ray, self._set.task_connections
         cfg, options = self._dl.config, self._dl.options
-        group_fn = ray.remote(num_cpus=1, max_retries=self._retries)(run_group)
-        range_fn = ray.remote(num_cpus=1, max_retries=self._retries)(run_range)
-        limit = self._limit or max(2, 2 * int(ray.cluster_resources().get("CPU", 1)))
+        group_fn = ray.remote(num_cpus=1, max_retries=self._set.max_retries)(run_group)
+        range_fn = ray.remote(num_cpus=1, max_retries=self._set.max_retries)(run_range)
+        limit = self._set.max_in_flight or 0
+        if not limit:  # twice the cluster's CPUs
+            limit = max(2, 2 * int(ray.cluster_resources().get("CPU", 1)))
         range_cfg = dataclasses.replace(
-            cfg, max_workers=self._conns, min_workers=min(cfg.min_workers, self._conns)
+            cfg, max_workers=conns, min_workers=min(cfg.min_workers, conns)
         )
-        self._tracker = Tracker(len(todo), sum(p.size or 0 for p in todo), skipped)
+        self._tracker.add(len(todo), sum(p.size or 0 for p in todo), skipped=skipped)
         tasks: deque[tuple[Callable[[], Any], object]] = deque()
         group: list[GroupEntry] = []
         group_bytes = 0
@@ -123,7 +122,7 @@ class Driver:
             nonlocal group, group_bytes
             if group:
                 entries = group
-                submit = functools.partial(group_fn.remote, entries, cfg, options, self._conns)
+                submit = functools.partial(group_fn.remote, entries, cfg, options, conns)
                 tasks.append((submit, entries))
             group, group_bytes = [], 0
 
@@ -132,7 +131,7 @@ class Driver:
             dest: str | None = None
             try:
                 dest = self._paths.path(p.rel)
-                if p.size is not None and p.size >= 2 * self._range_size:
+                if p.size is not None and p.size >= 2 * self._set.range_size:
                     self._running(p, dest)
                     big, jobs = self._prepare_large(p, dest)
                     args = (range_cfg, options)
@@ -145,7 +144,7 @@ class Driver:
             group.append(GroupEntry(source=p.source, dest=dest, version_id=p.version_id,
                                     sha256=p.sha256, size=p.size))  # fmt: skip
             group_bytes += p.size or 0
-            if len(group) >= self._group_size or group_bytes >= self._group_bytes:
+            if len(group) >= self._set.group_size or group_bytes >= self._set.group_bytes:
                 flush()
         flush()
         refs: dict[Any, object] = {}
@@ -158,6 +157,7 @@ class Driver:
                 self._collect(ref, refs.pop(ref))
             if self._on_progress is not None:
                 self._on_progress(self._tracker.snapshot())
+        return self._tracker.results
 
     def _collect(self, ref: Any, ctx: object) -> None:
         try:

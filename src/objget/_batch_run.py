@@ -31,7 +31,7 @@ from queue import SimpleQueue
 from ._batch_chunks import CHUNK, CHUNK_MAX, Work, completed_chunks, take_chunk
 from ._batch_feed import Feed
 from ._batch_journal import Done, Journal, Row, Running
-from ._batch_models import BatchProgress, ObjectResult
+from ._batch_models import BatchProgress, ObjectResult, failed
 from ._batch_progress import Stopped, Tracker
 from ._batch_skip import skip_after_head
 from ._batch_sources import Planned
@@ -45,7 +45,6 @@ from ._engine_face import (
     file_state,
 )
 from ._exceptions import DownloadError
-from ._exit import error_kind
 from ._models import DownloadResult, ObjectMeta
 
 __all__ = ["LARGE", "Runner", "Stopped"]
@@ -75,8 +74,7 @@ class Runner:
         self._paths = ParentMaker(root)
         self._budget = dl.config.max_workers
         self._on_progress = on_progress
-        self._on_result = on_result
-        self._tracker: Tracker | None = None
+        self._tracker = Tracker(0, 0, 0, on_result)
         self._local = threading.local()
 
     def _want(self, size: int | None) -> int:
@@ -94,11 +92,11 @@ class Runner:
     ) -> list[ObjectResult]:
         """Download `todo`, then what `more` hands over as it comes (the listing streamed
         in); returns each object's result in the order they finished."""
-        tracker = self._tracker = Tracker(0, 0, skipped)
+        tracker = self._tracker
+        tracker.add(0, 0, skipped=skipped)
         queue: deque[Work] = deque()
         self._enqueue(queue, todo, rows)
         ended = more is None
-        results: list[ObjectResult] = []
         free = self._budget
         running: dict[Future[list[ObjectResult | Work]], tuple[list[Work], int]] = {}
         # finished chunks arrive here: O(1) per completion (wait() walks every running future);
@@ -146,24 +144,22 @@ class Runner:
                                         queue.appendleft(out)
                                         continue
                                     self._record(w, out, done)
-                                    results.append(out)
                             self._journal.done_many(done)
                     if self._on_progress is not None:
                         self._on_progress(tracker.snapshot())
             except BaseException:
                 tracker.stop.set()
-                self._drain(running, results)
+                self._drain(running)
                 raise
             finally:
                 if more is not None:
                     more.close()
-        return results
+        return tracker.results
 
     def _enqueue(self, queue: deque[Work], todo: list[Planned], rows: dict[str, Row]) -> None:
         """Large objects (largest first) ahead of everything waiting, small ones behind."""
         if not todo:
             return
-        assert self._tracker is not None
         self._tracker.add(len(todo), sum(p.size or 0 for p in todo))
         large = sorted((p for p in todo if self._want(p.size) > 1), key=lambda p: p.size or 0)
         queue.extendleft(Work(p, rows.get(p.rel)) for p in large)  # ends up largest first
@@ -172,7 +168,6 @@ class Runner:
     def _drain(
         self,
         running: dict[Future[list[ObjectResult | Work]], tuple[list[Work], int]],
-        results: list[ObjectResult],
     ) -> None:
         """After an interrupt: wait for the stopping downloads and journal those that
         finished anyway, so the next run does not look at them again."""
@@ -186,7 +181,6 @@ class Runner:
             for w, out in zip(running[fut][0], fut.result(), strict=False):
                 if isinstance(out, ObjectResult):
                     self._record(w, out, done)
-                    results.append(out)
         self._journal.done_many(done)
 
     def _start(self, w: Work) -> Running:
@@ -206,10 +200,7 @@ class Runner:
         elif out.size is not None:
             version = out.result.version_id if out.result is not None else w.planned.version_id
             done.append(Done(p.rel, p.source, out.size, out.etag, version))
-        assert self._tracker is not None
         self._tracker.finish(p.rel, out)
-        if self._on_result is not None:
-            self._on_result(out)
 
     def _buffer(self) -> memoryview:
         buf: memoryview | None = getattr(self._local, "buf", None)
@@ -221,7 +212,6 @@ class Runner:
         """In a worker thread: the objects of one chunk, one after the other; the small ones
         through one `SmallGroup` (each directory fsynced once, at its end)."""
         tracker = self._tracker
-        assert tracker is not None
         limiter = self._limiter.bound(tracker.stop.wait) if self._limiter else None
         out: list[ObjectResult | Work] = []
         cfg = self._dl.config
@@ -263,7 +253,6 @@ class Runner:
         object through `group`, a larger one through the ranged engine."""
         p = w.planned
         tracker = self._tracker
-        assert tracker is not None
         dest: str | None = None
         try:
             dest = self._paths.path(p.rel)
@@ -275,7 +264,7 @@ class Runner:
                 result = self._small(w, group, None) if self._absent(p.rel, dest) else None
                 if result is None:
                     meta = head_with_retry(p.backend, p.key, p.version_id, cfg.retry)
-                    if skip_after_head(w.row, p, meta, dest, True):
+                    if skip_after_head(w.row, p, meta, dest):
                         return ObjectResult(
                             source=p.source, path=dest, status="skipped", size=meta.size,
                             etag=meta.etag,
@@ -305,13 +294,7 @@ class Runner:
         except Stopped:
             raise
         except (DownloadError, OSError, ValueError) as exc:
-            text = str(exc)
-            if p.source not in text:
-                text = f"{p.source}: {text}"
-            return ObjectResult(
-                source=p.source, path=dest, status="failed", size=p.size, etag=p.etag,
-                error=text, error_kind=error_kind(exc),
-            )  # fmt: skip
+            return failed(p.source, dest, exc, size=p.size, etag=p.etag)
         return ObjectResult(
             source=p.source, path=dest, status="skipped" if result.skipped else "downloaded",
             size=result.size, etag=result.etag, result=result,

@@ -194,7 +194,7 @@ def download_many(
             planned = [c for c in items if isinstance(c, Planned)]
             if sums:
                 planned = with_sums(planned, sums, root, refused)
-            todo, skipped = classify(planned, rows, root, jr, skip_existing=True)
+            todo, skipped = classify(planned, rows, root, jr)
             if sums:
                 skipped = [check_existing(out, sums, root) for out in skipped]
             for out in (*refused, *skipped):

@@ -9,18 +9,17 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from ._batch_feed import Feed
 from ._batch_journal import Journal, Row
-from ._batch_models import BatchItem, BatchProgress, BatchResult, ObjectResult
+from ._batch_models import BatchProgress, BatchResult, ObjectResult
 from ._batch_ray_driver import Driver
 from ._batch_sources import Planned
-from ._config import DownloadConfig
 from ._downloader import Downloader
-from .backends import BackendOptions
+from .batch import SourceArg
 from .batch import download_many as _download_many
 
 __all__ = ["RayRunner", "download_many", "import_ray"]
@@ -67,14 +66,9 @@ class RayRunner:
         if own:
             ray.init(address=self.ray_address, log_to_driver=False)
         try:
-            driver = Driver(
-                ray, dl, root, journal, group_size=self.group_size, group_bytes=self.group_bytes,
-                range_size=self.range_size, task_connections=self.task_connections,
-                max_in_flight=self.max_in_flight, max_retries=self.max_retries,
-                on_progress=on_progress, on_result=on_result,
-            )  # fmt: skip
-            driver.run(todo, skipped=skipped)
-            return driver.results
+            driver = Driver(ray, dl, root, journal, self, on_progress=on_progress,
+                            on_result=on_result)  # fmt: skip
+            return driver.run(todo, skipped=skipped)
         finally:
             if own:
                 ray.shutdown()
@@ -99,22 +93,14 @@ def _drain(more: Feed) -> tuple[list[Planned], int]:
 
 
 def download_many(
-    sources: str | BatchItem | Iterable[str | BatchItem] | None,
-    dest_dir: str | os.PathLike[str],
-    *,
-    manifest: str | os.PathLike[str] | None = None,
-    include: str | Sequence[str] | None = None,
-    exclude: str | Sequence[str] | None = None,
-    config: DownloadConfig | None = None,
-    options: BackendOptions | None = None,
-    dry_run: bool = False,
-    on_progress: Callable[[BatchProgress], None] | None = None,
-    on_result: Callable[[ObjectResult], None] | None = None,
-    ray_address: str | None = None,
+    sources: SourceArg, dest_dir: str | os.PathLike[str], *, ray_address: str | None = None,
     group_size: int = 64, group_bytes: int = 64 * MiB, range_size: int = 64 * MiB,
     task_connections: int = 4, max_in_flight: int | None = None, max_retries: int = 3,
+    **batch: Any,
 ) -> BatchResult:  # fmt: skip
-    """`objget.download_many` on Ray; the same arguments and result, plus:
+    """`objget.download_many` on Ray; the same arguments (`batch`: `manifest`, `include`,
+    `exclude`, `config`, `options`, `dry_run`, `on_progress`, `on_result`, `sums`) and result,
+    plus:
 
     - `ray_address`: None starts (and stops) a local Ray instance unless Ray is already
       initialised in this process; `"auto"` joins the running cluster; or `ray://host:port`.
@@ -133,8 +119,4 @@ def download_many(
         range_size=range_size, task_connections=task_connections, max_in_flight=max_in_flight,
         max_retries=max_retries,
     )  # fmt: skip
-    return _download_many(
-        sources, dest_dir, manifest=manifest, include=include, exclude=exclude, config=config,
-        options=options, dry_run=dry_run, on_progress=on_progress, on_result=on_result,
-        runner=runner,
-    )  # fmt: skip
+    return _download_many(sources, dest_dir, runner=runner, **batch)

@@ -90,6 +90,7 @@ def download_one(
     from objget._batch_sources import Planned
     from objget._downloader import Downloader
     from objget.backends import resolve
+    from objget.distributed import RayRunner
 
     cfg = DownloadConfig(limit_rate=rate, checkpoint_interval=0.25, part_size=256 * 1024)
     results: list[Any] = []
@@ -105,11 +106,10 @@ def download_one(
         results.extend(skipped)
         ray = InlineRay(threads)
         try:
-            driver = Driver(
-                ray, dl, root, journal, group_size=1, group_bytes=1, range_size=range_size,
-                task_connections=2, max_in_flight=None, max_retries=0, on_progress=None,
-                on_result=results.append,
-            )  # fmt: skip
+            settings = RayRunner(group_size=1, group_bytes=1, range_size=range_size,
+                                 task_connections=2, max_retries=0)  # fmt: skip
+            driver = Driver(ray, dl, root, journal, settings, on_progress=None,
+                            on_result=results.append)  # fmt: skip
             driver.run(todo, skipped=len(skipped))
         finally:
             ray.shutdown()

@@ -28,6 +28,7 @@ from objget._config import DownloadConfig
 from objget._downloader import Downloader
 from objget._fileio import open_part
 from objget.backends import BackendOptions, Resolved
+from objget.distributed import RayRunner
 from objget.integrity.crc64 import Crc64, crc64
 from objget.testing import MemoryBackend, no_wait_retry
 
@@ -220,11 +221,10 @@ def drive(root: Path, store: MemoryBackend, ray: InlineRay, range_size: int = RA
                       etag=store.head("k").etag)  # fmt: skip
     cfg = config()
     with Downloader(config=cfg) as dl, Journal(str(root)) as journal:
-        driver = Driver(
-            ray, dl, str(root), journal, group_size=1, group_bytes=1, range_size=range_size,
-            task_connections=2, max_in_flight=None, max_retries=0, on_progress=None,
-            on_result=results.append,
-        )  # fmt: skip
+        settings = RayRunner(group_size=1, group_bytes=1, range_size=range_size,
+                             task_connections=2, max_retries=0)  # fmt: skip
+        driver = Driver(ray, dl, str(root), journal, settings, on_progress=None,
+                        on_result=results.append)  # fmt: skip
         driver.run([planned], skipped=0)
     return results
 
