@@ -67,7 +67,7 @@ def _weight(w: Work) -> int:
     return size if size is not None else CHUNK_BYTES // CHUNK
 
 
-def take_chunk(queue: deque[Work], most: int = CHUNK) -> list[Work]:
+def take_chunk(queue: deque[Work], most: int) -> list[Work]:
     """The next unit of work: one object, or up to `most` small listed objects in a row
     (one hand-off to a worker thread, and one fsync of their directory, instead of one per
     object), of at most `most` x CHUNK_BYTES / CHUNK bytes together."""

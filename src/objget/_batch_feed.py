@@ -31,7 +31,7 @@ class Feed:
     """The listing's items, made in a background thread, taken in order by one driver."""
 
     def __init__(
-        self, items: Iterator[Planned | ObjectResult], admit: Admit, *, join_timeout: float = 60.0
+        self, items: Iterator[Planned | ObjectResult], admit: Admit, *, join_timeout: float = 2.0
     ) -> None:
         self._items = items
         self._admit = admit

@@ -20,19 +20,14 @@ class Stopped(Exception):
 class Tracker:
     """Progress of the whole batch; updated from worker threads, read by the driver."""
 
-    def __init__(
-        self, total_objects: int, total_bytes: int, skipped: int,
-        on_result: Callable[[ObjectResult], None] | None = None,
-    ) -> None:  # fmt: skip
+    def __init__(self, on_result: Callable[[ObjectResult], None] | None) -> None:
         self._lock = threading.Lock()
         self._on_result = on_result
         self.results: list[ObjectResult] = []  # in the order they were reported to on_result
         self.stop = threading.Event()
         self._active: dict[str, tuple[int, int | None]] = {}
         self._finished_bytes = 0
-        self.total_objects = total_objects
-        self.total_bytes = total_bytes
-        self.skipped = skipped
+        self.total_objects = self.total_bytes = self.skipped = 0
         self.done = 0
         self.failed = 0
         self._started = time.monotonic()

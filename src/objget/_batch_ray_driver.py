@@ -45,7 +45,7 @@ class Driver:
         self._ray, self._dl, self._journal, self._paths = ray, dl, journal, ParentMaker(root)
         self._set, self._on_progress = settings, on_progress
         self._planned: dict[str, Planned] = {}
-        self._tracker = Tracker(0, 0, 0, on_result)
+        self._tracker = Tracker(on_result)
 
     # --- results --------------------------------------------------------------------
     def _finish(self, out: ObjectResult, rel: str) -> None:

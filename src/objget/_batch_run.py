@@ -1,21 +1,14 @@
-"""Runs a planned batch on one machine: one global connection budget shared by all objects.
+"""Runs a batch on one machine: one budget of `max_workers` connections shared by all objects.
 
-The driver (the caller's thread) owns the journal and a budget of `max_workers` connections.
-Objects arrive as a list and/or from `more` (the listing, streamed in from its own thread,
-which wakes the driver when objects wait): the loop runs until both are used up.
-Large objects (>= 16 MiB) go first and take several connections each for the engine's ranged
-parts; small ones take one connection each and run many at once. A download starts only when
-its connections are free, so the total never exceeds the budget. Worker threads come from one
-`ThreadPoolExecutor` joined before `run` returns; an interrupt stops every engine through its
-progress hook (the engine then saves its checkpoint) within about 0.1 s. With
-`limit_rate`, one `RateLimiter` is shared by every object (engines and small objects alike):
-the limit caps the whole batch, not each object.
-
-Small listed objects travel in chunks (one hand-off per up to CHUNK_MAX objects while the
-queue is long, CHUNK near its end), each chunk through one `SmallGroup` of the engine's
-single-request mode, which fsyncs each directory once at the chunk's end; only after that
-does the driver journal them done — so the journal never holds a `done` whose rename a power
-cut could still undo (an object whose directory fsync failed is failed instead).
+The driver (the caller's thread) owns the journal and the budget; objects arrive as a list
+and/or from the listing's `Feed`, which wakes the driver when objects wait. Large objects
+(>= 16 MiB) go first and take several connections each for the engine's ranged parts; small
+ones take one each, many at a time, in chunks (`_batch_chunks`) through the engine's
+single-request mode (`SmallGroup`). A download starts only when its connections are free.
+An interrupt stops every engine through its progress hook (the engine then saves its
+checkpoint) within about 0.1 s. A small object is journaled done only after the `SmallGroup`
+fsynced its directory, so the journal never holds a `done` a power cut could still undo (an
+object whose directory fsync failed is failed instead). One `RateLimiter` serves every object.
 """
 
 from __future__ import annotations
@@ -74,7 +67,7 @@ class Runner:
         self._paths = ParentMaker(root)
         self._budget = dl.config.max_workers
         self._on_progress = on_progress
-        self._tracker = Tracker(0, 0, 0, on_result)
+        self._tracker = Tracker(on_result)
         self._local = threading.local()
 
     def _want(self, size: int | None) -> int:

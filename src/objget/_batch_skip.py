@@ -68,7 +68,7 @@ def committed_before_crash(row: Row | None, p: Planned, dest: str) -> bool:
 
 
 def classify(
-    planned: list[Planned], rows: dict[str, Row], root: str, journal: Journal | None
+    planned: list[Planned], rows: dict[str, Row], root: str, journal: Journal
 ) -> tuple[list[Planned], list[ObjectResult]]:
     """Split the plan into objects to download and objects skipped without a request: done in
     an earlier run with the listed identity (size + ETag), committed before a crash, or up to
@@ -77,9 +77,8 @@ def classify(
     destination exists."""
     todo: list[Planned] = []
     skipped: list[ObjectResult] = []
-    if journal is not None and not journal.writable:
-        journal = None  # a dry run: nothing is written
-    with journal.transaction() if journal is not None else contextlib.nullcontext():
+    write = journal.writable  # not in a dry run
+    with journal.transaction() if write else contextlib.nullcontext():
         for p in planned:
             row, dest = rows.get(p.rel), os.path.join(root, p.rel)
             if unchanged(row, p.source, p.size, p.etag, dest):
@@ -88,7 +87,7 @@ def classify(
                 dest, size=p.size, last_modified=p.last_modified
             ):
                 assert p.size is not None
-                if journal is not None:
+                if write:
                     journal.done(p.rel, p.source, size=p.size, etag=p.etag,
                                  version_id=p.version_id)  # fmt: skip
                     drop_stale_lock(root, p.rel)

@@ -211,7 +211,7 @@ def download_many(
             return BatchResult(
                 objects=tuple(results), elapsed=time.monotonic() - started, dry_run=True
             )
-        more = Feed(listing, admit, join_timeout=2.0)
+        more = Feed(listing, admit)
         if runner is None:  # here: one connection budget on this machine
             here = Runner(dl, root, jr, on_progress=on_progress, on_result=on_result)
             results.extend(here.run([], rows, skipped=0, more=more))
