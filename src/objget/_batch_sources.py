@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import fnmatch
 import json
-import logging
 import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from ._batch_models import BatchItem, ObjectResult
+from ._batch_models import BatchItem, ObjectResult, failed
 from ._batch_paths import is_directory_marker, relative_path, relative_to_prefix
 from ._config import RetryPolicy
 from ._engine_face import list_with_retry
@@ -24,8 +23,6 @@ from .backends import BackendOptions, Transport, resolve, resolve_prefix
 from .backends._base import Backend, Lister
 
 __all__ = ["Collisions", "Planned", "Sources", "plan_stream", "read_manifest"]
-
-log = logging.getLogger("objget")
 
 _HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
 
@@ -94,13 +91,8 @@ def read_manifest(path: str | os.PathLike[str]) -> list[BatchItem]:
     return items
 
 
-def candidates(
-    sources: Sources,
-    *,
-    transport: Transport,
-    options: BackendOptions,
-    cache: dict[tuple[str, str], Backend],
-    policy: RetryPolicy,
+def _candidates(
+    sources: Sources, transport: Transport, options: BackendOptions, policy: RetryPolicy
 ) -> Iterator[Planned | ObjectResult | None]:
     """Every object the sources name, mapped and filtered, in listing order, as the listing
     delivers it (page by page); an ObjectResult for one refused for its own name (unsafe);
@@ -111,6 +103,7 @@ def candidates(
             return False
         return not any(fnmatch.fnmatchcase(rel, p) for p in sources.exclude)
 
+    cache: dict[tuple[str, str], Backend] = {}  # one backend per store
     for url in sources.prefixes:
         found = resolve_prefix(url, transport, options, cache)
         prefix = found.key
@@ -159,13 +152,7 @@ def candidates(
 
 
 def _refused(source: str, exc: Exception) -> ObjectResult:
-    return ObjectResult(
-        source=source,
-        path=None,
-        status="failed",
-        error=f"{source}: refused: {exc}",
-        error_kind="unsafe-path",
-    )
+    return failed(source, None, UnsafePath(f"refused: {exc}"))
 
 
 class Collisions:
@@ -237,18 +224,13 @@ class Collisions:
 
 
 def plan_stream(
-    sources: Sources,
-    *,
-    transport: Transport,
-    options: BackendOptions,
-    cache: dict[tuple[str, str], Backend],
-    policy: RetryPolicy,
+    sources: Sources, *, transport: Transport, options: BackendOptions, policy: RetryPolicy
 ) -> Iterator[Planned | ObjectResult]:
     """Everything the batch considers, and the objects refused (unsafe paths, collisions), as
     the listing arrives: each object once its name is decided (see `Collisions`), so
     downloads can start before the listing ends."""
     rule = Collisions()
-    for c in candidates(sources, transport=transport, options=options, cache=cache, policy=policy):
+    for c in _candidates(sources, transport, options, policy):
         if c is None:
             yield from rule.flush()
         elif isinstance(c, ObjectResult):

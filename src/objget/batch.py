@@ -25,7 +25,14 @@ from typing import Protocol
 
 from ._batch_feed import Feed
 from ._batch_journal import Journal, Row
-from ._batch_models import ActiveObject, BatchItem, BatchProgress, BatchResult, ObjectResult
+from ._batch_models import (
+    ActiveObject,
+    BatchItem,
+    BatchProgress,
+    BatchResult,
+    ObjectResult,
+    failed,
+)
 from ._batch_run import Runner
 from ._batch_skip import classify
 from ._batch_sources import Planned, Sources, plan_stream, read_manifest
@@ -35,7 +42,6 @@ from ._downloader import Downloader
 from ._engine_face import file_sha256
 from ._exceptions import UnsafePath
 from .backends import BackendOptions
-from .backends._base import Backend
 
 __all__ = [
     "ActiveObject",
@@ -116,16 +122,9 @@ def with_sums(
     for p in planned:
         want = sums.get(p.rel)
         if want is not None and p.sha256 is not None and p.sha256 != want:
-            refused.append(
-                ObjectResult(
-                    source=p.source,
-                    path=os.path.join(root, p.rel),
-                    status="failed",
-                    error=f"{p.source}: the manifest's sha256 {p.sha256} differs from the "
-                    f"checksum file's {want}",
-                    error_kind="integrity",
-                )
-            )
+            why = f"the manifest's sha256 {p.sha256} differs from the checksum file's {want}"
+            refused.append(failed(p.source, os.path.join(root, p.rel), ValueError(why),
+                                  kind="integrity"))  # fmt: skip
             continue
         out.append(dataclasses.replace(p, sha256=want) if want is not None else p)
     return out
@@ -172,7 +171,6 @@ def download_many(
     root = os.path.abspath(os.fspath(dest_dir))
     if not dry_run:
         os.makedirs(root, exist_ok=True)
-    cache: dict[tuple[str, str], Backend] = {}
     results: list[ObjectResult] = []
 
     def emit(out: ObjectResult) -> None:
@@ -201,9 +199,7 @@ def download_many(
                 emit(out)
             return todo, len(skipped)
 
-        listing = plan_stream(
-            src, transport=wire, options=dl.options, cache=cache, policy=dl.config.retry
-        )
+        listing = plan_stream(src, transport=wire, options=dl.options, policy=dl.config.retry)
         if dry_run:
             for p in admit(list(listing))[0]:
                 path = os.path.join(root, p.rel)
