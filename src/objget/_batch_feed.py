@@ -2,10 +2,8 @@
 far already run: the driver takes what arrived at each turn of its loop, checked against the
 journal and the destination by `admit` (in the driver's thread).
 
-The thread pulls the iterator (the listing, page by page, and the names decided on it) and
-hands each item over under a lock; the first item after a take wakes the driver through
-`wake`. An error of the iterator is raised to the driver by its next `take`. `close()` asks
-the thread to stop after its current item and joins it, for a bounded time: after an
+The first item after a take wakes the driver (`wake`); an error of the listing is raised by
+the driver's next `take`. `close()` joins the thread for a bounded time only: after an
 interrupt, a listing request still waiting for its answer is left to the (daemon) thread,
 which only lists and writes nothing, rather than holding up the exit for a read timeout.
 """

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import os
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -44,24 +43,22 @@ class Driver:
     ) -> None:  # fmt: skip
         self._ray, self._dl, self._journal, self._paths = ray, dl, journal, ParentMaker(root)
         self._set, self._on_progress = settings, on_progress
-        self._planned: dict[str, Planned] = {}
         self._tracker = Tracker(on_result)
 
     # --- results --------------------------------------------------------------------
-    def _finish(self, out: ObjectResult, rel: str) -> None:
-        p = self._planned[rel]
+    def _finish(self, out: ObjectResult, p: Planned) -> None:
         if out.status == "failed":
-            self._journal.failed(rel, p.source, kind=out.error_kind or "", error=out.error or "")
+            self._journal.failed(p.rel, p.source, kind=out.error_kind or "", error=out.error or "")
         else:
             version = out.result.version_id if out.result is not None else p.version_id
             size = out.size or 0
-            self._journal.done(rel, p.source, size=size, etag=out.etag, version_id=version)
-        self._tracker.finish(rel, out)
+            self._journal.done(p.rel, p.source, size=size, etag=out.etag, version_id=version)
+        self._tracker.finish(p.rel, out)
 
     def _fail(
         self, p: Planned, dest: str | None, exc: BaseException, kind: str | None = None
     ) -> None:
-        self._finish(failed(p.source, dest, exc, size=p.size, kind=kind), p.rel)
+        self._finish(failed(p.source, dest, exc, size=p.size, kind=kind), p)
 
     def _running(self, p: Planned, dest: str) -> None:
         st = file_state(dest)
@@ -98,7 +95,7 @@ class Driver:
             big.shared.release()
         out = ObjectResult(source=p.source, path=result.path, status="downloaded",
                            size=result.size, etag=result.etag, result=result)  # fmt: skip
-        self._finish(out, p.rel)
+        self._finish(out, p)
 
     # --- the loop -------------------------------------------------------------------
     def run(self, todo: list[Planned], *, skipped: int) -> list[ObjectResult]:
@@ -115,19 +112,18 @@ class Driver:
         )
         self._tracker.add(len(todo), sum(p.size or 0 for p in todo), skipped=skipped)
         tasks: deque[tuple[Callable[[], Any], object]] = deque()
-        group: list[GroupEntry] = []
+        group: list[tuple[Planned, GroupEntry]] = []
         group_bytes = 0
 
         def flush() -> None:
             nonlocal group, group_bytes
             if group:
-                entries = group
+                entries = [e for _, e in group]
                 submit = functools.partial(group_fn.remote, entries, cfg, options, conns)
-                tasks.append((submit, entries))
+                tasks.append((submit, group))
             group, group_bytes = [], 0
 
         for p in todo:
-            self._planned[p.rel] = p
             dest: str | None = None
             try:
                 dest = self._paths.path(p.rel)
@@ -141,8 +137,8 @@ class Driver:
                 self._fail(p, dest, exc)
                 continue
             self._running(p, dest)
-            group.append(GroupEntry(source=p.source, dest=dest, version_id=p.version_id,
-                                    sha256=p.sha256, size=p.size))  # fmt: skip
+            group.append((p, GroupEntry(source=p.source, dest=dest, version_id=p.version_id,
+                                        sha256=p.sha256, size=p.size)))  # fmt: skip
             group_bytes += p.size or 0
             if len(group) >= self._set.group_size or group_bytes >= self._set.group_bytes:
                 flush()
@@ -175,14 +171,11 @@ class Driver:
             if ctx.pending == 0:
                 self._commit_large(ctx)
             return
-        assert isinstance(ctx, list)
+        assert isinstance(ctx, list)  # a group: (planned, entry) in the task's order
         if error is not None or not isinstance(value, list):
             lost = RuntimeError(f"Ray task failed: {error}")
-            for e in ctx:
-                self._fail(self._planned_by_dest(e.dest), e.dest, lost, "local")
+            for p, e in ctx:
+                self._fail(p, e.dest, lost, "local")
             return
-        for out in value:
-            self._finish(out, self._planned_by_dest(out.path or "").rel)
-
-    def _planned_by_dest(self, dest: str) -> Planned:
-        return self._planned[os.path.relpath(dest, self._paths.root)]
+        for (p, _), out in zip(ctx, value, strict=True):
+            self._finish(out, p)

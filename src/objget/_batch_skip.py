@@ -70,11 +70,8 @@ def committed_before_crash(row: Row | None, p: Planned, dest: str) -> bool:
 def classify(
     planned: list[Planned], rows: dict[str, Row], root: str, journal: Journal
 ) -> tuple[list[Planned], list[ObjectResult]]:
-    """Split the plan into objects to download and objects skipped without a request: done in
-    an earlier run with the listed identity (size + ETag), committed before a crash, or up to
-    date by size and mtime (those two journaled done, in one commit). Objects whose identity
-    is unknown (manifest entries) are checked with a HEAD when their turn comes, if their
-    destination exists."""
+    """Split the plan into objects to download and objects skipped without a request (the
+    rules above); what a skip learnt is journaled in one commit."""
     todo: list[Planned] = []
     skipped: list[ObjectResult] = []
     write = journal.writable  # not in a dry run

@@ -1,11 +1,5 @@
-"""Many objects at once: a prefix, several prefixes, or a manifest, into one directory.
-
-```python
-result = objget.download_many("s3://bucket/datasets/v3/", "data/")
-result = objget.download_many(None, "data/", manifest="urls.jsonl")
-for failure in result.failed:
-    print(failure.source, failure.error_kind, failure.error)
-```
+"""Many objects at once: a prefix, several prefixes, or a manifest, into one directory
+(`download_many`).
 
 The listing runs in a thread of its own and feeds the downloads page by page (`_batch_feed`):
 the first GET starts before the listing ends. Each object is checked against the journal
@@ -106,11 +100,10 @@ def check_existing(out: ObjectResult, sums: Mapping[str, str], root: str) -> Obj
         actual = f"<unreadable: {exc.strerror}>"
     if actual == want:
         return out
-    return dataclasses.replace(
-        out, status="failed", error_kind="integrity",
-        error=f"{out.source}: {out.path} (done in an earlier run) has sha256 {actual}, the "
-        f"checksum file lists {want}; the file was left as it is",
-    )  # fmt: skip
+    why = (f"{out.path} (done in an earlier run) has sha256 {actual}, the checksum file lists "
+           f"{want}; the file was left as it is")  # fmt: skip
+    return failed(out.source, out.path, ValueError(why), size=out.size, etag=out.etag,
+                  kind="integrity")  # fmt: skip
 
 
 def with_sums(
@@ -165,6 +158,8 @@ def download_many(
     >>> result = objget.download_many("s3://bucket/logs/2024-06-01/", "logs/")  # doctest: +SKIP
     >>> len(result.downloaded), len(result.skipped), len(result.failed)  # doctest: +SKIP
     (1440, 0, 0)
+    >>> result = objget.download_many(None, "data/", manifest="urls.jsonl")  # doctest: +SKIP
+    >>> [(f.source, f.error_kind, f.error) for f in result.failed]  # doctest: +SKIP
     """
     started = time.monotonic()
     src = build_sources(sources, manifest=manifest, include=include, exclude=exclude)
