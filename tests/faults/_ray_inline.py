@@ -85,12 +85,11 @@ def download_one(
     """One object into `root` through objget's Ray driver on an InlineRay; the results."""
     from objget import DownloadConfig
     from objget._batch_journal import Journal
-    from objget._batch_ray_driver import Driver
     from objget._batch_skip import classify
     from objget._batch_sources import Planned
     from objget._downloader import Downloader
     from objget.backends import resolve
-    from objget.distributed import RayRunner
+    from objget.distributed import Driver, RayRunner
 
     cfg = DownloadConfig(limit_rate=rate, checkpoint_interval=0.25, part_size=256 * 1024)
     results: list[Any] = []

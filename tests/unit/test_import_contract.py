@@ -273,7 +273,6 @@ BATCH_MAY_IMPORT = FACES | {
     "objget",
     "objget._batch*",
     "objget.batch",
-    "objget.distributed",
     "objget._models",
     "objget._config",
     "objget._exceptions",
