@@ -27,9 +27,7 @@ class Tracker:
         self.stop = threading.Event()
         self._active: dict[str, tuple[int, int | None]] = {}
         self._finished_bytes = 0
-        self.total_objects = self.total_bytes = self.skipped = 0
-        self.done = 0
-        self.failed = 0
+        self.total_objects = self.total_bytes = self.skipped = self.done = self.failed = 0
         self._started = time.monotonic()
 
     def add(self, objects: int, nbytes: int, *, skipped: int = 0) -> None:

@@ -19,12 +19,11 @@ from ._exceptions import DownloadError
 from ._exit import error_kind
 from ._models import ByteRange, ObjectMeta
 from ._phases import Span, fetch
-from ._windows import prepare_window, range_paths
+from ._windows import prepare_window
 from .backends import BackendOptions, resolve
 from .backends._base import Backend
 
-__all__ = ["GroupEntry", "RangeJob", "RangeOutcome", "meta_to", "range_paths", "run_group",
-           "run_range"]  # fmt: skip
+__all__ = ["GroupEntry", "RangeJob", "RangeOutcome", "meta_to", "run_group", "run_range"]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -158,11 +158,10 @@ def _refused(source: str, exc: Exception) -> ObjectResult:
 class Collisions:
     """The collision rule, applied as the listing streams in: a repeated destination is
     refused (all but the first), and so is a file another key needs as a directory (`a` when
-    `a/b` exists). A listing comes in key order, so an object is held
-    back only until the listing has passed the names below it (`a` until a key after every
-    `a/...`); at the end of each prefix everything held is let go. A later source (another
-    prefix, a manifest entry) that needs a file let go already as a directory is the one
-    refused then."""
+    `a/b` exists). A listing comes in key order, so an object is held back only until the
+    listing has passed the names below it (`a` until a key after every `a/...`); at the end
+    of each prefix everything held is let go. A later source (another prefix, a manifest
+    entry) that needs a file let go already as a directory is the one refused then."""
 
     def __init__(self) -> None:
         self._seen: set[str] = set()

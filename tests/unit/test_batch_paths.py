@@ -71,7 +71,7 @@ def test_every_side_file_objget_makes_carries_the_marker():
     batch journal's: a key can never name one of them."""
     from objget import _checkpoint as ck
     from objget._batch_paths import JOURNAL_NAMES, LOCK_NAME, carries_marker
-    from objget._batch_ray import range_paths
+    from objget._windows import range_paths
 
     single = ck.Paths.beside("dir/x.bin")
     ray = range_paths("dir/x.bin", 8 * 1024 * 1024)

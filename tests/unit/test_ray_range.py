@@ -21,11 +21,12 @@ import pytest
 
 from objget import _batch_ray, _checkpoint
 from objget._batch_journal import Journal
-from objget._batch_ray import RangeJob, meta_to, range_paths, run_range
+from objget._batch_ray import RangeJob, meta_to, run_range
 from objget._batch_sources import Planned
 from objget._config import DownloadConfig
 from objget._downloader import Downloader
 from objget._fileio import open_part
+from objget._windows import range_paths
 from objget.backends import BackendOptions, Resolved
 from objget.distributed import Driver, RayRunner
 from objget.integrity.crc64 import Crc64, crc64
