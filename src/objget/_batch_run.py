@@ -29,14 +29,7 @@ from ._batch_progress import Stopped, Tracker
 from ._batch_skip import skip_after_head
 from ._batch_sources import Planned
 from ._downloader import Downloader, download_shared, head_with_retry
-from ._engine_face import (
-    SMALL,
-    NotSmall,
-    ParentMaker,
-    RateLimiter,
-    SmallGroup,
-    file_state,
-)
+from ._engine_face import SMALL, NotSmall, ParentMaker, RateLimiter, SmallGroup, file_state
 from ._exceptions import DownloadError
 from ._models import DownloadResult, ObjectMeta
 

@@ -19,14 +19,7 @@ from typing import Protocol
 
 from ._batch_feed import Feed
 from ._batch_journal import Journal, Row
-from ._batch_models import (
-    ActiveObject,
-    BatchItem,
-    BatchProgress,
-    BatchResult,
-    ObjectResult,
-    failed,
-)
+from ._batch_models import ActiveObject, BatchItem, BatchProgress, BatchResult, ObjectResult, failed
 from ._batch_run import Runner
 from ._batch_skip import classify
 from ._batch_sources import Planned, Sources, plan_stream, read_manifest

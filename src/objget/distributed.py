@@ -234,8 +234,8 @@ class Driver:
             dest: str | None = None
             try:
                 dest = self._paths.path(p.rel)
+                self._running(p, dest)
                 if p.size is not None and p.size >= 2 * self._set.range_size:
-                    self._running(p, dest)
                     big, jobs = self._prepare_large(p, dest)
                     args = (range_cfg, options)
                     tasks.extend((functools.partial(range_fn.remote, j, *args), big) for j in jobs)
@@ -243,7 +243,6 @@ class Driver:
             except (UnsafePath, DownloadError, OSError) as exc:
                 self._fail(p, dest, exc)
                 continue
-            self._running(p, dest)
             group.append((p, GroupEntry(source=p.source, dest=dest, version_id=p.version_id,
                                         sha256=p.sha256, size=p.size)))  # fmt: skip
             group_bytes += p.size or 0
