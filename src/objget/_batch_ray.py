@@ -1,7 +1,7 @@
 """The work a Ray task does, as plain functions (no Ray import here): a group of small objects,
 or one byte range of a large object written into the shared temp file. What crosses the task
 boundary is picklable: URLs (each worker resolves its own backend and credentials), frozen
-configs, the object's identity as a dict. A range task is the engine's window phases
+configs, the object's metadata. A range task is the engine's window phases
 (`_windows.prepare_window`, `_phases.fetch`): its checkpoint, CRC'd spans and their read-back
 on resume are the engine's, so a task run again after its worker died resumes on any node.
 """
@@ -23,7 +23,7 @@ from ._windows import prepare_window
 from .backends import BackendOptions, resolve
 from .backends._base import Backend
 
-__all__ = ["GroupEntry", "RangeJob", "RangeOutcome", "meta_to", "run_group", "run_range"]
+__all__ = ["GroupEntry", "RangeJob", "RangeOutcome", "picklable", "run_group", "run_range"]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -41,7 +41,7 @@ class RangeJob:
     dest: str
     start: int
     stop: int
-    meta: dict[str, object]
+    meta: ObjectMeta  # picklable()
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -55,11 +55,9 @@ class RangeOutcome:
     fetched: int = 0
 
 
-def meta_to(meta: ObjectMeta) -> dict[str, object]:
-    # not dataclasses.asdict: it deep-copies, and the default `checksums` is a mappingproxy
-    d: dict[str, object] = {f.name: getattr(meta, f.name) for f in dataclasses.fields(meta)}
-    d["checksums"] = dict(meta.checksums)
-    return d
+def picklable(meta: ObjectMeta) -> ObjectMeta:
+    """`meta` with its checksums in a dict (the default, a mappingproxy, does not pickle)."""
+    return dataclasses.replace(meta, checksums=dict(meta.checksums))
 
 
 def run_group(
@@ -91,7 +89,7 @@ def run_group(
 def run_range(job: RangeJob, config: DownloadConfig, options: BackendOptions) -> RangeOutcome:
     """Fetch bytes [start, stop) of the object into the shared temp file (made by the driver),
     resuming from this window's checkpoint once its spans read back right."""
-    meta = ObjectMeta(**job.meta)  # type: ignore[arg-type]
+    meta = job.meta
     try:
         with Downloader(config=config, options=options) as dl:
             found = resolve(job.source, dl.transport, options, {})

@@ -22,7 +22,7 @@ from ._batch_feed import Feed
 from ._batch_journal import Journal, Row
 from ._batch_models import BatchProgress, BatchResult, ObjectResult, failed
 from ._batch_progress import Tracker
-from ._batch_ray import GroupEntry, RangeJob, RangeOutcome, meta_to, run_group, run_range
+from ._batch_ray import GroupEntry, RangeJob, RangeOutcome, picklable, run_group, run_range
 from ._batch_sources import Planned
 from ._downloader import Downloader, head_with_retry
 from ._engine_face import ParentMaker, file_state
@@ -179,7 +179,7 @@ class Driver:
             raise DownloadError(f"{p.source}: the store gave no size", source=p.source)
         shared = SharedPart(p.backend, p.key, meta, dest, display=p.source)
         shared.open()
-        step, m = self._set.range_size, meta_to(meta)
+        step, m = self._set.range_size, picklable(meta)
         jobs = [
             RangeJob(source=p.source, dest=dest, start=a, stop=min(a + step, meta.size), meta=m)
             for a in range(0, meta.size, step)

@@ -139,7 +139,7 @@ def test_range_checkpoint_of_a_lost_node_with_lost_bytes_is_not_trusted(cluster,
     were lost, and the shared file system kept zeros where one range's bytes were (a write it
     never stored). The next run's task for that range reads its resumed spans back and fetches
     the bad one again: the object is byte-identical, not committed "verified" with zeros."""
-    from objget._batch_ray import RangeJob, meta_to, run_range
+    from objget._batch_ray import RangeJob, picklable, run_range
     from objget._config import DownloadConfig
     from objget._fileio import open_part
     from objget.backends import resolve
@@ -165,7 +165,7 @@ def test_range_checkpoint_of_a_lost_node_with_lost_bytes_is_not_trusted(cluster,
     os.close(fd)
     for start in range(0, size, rng_size):  # the lost run: every range done and checkpointed
         job = RangeJob(source=source, dest=str(dest), start=start, stop=start + rng_size,
-                       meta=meta_to(meta))  # fmt: skip
+                       meta=picklable(meta))  # fmt: skip
         assert run_range(job, DownloadConfig(), options).error is None
     with open(f"{dest}.objget-part", "r+b") as f:  # what the lost node's disk never got
         f.seek(rng_size + 12345)

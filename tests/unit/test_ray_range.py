@@ -21,7 +21,7 @@ import pytest
 
 from objget import _batch_ray, _checkpoint
 from objget._batch_journal import Journal
-from objget._batch_ray import RangeJob, meta_to, run_range
+from objget._batch_ray import RangeJob, picklable, run_range
 from objget._batch_sources import Planned
 from objget._config import DownloadConfig
 from objget._downloader import Downloader
@@ -77,7 +77,9 @@ def make_part(dest: Path, size: int) -> None:
 
 def job(store: MemoryBackend, dest: Path, start: int, stop: int) -> RangeJob:
     meta = store.head("k")
-    return RangeJob(source="memory://k", dest=str(dest), start=start, stop=stop, meta=meta_to(meta))
+    return RangeJob(
+        source="memory://k", dest=str(dest), start=start, stop=stop, meta=picklable(meta)
+    )
 
 
 # --- save order and the sync-failed latch ---------------------------------------------------
