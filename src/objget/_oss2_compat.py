@@ -239,7 +239,7 @@ def resumable_download(
                 part, workers = max(64 * 1024, oss2_part_size(size, part_size)), config.max_workers
             one = dataclasses.replace(config, max_workers=workers, part_size=part)
             paths = _paths(oss2, store, bucket, key, filename, version)
-            dl.download_object(
+            dl._download_to(  # the checkpoint lives in oss2's store directory
                 backend,
                 key,
                 paths,

@@ -1,23 +1,11 @@
-"""Many objects at once: a prefix, several prefixes, or a manifest, into one directory.
+"""Many objects at once: a prefix, several prefixes, or a manifest, into one directory
+(`download_many`).
 
-```python
-result = objget.download_many("s3://bucket/datasets/v3/", "data/")
-result = objget.download_many(None, "data/", manifest="urls.jsonl")
-for failure in result.failed:
-    print(failure.source, failure.error_kind, failure.error)
-```
-
-The listing runs in a thread of its own and feeds the downloads page by page: the first GET
-starts before the listing ends. One connection budget (`config.max_workers`, the CLI's `-j`)
-is shared by every object:
-large objects are fetched in ranged parts over several connections, small ones over one each,
-many at a time; `config.limit_rate` caps the whole batch (one rate limiter for all).
-`DIR/.objget-batch.db` journals each object (see `_batch_journal.py`): run the same call again
-after any interruption and finished objects whose listed size and ETag are unchanged are
-skipped without a request, partial ones resume from their checkpoints, failed ones are tried
-again. One object failing never stops the others. A batch in which every object succeeded
-removes its journal (DIR holds only the objects); files up to date by size and mtime (the
-object's Last-Modified, set on every download) are skipped without a request then too.
+The listing runs in a thread of its own and feeds the downloads page by page (`_batch_feed`):
+the first GET starts before the listing ends. Each object is checked against the journal
+(`_batch_journal`) and its destination (`_batch_skip`) before it is downloaded; the `Runner`
+(`_batch_run`) spends one connection budget on all of them, or a Ray runner (`distributed`)
+sends them to a cluster.
 """
 
 from __future__ import annotations
@@ -32,22 +20,21 @@ from typing import Protocol
 from ._config import DownloadConfig
 from ._exceptions import UnsafePath
 from .backends import BackendOptions
-from .backends._base import Backend
 from .engine._downloader import Downloader
 from .engine._engine_face import file_sha256
-from .many._batch_feed import Feed, More
+from .many._batch_feed import Feed
 from .many._batch_journal import Journal, Row
-from .many._batch_models import ActiveObject, BatchItem, BatchProgress, BatchResult, ObjectResult
+from .many._batch_models import (
+    ActiveObject,
+    BatchItem,
+    BatchProgress,
+    BatchResult,
+    ObjectResult,
+    failed,
+)
 from .many._batch_run import Runner
 from .many._batch_skip import classify
-from .many._batch_sources import (
-    Planned,
-    Sources,
-    as_items,
-    plan_stream,
-    read_manifest,
-    seq,
-)
+from .many._batch_sources import Planned, Sources, plan_stream, read_manifest
 
 __all__ = [
     "ActiveObject",
@@ -69,16 +56,10 @@ class BatchRunner(Protocol):
     the journal's `rows` already read) and returns every result it reported to `on_result`."""
 
     def run(
-        self,
-        dl: Downloader,
-        root: str,
-        journal: Journal,
-        more: More,
-        *,
-        rows: dict[str, Row],
+        self, dl: Downloader, root: str, journal: Journal, more: Feed, *, rows: dict[str, Row],
         on_progress: Callable[[BatchProgress], None] | None,
         on_result: Callable[[ObjectResult], None] | None,
-    ) -> list[ObjectResult]: ...
+    ) -> list[ObjectResult]: ...  # fmt: skip
 
 
 def build_sources(
@@ -95,12 +76,14 @@ def build_sources(
         entries = [sources]
     else:
         entries = list(sources)
-    prefixes, items = as_items(entries)
+    items = tuple(e for e in entries if isinstance(e, BatchItem))
     if manifest is not None:
-        items = items + tuple(read_manifest(manifest))
+        items += tuple(read_manifest(manifest))
+    prefixes = tuple(e for e in entries if not isinstance(e, BatchItem))
     if not prefixes and not items:
         raise ValueError("nothing to download: give a prefix URL, items or a manifest")
-    return Sources(prefixes=prefixes, items=items, include=seq(include), exclude=seq(exclude))
+    globs = [(v,) if isinstance(v, str) else tuple(v or ()) for v in (include, exclude)]
+    return Sources(prefixes=prefixes, items=items, include=globs[0], exclude=globs[1])
 
 
 def check_existing(out: ObjectResult, sums: Mapping[str, str], root: str) -> ObjectResult:
@@ -116,11 +99,10 @@ def check_existing(out: ObjectResult, sums: Mapping[str, str], root: str) -> Obj
         actual = f"<unreadable: {exc.strerror}>"
     if actual == want:
         return out
-    return dataclasses.replace(
-        out, status="failed", error_kind="integrity",
-        error=f"{out.source}: {out.path} (done in an earlier run) has sha256 {actual}, the "
-        f"checksum file lists {want}; the file was left as it is",
-    )  # fmt: skip
+    why = (f"{out.path} (done in an earlier run) has sha256 {actual}, the checksum file lists "
+           f"{want}; the file was left as it is")  # fmt: skip
+    return failed(out.source, out.path, ValueError(why), size=out.size, etag=out.etag,
+                  kind="integrity")  # fmt: skip
 
 
 def with_sums(
@@ -132,43 +114,12 @@ def with_sums(
     for p in planned:
         want = sums.get(p.rel)
         if want is not None and p.sha256 is not None and p.sha256 != want:
-            refused.append(
-                ObjectResult(
-                    source=p.source,
-                    path=os.path.join(root, p.rel),
-                    status="failed",
-                    error=f"{p.source}: the manifest's sha256 {p.sha256} differs from the "
-                    f"checksum file's {want}",
-                    error_kind="integrity",
-                )
-            )
+            why = f"the manifest's sha256 {p.sha256} differs from the checksum file's {want}"
+            refused.append(failed(p.source, os.path.join(root, p.rel), ValueError(why),
+                                  kind="integrity"))  # fmt: skip
             continue
         out.append(dataclasses.replace(p, sha256=want) if want is not None else p)
     return out
-
-
-class _Streamed:
-    """The listing streamed into the runner (`More`): taken from its thread, then checked
-    against the journal and the destination in the driver's thread by `admit`."""
-
-    def __init__(
-        self,
-        feed: Feed[Planned | ObjectResult],
-        admit: Callable[[list[Planned | ObjectResult]], tuple[list[Planned], int]],
-    ) -> None:
-        self._feed = feed
-        self._admit = admit
-
-    def start(self, wake: Callable[[], None]) -> None:
-        self._feed.start(wake)
-
-    def take(self) -> tuple[list[Planned], int, bool]:
-        got, ended = self._feed.take()
-        todo, skipped = self._admit(got) if got else ([], 0)
-        return todo, skipped, ended
-
-    def close(self) -> None:
-        self._feed.close()
 
 
 def download_many(
@@ -206,13 +157,14 @@ def download_many(
     >>> result = objget.download_many("s3://bucket/logs/2024-06-01/", "logs/")  # doctest: +SKIP
     >>> len(result.downloaded), len(result.skipped), len(result.failed)  # doctest: +SKIP
     (1440, 0, 0)
+    >>> result = objget.download_many(None, "data/", manifest="urls.jsonl")  # doctest: +SKIP
+    >>> [(f.source, f.error_kind, f.error) for f in result.failed]  # doctest: +SKIP
     """
     started = time.monotonic()
     src = build_sources(sources, manifest=manifest, include=include, exclude=exclude)
     root = os.path.abspath(os.fspath(dest_dir))
     if not dry_run:
         os.makedirs(root, exist_ok=True)
-    cache: dict[tuple[str, str], Backend] = {}
     results: list[ObjectResult] = []
 
     def emit(out: ObjectResult) -> None:
@@ -234,16 +186,14 @@ def download_many(
             planned = [c for c in items if isinstance(c, Planned)]
             if sums:
                 planned = with_sums(planned, sums, root, refused)
-            todo, skipped = classify(planned, rows, root, jr, skip_existing=True)
+            todo, skipped = classify(planned, rows, root, jr)
             if sums:
                 skipped = [check_existing(out, sums, root) for out in skipped]
             for out in (*refused, *skipped):
                 emit(out)
             return todo, len(skipped)
 
-        listing = plan_stream(
-            src, transport=wire, options=dl.options, cache=cache, policy=dl.config.retry
-        )
+        listing = plan_stream(src, transport=wire, options=dl.options, policy=dl.config.retry)
         if dry_run:
             for p in admit(list(listing))[0]:
                 path = os.path.join(root, p.rel)
@@ -251,7 +201,7 @@ def download_many(
             return BatchResult(
                 objects=tuple(results), elapsed=time.monotonic() - started, dry_run=True
             )
-        more = _Streamed(Feed(listing, join_timeout=2.0), admit)
+        more = Feed(listing, admit)
         if runner is None:  # here: one connection budget on this machine
             here = Runner(dl, root, jr, on_progress=on_progress, on_result=on_result)
             results.extend(here.run([], rows, skipped=0, more=more))

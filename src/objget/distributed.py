@@ -1,26 +1,34 @@
 """The same batch on a Ray cluster (`pip install 'objget[ray]'`): `download_many` is
-`objget.download_many(..., runner=RayRunner(...))`. This process lists, journals and plans; Ray
-tasks download small objects in groups and large ones as one task per byte range (the engine's
-window phases) into `dest_dir`, which every node must see at the same path; the driver
-finishes large objects (the engine's finish). See docs/ray.md.
+`objget.download_many(..., runner=RayRunner(...))`. This process lists, journals and plans;
+the `Driver` groups small objects into tasks, splits large ones into one task per byte range
+(the engine's window phases, `_batch_ray`), keeps at most `max_in_flight` tasks outstanding,
+journals every object, and finishes a large object once all its ranges are in (the engine's
+finish, `_windows.SharedPart`). `dest_dir` must be seen at the same path by every node.
+See docs/ray.md.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import os
 import threading
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
-from ._config import DownloadConfig
-from .backends import BackendOptions
+from ._exceptions import DownloadError, UnsafePath
+from .batch import SourceArg
 from .batch import download_many as _download_many
-from .engine._downloader import Downloader
-from .many._batch_feed import More
+from .engine._downloader import Downloader, head_with_retry
+from .engine._engine_face import ParentMaker, file_state
+from .engine._windows import SharedPart
+from .many._batch_feed import Feed
 from .many._batch_journal import Journal, Row
-from .many._batch_models import BatchItem, BatchProgress, BatchResult, ObjectResult
-from .many._batch_ray_driver import Driver
+from .many._batch_models import BatchProgress, BatchResult, ObjectResult, failed
+from .many._batch_progress import Tracker
+from .many._batch_ray import GroupEntry, RangeJob, RangeOutcome, picklable, run_group, run_range
 from .many._batch_sources import Planned
 
 __all__ = ["RayRunner", "download_many", "import_ray"]
@@ -56,7 +64,7 @@ class RayRunner:
             raise ValueError("range_size >= 1 MiB, group_size >= 1, task_connections >= 1 needed")
 
     def run(
-        self, dl: Downloader, root: str, journal: Journal, more: More, *, rows: dict[str, Row],
+        self, dl: Downloader, root: str, journal: Journal, more: Feed, *, rows: dict[str, Row],
         on_progress: Callable[[BatchProgress], None] | None,
         on_result: Callable[[ObjectResult], None] | None,
     ) -> list[ObjectResult]:  # fmt: skip
@@ -67,20 +75,15 @@ class RayRunner:
         if own:
             ray.init(address=self.ray_address, log_to_driver=False)
         try:
-            driver = Driver(
-                ray, dl, root, journal, group_size=self.group_size, group_bytes=self.group_bytes,
-                range_size=self.range_size, task_connections=self.task_connections,
-                max_in_flight=self.max_in_flight, max_retries=self.max_retries,
-                on_progress=on_progress, on_result=on_result,
-            )  # fmt: skip
-            driver.run(todo, skipped=skipped)
-            return driver.results
+            driver = Driver(ray, dl, root, journal, self, on_progress=on_progress,
+                            on_result=on_result)  # fmt: skip
+            return driver.run(todo, skipped=skipped)
         finally:
             if own:
                 ray.shutdown()
 
 
-def _drain(more: More) -> tuple[list[Planned], int]:
+def _drain(more: Feed) -> tuple[list[Planned], int]:
     """Everything `more` hands over, until the listing ends: (to download, skipped)."""
     waiting, skipped, ended = threading.Event(), 0, False
     todo: list[Planned] = []
@@ -99,22 +102,14 @@ def _drain(more: More) -> tuple[list[Planned], int]:
 
 
 def download_many(
-    sources: str | BatchItem | Iterable[str | BatchItem] | None,
-    dest_dir: str | os.PathLike[str],
-    *,
-    manifest: str | os.PathLike[str] | None = None,
-    include: str | Sequence[str] | None = None,
-    exclude: str | Sequence[str] | None = None,
-    config: DownloadConfig | None = None,
-    options: BackendOptions | None = None,
-    dry_run: bool = False,
-    on_progress: Callable[[BatchProgress], None] | None = None,
-    on_result: Callable[[ObjectResult], None] | None = None,
-    ray_address: str | None = None,
+    sources: SourceArg, dest_dir: str | os.PathLike[str], *, ray_address: str | None = None,
     group_size: int = 64, group_bytes: int = 64 * MiB, range_size: int = 64 * MiB,
     task_connections: int = 4, max_in_flight: int | None = None, max_retries: int = 3,
+    **batch: Any,
 ) -> BatchResult:  # fmt: skip
-    """`objget.download_many` on Ray; the same arguments and result, plus:
+    """`objget.download_many` on Ray; the same arguments (`batch`: `manifest`, `include`,
+    `exclude`, `config`, `options`, `dry_run`, `on_progress`, `on_result`, `sums`) and result,
+    plus:
 
     - `ray_address`: None starts (and stops) a local Ray instance unless Ray is already
       initialised in this process; `"auto"` joins the running cluster; or `ray://host:port`.
@@ -133,8 +128,160 @@ def download_many(
         range_size=range_size, task_connections=task_connections, max_in_flight=max_in_flight,
         max_retries=max_retries,
     )  # fmt: skip
-    return _download_many(
-        sources, dest_dir, manifest=manifest, include=include, exclude=exclude, config=config,
-        options=options, dry_run=dry_run, on_progress=on_progress, on_result=on_result,
-        runner=runner,
-    )  # fmt: skip
+    return _download_many(sources, dest_dir, runner=runner, **batch)
+
+
+# --- the driver ----------------------------------------------------------------------------
+
+
+@dataclass(eq=False)
+class _Large:
+    planned: Planned
+    shared: SharedPart
+    pending: int
+    outcomes: list[RangeOutcome] = field(default_factory=list)
+
+
+class Driver:
+    def __init__(
+        self, ray: Any, dl: Downloader, root: str, journal: Journal, settings: RayRunner, *,
+        on_progress: Callable[[BatchProgress], None] | None,
+        on_result: Callable[[ObjectResult], None] | None,
+    ) -> None:  # fmt: skip
+        self._ray, self._dl, self._journal, self._paths = ray, dl, journal, ParentMaker(root)
+        self._set, self._on_progress = settings, on_progress
+        self._tracker = Tracker(on_result)
+
+    # --- results --------------------------------------------------------------------
+    def _finish(self, out: ObjectResult, p: Planned) -> None:
+        if out.status == "failed":
+            self._journal.failed(p.rel, p.source, kind=out.error_kind or "", error=out.error or "")
+        else:
+            version = out.result.version_id if out.result is not None else p.version_id
+            size = out.size or 0
+            self._journal.done(p.rel, p.source, size=size, etag=out.etag, version_id=version)
+        self._tracker.finish(p.rel, out)
+
+    def _fail(
+        self, p: Planned, dest: str | None, exc: BaseException, kind: str | None = None
+    ) -> None:
+        self._finish(failed(p.source, dest, exc, size=p.size, kind=kind), p)
+
+    def _running(self, p: Planned, dest: str) -> None:
+        st = file_state(dest)
+        pre = (st[0], st[1]) if st is not None else None
+        self._journal.running(p.rel, p.source, size=p.size, etag=p.etag, pre=pre)
+
+    # --- planning -------------------------------------------------------------------
+    def _prepare_large(self, p: Planned, dest: str) -> tuple[_Large, list[RangeJob]]:
+        meta = head_with_retry(p.backend, p.key, p.version_id, self._dl.config.retry)
+        if meta.size is None:
+            raise DownloadError(f"{p.source}: the store gave no size", source=p.source)
+        shared = SharedPart(p.backend, p.key, meta, dest, display=p.source)
+        shared.open()
+        step, m = self._set.range_size, picklable(meta)
+        jobs = [
+            RangeJob(source=p.source, dest=dest, start=a, stop=min(a + step, meta.size), meta=m)
+            for a in range(0, meta.size, step)
+        ]
+        big = _Large(planned=p, shared=shared, pending=len(jobs))
+        return big, jobs
+
+    def _commit_large(self, big: _Large) -> None:
+        p = big.planned
+        try:
+            errors = [o for o in big.outcomes if o.error]
+            if errors:
+                self._fail(p, big.shared.dest, RuntimeError(errors[0].error), errors[0].error_kind)
+                return
+            result = big.shared.finish(big.outcomes, sha256=p.sha256)
+        except (DownloadError, OSError, ValueError) as exc:
+            self._fail(p, big.shared.dest, exc)
+            return
+        finally:
+            big.shared.release()
+        out = ObjectResult(source=p.source, path=result.path, status="downloaded",
+                           size=result.size, etag=result.etag, result=result)  # fmt: skip
+        self._finish(out, p)
+
+    # --- the loop -------------------------------------------------------------------
+    def run(self, todo: list[Planned], *, skipped: int) -> list[ObjectResult]:
+        """Every object of `todo`; the results in the order they were reported."""
+        ray, conns = self._ray, self._set.task_connections
+        cfg, options = self._dl.config, self._dl.options
+        group_fn = ray.remote(num_cpus=1, max_retries=self._set.max_retries)(run_group)
+        range_fn = ray.remote(num_cpus=1, max_retries=self._set.max_retries)(run_range)
+        limit = self._set.max_in_flight or 0
+        if not limit:  # twice the cluster's CPUs
+            limit = max(2, 2 * int(ray.cluster_resources().get("CPU", 1)))
+        range_cfg = dataclasses.replace(
+            cfg, max_workers=conns, min_workers=min(cfg.min_workers, conns)
+        )
+        self._tracker.add(len(todo), sum(p.size or 0 for p in todo), skipped=skipped)
+        tasks: deque[tuple[Callable[[], Any], object]] = deque()
+        group: list[tuple[Planned, GroupEntry]] = []
+        group_bytes = 0
+
+        def flush() -> None:
+            nonlocal group, group_bytes
+            if group:
+                entries = [e for _, e in group]
+                submit = functools.partial(group_fn.remote, entries, cfg, options, conns)
+                tasks.append((submit, group))
+            group, group_bytes = [], 0
+
+        for p in todo:
+            dest: str | None = None
+            try:
+                dest = self._paths.path(p.rel)
+                self._running(p, dest)
+                if p.size is not None and p.size >= 2 * self._set.range_size:
+                    big, jobs = self._prepare_large(p, dest)
+                    args = (range_cfg, options)
+                    tasks.extend((functools.partial(range_fn.remote, j, *args), big) for j in jobs)
+                    continue
+            except (UnsafePath, DownloadError, OSError) as exc:
+                self._fail(p, dest, exc)
+                continue
+            group.append((p, GroupEntry(source=p.source, dest=dest, version_id=p.version_id,
+                                        sha256=p.sha256, size=p.size)))  # fmt: skip
+            group_bytes += p.size or 0
+            if len(group) >= self._set.group_size or group_bytes >= self._set.group_bytes:
+                flush()
+        flush()
+        refs: dict[Any, object] = {}
+        while tasks or refs:
+            while tasks and len(refs) < limit:
+                submit, ctx = tasks.popleft()
+                refs[submit()] = ctx
+            ready, _ = ray.wait(list(refs), num_returns=1, timeout=1.0)
+            for ref in ready:
+                self._collect(ref, refs.pop(ref))
+            if self._on_progress is not None:
+                self._on_progress(self._tracker.snapshot())
+        return self._tracker.results
+
+    def _collect(self, ref: Any, ctx: object) -> None:
+        try:
+            value = self._ray.get(ref, timeout=60)
+            error: BaseException | None = None
+        except Exception as exc:  # the task failed for good (worker lost beyond max_retries)
+            value, error = None, exc
+        if isinstance(ctx, _Large):
+            outcome = value if isinstance(value, RangeOutcome) else RangeOutcome(
+                start=-1, stop=-1, error=f"{ctx.planned.source}: Ray task failed: {error}",
+                error_kind="local",
+            )  # fmt: skip
+            ctx.outcomes.append(outcome)
+            ctx.pending -= 1
+            if ctx.pending == 0:
+                self._commit_large(ctx)
+            return
+        assert isinstance(ctx, list)  # a group: (planned, entry) in the task's order
+        if error is not None or not isinstance(value, list):
+            lost = RuntimeError(f"Ray task failed: {error}")
+            for p, e in ctx:
+                self._fail(p, e.dest, lost, "local")
+            return
+        for (p, _), out in zip(ctx, value, strict=True):
+            self._finish(out, p)

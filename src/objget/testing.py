@@ -5,7 +5,7 @@
 >>> store = MemoryBackend({"k": b"x" * 1000}, faults=[Fault.reset_after(100)])
 >>> config = objget.DownloadConfig(retry=no_wait_retry())
 >>> with objget.Downloader(config=config) as dl:  # doctest: +SKIP
-...     dl.download_object(store, "k", store.paths("out.bin"))
+...     dl.download_object(store, "k", "out.bin")
 
 Every `get_range` takes the next scripted fault (if any) and serves the exact bytes
 otherwise, with the status and headers a real server sends.

@@ -85,9 +85,9 @@ def download_one(
     """One object into `root` through objget's Ray driver on an InlineRay; the results."""
     from objget import DownloadConfig
     from objget.backends import resolve
+    from objget.distributed import Driver, RayRunner
     from objget.engine._downloader import Downloader
     from objget.many._batch_journal import Journal
-    from objget.many._batch_ray_driver import Driver
     from objget.many._batch_skip import classify
     from objget.many._batch_sources import Planned
 
@@ -105,11 +105,10 @@ def download_one(
         results.extend(skipped)
         ray = InlineRay(threads)
         try:
-            driver = Driver(
-                ray, dl, root, journal, group_size=1, group_bytes=1, range_size=range_size,
-                task_connections=2, max_in_flight=None, max_retries=0, on_progress=None,
-                on_result=results.append,
-            )  # fmt: skip
+            settings = RayRunner(group_size=1, group_bytes=1, range_size=range_size,
+                                 task_connections=2, max_retries=0)  # fmt: skip
+            driver = Driver(ray, dl, root, journal, settings, on_progress=None,
+                            on_result=results.append)  # fmt: skip
             driver.run(todo, skipped=len(skipped))
         finally:
             ray.shutdown()

@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 from objget.engine import _checkpoint as ck
-from objget.many._batch_ray import range_paths
+from objget.engine._windows import range_paths
 
 from ._harness import ENV, MiB, ckpt_lies, count_calls, dest_wrong_bytes, same, sample, wait_for
 from ._mounts import loop_mount, make_ext4

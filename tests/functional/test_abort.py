@@ -15,7 +15,7 @@ import objget
 import objget.engine._engine as engine_mod
 import objget.engine._phases as phases_mod
 from objget._exceptions import AccessDenied, TransportError
-from objget.engine._checkpoint import Paths, load
+from objget.engine._checkpoint import load
 from objget.testing import MemoryBackend, no_wait_retry
 
 MiB = 1024 * 1024
@@ -144,7 +144,7 @@ def download(store, dest, **cfg):
         **cfg,
     )
     with objget.Downloader(config=config) as dl:
-        return dl.download_object(store, "k", Paths.beside(str(dest)))
+        return dl.download_object(store, "k", dest)
 
 
 def test_an_abort_that_raises_masks_nothing_and_every_worker_ends_first(

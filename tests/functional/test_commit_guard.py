@@ -46,7 +46,7 @@ class HookedStore(MemoryBackend):
 def run(store: MemoryBackend, dest: str, **cfg: object) -> objget.DownloadResult:
     config = objget.DownloadConfig(retry=no_wait_retry(), **cfg)  # type: ignore[arg-type]
     with objget.Downloader(config=config) as dl:
-        return dl.download_object(store, "k", Paths.beside(dest))
+        return dl.download_object(store, "k", dest)
 
 
 @pytest.mark.parametrize(

@@ -10,14 +10,13 @@ import os
 import pytest
 
 import objget
-from objget.engine._checkpoint import Paths
 from objget.engine._downloader import dest_path
 from objget.testing import MemoryBackend, no_wait_retry
 
 
 def run(backend: MemoryBackend, dest: str) -> objget.DownloadResult:
     with objget.Downloader(config=objget.DownloadConfig(retry=no_wait_retry())) as dl:
-        return dl.download_object(backend, "k", Paths.beside(dest))
+        return dl.download_object(backend, "k", dest)
 
 
 class CountingBackend(MemoryBackend):

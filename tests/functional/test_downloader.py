@@ -24,7 +24,7 @@ def run(backend, dest, *, key="k", **cfg):
     cfg.setdefault("part_size", 1 * MiB)
     cfg.setdefault("buffer_size", 64 * 1024)
     with objget.Downloader(config=objget.DownloadConfig(**cfg)) as dl:
-        return dl.download_object(backend, key, Paths.beside(str(dest)))
+        return dl.download_object(backend, key, dest)
 
 
 def leftovers(tmp_path):
@@ -273,7 +273,7 @@ def test_progress_is_monotonic_and_complete(tmp_path):
     with objget.Downloader(
         config=objget.DownloadConfig(retry=no_wait_retry(), part_size=MiB)
     ) as dl:
-        dl.download_object(be, "k", Paths.beside(str(tmp_path / "o")), on_progress=seen.append)
+        dl.download_object(be, "k", tmp_path / "o", on_progress=seen.append)
     dones = [p.done for p in seen]
     assert dones == sorted(dones)
     assert seen[-1].done == seen[-1].total == len(data)

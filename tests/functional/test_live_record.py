@@ -120,7 +120,7 @@ def config(**cfg) -> objget.DownloadConfig:
 
 def run(backend, dest: Path, **cfg) -> objget.DownloadResult:
     with objget.Downloader(config=config(**cfg)) as dl:
-        return dl.download_object(backend, "k", Paths.beside(str(dest)))
+        return dl.download_object(backend, "k", dest)
 
 
 def killed_run(

@@ -11,7 +11,6 @@ import time
 import pytest
 
 import objget
-from objget.engine._checkpoint import Paths
 from objget.testing import MemoryBackend, no_wait_retry
 
 MiB = 1024 * 1024
@@ -68,7 +67,7 @@ def test_a_silent_stream_is_taken_over_and_the_download_ends_without_it(tmp_path
     dest = tmp_path / "out"
     started = time.monotonic()
     with objget.Downloader(config=config) as dl:
-        result = dl.download_object(store, "k", Paths.beside(str(dest)))
+        result = dl.download_object(store, "k", dest)
     took = time.monotonic() - started
     assert dest.read_bytes() == DATA
     assert took < PAUSE / 4, f"the download waited {took:.1f} s for the paced stream"
@@ -93,5 +92,5 @@ def test_no_takeover_under_a_rate_limit(tmp_path, monkeypatch, limit):
     monkeypatch.setattr(scheduler_mod.Scheduler, "__init__", init)
     config = objget.DownloadConfig(retry=no_wait_retry(), limit_rate=limit)
     with objget.Downloader(config=config) as dl:
-        dl.download_object(MemoryBackend({"k": DATA}), "k", Paths.beside(str(tmp_path / "o")))
+        dl.download_object(MemoryBackend({"k": DATA}), "k", tmp_path / "o")
     assert [s.stale for s in made] == [float("inf") if limit else 0.1]

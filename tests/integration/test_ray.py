@@ -168,7 +168,7 @@ def test_range_checkpoint_of_a_lost_node_with_lost_bytes_is_not_trusted(cluster,
     from objget.backends._transport import Transport
     from objget.distributed import download_many
     from objget.engine._fileio import open_part
-    from objget.many._batch_ray import RangeJob, meta_to, run_range
+    from objget.many._batch_ray import RangeJob, picklable, run_range
 
     mib = 1024 * 1024
     size, rng_size = 8 * mib, 2 * mib
@@ -189,7 +189,7 @@ def test_range_checkpoint_of_a_lost_node_with_lost_bytes_is_not_trusted(cluster,
     os.close(fd)
     for start in range(0, size, rng_size):  # the lost run: every range done and checkpointed
         job = RangeJob(source=source, dest=str(dest), start=start, stop=start + rng_size,
-                       meta=meta_to(meta))  # fmt: skip
+                       meta=picklable(meta))  # fmt: skip
         assert run_range(job, DownloadConfig(), options).error is None
     with open(f"{dest}.objget-part", "r+b") as f:  # what the lost node's disk never got
         f.seek(rng_size + 12345)

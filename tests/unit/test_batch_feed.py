@@ -17,21 +17,9 @@ from objget.many._batch_sources import Planned
 from objget.testing import MemoryBackend, no_wait_retry
 
 
-class Listed:
-    """`More` over a Feed of Planned objects (what batch.py does, without the journal checks)."""
-
-    def __init__(self, items: Iterator[Planned]) -> None:
-        self.feed: Feed[Planned] = Feed(items, join_timeout=10)
-
-    def start(self, wake):
-        self.feed.start(wake)
-
-    def take(self):
-        got, ended = self.feed.take()
-        return got, 0, ended
-
-    def close(self):
-        self.feed.close()
+def Listed(items: Iterator[Planned]) -> Feed:  # noqa: N802
+    """A Feed of Planned objects (what batch.py makes, without the journal checks)."""
+    return Feed(items, lambda got: (got, 0), join_timeout=10)
 
 
 def listed(store, objects, gate: threading.Event | None = None, fail_after: int | None = None):

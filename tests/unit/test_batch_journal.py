@@ -167,7 +167,7 @@ def test_classify_skips_up_to_date_files_without_a_journal_row_and_a_dry_run_wri
 
     plan = [listed("same"), listed("touched"), listed("absent")]
     with Journal(str(tmp_path), readonly=True) as j:  # a dry run: no journal there
-        todo, skipped = classify(plan, j.rows(), str(tmp_path), j, skip_existing=True)
+        todo, skipped = classify(plan, j.rows(), str(tmp_path), j)
     assert [s.path for s in skipped] == [str(tmp_path / "same")]
     assert [p.rel for p in todo] == ["touched", "absent"]
     assert not (tmp_path / ".objget-batch.db").exists()

@@ -70,8 +70,8 @@ def test_every_side_file_objget_makes_carries_the_marker():
     """The rule covers the single-object download's side files, a Ray range's and the
     batch journal's: a key can never name one of them."""
     from objget.engine import _checkpoint as ck
+    from objget.engine._windows import range_paths
     from objget.many._batch_paths import JOURNAL_NAMES, LOCK_NAME, carries_marker
-    from objget.many._batch_ray import range_paths
 
     single = ck.Paths.beside("dir/x.bin")
     ray = range_paths("dir/x.bin", 8 * 1024 * 1024)

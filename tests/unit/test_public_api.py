@@ -120,3 +120,38 @@ def test_backends_all_is_the_protocols_and_options():
         if name not in ("BackendOptions", "ObjectChecks"):
             assert getattr(value, "_is_protocol", False), name
     assert typing.get_type_hints(backends.ObjectChecks)  # a value, fully typed
+
+
+def _types_in(hint: object) -> list[type]:
+    import typing
+
+    found = [hint] if isinstance(hint, type) else []
+    for arg in typing.get_args(hint):
+        found += _types_in(arg)
+    return found
+
+
+def test_no_private_type_in_a_public_signature(tmp_path):
+    """Every objget type a public signature names is public itself (issue 15): the Downloader's
+    methods take paths, not the private `_checkpoint.Paths`."""
+    import inspect
+    import typing
+
+    import objget.backends as backends
+    from objget.engine._throttle import RateLimiter  # imported by _downloader for mypy only
+    from objget.testing import MemoryBackend, no_wait_retry
+
+    public = {id(getattr(m, n)) for m in (objget, backends) for n in m.__all__}
+    for name, fn in inspect.getmembers(objget.Downloader, inspect.isfunction):
+        if name.startswith("_"):
+            continue
+        for hint in typing.get_type_hints(fn, localns={"RateLimiter": RateLimiter}).values():
+            for t in _types_in(hint):
+                if t.__module__.startswith("objget"):
+                    assert id(t) in public, f"Downloader.{name} names {t.__module__}.{t.__name__}"
+    config = objget.DownloadConfig(retry=no_wait_retry())
+    with objget.Downloader(config=config) as dl:  # a str or a PathLike, side files beside it
+        dl.download_object(MemoryBackend({"k": b"abc"}), "k", tmp_path / "a")
+        dl.download_object(MemoryBackend({"k": b"xyz"}), "k", str(tmp_path / "b"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b"]
+    assert (tmp_path / "a").read_bytes() == b"abc"

@@ -21,14 +21,15 @@ import pytest
 
 from objget._config import DownloadConfig
 from objget.backends import BackendOptions, Resolved
+from objget.distributed import Driver, RayRunner
 from objget.engine import _checkpoint
 from objget.engine._downloader import Downloader
 from objget.engine._fileio import open_part
+from objget.engine._windows import range_paths
 from objget.integrity.crc64 import Crc64, crc64
 from objget.many import _batch_ray
 from objget.many._batch_journal import Journal
-from objget.many._batch_ray import RangeJob, meta_to, range_paths, run_range
-from objget.many._batch_ray_driver import Driver
+from objget.many._batch_ray import RangeJob, picklable, run_range
 from objget.many._batch_sources import Planned
 from objget.testing import MemoryBackend, no_wait_retry
 
@@ -77,7 +78,9 @@ def make_part(dest: Path, size: int) -> None:
 
 def job(store: MemoryBackend, dest: Path, start: int, stop: int) -> RangeJob:
     meta = store.head("k")
-    return RangeJob(source="memory://k", dest=str(dest), start=start, stop=stop, meta=meta_to(meta))
+    return RangeJob(
+        source="memory://k", dest=str(dest), start=start, stop=stop, meta=picklable(meta)
+    )
 
 
 # --- save order and the sync-failed latch ---------------------------------------------------
@@ -221,11 +224,10 @@ def drive(root: Path, store: MemoryBackend, ray: InlineRay, range_size: int = RA
                       etag=store.head("k").etag)  # fmt: skip
     cfg = config()
     with Downloader(config=cfg) as dl, Journal(str(root)) as journal:
-        driver = Driver(
-            ray, dl, str(root), journal, group_size=1, group_bytes=1, range_size=range_size,
-            task_connections=2, max_in_flight=None, max_retries=0, on_progress=None,
-            on_result=results.append,
-        )  # fmt: skip
+        settings = RayRunner(group_size=1, group_bytes=1, range_size=range_size,
+                             task_connections=2, max_retries=0)  # fmt: skip
+        driver = Driver(ray, dl, str(root), journal, settings, on_progress=None,
+                        on_result=results.append)  # fmt: skip
         driver.run([planned], skipped=0)
     return results
 

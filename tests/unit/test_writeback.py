@@ -10,7 +10,6 @@ import pytest
 
 import objget
 from objget.engine import _writeback
-from objget.engine._checkpoint import Paths
 from objget.engine._writeback import MIN_WINDOW, WINDOW, WriteBehind
 from objget.testing import MemoryBackend, no_wait_retry
 
@@ -38,7 +37,7 @@ def download(tmp_path, data: bytes, **cfg) -> bytes:
     cfg.setdefault("buffer_size", 64 * 1024)
     dest = tmp_path / "out"
     with objget.Downloader(config=objget.DownloadConfig(**cfg)) as dl:
-        dl.download_object(MemoryBackend({"k": data}), "k", Paths.beside(str(dest)))
+        dl.download_object(MemoryBackend({"k": data}), "k", dest)
     return dest.read_bytes()
 
 

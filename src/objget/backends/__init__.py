@@ -4,7 +4,7 @@ Public here: the Protocols of the backend contract (`Backend`, `RangeBody`, and 
 capabilities only some stores have: `Lister`, `PartLayout`, `AnswerChecksums`, `Abortable`),
 the description of an object's checks (`ObjectChecks`, `Checksummer`) and `BackendOptions`.
 Everything else is objget's own: `resolve(source, transport)` picks the backend for a URL and
-returns it with the key it uses.
+returns it with the key it uses; `resolve_prefix` does so for a prefix to list.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from ._base import (
     Abortable,
@@ -59,6 +59,13 @@ class Resolved:
     key: str
     version_id: str | None = None
 
+    @property
+    def path(self) -> str:
+        """The object's path in its store: the key (s3/oss), the URL's path (http)."""
+        if isinstance(self.backend, HttpBackend):
+            return unquote(urlsplit(self.key).path).lstrip("/")
+        return self.key
+
 
 Cache = dict[tuple[str, str], Backend]
 
@@ -94,6 +101,27 @@ def resolve(
     if store is None:
         store = cache[(scheme, loc.bucket)] = open_bucket(loc.bucket, transport, options)
     return Resolved(backend=store, key=loc.key, version_id=loc.version_id)
+
+
+def resolve_prefix(
+    url: str, transport: Transport, options: BackendOptions, cache: Cache | None = None
+) -> Resolved:
+    """`s3://bucket/some/prefix` (or `oss://`): the bucket's backend and, as the key, the
+    prefix to list; ValueError for a URL no store can list."""
+    scheme = urlsplit(url).scheme.lower()
+    if scheme not in ("s3", "oss"):
+        raise ValueError(
+            f"{url!r} cannot be listed: only s3:// and oss:// prefixes can (put HTTP(S) URLs in "
+            "a manifest)"
+        )
+    bucket, _, prefix = url[len(scheme) + 3 :].partition("/")
+    if not bucket:
+        raise ValueError(f"{url!r}: no bucket")
+    # the bucket's backend, as an object URL of it names it (any key: none is requested)
+    found = resolve(f"{scheme}://{bucket}/objget-listing", transport, options, cache)
+    if not isinstance(found.backend, Lister):
+        raise ValueError(f"{url!r}: this store cannot list objects")
+    return Resolved(backend=found.backend, key=prefix)
 
 
 class _Location(Protocol):

@@ -29,8 +29,12 @@ if TYPE_CHECKING:
     from ._throttle import RateLimiter
 
 # MARKER and carries_marker: the engine's rule for side-file names, the batch refuses keys by it;
-# head_with_retry: the HEAD phase (a batch or the Ray driver heads objects before planning)
-__all__ = ["MARKER", "Downloader", "ProgressListener", "carries_marker", "head_with_retry"]
+# head_with_retry: the HEAD phase (a batch or the Ray driver heads objects before planning);
+# download_shared: one object under the batch's shared rate limit
+__all__ = [
+    "MARKER", "Downloader", "ProgressListener", "carries_marker", "download_shared",
+    "head_with_retry",
+]  # fmt: skip
 
 log = logging.getLogger("objget")
 
@@ -88,12 +92,31 @@ class Downloader:
         return self.download_object(
             found.backend,
             found.key,
-            ck.Paths.beside(path),
+            path,
             on_progress=on_progress,
             version_id=version_id or found.version_id,
         )
 
     def download_object(
+        self,
+        backend: Backend,
+        key: str,
+        dest: str | os.PathLike[str],
+        *,
+        on_progress: ProgressListener | None = None,
+        version_id: str | None = None,
+        meta: ObjectMeta | None = None,
+        config: DownloadConfig | None = None,
+    ) -> DownloadResult:
+        """The whole flow for one object of an explicit backend into the file `dest` (its temp
+        data, checkpoint and lock beside it); `meta`: the object's HEAD when the caller has
+        it; `config` overrides the Downloader's options for this object (the pool stays)."""
+        return self._download_to(
+            backend, key, ck.Paths.beside(os.fspath(dest)), on_progress=on_progress,
+            version_id=version_id, meta=meta, config=config,
+        )  # fmt: skip
+
+    def _download_to(
         self,
         backend: Backend,
         key: str,
@@ -105,9 +128,9 @@ class Downloader:
         config: DownloadConfig | None = None,
         limiter: RateLimiter | None = None,
     ) -> DownloadResult:
-        """The whole flow for one object with an explicit backend and file locations;
-        `config` overrides the Downloader's options for this object (the pool stays);
-        `limiter` is a rate limit shared with other downloads (a batch's `limit_rate`)."""
+        """`download_object` with the side files where `paths` says (the oss2 drop-in keeps
+        its checkpoint in oss2's store directory) and `limiter`, a rate limit shared with
+        other downloads (a batch's `limit_rate`; see `download_shared`)."""
         started = time.monotonic()
         display = backend.display(key)
         try:
@@ -127,6 +150,19 @@ class Downloader:
             exc.source = exc.source or display
             exc.dest = exc.dest or str(paths.dest)
             raise
+
+
+def download_shared(
+    dl: Downloader, backend: Backend, key: str, dest: str, *, limiter: RateLimiter | None,
+    on_progress: ProgressListener | None, version_id: str | None, meta: ObjectMeta | None,
+    config: DownloadConfig,
+) -> DownloadResult:  # fmt: skip
+    """`dl.download_object` under `limiter`, a rate limit it shares with other downloads (the
+    batch runner's: `limit_rate` caps the whole batch). Not a method: the limiter is private."""
+    return dl._download_to(
+        backend, key, ck.Paths.beside(dest), on_progress=on_progress, version_id=version_id,
+        meta=meta, config=config, limiter=limiter,
+    )  # fmt: skip
 
 
 def head_with_retry(

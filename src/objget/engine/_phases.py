@@ -51,7 +51,7 @@ from ._verify import checksummer_of, file_checks_of, verify
 if TYPE_CHECKING:
     from ._throttle import RateLimiter
 
-# Paths: where a destination's files go (download_object's argument); Span: what windows report
+# Paths: where a destination's files go (prepare's argument); Span: what windows report
 __all__ = ["Job", "Paths", "Span", "fetch", "finish", "prepare"]
 
 log = logging.getLogger("objget")

@@ -4,6 +4,7 @@ how it collects finished chunks."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections import deque
 from concurrent.futures import Future
@@ -35,20 +36,12 @@ def completed_chunks(
 ) -> list[Future[Any]]:
     """The chunks finished so far: waits up to TICK for the first (or a wake-up from the
     listing), then takes the rest."""
-    out: list[Future[Any]] = []
-    try:
-        first = done.get(timeout=TICK)
-    except Empty:
-        return out
-    if first is not None:
-        out.append(first)
-    while True:
-        try:
-            fut = done.get_nowait()
-        except Empty:
-            return out
-        if fut is not None:
-            out.append(fut)
+    got: list[Future[Any] | None] = []
+    with contextlib.suppress(Empty):
+        got.append(done.get(timeout=TICK))
+        while True:
+            got.append(done.get_nowait())
+    return [fut for fut in got if fut is not None]
 
 
 def _small(w: Work) -> bool:
@@ -67,7 +60,7 @@ def _weight(w: Work) -> int:
     return size if size is not None else CHUNK_BYTES // CHUNK
 
 
-def take_chunk(queue: deque[Work], most: int = CHUNK) -> list[Work]:
+def take_chunk(queue: deque[Work], most: int) -> list[Work]:
     """The next unit of work: one object, or up to `most` small listed objects in a row
     (one hand-off to a worker thread, and one fsync of their directory, instead of one per
     object), of at most `most` x CHUNK_BYTES / CHUNK bytes together."""

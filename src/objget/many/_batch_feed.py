@@ -1,10 +1,9 @@
 """The batch's listing, run in a thread of its own while the downloads of what it listed so
-far already run: the driver takes what arrived at each turn of its loop.
+far already run: the driver takes what arrived at each turn of its loop, checked against the
+journal and the destination by `admit` (in the driver's thread).
 
-The thread pulls the iterator (the listing, page by page, and the names decided on it) and
-hands each item over under a lock; the first item after a take wakes the driver through
-`wake`. An error of the iterator is raised to the driver by its next `take`. `close()` asks
-the thread to stop after its current item and joins it, for a bounded time: after an
+The first item after a take wakes the driver (`wake`); an error of the listing is raised by
+the driver's next `take`. `close()` joins the thread for a bounded time only: after an
 interrupt, a listing request still waiting for its answer is left to the (daemon) thread,
 which only lists and writes nothing, rather than holding up the exit for a read timeout.
 """
@@ -13,37 +12,29 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from ._batch_models import ObjectResult
     from ._batch_sources import Planned
 
-__all__ = ["Feed", "More"]
+__all__ = ["Admit", "Feed"]
 
-T = TypeVar("T")
-
-
-class More(Protocol):
-    """Objects that arrive while the batch runs (the listing, streamed in)."""
-
-    def start(self, wake: Callable[[], None]) -> None:
-        """Begin; `wake()` (from any thread) whenever objects wait to be taken."""
-
-    def take(self) -> tuple[list[Planned], int, bool]:
-        """(the objects to download that arrived since the last take, how many more were
-        skipped as done, whether that was all)"""
-
-    def close(self) -> None:
-        """Stop (after an interrupt) and let go of what it holds."""
+# the listing's decided items -> (the objects to download, how many were skipped as done);
+# batch.py's `admit`: the journal and destination checks (it reports the refused and skipped)
+Admit = Callable[[list["Planned | ObjectResult"]], tuple[list["Planned"], int]]
 
 
-class Feed(Generic[T]):
-    """Items of `items`, made in a background thread, taken in order by one driver."""
+class Feed:
+    """The listing's items, made in a background thread, taken in order by one driver."""
 
-    def __init__(self, items: Iterator[T], *, join_timeout: float = 60.0) -> None:
+    def __init__(
+        self, items: Iterator[Planned | ObjectResult], admit: Admit, *, join_timeout: float = 2.0
+    ) -> None:
         self._items = items
+        self._admit = admit
         self._lock = threading.Lock()
-        self._got: list[T] = []
+        self._got: list[Planned | ObjectResult] = []
         self._ended = False
         self._error: BaseException | None = None
         self._signalled = False
@@ -76,16 +67,18 @@ class Feed(Generic[T]):
                 self._ended = True
             self._wake()
 
-    def take(self) -> tuple[list[T], bool]:
-        """(the items that arrived since the last take, whether the iterator has ended);
-        the iterator's error, once every item before it was taken."""
+    def take(self) -> tuple[list[Planned], int, bool]:
+        """(the objects to download that arrived since the last take, how many more `admit`
+        skipped as done, whether that was all); the iterator's error, once every item before
+        it was taken. `admit` runs here, in the driver's thread."""
         with self._lock:
             got, self._got = self._got, []
             self._signalled = False
             ended, error = self._ended, self._error
         if error is not None and not got:
             raise error
-        return got, ended and error is None
+        todo, skipped = self._admit(got) if got else ([], 0)
+        return todo, skipped, ended and error is None
 
     def close(self) -> None:
         """Stop the thread after its current item and wait for it (bounded)."""

@@ -21,11 +21,8 @@ message). A re-run that finds `running` and a destination that is now a differen
 file with no temp data beside it knows the earlier run committed it just before dying.
 
 Only the driver thread writes; one exclusive `flock` on `DIR/.objget-batch.lock` keeps a
-second batch on the same directory out (LockedError).
-
-A batch in which every object succeeded removes the journal and its lock (`remove`): DIR then
-holds only the objects, and a re-run knows them by size and mtime (`_sync.up_to_date`, see
-`_batch_skip.py`). A batch with a failure keeps it, so the re-run knows what is left.
+second batch on the same directory out (LockedError). A batch in which every object
+succeeded removes the journal (`remove`); one with a failure keeps it.
 """
 
 from __future__ import annotations

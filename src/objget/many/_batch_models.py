@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .._exit import error_kind
 from .._models import DownloadResult
 
-__all__ = ["ActiveObject", "BatchItem", "BatchProgress", "BatchResult", "ObjectResult"]
+__all__ = ["ActiveObject", "BatchItem", "BatchProgress", "BatchResult", "ObjectResult", "failed"]
 
 _FROM_RESULT = (
     "verified", "checksums", "bytes_fetched", "bytes_resumed", "elapsed", "retries", "restarted",
@@ -63,6 +64,16 @@ class ObjectResult:
             full = self.result.to_dict()
             out.update((k, full[k]) for k in _FROM_RESULT)
         return out
+
+
+def failed(
+    source: str, path: str | None, exc: BaseException, *, size: int | None = None,
+    etag: str | None = None, kind: str | None = None,
+) -> ObjectResult:  # fmt: skip
+    """The result of an object that failed with `exc` (its message names the source)."""
+    text = str(exc) if source in str(exc) else f"{source}: {exc}"
+    return ObjectResult(source=source, path=path, status="failed", size=size, etag=etag,
+                        error=text, error_kind=kind or error_kind(exc))  # fmt: skip
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

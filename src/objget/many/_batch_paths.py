@@ -3,13 +3,10 @@ can make objget write outside it — not through `..`, not through an absolute p
 the disk, not through a symlink: the engine's `ParentMaker` walks every parent with
 `O_NOFOLLOW`).
 
-objget's side files all carry one marker, `.objget-` (`MARKER`): `DEST.objget-part`,
-`DEST.objget-ckpt` (and `.objget-ckpt.tmp`, `.objget-ckpt-live`), `DEST.objget-lock`, a Ray
-range's `DEST.objget-r<N>.ckpt` / `.lock`, the batch's `.objget-batch.db` (`-wal`, `-shm`,
-`-journal`) and `.objget-batch.lock`. A key with a path component that contains the marker (in
-any letter case) is refused: its file would be taken for, removed or overwritten as the side
-file of another object, and a directory of such a name would stand where one must be created.
-The rule (`carries_marker`) is the engine's: a single download refuses such a DEST name too.
+A key with a path component that carries objget's side-file marker (`.objget-`, any letter
+case: `_fileio.carries_marker`, the rule a single download's DEST is held to) is refused: its
+file would be taken for, removed or overwritten as another object's side file (and a
+directory of such a name would stand where one must be created).
 """
 
 from __future__ import annotations

@@ -20,16 +20,14 @@ class Stopped(Exception):
 class Tracker:
     """Progress of the whole batch; updated from worker threads, read by the driver."""
 
-    def __init__(self, total_objects: int, total_bytes: int, skipped: int) -> None:
+    def __init__(self, on_result: Callable[[ObjectResult], None] | None) -> None:
         self._lock = threading.Lock()
+        self._on_result = on_result
+        self.results: list[ObjectResult] = []  # in the order they were reported to on_result
         self.stop = threading.Event()
         self._active: dict[str, tuple[int, int | None]] = {}
         self._finished_bytes = 0
-        self.total_objects = total_objects
-        self.total_bytes = total_bytes
-        self.skipped = skipped
-        self.done = 0
-        self.failed = 0
+        self.total_objects = self.total_bytes = self.skipped = self.done = self.failed = 0
         self._started = time.monotonic()
 
     def add(self, objects: int, nbytes: int, *, skipped: int = 0) -> None:
@@ -49,6 +47,7 @@ class Tracker:
         return update
 
     def finish(self, rel: str, result: ObjectResult) -> None:
+        """`result` is final (and journaled): counted, kept, and reported to `on_result`."""
         with self._lock:
             self._active.pop(rel, None)
             if result.status == "failed":
@@ -60,6 +59,9 @@ class Tracker:
             else:
                 self.done += 1
                 self._finished_bytes += result.size or 0
+        self.results.append(result)
+        if self._on_result is not None:
+            self._on_result(result)
 
     def snapshot(self) -> BatchProgress:
         with self._lock:

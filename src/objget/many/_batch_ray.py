@@ -1,7 +1,7 @@
 """The work a Ray task does, as plain functions (no Ray import here): a group of small objects,
 or one byte range of a large object written into the shared temp file. What crosses the task
 boundary is picklable: URLs (each worker resolves its own backend and credentials), frozen
-configs, the object's identity as a dict. A range task is the engine's window phases
+configs, the object's metadata. A range task is the engine's window phases
 (`_windows.prepare_window`, `_phases.fetch`): its checkpoint, CRC'd spans and their read-back
 on resume are the engine's, so a task run again after its worker died resumes on any node.
 """
@@ -9,7 +9,6 @@ on resume are the engine's, so a task run again after its worker died resumes on
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -20,12 +19,11 @@ from .._models import ByteRange, ObjectMeta
 from ..backends import BackendOptions, resolve
 from ..backends._base import Backend
 from ..engine._downloader import Downloader
-from ..engine._phases import Paths, Span, fetch
-from ..engine._windows import prepare_window, range_paths
-from ._batch_models import ObjectResult
+from ..engine._phases import Span, fetch
+from ..engine._windows import prepare_window
+from ._batch_models import ObjectResult, failed
 
-__all__ = ["GroupEntry", "RangeJob", "RangeOutcome", "failed", "meta_from", "meta_to",
-           "range_paths", "run_group", "run_range"]  # fmt: skip
+__all__ = ["GroupEntry", "RangeJob", "RangeOutcome", "picklable", "run_group", "run_range"]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -43,7 +41,7 @@ class RangeJob:
     dest: str
     start: int
     stop: int
-    meta: dict[str, object]
+    meta: ObjectMeta  # picklable()
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -57,23 +55,9 @@ class RangeOutcome:
     fetched: int = 0
 
 
-def meta_to(meta: ObjectMeta) -> dict[str, object]:
-    # not dataclasses.asdict: it deep-copies, and the default `checksums` is a mappingproxy
-    d: dict[str, object] = {f.name: getattr(meta, f.name) for f in dataclasses.fields(meta)}
-    d["checksums"] = dict(meta.checksums)
-    return d
-
-
-def meta_from(d: Mapping[str, object]) -> ObjectMeta:
-    return ObjectMeta(**d)  # type: ignore[arg-type]
-
-
-def failed(source: str, dest: str | None, size: int | None, exc: BaseException,
-           kind: str | None = None) -> ObjectResult:  # fmt: skip
-    """The result of an object that failed with `exc` (its message names the source)."""
-    text = str(exc) if source in str(exc) else f"{source}: {exc}"
-    return ObjectResult(source=source, path=dest, status="failed", size=size, error=text,
-                        error_kind=kind or error_kind(exc))  # fmt: skip
+def picklable(meta: ObjectMeta) -> ObjectMeta:
+    """`meta` with its checksums in a dict (the default, a mappingproxy, does not pickle)."""
+    return dataclasses.replace(meta, checksums=dict(meta.checksums))
 
 
 def run_group(
@@ -86,11 +70,11 @@ def run_group(
         sha = dataclasses.replace(per_object, checksum=f"sha256:{e.sha256}") if e.sha256 else None
         try:
             found = resolve(e.source, dl.transport, options, cache)
-            r = dl.download_object(found.backend, found.key, Paths.beside(e.dest),
+            r = dl.download_object(found.backend, found.key, e.dest,
                                    version_id=e.version_id or found.version_id,
                                    config=sha or per_object)  # fmt: skip
         except (DownloadError, OSError, ValueError) as exc:
-            return failed(e.source, e.dest, e.size, exc)
+            return failed(e.source, e.dest, exc, size=e.size)
         return ObjectResult(
             source=e.source, path=e.dest, status="downloaded", size=r.size, etag=r.etag, result=r
         )
@@ -105,7 +89,7 @@ def run_group(
 def run_range(job: RangeJob, config: DownloadConfig, options: BackendOptions) -> RangeOutcome:
     """Fetch bytes [start, stop) of the object into the shared temp file (made by the driver),
     resuming from this window's checkpoint once its spans read back right."""
-    meta = meta_from(job.meta)
+    meta = job.meta
     try:
         with Downloader(config=config, options=options) as dl:
             found = resolve(job.source, dl.transport, options, {})

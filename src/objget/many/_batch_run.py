@@ -1,21 +1,14 @@
-"""Runs a planned batch on one machine: one global connection budget shared by all objects.
+"""Runs a batch on one machine: one budget of `max_workers` connections shared by all objects.
 
-The driver (the caller's thread) owns the journal and a budget of `max_workers` connections.
-Objects arrive as a list and/or from `more` (the listing, streamed in from its own thread,
-which wakes the driver when objects wait): the loop runs until both are used up.
-Large objects (>= 16 MiB) go first and take several connections each for the engine's ranged
-parts; small ones take one connection each and run many at once. A download starts only when
-its connections are free, so the total never exceeds the budget. Worker threads come from one
-`ThreadPoolExecutor` joined before `run` returns; an interrupt stops every engine through its
-progress hook (the engine then saves its checkpoint) within about 0.1 s. With
-`limit_rate`, one `RateLimiter` is shared by every object (engines and small objects alike):
-the limit caps the whole batch, not each object.
-
-Small listed objects travel in chunks (one hand-off per up to CHUNK_MAX objects while the
-queue is long, CHUNK near its end), each chunk through one `SmallGroup` of the engine's
-single-request mode, which fsyncs each directory once at the chunk's end; only after that
-does the driver journal them done — so the journal never holds a `done` whose rename a power
-cut could still undo (an object whose directory fsync failed is failed instead).
+The driver (the caller's thread) owns the journal and the budget; objects arrive as a list
+and/or from the listing's `Feed`, which wakes the driver when objects wait. Large objects
+(>= 16 MiB) go first and take several connections each for the engine's ranged parts; small
+ones take one each, many at a time, in chunks (`_batch_chunks`) through the engine's
+single-request mode (`SmallGroup`). A download starts only when its connections are free.
+An interrupt stops every engine through its progress hook (the engine then saves its
+checkpoint) within about 0.1 s. A small object is journaled done only after the `SmallGroup`
+fsynced its directory, so the journal never holds a `done` a power cut could still undo (an
+object whose directory fsync failed is failed instead). One `RateLimiter` serves every object.
 """
 
 from __future__ import annotations
@@ -29,27 +22,18 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from queue import SimpleQueue
 
 from .._exceptions import DownloadError
-from .._exit import error_kind
 from .._models import DownloadResult, ObjectMeta
-from ..engine._downloader import Downloader, head_with_retry
-from ..engine._engine_face import (
-    SMALL,
-    NotSmall,
-    ParentMaker,
-    Paths,
-    RateLimiter,
-    SmallGroup,
-    file_state,
-)
+from ..engine._downloader import Downloader, download_shared, head_with_retry
+from ..engine._engine_face import SMALL, NotSmall, ParentMaker, RateLimiter, SmallGroup, file_state
 from ._batch_chunks import CHUNK, CHUNK_MAX, Work, completed_chunks, take_chunk
-from ._batch_feed import More
+from ._batch_feed import Feed
 from ._batch_journal import Done, Journal, Row, Running
-from ._batch_models import BatchProgress, ObjectResult
+from ._batch_models import BatchProgress, ObjectResult, failed
 from ._batch_progress import Stopped, Tracker
 from ._batch_skip import skip_after_head
 from ._batch_sources import Planned
 
-__all__ = ["LARGE", "More", "Runner", "Stopped"]
+__all__ = ["LARGE", "Runner", "Stopped"]
 
 MiB = 1024 * 1024
 LARGE = 16 * MiB
@@ -76,8 +60,7 @@ class Runner:
         self._paths = ParentMaker(root)
         self._budget = dl.config.max_workers
         self._on_progress = on_progress
-        self._on_result = on_result
-        self._tracker: Tracker | None = None
+        self._tracker = Tracker(on_result)
         self._local = threading.local()
 
     def _want(self, size: int | None) -> int:
@@ -91,15 +74,15 @@ class Runner:
         rows: dict[str, Row],
         skipped: int,
         *,
-        more: More | None = None,
+        more: Feed | None = None,
     ) -> list[ObjectResult]:
         """Download `todo`, then what `more` hands over as it comes (the listing streamed
         in); returns each object's result in the order they finished."""
-        tracker = self._tracker = Tracker(0, 0, skipped)
+        tracker = self._tracker
+        tracker.add(0, 0, skipped=skipped)
         queue: deque[Work] = deque()
         self._enqueue(queue, todo, rows)
         ended = more is None
-        results: list[ObjectResult] = []
         free = self._budget
         running: dict[Future[list[ObjectResult | Work]], tuple[list[Work], int]] = {}
         # finished chunks arrive here: O(1) per completion (wait() walks every running future);
@@ -147,24 +130,22 @@ class Runner:
                                         queue.appendleft(out)
                                         continue
                                     self._record(w, out, done)
-                                    results.append(out)
                             self._journal.done_many(done)
                     if self._on_progress is not None:
                         self._on_progress(tracker.snapshot())
             except BaseException:
                 tracker.stop.set()
-                self._drain(running, results)
+                self._drain(running)
                 raise
             finally:
                 if more is not None:
                     more.close()
-        return results
+        return tracker.results
 
     def _enqueue(self, queue: deque[Work], todo: list[Planned], rows: dict[str, Row]) -> None:
         """Large objects (largest first) ahead of everything waiting, small ones behind."""
         if not todo:
             return
-        assert self._tracker is not None
         self._tracker.add(len(todo), sum(p.size or 0 for p in todo))
         large = sorted((p for p in todo if self._want(p.size) > 1), key=lambda p: p.size or 0)
         queue.extendleft(Work(p, rows.get(p.rel)) for p in large)  # ends up largest first
@@ -173,7 +154,6 @@ class Runner:
     def _drain(
         self,
         running: dict[Future[list[ObjectResult | Work]], tuple[list[Work], int]],
-        results: list[ObjectResult],
     ) -> None:
         """After an interrupt: wait for the stopping downloads and journal those that
         finished anyway, so the next run does not look at them again."""
@@ -187,7 +167,6 @@ class Runner:
             for w, out in zip(running[fut][0], fut.result(), strict=False):
                 if isinstance(out, ObjectResult):
                     self._record(w, out, done)
-                    results.append(out)
         self._journal.done_many(done)
 
     def _start(self, w: Work) -> Running:
@@ -207,10 +186,7 @@ class Runner:
         elif out.size is not None:
             version = out.result.version_id if out.result is not None else w.planned.version_id
             done.append(Done(p.rel, p.source, out.size, out.etag, version))
-        assert self._tracker is not None
         self._tracker.finish(p.rel, out)
-        if self._on_result is not None:
-            self._on_result(out)
 
     def _buffer(self) -> memoryview:
         buf: memoryview | None = getattr(self._local, "buf", None)
@@ -222,7 +198,6 @@ class Runner:
         """In a worker thread: the objects of one chunk, one after the other; the small ones
         through one `SmallGroup` (each directory fsynced once, at its end)."""
         tracker = self._tracker
-        assert tracker is not None
         limiter = self._limiter.bound(tracker.stop.wait) if self._limiter else None
         out: list[ObjectResult | Work] = []
         cfg = self._dl.config
@@ -264,7 +239,6 @@ class Runner:
         object through `group`, a larger one through the ranged engine."""
         p = w.planned
         tracker = self._tracker
-        assert tracker is not None
         dest: str | None = None
         try:
             dest = self._paths.path(p.rel)
@@ -276,7 +250,7 @@ class Runner:
                 result = self._small(w, group, None) if self._absent(p.rel, dest) else None
                 if result is None:
                     meta = head_with_retry(p.backend, p.key, p.version_id, cfg.retry)
-                    if skip_after_head(w.row, p, meta, dest, True):
+                    if skip_after_head(w.row, p, meta, dest):
                         return ObjectResult(
                             source=p.source, path=dest, status="skipped", size=meta.size,
                             etag=meta.etag,
@@ -299,20 +273,14 @@ class Runner:
                     min_workers=min(max(cfg.min_workers, 2), streams),
                     checksum=f"sha256:{p.sha256}" if p.sha256 else None,
                 )
-                result = self._dl.download_object(
-                    p.backend, p.key, Paths.beside(dest), on_progress=tracker.listener(p.rel),
+                result = download_shared(
+                    self._dl, p.backend, p.key, dest, on_progress=tracker.listener(p.rel),
                     version_id=p.version_id, meta=meta, config=per_object, limiter=self._limiter,
                 )  # fmt: skip
         except Stopped:
             raise
         except (DownloadError, OSError, ValueError) as exc:
-            text = str(exc)
-            if p.source not in text:
-                text = f"{p.source}: {text}"
-            return ObjectResult(
-                source=p.source, path=dest, status="failed", size=p.size, etag=p.etag,
-                error=text, error_kind=error_kind(exc),
-            )  # fmt: skip
+            return failed(p.source, dest, exc, size=p.size, etag=p.etag)
         return ObjectResult(
             source=p.source, path=dest, status="skipped" if result.skipped else "downloaded",
             size=result.size, etag=result.etag, result=result,

@@ -2,11 +2,11 @@
 same listed identity (size + ETag) and their complete file still in place — or committed by a
 run that died before it could journal them (see `_batch_journal.py`) — or already up to date
 by the one rule `skip_existing` uses for single downloads (`_sync.up_to_date`: the listed size,
-and the listed LastModified as mtime). Batches always apply that rule (`skip_existing=True`):
-a batch in which every object succeeded removes its journal, so a re-run knows its files by
-size and mtime alone — no request for a listed object, one HEAD (never a GET) for a manifest
-entry whose destination exists, whose size and date only a HEAD tells (an entry with nothing
-at its destination cannot be skipped: its one GET tells them)."""
+and the listed LastModified as mtime). Batches always apply that rule: a batch in which every
+object succeeded removes its journal, so a re-run knows its files by size and mtime alone —
+no request for a listed object, one HEAD (never a GET) for a manifest entry whose destination
+exists, whose size and date only a HEAD tells (an entry with nothing at its destination cannot
+be skipped: its one GET tells them)."""
 
 from __future__ import annotations
 
@@ -45,15 +45,12 @@ def unchanged(row: Row | None, source: str, size: int | None, etag: str | None, 
     return st is not None and st[2] == size == row.size and same_etag(row.etag, etag)
 
 
-def skip_after_head(
-    row: Row | None, p: Planned, meta: ObjectMeta, dest: str, skip_existing: bool
-) -> bool:
+def skip_after_head(row: Row | None, p: Planned, meta: ObjectMeta, dest: str) -> bool:
     """For an object the listing did not describe (a manifest entry), once HEAD told: done in
-    an earlier run with this identity, or (`skip_existing`) up to date by the one rule (with
-    the manifest's sha256 when it gives one)."""
-    return unchanged(row, p.source, meta.size, meta.etag, dest) or (
-        skip_existing
-        and up_to_date(dest, size=meta.size, last_modified=meta.last_modified, sha256=p.sha256)
+    an earlier run with this identity, or up to date by the one rule (with the manifest's
+    sha256 when it gives one)."""
+    return unchanged(row, p.source, meta.size, meta.etag, dest) or up_to_date(
+        dest, size=meta.size, last_modified=meta.last_modified, sha256=p.sha256
     )
 
 
@@ -71,52 +68,30 @@ def committed_before_crash(row: Row | None, p: Planned, dest: str) -> bool:
 
 
 def classify(
-    planned: list[Planned],
-    rows: dict[str, Row],
-    root: str,
-    journal: Journal | None,
-    *,
-    skip_existing: bool = False,
+    planned: list[Planned], rows: dict[str, Row], root: str, journal: Journal
 ) -> tuple[list[Planned], list[ObjectResult]]:
-    """Split the plan into objects to download and objects done in an earlier run whose
-    listed identity (size + ETag) is unchanged — decided without a request; with
-    `skip_existing` also those whose file is up to date by size and mtime (journaled done).
-    Objects whose identity is unknown (manifest entries) are checked with a HEAD when their
-    turn comes, if their destination exists. The journal's updates are one commit."""
+    """Split the plan into objects to download and objects skipped without a request (the
+    rules above); what a skip learnt is journaled in one commit."""
     todo: list[Planned] = []
     skipped: list[ObjectResult] = []
-    if journal is not None and not journal.writable:
-        journal = None  # a dry run: nothing is written
-    with journal.transaction() if journal is not None else contextlib.nullcontext():
-        _classify(planned, rows, root, journal, skip_existing, todo, skipped)
+    write = journal.writable  # not in a dry run
+    with journal.transaction() if write else contextlib.nullcontext():
+        for p in planned:
+            row, dest = rows.get(p.rel), os.path.join(root, p.rel)
+            if unchanged(row, p.source, p.size, p.etag, dest):
+                pass
+            elif committed_before_crash(row, p, dest) or up_to_date(
+                dest, size=p.size, last_modified=p.last_modified
+            ):
+                assert p.size is not None
+                if write:
+                    journal.done(p.rel, p.source, size=p.size, etag=p.etag,
+                                 version_id=p.version_id)  # fmt: skip
+                    drop_stale_lock(root, p.rel)
+            else:
+                todo.append(p)
+                continue
+            skipped.append(
+                ObjectResult(source=p.source, path=dest, status="skipped", size=p.size, etag=p.etag)
+            )
     return todo, skipped
-
-
-def _classify(
-    planned: list[Planned],
-    rows: dict[str, Row],
-    root: str,
-    journal: Journal | None,
-    skip_existing: bool,
-    todo: list[Planned],
-    skipped: list[ObjectResult],
-) -> None:
-    for p in planned:
-        row = rows.get(p.rel)
-        dest = os.path.join(root, p.rel)
-        if unchanged(row, p.source, p.size, p.etag, dest):
-            skipped.append(
-                ObjectResult(source=p.source, path=dest, status="skipped", size=p.size, etag=p.etag)
-            )
-        elif committed_before_crash(row, p, dest) or (
-            skip_existing and up_to_date(dest, size=p.size, last_modified=p.last_modified)
-        ):
-            assert p.size is not None
-            if journal is not None:
-                journal.done(p.rel, p.source, size=p.size, etag=p.etag, version_id=p.version_id)
-                drop_stale_lock(root, p.rel)
-            skipped.append(
-                ObjectResult(source=p.source, path=dest, status="skipped", size=p.size, etag=p.etag)
-            )
-        else:
-            todo.append(p)

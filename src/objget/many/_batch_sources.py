@@ -9,27 +9,22 @@ from __future__ import annotations
 
 import fnmatch
 import json
-import logging
 import os
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
-from urllib.parse import unquote, urlsplit
 
 from .._config import RetryPolicy
 from .._exceptions import UnsafePath
-from ..backends import BackendOptions, Resolved, Transport, resolve
+from ..backends import BackendOptions, Transport, resolve, resolve_prefix
 from ..backends._base import Backend, Lister
 from ..engine._engine_face import list_with_retry
-from ._batch_models import BatchItem, ObjectResult
+from ._batch_models import BatchItem, ObjectResult, failed
 from ._batch_paths import is_directory_marker, relative_path, relative_to_prefix
 
-__all__ = ["Collisions", "Planned", "Sources", "candidates", "plan", "plan_stream", "read_manifest"]
-
-log = logging.getLogger("objget")
+__all__ = ["Collisions", "Planned", "Sources", "plan_stream", "read_manifest"]
 
 _HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
-_PLACEHOLDER_KEY = "objget-listing"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -96,35 +91,8 @@ def read_manifest(path: str | os.PathLike[str]) -> list[BatchItem]:
     return items
 
 
-def split_prefix(url: str) -> tuple[str, str, str]:
-    """`s3://bucket/some/prefix` → ("s3", "bucket", "some/prefix")."""
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    if scheme not in ("s3", "oss"):
-        raise ValueError(
-            f"{url!r} cannot be listed: only s3:// and oss:// prefixes can (put HTTP(S) URLs in "
-            "a manifest)"
-        )
-    bucket, _, prefix = url[len(scheme) + 3 :].partition("/")
-    if not bucket:
-        raise ValueError(f"{url!r}: no bucket")
-    return scheme, bucket, prefix
-
-
-def _default_dest(item: BatchItem, found: Resolved) -> str:
-    """A manifest entry without `dest`: the object key (s3/oss) or the URL path (http)."""
-    if urlsplit(item.source).scheme.lower() in ("s3", "oss"):
-        return found.key
-    return unquote(urlsplit(item.source).path).lstrip("/")
-
-
-def candidates(
-    sources: Sources,
-    *,
-    transport: Transport,
-    options: BackendOptions,
-    cache: dict[tuple[str, str], Backend],
-    policy: RetryPolicy,
+def _candidates(
+    sources: Sources, transport: Transport, options: BackendOptions, policy: RetryPolicy
 ) -> Iterator[Planned | ObjectResult | None]:
     """Every object the sources name, mapped and filtered, in listing order, as the listing
     delivers it (page by page); an ObjectResult for one refused for its own name (unsafe);
@@ -135,11 +103,11 @@ def candidates(
             return False
         return not any(fnmatch.fnmatchcase(rel, p) for p in sources.exclude)
 
+    cache: dict[tuple[str, str], Backend] = {}  # one backend per store
     for url in sources.prefixes:
-        scheme, bucket, prefix = split_prefix(url)
-        found = resolve(f"{scheme}://{bucket}/{_PLACEHOLDER_KEY}", transport, options, cache)
-        if not isinstance(found.backend, Lister):
-            raise ValueError(f"{url!r}: this store cannot list objects")
+        found = resolve_prefix(url, transport, options, cache)
+        prefix = found.key
+        assert isinstance(found.backend, Lister)  # resolve_prefix's promise
         lister = found.backend.list_objects
         for key, size, etag, modified in list_with_retry(lister, prefix, policy):
             source = found.backend.display(key)
@@ -167,7 +135,7 @@ def candidates(
         found = resolve(item.source, transport, options, cache)
         source = found.backend.display(found.key)
         try:
-            rel = relative_path(item.dest if item.dest is not None else _default_dest(item, found))
+            rel = relative_path(item.dest if item.dest is not None else found.path)
         except UnsafePath as exc:
             yield _refused(source, exc)
             continue
@@ -184,43 +152,16 @@ def candidates(
 
 
 def _refused(source: str, exc: Exception) -> ObjectResult:
-    return ObjectResult(
-        source=source,
-        path=None,
-        status="failed",
-        error=f"{source}: refused: {exc}",
-        error_kind="unsafe-path",
-    )
-
-
-def plan(
-    sources: Sources,
-    *,
-    transport: Transport,
-    options: BackendOptions,
-    cache: dict[tuple[str, str], Backend],
-    policy: RetryPolicy,
-) -> tuple[list[Planned], list[ObjectResult]]:
-    """Everything the batch considers, and the objects refused (unsafe paths, collisions),
-    after the whole listing (`plan_stream`, collected)."""
-    planned: list[Planned] = []
-    refused: list[ObjectResult] = []
-    for c in plan_stream(sources, transport=transport, options=options, cache=cache, policy=policy):
-        if isinstance(c, Planned):
-            planned.append(c)
-        else:
-            refused.append(c)
-    return planned, refused
+    return failed(source, None, UnsafePath(f"refused: {exc}"))
 
 
 class Collisions:
     """The collision rule, applied as the listing streams in: a repeated destination is
     refused (all but the first), and so is a file another key needs as a directory (`a` when
-    `a/b` exists). A listing comes in key order, so an object is held
-    back only until the listing has passed the names below it (`a` until a key after every
-    `a/...`); at the end of each prefix everything held is let go. A later source (another
-    prefix, a manifest entry) that needs a file let go already as a directory is the one
-    refused then."""
+    `a/b` exists). A listing comes in key order, so an object is held back only until the
+    listing has passed the names below it (`a` until a key after every `a/...`); at the end
+    of each prefix everything held is let go. A later source (another prefix, a manifest
+    entry) that needs a file let go already as a directory is the one refused then."""
 
     def __init__(self) -> None:
         self._seen: set[str] = set()
@@ -282,17 +223,13 @@ class Collisions:
 
 
 def plan_stream(
-    sources: Sources,
-    *,
-    transport: Transport,
-    options: BackendOptions,
-    cache: dict[tuple[str, str], Backend],
-    policy: RetryPolicy,
+    sources: Sources, *, transport: Transport, options: BackendOptions, policy: RetryPolicy
 ) -> Iterator[Planned | ObjectResult]:
-    """`plan` as the listing arrives: each object once its name is decided (see
-    `Collisions`), so downloads can start before the listing ends."""
+    """Everything the batch considers, and the objects refused (unsafe paths, collisions), as
+    the listing arrives: each object once its name is decided (see `Collisions`), so
+    downloads can start before the listing ends."""
     rule = Collisions()
-    for c in candidates(sources, transport=transport, options=options, cache=cache, policy=policy):
+    for c in _candidates(sources, transport, options, policy):
         if c is None:
             yield from rule.flush()
         elif isinstance(c, ObjectResult):
@@ -300,21 +237,3 @@ def plan_stream(
         else:
             yield from rule.add(c)
     yield from rule.flush()
-
-
-def as_items(entries: Iterable[str | BatchItem]) -> tuple[tuple[str, ...], tuple[BatchItem, ...]]:
-    """Split `download_many`'s sources into prefixes (strings) and items."""
-    prefixes: list[str] = []
-    items: list[BatchItem] = []
-    for entry in entries:
-        if isinstance(entry, BatchItem):
-            items.append(entry)
-        else:
-            prefixes.append(entry)
-    return tuple(prefixes), tuple(items)
-
-
-def seq(value: str | Sequence[str] | None) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    return (value,) if isinstance(value, str) else tuple(value)
