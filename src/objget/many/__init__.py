@@ -1,6 +1,2 @@
-"""Many objects: listings and manifests, key -> path, the journal, the local runner and the
-Ray driver and tasks (private; the public faces are `objget.batch` and `objget.distributed`).
-Every object goes through the engine's phases (`objget.engine`).
-"""
-
-__all__: list[str] = []
+"""Many objects (private; the public faces are `objget.batch` and `objget.distributed`): listings,
+key -> path, the journal, the runner, Ray tasks; every object through `objget.engine`'s phases."""

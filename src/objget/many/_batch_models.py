@@ -10,6 +10,7 @@ from .._models import DownloadResult
 
 __all__ = ["ActiveObject", "BatchItem", "BatchProgress", "BatchResult", "ObjectResult", "failed"]
 
+_OWN = ("source", "path", "status", "size", "etag")  # always in to_dict, in this order
 _FROM_RESULT = (
     "verified", "checksums", "bytes_fetched", "bytes_resumed", "elapsed", "retries", "restarted",
 )  # fmt: skip
@@ -50,13 +51,7 @@ class ObjectResult:
         return self.status != "failed"
 
     def to_dict(self) -> dict[str, object]:
-        out: dict[str, object] = {
-            "source": self.source,
-            "path": self.path,
-            "status": self.status,
-            "size": self.size,
-            "etag": self.etag,
-        }
+        out: dict[str, object] = {k: getattr(self, k) for k in _OWN}
         if self.error is not None:
             out["error"] = self.error
             out["error_kind"] = self.error_kind
