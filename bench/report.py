@@ -115,7 +115,7 @@ def write(out: Path, data: dict[str, Any], charts: dict[str, str]) -> Path:
     checks = targets(records, resume)
     if checks:
         lines += [
-            "## Targets (issues 7 and 10)",
+            "## Targets (issues 7, 10 and 16)",
             "",
             "| target | measured | verdict |",
             "|---|---|---|",

@@ -52,6 +52,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--wan-size", help="wan object size (default 512M; --quick 16M)")
     p.add_argument("--wan-rate", default="20m", help="nginx limit_rate per connection (20m)")
     p.add_argument(
+        "--wan-capped",
+        help="one more wan group, SIZE@RATE (default 64M@4m: issue 16's capped link, a short "
+        "transfer; not with --quick or an explicit --wan-size/--wan-rate); 'none' skips it",
+    )
+    p.add_argument(
         "--wan-chunk",
         help="nginx sendfile_max_chunk for wan (default nginx's 2m: each request's first "
         "2 MiB go at once, then one chunk per chunk/rate s); 64k paces every byte evenly",
@@ -73,7 +78,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     a.reps = a.reps or (1 if q else 5)
     a.sizes = [parse_size(s) for s in (a.sizes or ("8M,32M" if q else "8M,256M,1G")).split(",")]
     a.oss_size = parse_size(a.oss_size or ("32M" if q else "256M"))
+    explicit_wan = a.wan_size is not None or a.wan_rate != "20m"
+    capped = a.wan_capped or ("none" if q or explicit_wan else "64M@4m")
     a.wan_size = parse_size(a.wan_size or ("16M" if q else "512M"))
+    a.wan_groups = [(a.wan_size, a.wan_rate)]
+    if capped != "none":
+        size, _, rate = capped.partition("@")
+        if not rate:
+            p.error("--wan-capped takes SIZE@RATE, e.g. 64M@4m")
+        a.wan_groups.append((parse_size(size), rate))
     a.https_size = parse_size(a.https_size or ("32M" if q else "1G"))
     a.resume_size = parse_size(a.resume_size or ("64M" if q else "1G"))
     a.resume_reps = a.resume_reps or min(a.reps, 2)
@@ -96,7 +109,8 @@ def _run_scenario(ctx: Context, name: str, a: argparse.Namespace, data: dict[str
     elif name == "oss":
         data["records"] += oss.oss(ctx, a.oss_size, a.reps)
     elif name == "wan":
-        data["records"] += scenarios.wan(ctx, a.wan_size, a.wan_rate, a.reps, a.wan_chunk)
+        for size, rate in a.wan_groups:
+            data["records"] += scenarios.wan(ctx, size, rate, a.reps, a.wan_chunk)
     elif name == "https":
         data["records"] += scenarios.https(ctx, a.https_size, a.reps)
     elif name == "resume":

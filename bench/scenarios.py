@@ -52,7 +52,8 @@ def nginx_server(ctx: Context, name: str, *, extra: str = "", tls: bool = False)
 
 
 def loopback(ctx: Context, sizes: list[int], reps: int) -> list[RunRecord]:
-    """SeaweedFS over loopback at each size; the largest size also gets the nginx limit rows."""
+    """SeaweedFS over loopback at each size, with curl and objget from nginx beside it; the largest
+    size also gets the nginx and disk limit rows."""
     objs = [ctx.source(size) for size in sizes]
     cand = [t for t in tools.loopback_tools() if ctx.wanted(t)]
     limit_tools = [t for t in tools.nginx_limit_tools() if ctx.wanted(t)]
@@ -62,8 +63,9 @@ def loopback(ctx: Context, sizes: list[int], reps: int) -> list[RunRecord]:
             # the 64 MiB-part rows compare equal part sizes where that matters (the largest)
             rows = [Row(t, ctx.target(obj, ctx.seaweed_url(obj)))
                     for t in cand if obj is objs[-1] or not t.id.endswith("-p64M")]  # fmt: skip
-            if obj is objs[-1]:
-                rows += [Row(t, ctx.target(obj, f"{ng.url}/{obj.key}")) for t in limit_tools]
+            # nginx's own rows (curl -> file, objget) at every size; the bounds at the largest
+            rows += [Row(t, ctx.target(obj, f"{ng.url}/{obj.key}")) for t in limit_tools
+                     if obj is objs[-1] or t.id in tools.NGINX_EVERY_SIZE]  # fmt: skip
             groups.append((human_size(obj.size), rows))
         return run_groups(ctx, "loopback", groups, reps)
 

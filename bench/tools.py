@@ -173,6 +173,10 @@ def _disk(method: str) -> Tool:
                                  str(t.dest)])  # fmt: skip
 
 
+# the nginx rows of every loopback size (the rest of nginx_limit_tools: the largest only)
+NGINX_EVERY_SIZE = ("nginx-curl", "nginx-objget", "nginx-objget-lib")
+
+
 def nginx_limit_tools() -> list[Tool]:
     """Limit rows of the largest loopback table: the same object from nginx (their Target's
     http_url points at nginx, see bench.scenarios), objget with its fsyncs as no-ops (not
