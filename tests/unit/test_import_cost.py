@@ -4,7 +4,8 @@ plain-HTTP download must not load TLS, the system's CA store, http.client, email
 (objget speaks HTTP/1.1 itself: `backends/_conn.py`). Nor does it load what only an asked-for
 check needs (OpenSSL's digests, the checkers of other stores), nor more than MAX_OBJGET_MODULES
 of objget's own modules, nor build its internal records with `@dataclass` (`_value.py`); an
-anonymous s3:// download loads neither the listing's XML parser nor the error parser.
+anonymous s3:// download loads neither the listing's XML parser, the error parser nor
+OpenSSL's digests (it signs nothing).
 
 Module sets, not timings: each check runs in a fresh interpreter and lists what it imported.
 """
@@ -276,10 +277,9 @@ def test_quiet_anonymous_s3_download_loads_no_listing_or_error_parser(tmp_path):
     )
     loaded = _quiet_download(tmp_path, "sorted(_sys.modules)", argv=argv, env=env)
     assert "objget.backends.s3" in loaded
-    never = ("xml", "html", "botocore", "secrets", "random", "objget.backends._s3_list")
-    assert (
-        _matching(loaded, (*never, "objget.backends._s3_errors", "objget.integrity.digests")) == []
-    )
+    never = ("xml", "html", "botocore", "hashlib", "_hashlib", "hmac", "secrets", "random")
+    ours = ("objget.backends._s3_list", "objget.backends._s3_errors", "objget.backends._s3_sigv4")
+    assert _matching(loaded, (*never, *ours, "objget.integrity.digests")) == []
 
 
 def test_import_objget_cli_loads_no_http_client_tls_or_email():

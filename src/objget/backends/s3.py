@@ -12,7 +12,6 @@ the S3 XML (`_s3_errors.py`); a region redirect is followed once.
 from __future__ import annotations
 
 import base64
-import hashlib
 import logging
 import re
 import threading
@@ -67,6 +66,8 @@ class S3Backend:
         if options.request_payer:
             self._headers["x-amz-request-payer"] = "requester"
         if options.sse_c_key is not None:
+            import hashlib  # here: OpenSSL loads with an SSE-C key or a signature, not before
+
             key = options.sse_c_key
             self._headers.update(
                 {
