@@ -3,7 +3,7 @@ must not load rich, the batch machinery, the OSS/S3 backends or the oss2 drop-in
 plain-HTTP download must not load TLS, the system's CA store, http.client, email or urllib3
 (objget speaks HTTP/1.1 itself: `backends/_conn.py`). Nor does it load what only an asked-for
 check needs (OpenSSL's digests, the checkers of other stores), nor more than MAX_OBJGET_MODULES
-of objget's own modules, nor build its internal records with `@dataclass` (`_value.py`); an
+of objget's own modules; an
 anonymous s3:// download loads neither the listing's XML parser, the error parser nor
 OpenSSL's digests (it signs nothing).
 
@@ -64,21 +64,6 @@ UNASKED = (
 # objget modules a quiet plain-HTTP download loads (49 when this was written, 51 before): a new
 # one on this path must be worth its import (~0.3 ms each, more with dataclasses)
 MAX_OBJGET_MODULES = 50
-# the dataclasses such a download defines: the public values, and the records that
-# dataclasses.replace is called on; every other record is a _value.Value (no exec at import)
-DATACLASSES = {
-    "objget._config.DownloadConfig", "objget._config.RetryPolicy", "objget._config.Timeouts",
-    "objget._models.ByteRange", "objget._models.DownloadResult", "objget._models.ObjectMeta",
-    "objget._models.Progress", "objget.backends._options.BackendOptions",
-    "objget.engine._checkpoint.Checkpoint", "objget.engine._recover.Resume",
-    "objget.integrity.checks.ObjectChecks", "objget.engine._engine.EngineHooks",
-    "objget.engine._scheduler.Claim",
-}  # fmt: skip
-_DATACLASSES_DEFINED = (
-    "sorted(f'{m.__name__}.{n}' for m in list(_sys.modules.values())"
-    " if getattr(m, '__name__', '').startswith('objget') for n, c in vars(m).items()"
-    " if isinstance(c, type) and c.__module__ == m.__name__ and '__dataclass_fields__' in vars(c))"
-)
 
 
 def _loaded_after(code: str) -> list[str]:
@@ -257,11 +242,6 @@ def test_quiet_http_download_loads_nothing_unasked(tmp_path):
     assert _matching(loaded, UNASKED) == []
     own = [m for m in loaded if m == "objget" or m.startswith("objget.")]
     assert len(own) <= MAX_OBJGET_MODULES, own
-
-
-def test_quiet_http_download_defines_no_internal_dataclass(tmp_path):
-    defined = set(_quiet_download(tmp_path, _DATACLASSES_DEFINED))
-    assert defined - DATACLASSES == set()
 
 
 def test_quiet_anonymous_s3_download_loads_no_listing_or_error_parser(tmp_path):
