@@ -42,13 +42,13 @@ __all__ = [
 ]
 
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_CONTROL = r"[\x00-\x08\x0b-\x1f\x7f-\x9f]"  # compiled at its first use (re's cache)
 
 
 def _printable(text: str) -> str:
     """Control characters (e.g. terminal escapes in a hostile server's error body) as \\xNN,
     so printing an error can never drive the user's terminal."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    return re.sub(_CONTROL, lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 class DownloadError(Exception):

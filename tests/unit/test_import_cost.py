@@ -1,7 +1,11 @@
 """Start-up cost guard: `import objget`, `import objget.cli` and a quiet plain-HTTP download
 must not load rich, the batch machinery, the OSS/S3 backends or the oss2 drop-in, and the
 plain-HTTP download must not load TLS, the system's CA store, http.client, email or urllib3
-(objget speaks HTTP/1.1 itself: `backends/_conn.py`).
+(objget speaks HTTP/1.1 itself: `backends/_conn.py`). Nor does it load what only an asked-for
+check needs (OpenSSL's digests, the checkers of other stores), nor more than MAX_OBJGET_MODULES
+of objget's own modules; an
+anonymous s3:// download loads neither the listing's XML parser, the error parser nor
+OpenSSL's digests (it signs nothing).
 
 Module sets, not timings: each check runs in a fresh interpreter and lists what it imported.
 """
@@ -13,6 +17,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from typing import Any
 
 import objget
 
@@ -49,15 +54,34 @@ DOWNLOAD = (
 )
 
 
+# a plain download never needs these unless asked for: OpenSSL's digests (--checksum, a store's
+# SHA/MD5), hmac/secrets (the run id is os.urandom), random (jitter: at the first retry), the
+# CRC checkers of S3 and OSS objects
+UNASKED = (
+    "hashlib", "_hashlib", "hmac", "secrets", "random", "base64", "objget.integrity.digests",
+    "objget.integrity.s3crc", "objget.integrity.crc64", "objget.integrity._gf2",
+)  # fmt: skip
+# objget modules a quiet plain-HTTP download loads (49 when this was written, 51 before): a new
+# one on this path must be worth its import (~0.3 ms each, more with dataclasses)
+MAX_OBJGET_MODULES = 50
+
+
 def _loaded_after(code: str) -> list[str]:
     """Run `code` in a fresh interpreter; the modules (of interest) it left loaded."""
+    modules: list[str] = _child(code, "sorted(_sys.modules)")
+    return modules
+
+
+def _child(code: str, expr: str, env: dict[str, str] | None = None) -> Any:
+    """Run `code` in a fresh interpreter, then `expr` there (`_sys` is sys): its JSON value."""
     script = code + textwrap.dedent(
-        """
+        f"""
         import json as _json, sys as _sys
-        _sys.stdout.write("\\n" + _json.dumps(sorted(_sys.modules)))
+        _sys.stdout.write("\\n" + _json.dumps({expr}))
         """
     )
-    env = {k: v for k, v in os.environ.items() if k.lower() not in PROXY_VARIABLES}
+    if env is None:
+        env = {k: v for k, v in os.environ.items() if k.lower() not in PROXY_VARIABLES}
     proc = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False,
         env=env,
@@ -87,8 +111,15 @@ def _served(directory: object, body: str) -> str:
                     method, path = head.split(b" ")[:2]
                     name = os.path.join({str(directory)!r}, path.decode().lstrip("/"))
                     blob = open(name, "rb").read()
+                    status, extra = b"200 OK", b""
+                    asked = head.lower().partition(b"\\r\\nrange: bytes=")[2].split(b"\\r\\n")[0]
+                    if asked and method == b"GET":  # what S3 answers; http sees `none` above
+                        first, _, last = asked.partition(b"-")
+                        first, last = int(first), int(last or len(blob) - 1)
+                        extra = b"Content-Range: bytes %d-%d/%d\\r\\n" % (first, last, len(blob))
+                        status, blob = b"206 Partial Content", blob[first : last + 1]
                     conn.sendall(
-                        b"HTTP/1.1 200 OK\\r\\nAccept-Ranges: none\\r\\n"
+                        b"HTTP/1.1 " + status + b"\\r\\nAccept-Ranges: none\\r\\n" + extra
                         + b"Last-Modified: Sun, 06 Nov 1994 08:49:37 GMT\\r\\n"
                         + b"Content-Length: %d\\r\\n\\r\\n" % len(blob)
                         + (blob if method == b"GET" else b"")
@@ -179,6 +210,56 @@ def test_quiet_http_download_loads_no_rich_batch_or_other_backends(tmp_path):
 def _plain_http_never(modules: list[str]) -> list[str]:
     never = ("ssl", "_ssl", "http", "urllib3", "email", "objget.backends._tls")
     return [m for m in modules if m in never or m.startswith(tuple(p + "." for p in never))]
+
+
+def _quiet_download(tmp_path: Any, expr: str, *, argv: str = "", env: Any = None) -> Any:
+    """A quiet download of 100 kB (`url_of("bucket/blob")` unless `argv` is given), then
+    `expr` in the downloading interpreter."""
+    (tmp_path / "bucket").mkdir()
+    (tmp_path / "bucket" / "blob").write_bytes(b"z" * 100_000)
+    argv = argv or '["-q", url_of("bucket/blob"), out]'
+    code = _served(
+        tmp_path,
+        f"""
+        out = {str(tmp_path / "out")!r}
+        try:
+            command.main({argv}, prog_name="objget")
+        except SystemExit as exc:
+            assert exc.code in (0, None), exc.code
+        """,
+    )
+    value = _child(code, expr, env)
+    assert (tmp_path / "out").read_bytes() == b"z" * 100_000
+    return value
+
+
+def _matching(modules: list[str], prefixes: tuple[str, ...]) -> list[str]:
+    return [m for m in modules if m in prefixes or m.startswith(tuple(p + "." for p in prefixes))]
+
+
+def test_quiet_http_download_loads_nothing_unasked(tmp_path):
+    loaded = _quiet_download(tmp_path, "sorted(_sys.modules)")
+    assert _matching(loaded, UNASKED) == []
+    own = [m for m in loaded if m == "objget" or m.startswith("objget.")]
+    assert len(own) <= MAX_OBJGET_MODULES, own
+
+
+def test_quiet_anonymous_s3_download_loads_no_listing_or_error_parser(tmp_path):
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k.lower() not in PROXY_VARIABLES and not k.startswith("AWS_")
+    }
+    env["AWS_CONFIG_FILE"] = env["AWS_SHARED_CREDENTIALS_FILE"] = str(tmp_path / "none")
+    argv = (
+        '["-q", "--no-sign-request", "--addressing-style", "path", "--endpoint-url", '
+        'url_of(""), "s3://bucket/blob", out]'
+    )
+    loaded = _quiet_download(tmp_path, "sorted(_sys.modules)", argv=argv, env=env)
+    assert "objget.backends.s3" in loaded
+    never = ("xml", "html", "botocore", "hashlib", "_hashlib", "hmac", "secrets", "random")
+    ours = ("objget.backends._s3_list", "objget.backends._s3_errors", "objget.backends._s3_sigv4")
+    assert _matching(loaded, (*never, *ours, "objget.integrity.digests")) == []
 
 
 def test_import_objget_cli_loads_no_http_client_tls_or_email():

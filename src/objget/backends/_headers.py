@@ -18,8 +18,9 @@ from ._redact import REDACTED, secret_name
 __all__ = ["REDACTED", "check_headers", "parse_header", "redacted", "secret"]
 
 
-_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")  # RFC 9110 field-name
-_BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # CR, LF, NUL and other controls
+# compiled at their first use (re's cache), when there are headers of the user's to check
+_FIELD_NAME = r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$"  # RFC 9110 field-name
+_BAD_VALUE = r"[\x00-\x08\x0a-\x1f\x7f]"  # CR, LF, NUL and other controls
 _OWN = frozenset(
     {
         "range",
@@ -52,7 +53,7 @@ def _shown(name: str) -> str:
 
 
 def _check(name: str, value: str) -> None:
-    if not _TOKEN.match(name):
+    if not re.match(_FIELD_NAME, name):
         raise ValueError(
             f"invalid header name {_shown(name)}: a header must look like 'Name: value'"
         )
@@ -61,7 +62,7 @@ def _check(name: str, value: str) -> None:
             f"header {_canonical(name)} cannot be set: objget sets it to keep the download "
             "ranged, pinned to one version and verifiable"
         )
-    if _BAD_VALUE.search(value):
+    if re.search(_BAD_VALUE, value):
         raise ValueError(f"the value of header {_canonical(name)} has a control character")
     if not value.isascii():
         try:

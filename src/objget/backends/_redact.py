@@ -32,30 +32,30 @@ __all__ = [
 ]
 
 _KEEP_QUERY = frozenset({"versionId", "partNumber"})
-_QUERY = re.compile(r"\?([^\s\"'<>()\[\]{},;|`\\]*)")
-_USERINFO = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://)[^/\s@\"']+@")
+# the patterns are compiled at their first use (re's cache): a download that logs nothing and
+# fails nowhere never reads free text
+_QUERY = r"\?([^\s\"'<>()\[\]{},;|`\\]*)"
+_USERINFO = r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://)[^/\s@\"']+@"
 # header names whose values are secrets, as they appear in debug text
 _NAMES = (
     r"x-amz-server-side-encryption-customer-key|x-amz-security-token|"
     r"x-amz-copy-source-server-side-encryption-customer-key|x-oss-security-token|"
     r"proxy-authorization|authorization|cookie|x-api-key"
 )
-_SECRET_HEADER = re.compile(rf"^((?:{_NAMES})[ \t]*:).*$", re.IGNORECASE | re.MULTILINE)
+_SECRET_HEADER = rf"(?im)^((?:{_NAMES})[ \t]*:).*$"
 # "Signature=<hex>" of an Authorization header, and botocore.auth's "Signature:\n<hex>" line
-_SIGNATURE = re.compile(r"(Signature\s*[=:]\s*)[0-9a-fA-F]{32,}")
+_SIGNATURE = r"(Signature\s*[=:]\s*)[0-9a-fA-F]{32,}"
 # quoted header pairs as a dict's repr shows them: 'x-amz-security-token': 'secret'
-_SECRET_PAIR = re.compile(
-    rf"""(['"](?:{_NAMES})['"]\s*:\s*b?)(['"])(?:(?!\2).)*\2""", re.IGNORECASE
-)
+_SECRET_PAIR = rf"""(?i)(['"](?:{_NAMES})['"]\s*:\s*b?)(['"])(?:(?!\2).)*\2"""
 REDACTED = "REDACTED"  # what a secret is shown as, everywhere
 
 # a header name that may carry a credential (SecretHeaders, a user's --header)
-_SECRET_PART = re.compile(r"auth|token|secret|key|session|passw|signature|credential|cookie", re.I)
+_CREDENTIAL_HINT = r"(?i)auth|token|secret|key|session|passw|signature|credential|cookie"
 
 
 def secret_name(name: str) -> bool:
     """True when a header of this name may carry a credential."""
-    return _SECRET_PART.search(name) is not None
+    return re.search(_CREDENTIAL_HINT, name) is not None
 
 
 # The loggers of the libraries objget drives, by prefix; their modules make them on import.
@@ -134,13 +134,13 @@ def redact_text(text: str) -> str:
     """Free text (a log line, a traceback) with every URL query's values, every URL's
     user:password, secret header values and request signatures replaced by REDACTED."""
     if "?" in text:
-        text = _QUERY.sub(lambda m: "?" + _redact_query(m.group(1)), text)
+        text = re.sub(_QUERY, lambda m: "?" + _redact_query(m.group(1)), text)
     if "@" in text:
-        text = _USERINFO.sub(r"\1REDACTED@", text)
+        text = re.sub(_USERINFO, r"\1REDACTED@", text)
     if ":" in text or "=" in text:
-        text = _SECRET_HEADER.sub(r"\1REDACTED", text)
-        text = _SECRET_PAIR.sub(r"\1\2REDACTED\2", text)
-        text = _SIGNATURE.sub(r"\1REDACTED", text)
+        text = re.sub(_SECRET_HEADER, r"\1REDACTED", text)
+        text = re.sub(_SECRET_PAIR, r"\1\2REDACTED\2", text)
+        text = re.sub(_SIGNATURE, r"\1REDACTED", text)
     return text
 
 

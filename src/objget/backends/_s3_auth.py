@@ -20,11 +20,13 @@ import threading
 import time
 from collections.abc import Mapping
 from types import ModuleType, SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._exceptions import DownloadError
 from ._redact import install_redaction, mask_key_id
-from ._s3_sigv4 import SigningKeys, sign_s3_request
+
+if TYPE_CHECKING:  # loaded with the first signature: an anonymous run needs no hashlib/hmac
+    from ._s3_sigv4 import SigningKeys
 
 __all__ = ["S3Signer", "load_botocore"]
 
@@ -78,7 +80,7 @@ class S3Signer:
         self._open_lock = threading.Lock()
         self._credentials: Any = None
         self._loaded = anonymous
-        self._keys = SigningKeys()
+        self._keys: SigningKeys | None = None  # made with the first signature
         self._botocore: ModuleType | None = None
         self._session: Any = None
         self._region = region
@@ -206,6 +208,10 @@ class S3Signer:
         if creds is None:
             return dict(headers)
         frozen = self._guard(creds.get_frozen_credentials)
+        from ._s3_sigv4 import SigningKeys, sign_s3_request
+
+        if self._keys is None:
+            self._keys = SigningKeys()  # two threads at once: each derives its key; harmless
         signed = sign_s3_request(
             method, url, headers, access_key=frozen.access_key, secret_key=frozen.secret_key,
             token=frozen.token, region=self.region, timestamp=_timestamp(), keys=self._keys,

@@ -12,12 +12,12 @@ the S3 XML (`_s3_errors.py`); a region redirect is followed once.
 from __future__ import annotations
 
 import base64
-import hashlib
 import logging
 import re
 import threading
 import time
 from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING
 
 from .._exceptions import AccessDenied, DownloadError
 from .._models import ByteRange, ObjectMeta
@@ -27,10 +27,12 @@ from ._options import BackendOptions
 from ._redact import SecretHeaders
 from ._s3_auth import S3Signer
 from ._s3_checks import checksums_from_headers, parse_object_parts
-from ._s3_errors import S3ErrorInfo, parse_s3_error, redirect_region
-from ._s3_list import MAX_PAGE_BYTES, ListedObject, list_pages
 from ._s3_urls import default_endpoint, object_url, use_virtual
 from ._transport import ResponseBody, Transport, error_for_status, retry_after_of
+
+if TYPE_CHECKING:  # loaded where used: an error answer, a listing (xml.etree, html)
+    from ._s3_errors import S3ErrorInfo
+    from ._s3_list import ListedObject
 
 __all__ = ["S3Backend", "open_s3"]
 
@@ -64,6 +66,8 @@ class S3Backend:
         if options.request_payer:
             self._headers["x-amz-request-payer"] = "requester"
         if options.sse_c_key is not None:
+            import hashlib  # here: OpenSSL loads with an SSE-C key or a signature, not before
+
             key = options.sse_c_key
             self._headers.update(
                 {
@@ -117,6 +121,8 @@ class S3Backend:
             status, rheaders = body.status, body.headers
             if method == "HEAD" and status in (400, 403):
                 raw = self._error_body(url, merged, source, status) or raw
+            from ._s3_errors import parse_s3_error, redirect_region
+
             info = parse_s3_error(status, raw, rheaders, head=not raw)
             new_region = redirect_region(info, region or self._signer.region)
             if new_region is not None and attempt == 0:
@@ -276,6 +282,7 @@ class S3Backend:
     ) -> Iterator[ListedObject]:
         """Every object under `prefix` as (key, size, etag), in key order (ListObjectsV2,
         paginated; `start_after` resumes an interrupted listing)."""
+        from ._s3_list import MAX_PAGE_BYTES, list_pages
 
         def send(params: dict[str, str]) -> bytes:
             body = self._send("GET", "", {}, tuple(params.items()))

@@ -6,14 +6,10 @@ Exit codes: 0 ok, 2 usage, 3 remote answer, 4 integrity, 5 network/retries, 6 lo
 
 from __future__ import annotations
 
-import atexit
-import base64
-import json
 import logging
 import os
 import sys
-import threading
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING
 
 import click
 
@@ -27,6 +23,7 @@ from ._cli_options import (
     sync_options,
 )
 from ._console import ProgressBar, Stderr, parse_size, summary
+from ._process import exit_now, pause_gc, resume_gc
 
 if TYPE_CHECKING:
     from ..engine._downloader import ProgressListener
@@ -235,6 +232,7 @@ def command(
     from ..backends import BackendOptions
     from ..engine._downloader import Downloader
 
+    resume_gc()
     if verbose:
         from ..backends._redact import redacting_handler
 
@@ -310,6 +308,8 @@ def command(
     if result.restarted and not quiet:
         err.print(("note: ", "yellow"), f"started over: {result.restarted}")
     if as_json:
+        import json
+
         click.echo(json.dumps(result.to_dict(), indent=2))
     elif not quiet:
         err.print(summary(result), highlight=False)
@@ -317,6 +317,8 @@ def command(
 
 def _read_key(path: str) -> bytes:
     """An SSE-C key file: 32 raw bytes, or their base64 form."""
+    import base64
+
     with open(path, "rb") as f:
         raw = f.read(4096)
     if len(raw) == 32:
@@ -333,33 +335,9 @@ def _read_key(path: str) -> bytes:
 def main() -> None:
     """Console-script entry point."""
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    pause_gc()
     try:
         command.main(prog_name="objget")
     except SystemExit as exc:
-        _exit_now(exc.code)
-    _exit_now(0)
-
-
-def _exit_now(code: object) -> NoReturn:
-    """Exit without the interpreter's teardown of every module and object (~50-100 ms here,
-    longer than a whole 8 MiB download): atexit handlers run, the output streams are flushed,
-    the data is already synced and every file closed. With another thread still alive (nothing
-    of objget's at this point) the normal exit runs instead, which waits for it."""
-    if threading.active_count() > 1:
-        raise SystemExit(code)
-    if code is None:
-        status = 0
-    elif isinstance(code, int):
-        status = code
-    else:
-        print(code, file=sys.stderr)
-        status = 1
-    atexit._run_exitfuncs()
-    for stream in (sys.stdout, sys.stderr):
-        if stream is None:  # its descriptor was closed when Python started
-            continue
-        try:
-            stream.flush()
-        except (OSError, ValueError):
-            status = status or 120  # what CPython's own exit does when the flush fails
-    os._exit(status)
+        exit_now(exc.code)
+    exit_now(0)

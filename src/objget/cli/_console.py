@@ -21,13 +21,13 @@ if TYPE_CHECKING:
 
 __all__ = ["LiveBar", "ProgressBar", "Stderr", "counted", "format_size", "parse_size", "summary"]
 
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)\s*$", re.IGNORECASE)
+_SIZE = r"(?i)^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)\s*$"  # compiled at its first use
 _UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
 
 
 def parse_size(text: str) -> int:
     """`8M`, `512k`, `1.5G`, `64MiB`, `1048576` → bytes (binary multiples, as curl does)."""
-    m = _SIZE.match(text)
+    m = re.match(_SIZE, text)
     if m is None:
         raise ValueError(f"not a size: {text!r} (use e.g. 8M, 512K, 1G or a byte count)")
     value = float(m.group(1)) * _UNITS[m.group(2).lower()]

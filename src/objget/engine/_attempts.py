@@ -17,7 +17,6 @@ cancelled); its return value is ignored.
 from __future__ import annotations
 
 import logging
-import random
 import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Protocol, TypeVar
@@ -34,6 +33,13 @@ T = TypeVar("T")
 
 OnRetry = Callable[[TransportError, float], object]
 Wait = Callable[[float], object]
+
+
+def _random() -> float:
+    """`random.random()`, the module loaded at the first retry: not at every start."""
+    import random
+
+    return random.random()
 
 
 class Attempts:
@@ -79,7 +85,7 @@ def run_with_retry(
     policy: RetryPolicy,
     on_retry: OnRetry | None = None,
     wait: Wait = time.sleep,
-    rand: Callable[[], float] = random.random,
+    rand: Callable[[], float] = _random,
 ) -> T:
     """`op(attempts)`'s result, retried under `policy` while it raises retryable errors.
 
@@ -107,7 +113,7 @@ def iter_with_retry(
     policy: RetryPolicy,
     on_retry: OnRetry | None = None,
     wait: Wait = time.sleep,
-    rand: Callable[[], float] = random.random,
+    rand: Callable[[], float] = _random,
 ) -> Iterator[T]:
     """The items of `op(attempts)`, which is called again (to resume where it stopped) when
     iterating it raises a retryable error; items already yielded stay yielded."""

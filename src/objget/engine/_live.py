@@ -22,7 +22,6 @@ closing it can never make the loop thread write to a closed, or reused, descript
 from __future__ import annotations
 
 import os
-import secrets
 import threading
 import zlib
 from collections.abc import Callable
@@ -77,7 +76,7 @@ class Live:
 
 def new_run() -> str:
     """A fresh run id: 128 random bits."""
-    return secrets.token_hex(16)
+    return os.urandom(16).hex()  # secrets.token_hex(16), without importing hmac and OpenSSL
 
 
 def boot_id() -> str | None:

@@ -28,7 +28,7 @@ from .._config import DownloadConfig
 from .._exceptions import CheckpointError, ObjectChanged
 from .._models import ByteRange, DownloadResult, ObjectMeta, Progress
 from ..backends._base import Backend, Checksummer
-from ..integrity import DigestCheck, FileCheck, Verified
+from ..integrity import FileCheck, Verified
 from . import _checkpoint as ck
 from ._fileio import (
     check_free_space,
@@ -312,7 +312,11 @@ def whole_checks(
     backend: Backend, key: str, meta: ObjectMeta, *, size: int, sha256: str | None
 ) -> list[FileCheck]:
     """The file checks of a finished object: the user's SHA-256, then the store's."""
-    checks: list[FileCheck] = [DigestCheck("sha256", sha256)] if sha256 else []
+    checks: list[FileCheck] = []
+    if sha256:
+        from ..integrity.digests import DigestCheck  # hashlib: only with a checksum to check
+
+        checks.append(DigestCheck("sha256", sha256))
     checks.extend(file_checks_of(backend, key, meta, size=size))
     return checks
 

@@ -10,7 +10,6 @@ an mtime equal, to the second, to the object's Last-Modified (HTTP dates have wh
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import re
@@ -112,6 +111,8 @@ def up_to_date(
 def file_sha256(path: str) -> str:
     """The SHA-256 (hex) of the file at `path`, read without following a symlink (OSError when
     it cannot be read): what a skipped file is checked against when a checksum was asked for."""
+    import hashlib  # here, not at import: OpenSSL loads only when a skip is checked
+
     digest = hashlib.sha256()
     buf = memoryview(bytearray(1024 * 1024))
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)

@@ -12,11 +12,16 @@ this package builds and runs the checkers.
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING
+
 from .build import checksummer_for, file_checks_for, full_object_digest
 from .checks import Checksummer, FileCheck, ObjectChecks
 from .compare import Verified, check_all, checksum_text
-from .crc64 import Crc64, crc64_combine
-from .digests import CompositeCheck, DigestCheck, Md5Check
+
+if TYPE_CHECKING:
+    from .crc64 import Crc64, crc64_combine
+    from .digests import CompositeCheck, DigestCheck, Md5Check
 
 __all__ = [
     "Checksummer",
@@ -34,3 +39,26 @@ __all__ = [
     "file_checks_for",
     "full_object_digest",
 ]
+
+# the checkers a download without such a check never needs (hashlib, fastcrc, CRC tables): loaded
+# on first access (PEP 562)
+_LAZY = {
+    "CompositeCheck": ".digests",
+    "Crc64": ".crc64",
+    "DigestCheck": ".digests",
+    "Md5Check": ".digests",
+    "crc64_combine": ".crc64",
+}
+
+if not TYPE_CHECKING:  # mypy sees the imports above, not a catch-all __getattr__
+
+    def __getattr__(name: str) -> object:
+        if name not in _LAZY:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

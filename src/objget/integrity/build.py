@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
 from .checks import CRCS, DIGESTS, SUMS, Checksummer, FileCheck, ObjectChecks
-from .digests import CompositeCheck, DigestCheck, Md5Check
-from .s3crc import CrcChecksummer, crc_function, decode_checksum
+
+if TYPE_CHECKING:  # the checkers' modules load when an object offers such a check
+    from .digests import DigestCheck
 
 __all__ = ["checksummer_for", "file_checks_for", "full_object_digest"]
 
@@ -44,6 +46,8 @@ def checksummer_for(checks: ObjectChecks) -> Checksummer | None:
         if "-" in value:
             log.info("%s: composite %s of a multipart upload is not verified", checks.source, name)
             continue
+        from .s3crc import CrcChecksummer, crc_function, decode_checksum
+
         update = crc_function(name)
         if update is None:
             log.warning(
@@ -67,6 +71,8 @@ def full_object_digest(checksums: Mapping[str, str]) -> DigestCheck | None:
     for name in DIGESTS:
         value = checksums.get(name, "")
         if value and "-" not in value:
+            from .digests import DigestCheck
+
             return DigestCheck(name, value, b64=True)
     return None
 
@@ -83,12 +89,17 @@ def file_checks_for(
     if digest is not None:
         found.append(digest)
     if values.get("md5"):
+        from .digests import Md5Check
+
         found.append(Md5Check(values["md5"]))
     for name in SUMS:
         value = values.get(name, "")
         count = value.rpartition("-")[2]
         if "-" not in value or not count.isdigit():
             continue
+        from .digests import CompositeCheck
+        from .s3crc import crc_function
+
         if name not in DIGESTS and crc_function(name) is None:
             continue
         sizes = part_sizes() if part_sizes is not None else None

@@ -13,7 +13,6 @@ from typing import Protocol, runtime_checkable
 
 from .._exceptions import IntegrityError
 from .checks import Checksummer, FileCheck, no_values
-from .digests import DigestCheck
 
 __all__ = ["Verified", "check_all", "checksum_text"]
 
@@ -53,6 +52,8 @@ def check_all(
         values[checksummer.name] = checksum_text(checksummer)
     digests: dict[str, bytes] = {}  # one read per algorithm (the user's and the store's SHA-256)
     for check in checks:
+        from .digests import DigestCheck  # loaded with the first file check, not before
+
         if isinstance(check, DigestCheck):
             raw = digests.get(check.name)
             if raw is None:

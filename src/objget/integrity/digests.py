@@ -17,7 +17,6 @@ Each check reads the file once (page cache, C-speed hashing), in 4 MiB reads int
 from __future__ import annotations
 
 import base64
-import hashlib
 import os
 from collections.abc import Callable
 
@@ -49,6 +48,8 @@ class DigestCheck:
     __slots__ = ("_b64", "expected", "name")
 
     def __init__(self, name: str, expected: str, *, b64: bool = False) -> None:
+        import hashlib  # here, not at import: OpenSSL loads only for a digest check
+
         hashlib.new(name)  # fail early on an unknown algorithm
         self.name = name
         self._b64 = b64
@@ -59,6 +60,8 @@ class DigestCheck:
 
     def digest(self, fd: int, size: int) -> bytes:
         """The raw digest of the file's first `size` bytes."""
+        import hashlib
+
         h = hashlib.new(self.name, usedforsecurity=False)
         hash_fd(fd, size, h.update)
         return h.digest()
@@ -122,6 +125,8 @@ class CompositeCheck:
 
     def _digest_parts(self, fd: int) -> str:
         """SHA-256/SHA-1 of the concatenated part digests, base64 with `-N`."""
+        import hashlib
+
         joined = hashlib.new(self._algorithm, usedforsecurity=False)
         buf = bytearray(_CHUNK)
         view = memoryview(buf)
