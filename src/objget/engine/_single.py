@@ -72,6 +72,7 @@ def fetch_small(
     listed: frozenset[str] | None = None,
     sync_dir: bool = True,
     held: HeldLock | None = None,
+    same_dir: bool = False,
     limiter: BoundLimiter | None = None,
 ) -> DownloadResult:
     """Download the small object `key` (size and ETag from `meta`) to `dest`, the name
@@ -94,7 +95,7 @@ def fetch_small(
     if held is None:
         lock = ck.DestLock(one.paths.lock, dest=dest, source=one.display, dir_fd=dir_fd)
     else:
-        held.take(dir_fd, one.paths, one.display)  # kept for the next object
+        held.take(dir_fd, one.paths, one.display, same_dir=same_dir)  # kept for the next
     with lock:
         checked, retries, meta = one.locked(meta, config, listed)
     if sync_dir:
@@ -109,24 +110,30 @@ def fetch_small(
 
 class HeldLock:
     """The DEST lock a worker holds from one small object to the next: handed over to the
-    next destination in the same directory (`DestLock.move`: a hard link of the lock file,
-    then its old name removed — no file created per object; creating a file while other
-    threads fsync is what a lock costs), taken anew otherwise or when the next name is
-    there already. `release()` lets go of it (its file removed). One thread only."""
+    next destination in the same directory (`DestLock.move`: the lock file renamed to the
+    next name — no file created per object; creating a file while other threads fsync is
+    what a lock costs), taken anew otherwise or when the next name is there already.
+    `release()` lets go of it (its file removed). One thread only.
+
+    Whether the next object's directory is the lock's is asked of the directory itself
+    (`fstat`), unless the caller says it is the very descriptor the lock was last handed
+    on in and that descriptor was not closed since (`same_dir=True`)."""
 
     def __init__(self) -> None:
         self._lock: ck.DestLock | None = None
         self._dir: tuple[int, int] | None = None  # (device, inode) of the lock's directory
         self._fd: int | None = None  # the lock's own descriptor of that directory
 
-    def take(self, dir_fd: int, paths: ck.Paths, display: str) -> None:
+    def take(self, dir_fd: int, paths: ck.Paths, display: str, *, same_dir: bool = False) -> None:
         """Hold DEST's lock of `paths` (in the open directory `dir_fd`); LockedError when
-        another run holds it."""
+        another run holds it. `same_dir`: `dir_fd` is still open as it was at the last
+        `take`, so it is the lock's directory (no `fstat` needed)."""
         if self._lock is not None:
-            st = os.fstat(dir_fd)
-            if self._dir == (st.st_dev, st.st_ino) and self._lock.move(
-                paths.lock, dest=paths.dest, source=display
-            ):
+            here = same_dir
+            if not here:
+                st = os.fstat(dir_fd)
+                here = self._dir == (st.st_dev, st.st_ino)
+            if here and self._lock.move(paths.lock, dest=paths.dest, source=display):
                 return
             self.release()
         fd = os.dup(dir_fd)

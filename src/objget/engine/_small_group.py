@@ -38,6 +38,7 @@ class SmallGroup:
         self._maker, self._buf, self._config, self._limiter = maker, buf, config, limiter
         self._dirs = OpenDirs(maker)
         self._held = HeldLock()
+        self._last: str | None = None  # the directory of the last object, if it succeeded
         self._renamed: set[str] = set()
         self._failed: dict[str, OSError] = {}
 
@@ -47,16 +48,20 @@ class SmallGroup:
         """`fetch_small` of `key` to `rel` (below the root, its parents made already). NotSmall
         (DEST's lock released: the ranged mode takes it itself) as `fetch_small` says."""
         parent = rel.rpartition("/")[0]
+        # the object before went to this directory and succeeded: no directory was opened or
+        # closed since, so the descriptor is the one the lock was handed on in
+        same, self._last = parent == self._last, None
         try:
             result = fetch_small(
                 backend, key, os.path.join(self._maker.root, rel), dir_fd=self._dirs.fd(parent),
                 meta=meta, sha256=sha256, config=self._config, buf=self._buf,
-                listed=self._maker.listed(rel), sync_dir=False, held=self._held,
+                listed=self._maker.listed(rel), sync_dir=False, held=self._held, same_dir=same,
                 limiter=self._limiter,
             )  # fmt: skip
         except NotSmall:
             self._held.release()
             raise
+        self._last = parent
         self._dirs.renamed(parent)
         self._renamed.add(rel)
         return result
