@@ -6,7 +6,12 @@ and the listed LastModified as mtime). Batches always apply that rule: a batch i
 object succeeded removes its journal, so a re-run knows its files by size and mtime alone —
 no request for a listed object, one HEAD (never a GET) for a manifest entry whose destination
 exists, whose size and date only a HEAD tells (an entry with nothing at its destination cannot
-be skipped: its one GET tells them)."""
+be skipped: its one GET tells them).
+
+A batch into an empty directory has nothing to skip: `DirNames` lists each destination
+directory once, and an object whose name is not there is downloaded without an `lstat` of its
+own (a file that appears there after the listing is replaced by the object, as one that appears
+after any skip check would be)."""
 
 from __future__ import annotations
 
@@ -20,12 +25,35 @@ from ._batch_models import ObjectResult
 from ._batch_sources import Planned
 
 __all__ = [
+    "DirNames",
     "classify",
     "committed_before_crash",
     "same_etag",
     "skip_after_head",
     "unchanged",
 ]
+
+
+class DirNames:
+    """The names in each destination directory below `root`, listed once, at first asked."""
+
+    def __init__(self, root: str) -> None:
+        self._root = root
+        self._names: dict[str, frozenset[str] | None] = {}
+
+    def absent(self, rel: str) -> bool:
+        """Nothing named `rel` was in its directory when it was listed (a directory that
+        does not exist holds nothing); False when the directory could not be listed."""
+        parent, _, name = rel.rpartition("/")
+        if parent not in self._names:
+            try:
+                self._names[parent] = frozenset(os.listdir(os.path.join(self._root, parent)))
+            except (FileNotFoundError, NotADirectoryError):
+                self._names[parent] = frozenset()
+            except OSError:
+                self._names[parent] = None
+        names = self._names[parent]
+        return names is not None and name not in names
 
 
 def same_etag(a: str | None, b: str | None) -> bool:
@@ -68,15 +96,20 @@ def committed_before_crash(row: Row | None, p: Planned, dest: str) -> bool:
 
 
 def classify(
-    planned: list[Planned], rows: dict[str, Row], root: str, journal: Journal
-) -> tuple[list[Planned], list[ObjectResult]]:
+    planned: list[Planned], rows: dict[str, Row], root: str, journal: Journal,
+    names: DirNames | None = None,
+) -> tuple[list[Planned], list[ObjectResult]]:  # fmt: skip
     """Split the plan into objects to download and objects skipped without a request (the
-    rules above); what a skip learnt is journaled in one commit."""
+    rules above); what a skip learnt is journaled in one commit. `names`: the destination
+    directories' listings (kept by the caller from one call to the next)."""
     todo: list[Planned] = []
     skipped: list[ObjectResult] = []
     write = journal.writable  # not in a dry run
     with journal.transaction() if write else contextlib.nullcontext():
         for p in planned:
+            if names is not None and names.absent(p.rel):
+                todo.append(p)  # nothing there: no rule can skip it
+                continue
             row, dest = rows.get(p.rel), os.path.join(root, p.rel)
             if unchanged(row, p.source, p.size, p.etag, dest):
                 pass
