@@ -371,3 +371,52 @@ def test_the_directory_is_asked_again_when_the_object_before_failed(tmp_path, mo
     # d/a: a new lock (an fstat of its own descriptor); d/b: the same directory, trusted;
     # d/c after the failure: asked; e/x and d/z: asked, then a new lock each
     assert len(calls) == 1 + 0 + 1 + 2 + 2
+
+
+def test_a_worker_keeps_its_lock_file_from_chunk_to_chunk(tmp_path, monkeypatch):
+    """Each worker makes one lock file for a directory, not one per chunk: the chunks of a
+    100-object batch on two connections take the lock anew at most once per worker; every
+    lock file is gone when the run ends."""
+    acquired: list[str] = []
+    real = ck.DestLock.acquire
+
+    def counting(self):
+        if self._name.endswith(".objget-lock"):  # not the journal's lock
+            acquired.append(self._name)
+        return real(self)
+
+    monkeypatch.setattr(ck.DestLock, "acquire", counting)
+    objs = {f"d/o{i:03d}": bytes([i]) * 100 for i in range(100)}
+    by, rows = run_batch(tmp_path, HookedStore(objs), objs, budget=2)
+    assert all(r.status == "downloaded" for r in by.values())
+    assert all(r.state == "done" for r in rows.values())
+    assert 1 <= len(acquired) <= 2, acquired
+    assert sorted(os.listdir(tmp_path / "d")) == sorted(k.removeprefix("d/") for k in objs)
+
+
+def test_a_lock_a_killed_run_left_beside_a_done_object_is_removed_by_the_next(tmp_path):
+    """A worker's lock names the last object it fetched until the run ends: a run killed
+    after journaling that object leaves the lock file beside it; the next run, which skips
+    the object, removes the lock (not one another run holds)."""
+    from objget.many._batch_skip import DirNames, classify
+
+    (tmp_path / "a").write_bytes(b"abc")
+    (tmp_path / "b").write_bytes(b"abc")
+    (tmp_path / "a.objget-lock").write_bytes(b"123\n")
+    other = ck.DestLock(str(tmp_path / "b.objget-lock"), dest="b")
+    other.acquire()
+    try:
+        with Journal(str(tmp_path)) as jr:
+            for rel in ("a", "b"):
+                jr.done(rel, f"mem://{rel}", size=3, etag='"e"', version_id=None)
+            plan = [
+                Planned(source=f"mem://{rel}", rel=rel, backend=None, key=rel, size=3,  # type: ignore[arg-type]
+                        etag='"e"')
+                for rel in ("a", "b")
+            ]  # fmt: skip
+            todo, skipped = classify(plan, jr.rows(), str(tmp_path), jr, DirNames(str(tmp_path)))
+        assert todo == [] and len(skipped) == 2
+        assert not (tmp_path / "a.objget-lock").exists()
+        assert (tmp_path / "b.objget-lock").exists()  # held by the other run: left alone
+    finally:
+        other.release(remove=True)

@@ -1,7 +1,8 @@
 """The single-request mode for a run of many small objects, as a batch's worker sends them.
 
 What makes thousands of 64 KiB objects cheap, kept in one place: DEST's lock handed from one
-object to the next without creating a file (`HeldLock`); each directory opened once, without
+object to the next without creating a file (`HeldLock`, which a worker may keep from one group
+to the next); each directory opened once, without
 following symlinks (`OpenDirs`), and fsynced once for all the renames into it; one read buffer
 reused for every object. A rename is durable only after its directory's fsync: `unsynced(rel)`
 tells the caller which objects' directory fsync failed, so it never records them as done.
@@ -18,14 +19,18 @@ from ._dirs import OpenDirs, ParentMaker
 from ._single import HeldLock, NotSmall, fetch_small
 from ._throttle import BoundLimiter
 
-__all__ = ["SmallGroup"]
+__all__ = ["HeldLock", "SmallGroup"]
 
 
 class SmallGroup:
     """A worker's run of small objects below `maker.root`, each through `fetch_small`: one
     lock handed on, each directory fsynced once when the group closes, one buffer (`buf`).
     After the close, `unsynced(rel)` is the OSError of the directory fsync `rel`'s rename
-    waited for, else None. Use as a context manager; one thread only."""
+    waited for, else None. Use as a context manager; one thread only.
+
+    `held`: the worker's lock, kept from one group to the next (no lock file made per
+    group); the caller releases it when the worker is done (it names the last object of the
+    group until then). None: the group takes its own and releases it when it closes."""
 
     def __init__(
         self,
@@ -34,10 +39,12 @@ class SmallGroup:
         buf: memoryview,
         config: DownloadConfig,
         limiter: BoundLimiter | None,
+        held: HeldLock | None = None,
     ) -> None:
         self._maker, self._buf, self._config, self._limiter = maker, buf, config, limiter
         self._dirs = OpenDirs(maker)
-        self._held = HeldLock()
+        self._own = held is None  # a lock handed in is the caller's to release
+        self._held = HeldLock() if held is None else held
         self._last: str | None = None  # the directory of the last object, if it succeeded
         self._renamed: set[str] = set()
         self._failed: dict[str, OSError] = {}
@@ -74,6 +81,7 @@ class SmallGroup:
 
     def __exit__(self, *exc: object) -> None:
         try:
-            self._held.release()
+            if self._own:
+                self._held.release()
         finally:
             self._failed = self._dirs.close()

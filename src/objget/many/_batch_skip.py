@@ -55,6 +55,14 @@ class DirNames:
         names = self._names[parent]
         return names is not None and name not in names
 
+    def holds(self, rel: str) -> bool:
+        """`rel` was in its directory when it was listed (False when it could not be)."""
+        parent, _, name = rel.rpartition("/")
+        if parent not in self._names:
+            self.absent(rel)
+        names = self._names[parent]
+        return names is not None and name in names
+
 
 def same_etag(a: str | None, b: str | None) -> bool:
     """ETags compared as opaque values, ignoring quotes, a weak prefix and hex case."""
@@ -112,7 +120,10 @@ def classify(
                 continue
             row, dest = rows.get(p.rel), os.path.join(root, p.rel)
             if unchanged(row, p.source, p.size, p.etag, dest):
-                pass
+                # a worker's lock names the last object it fetched until the run ends: one
+                # killed before then left it beside an object journaled done
+                if write and names is not None and names.holds(Paths.beside(p.rel).lock):
+                    drop_stale_lock(root, p.rel)
             elif committed_before_crash(row, p, dest) or up_to_date(
                 dest, size=p.size, last_modified=p.last_modified
             ):
