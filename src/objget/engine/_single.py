@@ -74,6 +74,7 @@ def fetch_small(
     held: HeldLock | None = None,
     same_dir: bool = False,
     limiter: BoundLimiter | None = None,
+    display: str | None = None,
 ) -> DownloadResult:
     """Download the small object `key` (size and ETag from `meta`) to `dest`, the name
     `basename(dest)` in the open directory `dir_fd` (`dest` is what results and messages
@@ -85,12 +86,16 @@ def fetch_small(
     `held`: take DEST's lock through it and keep it for the next object (else released
     here). The file gets the answer's Last-Modified (else `meta.last_modified`) as mtime.
     `limiter`: a rate limit shared with other downloads, taken from before each read.
+    `display`: `backend.display(key)` when the caller has it already.
 
     `meta.size` None (nothing told the size): one whole-object GET whose answer tells size,
     ETag and Last-Modified (200 with a Content-Length the bytes are checked against);
     NotSmall, with nothing written, when that answer is no small object."""
     started = time.monotonic()
-    one = _Single(backend, key, dest, dir_fd=dir_fd, sha256=sha256, buf=buf, limiter=limiter)
+    one = _Single(
+        backend, key, dest, dir_fd=dir_fd, sha256=sha256, buf=buf, limiter=limiter,
+        display=display if display is not None else backend.display(key),
+    )  # fmt: skip
     lock: contextlib.AbstractContextManager[object] = contextlib.nullcontext()
     if held is None:
         lock = ck.DestLock(one.paths.lock, dest=dest, source=one.display, dir_fd=dir_fd)
@@ -170,10 +175,11 @@ class _Single:
         sha256: str | None,
         buf: memoryview,
         limiter: BoundLimiter | None,
+        display: str,
     ) -> None:
         self.backend, self.key, self.dir_fd, self.sha256 = backend, key, dir_fd, sha256
         self.buf, self.limiter = buf, limiter
-        self.display = backend.display(key)
+        self.display = display
         self.paths = ck.Paths.beside(dest)
         self.part = os.path.basename(self.paths.part)
 

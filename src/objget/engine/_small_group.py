@@ -50,10 +50,12 @@ class SmallGroup:
         self._failed: dict[str, OSError] = {}
 
     def fetch(
-        self, backend: Backend, key: str, rel: str, *, meta: ObjectMeta, sha256: str | None
-    ) -> DownloadResult:
+        self, backend: Backend, key: str, rel: str, *, meta: ObjectMeta, sha256: str | None,
+        display: str | None = None,
+    ) -> DownloadResult:  # fmt: skip
         """`fetch_small` of `key` to `rel` (below the root, its parents made already). NotSmall
-        (DEST's lock released: the ranged mode takes it itself) as `fetch_small` says."""
+        (DEST's lock released: the ranged mode takes it itself) as `fetch_small` says.
+        `display`: `backend.display(key)`, when the caller has it."""
         parent = rel.rpartition("/")[0]
         # the object before went to this directory and succeeded: no directory was opened or
         # closed since, so the descriptor is the one the lock was handed on in
@@ -63,7 +65,7 @@ class SmallGroup:
                 backend, key, os.path.join(self._maker.root, rel), dir_fd=self._dirs.fd(parent),
                 meta=meta, sha256=sha256, config=self._config, buf=self._buf,
                 listed=self._maker.listed(rel), sync_dir=False, held=self._held, same_dir=same,
-                limiter=self._limiter,
+                limiter=self._limiter, display=display,
             )  # fmt: skip
         except NotSmall:
             self._held.release()

@@ -266,7 +266,7 @@ class Runner:
         known = meta if meta is not None else ObjectMeta(size=p.size, etag=p.etag)
         try:
             return group.fetch(
-                p.backend, p.key, p.rel, sha256=p.sha256,
+                p.backend, p.key, p.rel, sha256=p.sha256, display=p.source,
                 meta=ObjectMeta(
                     size=known.size, etag=known.etag, version_id=known.version_id or p.version_id,
                     accept_ranges=True, last_modified=known.last_modified or p.last_modified,
