@@ -294,3 +294,18 @@ def test_classify_lists_a_directory_once_instead_of_an_lstat_per_absent_object(
         looked.clear()
         assert classify(plan, j.rows(), str(tmp_path), j)[0] == todo  # the same without it
         assert looked == ["same", "touched", "absent", "new/a", "new/b"]
+
+
+def test_dir_names_keeps_no_listing_of_a_huge_directory(tmp_path):
+    """Past `most` entries a directory is not kept: its names are looked at one by one."""
+    from objget.many._batch_skip import DirNames
+
+    for i in range(5):
+        (tmp_path / f"f{i}").write_bytes(b"")
+    (tmp_path / "small").mkdir()
+    names = DirNames(str(tmp_path), most=4)
+    assert not names.absent("nothing-here") and not names.holds("f0")  # not listed
+    assert names.absent("small/x") and names.absent("missing/x")
+    (tmp_path / "small" / "y").write_bytes(b"")
+    assert names.absent("small/y")  # listed once, at first asked
+    assert DirNames(str(tmp_path), most=6).holds("f4")  # 5 files and small/

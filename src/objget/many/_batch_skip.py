@@ -35,23 +35,35 @@ __all__ = [
 
 
 class DirNames:
-    """The names in each destination directory below `root`, listed once, at first asked."""
+    """The names in each destination directory below `root`, listed once, at first asked.
+    A directory of more than `most` entries is not kept (its objects get an `lstat` each,
+    as without a listing): a few new objects into a huge directory cost no more than before."""
 
-    def __init__(self, root: str) -> None:
+    def __init__(self, root: str, *, most: int = 65536) -> None:
         self._root = root
+        self._most = most
         self._names: dict[str, frozenset[str] | None] = {}
+
+    def _list(self, parent: str) -> frozenset[str] | None:
+        names: list[str] = []
+        try:
+            with os.scandir(os.path.join(self._root, parent)) as it:
+                for entry in it:
+                    if len(names) == self._most:
+                        return None
+                    names.append(entry.name)
+        except (FileNotFoundError, NotADirectoryError):
+            return frozenset()
+        except OSError:
+            return None
+        return frozenset(names)
 
     def absent(self, rel: str) -> bool:
         """Nothing named `rel` was in its directory when it was listed (a directory that
-        does not exist holds nothing); False when the directory could not be listed."""
+        does not exist holds nothing); False when the directory was not listed."""
         parent, _, name = rel.rpartition("/")
         if parent not in self._names:
-            try:
-                self._names[parent] = frozenset(os.listdir(os.path.join(self._root, parent)))
-            except (FileNotFoundError, NotADirectoryError):
-                self._names[parent] = frozenset()
-            except OSError:
-                self._names[parent] = None
+            self._names[parent] = self._list(parent)
         names = self._names[parent]
         return names is not None and name not in names
 
