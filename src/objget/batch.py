@@ -33,7 +33,7 @@ from .many._batch_models import (
     failed,
 )
 from .many._batch_run import Runner
-from .many._batch_skip import classify
+from .many._batch_skip import DirNames, classify
 from .many._batch_sources import Planned, Sources, plan_stream, read_manifest
 
 __all__ = [
@@ -178,6 +178,7 @@ def download_many(
         Journal(root, readonly=dry_run) as jr,
     ):
         rows = jr.rows()
+        names = DirNames(root)
 
         def admit(items: list[Planned | ObjectResult]) -> tuple[list[Planned], int]:
             """Objects the listing just decided: refused and done ones emitted, the rest
@@ -186,7 +187,7 @@ def download_many(
             planned = [c for c in items if isinstance(c, Planned)]
             if sums:
                 planned = with_sums(planned, sums, root, refused)
-            todo, skipped = classify(planned, rows, root, jr)
+            todo, skipped = classify(planned, rows, root, jr, names)
             if sums:
                 skipped = [check_existing(out, sums, root) for out in skipped]
             for out in (*refused, *skipped):

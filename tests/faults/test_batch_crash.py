@@ -1,8 +1,8 @@
 """The batch's small-object path under crashes and power loss (`objget --recursive` of small
 listed objects: one GET each, fsync, rename, a directory fsync per group, then the journal).
 
-- Crash points: SIGKILL exactly at every rename, link and unlink (`renameat`, `linkat`,
-  `unlinkat`: the commit, the lock handed to the next object, the old name's removal), `fsync`
+- Crash points: SIGKILL exactly at every rename, link and unlink (`renameat`: the commit;
+  `renameat2`, or `linkat` + `unlinkat`: the lock handed to the next object), `fsync`
   and `fdatasync` of one run, and at sampled `pwrite64` calls
   (`strace -f -e inject=SYSCALL:signal=KILL:when=N`), then the same batch again.
 - Power loss: the batch runs on a loop-mounted ext4 (`noauto_da_alloc,commit=60`); snapshots

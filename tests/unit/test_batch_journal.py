@@ -257,3 +257,55 @@ def test_file_state_ignores_symlinks_and_directories(tmp_path):
     os.symlink("/etc/passwd", tmp_path / "l")
     assert file_state(str(tmp_path / "d")) is None
     assert file_state(str(tmp_path / "l")) is None
+
+
+def test_classify_lists_a_directory_once_instead_of_an_lstat_per_absent_object(
+    tmp_path, monkeypatch
+):
+    """With `DirNames`, an object whose name its directory did not hold is downloaded without
+    a look at its destination; names that are there get the usual rules (same results as
+    without it), and a directory that does not exist holds nothing."""
+    from objget.many import _batch_skip
+
+    when = "2024-05-06T07:08:09.000Z"
+    (tmp_path / "same").write_bytes(b"abc")
+    os.utime(tmp_path / "same", (1714979289, 1714979289))
+    (tmp_path / "touched").write_bytes(b"abc")
+
+    def listed(rel):
+        return Planned(source=f"s3://b/{rel}", rel=rel, backend=None, key=rel, size=3,  # type: ignore[arg-type]
+                       etag='"e"', last_modified=when)  # fmt: skip
+
+    plan = [listed(r) for r in ("same", "touched", "absent", "new/a", "new/b")]
+    looked: list[str] = []
+    real = _batch_skip.up_to_date
+
+    def counting(dest, **kw):
+        looked.append(os.path.relpath(dest, tmp_path))
+        return real(dest, **kw)
+
+    monkeypatch.setattr(_batch_skip, "up_to_date", counting)
+    names = _batch_skip.DirNames(str(tmp_path))
+    with Journal(str(tmp_path), readonly=True) as j:
+        todo, skipped = classify(plan, j.rows(), str(tmp_path), j, names)
+        assert [s.path for s in skipped] == [str(tmp_path / "same")]
+        assert [p.rel for p in todo] == ["touched", "absent", "new/a", "new/b"]
+        assert looked == ["same", "touched"]
+        looked.clear()
+        assert classify(plan, j.rows(), str(tmp_path), j)[0] == todo  # the same without it
+        assert looked == ["same", "touched", "absent", "new/a", "new/b"]
+
+
+def test_dir_names_keeps_no_listing_of_a_huge_directory(tmp_path):
+    """Past `most` entries a directory is not kept: its names are looked at one by one."""
+    from objget.many._batch_skip import DirNames
+
+    for i in range(5):
+        (tmp_path / f"f{i}").write_bytes(b"")
+    (tmp_path / "small").mkdir()
+    names = DirNames(str(tmp_path), most=4)
+    assert not names.absent("nothing-here") and not names.holds("f0")  # not listed
+    assert names.absent("small/x") and names.absent("missing/x")
+    (tmp_path / "small" / "y").write_bytes(b"")
+    assert names.absent("small/y")  # listed once, at first asked
+    assert DirNames(str(tmp_path), most=6).holds("f4")  # 5 files and small/

@@ -20,6 +20,7 @@ killed process wrote after its last save is in the live record (`_live`).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import json
@@ -30,6 +31,7 @@ from dataclasses import dataclass
 
 from .._exceptions import LockedError
 from ._fileio import atomic_write, unlink_at
+from ._noreplace import Unsupported, rename_noreplace
 from ._plan import Span
 
 __all__ = [
@@ -243,6 +245,7 @@ class DestLock:
         self._dest = dest
         self._source = source
         self._fd: int | None = None
+        self._ino = 0  # the held lock file's inode
 
     def acquire(self) -> None:
         flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | _O_CLOEXEC
@@ -262,43 +265,58 @@ class DestLock:
                 raise
             try:
                 now = os.stat(self._name, dir_fd=self._dir_fd, follow_symlinks=False)
-                same = os.fstat(fd).st_ino == now.st_ino
+                ino = os.fstat(fd).st_ino
+                same = ino == now.st_ino
             except FileNotFoundError:
                 same = False
             if same:
                 os.ftruncate(fd, 0)
                 os.write(fd, f"{os.getpid()}\n".encode())
-                self._fd = fd
+                self._fd, self._ino = fd, ino
                 return
             os.close(fd)
         raise LockedError(f"could not take the lock {self._path}", dest=self._dest)
 
     def move(self, path: str, *, dest: str, source: str | None = None) -> bool:
         """Hand the held lock over to another destination in the same directory, without
-        letting go of it: its file gets the name `path` (a hard link — no file is created)
-        and loses its old name. False, and nothing changed, when `path` exists (another
-        run holds it, or a killed one left it) or the filesystem has no hard links: then
-        `acquire` a new lock for it instead."""
+        letting go of it: its file gets the name `path` and loses its old name (one rename
+        that never replaces, `_noreplace`; else a hard link and an unlink — no file is
+        created). False, and nothing changed, when `path` exists (another run holds it, or a
+        killed one left it) or the filesystem has neither: then `acquire` a new lock for it
+        instead."""
         assert self._fd is not None, "move() needs a held lock"
         name = path if self._dir_fd is None else os.path.basename(path)
         try:
-            os.link(
-                self._name,
-                name,
-                src_dir_fd=self._dir_fd,
-                dst_dir_fd=self._dir_fd,
-                follow_symlinks=False,
-            )
-        except OSError:  # the name exists, or no hard links here (EPERM, EMLINK...)
+            rename_noreplace(self._name, name, dir_fd=self._dir_fd)
+            moved = True
+        except Unsupported:
+            moved = False
+        except OSError:  # the name exists, or our old name is gone
             return False
+        if not moved:
+            try:
+                os.link(
+                    self._name,
+                    name,
+                    src_dir_fd=self._dir_fd,
+                    dst_dir_fd=self._dir_fd,
+                    follow_symlinks=False,
+                )
+            except OSError:  # the name exists, or no hard links here (EPERM, EMLINK...)
+                return False
         try:
             now = os.stat(name, dir_fd=self._dir_fd, follow_symlinks=False)
-            if now.st_ino != os.fstat(self._fd).st_ino:  # our old name was not our file
-                unlink_at(self._dir_fd, name)
-                return False
         except FileNotFoundError:
             return False
-        unlink_at(self._dir_fd, self._name)
+        if now.st_ino != self._ino:  # our old name was not our file: put it back
+            if moved:
+                with contextlib.suppress(OSError, Unsupported):
+                    rename_noreplace(name, self._name, dir_fd=self._dir_fd)
+            else:
+                unlink_at(self._dir_fd, name)
+            return False
+        if not moved:
+            unlink_at(self._dir_fd, self._name)
         self._path, self._name, self._dest, self._source = path, name, dest, source
         return True
 

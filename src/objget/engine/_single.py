@@ -72,7 +72,9 @@ def fetch_small(
     listed: frozenset[str] | None = None,
     sync_dir: bool = True,
     held: HeldLock | None = None,
+    same_dir: bool = False,
     limiter: BoundLimiter | None = None,
+    display: str | None = None,
 ) -> DownloadResult:
     """Download the small object `key` (size and ETag from `meta`) to `dest`, the name
     `basename(dest)` in the open directory `dir_fd` (`dest` is what results and messages
@@ -84,17 +86,21 @@ def fetch_small(
     `held`: take DEST's lock through it and keep it for the next object (else released
     here). The file gets the answer's Last-Modified (else `meta.last_modified`) as mtime.
     `limiter`: a rate limit shared with other downloads, taken from before each read.
+    `display`: `backend.display(key)` when the caller has it already.
 
     `meta.size` None (nothing told the size): one whole-object GET whose answer tells size,
     ETag and Last-Modified (200 with a Content-Length the bytes are checked against);
     NotSmall, with nothing written, when that answer is no small object."""
     started = time.monotonic()
-    one = _Single(backend, key, dest, dir_fd=dir_fd, sha256=sha256, buf=buf, limiter=limiter)
+    one = _Single(
+        backend, key, dest, dir_fd=dir_fd, sha256=sha256, buf=buf, limiter=limiter,
+        display=display if display is not None else backend.display(key),
+    )  # fmt: skip
     lock: contextlib.AbstractContextManager[object] = contextlib.nullcontext()
     if held is None:
         lock = ck.DestLock(one.paths.lock, dest=dest, source=one.display, dir_fd=dir_fd)
     else:
-        held.take(dir_fd, one.paths, one.display)  # kept for the next object
+        held.take(dir_fd, one.paths, one.display, same_dir=same_dir)  # kept for the next
     with lock:
         checked, retries, meta = one.locked(meta, config, listed)
     if sync_dir:
@@ -109,24 +115,30 @@ def fetch_small(
 
 class HeldLock:
     """The DEST lock a worker holds from one small object to the next: handed over to the
-    next destination in the same directory (`DestLock.move`: a hard link of the lock file,
-    then its old name removed — no file created per object; creating a file while other
-    threads fsync is what a lock costs), taken anew otherwise or when the next name is
-    there already. `release()` lets go of it (its file removed). One thread only."""
+    next destination in the same directory (`DestLock.move`: the lock file renamed to the
+    next name — no file created per object; creating a file while other threads fsync is
+    what a lock costs), taken anew otherwise or when the next name is there already.
+    `release()` lets go of it (its file removed). One thread only.
+
+    Whether the next object's directory is the lock's is asked of the directory itself
+    (`fstat`), unless the caller says it is the very descriptor the lock was last handed
+    on in and that descriptor was not closed since (`same_dir=True`)."""
 
     def __init__(self) -> None:
         self._lock: ck.DestLock | None = None
         self._dir: tuple[int, int] | None = None  # (device, inode) of the lock's directory
         self._fd: int | None = None  # the lock's own descriptor of that directory
 
-    def take(self, dir_fd: int, paths: ck.Paths, display: str) -> None:
+    def take(self, dir_fd: int, paths: ck.Paths, display: str, *, same_dir: bool = False) -> None:
         """Hold DEST's lock of `paths` (in the open directory `dir_fd`); LockedError when
-        another run holds it."""
+        another run holds it. `same_dir`: `dir_fd` is still open as it was at the last
+        `take`, so it is the lock's directory (no `fstat` needed)."""
         if self._lock is not None:
-            st = os.fstat(dir_fd)
-            if self._dir == (st.st_dev, st.st_ino) and self._lock.move(
-                paths.lock, dest=paths.dest, source=display
-            ):
+            here = same_dir
+            if not here:
+                st = os.fstat(dir_fd)
+                here = self._dir == (st.st_dev, st.st_ino)
+            if here and self._lock.move(paths.lock, dest=paths.dest, source=display):
                 return
             self.release()
         fd = os.dup(dir_fd)
@@ -163,10 +175,11 @@ class _Single:
         sha256: str | None,
         buf: memoryview,
         limiter: BoundLimiter | None,
+        display: str,
     ) -> None:
         self.backend, self.key, self.dir_fd, self.sha256 = backend, key, dir_fd, sha256
         self.buf, self.limiter = buf, limiter
-        self.display = backend.display(key)
+        self.display = display
         self.paths = ck.Paths.beside(dest)
         self.part = os.path.basename(self.paths.part)
 

@@ -1,7 +1,8 @@
 """The single-request mode for a run of many small objects, as a batch's worker sends them.
 
 What makes thousands of 64 KiB objects cheap, kept in one place: DEST's lock handed from one
-object to the next without creating a file (`HeldLock`); each directory opened once, without
+object to the next without creating a file (`HeldLock`, which a worker may keep from one group
+to the next); each directory opened once, without
 following symlinks (`OpenDirs`), and fsynced once for all the renames into it; one read buffer
 reused for every object. A rename is durable only after its directory's fsync: `unsynced(rel)`
 tells the caller which objects' directory fsync failed, so it never records them as done.
@@ -18,14 +19,18 @@ from ._dirs import OpenDirs, ParentMaker
 from ._single import HeldLock, NotSmall, fetch_small
 from ._throttle import BoundLimiter
 
-__all__ = ["SmallGroup"]
+__all__ = ["HeldLock", "SmallGroup"]
 
 
 class SmallGroup:
     """A worker's run of small objects below `maker.root`, each through `fetch_small`: one
     lock handed on, each directory fsynced once when the group closes, one buffer (`buf`).
     After the close, `unsynced(rel)` is the OSError of the directory fsync `rel`'s rename
-    waited for, else None. Use as a context manager; one thread only."""
+    waited for, else None. Use as a context manager; one thread only.
+
+    `held`: the worker's lock, kept from one group to the next (no lock file made per
+    group); the caller releases it when the worker is done (it names the last object of the
+    group until then). None: the group takes its own and releases it when it closes."""
 
     def __init__(
         self,
@@ -34,29 +39,38 @@ class SmallGroup:
         buf: memoryview,
         config: DownloadConfig,
         limiter: BoundLimiter | None,
+        held: HeldLock | None = None,
     ) -> None:
         self._maker, self._buf, self._config, self._limiter = maker, buf, config, limiter
         self._dirs = OpenDirs(maker)
-        self._held = HeldLock()
+        self._own = held is None  # a lock handed in is the caller's to release
+        self._held = HeldLock() if held is None else held
+        self._last: str | None = None  # the directory of the last object, if it succeeded
         self._renamed: set[str] = set()
         self._failed: dict[str, OSError] = {}
 
     def fetch(
-        self, backend: Backend, key: str, rel: str, *, meta: ObjectMeta, sha256: str | None
-    ) -> DownloadResult:
+        self, backend: Backend, key: str, rel: str, *, meta: ObjectMeta, sha256: str | None,
+        display: str | None = None,
+    ) -> DownloadResult:  # fmt: skip
         """`fetch_small` of `key` to `rel` (below the root, its parents made already). NotSmall
-        (DEST's lock released: the ranged mode takes it itself) as `fetch_small` says."""
+        (DEST's lock released: the ranged mode takes it itself) as `fetch_small` says.
+        `display`: `backend.display(key)`, when the caller has it."""
         parent = rel.rpartition("/")[0]
+        # the object before went to this directory and succeeded: no directory was opened or
+        # closed since, so the descriptor is the one the lock was handed on in
+        same, self._last = parent == self._last, None
         try:
             result = fetch_small(
                 backend, key, os.path.join(self._maker.root, rel), dir_fd=self._dirs.fd(parent),
                 meta=meta, sha256=sha256, config=self._config, buf=self._buf,
-                listed=self._maker.listed(rel), sync_dir=False, held=self._held,
-                limiter=self._limiter,
+                listed=self._maker.listed(rel), sync_dir=False, held=self._held, same_dir=same,
+                limiter=self._limiter, display=display,
             )  # fmt: skip
         except NotSmall:
             self._held.release()
             raise
+        self._last = parent
         self._dirs.renamed(parent)
         self._renamed.add(rel)
         return result
@@ -69,6 +83,7 @@ class SmallGroup:
 
     def __exit__(self, *exc: object) -> None:
         try:
-            self._held.release()
+            if self._own:
+                self._held.release()
         finally:
             self._failed = self._dirs.close()

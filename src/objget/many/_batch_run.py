@@ -14,6 +14,7 @@ object whose directory fsync failed is failed instead). One `RateLimiter` serves
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import threading
 from collections import deque
@@ -24,7 +25,15 @@ from queue import SimpleQueue
 from .._exceptions import DownloadError
 from .._models import DownloadResult, ObjectMeta
 from ..engine._downloader import Downloader, download_shared, head_with_retry
-from ..engine._engine_face import SMALL, NotSmall, ParentMaker, RateLimiter, SmallGroup, file_state
+from ..engine._engine_face import (
+    SMALL,
+    HeldLock,
+    NotSmall,
+    ParentMaker,
+    RateLimiter,
+    SmallGroup,
+    file_state,
+)
 from ._batch_chunks import CHUNK, CHUNK_MAX, Work, completed_chunks, take_chunk
 from ._batch_feed import Feed
 from ._batch_journal import Done, Journal, Row, Running
@@ -34,6 +43,8 @@ from ._batch_skip import skip_after_head
 from ._batch_sources import Planned
 
 __all__ = ["LARGE", "Runner", "Stopped"]
+
+log = logging.getLogger("objget")
 
 MiB = 1024 * 1024
 LARGE = 16 * MiB
@@ -62,6 +73,8 @@ class Runner:
         self._on_progress = on_progress
         self._tracker = Tracker(on_result)
         self._local = threading.local()
+        self._locks: list[HeldLock] = []  # each worker's, kept from chunk to chunk
+        self._locks_lock = threading.Lock()
 
     def _want(self, size: int | None) -> int:
         if size is None or size < LARGE or self._budget == 1:
@@ -78,10 +91,18 @@ class Runner:
     ) -> list[ObjectResult]:
         """Download `todo`, then what `more` hands over as it comes (the listing streamed
         in); returns each object's result in the order they finished."""
-        tracker = self._tracker
-        tracker.add(0, 0, skipped=skipped)
+        self._tracker.add(0, 0, skipped=skipped)
         queue: deque[Work] = deque()
         self._enqueue(queue, todo, rows)
+        try:
+            self._loop(queue, rows, more)
+        finally:
+            self._release_locks()  # the workers are done (the pool joined them)
+        return self._tracker.results
+
+    def _loop(self, queue: deque[Work], rows: dict[str, Row], more: Feed | None) -> None:
+        """The driver's loop (see `run`); its pool of workers is joined when it returns."""
+        tracker = self._tracker
         ended = more is None
         free = self._budget
         running: dict[Future[list[ObjectResult | Work]], tuple[list[Work], int]] = {}
@@ -140,7 +161,14 @@ class Runner:
             finally:
                 if more is not None:
                     more.close()
-        return tracker.results
+
+    def _release_locks(self) -> None:
+        locks, self._locks = self._locks, []
+        for held in locks:
+            try:
+                held.release()
+            except OSError as exc:  # the objects are in place: a lock name left is harmless
+                log.warning("could not remove a lock file of the batch: %s", exc)
 
     def _enqueue(self, queue: deque[Work], todo: list[Planned], rows: dict[str, Row]) -> None:
         """Large objects (largest first) ahead of everything waiting, small ones behind."""
@@ -194,6 +222,18 @@ class Runner:
             buf = self._local.buf = memoryview(bytearray(self._dl.config.buffer_size))
         return buf
 
+    def _held(self) -> HeldLock:
+        """This worker's lock, handed from chunk to chunk: one lock file per worker and
+        directory, not one per chunk (a file made and removed costs more than the rename
+        that hands it on). Released when the run ends; after a crash the next run removes
+        it (`_batch_skip.classify`)."""
+        held: HeldLock | None = getattr(self._local, "held", None)
+        if held is None:
+            held = self._local.held = HeldLock()
+            with self._locks_lock:
+                self._locks.append(held)
+        return held
+
     def _work_chunk(self, chunk: list[Work], streams: int) -> list[ObjectResult | Work]:
         """In a worker thread: the objects of one chunk, one after the other; the small ones
         through one `SmallGroup` (each directory fsynced once, at its end)."""
@@ -201,7 +241,9 @@ class Runner:
         limiter = self._limiter.bound(tracker.stop.wait) if self._limiter else None
         out: list[ObjectResult | Work] = []
         cfg = self._dl.config
-        with SmallGroup(self._paths, buf=self._buffer(), config=cfg, limiter=limiter) as group:
+        with SmallGroup(
+            self._paths, buf=self._buffer(), config=cfg, limiter=limiter, held=self._held()
+        ) as group:
             for w in chunk:
                 if tracker.stop.is_set():
                     raise Stopped
@@ -224,7 +266,7 @@ class Runner:
         known = meta if meta is not None else ObjectMeta(size=p.size, etag=p.etag)
         try:
             return group.fetch(
-                p.backend, p.key, p.rel, sha256=p.sha256,
+                p.backend, p.key, p.rel, sha256=p.sha256, display=p.source,
                 meta=ObjectMeta(
                     size=known.size, etag=known.etag, version_id=known.version_id or p.version_id,
                     accept_ranges=True, last_modified=known.last_modified or p.last_modified,

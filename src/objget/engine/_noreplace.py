@@ -1,0 +1,67 @@
+"""A rename that never replaces: `renameat2(..., RENAME_NOREPLACE)` through libc.
+
+What a lock handed from one name to the next needs (`_checkpoint.DestLock.move`): the file
+gets its new name in one step, or nothing changes when the new name exists — one system call
+where a hard link and an unlink of the old name take two, each under the directory's lock.
+Python's `os.rename` has no flags, so libc's `renameat2` (glibc 2.28+) is called through
+ctypes, loaded on first use. Where there is none (not Linux, an older libc) or the filesystem
+refuses the flag (EINVAL: some network and FUSE filesystems), `rename_noreplace` says so and
+the caller takes its portable path.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import sys
+from collections.abc import Callable
+
+__all__ = ["Unsupported", "rename_noreplace"]
+
+_NOREPLACE = 1  # <linux/fs.h> RENAME_NOREPLACE
+_AT_FDCWD = -100
+
+_Raw = Callable[[int, bytes, int, bytes, int], int]
+_loaded: list[_Raw | None] = []
+
+
+class Unsupported(Exception):
+    """No rename-without-replace here (no `renameat2`, or the filesystem refuses the flag)."""
+
+
+def _load() -> _Raw | None:
+    """libc's renameat2, once per process; None where there is none."""
+    if _loaded:
+        return _loaded[0]
+    fn: _Raw | None = None
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            raw = ctypes.CDLL(None, use_errno=True).renameat2
+            raw.argtypes = (ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p,
+                            ctypes.c_uint)  # fmt: skip
+            raw.restype = ctypes.c_int
+            fn = raw
+        except (OSError, AttributeError):  # pragma: no cover - not glibc 2.28+ / musl 1.2.4+
+            fn = None
+    _loaded.append(fn)
+    return fn
+
+
+def rename_noreplace(old: str, new: str, *, dir_fd: int | None) -> None:
+    """Rename `old` to `new` (names in the open directory `dir_fd`, or paths when None)
+    unless `new` exists: FileExistsError then, and nothing changed. Unsupported where this
+    cannot be done; any other OSError as the system call reports it."""
+    fn = _load()
+    if fn is None:
+        raise Unsupported("renameat2 is not available")
+    fd = _AT_FDCWD if dir_fd is None else dir_fd
+    if fn(fd, os.fsencode(old), fd, os.fsencode(new), _NOREPLACE) == 0:
+        return
+    import ctypes
+
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+        raise Unsupported(os.strerror(code))
+    raise OSError(code, os.strerror(code), new)
