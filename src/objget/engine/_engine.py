@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .._config import DownloadConfig
+from .._config import DownloadConfig, small_buffer, stream_buffer
 from .._exceptions import RangeNotSupported, TransportError
 from .._models import ByteRange, ObjectMeta, Progress
 from .._ranges import check_range_answer
@@ -125,7 +125,7 @@ class Engine:
             ControllerSettings(
                 min_streams=min(cfg.min_workers, max_streams),
                 max_streams=max_streams,
-                read_size=self._limiter.chunk if self._limiter else cfg.buffer_size,
+                read_size=self._limiter.chunk if self._limiter else small_buffer(cfg),
             ),
             now=self._clock(),
         )
@@ -258,7 +258,7 @@ class Engine:
 
     # --- workers --------------------------------------------------------------------
     def _worker(self, index: int) -> None:
-        buf = bytearray(self._config.buffer_size)
+        buf = bytearray(stream_buffer(self._config, index))
         view = memoryview(buf)
         try:
             while not self._cancel.is_set() and index < self._target:

@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from .._config import DownloadConfig
+from .._config import DownloadConfig, small_buffer
 from .._exceptions import CheckpointError, ObjectChanged
 from .._models import ByteRange, DownloadResult, ObjectMeta, Progress
 from ..backends._base import Backend, Checksummer
@@ -213,7 +213,7 @@ def _prepare(
             guided=ranged and size is not None and not cfg.part_size,
             done=spans,
             combine=checksummer.combine if checksummer else None,
-            min_steal=max(cfg.buffer_size * 2, 1024 * 1024),
+            min_steal=max(small_buffer(cfg) * 2, 1024 * 1024),
             live=resume.live if tag is not None else None,
         )
         identity = meta.identity()

@@ -15,7 +15,7 @@ import dataclasses
 import logging
 import time
 
-from .._config import DownloadConfig
+from .._config import DownloadConfig, small_buffer
 from .._exceptions import DownloadError, IntegrityError
 from .._models import ByteRange, DownloadResult
 from ..backends import Cache, resolve
@@ -121,7 +121,7 @@ class StreamDownload:
         sched = Scheduler(
             parts,
             combine=checksummer.combine if checksummer else None,
-            min_steal=max(cfg.buffer_size * 2, MiB),
+            min_steal=max(small_buffer(cfg) * 2, MiB),
         )
         checks = stream_checks(backend, key, meta, cfg, store=size != 0)
         sink = OrderedSink(self._fd, size=size, window=self._window, checks=checks)

@@ -23,7 +23,7 @@ import zlib
 from collections.abc import Sequence
 from typing import Protocol
 
-from .._config import DownloadConfig
+from .._config import DownloadConfig, small_buffer
 from .._exceptions import IntegrityError
 from .._models import ByteRange, DownloadResult, ObjectMeta
 from ..backends._base import Backend, Checksummer
@@ -166,7 +166,7 @@ def _prepare(
             cut_parts(todo, part),
             done=spans,
             combine=crc.combine,
-            min_steal=max(cfg.buffer_size * 2, 1024 * 1024),
+            min_steal=max(small_buffer(cfg) * 2, 1024 * 1024),
         )
         saver = DurableSaver(
             fd,

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from queue import SimpleQueue
 
+from .._config import small_buffer
 from .._exceptions import DownloadError
 from .._models import DownloadResult, ObjectMeta
 from ..engine._downloader import Downloader, download_shared, head_with_retry
@@ -219,7 +220,7 @@ class Runner:
     def _buffer(self) -> memoryview:
         buf: memoryview | None = getattr(self._local, "buf", None)
         if buf is None:
-            buf = self._local.buf = memoryview(bytearray(self._dl.config.buffer_size))
+            buf = self._local.buf = memoryview(bytearray(small_buffer(self._dl.config)))
         return buf
 
     def _held(self) -> HeldLock:
