@@ -38,9 +38,7 @@ def test_the_engines_workers_read_into_their_streams_buffer(tmp_path, monkeypatc
 
     monkeypatch.setattr(_engine, "stream_buffer", recording)
     data = random.Random(3).randbytes(24 * MiB)
-    cfg = objget.DownloadConfig(
-        retry=no_wait_retry(), part_size=MiB, min_workers=6, max_workers=6
-    )
+    cfg = objget.DownloadConfig(retry=no_wait_retry(), part_size=MiB, min_workers=6, max_workers=6)
     with objget.Downloader(config=cfg) as dl:
         dl.download_object(MemoryBackend({"k": data}), "k", tmp_path / "out")
     assert (tmp_path / "out").read_bytes() == data

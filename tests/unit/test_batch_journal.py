@@ -151,11 +151,9 @@ def test_remove_of_a_readonly_journal_is_refused(tmp_path):
         j.remove()
 
 
-def test_classify_skips_up_to_date_files_without_a_journal_row_and_a_dry_run_writes_nothing(
-    tmp_path,
-):
-    """The re-run of a batch whose journal was removed: size + mtime (the listed
-    LastModified) decide, no request; the read-only journal of a dry run is not written."""
+def _same_and_touched(tmp_path):
+    """Two files of 3 bytes: "same" with the listed LastModified as mtime, "touched" with
+    another; returns how a listing would describe a key (3 bytes, that LastModified)."""
     when = "2024-05-06T07:08:09.000Z"
     (tmp_path / "same").write_bytes(b"abc")
     os.utime(tmp_path / "same", (1714979289, 1714979289))
@@ -165,6 +163,15 @@ def test_classify_skips_up_to_date_files_without_a_journal_row_and_a_dry_run_wri
         return Planned(source=f"s3://b/{rel}", rel=rel, backend=None, key=rel, size=3,  # type: ignore[arg-type]
                        etag='"e"', last_modified=when)  # fmt: skip
 
+    return listed
+
+
+def test_classify_skips_up_to_date_files_without_a_journal_row_and_a_dry_run_writes_nothing(
+    tmp_path,
+):
+    """The re-run of a batch whose journal was removed: size + mtime (the listed
+    LastModified) decide, no request; the read-only journal of a dry run is not written."""
+    listed = _same_and_touched(tmp_path)
     plan = [listed("same"), listed("touched"), listed("absent")]
     with Journal(str(tmp_path), readonly=True) as j:  # a dry run: no journal there
         todo, skipped = classify(plan, j.rows(), str(tmp_path), j)
@@ -267,15 +274,7 @@ def test_classify_lists_a_directory_once_instead_of_an_lstat_per_absent_object(
     without it), and a directory that does not exist holds nothing."""
     from objget.many import _batch_skip
 
-    when = "2024-05-06T07:08:09.000Z"
-    (tmp_path / "same").write_bytes(b"abc")
-    os.utime(tmp_path / "same", (1714979289, 1714979289))
-    (tmp_path / "touched").write_bytes(b"abc")
-
-    def listed(rel):
-        return Planned(source=f"s3://b/{rel}", rel=rel, backend=None, key=rel, size=3,  # type: ignore[arg-type]
-                       etag='"e"', last_modified=when)  # fmt: skip
-
+    listed = _same_and_touched(tmp_path)
     plan = [listed(r) for r in ("same", "touched", "absent", "new/a", "new/b")]
     looked: list[str] = []
     real = _batch_skip.up_to_date

@@ -28,7 +28,7 @@ class Recorder:
 @pytest.fixture
 def recorder(monkeypatch: pytest.MonkeyPatch) -> Recorder:
     rec = Recorder()
-    monkeypatch.setattr(_writeback, "_loaded", [rec])
+    monkeypatch.setattr(_writeback, "_load", lambda: rec)
     return rec
 
 
@@ -61,15 +61,17 @@ def test_every_window_a_worker_fills_is_started_once(tmp_path, recorder, workers
 def test_small_or_unknown_objects_and_no_libc_call_keep_the_plain_path(tmp_path, monkeypatch):
     assert WriteBehind.open(0, None) is None
     assert WriteBehind.open(0, 2 * MIN_WINDOW - 1) is None
-    monkeypatch.setattr(_writeback, "_loaded", [None])
+    monkeypatch.setattr(_writeback, "_load", lambda: None)
     assert WriteBehind.open(0, 1 << 30) is None
     data = random.Random(3).randbytes(8 * MiB)
     assert download(tmp_path, data) == data
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="sync_file_range is Linux's")
-def test_libc_sync_file_range_is_found_and_starts_write_back(tmp_path):
-    _writeback._loaded.clear()
+def test_libc_sync_file_range_is_found_and_starts_write_back(tmp_path, monkeypatch):
+    from objget.engine import _fileio
+
+    monkeypatch.setattr(_fileio, "_libc", {})  # loaded afresh
     sync = _writeback._load()
     assert sync is not None
     fd = os.open(tmp_path / "f", os.O_RDWR | os.O_CREAT, 0o600)

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import errno
 import os
-import sys
 from collections.abc import Callable
+
+from ._fileio import libc_function
 
 __all__ = ["Unsupported", "rename_noreplace"]
 
@@ -22,7 +23,6 @@ _NOREPLACE = 1  # <linux/fs.h> RENAME_NOREPLACE
 _AT_FDCWD = -100
 
 _Raw = Callable[[int, bytes, int, bytes, int], int]
-_loaded: list[_Raw | None] = []
 
 
 class Unsupported(Exception):
@@ -30,22 +30,10 @@ class Unsupported(Exception):
 
 
 def _load() -> _Raw | None:
-    """libc's renameat2, once per process; None where there is none."""
-    if _loaded:
-        return _loaded[0]
-    fn: _Raw | None = None
-    if sys.platform.startswith("linux"):
-        try:
-            import ctypes
-
-            raw = ctypes.CDLL(None, use_errno=True).renameat2
-            raw.argtypes = (ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p,
-                            ctypes.c_uint)  # fmt: skip
-            raw.restype = ctypes.c_int
-            fn = raw
-        except (OSError, AttributeError):  # pragma: no cover - not glibc 2.28+ / musl 1.2.4+
-            fn = None
-    _loaded.append(fn)
+    """libc's renameat2 (glibc 2.28+, musl 1.2.4+), once per process; None where there is none."""
+    fn: _Raw | None = libc_function(
+        "renameat2", ("c_int", "c_char_p", "c_int", "c_char_p", "c_uint")
+    )
     return fn
 
 

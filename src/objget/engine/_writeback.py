@@ -20,8 +20,9 @@ Linux only (through libc; `os` has no binding). Elsewhere, or if libc lacks the 
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
+
+from ._fileio import libc_function
 
 __all__ = ["MIN_WINDOW", "WINDOW", "WriteBehind"]
 
@@ -33,26 +34,13 @@ MIN_WINDOW = 1024 * 1024  # ... and at least: an eighth of the object in between
 _WRITE = 2  # SYNC_FILE_RANGE_WRITE
 
 _SyncRange = Callable[[int, int, int, int], int]
-_loaded: list[_SyncRange | None] = []
 
 
 def _load() -> _SyncRange | None:
     """libc's sync_file_range, once per process; None where there is none."""
-    if _loaded:
-        return _loaded[0]
-    fn: _SyncRange | None = None
-    if sys.platform.startswith("linux"):
-        try:
-            import ctypes
-
-            libc = ctypes.CDLL(None, use_errno=True)
-            raw = libc.sync_file_range
-            raw.argtypes = (ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint)
-            raw.restype = ctypes.c_int
-            fn = raw
-        except (OSError, AttributeError):  # pragma: no cover - not glibc/musl Linux
-            fn = None
-    _loaded.append(fn)
+    fn: _SyncRange | None = libc_function(
+        "sync_file_range", ("c_int", "c_int64", "c_int64", "c_uint")
+    )
     return fn
 
 
