@@ -88,6 +88,43 @@ def test_a_tls_record_read_fills_the_buffer_record_by_record() -> None:
     theirs.close()
 
 
+def test_bytes_read_before_a_reset_are_handed_out_and_the_error_comes_next() -> None:
+    """A connection reset after part of a large buffer came in: `readinto` returns those
+    bytes (the engine writes them, so a retry starts after them), and the next call raises
+    the reset as a TransportError; nothing is read twice or lost."""
+    from objget._exceptions import TransportError
+
+    ours, theirs = socket.socketpair()
+    theirs.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n")
+    chunks: list[bytes | OSError] = [b"x" * 30, b"y" * 20, ConnectionResetError(104, "reset")]
+
+    def read(n: int, buf: memoryview) -> int:
+        item = chunks.pop(0)
+        if isinstance(item, OSError):
+            raise item
+        buf[: len(item)] = item
+        return len(item)
+
+    conn = Conn(ours, ("127.0.0.1", 80), read)
+    status, headers, version = read_head(conn, reused=False)
+    framing, length, reusable = frame("GET", status, headers, version)
+    body = ResponseBody(
+        lambda c: None, conn, read_timeout=5.0, status=status, headers=headers,
+        framing=framing, length=length, reusable=reusable, source="test",
+    )  # fmt: skip
+    buf = memoryview(bytearray(100))
+    assert body.readinto(buf) == 50 and bytes(buf[:50]) == b"x" * 30 + b"y" * 20
+    try:
+        body.readinto(buf)
+    except TransportError:
+        pass
+    else:  # pragma: no cover - the assertion below says what went wrong
+        raise AssertionError("the reset was not raised")
+    assert chunks == []
+    ours.close()
+    theirs.close()
+
+
 def test_doctests_run() -> None:
     import doctest
 

@@ -52,12 +52,16 @@ class ResponseBody:
         self._left = length  # bytes of the body (or of the current chunk) not read yet
         self._done = framing == "length" and length == 0
         self._reusable = reusable
+        self._pending: OSError | None = None  # an error that came after the bytes last read
 
     def readinto(self, buf: memoryview, /) -> int:
         conn = self._conn
         if conn is None or self._done or not len(buf):
             return 0
         try:
+            if self._pending is not None:  # the read before got bytes, then this error
+                pending, self._pending = self._pending, None
+                raise pending
             return self._read(conn, buf)
         except (OSError, ValueError) as exc:  # BlockingIOError: SO_RCVTIMEO expired
             self._drop()
@@ -112,29 +116,35 @@ class ResponseBody:
                     raise ValueError("chunk data longer than its size")
         return n
 
-    @staticmethod
-    def _fill(conn: Conn, buf: memoryview, want: int) -> int:
-        """Read from the socket into `buf[:want]` until it is full or the peer ends."""
-        read = conn.tls_read
+    def _fill(self, conn: Conn, buf: memoryview, want: int) -> int:
+        """Read from the socket into `buf[:want]` until it is full or the peer ends. An error
+        after some bytes came in is kept for the next call (`_pending`): the caller gets those
+        bytes first (a buffer of 1 MiB may hold most of a part), so a retry starts after them."""
         n = 0
-        if read is not None:
+        try:
+            read = conn.tls_read
+            if read is not None:
+                while n < want:
+                    try:
+                        got: int = read(want - n, buf[n:want])  # type: ignore[operator]
+                    except OSError as exc:
+                        if type(exc).__name__ != "SSLEOFError":  # closed without close_notify
+                            raise
+                        got = 0
+                    if not got:
+                        break
+                    n += got
+                return n
+            recv_into = conn.sock.recv_into
             while n < want:
-                try:
-                    got: int = read(want - n, buf[n:want])  # type: ignore[operator]
-                except OSError as exc:
-                    if type(exc).__name__ != "SSLEOFError":  # closed without close_notify
-                        raise
-                    got = 0
+                got = recv_into(buf[n:want], want - n)
                 if not got:
                     break
                 n += got
-            return n
-        recv_into = conn.sock.recv_into
-        while n < want:
-            got = recv_into(buf[n:want], want - n)
-            if not got:
-                break
-            n += got
+        except OSError as exc:
+            if n == 0:
+                raise
+            self._pending = exc
         return n
 
     def _next_chunk(self, conn: Conn) -> bool:
