@@ -58,21 +58,22 @@ class DirNames:
             return None
         return frozenset(names)
 
-    def absent(self, rel: str) -> bool:
-        """Nothing named `rel` was in its directory when it was listed (a directory that
-        does not exist holds nothing); False when the directory was not listed."""
+    def _of(self, rel: str) -> tuple[frozenset[str] | None, str]:
+        """The listing of `rel`'s directory (made at the first ask), and `rel`'s name."""
         parent, _, name = rel.rpartition("/")
         if parent not in self._names:
             self._names[parent] = self._list(parent)
-        names = self._names[parent]
+        return self._names[parent], name
+
+    def absent(self, rel: str) -> bool:
+        """Nothing named `rel` was in its directory when it was listed (a directory that
+        does not exist holds nothing); False when the directory was not listed."""
+        names, name = self._of(rel)
         return names is not None and name not in names
 
     def holds(self, rel: str) -> bool:
         """`rel` was in its directory when it was listed (False when it could not be)."""
-        parent, _, name = rel.rpartition("/")
-        if parent not in self._names:
-            self.absent(rel)
-        names = self._names[parent]
+        names, name = self._of(rel)
         return names is not None and name in names
 
 
