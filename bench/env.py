@@ -40,7 +40,9 @@ def _probe(code: str, env: dict[str, str]) -> bool:
 def detect(env: dict[str, str]) -> dict[str, bool]:
     """Availability of optional rows, keyed like Tool.needs. Also sets tools.OBJGET_CLI."""
     avail = {"": True}
-    avail["rclone"] = shutil.which("rclone") is not None
+    rclone = shutil.which("rclone") or shutil.which("rclone", path=str(Path(PYTHON).parent))
+    avail["rclone"] = rclone is not None
+    tools.RCLONE[:] = [rclone or "rclone"]
     avail["awscrt"] = _probe("import awscrt, s3transfer.crt", env)
     avail["objget-lib"] = _probe("import objget; objget.download; objget.DownloadConfig", env)
     avail["objget-resumable"] = _probe("import objget, oss2; objget.resumable_download", env)
@@ -99,7 +101,7 @@ def versions(weed_bin: str | None) -> dict[str, str]:
     out["weed"] = _first_line([weed_bin or "weed", "version"])
     out["curl"] = _first_line(["curl", "--version"])
     out["aria2c"] = _first_line(["aria2c", "--version"])
-    out["rclone"] = _first_line(["rclone", "version"])
+    out["rclone"] = _first_line([*tools.RCLONE, "version"])
     out["nginx"] = _first_line(["nginx", "-v"])
     out["openssl"] = _first_line(["openssl", "version"])
     out["time"] = _first_line(["/usr/bin/time", "--version"])

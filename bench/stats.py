@@ -185,6 +185,9 @@ def targets(
                 out.append((f"https {group}: objget client CPU ≤ 1.2× curl's", f"{v:.2f}×",
                             verdict(v <= 1.2)))  # fmt: skip
         elif scen == "many":  # issue 16: the client's CPU per object, start-up included
+            if _find(group_rows(recs), "rclone-16"):
+                ratio_line(f"many {group}: objget --recursive x rclone --transfers 16", recs,
+                           "rclone-16", "objget-recursive", 1.1)  # fmt: skip
             for row in group_rows(recs):
                 count = (recs[0].get("extra") or {}).get("count")
                 if (

