@@ -12,11 +12,10 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from .._exit import EXIT, HANDLED, describe, exit_code
-from ._args import Parser, choice, existing_file, int_range, number
+from ._args import Parser, UsageError, choice, existing_file, int_range, number, report
 from ._cli_options import net_options, read_headers, resolve_checksum, sum_options, sync_options
 from ._console import ProgressBar, Stderr, parse_size, summary
 from ._process import exit_now, pause_gc, resume_gc
-from ._usage import UsageError, report
 
 if TYPE_CHECKING:
     from argparse import Namespace

@@ -5,8 +5,8 @@ Why not click (DESIGN.md named it): at 8 MiB the whole command is its start-up, 
 what it imports (`inspect`, `uuid` -> `platform`, `datetime`, its own ten modules) cost ~58 M
 instructions of a 387 M instruction run; argparse costs ~8 M on the same base (`re` and
 `gettext` are loaded either way). The user sees the same command: the same options and
-defaults, click's usage errors word for word, and its shell completion protocol
-(`_complete.py`).
+defaults, click's usage errors word for word (scripts may match them), and its shell
+completion protocol (`_complete.py`).
 
 Parsing is two steps. `Parser.tokens` first reads the words as click did: an option that takes
 a value takes the next word whatever it looks like (`-H -x` is a header `-x`), `--ray` takes
@@ -23,9 +23,43 @@ import argparse
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ._usage import USAGE, UsageError
+from .._exit import EXIT
 
-__all__ = ["Entry", "Parser", "choice", "existing_file", "int_range", "number"]
+__all__ = [
+    "USAGE",
+    "Entry",
+    "Parser",
+    "UsageError",
+    "choice",
+    "existing_file",
+    "int_range",
+    "number",
+    "report",
+]
+
+USAGE = "objget [OPTIONS] SOURCE [DEST]"
+
+
+class UsageError(Exception):
+    """The command line asks for something the command does not do (exit 2). The message
+    names the option or argument and never quotes a secret (a header's value, a password)."""
+
+
+def report(exc: UsageError) -> int:
+    """Print `exc` as the command reports a usage error, on stderr, in click's layout:
+
+        Usage: objget [OPTIONS] SOURCE [DEST]
+        Try 'objget --help' for help.
+
+        Error: Invalid value for '-j' / '--max-workers': 0 is not in the range 1<=x<=256.
+
+    and give the exit code (2)."""
+    import sys
+
+    text = f"Usage: {USAGE}\nTry 'objget --help' for help.\n\nError: {exc}"
+    print(text, file=sys.stderr, flush=True)
+    return EXIT["usage"]
+
 
 Convert = Callable[[str], Any]
 

@@ -26,8 +26,8 @@ from .._config import DownloadConfig
 from .._exit import EXIT, HANDLED, describe, exit_code
 from ..backends import BackendOptions
 from ..many._batch_models import BatchProgress, BatchResult, ObjectResult
+from ._args import UsageError
 from ._console import LiveBar, Stderr, byte_progress, format_size
-from ._usage import UsageError
 
 __all__ = ["EXIT_SOME_FAILED", "BatchBar", "BatchJob", "run_batch"]
 

@@ -11,8 +11,7 @@ import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from ._args import existing_file
-from ._usage import UsageError
+from ._args import UsageError, existing_file
 
 if TYPE_CHECKING:
     from ._args import Parser

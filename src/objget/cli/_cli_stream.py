@@ -22,8 +22,8 @@ from .._models import DownloadResult
 from ..backends import BackendOptions
 from ..engine._downloader import Downloader, ProgressListener
 from ..engine._stream import StreamDownload
+from ._args import UsageError
 from ._console import ProgressBar, Stderr, counted, format_size
-from ._usage import UsageError
 
 __all__ = ["run_stream"]
 
