@@ -162,6 +162,16 @@ def test_import_cli_loads_no_rich_batch_or_other_backends():
     assert "objget._api" not in loaded
 
 
+def test_the_command_line_loads_no_click():
+    """The command line is argparse's (`cli/_args.py`, issue 16): click and what it brought
+    along (`inspect`, `uuid` -> `platform`, `datetime`; ~58 M instructions of an 8 MiB
+    download's ~385 M) are not loaded to read it, nor to print the help."""
+    brought = ("click", "uuid", "platform", "datetime", "inspect", "dataclasses")
+    for code in ("import objget.cli", "from objget.cli import run; run(['--help'])"):
+        loaded = _loaded_after(code)
+        assert _matching(loaded, brought) == [], code
+
+
 def test_import_cli_loads_no_engine_or_transport():
     loaded = _loaded_after("import objget.cli")
     assert _download_modules(loaded) == []

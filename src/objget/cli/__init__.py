@@ -151,7 +151,7 @@ def parser() -> Parser:
           help="Batch on Ray: `auto`, an address, or no value for a local instance.")  # fmt: skip
     p.add("--json", dest="as_json", help="Print the result as JSON (to stderr if DEST is -).")
     p.add("-q", "--quiet", help="No progress bar or summary.")
-    p.add("-v", "--verbose", action="count", help="Log what happens (-vv for debug).")
+    p.add("-v", "--verbose", action="count", default=0, help="Log what happens (-vv for debug).")
     p.add("--version", help="Show the version and exit.")
     p.add("-h", "--help", help="Show this message and exit.")
     return p

@@ -155,7 +155,13 @@ class Parser:
         )
         if metavar is None:
             act = action or "store_true"
-            kind = self._group.add_argument(*names, action=act, dest=dest, help=help)
+            kind = self._group.add_argument(
+                *names,
+                action=act,
+                dest=dest,
+                help=help,
+                **({} if default is None else {"default": default}),
+            )
             if act == "store_true":
                 self._flags.update(n for n in names if n.startswith("--"))
         else:
@@ -208,7 +214,8 @@ class Parser:
                 continue
             out.append(arg)
             i += 1
-        return out, []
+        # argparse drops a value `--` (it takes it for the end of the options): in disguise
+        return [w[:-2] + _DASHES if w.endswith("=--") and w[:2] == "--" else w for w in out], []
 
     def parse(self, argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
         """(the options, the positional words); a UsageError for what the command refuses.
@@ -223,6 +230,11 @@ class Parser:
             raise UsageError(self._no_such(unknown[0].partition("=")[0]))
         if ns.help or ns.version:
             return ns, []
+        for dest, value in vars(ns).items():
+            if value == _DASHES:
+                setattr(ns, dest, "--")
+            elif isinstance(value, list) and _DASHES in value:
+                setattr(ns, dest, ["--" if v == _DASHES else v for v in value])
         for dest, (convert, label) in self._convert.items():
             raw = getattr(ns, dest)
             if isinstance(raw, str):
@@ -242,6 +254,9 @@ class Parser:
         elif close:
             text += " (Did you mean one of: " + ", ".join(f"'{c}'" for c in sorted(close)) + "?)"
         return text
+
+
+_DASHES = "\0--"  # no word of a command line holds a NUL
 
 
 def _option_like(word: str) -> bool:
