@@ -168,6 +168,10 @@ def test_version(capsys):
             "Option '--restart' does not take a value.",
         ),
         (
+            ["--verbose=2", URL],
+            "Option '--verbose' does not take a value.",
+        ),
+        (
             [URL, "-j"],
             "Option '-j' requires an argument.",
         ),
