@@ -187,9 +187,7 @@ def _run(argv: Sequence[str]) -> int:
         print(p.help(), end="", flush=True)
         return EXIT["ok"]
     if ns.version:
-        from importlib.metadata import version  # reads the package's metadata (loads email)
-
-        print(f"objget, version {version('objget')}", flush=True)
+        print(f"objget, version {_version()}", flush=True)
         return EXIT["ok"]
     if not words:
         raise UsageError("Missing argument 'SOURCE'.")
@@ -199,6 +197,18 @@ def _run(argv: Sequence[str]) -> int:
         raise UsageError(f"Got unexpected extra argument{plural} ({' '.join(extra)})")
     _download(ns, words[0], words[1] if len(words) > 1 else None)
     return EXIT["ok"]
+
+
+def _version() -> str:
+    """The installed package's version (its metadata, as click read it), else the source's."""
+    from importlib.metadata import PackageNotFoundError, version  # loads email: only here
+
+    try:
+        return version("objget")
+    except PackageNotFoundError:
+        from .. import __version__
+
+        return __version__
 
 
 def _download(ns: Namespace, source: str, dest: str | None) -> None:
