@@ -50,11 +50,9 @@ def test_the_command_in_process_keeps_the_callers_setting(tmp_path):
             f"""
             import gc
             gc.{setting}()
-            from objget.cli import command
-            try:
-                command.main({argv!r}, prog_name="objget")
-            except SystemExit as exc:
-                assert exc.code == 5, exc.code
+            from objget.cli import run
+            code = run({argv!r})
+            assert code == 5, code
             print(gc.isenabled(), gc.get_freeze_count())
             """
         )

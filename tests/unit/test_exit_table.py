@@ -10,7 +10,6 @@ import re
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 from objget import cli
 from objget._exceptions import (
@@ -82,7 +81,19 @@ def test_every_class_of_the_tree_has_a_decided_exit_code():
     assert _subclasses(DownloadError) == set(TREE_CODES)
 
 
-def _single(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, exc: BaseException) -> tuple[int, str]:
+def _invoke(capsys: pytest.CaptureFixture[str], args: list[str]) -> tuple[int, str]:
+    """The command run in-process: (exit code, stdout + stderr)."""
+    code = cli.run(args)
+    out, err = capsys.readouterr()
+    return code, out + err
+
+
+def _single(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    exc: BaseException,
+) -> tuple[int, str]:
     class Failing:
         def __init__(self, **_: object) -> None:
             pass
@@ -99,24 +110,27 @@ def _single(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, exc: BaseException)
     monkeypatch.setattr(_downloader, "Downloader", Failing)  # cli imports it when it runs
     # port 9 (discard) on loopback: nothing is asked of it, the downloader is the fake above
     args = ["--quiet", "http://127.0.0.1:9/f.bin", str(tmp_path / "f.bin")]
-    result = CliRunner().invoke(cli.command, args)
-    return result.exit_code, result.output
+    return _invoke(capsys, args)
 
 
-def _batch(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, exc: BaseException) -> tuple[int, str]:
+def _batch(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    exc: BaseException,
+) -> tuple[int, str]:
     def failing(*_: object, **__: object) -> None:
         raise exc
 
     monkeypatch.setattr(_cli_batch, "_run", failing)
     args = ["--quiet", "--recursive", "http://127.0.0.1:9/p/", str(tmp_path)]
-    result = CliRunner().invoke(cli.command, args)
-    return result.exit_code, result.output
+    return _invoke(capsys, args)
 
 
 @pytest.mark.parametrize(("exc", "code"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
-def test_single_and_batch_commands_and_error_kinds_agree(monkeypatch, tmp_path, exc, code):
-    single = _single(monkeypatch, tmp_path, exc)
-    batch = _batch(monkeypatch, tmp_path, exc)
+def test_single_and_batch_commands_and_error_kinds_agree(monkeypatch, capsys, tmp_path, exc, code):
+    single = _single(monkeypatch, capsys, tmp_path, exc)
+    batch = _batch(monkeypatch, capsys, tmp_path, exc)
     assert single[0] == code, single
     assert batch[0] == code, batch
     assert single[1] == batch[1]  # the same line, e.g. "progress is saved" for a network error
@@ -125,18 +139,19 @@ def test_single_and_batch_commands_and_error_kinds_agree(monkeypatch, tmp_path, 
     assert exit_code(exc) == code
 
 
-def test_a_refused_certificate_does_not_promise_a_resume(monkeypatch, tmp_path):
-    _, tls = _single(monkeypatch, tmp_path, _make(TLSError))
-    _, reset = _single(monkeypatch, tmp_path, _make(TransportError))
+def test_a_refused_certificate_does_not_promise_a_resume(monkeypatch, capsys, tmp_path):
+    _, tls = _single(monkeypatch, capsys, tmp_path, _make(TLSError))
+    _, reset = _single(monkeypatch, capsys, tmp_path, _make(TransportError))
     assert "progress is saved" not in tls
     assert "progress is saved" in reset
 
 
-def test_an_import_error_that_is_not_a_missing_extra_stays_a_bug(monkeypatch, tmp_path):
+def test_an_import_error_that_is_not_a_missing_extra_stays_a_bug(monkeypatch, capsys, tmp_path):
     bug = ImportError("cannot import name 'nope' from 'objget'")
-    for run in (_single, _batch):
-        code, _ = run(monkeypatch, tmp_path, bug)
-        assert code == 1  # the traceback is kept (CliRunner reports the exception as 1)
+    for form in (_single, _batch):
+        with pytest.raises(ImportError) as raised:  # the traceback is kept: a bug, not exit 2
+            form(monkeypatch, capsys, tmp_path, bug)
+        assert raised.value is bug
 
 
 def _docs_rows(heading: str) -> list[list[str]]:

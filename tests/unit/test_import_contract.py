@@ -6,7 +6,7 @@
 2. Backends never import the engine, the disk layer, the batch or the CLI, nor verification:
    of `objget.integrity` they import only the description (`integrity.checks`); integrity
    builds and runs the checkers.
-3. The library never imports the CLI (`objget.cli` and its modules, click, rich).
+3. The library never imports the CLI (`objget.cli` and its modules, argparse, rich).
 4. Batch and Ray import only the engine's public faces (the `__all__` of `_downloader`,
    `_engine_face`, `_phases` and `_windows`), values and backends' public names, and speak no
    HTTP themselves. Where that is not true yet, the violations are listed in
@@ -116,7 +116,7 @@ IO_MODULES = {
     "asyncio", "concurrent", "ctypes", "fcntl", "glob", "http", "io", "logging", "mmap",
     "multiprocessing", "os", "pathlib", "random", "secrets", "select", "selectors", "shutil",
     "signal", "socket", "sqlite3", "ssl", "subprocess", "sys", "tempfile", "threading", "time",
-    "urllib3", "_thread", "botocore", "oss2", "ray", "requests", "click", "rich",
+    "urllib3", "_thread", "botocore", "oss2", "ray", "requests", "argparse", "rich",
     "urllib.request",
 }  # fmt: skip
 IO_CALLS = {"open", "print", "input", "breakpoint", "exec", "eval", "__import__"}
@@ -194,7 +194,7 @@ def test_the_pure_rule_has_teeth():
 # the engine, the disk layer, the batch and the CLI
 NOT_FOR_BACKENDS = {
     "objget.engine", "objget.many", "objget.batch", "objget.distributed", "objget.cli",
-    "objget._api", "objget._oss2_compat", "objget.testing", "click", "rich",
+    "objget._api", "objget._oss2_compat", "objget.testing", "argparse", "rich",
 }  # fmt: skip
 # what a backend may import of objget.integrity: the description of an object's checks
 INTEGRITY_FOR_BACKENDS = {"objget.integrity.checks"}
@@ -250,7 +250,7 @@ def test_no_getattr_probe_for_a_capability():
 # --- 3. the library never imports the CLI ---------------------------------------------------------
 
 CLI = {"objget.cli", "objget.__main__"}
-CLI_ONLY = CLI | {"click", "rich"}
+CLI_ONLY = CLI | {"argparse", "rich"}
 
 
 def test_the_library_never_imports_the_cli():

@@ -200,10 +200,10 @@ def test_the_users_and_the_stores_sha256_cost_one_read(fd_of, monkeypatch):
         (f"{A}  f.bin\n", ["--ray"], "not supported with --ray"),
     ],
 )
-def test_checksum_file_usage_errors_exit_2_before_any_request(tmp_path, text, extra, message):
-    from click.testing import CliRunner
-
-    from objget.cli import command
+def test_checksum_file_usage_errors_exit_2_before_any_request(
+    tmp_path, capsys, text, extra, message
+):
+    from objget.cli import run
 
     sums = tmp_path / "SUMS"
     sums.write_text(text)
@@ -211,9 +211,10 @@ def test_checksum_file_usage_errors_exit_2_before_any_request(tmp_path, text, ex
         extra = [*extra, "--recursive"]
     # port 9 (discard) on loopback: nothing must be asked of it
     args = ["http://127.0.0.1:9/f.bin", str(tmp_path / "f.bin"), "--checksum-file", str(sums)]
-    result = CliRunner().invoke(command, [*args, *extra])
-    assert result.exit_code == 2, result.output
-    assert message in result.output
+    code = run([*args, *extra])
+    out, err = capsys.readouterr()
+    assert code == 2, out + err
+    assert message in err and out == ""
     assert not (tmp_path / "f.bin").exists()
 
 

@@ -6,281 +6,277 @@ Exit codes: 0 ok, 2 usage, 3 remote answer, 4 integrity, 5 network/retries, 6 lo
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-import click
-
 from .._exit import EXIT, HANDLED, describe, exit_code
-from ._cli_options import (
-    Command,
-    net_options,
-    read_headers,
-    resolve_checksum,
-    sum_options,
-    sync_options,
-)
+from ._args import Parser, UsageError, choice, existing_file, int_range, number, report
+from ._cli_options import net_options, read_headers, resolve_checksum, sum_options, sync_options
 from ._console import ProgressBar, Stderr, parse_size, summary
 from ._process import exit_now, pause_gc, resume_gc
 
 if TYPE_CHECKING:
+    from argparse import Namespace
+
     from ..engine._downloader import ProgressListener
 
-__all__ = ["EXIT", "main"]
+__all__ = ["EXIT", "main", "run"]
 
-EPILOG = """\b
-Examples:
-  objget https://example.com/big.iso                 # to ./big.iso
-  objget https://example.com/big.iso downloads/      # into a directory
-  objget -j 32 --part-size 64M URL big.iso           # at most 32 streams, 64 MiB parts
-  objget --limit-rate 20M URL big.iso                # 20 MiB/s for the whole download
-  objget --checksum sha256:9f86d0... URL file        # verify the whole file
-  objget --checksum-file SHA256SUMS URL file         # ... against its line in a sums file
-  objget --json URL file                             # print the result as JSON
-  objget s3://bucket/big.tar - | tar x               # to stdout, in order; cannot resume
-  objget --skip-existing URL file                    # nothing to do if file is current
-  objget -H 'Authorization: Bearer T' URL file       # extra request header (http/https)
+DESCRIPTION = """\
+  Download SOURCE (an http://, https://, oss:// or s3:// URL) to DEST.
 
-\b
-Interrupted (Ctrl-C, kill, crash, power cut)? Run the same command again: only the
-missing bytes are fetched. Temp data lives in DEST.objget-part, progress in DEST.objget-ckpt
-(durable, once a second) and DEST.objget-ckpt-live (exact after a kill).
+  DEST may be a file or an existing directory (default: the current one), or - to
+  stream the object to stdout in order (a stream cannot resume). The download runs
+  in parallel ranged parts, survives any interruption (run the same command again
+  to resume) and replaces DEST only when the bytes are complete and verified.
+"""
 
-\b
-Exit codes: 0 ok, 2 usage, 3 remote error (404, 403, changed), 4 integrity,
-5 network/retries exhausted, 6 local I/O (disk full...), 7 locked by another run,
-8 batch done but some objects failed, 130 interrupted.
+EPILOG = """\
+  Examples:
+    objget https://example.com/big.iso                 # to ./big.iso
+    objget https://example.com/big.iso downloads/      # into a directory
+    objget -j 32 --part-size 64M URL big.iso           # at most 32 streams, 64 MiB parts
+    objget --limit-rate 20M URL big.iso                # 20 MiB/s for the whole download
+    objget --checksum sha256:9f86d0... URL file        # verify the whole file
+    objget --checksum-file SHA256SUMS URL file         # ... against its line in a sums file
+    objget --json URL file                             # print the result as JSON
+    objget s3://bucket/big.tar - | tar x               # to stdout, in order; cannot resume
+    objget --skip-existing URL file                    # nothing to do if file is current
+    objget -H 'Authorization: Bearer T' URL file       # extra request header (http/https)
 
-\b
-Batches (see the batch docs):
-  objget --recursive s3://bucket/prefix/ DIR/       # a whole prefix
-  objget --manifest urls.jsonl DIR/                 # URL lines or JSON lines
-  objget --recursive --ray auto s3://bucket/p/ DIR/ # on a Ray cluster
+  Interrupted (Ctrl-C, kill, crash, power cut)? Run the same command again: only the
+  missing bytes are fetched. Temp data lives in DEST.objget-part, progress in DEST.objget-ckpt
+  (durable, once a second) and DEST.objget-ckpt-live (exact after a kill).
+
+  Exit codes: 0 ok, 2 usage, 3 remote error (404, 403, changed), 4 integrity,
+  5 network/retries exhausted, 6 local I/O (disk full...), 7 locked by another run,
+  8 batch done but some objects failed, 130 interrupted.
+
+  Batches (see the batch docs):
+    objget --recursive s3://bucket/prefix/ DIR/       # a whole prefix
+    objget --manifest urls.jsonl DIR/                 # URL lines or JSON lines
+    objget --recursive --ray auto s3://bucket/p/ DIR/ # on a Ray cluster
 """
 
 
-def _size(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
-    if value is None:
-        return None
+def _size(value: str) -> int:
+    return parse_size(value)  # its ValueError says what a size looks like
+
+
+def parser() -> Parser:
+    """The command's options, in the help's order."""
+    p = Parser(description=DESCRIPTION, epilog=EPILOG)
+    p.add(
+        "-j",
+        "--max-workers",
+        metavar="N",
+        convert=int_range(1, 256),
+        help="Most parallel connections, 1-256 (default 32; objget adds streams only while "
+        "they make the download faster).",
+    )
+    p.add(
+        "--part-size",
+        metavar="SIZE",
+        convert=_size,
+        help="Bytes per ranged request, e.g. 64M (default: from the object size).",
+    )
+    p.add("--limit-rate", metavar="RATE", convert=_size,
+          help="Cap the whole download, e.g. 20M (bytes/s).")  # fmt: skip
+    p.add("--restart", help="Ignore any earlier progress and start over.")
+    sync_options(p)
+    sum_options(p)
+    net_options(p)
+    p.add(
+        "--retries",
+        metavar="N",
+        convert=int_range(1, 100),
+        default=8,
+        help="Attempts per part (and for the first request) before giving up, 1-100 (default 8).",
+    )
+    p.add("--connect-timeout", metavar="SECONDS", convert=number(float), default=10.0,
+          help="Seconds to wait for a connection (default 10).")  # fmt: skip
+    p.add(
+        "--stall-timeout",
+        metavar="SECONDS",
+        convert=number(float),
+        default=30.0,
+        help="Seconds without a byte before a connection is dropped and its part resumed "
+        "(default 30).",
+    )
+    p.add(
+        "--endpoint",
+        "--endpoint-url",
+        metavar="URL",
+        dest="endpoint",
+        help="OSS endpoint (else OSS_ENDPOINT) or S3 endpoint URL (else AWS_ENDPOINT_URL).",
+    )
+    p.add("--region", metavar="REGION", help="OSS region (V4 signing) or S3 region.")
+    p.add(
+        "--profile",
+        metavar="NAME",
+        help="S3: named profile from the AWS config files. OSS: profile of ossutil's config "
+        "file (~/.ossutilconfig).",
+    )
+    p.add("--addressing-style", metavar="[auto|path|virtual]", default="auto",
+          convert=choice("auto", "path", "virtual"),
+          help="S3: bucket in the path or the host name (default auto).")  # fmt: skip
+    p.add("--no-sign-request", help="Anonymous access (public buckets).")
+    p.add("--signature-version", metavar="[1|4]", convert=choice("1", "4"), default="4",
+          help="OSS signature version (default 4).")  # fmt: skip
+    p.add("--version-id", metavar="ID", help="Download this version of the object.")
+    p.add(
+        "--request-payer",
+        metavar="[requester]",
+        convert=choice("requester"),
+        optional="requester",
+        only="requester",
+        help="`requester`: the requester pays for the transfer (the bare flag works too).",
+    )
+    p.add("--oss-traffic-limit", metavar="BITS", convert=number(int),
+          help="OSS x-oss-traffic-limit per request, 819200-838860800 bit/s.")  # fmt: skip
+    p.add("--sse-c-key-file", metavar="FILE", convert=existing_file,
+          help="S3: file holding the 32-byte SSE-C key (raw or base64).")  # fmt: skip
+    p.add("--verify", metavar="[md5]", convert=choice("md5"),
+          help="S3: also check a single-part object's MD5 ETag.")  # fmt: skip
+    p.add("-r", "--recursive", help="Batch: download every object under SOURCE.")
+    p.add("--manifest", metavar="FILE", convert=existing_file, help="Batch: URL list.")
+    p.add("--include", metavar="GLOB", action="append", default=[],
+          help="Batch: only matching paths.")  # fmt: skip
+    p.add("--exclude", metavar="GLOB", action="append", default=[],
+          help="Batch: skip matching paths.")  # fmt: skip
+    p.add("--dry-run", help="Batch: list what would be downloaded.")
+    p.add("--ray", metavar="ADDRESS", dest="ray_address", optional="local",
+          help="Batch on Ray: `auto`, an address, or no value for a local instance.")  # fmt: skip
+    p.add("--json", dest="as_json", help="Print the result as JSON (to stderr if DEST is -).")
+    p.add("-q", "--quiet", help="No progress bar or summary.")
+    p.add("-v", "--verbose", action="count", default=0, help="Log what happens (-vv for debug).")
+    p.add("--version", help="Show the version and exit.")
+    p.add("-h", "--help", help="Show this message and exit.")
+    return p
+
+
+def run(argv: Sequence[str]) -> int:
+    """Run the command on `argv` (the words after the program's name): its exit code. Prints
+    (help, results, errors); never exits the process."""
     try:
-        return parse_size(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
+        return _run(argv)
+    except UsageError as exc:
+        return report(exc)
+    except SystemExit as exc:  # the command's own exits (`Stderr.fail`, a batch's 8)
+        return _status(exc.code)
 
 
-@click.command(cls=Command, epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
-@click.argument("source")
-@click.argument("dest", required=False)
-@click.option(
-    "-j",
-    "--max-workers",
-    type=click.IntRange(1, 256),
-    default=None,
-    help="Most parallel connections (default 32; objget adds streams only while "
-    "they make the download faster).",
-)
-@click.option(
-    "--part-size",
-    callback=_size,
-    help="Bytes per ranged request, e.g. 64M (default: from the object size).",
-)
-@click.option("--limit-rate", callback=_size, help="Cap the whole download, e.g. 20M (bytes/s).")
-@click.option("--restart", is_flag=True, help="Ignore any earlier progress and start over.")
-@sync_options
-@sum_options
-@net_options
-@click.option(
-    "--retries",
-    type=click.IntRange(1, 100),
-    default=8,
-    show_default=True,
-    help="Attempts per part (and for the first request) before giving up.",
-)
-@click.option(
-    "--connect-timeout",
-    type=float,
-    default=10.0,
-    show_default=True,
-    help="Seconds to wait for a connection.",
-)
-@click.option(
-    "--stall-timeout",
-    type=float,
-    default=30.0,
-    show_default=True,
-    help="Seconds without a byte before a connection is dropped and its part resumed.",
-)
-@click.option(
-    "--endpoint",
-    "--endpoint-url",
-    "endpoint",
-    metavar="URL",
-    help="OSS endpoint (else OSS_ENDPOINT) or S3 endpoint URL (else AWS_ENDPOINT_URL).",
-)
-@click.option("--region", help="OSS region (V4 signing) or S3 region.")
-@click.option(
-    "--profile",
-    help="S3: named profile from the AWS config files. OSS: profile of ossutil's config file "
-    "(~/.ossutilconfig).",
-)
-@click.option(
-    "--addressing-style",
-    type=click.Choice(["auto", "path", "virtual"]),
-    default="auto",
-    show_default=True,
-    help="S3: bucket in the path or the host name.",
-)
-@click.option("--no-sign-request", is_flag=True, help="Anonymous access (public buckets).")
-@click.option(
-    "--signature-version",
-    type=click.Choice(["1", "4"]),
-    default="4",
-    show_default=True,
-    help="OSS signature version.",
-)
-@click.option("--version-id", help="Download this version of the object.")
-@click.option(
-    "--request-payer",
-    type=click.Choice(["requester"]),
-    help="`requester`: the requester pays for the transfer (the bare flag works too).",
-)
-@click.option(
-    "--oss-traffic-limit",
-    type=int,
-    metavar="BITS",
-    help="OSS x-oss-traffic-limit per request, 819200-838860800 bit/s.",
-)
-@click.option(
-    "--sse-c-key-file",
-    type=click.Path(exists=True, dir_okay=False),
-    help="S3: file holding the 32-byte SSE-C key (raw or base64).",
-)
-@click.option(
-    "--verify",
-    "verify",
-    type=click.Choice(["md5"]),
-    default=None,
-    help="S3: also check a single-part object's MD5 ETag.",
-)
-@click.option("-r", "--recursive", is_flag=True, help="Batch: download every object under SOURCE.")
-@click.option("--manifest", type=click.Path(exists=True, dir_okay=False), help="Batch: URL list.")
-@click.option("--include", multiple=True, metavar="GLOB", help="Batch: only matching paths.")
-@click.option("--exclude", multiple=True, metavar="GLOB", help="Batch: skip matching paths.")
-@click.option("--dry-run", is_flag=True, help="Batch: list what would be downloaded.")
-@click.option(
-    "--ray", "ray_address", is_flag=False, flag_value="local", metavar="ADDRESS",
-    help="Batch on Ray: `auto`, an address, or no value for a local instance.",
-)  # fmt: skip
-@click.option(
-    "--json", "as_json", is_flag=True, help="Print the result as JSON (to stderr if DEST is -)."
-)
-@click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
-@click.option("-v", "--verbose", count=True, help="Log what happens (-vv for debug).")
-@click.version_option(package_name="objget")
-def command(
-    source: str,
-    dest: str | None,
-    max_workers: int | None,
-    part_size: int | None,
-    limit_rate: int | None,
-    restart: bool,
-    skip_existing: bool,
-    header: tuple[str, ...],
-    checksum: str | None,
-    checksum_file: str | None,
-    ca_bundle: str | None,
-    no_verify_tls: bool,
-    proxy: str | None,
-    noproxy: str | None,
-    retries: int,
-    connect_timeout: float,
-    stall_timeout: float,
-    endpoint: str | None,
-    region: str | None,
-    profile: str | None,
-    addressing_style: str,
-    no_sign_request: bool,
-    signature_version: str,
-    version_id: str | None,
-    request_payer: str | None,
-    oss_traffic_limit: int | None,
-    sse_c_key_file: str | None,
-    verify: str | None,
-    recursive: bool,
-    manifest: str | None,
-    include: tuple[str, ...],
-    exclude: tuple[str, ...],
-    dry_run: bool,
-    ray_address: str | None,
-    as_json: bool,
-    quiet: bool,
-    verbose: int,
-) -> None:
-    """Download SOURCE (an http://, https://, oss:// or s3:// URL) to DEST.
+def _status(code: object) -> int:
+    if code is None or isinstance(code, int):
+        return code or 0
+    print(code, file=sys.stderr)
+    return 1
 
-    DEST may be a file or an existing directory (default: the current one), or - to
-    stream the object to stdout in order (a stream cannot resume). The download runs in
-    parallel ranged parts, survives any interruption (run the same command again to
-    resume) and replaces DEST only when the bytes are complete and verified.
-    """
+
+def _run(argv: Sequence[str]) -> int:
+    p = parser()
+    instruction = os.environ.get("_OBJGET_COMPLETE")
+    if instruction:  # the shell asks for a completion script or for completions
+        from ._complete import complete
+
+        return complete(p, instruction)
+    ns, words = p.parse(argv)
+    if ns.help:
+        print(p.help(), end="", flush=True)
+        return EXIT["ok"]
+    if ns.version:
+        print(f"objget, version {_version()}", flush=True)
+        return EXIT["ok"]
+    if not words:
+        raise UsageError("Missing argument 'SOURCE'.")
+    if len(words) > 2:
+        extra = words[2:]
+        plural = "s" if len(extra) > 1 else ""
+        raise UsageError(f"Got unexpected extra argument{plural} ({' '.join(extra)})")
+    _download(ns, words[0], words[1] if len(words) > 1 else None)
+    return EXIT["ok"]
+
+
+def _version() -> str:
+    """The installed package's version (its metadata, as click read it), else the source's."""
+    from importlib.metadata import PackageNotFoundError, version  # loads email: only here
+
+    try:
+        return version("objget")
+    except PackageNotFoundError:
+        from .. import __version__
+
+        return __version__
+
+
+def _download(ns: Namespace, source: str, dest: str | None) -> None:
+    """Download SOURCE to DEST as the options say: one object, a stream or a batch."""
     err = Stderr()  # rich is imported only if something is printed
-    # the engine, the backends and urllib3 load only now: --help, --version and click's usage
+    # the engine, the backends and urllib3 load only now: --help, --version and the usage
     # errors never pay for them (tests/unit/test_import_cost.py)
     from .._config import DownloadConfig, RetryPolicy, Timeouts
     from ..backends import BackendOptions
     from ..engine._downloader import Downloader
 
     resume_gc()
-    if verbose:
+    if ns.verbose:
+        import logging  # only with -v: the library logs through a NullHandler otherwise
+
         from ..backends._redact import redacting_handler
 
         logging.basicConfig(
             format="objget: %(message)s",
             handlers=[redacting_handler(sys.stderr)],  # every record of every logger
-            level=logging.DEBUG if verbose > 1 else logging.INFO,
+            level=logging.DEBUG if ns.verbose > 1 else logging.INFO,
         )
-    batch = bool(recursive or manifest or ray_address is not None)
-    checksum, sums = resolve_checksum(checksum, checksum_file, source, dest, batch=batch)
+    manifest: str | None = ns.manifest
+    ray_address: str | None = ns.ray_address
+    batch = bool(ns.recursive or manifest or ray_address is not None)
+    checksum, sums = resolve_checksum(ns.checksum, ns.checksum_file, source, dest, batch=batch)
+    ca_bundle: str | None = ns.ca_bundle
     if ca_bundle is None and source.lower().startswith("s3://"):
         ca_bundle = os.environ.get("AWS_CA_BUNDLE") or None  # as the AWS tools do
     try:
         config = DownloadConfig(
-            max_workers=max_workers or 32,
-            part_size=part_size,
-            limit_rate=limit_rate,
-            restart=restart,
-            skip_existing=skip_existing,
+            max_workers=ns.max_workers or 32,
+            part_size=ns.part_size,
+            limit_rate=ns.limit_rate,
+            restart=ns.restart,
+            skip_existing=ns.skip_existing,
             checksum=checksum,
             ca_bundle=ca_bundle,
-            verify_tls=not no_verify_tls,
-            timeouts=Timeouts(connect=connect_timeout, read=stall_timeout),
-            retry=RetryPolicy(attempts=retries),
-            proxy=proxy,
-            no_proxy=noproxy,
+            verify_tls=not ns.no_verify_tls,
+            timeouts=Timeouts(connect=ns.connect_timeout, read=ns.stall_timeout),
+            retry=RetryPolicy(attempts=ns.retries),
+            proxy=ns.proxy,
+            no_proxy=ns.noproxy,
         )
         options = BackendOptions(
-            endpoint=endpoint,
-            region=region,
-            profile=profile,
-            addressing_style=addressing_style,
-            anonymous=no_sign_request,
-            signature_version=signature_version,
-            request_payer=request_payer == "requester",
-            oss_traffic_limit=oss_traffic_limit,
-            sse_c_key=_read_key(sse_c_key_file) if sse_c_key_file else None,
-            verify_md5=verify == "md5",
-            headers=read_headers(header, source, batch_manifest=manifest is not None),
+            endpoint=ns.endpoint,
+            region=ns.region,
+            profile=ns.profile,
+            addressing_style=ns.addressing_style,
+            anonymous=ns.no_sign_request,
+            signature_version=ns.signature_version,
+            request_payer=ns.request_payer == "requester",
+            oss_traffic_limit=ns.oss_traffic_limit,
+            sse_c_key=_read_key(ns.sse_c_key_file) if ns.sse_c_key_file else None,
+            verify_md5=ns.verify == "md5",
+            headers=read_headers(ns.header, source, batch_manifest=manifest is not None),
         )
     except ValueError as exc:
-        raise click.UsageError(str(exc)) from None
-    if no_verify_tls:
+        raise UsageError(str(exc)) from None
+    if ns.no_verify_tls:
         err.print(
             ("warning: ", "bold yellow"),
             "TLS certificates are NOT verified (--no-verify-tls): anyone on the path can "
             "read or change the download",
         )
+    as_json: bool = ns.as_json
+    quiet: bool = ns.quiet
+    version_id: str | None = ns.version_id
     if dest == "-":  # to stdout, in order: see _cli_stream.py
         from ._cli_stream import run_stream
 
@@ -289,9 +285,9 @@ def command(
         from ._cli_batch import BatchJob, run_batch
 
         job = BatchJob(
-            source=source, dest=dest, recursive=recursive, manifest=manifest, include=include,
-            exclude=exclude, dry_run=dry_run, ray_address=ray_address, config=config,
-            options=options, sums=sums,
+            source=source, dest=dest, recursive=ns.recursive, manifest=manifest,
+            include=tuple(ns.include), exclude=tuple(ns.exclude), dry_run=ns.dry_run,
+            ray_address=ray_address, config=config, options=options, sums=sums,
         )  # fmt: skip
         run_batch(err, job, as_json=as_json, quiet=quiet)
         return
@@ -310,7 +306,7 @@ def command(
     if as_json:
         import json
 
-        click.echo(json.dumps(result.to_dict(), indent=2))
+        print(json.dumps(result.to_dict(), indent=2), flush=True)
     elif not quiet:
         err.print(summary(result), highlight=False)
 
@@ -333,11 +329,26 @@ def _read_key(path: str) -> bytes:
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point: `run(sys.argv[1:])`, then a fast exit (`_process.py`)."""
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     pause_gc()
     try:
-        command.main(prog_name="objget")
-    except SystemExit as exc:
-        exit_now(exc.code)
-    exit_now(0)
+        code = run(sys.argv[1:])
+    except KeyboardInterrupt:  # before the download's own handling (which exits 130 too)
+        print("objget: interrupted", file=sys.stderr)
+        code = EXIT["interrupted"]
+    except BrokenPipeError:  # `objget --help | head -1`: the reader left, quietly
+        _silence_stdout()
+        code = 1
+    exit_now(code)
+
+
+def _silence_stdout() -> None:
+    """What is left in stdout's buffer goes nowhere (the pipe's reader is gone)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (AttributeError, ValueError, OSError):
+        pass
+    finally:
+        os.close(devnull)

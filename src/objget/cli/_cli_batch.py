@@ -18,8 +18,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import click
-
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.progress import TaskID
@@ -28,6 +26,7 @@ from .._config import DownloadConfig
 from .._exit import EXIT, HANDLED, describe, exit_code
 from ..backends import BackendOptions
 from ..many._batch_models import BatchProgress, BatchResult, ObjectResult
+from ._args import UsageError
 from ._console import LiveBar, Stderr, byte_progress, format_size
 
 __all__ = ["EXIT_SOME_FAILED", "BatchBar", "BatchJob", "run_batch"]
@@ -113,11 +112,11 @@ class BatchJob:
 
     def __post_init__(self) -> None:
         if self.sums is not None and self.ray_address is not None:
-            raise click.UsageError("--checksum-file is not supported with --ray yet")
+            raise UsageError("--checksum-file is not supported with --ray yet")
         if self.manifest is not None and self.dest is not None:
-            raise click.UsageError("with --manifest FILE give only the destination directory")
+            raise UsageError("with --manifest FILE give only the destination directory")
         if self.manifest is None and not self.recursive:
-            raise click.UsageError("a prefix needs --recursive (or give --manifest FILE)")
+            raise UsageError("a prefix needs --recursive (or give --manifest FILE)")
 
     @property
     def prefix(self) -> str | None:
@@ -144,7 +143,7 @@ def run_batch(err: Stderr, job: BatchJob, *, as_json: bool, quiet: bool) -> None
     if as_json:
 
         def on_result(out: ObjectResult) -> None:
-            click.echo(_line(out, listed(out) if sums is not None else None))
+            print(_line(out, listed(out) if sums is not None else None), flush=True)
 
     try:
         result = _run(err, job, on_result, show=not (quiet or as_json or dry_run))
@@ -154,7 +153,7 @@ def run_batch(err: Stderr, job: BatchJob, *, as_json: bool, quiet: bool) -> None
         for o in result.objects:
             if o.status == "planned":
                 size = "?" if o.size is None else format_size(o.size)
-                click.echo(f"would download {o.source} -> {o.path} ({size})")
+                print(f"would download {o.source} -> {o.path} ({size})", flush=True)
     missing: list[str] = []
     extra: dict[str, object] = {}
     if sums is not None:
@@ -163,7 +162,7 @@ def run_batch(err: Stderr, job: BatchJob, *, as_json: bool, quiet: bool) -> None
         unchecked = sum(1 for o in result.downloaded if not listed(o))
         extra = {"checksum_file_missing": missing, "checksum_file_unchecked": unchecked}
     if as_json:
-        click.echo(json.dumps({"type": "summary", **result.summary(), **extra}))
+        print(json.dumps({"type": "summary", **result.summary(), **extra}), flush=True)
     if not quiet and (not as_json or not result.ok):
         err.print(summary_text(result, root), highlight=False)
     if sums is not None and not quiet and not as_json and extra["checksum_file_unchecked"]:

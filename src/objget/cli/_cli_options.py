@@ -8,13 +8,15 @@ Kept out of `cli.py` so that module stays about the command's flow.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-import click
+from ._args import UsageError, existing_file
+
+if TYPE_CHECKING:
+    from ._args import Parser
 
 __all__ = [
-    "Command",
     "net_options",
     "read_headers",
     "resolve_checksum",
@@ -22,53 +24,24 @@ __all__ = [
     "sync_options",
 ]
 
-F = TypeVar("F", bound=Callable[..., Any])
 
-
-class Command(click.Command):
-    """The `objget` command: `--request-payer` takes aws-cli's `requester`, and the bare flag
-    of earlier versions keeps working (also in front of SOURCE, which it must not swallow)."""
-
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        return super().parse_args(ctx, _request_payer_args(args))
-
-
-def _request_payer_args(args: Sequence[str]) -> list[str]:
-    out: list[str] = []
-    i = 0
-    while i < len(args):
-        arg = args[i]
-        if arg == "--":
-            out.extend(args[i:])
-            break
-        if arg == "--request-payer":
-            out.append("--request-payer=requester")
-            if i + 1 < len(args) and args[i + 1] == "requester":
-                i += 1
-        else:
-            out.append(arg)
-        i += 1
-    return out
-
-
-def sync_options(f: F) -> F:
-    """`--skip-existing` and `-H/--header` (parameters `skip_existing`, `header`)."""
-    f = click.option(
+def sync_options(p: Parser) -> None:
+    """`--skip-existing` and `-H/--header` (`skip_existing`, `header`)."""
+    p.add(
+        "--skip-existing",
+        help="Do not download when DEST already has the object's size and its Last-Modified "
+        "as mtime (objget sets that mtime after every download): sync-like re-runs.",
+    )
+    p.add(
         "-H",
         "--header",
-        multiple=True,
+        action="append",
+        default=[],
         metavar="'NAME: VALUE'",
         help="HTTP(S) sources: send this header with every request (repeatable; @FILE reads "
         "one per line, keeping secrets out of the command line). Credential-like values "
         "never appear in logs.",
-    )(f)
-    f = click.option(
-        "--skip-existing",
-        is_flag=True,
-        help="Do not download when DEST already has the object's size and its Last-Modified "
-        "as mtime (objget sets that mtime after every download): sync-like re-runs.",
-    )(f)
-    return f
+    )
 
 
 def read_headers(values: Sequence[str], source: str, *, batch_manifest: bool) -> dict[str, str]:
@@ -78,7 +51,7 @@ def read_headers(values: Sequence[str], source: str, *, batch_manifest: bool) ->
         return {}
     scheme = source.partition("://")[0].lower() if "://" in source else ""
     if not batch_manifest and scheme not in ("http", "https"):
-        raise click.UsageError(
+        raise UsageError(
             "--header applies to http:// and https:// sources only (oss:// and s3:// requests "
             "are signed: use their own options)"
         )
@@ -90,7 +63,7 @@ def read_headers(values: Sequence[str], source: str, *, batch_manifest: bool) ->
             try:
                 name, text = parse_header(line)
             except ValueError as exc:
-                raise click.UsageError(f"--header: {exc}") from None
+                raise UsageError(f"--header: {exc}") from None
             out[name] = text
     return out
 
@@ -103,65 +76,62 @@ def _lines(value: str, *, option: str = "--header") -> list[str]:
         with open(path, encoding="utf-8") as f:
             text = f.read(1024 * 1024)
     except OSError as exc:
-        raise click.UsageError(f"{option}: cannot read {path}: {exc.strerror}") from None
+        raise UsageError(f"{option}: cannot read {path}: {exc.strerror}") from None
     return [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
 
 
-def net_options(f: F) -> F:
+def net_options(p: Parser) -> None:
     """TLS trust and proxies: `--ca-bundle`, `-k/--insecure`, and curl's `--proxy URL` and
-    `--noproxy LIST` (parameters `ca_bundle`, `no_verify_tls`, `proxy`, `noproxy`)."""
-    f = click.option(
+    `--noproxy LIST` (`ca_bundle`, `no_verify_tls`, `proxy`, `noproxy`)."""
+    p.add(
+        "--ca-bundle",
+        metavar="FILE",
+        convert=existing_file,
+        help="CA certificates (PEM) to trust for HTTPS (default: the system store, or "
+        "SSL_CERT_FILE / SSL_CERT_DIR; AWS_CA_BUNDLE for s3://).",
+    )
+    p.add(
+        "-k",
+        "--insecure",
+        "--no-verify-tls",
+        dest="no_verify_tls",
+        help="Do not verify TLS certificates (insecure; a warning is printed every time).",
+    )
+    p.add(
+        "--proxy",
+        metavar="URL",
+        convert=_read_proxy,
+        help="Forward proxy for every request, http://[USER:PASSWORD@]HOST[:PORT]; '' for "
+        "none. Replaces http_proxy/https_proxy/all_proxy. @FILE reads the URL from a file, "
+        "keeping a password out of the command line; it never appears in output.",
+    )
+    p.add(
         "--noproxy",
         metavar="LIST",
         help="Hosts that bypass the proxy: names (a name covers its subdomains), IPs, CIDR "
         "blocks, `*` for all; comma-separated. Replaces NO_PROXY.",
-    )(f)
-    f = click.option(
-        "--proxy",
-        metavar="URL",
-        callback=_read_proxy,
-        help="Forward proxy for every request, http://[USER:PASSWORD@]HOST[:PORT]; '' for "
-        "none. Replaces http_proxy/https_proxy/all_proxy. @FILE reads the URL from a file, "
-        "keeping a password out of the command line; it never appears in output.",
-    )(f)
-    f = click.option(
-        "-k",
-        "--insecure",
-        "--no-verify-tls",
-        "no_verify_tls",
-        is_flag=True,
-        help="Do not verify TLS certificates (insecure; a warning is printed every time).",
-    )(f)
-    f = click.option(
-        "--ca-bundle",
-        type=click.Path(exists=True, dir_okay=False),
-        help="CA certificates (PEM) to trust for HTTPS (default: the system store, or "
-        "SSL_CERT_FILE / SSL_CERT_DIR; AWS_CA_BUNDLE for s3://).",
-    )(f)
-    return f
+    )
 
 
-def _read_proxy(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+def _read_proxy(value: str) -> str:
     """The `--proxy` value; `@FILE` gives the first line of FILE."""
-    if value is None or not value.startswith("@"):
+    if not value.startswith("@"):
         return value
     lines = _lines(value, option="--proxy")
     return lines[0].strip() if lines else ""
 
 
-def sum_options(f: F) -> F:
-    """`--checksum sha256:HEX` and `--checksum-file SUMS` (parameters `checksum`,
-    `checksum_file`)."""
-    f = click.option(
+def sum_options(p: Parser) -> None:
+    """`--checksum sha256:HEX` and `--checksum-file SUMS` (`checksum`, `checksum_file`)."""
+    p.add("--checksum", metavar="sha256:HEX", help="Verify the whole file's SHA-256.")
+    p.add(
         "--checksum-file",
-        type=click.Path(exists=True, dir_okay=False),
         metavar="SHA256SUMS",
+        convert=existing_file,
         help="Check against a SHA-256 list as sha256sum writes it (`HEX  NAME`, or `SHA256 "
         "(NAME) = HEX`): the entry named like DEST (else like the object); in a batch every "
         "listed path below the destination directory.",
-    )(f)
-    f = click.option("--checksum", metavar="sha256:HEX", help="Verify the whole file's SHA-256.")(f)
-    return f
+    )
 
 
 def resolve_checksum(
@@ -175,16 +145,16 @@ def resolve_checksum(
     if checksum_file is None:
         return checksum, None
     if checksum is not None:
-        raise click.UsageError("give --checksum or --checksum-file, not both")
+        raise UsageError("give --checksum or --checksum-file, not both")
     from .._sumsfile import entry_for, read_sums
 
     try:
         sums = read_sums(checksum_file)
     except OSError as exc:
         msg = f"--checksum-file: cannot read {checksum_file}: {exc.strerror}"
-        raise click.UsageError(msg) from None
+        raise UsageError(msg) from None
     except ValueError as exc:
-        raise click.UsageError(f"--checksum-file: {exc}") from None
+        raise UsageError(f"--checksum-file: {exc}") from None
     if batch:
         return None, sums
     from ..engine._downloader import dest_path
@@ -192,9 +162,9 @@ def resolve_checksum(
     try:
         names = [os.path.basename(dest_path(source, d)) for d in (dest, None)]
     except ValueError as exc:
-        raise click.UsageError(str(exc)) from None
+        raise UsageError(str(exc)) from None
     found = entry_for(sums, names)
     if found is None:
         tried = " or ".join(repr(n) for n in dict.fromkeys(names))
-        raise click.UsageError(f"--checksum-file: {checksum_file} lists no entry named {tried}")
+        raise UsageError(f"--checksum-file: {checksum_file} lists no entry named {tried}")
     return f"sha256:{found[1]}", None

@@ -15,8 +15,6 @@ import signal
 import sys
 from typing import NoReturn
 
-import click
-
 from .._config import DownloadConfig
 from .._exceptions import DownloadError, IntegrityError, RetriesExhausted, TransportError
 from .._exit import EXIT, HANDLED, describe, exit_code
@@ -24,6 +22,7 @@ from .._models import DownloadResult
 from ..backends import BackendOptions
 from ..engine._downloader import Downloader, ProgressListener
 from ..engine._stream import StreamDownload
+from ._args import UsageError
 from ._console import ProgressBar, Stderr, counted, format_size
 
 __all__ = ["run_stream"]
@@ -41,9 +40,9 @@ def run_stream(
 ) -> NoReturn:
     """Stream one object to stdout and exit with the command's exit code."""
     if batch:
-        raise click.UsageError("DEST - (stdout) takes one object; a batch needs a directory")
+        raise UsageError("DEST - (stdout) takes one object; a batch needs a directory")
     if config.skip_existing:
-        raise click.UsageError("--skip-existing needs a file to compare with, not DEST -")
+        raise UsageError("--skip-existing needs a file to compare with, not DEST -")
     try:  # None when descriptor 1 was closed at start: a socket may hold that number now
         fd = sys.stdout.fileno()
     except (AttributeError, ValueError, OSError):
@@ -61,7 +60,7 @@ def run_stream(
         except HANDLED as exc:  # the command's table (_exit.py), in a stream's words
             _die(err, job, _describe(exc), exit_code(exc))
     if as_json:
-        click.echo(json.dumps(result.to_dict(), indent=2), err=True)
+        print(json.dumps(result.to_dict(), indent=2), file=sys.stderr, flush=True)
     elif not quiet:
         err.print(stream_summary(result), highlight=False)
     sys.exit(EXIT["ok"])

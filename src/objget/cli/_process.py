@@ -1,6 +1,6 @@
 """The command's process: the collector paused while it starts, and an exit without the
 interpreter's teardown. Used by `main()`, the console-script entry, only: the command run
-in-process (`command.main(...)`, the tests) keeps the interpreter's own behaviour.
+in-process (`run(argv)`, the tests) keeps the interpreter's own behaviour.
 """
 
 from __future__ import annotations
