@@ -73,8 +73,8 @@ class Entry:
     class to build at start, as a NamedTuple or a dataclass would). `action` is argparse's
     word: `store_true`, `count`, `store` or `append`."""
 
-    __slots__ = ("action", "convert", "default", "dest", "help", "metavar", "names", "only",
-                 "optional")  # fmt: skip
+    __slots__ = ("action", "convert", "default", "dest", "help", "long", "metavar", "names",
+                 "only", "optional")  # fmt: skip
 
     def __init__(
         self,
@@ -92,15 +92,12 @@ class Entry:
         self.names, self.help, self.action, self.dest = names, help, action, dest
         self.default, self.metavar, self.convert = default, metavar, convert
         self.optional, self.only = optional, only
+        # the first `--long` name: what `tokens` writes, and the source of argparse's dest
+        self.long = next((n for n in names if n.startswith("--")), names[0])
 
     @property
     def takes_value(self) -> bool:
         return self.metavar is not None
-
-    @property
-    def long(self) -> str:
-        """The first `--long` name (what `tokens` writes)."""
-        return next(n for n in self.names if n.startswith("--"))
 
     @property
     def choices(self) -> tuple[str, ...] | None:
@@ -144,11 +141,10 @@ class Parser:
                 default = False
         else:
             action = action or "store"
-        if dest is None:  # as argparse names it: the first long name, else the first
-            first = next((n for n in names if n.startswith("--")), names[0])
-            dest = first.lstrip("-").replace("-", "_")
-        entry = Entry(names, help=help, action=action, dest=dest, default=default,
+        entry = Entry(names, help=help, action=action, dest=dest or "", default=default,
                       metavar=metavar, convert=convert, optional=optional, only=only)  # fmt: skip
+        if dest is None:  # as argparse names it: from the first long name, else the first
+            entry.dest = entry.long.lstrip("-").replace("-", "_")
         self.entries.append(entry)
         for name in names:
             self._by_name[name] = entry
