@@ -354,6 +354,8 @@ def test_repeated_options():
         (["-qj", "--", URL], "Option '-j' / '--max-workers' requires an argument."),
         (["-qj", "-5", URL], "Invalid value for '-j' / '--max-workers': -5 is not in the range "
                              "1<=x<=256."),  # fmt: skip
+        (["-qj", "-.5", URL], "Invalid value for '-j' / '--max-workers': '-.5' is not a valid "
+                              "integer range."),  # fmt: skip
         (["--part-size=", URL], "Invalid value for '--part-size': not a size: '' (use e.g. 8M, "
                                 "512K, 1G or a byte count)"),  # fmt: skip
         (["--retries", "0", "-j", "0", URL],  # values are checked in the help's order
