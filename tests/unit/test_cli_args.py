@@ -302,3 +302,77 @@ def test_completion_of_options_choices_and_files(capsys, monkeypatch):
     assert out == "plain,md5\n"
     monkeypatch.setenv("_OBJGET_COMPLETE", "tcsh_source")
     assert run([]) == 1
+
+
+# --- the reading argparse used to do (`Parser.parse`) ----------------------------------------
+def _parse(*argv: str):
+    return parser().parse(list(argv))
+
+
+def test_short_options_run_together():
+    ns, words = _parse("-kqv", URL)
+    assert (ns.no_verify_tls, ns.quiet, ns.verbose, words) == (True, True, 1, [URL])
+    for argv in (["-j8"], ["-j", "8"], ["-j=8"], ["-qj8"], ["-qj", "8"], ["--max-workers=8"]):
+        ns, words = _parse(*argv, URL)
+        assert (ns.max_workers, words) == (8, [URL]), argv
+    ns, _ = _parse("-vqvj4", URL)  # flags, a counter and a value in one word
+    assert (ns.verbose, ns.quiet, ns.max_workers) == (2, True, 4)
+    ns, _ = _parse("-qH", "X-A: 1", "-HX-B: 2", URL)
+    assert ns.header == ["X-A: 1", "X-B: 2"]
+    ns, _ = _parse("-qH", "-x: 1", URL)  # a word with a space is a value, as argparse read it
+    assert ns.header == ["-x: 1"]
+    ns, _ = _parse("-q=v", URL)  # argparse's reading: `=v` continues the cluster
+    assert (ns.quiet, ns.verbose) == (True, 1)
+
+
+def test_an_empty_value_after_equals():
+    ns, _ = _parse("--header=", "--ray=", "--region=", URL)
+    assert (ns.header, ns.ray_address, ns.region) == ([""], "", "")
+
+
+def test_repeated_options():
+    ns, _ = _parse("-j", "2", "--max-workers", "4", URL)  # the last value wins
+    assert ns.max_workers == 4
+    assert _parse("-j", "0", "-j", "4", URL)[0].max_workers == 4  # only that one is checked
+    ns, _ = _parse("-q", "--quiet", "-vv", "--verbose", "-v", URL)
+    assert (ns.quiet, ns.verbose) == (True, 4)
+    ns, _ = _parse("--include", "a", "--include=b", "--exclude", "c", "--exclude", "c", URL)
+    assert (ns.include, ns.exclude) == (["a", "b"], ["c", "c"])
+    assert _parse(URL)[0].include == [] and parser().parse([URL])[0].include == []  # fresh lists
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["-xq", URL], "No such option '-xq'. (Did you mean '-q'?)"),  # the whole word
+        (["-qz", "-x", URL], "No such option '-z'."),
+        (["--nope", "-qz", URL], "No such option '-z'."),  # as argparse: the cluster's first
+        (["--nope", "--json=1", URL], "Option '--json' does not take a value."),
+        (["-5", URL], "No such option '-5'."),
+        (["-q=", URL], "No such option '-'."),
+        (["-qj", "-x", URL], "Option '-j' / '--max-workers' requires an argument."),
+        (["-qj", "--", URL], "Option '-j' / '--max-workers' requires an argument."),
+        (["-qj", "-5", URL], "Invalid value for '-j' / '--max-workers': -5 is not in the range "
+                             "1<=x<=256."),  # fmt: skip
+        (["-qj", "-.5", URL], "Invalid value for '-j' / '--max-workers': '-.5' is not a valid "
+                              "integer range."),  # fmt: skip
+        (["--part-size=", URL], "Invalid value for '--part-size': not a size: '' (use e.g. 8M, "
+                                "512K, 1G or a byte count)"),  # fmt: skip
+        (["--retries", "0", "-j", "0", URL],  # values are checked in the help's order
+         "Invalid value for '-j' / '--max-workers': 0 is not in the range 1<=x<=256."),
+    ],
+)  # fmt: skip
+def test_usage_errors_of_the_reading(capsys, argv, message):
+    code, out, err = _run(capsys, *argv)
+    assert (code, out, err) == (2, "", USAGE + message + "\n")
+
+
+def test_a_value_dashes_before_the_end_of_the_options():
+    """`--` as an option's value, then `--`: the value stays `--` (argparse took a value
+    `--` for its own end of options and dropped it, leaving `[]`)."""
+    ns, words = _parse("--include", "--", "--", "-H")
+    assert (ns.include, words) == (["--"], ["-H"])
+    ns, words = _parse("--proxy", "--", "--", URL)
+    assert (ns.proxy, words) == ("--", [URL])
+    ns, _ = _parse("--region=--", "--help")  # help: the raw values, as given
+    assert ns.region == "--"

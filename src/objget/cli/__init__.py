@@ -18,7 +18,7 @@ from ._console import ProgressBar, Stderr, parse_size, summary
 from ._process import exit_now, pause_gc, resume_gc
 
 if TYPE_CHECKING:
-    from argparse import Namespace
+    from types import SimpleNamespace
 
     from ..engine._downloader import ProgressListener
 
@@ -211,7 +211,7 @@ def _version() -> str:
         return __version__
 
 
-def _download(ns: Namespace, source: str, dest: str | None) -> None:
+def _download(ns: SimpleNamespace, source: str, dest: str | None) -> None:
     """Download SOURCE to DEST as the options say: one object, a stream or a batch."""
     err = Stderr()  # rich is imported only if something is printed
     # the engine, the backends and urllib3 load only now: --help, --version and the usage

@@ -1,27 +1,30 @@
-"""The command line's grammar on the standard library's argparse: options, their values, the
-help text and the usage errors.
+"""The command line's grammar: options, their values and the usage errors, read without
+argparse (the help text is argparse's: `_help.py`, built from the same declarations).
 
-Why not click (DESIGN.md named it): at 8 MiB the whole command is its start-up, and click
-brought `uuid` -> `platform`, its own ten modules, and `inspect` and `datetime` before objget
-needed them. Counted with callgrind, the quiet 8 MiB download from nginx went from 384 M to
-343 M instructions with this module (`python -c pass`: 39 M); argparse's own share is ~5 M to
-import and ~3 M to declare the options (docs/architecture.md, Start-up). The user sees the
-same command: the same options and defaults, click's usage errors word for word (scripts may
-match them), and its shell completion protocol (`_complete.py`).
+Why not click (DESIGN.md named it), nor argparse at run time: at 8 MiB the whole command is
+its start-up. click brought `uuid` -> `platform`, its own ten modules, and `inspect` and
+`datetime`; argparse cost ~5 M instructions to import, ~3 M to declare the 37 options and
+~4 M for `locale` (its `gettext` look-ups), against ~0.3 M to read a command line. So
+`Parser.add` records each option once (`Entry`), `Parser.parse` reads the words itself, and
+argparse is imported only to print `--help` (docs/architecture.md, Start-up). The user sees
+the same command: the same options and defaults, click's usage errors word for word (scripts
+may match them), and its shell completion protocol (`_complete.py`).
 
 Parsing is two steps. `Parser.tokens` first reads the words as click did: an option that takes
 a value takes the next word whatever it looks like (`-H -x` is a header `-x`), `--ray` takes
 one unless an option follows, `--request-payer` takes only `requester`, and `--` ends the
-options. It hands argparse `--name=value` words, so argparse never guesses, and its own
-positional handling (which cannot put an optional DEST after options) is not used: SOURCE and
-DEST are the words left over. Values stay strings while argparse reads; they are checked and
-converted afterwards, so `--help` wins over a bad value, as it did.
+options; each such option becomes one `--long=value` word. `Parser.parse` then reads what is
+left as argparse read it: flags, counters (`-vv`), repeated options (the last value wins;
+`append` ones collect), `--name=value`, short clusters (`-qv`, `-j8`, `-qj 8`), unknown
+options (click's "No such option" with a did-you-mean); SOURCE and DEST are the words left
+over. Values stay strings while the words are read; they are checked and converted
+afterwards, so `--help` wins over a bad value, as it did.
 """
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Callable, Sequence
+from types import SimpleNamespace
 from typing import Any
 
 from .._exit import EXIT
@@ -66,66 +69,54 @@ Convert = Callable[[str], Any]
 
 
 class Entry:
-    """What completion needs to know of an option (a plain class: no class to build at start,
-    as a NamedTuple or a dataclass would)."""
+    """One option, as declared: what parsing, the help and completion read (a plain class: no
+    class to build at start, as a NamedTuple or a dataclass would). `action` is argparse's
+    word: `store_true`, `count`, `store` or `append`."""
 
-    __slots__ = ("choices", "help", "is_file", "names", "optional", "takes_value")
+    __slots__ = ("action", "convert", "default", "dest", "help", "long", "metavar", "names",
+                 "only", "optional")  # fmt: skip
 
     def __init__(
         self,
         names: tuple[str, ...],
+        *,
         help: str,
-        takes_value: bool,
-        choices: tuple[str, ...] | None,
-        is_file: bool,
-        optional: bool,
+        action: str,
+        dest: str,
+        default: Any,
+        metavar: str | None,
+        convert: Convert | None,
+        optional: str | None,
+        only: str | None,
     ) -> None:
-        self.names, self.help, self.takes_value = names, help, takes_value
-        self.choices, self.is_file, self.optional = choices, is_file, optional
+        self.names, self.help, self.action, self.dest = names, help, action, dest
+        self.default, self.metavar, self.convert = default, metavar, convert
+        self.optional, self.only = optional, only
+        # the first `--long` name: what `tokens` writes, and the source of argparse's dest
+        self.long = next((n for n in names if n.startswith("--")), names[0])
 
+    @property
+    def takes_value(self) -> bool:
+        return self.metavar is not None
 
-class _Formatter(argparse.RawDescriptionHelpFormatter):
-    """click's layout: `Usage:`, `-j, --max-workers N`, at most 78 columns."""
+    @property
+    def choices(self) -> tuple[str, ...] | None:
+        found: tuple[str, ...] | None = getattr(self.convert, "choices", None)
+        return found
 
-    def __init__(self, prog: str) -> None:
-        import shutil
-
-        width = max(min(shutil.get_terminal_size().columns, 80) - 2, 50)
-        super().__init__(prog, max_help_position=34, width=width)
-
-    def add_usage(self, usage: Any, actions: Any, groups: Any, prefix: str | None = None) -> None:
-        super().add_usage(usage, actions, groups, "Usage: ")
-
-    def _split_lines(self, text: str, width: int) -> list[str]:
-        import textwrap  # as argparse does, without collapsing spaces (`HEX  NAME`)
-
-        return textwrap.wrap(text, width)
-
-    def _format_action_invocation(self, action: argparse.Action) -> str:
-        names = ", ".join(action.option_strings)
-        return names if action.nargs == 0 else f"{names} {action.metavar}"
-
-
-class _ArgumentParser(argparse.ArgumentParser):
-    def error(self, message: str) -> Any:  # what argparse would print and exit on
-        raise UsageError(message[:1].upper() + message[1:] + ".")
+    @property
+    def is_file(self) -> bool:
+        return self.convert is existing_file
 
 
 class Parser:
-    """The options of one command. `add` declares one; `parse` reads a command line."""
+    """The options of one command. `add` declares one; `parse` reads a command line; `help`
+    renders the help text."""
 
     def __init__(self, *, description: str, epilog: str) -> None:
-        self._parser = _ArgumentParser(
-            prog="objget", usage=USAGE, description=description, epilog=epilog,
-            formatter_class=_Formatter, add_help=False, allow_abbrev=False, exit_on_error=False,
-        )  # fmt: skip
-        self._group = self._parser.add_argument_group("Options")
-        self._values: dict[str, str] = {}  # option word -> its `--long` name (takes a value)
-        self._flags: set[str] = set()  # long options without a value
-        self._optional: dict[str, tuple[str, str, str | None]] = {}  # word -> (--long, if
-        # no value follows, `only`)
-        self._convert: dict[str, tuple[Convert, str]] = {}  # dest -> (converter, quoted names)
-        self.entries: list[Entry] = []  # for completion
+        self.description, self.epilog = description, epilog
+        self.entries: list[Entry] = []  # in the help's order
+        self._by_name: dict[str, Entry] = {}  # every option word -> its entry
 
     def add(
         self,
@@ -140,44 +131,23 @@ class Parser:
         only: str | None = None,
     ) -> None:
         """An option. Without `metavar` it is a flag (or a counter: `action="count"`); with
-        one it takes a value, converted by `convert` (whose ValueError is a usage error). An
-        `optional` value is used when none follows (`--ray`); `only`: the one word taken as
-        its value, else `optional` (`--request-payer`)."""
-        choices = getattr(convert, "choices", None)
-        self.entries.append(
-            Entry(
-                names,
-                help,
-                metavar is not None,
-                choices,
-                convert is existing_file,
-                optional is not None,
-            )
-        )
+        one it takes a value, converted by `convert` (whose ValueError is a usage error);
+        `action="append"` collects every value. An `optional` value is used when none
+        follows (`--ray`); `only`: the one word taken as its value, else `optional`
+        (`--request-payer`)."""
         if metavar is None:
-            act = action or "store_true"
-            kind = self._group.add_argument(
-                *names,
-                action=act,
-                dest=dest,
-                help=help,
-                **({} if default is None else {"default": default}),
-            )
-            self._flags.update(n for n in names if n.startswith("--"))
+            action = action or "store_true"
+            if default is None and action == "store_true":
+                default = False
         else:
-            kind = self._group.add_argument(
-                *names, metavar=metavar, dest=dest, default=default, action=action or "store",
-                help=help,
-            )  # fmt: skip
-            long = next(n for n in names if n.startswith("--"))
-            for name in names:
-                if optional is None:
-                    self._values[name] = long
-                else:
-                    self._optional[name] = (long, optional, only)
-        if convert is not None:
-            label = " / ".join(f"'{n}'" for n in names[:2])
-            self._convert[kind.dest] = (convert, label)
+            action = action or "store"
+        entry = Entry(names, help=help, action=action, dest=dest or "", default=default,
+                      metavar=metavar, convert=convert, optional=optional, only=only)  # fmt: skip
+        if dest is None:  # as argparse names it: from the first long name, else the first
+            entry.dest = entry.long.lstrip("-").replace("-", "_")
+        self.entries.append(entry)
+        for name in names:
+            self._by_name[name] = entry
 
     @property
     def options(self) -> list[str]:
@@ -185,12 +155,16 @@ class Parser:
         return [n for e in self.entries for n in e.names]
 
     def help(self) -> str:
-        return self._parser.format_help()
+        """The help text (argparse's layout: the only use of argparse)."""
+        from ._help import render
+
+        return render(self)
 
     def tokens(self, argv: Sequence[str]) -> tuple[list[str], list[str]]:
-        """(what argparse reads, the words after `--`): each option that takes a value as
-        one `--long=value` word, as click took the words."""
+        """(the words `parse` reads, the words after `--`): each option that takes a value
+        as one `--long=value` word, as click took the words."""
         out: list[str] = []
+        by_name = self._by_name
         i = 0
         while i < len(argv):
             arg = argv[i]
@@ -198,51 +172,107 @@ class Parser:
             if arg == "--":
                 return out, list(argv[i + 1 :])
             name, eq, _ = arg.partition("=")
-            if eq and name in self._flags:
+            if eq and name[:2] == "--" and name in by_name and not by_name[name].takes_value:
                 raise UsageError(f"Option '{name}' does not take a value.")
-            if arg in self._values:
+            entry = by_name.get(arg)
+            if entry is None or not entry.takes_value:
+                out.append(arg)
+                i += 1
+            elif entry.optional is None:
                 if nxt is None:
                     raise UsageError(f"Option '{arg}' requires an argument.")
-                out.append(f"{self._values[arg]}={nxt}")
+                out.append(f"{entry.long}={nxt}")
                 i += 2
-                continue
-            if arg in self._optional:
-                long, missing, only = self._optional[arg]
+            else:
+                only = entry.only
                 takes = nxt is not None and (nxt == only if only else not _option_like(nxt))
-                out.append(f"{long}={nxt if takes else missing}")
+                out.append(f"{entry.long}={nxt if takes else entry.optional}")
                 i += 2 if takes else 1
-                continue
-            out.append(arg)
-            i += 1
-        # argparse drops a value `--` (it takes it for the end of the options): in disguise
-        return [w[:-2] + _DASHES if w.endswith("=--") and w[:2] == "--" else w for w in out], []
+        return out, []
 
-    def parse(self, argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
-        """(the options, the positional words); a UsageError for what the command refuses.
-        With `help` or `version` set, nothing else is checked."""
+    def parse(self, argv: Sequence[str]) -> tuple[SimpleNamespace, list[str]]:
+        """(the options, one attribute each, and the positional words); a UsageError for
+        what the command refuses. With `help` or `version` set, nothing else is checked."""
         words, after = self.tokens(argv)
-        try:
-            ns, extra = self._parser.parse_known_args(words)
-        except argparse.ArgumentError as exc:
-            raise UsageError(_argparse_message(exc)) from None
-        unknown = [w for w in extra if _option_like(w)]
-        if unknown:
-            raise UsageError(self._no_such(unknown[0].partition("=")[0]))
+        values = {e.dest: list(e.default) if e.action == "append" else e.default
+                  for e in self.entries}  # fmt: skip
+        positional: list[str] = []
+        unknown: str | None = None  # the first; reported once every word is read
+        i = 0
+        while i < len(words):
+            word = words[i]
+            i += 1
+            if not _option_like(word):
+                positional.append(word)
+                continue
+            found = self._option(word)
+            if found is None:
+                unknown = unknown or word.partition("=")[0]
+                continue
+            i = self._read(values, found, words, i)
+        if unknown is not None:
+            raise UsageError(self._no_such(unknown))
+        ns = SimpleNamespace(**values)
         if ns.help or ns.version:
             return ns, []
-        for dest, value in vars(ns).items():
-            if value == _DASHES:
-                setattr(ns, dest, "--")
-            elif isinstance(value, list) and _DASHES in value:
-                setattr(ns, dest, ["--" if v == _DASHES else v for v in value])
-        for dest, (convert, label) in self._convert.items():
-            raw = getattr(ns, dest)
-            if isinstance(raw, str):
+        for entry in self.entries:
+            raw = values[entry.dest]
+            if entry.convert is not None and isinstance(raw, str):
                 try:
-                    setattr(ns, dest, convert(raw))
+                    setattr(ns, entry.dest, entry.convert(raw))
                 except ValueError as exc:
+                    label = " / ".join(f"'{n}'" for n in entry.names[:2])
                     raise UsageError(f"Invalid value for {label}: {exc}") from None
-        return ns, extra + after
+        return ns, positional + after
+
+    def _read(
+        self, values: dict[str, Any], found: tuple[Entry, str | None], words: list[str], i: int
+    ) -> int:
+        """Record the option `found` (with its attached text) and, in a cluster, the ones
+        after it (`-qv`, `-qj8`); the index of the next word to read."""
+        entry, attached = found
+        while not entry.takes_value:
+            _set(values, entry, None)
+            if attached is None:
+                return i
+            letter = attached[:1]  # `-q=` has none: argparse's "-" was its message
+            following = self._by_name.get(f"-{letter}") if letter else None
+            if following is None:
+                raise UsageError(f"No such option '-{letter}'.")
+            entry, attached = following, attached[1:] or None
+        if attached is None:  # `-qj`: the next word, unless it reads as an option
+            if i == len(words) or not self._is_value(words[i]):
+                names = " / ".join(f"'{n}'" for n in entry.names)
+                raise UsageError(f"Option {names} requires an argument.")
+            attached = words[i]
+            i += 1
+        _set(values, entry, attached)
+        return i
+
+    def _is_value(self, word: str) -> bool:
+        """Whether argparse read `word` as a value, not an option: a word without a leading
+        `-`, `-`, a negative number, or an unknown `-...` with a space in it."""
+        if not _option_like(word):
+            return True
+        if self._option(word) is not None:
+            return False
+        return " " in word or _negative_number(word)
+
+    def _option(self, word: str) -> tuple[Entry, str | None] | None:
+        """(the option `word` names, the text attached to it: `--name=TEXT`, `-jTEXT`,
+        `-qTEXT`), or None for a word that names none."""
+        if not _option_like(word):
+            return None
+        by_name = self._by_name
+        entry = by_name.get(word)
+        if entry is not None:
+            return entry, None
+        name, eq, text = word.partition("=")
+        if eq and name in by_name:
+            return by_name[name], text
+        if word[1] != "-" and word[:2] in by_name:
+            return by_name[word[:2]], word[2:]
+        return None
 
     def _no_such(self, name: str) -> str:
         import difflib  # only on this error
@@ -256,22 +286,29 @@ class Parser:
         return text
 
 
-_DASHES = "\0--"  # no word of a command line holds a NUL
+def _set(values: dict[str, Any], entry: Entry, value: str | None) -> None:
+    """Record one occurrence of `entry` (with its value, if it takes one)."""
+    action, dest = entry.action, entry.dest
+    if action == "append":
+        values[dest].append(value)
+    elif action == "count":
+        values[dest] = (values[dest] or 0) + 1
+    elif action == "store_true":
+        values[dest] = True
+    else:
+        values[dest] = value
 
 
 def _option_like(word: str) -> bool:
     return word.startswith("-") and len(word) > 1
 
 
-def _argparse_message(exc: argparse.ArgumentError) -> str:
-    """The errors argparse still finds after `tokens` (short options run together, `-qj`)."""
-    names = " / ".join(f"'{n}'" for n in (exc.argument_name or "").split("/"))
-    if exc.message.startswith("ignored explicit argument"):  # -qz: z is no option of ours
-        letter = exc.message.split("'")[1][:1]
-        return f"No such option '-{letter}'."
-    if exc.message.startswith("expected"):
-        return f"Option {names} requires an argument."
-    return f"Invalid value for {names}: {exc.message}"
+def _negative_number(word: str) -> bool:
+    """`-5`, `-1.5`, `-.5` (argparse's pattern)."""
+    whole, dot, fraction = word[1:].partition(".")
+    if not dot:
+        return whole.isdecimal()
+    return (whole == "" or whole.isdecimal()) and fraction.isdecimal()
 
 
 # --- value checks, in click's words (scripts may match them) ---------------------------------
