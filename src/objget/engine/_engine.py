@@ -8,7 +8,6 @@ checkpoints, reports progress, and on the first final error cancels everything a
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Callable
@@ -17,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from .._config import DownloadConfig, small_buffer, stream_buffer
 from .._exceptions import RangeNotSupported, TransportError
+from .._log import log
 from .._models import ByteRange, ObjectMeta, Progress
 from .._ranges import check_range_answer
 from ..backends._base import Abortable, Backend, Checksummer
@@ -35,7 +35,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Engine", "EngineHooks"]
 
-log = logging.getLogger("objget")
 
 TICK = 0.02  # the main loop's period: live checkpoints, the stream controller, progress
 STALE = 0.1  # a stream silent this long after its first bytes may be taken over at the tail

@@ -25,12 +25,12 @@ not hang the run (the live record is ignored and the caller starts over).
 from __future__ import annotations
 
 import bisect
-import logging
 import os
 import stat
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+from .._log import log
 from .._models import ObjectMeta
 from ..backends._base import Checksummer
 from ..backends._redact import redact_text
@@ -49,7 +49,6 @@ __all__ = [
     "shown",
 ]
 
-log = logging.getLogger("objget")
 
 _CHUNK = 1024 * 1024
 _O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
