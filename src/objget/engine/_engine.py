@@ -40,7 +40,8 @@ TICK = 0.02  # the main loop's period: live checkpoints, the stream controller, 
 STALE = 0.1  # a stream silent this long after its first bytes may be taken over at the tail
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+# eq=False: nothing compares these by value (identity), so no __eq__/__hash__ is built at import
+@dataclass(frozen=True, eq=False, kw_only=True, slots=True)
 class EngineHooks:
     """What the engine calls back into: checkpoint saving and progress reporting.
 

@@ -55,7 +55,8 @@ _O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+# eq=False: nothing compares these by value (identity), so no __eq__/__hash__ is built at import
+@dataclass(frozen=True, eq=False, kw_only=True, slots=True)
 class Resume:
     """Where a run starts: the spans on disk, and why earlier progress was dropped."""
 
