@@ -239,7 +239,7 @@ class Scheduler:
             segments.extend(
                 Span(s, e, crc) for s, e, crc in (c.mark for c in self._active) if e > s
             )
-        return tuple(sorted(segments))
+        return tuple(sorted(segments, key=lambda sp: sp.start))  # they never overlap
 
     def add_retry(self) -> None:
         with self.lock:
