@@ -8,7 +8,8 @@ download no longer loads or builds, each measured with callgrind on an 8 MiB dow
 - `json`: the checkpoint codec imports it at its first use (a download that saves no
   checkpoint, such as one from a server without ranges, never needs it);
 - value equality (`__eq__`, `__hash__`: two generated methods each, compiled at import) only on
-  the records something compares; the others are `eq=False`.
+  the records something compares; the others are `eq=False`;
+- `encodings.ascii`: the boot id is read as bytes.
 
 Module sets and class lists in a fresh interpreter, not timings.
 """
@@ -81,3 +82,10 @@ def test_a_download_builds_value_equality_only_where_something_compares(tmp_path
     assert {name for name, eq, _ in records if eq} == VALUE_RECORDS
     assert {name for name, _, lt in records if lt} == ORDERED_RECORDS
     assert "objget.engine._scheduler.Claim" not in {name for name, _, _ in records}
+
+
+def test_reading_the_boot_id_loads_no_codec_module():
+    """A ranged download tags its live record with the boot id: read as bytes, not through
+    a text file's "ascii" codec (`encodings.ascii`, a module to import)."""
+    loaded = _loaded_after("from objget.engine._live import boot_id\nassert boot_id()")
+    assert "encodings.ascii" not in loaded
