@@ -9,7 +9,9 @@ download no longer loads or builds, each measured with callgrind on an 8 MiB dow
   checkpoint, such as one from a server without ranges, never needs it);
 - value equality (`__eq__`, `__hash__`: two generated methods each, compiled at import) only on
   the records something compares; the others are `eq=False`;
-- `encodings.ascii`: the boot id is read as bytes.
+- `encodings.ascii`: the boot id is read as bytes;
+- `engine._throttle`: imported by the engine only for a rate limit (the module budget of
+  `test_import_cost.py`, 50, holds with `_log.py` added).
 
 Module sets and class lists in a fresh interpreter, not timings.
 """
@@ -50,6 +52,7 @@ def test_a_library_download_imports_no_logging_idna_or_json(tmp_path):
 def test_a_quiet_command_download_imports_no_idna_or_json(tmp_path):
     loaded = _quiet_download(tmp_path, "sorted(_sys.modules)")
     assert _matching(loaded, (*IDNA, "json")) == []
+    assert "objget.engine._throttle" not in loaded  # only with a rate limit
 
 
 # The dataclasses of the plain-HTTP download that compare by value: the public values, and the
