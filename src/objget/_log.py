@@ -29,7 +29,7 @@ __all__ = ["DEBUG", "INFO", "WARNING", "Log", "log", "when_bound"]
 # logging's levels, without logging (pinned to logging's own values by a test)
 DEBUG, INFO, WARNING = 10, 20, 30
 
-_lock = threading.Lock()
+_lock = threading.RLock()  # (a job may call `when_bound` again)
 _waiting: list[Callable[[], None]] = []
 
 
@@ -74,14 +74,12 @@ def _bind(name: str) -> Logger:
     waited for logging run once (`logging` is loaded: the caller checked)."""
     import logging
 
-    with _lock:
+    with _lock:  # the jobs run under it: a second thread's first record waits for them
         root = logging.getLogger("objget")
         if not any(isinstance(h, logging.NullHandler) for h in root.handlers):
             root.addHandler(logging.NullHandler())
-        waiting = _waiting[:]
-        _waiting.clear()
-    for job in waiting:
-        job()
+        while _waiting:
+            _waiting.pop(0)()
     return logging.getLogger(name)
 
 
