@@ -11,7 +11,7 @@ never imports the batch, OSS or oss2 modules.
 from __future__ import annotations
 
 import importlib
-import logging
+import sys
 from typing import TYPE_CHECKING
 
 from ._exceptions import (
@@ -110,4 +110,7 @@ def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))
 
 
-logging.getLogger("objget").addHandler(logging.NullHandler())
+if "logging" in sys.modules:  # someone may configure it: objget's logger gets its NullHandler
+    from . import _log  # (when logging is loaded later: at the library's first record, _log.py)
+
+    _log.log.bound()

@@ -14,7 +14,6 @@ the proxy requests would pick for the endpoint (`_bucket_proxy`).
 from __future__ import annotations
 
 import dataclasses
-import logging
 import os
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -36,7 +35,6 @@ from .engine._downloader import Downloader, head_with_retry
 
 __all__ = ["resumable_download"]
 
-log = logging.getLogger("objget")
 
 MiB = 1024 * 1024
 _MAX_PARTS = 100_000

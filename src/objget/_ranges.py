@@ -30,7 +30,8 @@ def range_header(rng: ByteRange) -> str:
     return f"bytes={rng.start}-{rng.stop - 1}"
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+# eq=False: nothing compares these by value (identity), so no __eq__/__hash__ is built at import
+@dataclass(frozen=True, eq=False, kw_only=True, slots=True)
 class ContentRange:
     """A parsed `Content-Range: bytes a-b/total` as a half-open range; total None for `*`."""
 
@@ -52,7 +53,8 @@ def parse_content_range(value: str | None) -> ContentRange | None:
     return ContentRange(range=ByteRange(first, last + 1), total=total)
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+# eq=False: nothing compares these by value (identity), so no __eq__/__hash__ is built at import
+@dataclass(frozen=True, eq=False, kw_only=True, slots=True)
 class RangeCheck:
     """Why a ranged answer is unusable; `ok` when it is exactly what was asked."""
 

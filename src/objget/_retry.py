@@ -58,7 +58,8 @@ def backoff_delay(policy: RetryPolicy, failures: int, rand: float) -> float:
     return cap * rand
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+# eq=False: nothing compares these by value (identity), so no __eq__/__hash__ is built at import
+@dataclass(frozen=True, eq=False, kw_only=True, slots=True)
 class RetryState:
     """Consecutive failures of one part without progress, and the time spent waiting on them.
 

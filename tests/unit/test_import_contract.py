@@ -286,6 +286,7 @@ BATCH_MAY_IMPORT = FACES | {
     "objget._exceptions",
     "objget._exit",
     "objget._extras",
+    "objget._log",  # the library's logger (logging only once it is loaded)
     "objget.backends",
     "objget.backends._base",
     "objget.integrity",  # the package's public names: the checks, as the engine runs them

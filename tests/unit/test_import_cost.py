@@ -76,8 +76,10 @@ def _child(code: str, expr: str, env: dict[str, str] | None = None) -> Any:
     """Run `code` in a fresh interpreter, then `expr` there (`_sys` is sys): its JSON value."""
     script = code + textwrap.dedent(
         f"""
-        import json as _json, sys as _sys
-        _sys.stdout.write("\\n" + _json.dumps({expr}))
+        import sys as _sys
+        _value = {expr}
+        import json as _json  # after: `expr` may list the modules
+        _sys.stdout.write("\\n" + _json.dumps(_value))
         """
     )
     if env is None:

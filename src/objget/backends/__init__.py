@@ -51,7 +51,8 @@ def backend_key(source: str) -> tuple[str, str]:
     return parts.scheme.lower(), parts.netloc
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+# eq=False: nothing compares these by value (identity), so no __eq__/__hash__ is built at import
+@dataclass(frozen=True, eq=False, kw_only=True, slots=True)
 class Resolved:
     """A source URL turned into the backend to ask, its key, and the version it names."""
 

@@ -21,13 +21,13 @@ credentials, and the request is then retried under the download's one retry poli
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
 from .._exceptions import DownloadError
+from .._log import log
 from ._oss_auth import OssCredentials
 from ._redact import RedactFilter, redact_text
 
@@ -40,7 +40,6 @@ __all__ = [
     "key_of",
 ]
 
-log = logging.getLogger("objget")
 
 CHAIN_HINT = (
     "set OSS_ACCESS_KEY_ID and OSS_ACCESS_KEY_SECRET, fix the chain's configuration, or pass "
@@ -171,6 +170,8 @@ def chain_credentials() -> ChainCredentials | None:
         from alibabacloud_credentials.client import Client
     except ImportError:
         return None
+    import logging  # loaded already: the credentials library logs through it
+
     chain_log = logging.getLogger("credentials")  # the library's own logger and handler
     if not any(isinstance(f, RedactFilter) for f in chain_log.filters):
         chain_log.addFilter(RedactFilter())

@@ -35,16 +35,15 @@ from __future__ import annotations
 import base64
 import functools
 import ipaddress
-import logging
 import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
-__all__ = ["ProxyRules", "ProxyUrl", "match_no_proxy", "parse_proxy", "proxy_rules"]
+from .._log import log
 
-log = logging.getLogger("objget")
+__all__ = ["ProxyRules", "ProxyUrl", "match_no_proxy", "parse_proxy", "proxy_rules"]
 
 _SEPARATORS = re.compile(r"[,\s]+")
 

@@ -12,11 +12,16 @@ on the handler it installs for `-v`/`-vv`, which sees every record of every logg
 
 from __future__ import annotations
 
-import logging
 import re
+import sys
 import threading
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from .._log import when_bound
+
+if TYPE_CHECKING:
+    from logging import Handler, LogRecord
 
 __all__ = [
     "REDACTED",
@@ -144,11 +149,14 @@ def redact_text(text: str) -> str:
     return text
 
 
-class RedactFilter(logging.Filter):
+class RedactFilter:
     """Rewrites a record so that no secret reaches any handler: the message is formatted
-    here and redacted (the arguments dropped), the traceback and stack text likewise."""
+    here and redacted (the arguments dropped), the traceback and stack text likewise.
 
-    def filter(self, record: logging.LogRecord) -> bool:
+    A logging filter is any object with this `filter` method (`logging.Filterer`): not a
+    `logging.Filter` subclass, so that `redact_url`'s importers do not import `logging`."""
+
+    def filter(self, record: LogRecord) -> bool:
         if getattr(record, "_objget_redacted", False):
             return True
         try:
@@ -158,6 +166,8 @@ class RedactFilter(logging.Filter):
             return True
         record.msg, record.args = redact_text(message), None
         if record.exc_info and not record.exc_text:
+            import logging  # a record exists: logging is loaded
+
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
             record.exc_text = redact_text(record.exc_text)
@@ -167,9 +177,11 @@ class RedactFilter(logging.Filter):
         return True
 
 
-def redacting_handler(stream: TextIO) -> logging.Handler:
+def redacting_handler(stream: TextIO) -> Handler:
     """A stream handler with `RedactFilter`: for the command's `-v`/`-vv` (a handler's filter
     sees every record it handles, from any logger)."""
+    import logging
+
     handler = logging.StreamHandler(stream)
     handler.addFilter(RedactFilter())
     return handler
@@ -182,7 +194,14 @@ _filtered: set[str] = set()
 def install_redaction() -> None:
     """Put `RedactFilter` on the loggers of objget and the libraries below it that exist now
     (and on the known ones, made here if need be). Called again after botocore is imported,
-    for the loggers its modules made."""
+    for the loggers its modules made. Without `logging` loaded there is no record to redact
+    and no logger to put a filter on: then it runs when the library first logs after
+    `logging` is loaded (`_log.when_bound`), and again at every call made after that."""
+    if "logging" not in sys.modules:
+        when_bound(install_redaction)
+        return
+    import logging
+
     with _lock:
         existing = [
             name

@@ -45,7 +45,8 @@ _ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
 _DEFAULT_PORT = {"http": 80, "https": 443}
 
 
-@dataclass(frozen=True, slots=True)
+# eq=False: nothing compares these by value (identity), so no __eq__/__hash__ is built at import
+@dataclass(frozen=True, eq=False, slots=True)
 class Origin:
     """Where to connect: `scheme` ("http"/"https"), `host` (no brackets), `port`; and the
     `Host` header value for it."""

@@ -61,8 +61,11 @@ def wrap(
 ) -> tuple[ssl.SSLSocket, object]:
     """The TLS handshake on `sock` (under its current timeout, the connect timeout), SNI and
     host name check for `host`; the socket then times out reads after `read_timeout`. Also
-    returns OpenSSL's read for bodies (None where CPython has no `_sslobj`)."""
-    tls = ctx.wrap_socket(sock, server_hostname=host.rstrip("."))
+    returns OpenSSL's read for bodies (None where CPython has no `_sslobj`). The name goes in
+    as bytes when ASCII (always, from `_target.origin`): ssl encodes a str with the idna codec,
+    a module load that is most of the work for a name already ASCII."""
+    name = host.rstrip(".")
+    tls = ctx.wrap_socket(sock, server_hostname=name.encode("ascii") if name.isascii() else name)
     tls.settimeout(read_timeout)
     sslobj = getattr(tls, "_sslobj", None)
     read = getattr(sslobj, "read", None)

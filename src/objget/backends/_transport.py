@@ -18,7 +18,6 @@ engine's retry policy decides.
 
 from __future__ import annotations
 
-import logging
 import os
 import re
 import threading
@@ -28,6 +27,7 @@ from urllib.parse import urljoin
 
 from .._config import DownloadConfig
 from .._exceptions import RemoteError, TransportError
+from .._log import DEBUG, log
 from .._retry import parse_retry_after
 from ._answer import Conn, Stale, content_length, frame, read_head
 from ._body import ResponseBody
@@ -42,8 +42,6 @@ if TYPE_CHECKING:
     from ._proxy import ProxyRules, ProxyUrl
 
 __all__ = ["ResponseBody", "Transport", "content_length", "error_for_status", "redact_url"]
-
-log = logging.getLogger("objget")
 
 # every variable `_proxy.proxy_rules` reads a proxy from (set, even empty, or logged about)
 _PROXY_VARIABLES = (
@@ -160,7 +158,7 @@ class Transport:
         body = self._exchange(
             method, (where.scheme, where.host, where.port, proxy), where, raw, source
         )
-        if log.isEnabledFor(logging.DEBUG):
+        if log.isEnabledFor(DEBUG):
             log.debug("%s %s -> %d", method, redact_url(url), body.status)
         return body
 

@@ -6,11 +6,11 @@ Pins the object with `If-Match` when the server gave a strong ETag, else with `I
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Mapping
 
 from .._exceptions import DownloadError, ObjectChanged
+from .._log import log
 from .._models import ByteRange, ObjectMeta
 from .._ranges import parse_content_range, range_header
 from ._base import ObjectChecks
@@ -19,8 +19,6 @@ from ._redact import SecretHeaders
 from ._transport import ResponseBody, Transport, error_for_status, redact_url, retry_after_of
 
 __all__ = ["HttpBackend"]
-
-log = logging.getLogger("objget")
 
 
 class HttpBackend:

@@ -12,7 +12,6 @@ the S3 XML (`_s3_errors.py`); a region redirect is followed once.
 from __future__ import annotations
 
 import base64
-import logging
 import re
 import threading
 import time
@@ -20,6 +19,7 @@ from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING
 
 from .._exceptions import AccessDenied, DownloadError
+from .._log import log
 from .._models import ByteRange, ObjectMeta
 from .._ranges import range_header
 from ._base import ObjectChecks
@@ -35,8 +35,6 @@ if TYPE_CHECKING:  # loaded where used: an error answer, a listing (xml.etree, h
     from ._s3_list import ListedObject
 
 __all__ = ["S3Backend", "open_s3"]
-
-log = logging.getLogger("objget")
 
 _PLAIN_MD5 = re.compile(r'^"?([0-9a-fA-F]{32})"?$')
 _ACCESS_CODES = frozenset({"ExpiredToken", "InvalidToken", "TokenRefreshRequired"})

@@ -16,18 +16,17 @@ cancelled); its return value is ignored.
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Protocol, TypeVar
 
 from .._config import RetryPolicy
 from .._exceptions import TransportError
+from .._log import log
 from .._retry import RetryState, after_failure
 
 __all__ = ["Attempts", "iter_with_retry", "list_with_retry", "run_with_retry"]
 
-log = logging.getLogger("objget")
 
 T = TypeVar("T")
 

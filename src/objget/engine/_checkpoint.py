@@ -23,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
-import json
 import os
 import stat
 import zlib
@@ -94,7 +93,10 @@ class CheckpointInvalid(ValueError):
 
 
 def frame(body: dict[str, object]) -> bytes:
-    """One JSON line and the CRC-32 of its text: a record that is exactly right or rejected."""
+    """One JSON line and the CRC-32 of its text: a record that is exactly right or rejected.
+    (json is imported here: a download that ends before its first save never needs it.)"""
+    import json
+
     text = json.dumps(body, sort_keys=True, separators=(",", ":"))
     return f"{text}\n{zlib.crc32(text.encode()):08x}\n".encode()
 
@@ -109,6 +111,8 @@ def unframe(data: bytes, fmt: str, version: int) -> dict[str, object]:
         raise CheckpointInvalid("not an objget checkpoint (bad framing)") from None
     if tail != "" or crc_line != f"{zlib.crc32(text.encode()):08x}":
         raise CheckpointInvalid("checksum mismatch (truncated or corrupted)")
+    import json
+
     try:
         body = json.loads(text)
     except (ValueError, RecursionError):

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 __all__ = ["ControllerSettings"]
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+# eq=False: nothing compares these by value (identity), so no __eq__/__hash__ is built at import
+@dataclass(frozen=True, eq=False, kw_only=True, slots=True)
 class ControllerSettings:
     """Tuning of the stream controller; the defaults suit both loopback and internet paths.
 

@@ -7,7 +7,6 @@ context manager. The destination is replaced only after the bytes were verified.
 
 from __future__ import annotations
 
-import logging
 import os
 import time
 from collections.abc import Callable
@@ -15,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from .._config import DownloadConfig, RetryPolicy
 from .._exceptions import DownloadError
+from .._log import log
 from .._models import DownloadResult, ObjectMeta, Progress
 from ..backends import BackendOptions, resolve
 from ..backends._base import Backend
@@ -36,7 +36,6 @@ __all__ = [
     "head_with_retry",
 ]  # fmt: skip
 
-log = logging.getLogger("objget")
 
 ProgressListener = Callable[[Progress], None]
 

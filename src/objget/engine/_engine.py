@@ -8,7 +8,6 @@ checkpoints, reports progress, and on the first final error cancels everything a
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Callable
@@ -17,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from .._config import DownloadConfig, small_buffer, stream_buffer
 from .._exceptions import RangeNotSupported, TransportError
+from .._log import log
 from .._models import ByteRange, ObjectMeta, Progress
 from .._ranges import check_range_answer
 from ..backends._base import Abortable, Backend, Checksummer
@@ -26,22 +26,21 @@ from ._fileio import pwrite_all
 from ._live import SEGMENT
 from ._saver import SaverThread
 from ._scheduler import Claim, Scheduler
-from ._throttle import RateLimiter
 from ._write_gate import WriteGate
 from ._writeback import WriteBehind
 
 if TYPE_CHECKING:
     from ._stream_sink import OrderedSink
+    from ._throttle import RateLimiter
 
 __all__ = ["Engine", "EngineHooks"]
 
-log = logging.getLogger("objget")
 
 TICK = 0.02  # the main loop's period: live checkpoints, the stream controller, progress
 STALE = 0.1  # a stream silent this long after its first bytes may be taken over at the tail
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@dataclass(frozen=True, eq=False, kw_only=True, slots=True)  # eq=False: nothing compares them
 class EngineHooks:
     """What the engine calls back into: checkpoint saving and progress reporting.
 
@@ -104,6 +103,8 @@ class Engine:
         self._error: BaseException | None = None
         self._error_lock = threading.Lock()
         if limiter is None and config.limit_rate:
+            from ._throttle import RateLimiter  # a 51st module on a plain download's path
+
             limiter = RateLimiter(config.limit_rate)
         self._limiter = limiter.bound(self._cancel.wait) if limiter is not None else None
         self._target = 1

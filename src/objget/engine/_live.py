@@ -80,10 +80,11 @@ def new_run() -> str:
 
 
 def boot_id() -> str | None:
-    """This boot of the kernel (Linux's boot id); None where there is none."""
+    """This boot of the kernel (Linux's boot id); None where there is none. (Read as bytes:
+    a text file's "ascii" codec is one more module to import at start.)"""
     try:
-        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as f:
-            return f.read().strip() or None
+        with open("/proc/sys/kernel/random/boot_id", "rb") as f:
+            return f.read().strip().decode("ascii") or None
     except OSError:
         return None
 

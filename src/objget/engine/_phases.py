@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 import errno
-import logging
 import os
 import time
 from collections.abc import Callable
@@ -26,6 +25,7 @@ from typing import TYPE_CHECKING
 
 from .._config import DownloadConfig, small_buffer
 from .._exceptions import CheckpointError, ObjectChanged
+from .._log import log
 from .._models import ByteRange, DownloadResult, ObjectMeta, Progress
 from ..backends._base import Backend, Checksummer
 from ..integrity import FileCheck, Verified
@@ -54,7 +54,6 @@ if TYPE_CHECKING:
 # Paths: where a destination's files go (prepare's argument); Span: what windows report
 __all__ = ["Job", "Paths", "Span", "fetch", "finish", "prepare"]
 
-log = logging.getLogger("objget")
 
 Paths = ck.Paths
 ProgressListener = Callable[[Progress], None]

@@ -33,7 +33,8 @@ MAX_PARTS = 10_000
 Combine = Callable[[int, int, int], int]
 
 
-@dataclass(frozen=True, slots=True, order=True)
+# no order=True: nothing sorts spans but by `start` (four generated methods fewer at import)
+@dataclass(frozen=True, slots=True)
 class Span:
     """A done range `[start, stop)` with the CRC of its bytes (None when no CRC is kept)."""
 

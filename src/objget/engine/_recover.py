@@ -25,12 +25,12 @@ not hang the run (the live record is ignored and the caller starts over).
 from __future__ import annotations
 
 import bisect
-import logging
 import os
 import stat
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+from .._log import log
 from .._models import ObjectMeta
 from ..backends._base import Checksummer
 from ..backends._redact import redact_text
@@ -49,14 +49,14 @@ __all__ = [
     "shown",
 ]
 
-log = logging.getLogger("objget")
 
 _CHUNK = 1024 * 1024
 _O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+# eq=False: nothing compares these by value (identity), so no __eq__/__hash__ is built at import
+@dataclass(frozen=True, eq=False, kw_only=True, slots=True)
 class Resume:
     """Where a run starts: the spans on disk, and why earlier progress was dropped."""
 

@@ -14,17 +14,15 @@ saver writes no checkpoint again: the last one written before the failure stays 
 
 from __future__ import annotations
 
-import logging
 import os
 import threading
 from collections.abc import Callable
 
+from .._log import log
 from . import _checkpoint as ck
 from ._plan import Span
 
 __all__ = ["DurableSaver", "SaverThread", "save_quietly"]
-
-log = logging.getLogger("objget")
 
 
 class DurableSaver:

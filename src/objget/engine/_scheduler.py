@@ -25,7 +25,6 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 
 from .._models import ByteRange
 from ..backends._base import Abortable
@@ -34,21 +33,26 @@ from ._plan import MIN_PART, Combine, Span, add_span, guided_size, merge_spans, 
 __all__ = ["Claim", "Scheduler"]
 
 
-@dataclass(eq=False, slots=True)
 class Claim:
     """A range one worker streams. `mark` is `(segment start, written end, segment CRC)`:
     bytes `[mark[0], mark[1])` are written (pwrite returned) but not yet in the ledger. The
-    owner replaces the whole tuple after each write, so a snapshot never sees a torn mark."""
+    owner replaces the whole tuple after each write, so a snapshot never sees a torn mark.
 
-    pos: int
-    stop: int
-    crc0: int = 0
-    mark: tuple[int, int, int] = (0, 0, 0)
-    body: object | None = field(default=None)
-    moved: float = float("inf")  # when the owner last reserved a byte (none yet: never silent)
+    Mutable state with one owner, compared by identity: a plain class, not a dataclass (whose
+    generated methods are compiled when the module is imported, on every download)."""
 
-    def __post_init__(self) -> None:
-        self.mark = (self.pos, self.pos, self.crc0)
+    __slots__ = ("body", "crc0", "mark", "moved", "pos", "stop")
+
+    def __init__(self, pos: int, stop: int, *, crc0: int = 0) -> None:
+        self.pos = pos
+        self.stop = stop
+        self.crc0 = crc0
+        self.mark = (pos, pos, crc0)
+        self.body: object | None = None
+        self.moved = float("inf")  # when the owner last reserved a byte (none yet: never silent)
+
+    def __repr__(self) -> str:
+        return f"Claim(pos={self.pos}, stop={self.stop}, mark={self.mark})"
 
     @property
     def written(self) -> int:
@@ -235,7 +239,7 @@ class Scheduler:
             segments.extend(
                 Span(s, e, crc) for s, e, crc in (c.mark for c in self._active) if e > s
             )
-        return tuple(sorted(segments))
+        return tuple(sorted(segments, key=lambda sp: sp.start))  # they never overlap
 
     def add_retry(self) -> None:
         with self.lock:

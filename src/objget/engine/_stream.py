@@ -12,11 +12,11 @@ the bytes in the order they are sent — but only after the bytes went out: a mi
 from __future__ import annotations
 
 import dataclasses
-import logging
 import time
 
 from .._config import DownloadConfig, small_buffer
 from .._exceptions import DownloadError, IntegrityError
+from .._log import log
 from .._models import ByteRange, DownloadResult
 from ..backends import Cache, resolve
 from ..backends._base import Backend
@@ -29,7 +29,6 @@ from ._verify import checksummer_of
 
 __all__ = ["STREAM_PART", "StreamDownload"]
 
-log = logging.getLogger("objget")
 
 MiB = 1024 * 1024
 # Parts of a stream: small enough that several fit in the reorder window (a part beyond the

@@ -9,9 +9,9 @@ CRC of each part, then of their concatenated big-endian values).
 from __future__ import annotations
 
 import hashlib
-import logging
 
 from .._config import DownloadConfig
+from .._log import log
 from .._models import ObjectMeta
 from ..backends._base import Backend
 from ..integrity.checks import FileCheck
@@ -20,8 +20,6 @@ from ._stream_sink import StreamCheck
 from ._verify import file_checks_of
 
 __all__ = ["CompositeStreamCheck", "HashCheck", "stream_checks"]
-
-log = logging.getLogger("objget")
 
 
 def stream_checks(

@@ -10,7 +10,6 @@ an mtime equal, to the second, to the object's Last-Modified (HTTP dates have wh
 
 from __future__ import annotations
 
-import logging
 import os
 import re
 import stat
@@ -18,6 +17,7 @@ import time
 from datetime import datetime, timezone
 
 from .._config import DownloadConfig
+from .._log import log
 from .._models import DownloadResult, ObjectMeta
 
 __all__ = ["file_sha256", "remote_seconds", "skip_existing", "stamp", "up_to_date"]
@@ -28,7 +28,6 @@ _IMF_FIXDATE = re.compile(
 )
 _MONTHS = "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec"
 
-log = logging.getLogger("objget")
 
 _NS = 1_000_000_000
 

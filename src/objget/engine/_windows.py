@@ -15,7 +15,6 @@ reads the resumed spans back once more before it commits (`bad_spans`).
 
 from __future__ import annotations
 
-import logging
 import os
 import re
 import time
@@ -25,6 +24,7 @@ from typing import Protocol
 
 from .._config import DownloadConfig, small_buffer
 from .._exceptions import IntegrityError
+from .._log import log
 from .._models import ByteRange, DownloadResult, ObjectMeta
 from ..backends._base import Backend, Checksummer
 from ..integrity import checksummer_for
@@ -41,7 +41,6 @@ from ._verify import checksummer_of, verify
 
 __all__ = ["SharedPart", "WindowReport", "prepare_window", "range_paths"]
 
-log = logging.getLogger("objget")
 _CHUNK = 4 * 1024 * 1024
 _O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)

@@ -13,10 +13,10 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
+from .._log import log
 from .checks import CRCS, DIGESTS, SUMS, Checksummer, FileCheck, ObjectChecks
 
 if TYPE_CHECKING:  # the checkers' modules load when an object offers such a check
@@ -24,7 +24,6 @@ if TYPE_CHECKING:  # the checkers' modules load when an object offers such a che
 
 __all__ = ["checksummer_for", "file_checks_for", "full_object_digest"]
 
-log = logging.getLogger("objget")
 
 PartSizes = Callable[[], "tuple[int, ...] | None"]
 

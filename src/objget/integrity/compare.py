@@ -22,7 +22,8 @@ class _HasText(Protocol):
     def text(self) -> str: ...
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+# eq=False: nothing compares these by value (identity), so no __eq__/__hash__ is built at import
+@dataclass(frozen=True, eq=False, kw_only=True, slots=True)
 class Verified:
     """What was checked (`names`, `size` first) and each checksum's value (`values`:
     name -> value in the form the store or the user gave it)."""

@@ -28,7 +28,6 @@ succeeded removes the journal (`remove`); one with a failure keeps it.
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import sqlite3
 import time
@@ -37,12 +36,12 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from .._exceptions import CheckpointError
+from .._log import log
 from ..engine._engine_face import DestLock, fsync_dir, remove_quietly
 from ._batch_paths import JOURNAL_NAMES, LOCK_NAME
 
 __all__ = ["Done", "Journal", "Row", "Running"]
 
-log = logging.getLogger("objget")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS objects (

@@ -14,7 +14,6 @@ object whose directory fsync failed is failed instead). One `RateLimiter` serves
 from __future__ import annotations
 
 import dataclasses
-import logging
 import os
 import threading
 from collections import deque
@@ -24,6 +23,7 @@ from queue import SimpleQueue
 
 from .._config import small_buffer
 from .._exceptions import DownloadError
+from .._log import log
 from .._models import DownloadResult, ObjectMeta
 from ..engine._downloader import Downloader, download_shared, head_with_retry
 from ..engine._engine_face import (
@@ -45,7 +45,6 @@ from ._batch_sources import Planned
 
 __all__ = ["LARGE", "Runner", "Stopped"]
 
-log = logging.getLogger("objget")
 
 MiB = 1024 * 1024
 LARGE = 16 * MiB

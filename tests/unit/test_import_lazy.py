@@ -1,0 +1,94 @@
+"""Start-up cost guard, continued (`test_import_cost.py` holds the helpers): what a plain
+download no longer loads or builds, each measured with callgrind on an 8 MiB download (issue 16).
+
+- `logging` (~20 M instructions with `traceback`, `string`, `weakref`...): the library logs
+  through `objget._log`, which imports nothing until some code has imported `logging`;
+- Python's idna codec (`encodings.idna`, `stringprep`, `unicodedata`): getaddrinfo and ssl
+  load it for a str host name; objget hands them the (ASCII) name as bytes;
+- `json`: the checkpoint codec imports it at its first use (a download that saves no
+  checkpoint, such as one from a server without ranges, never needs it);
+- value equality (`__eq__`, `__hash__`: two generated methods each, compiled at import) only on
+  the records something compares; the others are `eq=False`;
+- `encodings.ascii`: the boot id is read as bytes;
+- `engine._throttle`: imported by the engine only for a rate limit (the module budget of
+  `test_import_cost.py`, 50, holds with `_log.py` added).
+
+Module sets and class lists in a fresh interpreter, not timings.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .test_import_cost import _loaded_after, _matching, _quiet_download, _served
+
+IDNA = ("encodings.idna", "stringprep", "unicodedata")
+
+
+def test_import_objget_loads_no_logging():
+    assert "logging" not in _loaded_after("import objget")
+
+
+def _library_download(tmp_path: Any) -> list[str]:
+    """The modules left loaded by `objget.download` of 100 kB over plain HTTP from a server
+    without ranges, in a fresh interpreter that never imports the command."""
+    (tmp_path / "blob").write_bytes(b"q" * 100_000)
+    body = f"""
+        import objget
+        objget.download(url_of("blob"), {str(tmp_path / "out")!r})
+        """
+    script = _served(tmp_path, body)
+    script = "\n".join(s for s in script.splitlines() if not s.startswith("from objget.cli "))
+    loaded = _loaded_after(script)
+    assert (tmp_path / "out").read_bytes() == b"q" * 100_000
+    assert "objget.engine._engine" in loaded
+    return loaded
+
+
+def test_a_library_download_imports_no_logging_idna_or_json(tmp_path):
+    assert _matching(_library_download(tmp_path), ("logging", *IDNA, "json")) == []
+
+
+def test_a_quiet_command_download_imports_no_idna_or_json(tmp_path):
+    loaded = _quiet_download(tmp_path, "sorted(_sys.modules)")
+    assert _matching(loaded, (*IDNA, "json")) == []
+    assert "objget.engine._throttle" not in loaded  # only with a rate limit
+
+
+# The dataclasses of the plain-HTTP download that compare by value: the public values, and the
+# internal ones something compares (Span, Checkpoint, Live, LiveTag: the codecs' round trips and
+# the live record's checks; ObjectChecks: a public name of objget.backends; Paths:
+# objget.testing hands it out). A new one here costs its __eq__ and __hash__ at every start:
+# give it eq=False unless something compares it.
+VALUE_RECORDS = {
+    "objget._config.DownloadConfig", "objget._config.RetryPolicy", "objget._config.Timeouts",
+    "objget._models.ByteRange", "objget._models.DownloadResult", "objget._models.ObjectMeta",
+    "objget._models.Progress", "objget.backends._options.BackendOptions",
+    "objget.integrity.checks.ObjectChecks", "objget.engine._plan.Span",
+    "objget.engine._checkpoint.Checkpoint", "objget.engine._checkpoint.Paths",
+    "objget.engine._live.Live", "objget.engine._live.LiveTag",
+}  # fmt: skip
+# ... and the ones that sort (order=True: four generated methods more)
+ORDERED_RECORDS = {"objget._models.ByteRange"}
+# each dataclass of objget's loaded modules: [module.name, has __eq__, has __lt__] (one line:
+# `_child` dedents the code it is given)
+_RECORDS = (
+    'sorted([f"{m}.{c.__qualname__}", "__eq__" in vars(c), "__lt__" in vars(c)] '
+    'for m, mod in list(_sys.modules.items()) if m.startswith("objget") '
+    "for c in vars(mod).values() "
+    'if isinstance(c, type) and c.__module__ == m and "__dataclass_fields__" in vars(c))'
+)
+
+
+def test_a_download_builds_value_equality_only_where_something_compares(tmp_path):
+    records = _quiet_download(tmp_path, _RECORDS)
+    assert {name for name, eq, _ in records if eq} == VALUE_RECORDS
+    assert {name for name, _, lt in records if lt} == ORDERED_RECORDS
+    assert "objget.engine._scheduler.Claim" not in {name for name, _, _ in records}
+
+
+def test_reading_the_boot_id_loads_no_codec_module():
+    """A ranged download tags its live record with the boot id: read as bytes, not through
+    a text file's "ascii" codec (`encodings.ascii`, a module to import)."""
+    loaded = _loaded_after("from objget.engine._live import boot_id\nassert boot_id()")
+    assert "encodings.ascii" not in loaded
