@@ -3,8 +3,9 @@
 The driver (the caller's thread) owns the journal and the budget; objects arrive as a list
 and/or from the listing's `Feed`, which wakes the driver when objects wait. Large objects
 (>= 16 MiB) go first and take several connections each for the engine's ranged parts; small
-ones take one each, many at a time, in chunks (`_batch_chunks`) through the engine's
-single-request mode (`SmallGroup`). A download starts only when its connections are free.
+ones take one each, in chunks (`_batch_chunks`) through the engine's single-request mode
+(`SmallGroup`), as many chunks at once as the stream controller finds worth it by the objects
+finished per second (`small_controller`). A download starts only when its connections are free.
 An interrupt stops every engine through its progress hook (the engine then saves its
 checkpoint) within about 0.1 s. A small object is journaled done only after the `SmallGroup`
 fsynced its directory, so the journal never holds a `done` a power cut could still undo (an
@@ -17,6 +18,7 @@ import dataclasses
 import logging
 import os
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
@@ -35,7 +37,7 @@ from ..engine._engine_face import (
     SmallGroup,
     file_state,
 )
-from ._batch_chunks import CHUNK, CHUNK_MAX, Work, completed_chunks, take_chunk
+from ._batch_chunks import CHUNK, CHUNK_MAX, Work, completed_chunks, small_controller, take_chunk
 from ._batch_feed import Feed
 from ._batch_journal import Done, Journal, Row, Running
 from ._batch_models import BatchProgress, ObjectResult, failed
@@ -76,6 +78,9 @@ class Runner:
         self._local = threading.local()
         self._locks: list[HeldLock] = []  # each worker's, kept from chunk to chunk
         self._locks_lock = threading.Lock()
+        self._finished = 0  # objects the workers finished: what the controller measures
+        self._over = 0  # chunks to stop early (the controller lowered the count)
+        self._count_lock = threading.Lock()
 
     def _want(self, size: int | None) -> int:
         if size is None or size < LARGE or self._budget == 1:
@@ -106,6 +111,9 @@ class Runner:
         tracker = self._tracker
         ended = more is None
         free = self._budget
+        cfg = self._dl.config
+        ctl = small_controller(self._budget, cfg.min_workers, now=time.monotonic())
+        ones = 0  # chunks running on one connection each: at most `ctl.target`
         running: dict[Future[list[ObjectResult | Work]], tuple[list[Work], int]] = {}
         # finished chunks arrive here: O(1) per completion (wait() walks every running future);
         # None: `more` has objects waiting
@@ -128,9 +136,12 @@ class Runner:
                         if want > 1 and busy and free < min(want, max(2, self._budget // 2)):
                             break
                         cost = min(want, free)
-                        most = min(CHUNK_MAX, max(CHUNK, len(queue) // (2 * self._budget)))
+                        if cost == 1 and ones >= ctl.target:
+                            break
+                        most = min(CHUNK_MAX, max(CHUNK, len(queue) // (2 * ctl.target)))
                         starting.append((take_chunk(queue, most), cost))
                         free -= cost
+                        ones += cost == 1
                     if starting:
                         with self._journal.transaction():  # one commit, before any starts
                             self._journal.running_many(
@@ -147,12 +158,19 @@ class Runner:
                             for fut in finished:
                                 chunk, cost = running.pop(fut)
                                 free += cost
+                                ones -= cost == 1
                                 for w, out in zip(chunk, fut.result(), strict=True):
                                     if isinstance(out, Work):
-                                        queue.appendleft(out)
-                                        continue
+                                        queue.appendleft(out)  # needs more connections, or
+                                        continue  # its chunk stopped early
                                     self._record(w, out, done)
                             self._journal.done_many(done)
+                    target = ctl.target
+                    if target != ctl.observe(time.monotonic(), self._finished):
+                        log.debug("small objects at once %d -> %d: %s", target, ctl.target,
+                                  ctl.reason)  # fmt: skip
+                        with self._count_lock:  # fewer: running chunks stop early
+                            self._over = max(0, ones - ctl.target)
                     if self._on_progress is not None:
                         self._on_progress(tracker.snapshot())
             except BaseException:
@@ -245,13 +263,27 @@ class Runner:
         with SmallGroup(
             self._paths, buf=self._buffer(), config=cfg, limiter=limiter, held=self._held()
         ) as group:
-            for w in chunk:
+            for i, w in enumerate(chunk):
                 if tracker.stop.is_set():
                     raise Stopped
+                if self._over and self._stop_early():
+                    out.extend(chunk[i:])  # back to the queue, as they were
+                    break
                 out.append(self._work(w, streams, group))
+                with self._count_lock:
+                    self._finished += 1
         return [
             _unsynced(o, group.unsynced(w.planned.rel)) for w, o in zip(chunk, out, strict=True)
         ]
+
+    def _stop_early(self) -> bool:
+        """This chunk is one of those the controller's lower count stops (the rest of it
+        goes back to the queue)."""
+        with self._count_lock:
+            if self._over <= 0:
+                return False
+            self._over -= 1
+            return True
 
     def _absent(self, rel: str, dest: str) -> bool:
         """Nothing at `dest` (as its directory's first visit saw it, else an lstat)."""
