@@ -8,15 +8,15 @@ import pytest
 from objget import CheckpointError, LockedError
 from objget.batch import read_manifest
 from objget.engine._fileio import file_state
-from objget.many._batch_journal import Journal
+from objget.many._batch_journal import Journal, Running
 from objget.many._batch_skip import classify, same_etag
 from objget.many._batch_sources import Planned
 
 
 def test_rows_roundtrip_and_survive_reopening(tmp_path):
     with Journal(str(tmp_path)) as j:
-        j.running("a", "s3://b/a", size=3, etag='"e"', pre=(5, 6))
-        j.running("b", "s3://b/b", size=1, etag=None, pre=None)
+        j.running_many([Running("a", "s3://b/a", 3, '"e"', (5, 6))])
+        j.running_many([Running("b", "s3://b/b", 1, None, None)])
         j.done("b", "s3://b/b", size=1, etag='"f"', version_id="v1")
         j.failed("c", "s3://b/c", kind="access-denied", error="403")
     with Journal(str(tmp_path)) as j:
@@ -32,7 +32,7 @@ def _all(j):
 
 
 def test_the_running_and_done_shortcuts_write_the_rows_the_general_upsert_writes(tmp_path):
-    """`running`/`done` use their own SQL; the rows must be exactly what `_put` makes, through
+    """`running_many`/`done` use their own SQL; the rows must be exactly what `_put` makes, through
     every sequence a batch and its re-runs go through."""
     from objget.many._batch_journal import Row
 
@@ -54,7 +54,10 @@ def test_the_running_and_done_shortcuts_write_the_rows_the_general_upsert_writes
                 fast.failed(dest, src, **kw)
                 slow.failed(dest, src, **kw)
                 continue
-            getattr(fast, state)(dest, src, **kw)
+            if state == "running":
+                fast.running_many([Running(dest, src, kw["size"], kw["etag"], kw["pre"])])
+            else:
+                fast.done(dest, src, **kw)
             slow._put(Row(dest=dest, source=src, state=state, **kw))
             assert _all(fast) == _all(slow)
         assert _all(fast)[0][-1] == 3  # attempts: three runs of "a"
@@ -63,7 +66,7 @@ def test_the_running_and_done_shortcuts_write_the_rows_the_general_upsert_writes
 def test_the_many_forms_write_the_rows_one_call_per_object_writes(tmp_path):
     """`running_many`/`done_many` (one statement for a group) leave the rows `running`/`done`
     leave, including a `done` for an object that has no row yet."""
-    from objget.many._batch_journal import Done, Running
+    from objget.many._batch_journal import Done
 
     (tmp_path / "many").mkdir()
     (tmp_path / "one").mkdir()
@@ -73,7 +76,7 @@ def test_the_many_forms_write_the_rows_one_call_per_object_writes(tmp_path):
         with many.transaction():
             many.running_many(running)
         for r in running:
-            one.running(r.dest, r.source, size=r.size, etag=r.etag, pre=r.pre)
+            one.running_many([r])
         with many.transaction():
             many.done_many(done)
         for d in done:
@@ -213,9 +216,9 @@ def test_classify_recognises_a_commit_the_killed_run_did_not_journal(tmp_path):
     old.write_bytes(b"abc")
     before = file_state(str(old))
     with Journal(str(tmp_path)) as j:
-        j.running("old", "s3://b/old", size=3, etag='"e"', pre=before[:2])
-        j.running("fresh", "s3://b/fresh", size=3, etag='"e"', pre=None)
-        j.running("partial", "s3://b/partial", size=3, etag='"e"', pre=None)
+        j.running_many([Running("old", "s3://b/old", 3, '"e"', before[:2])])
+        j.running_many([Running("fresh", "s3://b/fresh", 3, '"e"', None)])
+        j.running_many([Running("partial", "s3://b/partial", 3, '"e"', None)])
         # "fresh" was committed by the dead run; "old" still has its old file; "partial" has
         # temp data beside it
         (tmp_path / "fresh").write_bytes(b"xyz")

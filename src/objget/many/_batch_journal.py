@@ -34,11 +34,15 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from .._exceptions import CheckpointError
-from ..engine._engine_face import DestLock, fsync_dir, remove_quietly
+from ..engine._engine_face import DestLock, file_state, fsync_dir, remove_quietly
 from ._batch_paths import JOURNAL_NAMES, LOCK_NAME
+
+if TYPE_CHECKING:
+    from ._batch_models import ObjectResult
+    from ._batch_sources import Planned
 
 __all__ = ["Done", "Journal", "Row", "Running"]
 
@@ -92,13 +96,20 @@ class Row:
 
 
 class Running(NamedTuple):
-    """The arguments of one `Journal.running`, for `running_many`."""
+    """A `running` row: committed before the download starts; `pre` is the destination's
+    (inode, mtime_ns) then, None when there was no file."""
 
     dest: str
     source: str
     size: int | None
     etag: str | None
     pre: tuple[int, int] | None
+
+    @classmethod
+    def of(cls, p: Planned, path: str, *, absent: bool = False) -> Running:
+        """`p`'s row, with what is at `path` now (`absent`: the caller knows nothing is)."""
+        st = None if absent else file_state(path)
+        return cls(p.rel, p.source, p.size, p.etag, (st[0], st[1]) if st is not None else None)
 
 
 class Done(NamedTuple):
@@ -245,16 +256,8 @@ class Journal:
             ),
         )  # fmt: skip
 
-    def running(
-        self, dest: str, source: str, *, size: int | None, etag: str | None,
-        pre: tuple[int, int] | None,
-    ) -> None:  # fmt: skip
-        """Committed before the download starts; `pre` is the destination's (inode, mtime_ns)
-        then, None when there was no file."""
-        self.running_many([Running(dest, source, size, etag, pre)])
-
     def running_many(self, rows: list[Running]) -> None:
-        """`running` for several objects in one call (one statement, run per row)."""
+        """The `running` rows of several objects (one statement, run per row)."""
         now = time.time()
         self._open().executemany(
             _RUNNING,
@@ -286,3 +289,11 @@ class Journal:
 
     def failed(self, dest: str, source: str, *, kind: str, error: str) -> None:
         self._put(Row(dest=dest, source=source, state="failed", error=error, error_kind=kind))
+
+    def outcome(self, p: Planned, out: ObjectResult) -> Done | None:
+        """A failed object journaled now; a finished one's `done` row, for `done_many`."""
+        if out.status == "failed":
+            self.failed(p.rel, p.source, kind=out.error_kind or "", error=out.error or "")
+            return None
+        version = out.result.version_id if out.result is not None else p.version_id
+        return None if out.size is None else Done(p.rel, p.source, out.size, out.etag, version)

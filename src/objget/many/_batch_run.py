@@ -35,7 +35,6 @@ from ..engine._engine_face import (
     ParentMaker,
     RateLimiter,
     SmallGroup,
-    file_state,
 )
 from ._batch_chunks import CHUNK, CHUNK_MAX, Work, completed_chunks, small_controller, take_chunk
 from ._batch_feed import Feed
@@ -217,23 +216,15 @@ class Runner:
         self._journal.done_many(done)
 
     def _start(self, w: Work) -> Running:
-        """The journal's `running` row of `w` (the destination's inode and mtime now)."""
-        p = w.planned
-        listed = self._paths.listed(p.rel)
-        absent = listed is not None and p.rel.rpartition("/")[2] not in listed
-        st = None if absent else file_state(os.path.join(self._root, p.rel))
-        pre = (st[0], st[1]) if st is not None else None
-        return Running(p.rel, p.source, p.size, p.etag, pre)
+        rel = w.planned.rel
+        return Running.of(w.planned, os.path.join(self._root, rel), absent=self._absent(rel))
 
     def _record(self, w: Work, out: ObjectResult, done: list[Done]) -> None:
         """Journal a failure; add a success to `done` (the caller journals those)."""
-        p = w.planned
-        if out.status == "failed":
-            self._journal.failed(p.rel, p.source, kind=out.error_kind or "", error=out.error or "")
-        elif out.size is not None:
-            version = out.result.version_id if out.result is not None else w.planned.version_id
-            done.append(Done(p.rel, p.source, out.size, out.etag, version))
-        self._tracker.finish(p.rel, out)
+        row = self._journal.outcome(w.planned, out)
+        if row is not None:
+            done.append(row)
+        self._tracker.finish(w.planned.rel, out)
 
     def _buffer(self) -> memoryview:
         buf: memoryview | None = getattr(self._local, "buf", None)
@@ -285,12 +276,13 @@ class Runner:
             self._over -= 1
             return True
 
-    def _absent(self, rel: str, dest: str) -> bool:
-        """Nothing at `dest` (as its directory's first visit saw it, else an lstat)."""
+    def _absent(self, rel: str, dest: str | None = None) -> bool:
+        """Nothing at `rel` as its directory's first visit saw it; not visited: an lstat of
+        `dest`, or False without one."""
         listed = self._paths.listed(rel)
         if listed is not None:
             return rel.rpartition("/")[2] not in listed
-        return not os.path.lexists(dest)
+        return dest is not None and not os.path.lexists(dest)
 
     def _small(self, w: Work, group: SmallGroup, meta: ObjectMeta | None) -> DownloadResult | None:
         """A small object in one GET; size and ETag from `meta`, else the listing, else (both
