@@ -1,17 +1,10 @@
-"""How the batch runner hands small objects to its workers: how many at once (measured), in
+"""How the batch runner hands small objects to its workers: how many at once (the engine's
+stream controller fed objects finished in place of bytes: docs/batch.md, "Connections"), in
 chunks of several listed objects in a row (one hand-off and one directory fsync per chunk
 instead of per object), and how it collects finished chunks.
 
-How many run at once is the engine's stream controller, fed objects finished in place of
-bytes: on loopback a few workers already keep the 2 cores busy and each extra thread costs CPU
-per object (contention for the GIL and the directory; 32 workers took about a third more CPU
-per object than 8), while on a path where each request waits 50 ms a worker moves 20 objects
-a second and only many of them keep the link busy. So start at `START`, leap to the ceiling
-when each worker moves fewer than `SLOW` objects a second (a latency-bound path), otherwise
-double while objects/s rises by 10 %, and step back when fewer are as good.
-
 >>> ctl = small_controller(32, 1, now=0.0)  # 50 ms a request: 8 workers, 20 objects/s each
->>> ctl.target, ctl.observe(0.05, 8), ctl.observe(0.15, 24), ctl.observe(0.25, 40)
+>>> ctl.target, ctl.observe(0.05, 8), ctl.observe(0.2, 32), ctl.observe(0.4, 64)
 (8, 8, 8, 32)
 """
 
@@ -39,13 +32,14 @@ TICK = 0.1
 CHUNK = 8  # small objects per hand-off near the end of the queue ...
 CHUNK_MAX = 32  # ... and while the queue is long (every worker still gets two chunks)
 CHUNK_BYTES = 1024 * 1024  # an object this large or larger travels alone
-START = 8  # small objects at once at first
+START = 8  # small objects at once at first, and at least (fewer: slower, no less CPU)
 SLOW = 50.0  # objects/s per worker under which the second window leaps (20 ms or more each)
 
 
 def small_controller(budget: int, least: int, *, now: float) -> StreamController:
-    """How many small objects run at once (between `least` and `budget`): the stream
-    controller fed the count of objects finished (see the module doc)."""
+    """How many small objects run at once, up to `budget`: from START, a leap to the budget
+    when each worker is SLOW (a latency-bound path), else doubling while objects/s rises by
+    20 %; never below START (or `least`, when higher)."""
     return StreamController(
         ControllerSettings(
             min_streams=min(max(least, START), budget), max_streams=budget, initial=START,
