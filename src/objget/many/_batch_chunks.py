@@ -39,11 +39,11 @@ SLOW = 50.0  # objects/s per worker under which the second window leaps (20 ms o
 def small_controller(budget: int, least: int, *, now: float) -> StreamController:
     """How many small objects run at once, up to `budget`: from START, a leap to the budget
     when each worker is SLOW (a latency-bound path), else doubling while objects/s rises by
-    20 %; never below START (or `least`, when higher)."""
+    10 %; never below START (or `least`, when higher)."""
     return StreamController(
         ControllerSettings(
             min_streams=min(max(least, START), budget), max_streams=budget, initial=START,
-            slow_stream=0.0, fast_stream=SLOW, read_size=1, window=0.15, settle=0.15, gain=0.2,
+            slow_stream=0.0, fast_stream=SLOW, read_size=1, window=0.15, settle=0.15,
         ),
         now=now,
     )  # fmt: skip
