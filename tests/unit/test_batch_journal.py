@@ -7,6 +7,7 @@ import pytest
 
 from objget import CheckpointError, LockedError
 from objget.batch import read_manifest
+from objget.engine._dirs import ParentMaker
 from objget.engine._fileio import file_state
 from objget.many._batch_journal import Journal, Running
 from objget.many._batch_skip import classify, same_etag
@@ -272,9 +273,10 @@ def test_file_state_ignores_symlinks_and_directories(tmp_path):
 def test_classify_lists_a_directory_once_instead_of_an_lstat_per_absent_object(
     tmp_path, monkeypatch
 ):
-    """With `DirNames`, an object whose name its directory did not hold is downloaded without
-    a look at its destination; names that are there get the usual rules (same results as
-    without it), and a directory that does not exist holds nothing."""
+    """With the directories' listings (`ParentMaker.names`), an object whose name its
+    directory did not hold is downloaded without a look at its destination; names that are
+    there get the usual rules (same results as without it), and a directory that does not
+    exist holds nothing."""
     from objget.many import _batch_skip
 
     listed = _same_and_touched(tmp_path)
@@ -287,7 +289,7 @@ def test_classify_lists_a_directory_once_instead_of_an_lstat_per_absent_object(
         return real(dest, **kw)
 
     monkeypatch.setattr(_batch_skip, "up_to_date", counting)
-    names = _batch_skip.DirNames(str(tmp_path))
+    names = ParentMaker(str(tmp_path))
     with Journal(str(tmp_path), readonly=True) as j:
         todo, skipped = classify(plan, j.rows(), str(tmp_path), j, names)
         assert [s.path for s in skipped] == [str(tmp_path / "same")]
@@ -300,14 +302,13 @@ def test_classify_lists_a_directory_once_instead_of_an_lstat_per_absent_object(
 
 def test_dir_names_keeps_no_listing_of_a_huge_directory(tmp_path):
     """Past `most` entries a directory is not kept: its names are looked at one by one."""
-    from objget.many._batch_skip import DirNames
-
     for i in range(5):
         (tmp_path / f"f{i}").write_bytes(b"")
     (tmp_path / "small").mkdir()
-    names = DirNames(str(tmp_path), most=4)
-    assert not names.absent("nothing-here") and not names.holds("f0")  # not listed
-    assert names.absent("small/x") and names.absent("missing/x")
+    names = ParentMaker(str(tmp_path), most=4)
+    assert names.names("nothing-here") is None  # not listed
+    assert names.names("small/x") == frozenset() == names.names("missing/x")
     (tmp_path / "small" / "y").write_bytes(b"")
-    assert names.absent("small/y")  # listed once, at first asked
-    assert DirNames(str(tmp_path), most=6).holds("f4")  # 5 files and small/
+    assert names.names("small/y") == frozenset()  # listed once, at first asked
+    assert "f4" in ParentMaker(str(tmp_path), most=6).names("f4")  # 5 files and small/
+    assert names.path("small/y") == str(tmp_path / "small" / "y")  # made by the first look

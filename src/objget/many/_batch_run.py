@@ -62,6 +62,7 @@ class Runner:
         root: str,
         journal: Journal,
         *,
+        paths: ParentMaker | None = None,
         on_progress: Callable[[BatchProgress], None] | None = None,
         on_result: Callable[[ObjectResult], None] | None = None,
     ) -> None:
@@ -70,7 +71,7 @@ class Runner:
         self._dl = dl
         self._root = root
         self._journal = journal
-        self._paths = ParentMaker(root)
+        self._paths = paths if paths is not None else ParentMaker(root)
         self._budget = dl.config.max_workers
         self._on_progress = on_progress
         self._tracker = Tracker(on_result)
