@@ -32,36 +32,22 @@ def _all(j):
     return sorted(j._db.execute(f"SELECT {cols}, attempts FROM objects"))
 
 
-def test_the_running_and_done_shortcuts_write_the_rows_the_general_upsert_writes(tmp_path):
-    """`running_many`/`done` use their own SQL; the rows must be exactly what `_put` makes, through
-    every sequence a batch and its re-runs go through."""
-    from objget.many._batch_journal import Row
-
-    (tmp_path / "fast").mkdir()
-    (tmp_path / "slow").mkdir()
-    steps = [
-        ("running", "a", {"size": 3, "etag": '"e"', "pre": (5, 6)}),
-        ("done", "a", {"size": 3, "etag": '"e2"', "version_id": "v1"}),
-        ("running", "a", {"size": 4, "etag": None, "pre": None}),
-        ("failed", "a", {"kind": "network", "error": "reset"}),
-        ("running", "a", {"size": 4, "etag": '"x"', "pre": (7, 8)}),
-        ("done", "a", {"size": 4, "etag": '"x"', "version_id": None}),
-        ("done", "b", {"size": 9, "etag": None, "version_id": "v"}),  # no running row first
-    ]
-    with Journal(str(tmp_path / "fast")) as fast, Journal(str(tmp_path / "slow")) as slow:
-        for state, dest, kw in steps:
-            src = f"s3://b/{dest}"
-            if state == "failed":
-                fast.failed(dest, src, **kw)
-                slow.failed(dest, src, **kw)
-                continue
-            if state == "running":
-                fast.running_many([Running(dest, src, kw["size"], kw["etag"], kw["pre"])])
-            else:
-                fast.done(dest, src, **kw)
-            slow._put(Row(dest=dest, source=src, state=state, **kw))
-            assert _all(fast) == _all(slow)
-        assert _all(fast)[0][-1] == 3  # attempts: three runs of "a"
+def test_each_state_change_leaves_exactly_the_new_states_columns(tmp_path):
+    """Through every sequence a batch and its re-runs go through, a row holds what its last
+    change said and nothing of the states before; each `running` counts one attempt."""
+    with Journal(str(tmp_path)) as j:
+        j.running_many([Running("a", "s3://b/a", 3, '"e"', (5, 6))])
+        j.done("a", "s3://b/a2", size=3, etag='"e2"', version_id="v1")
+        assert _all(j) == [("a", "s3://b/a2", "done", 3, '"e2"', "v1", None, None, None, None, 1)]
+        j.running_many([Running("a", "s3://b/a", 4, None, None)])
+        j.failed("a", "s3://b/a", kind="network", error="reset")
+        assert _all(j) == [
+            ("a", "s3://b/a", "failed", None, None, None, None, None, "reset", "network", 2)
+        ]
+        j.running_many([Running("a", "s3://b/a", 4, '"x"', (7, 8))])
+        assert _all(j) == [("a", "s3://b/a", "running", 4, '"x"', None, 7, 8, None, None, 3)]
+        j.done("b", "s3://b/b", size=9, etag=None, version_id="v")  # no running row first
+        assert _all(j)[1] == ("b", "s3://b/b", "done", 9, None, "v", None, None, None, None, 0)
 
 
 def test_the_many_forms_write_the_rows_one_call_per_object_writes(tmp_path):
