@@ -21,7 +21,7 @@ from ._config import DownloadConfig
 from ._exceptions import UnsafePath
 from .backends import BackendOptions
 from .engine._downloader import Downloader
-from .engine._engine_face import file_sha256
+from .engine._engine_face import ParentMaker, file_sha256
 from .many._batch_feed import Feed
 from .many._batch_journal import Journal, Row
 from .many._batch_models import (
@@ -33,7 +33,7 @@ from .many._batch_models import (
     failed,
 )
 from .many._batch_run import Runner
-from .many._batch_skip import DirNames, classify
+from .many._batch_skip import classify
 from .many._batch_sources import Planned, Sources, plan_stream, read_manifest
 
 __all__ = [
@@ -178,7 +178,7 @@ def download_many(
         Journal(root, readonly=dry_run) as jr,
     ):
         rows = jr.rows()
-        names = DirNames(root)
+        names = ParentMaker(root)  # each directory listed once, for the skip rules and the runner
 
         def admit(items: list[Planned | ObjectResult]) -> tuple[list[Planned], int]:
             """Objects the listing just decided: refused and done ones emitted, the rest
@@ -204,7 +204,8 @@ def download_many(
             )
         more = Feed(listing, admit)
         if runner is None:  # here: one connection budget on this machine
-            here = Runner(dl, root, jr, on_progress=on_progress, on_result=on_result)
+            here = Runner(dl, root, jr, paths=names, on_progress=on_progress,
+                          on_result=on_result)  # fmt: skip
             results.extend(here.run([], rows, skipped=0, more=more))
         else:
             ran = runner.run(dl, root, jr, more, rows=rows, on_progress=on_progress,

@@ -14,18 +14,20 @@ import functools
 import os
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._config import DownloadConfig
 from ._exceptions import DownloadError, UnsafePath
+from .backends import BackendOptions
 from .batch import SourceArg
 from .batch import download_many as _download_many
 from .engine._downloader import Downloader, head_with_retry
-from .engine._engine_face import ParentMaker, file_state
+from .engine._engine_face import ParentMaker
 from .engine._windows import SharedPart
 from .many._batch_feed import Feed
-from .many._batch_journal import Journal, Row
+from .many._batch_journal import Journal, Row, Running
 from .many._batch_models import BatchProgress, BatchResult, ObjectResult, failed
 from .many._batch_progress import Tracker
 from .many._batch_ray import GroupEntry, RangeJob, RangeOutcome, picklable, run_group, run_range
@@ -105,11 +107,13 @@ def download_many(
     sources: SourceArg, dest_dir: str | os.PathLike[str], *, ray_address: str | None = None,
     group_size: int = 64, group_bytes: int = 64 * MiB, range_size: int = 64 * MiB,
     task_connections: int = 4, max_in_flight: int | None = None, max_retries: int = 3,
-    **batch: Any,
+    manifest: str | os.PathLike[str] | None = None, include: str | Sequence[str] | None = None,
+    exclude: str | Sequence[str] | None = None, config: DownloadConfig | None = None,
+    options: BackendOptions | None = None, dry_run: bool = False,
+    on_progress: Callable[[BatchProgress], None] | None = None,
+    on_result: Callable[[ObjectResult], None] | None = None, sums: Mapping[str, str] | None = None,
 ) -> BatchResult:  # fmt: skip
-    """`objget.download_many` on Ray; the same arguments (`batch`: `manifest`, `include`,
-    `exclude`, `config`, `options`, `dry_run`, `on_progress`, `on_result`, `sums`) and result,
-    plus:
+    """`objget.download_many` on Ray; the same arguments and result, plus:
 
     - `ray_address`: None starts (and stops) a local Ray instance unless Ray is already
       initialised in this process; `"auto"` joins the running cluster; or `ray://host:port`.
@@ -128,7 +132,11 @@ def download_many(
         range_size=range_size, task_connections=task_connections, max_in_flight=max_in_flight,
         max_retries=max_retries,
     )  # fmt: skip
-    return _download_many(sources, dest_dir, runner=runner, **batch)
+    return _download_many(
+        sources, dest_dir, runner=runner, manifest=manifest, include=include, exclude=exclude,
+        config=config, options=options, dry_run=dry_run, on_progress=on_progress,
+        on_result=on_result, sums=sums,
+    )  # fmt: skip
 
 
 # --- the driver ----------------------------------------------------------------------------
@@ -154,23 +162,15 @@ class Driver:
 
     # --- results --------------------------------------------------------------------
     def _finish(self, out: ObjectResult, p: Planned) -> None:
-        if out.status == "failed":
-            self._journal.failed(p.rel, p.source, kind=out.error_kind or "", error=out.error or "")
-        else:
-            version = out.result.version_id if out.result is not None else p.version_id
-            size = out.size or 0
-            self._journal.done(p.rel, p.source, size=size, etag=out.etag, version_id=version)
+        done = self._journal.outcome(p, out)
+        if done is not None:
+            self._journal.done_many([done])
         self._tracker.finish(p.rel, out)
 
     def _fail(
         self, p: Planned, dest: str | None, exc: BaseException, kind: str | None = None
     ) -> None:
         self._finish(failed(p.source, dest, exc, size=p.size, kind=kind), p)
-
-    def _running(self, p: Planned, dest: str) -> None:
-        st = file_state(dest)
-        pre = (st[0], st[1]) if st is not None else None
-        self._journal.running(p.rel, p.source, size=p.size, etag=p.etag, pre=pre)
 
     # --- planning -------------------------------------------------------------------
     def _prepare_large(self, p: Planned, dest: str) -> tuple[_Large, list[RangeJob]]:
@@ -234,7 +234,7 @@ class Driver:
             dest: str | None = None
             try:
                 dest = self._paths.path(p.rel)
-                self._running(p, dest)
+                self._journal.running_many([Running.of(p, dest)])
                 if p.size is not None and p.size >= 2 * self._set.range_size:
                     big, jobs = self._prepare_large(p, dest)
                     args = (range_cfg, options)

@@ -7,16 +7,17 @@ import pytest
 
 from objget import CheckpointError, LockedError
 from objget.batch import read_manifest
+from objget.engine._dirs import ParentMaker
 from objget.engine._fileio import file_state
-from objget.many._batch_journal import Journal
+from objget.many._batch_journal import Journal, Running
 from objget.many._batch_skip import classify, same_etag
 from objget.many._batch_sources import Planned
 
 
 def test_rows_roundtrip_and_survive_reopening(tmp_path):
     with Journal(str(tmp_path)) as j:
-        j.running("a", "s3://b/a", size=3, etag='"e"', pre=(5, 6))
-        j.running("b", "s3://b/b", size=1, etag=None, pre=None)
+        j.running_many([Running("a", "s3://b/a", 3, '"e"', (5, 6))])
+        j.running_many([Running("b", "s3://b/b", 1, None, None)])
         j.done("b", "s3://b/b", size=1, etag='"f"', version_id="v1")
         j.failed("c", "s3://b/c", kind="access-denied", error="403")
     with Journal(str(tmp_path)) as j:
@@ -31,39 +32,28 @@ def _all(j):
     return sorted(j._db.execute(f"SELECT {cols}, attempts FROM objects"))
 
 
-def test_the_running_and_done_shortcuts_write_the_rows_the_general_upsert_writes(tmp_path):
-    """`running`/`done` use their own SQL; the rows must be exactly what `_put` makes, through
-    every sequence a batch and its re-runs go through."""
-    from objget.many._batch_journal import Row
-
-    (tmp_path / "fast").mkdir()
-    (tmp_path / "slow").mkdir()
-    steps = [
-        ("running", "a", {"size": 3, "etag": '"e"', "pre": (5, 6)}),
-        ("done", "a", {"size": 3, "etag": '"e2"', "version_id": "v1"}),
-        ("running", "a", {"size": 4, "etag": None, "pre": None}),
-        ("failed", "a", {"kind": "network", "error": "reset"}),
-        ("running", "a", {"size": 4, "etag": '"x"', "pre": (7, 8)}),
-        ("done", "a", {"size": 4, "etag": '"x"', "version_id": None}),
-        ("done", "b", {"size": 9, "etag": None, "version_id": "v"}),  # no running row first
-    ]
-    with Journal(str(tmp_path / "fast")) as fast, Journal(str(tmp_path / "slow")) as slow:
-        for state, dest, kw in steps:
-            src = f"s3://b/{dest}"
-            if state == "failed":
-                fast.failed(dest, src, **kw)
-                slow.failed(dest, src, **kw)
-                continue
-            getattr(fast, state)(dest, src, **kw)
-            slow._put(Row(dest=dest, source=src, state=state, **kw))
-            assert _all(fast) == _all(slow)
-        assert _all(fast)[0][-1] == 3  # attempts: three runs of "a"
+def test_each_state_change_leaves_exactly_the_new_states_columns(tmp_path):
+    """Through every sequence a batch and its re-runs go through, a row holds what its last
+    change said and nothing of the states before; each `running` counts one attempt."""
+    with Journal(str(tmp_path)) as j:
+        j.running_many([Running("a", "s3://b/a", 3, '"e"', (5, 6))])
+        j.done("a", "s3://b/a2", size=3, etag='"e2"', version_id="v1")
+        assert _all(j) == [("a", "s3://b/a2", "done", 3, '"e2"', "v1", None, None, None, None, 1)]
+        j.running_many([Running("a", "s3://b/a", 4, None, None)])
+        j.failed("a", "s3://b/a", kind="network", error="reset")
+        assert _all(j) == [
+            ("a", "s3://b/a", "failed", None, None, None, None, None, "reset", "network", 2)
+        ]
+        j.running_many([Running("a", "s3://b/a", 4, '"x"', (7, 8))])
+        assert _all(j) == [("a", "s3://b/a", "running", 4, '"x"', None, 7, 8, None, None, 3)]
+        j.done("b", "s3://b/b", size=9, etag=None, version_id="v")  # no running row first
+        assert _all(j)[1] == ("b", "s3://b/b", "done", 9, None, "v", None, None, None, None, 0)
 
 
 def test_the_many_forms_write_the_rows_one_call_per_object_writes(tmp_path):
     """`running_many`/`done_many` (one statement for a group) leave the rows `running`/`done`
     leave, including a `done` for an object that has no row yet."""
-    from objget.many._batch_journal import Done, Running
+    from objget.many._batch_journal import Done
 
     (tmp_path / "many").mkdir()
     (tmp_path / "one").mkdir()
@@ -73,7 +63,7 @@ def test_the_many_forms_write_the_rows_one_call_per_object_writes(tmp_path):
         with many.transaction():
             many.running_many(running)
         for r in running:
-            one.running(r.dest, r.source, size=r.size, etag=r.etag, pre=r.pre)
+            one.running_many([r])
         with many.transaction():
             many.done_many(done)
         for d in done:
@@ -213,9 +203,9 @@ def test_classify_recognises_a_commit_the_killed_run_did_not_journal(tmp_path):
     old.write_bytes(b"abc")
     before = file_state(str(old))
     with Journal(str(tmp_path)) as j:
-        j.running("old", "s3://b/old", size=3, etag='"e"', pre=before[:2])
-        j.running("fresh", "s3://b/fresh", size=3, etag='"e"', pre=None)
-        j.running("partial", "s3://b/partial", size=3, etag='"e"', pre=None)
+        j.running_many([Running("old", "s3://b/old", 3, '"e"', before[:2])])
+        j.running_many([Running("fresh", "s3://b/fresh", 3, '"e"', None)])
+        j.running_many([Running("partial", "s3://b/partial", 3, '"e"', None)])
         # "fresh" was committed by the dead run; "old" still has its old file; "partial" has
         # temp data beside it
         (tmp_path / "fresh").write_bytes(b"xyz")
@@ -269,9 +259,10 @@ def test_file_state_ignores_symlinks_and_directories(tmp_path):
 def test_classify_lists_a_directory_once_instead_of_an_lstat_per_absent_object(
     tmp_path, monkeypatch
 ):
-    """With `DirNames`, an object whose name its directory did not hold is downloaded without
-    a look at its destination; names that are there get the usual rules (same results as
-    without it), and a directory that does not exist holds nothing."""
+    """With the directories' listings (`ParentMaker.names`), an object whose name its
+    directory did not hold is downloaded without a look at its destination; names that are
+    there get the usual rules (same results as without it), and a directory that does not
+    exist holds nothing."""
     from objget.many import _batch_skip
 
     listed = _same_and_touched(tmp_path)
@@ -284,7 +275,7 @@ def test_classify_lists_a_directory_once_instead_of_an_lstat_per_absent_object(
         return real(dest, **kw)
 
     monkeypatch.setattr(_batch_skip, "up_to_date", counting)
-    names = _batch_skip.DirNames(str(tmp_path))
+    names = ParentMaker(str(tmp_path))
     with Journal(str(tmp_path), readonly=True) as j:
         todo, skipped = classify(plan, j.rows(), str(tmp_path), j, names)
         assert [s.path for s in skipped] == [str(tmp_path / "same")]
@@ -297,14 +288,13 @@ def test_classify_lists_a_directory_once_instead_of_an_lstat_per_absent_object(
 
 def test_dir_names_keeps_no_listing_of_a_huge_directory(tmp_path):
     """Past `most` entries a directory is not kept: its names are looked at one by one."""
-    from objget.many._batch_skip import DirNames
-
     for i in range(5):
         (tmp_path / f"f{i}").write_bytes(b"")
     (tmp_path / "small").mkdir()
-    names = DirNames(str(tmp_path), most=4)
-    assert not names.absent("nothing-here") and not names.holds("f0")  # not listed
-    assert names.absent("small/x") and names.absent("missing/x")
+    names = ParentMaker(str(tmp_path), most=4)
+    assert names.names("nothing-here") is None  # not listed
+    assert names.names("small/x") == frozenset() == names.names("missing/x")
     (tmp_path / "small" / "y").write_bytes(b"")
-    assert names.absent("small/y")  # listed once, at first asked
-    assert DirNames(str(tmp_path), most=6).holds("f4")  # 5 files and small/
+    assert names.names("small/y") == frozenset()  # listed once, at first asked
+    assert "f4" in ParentMaker(str(tmp_path), most=6).names("f4")  # 5 files and small/
+    assert names.path("small/y") == str(tmp_path / "small" / "y")  # made by the first look

@@ -131,7 +131,8 @@ def test_a_lock_a_killed_run_left_beside_a_done_object_is_removed_by_the_next(tm
     """A worker's lock names the last object it fetched until the run ends: a run killed
     after journaling that object leaves the lock file beside it; the next run, which skips
     the object, removes the lock (not one another run holds)."""
-    from objget.many._batch_skip import DirNames, classify
+    from objget.engine._dirs import ParentMaker
+    from objget.many._batch_skip import classify
 
     (tmp_path / "a").write_bytes(b"abc")
     (tmp_path / "b").write_bytes(b"abc")
@@ -147,7 +148,7 @@ def test_a_lock_a_killed_run_left_beside_a_done_object_is_removed_by_the_next(tm
                         etag='"e"')
                 for rel in ("a", "b")
             ]  # fmt: skip
-            todo, skipped = classify(plan, jr.rows(), str(tmp_path), jr, DirNames(str(tmp_path)))
+            todo, skipped = classify(plan, jr.rows(), str(tmp_path), jr, ParentMaker(str(tmp_path)))
         assert todo == [] and len(skipped) == 2
         assert not (tmp_path / "a.objget-lock").exists()
         assert (tmp_path / "b.objget-lock").exists()  # held by the other run: left alone

@@ -326,3 +326,18 @@ def test_driver_never_renames_a_temp_file_it_did_not_verify(tmp_path, use_store,
     assert [(r.status, r.error_kind) for r in results] == [("failed", "local")], results
     assert "removed or replaced" in (results[0].error or "")
     assert not (tmp_path / "obj.bin").exists()
+
+
+def test_distributed_download_many_names_every_argument_of_download_many():
+    """Its batch arguments are named and typed (no `**batch` pass-through), so mypy checks a
+    call's arguments; each one is `objget.download_many`'s, with the same default."""
+    import inspect
+
+    import objget
+    from objget import distributed
+
+    ray = inspect.signature(distributed.download_many).parameters
+    assert all(p.kind is not p.VAR_KEYWORD for p in ray.values())
+    for name, p in inspect.signature(objget.download_many).parameters.items():
+        if name != "runner":
+            assert (ray[name].default, ray[name].annotation) == (p.default, p.annotation), name

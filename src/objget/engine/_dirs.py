@@ -23,13 +23,17 @@ _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 class ParentMaker:
     """Creates the parent directories of destination paths under `root`, component by
-    component with `O_NOFOLLOW`, and remembers what each directory held when it first
-    visited it (nothing, when it made it): a name that was not there needs no `lstat`, and
-    no leftover temp file of it needs removing. Thread-safe."""
+    component with `O_NOFOLLOW`, and remembers what each directory held when it was first
+    looked at (`names`, or the first `path` into it; nothing, when it made it): a name that
+    was not there needs no `lstat`, and no leftover temp file of it needs removing. A
+    directory of more than `most` entries is not kept (its names are looked at one by one).
+    Thread-safe."""
 
-    def __init__(self, root: str) -> None:
+    def __init__(self, root: str, *, most: int = 65536) -> None:
         self.root = os.path.realpath(root)
-        self._names: dict[str, frozenset[str]] = {}
+        self._most = most
+        self._names: dict[str, frozenset[str] | None] = {}  # None: more than `most`
+        self._made: set[str] = set()  # the parents walked (and made where missing)
         self._lock = threading.Lock()
 
     def path(self, rel: str) -> str:
@@ -37,13 +41,15 @@ class ParentMaker:
         is a symlink or a file, or when a directory stands where the file must go."""
         parent, _, name = rel.rpartition("/")
         with self._lock:
-            names = self._names.get(parent)
-        if names is None:
-            names = self._visit(parent)
+            walked, known = parent in self._made, parent in self._names
+        if not walked:
+            seen = self._visit(parent, listing=not known)
             with self._lock:
-                names = self._names.setdefault(parent, names)
+                self._made.add(parent)
+                self._names.setdefault(parent, seen)
+        names = self.listed(rel)
         dest = os.path.join(self.root, rel)
-        if name not in names:
+        if names is not None and name not in names:
             return dest  # the batch's own keys never make a directory of this name
         try:
             st = os.lstat(dest)
@@ -54,9 +60,21 @@ class ParentMaker:
         return dest
 
     def listed(self, rel: str) -> frozenset[str] | None:
-        """The names in `rel`'s directory when it was first visited; None before that."""
+        """The names in `rel`'s directory when it was first looked at; None before that (or
+        when it held more than `most`)."""
         with self._lock:
             return self._names.get(rel.rpartition("/")[0])
+
+    def names(self, rel: str) -> frozenset[str] | None:
+        """`listed(rel)`, the directory listed now (not made: a missing one holds nothing)
+        when it was not looked at yet."""
+        parent = rel.rpartition("/")[0]
+        with self._lock:
+            if parent in self._names:
+                return self._names[parent]
+        seen = self._list(os.path.join(self.root, parent))
+        with self._lock:
+            return self._names.setdefault(parent, seen)
 
     def open_dir(self, parent: str) -> int:
         """A new descriptor of the directory `parent` (relative to the root; "" is the root),
@@ -64,12 +82,26 @@ class ParentMaker:
         or a file is refused with UnsafePath, never followed. The caller closes it."""
         return self._walk(parent, make=False)[0]
 
-    def _visit(self, parent: str) -> frozenset[str]:
+    def _visit(self, parent: str, *, listing: bool) -> frozenset[str] | None:
         fd, made = self._walk(parent, make=True)
         try:
-            return frozenset() if made else frozenset(os.listdir(fd))
+            return frozenset() if made else self._list(fd) if listing else None
         finally:
             os.close(fd)
+
+    def _list(self, where: int | str) -> frozenset[str] | None:
+        names: list[str] = []
+        try:
+            with os.scandir(where) as entries:
+                for entry in entries:
+                    if len(names) == self._most:
+                        return None
+                    names.append(entry.name)
+        except (FileNotFoundError, NotADirectoryError):
+            return frozenset()
+        except OSError:
+            return None
+        return frozenset(names)
 
     def _walk(self, parent: str, *, make: bool) -> tuple[int, bool]:
         """(descriptor of `parent`, whether its last component was made here)."""

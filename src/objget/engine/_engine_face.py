@@ -12,13 +12,16 @@ Downloader) and the names below (`tests/unit/test_import_contract.py` holds them
   lock and side-file names (`_checkpoint`), a file's identity, a directory fsync (`_fileio`),
   the skip rule of re-runs (`_sync.up_to_date`);
 - the one retry loop over a listing (`_attempts.list_with_retry`) and the rate limit one
-  batch shares among all its objects (`_throttle.RateLimiter`).
+  batch shares among all its objects (`_throttle.RateLimiter`);
+- the stream controller (`_concurrency`), which also sizes how many small objects a batch
+  fetches at once (objects/s measured in place of bytes/s).
 """
 
 from __future__ import annotations
 
 from ._attempts import list_with_retry
 from ._checkpoint import DestLock, Paths
+from ._concurrency import ControllerSettings, StreamController
 from ._dirs import ParentMaker, drop_stale_lock
 from ._fileio import file_state, fsync_dir, remove_quietly
 from ._single import SMALL, NotSmall
@@ -28,6 +31,7 @@ from ._throttle import RateLimiter
 
 __all__ = [
     "SMALL",
+    "ControllerSettings",
     "DestLock",
     "HeldLock",
     "NotSmall",
@@ -35,6 +39,7 @@ __all__ = [
     "Paths",
     "RateLimiter",
     "SmallGroup",
+    "StreamController",
     "drop_stale_lock",
     "file_sha256",
     "file_state",

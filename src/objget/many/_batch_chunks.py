@@ -1,6 +1,12 @@
-"""How the batch runner hands small objects to its workers: in chunks of several listed
-objects in a row (one hand-off and one directory fsync per chunk instead of per object), and
-how it collects finished chunks."""
+"""How the batch runner hands small objects to its workers: how many at once (the engine's
+stream controller fed objects finished in place of bytes: docs/batch.md, "Connections"), in
+chunks of several listed objects in a row (one hand-off and one directory fsync per chunk
+instead of per object), and how it collects finished chunks.
+
+>>> ctl = small_controller(32, 1, now=0.0)  # 50 ms a request: each worker 20 objects/s
+>>> ctl.target, ctl.observe(0.05, 16), ctl.observe(0.2, 64), ctl.observe(0.4, 128)
+(16, 16, 16, 32)
+"""
 
 from __future__ import annotations
 
@@ -12,16 +18,36 @@ from queue import Empty, SimpleQueue
 from typing import Any
 
 from .._models import ObjectMeta
+from ..engine._engine_face import ControllerSettings, StreamController
 from ._batch_journal import Row
 from ._batch_models import ObjectResult
 from ._batch_sources import Planned
 
-__all__ = ["CHUNK", "CHUNK_BYTES", "CHUNK_MAX", "TICK", "Work", "completed_chunks", "take_chunk"]
+__all__ = [
+    "CHUNK", "CHUNK_BYTES", "CHUNK_MAX", "FLOOR", "START", "TICK", "Work", "completed_chunks",
+    "small_controller", "take_chunk",
+]  # fmt: skip
 
 TICK = 0.1
 CHUNK = 8  # small objects per hand-off near the end of the queue ...
 CHUNK_MAX = 32  # ... and while the queue is long (every worker still gets two chunks)
 CHUNK_BYTES = 1024 * 1024  # an object this large or larger travels alone
+START = 16  # small objects at once at first
+FLOOR = 8  # ... and at least (fewer were slower and no cheaper)
+SLOW = 50.0  # objects/s per worker under which the second window leaps (20 ms or more each)
+
+
+def small_controller(budget: int, least: int, *, now: float) -> StreamController:
+    """How many small objects run at once, up to `budget`: from START, a leap to the budget
+    when each worker is SLOW (a latency-bound path), else doubling while objects/s rises by
+    10 %, then the fewest (not below FLOOR, or `least` when higher) that are as good."""
+    return StreamController(
+        ControllerSettings(
+            min_streams=min(max(least, FLOOR), budget), max_streams=budget, initial=START,
+            slow_stream=0.0, fast_stream=SLOW, read_size=1, window=0.15, settle=0.15,
+        ),
+        now=now,
+    )  # fmt: skip
 
 
 @dataclasses.dataclass

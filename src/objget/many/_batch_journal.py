@@ -33,12 +33,16 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from .._exceptions import CheckpointError
 from .._log import log
-from ..engine._engine_face import DestLock, fsync_dir, remove_quietly
+from ..engine._engine_face import DestLock, file_state, fsync_dir, remove_quietly
 from ._batch_paths import JOURNAL_NAMES, LOCK_NAME
+
+if TYPE_CHECKING:
+    from ._batch_models import ObjectResult
+    from ._batch_sources import Planned
 
 __all__ = ["Done", "Journal", "Row", "Running"]
 
@@ -62,18 +66,15 @@ CREATE TABLE IF NOT EXISTS info (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 INSERT OR IGNORE INTO info VALUES ('format', 'objget-batch-journal 1');
 """
 _COLUMNS = "dest, source, state, size, etag, version_id, pre_ino, pre_mtime, error, error_kind"
-# The two updates every object makes, as `_put` would make them (same resulting row).
-_RUNNING = (
+# Every change of a row: the new state's columns, and one more attempt for a `running`
+_PUT = (
     f"INSERT INTO objects ({_COLUMNS}, attempts, updated) "  # noqa: S608
-    "VALUES (?, ?, 'running', ?, ?, NULL, ?, ?, NULL, NULL, 1, ?) "
-    "ON CONFLICT (dest) DO UPDATE SET source=excluded.source, state='running', "
-    "size=excluded.size, etag=excluded.etag, version_id=NULL, pre_ino=excluded.pre_ino, "
-    "pre_mtime=excluded.pre_mtime, error=NULL, error_kind=NULL, updated=excluded.updated, "
-    "attempts=objects.attempts + 1"
-)
-_DONE = (
-    "UPDATE objects SET source=?, state='done', size=?, etag=?, version_id=?, pre_ino=NULL, "
-    "pre_mtime=NULL, error=NULL, error_kind=NULL, updated=? WHERE dest=?"
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (dest) DO UPDATE SET source=excluded.source, state=excluded.state, "
+    "size=excluded.size, etag=excluded.etag, version_id=excluded.version_id, "
+    "pre_ino=excluded.pre_ino, pre_mtime=excluded.pre_mtime, error=excluded.error, "
+    "error_kind=excluded.error_kind, updated=excluded.updated, "
+    "attempts=objects.attempts + excluded.attempts"
 )
 
 
@@ -91,13 +92,20 @@ class Row:
 
 
 class Running(NamedTuple):
-    """The arguments of one `Journal.running`, for `running_many`."""
+    """A `running` row: committed before the download starts; `pre` is the destination's
+    (inode, mtime_ns) then, None when there was no file."""
 
     dest: str
     source: str
     size: int | None
     etag: str | None
     pre: tuple[int, int] | None
+
+    @classmethod
+    def of(cls, p: Planned, path: str, *, absent: bool = False) -> Running:
+        """`p`'s row, with what is at `path` now (`absent`: the caller knows nothing is)."""
+        st = None if absent else file_state(path)
+        return cls(p.rel, p.source, p.size, p.etag, (st[0], st[1]) if st is not None else None)
 
 
 class Done(NamedTuple):
@@ -227,61 +235,35 @@ class Journal:
             )  # fmt: skip
         return out
 
-    def _put(self, row: Row) -> None:
-        pre_ino, pre_mtime = row.pre if row.pre is not None else (None, None)
-        self._open().execute(
-            f"INSERT INTO objects ({_COLUMNS}, attempts, updated) "  # noqa: S608
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (dest) DO UPDATE SET source=excluded.source, state=excluded.state, "
-            "size=excluded.size, etag=excluded.etag, version_id=excluded.version_id, "
-            "pre_ino=excluded.pre_ino, pre_mtime=excluded.pre_mtime, error=excluded.error, "
-            "error_kind=excluded.error_kind, updated=excluded.updated, "
-            "attempts=objects.attempts + excluded.attempts",
-            (
-                row.dest, row.source, row.state, row.size, row.etag, row.version_id, pre_ino,
-                pre_mtime, row.error, row.error_kind, 1 if row.state == "running" else 0,
-                time.time(),
-            ),
-        )  # fmt: skip
-
-    def running(
-        self, dest: str, source: str, *, size: int | None, etag: str | None,
-        pre: tuple[int, int] | None,
-    ) -> None:  # fmt: skip
-        """Committed before the download starts; `pre` is the destination's (inode, mtime_ns)
-        then, None when there was no file."""
-        self.running_many([Running(dest, source, size, etag, pre)])
-
     def running_many(self, rows: list[Running]) -> None:
-        """`running` for several objects in one call (one statement, run per row)."""
+        """The `running` rows of several objects (one statement, run per row)."""
         now = time.time()
-        self._open().executemany(
-            _RUNNING,
-            [(r.dest, r.source, r.size, r.etag, *(r.pre or (None, None)), now) for r in rows],
-        )
+        self._open().executemany(_PUT, [
+            (r.dest, r.source, "running", r.size, r.etag, None, *(r.pre or (None, None)), None,
+             None, 1, now) for r in rows
+        ])  # fmt: skip
 
     def done_many(self, rows: list[Done]) -> None:
-        """`done` for several objects in one call; rows `running` did not make are then
-        written one by one."""
+        """Several objects complete and durable at their destinations."""
         now = time.time()
-        cur = self._open().executemany(
-            _DONE, [(r.source, r.size, r.etag, r.version_id, now, r.dest) for r in rows]
-        )
-        if cur.rowcount != len(rows):  # some had no row: the same UPDATE again, or an insert
-            for r in rows:
-                self.done(r.dest, r.source, size=r.size, etag=r.etag, version_id=r.version_id)
+        self._open().executemany(_PUT, [
+            (r.dest, r.source, "done", r.size, r.etag, r.version_id, None, None, None, None, 0,
+             now) for r in rows
+        ])  # fmt: skip
 
     def done(
         self, dest: str, source: str, *, size: int, etag: str | None, version_id: str | None
     ) -> None:
-        """The object is complete and durable at its destination. An UPDATE of the row its
-        `running` made (cheaper than the general upsert), else a new row."""
-        cur = self._open().execute(_DONE, (source, size, etag, version_id, time.time(), dest))
-        if cur.rowcount == 0:
-            self._put(
-                Row(dest=dest, source=source, state="done", size=size, etag=etag,
-                    version_id=version_id)
-            )  # fmt: skip
+        self.done_many([Done(dest, source, size, etag, version_id)])
 
     def failed(self, dest: str, source: str, *, kind: str, error: str) -> None:
-        self._put(Row(dest=dest, source=source, state="failed", error=error, error_kind=kind))
+        row = (dest, source, "failed", None, None, None, None, None, error, kind, 0, time.time())
+        self._open().execute(_PUT, row)
+
+    def outcome(self, p: Planned, out: ObjectResult) -> Done | None:
+        """A failed object journaled now; a finished one's `done` row, for `done_many`."""
+        if out.status == "failed":
+            self.failed(p.rel, p.source, kind=out.error_kind or "", error=out.error or "")
+            return None
+        version = out.result.version_id if out.result is not None else p.version_id
+        return None if out.size is None else Done(p.rel, p.source, out.size, out.etag, version)

@@ -3,8 +3,9 @@
 The driver (the caller's thread) owns the journal and the budget; objects arrive as a list
 and/or from the listing's `Feed`, which wakes the driver when objects wait. Large objects
 (>= 16 MiB) go first and take several connections each for the engine's ranged parts; small
-ones take one each, many at a time, in chunks (`_batch_chunks`) through the engine's
-single-request mode (`SmallGroup`). A download starts only when its connections are free.
+ones take one each, in chunks (`_batch_chunks`) through the engine's single-request mode
+(`SmallGroup`), as many chunks at once as the stream controller finds worth it by the objects
+finished per second (`small_controller`). A download starts only when its connections are free.
 An interrupt stops every engine through its progress hook (the engine then saves its
 checkpoint) within about 0.1 s. A small object is journaled done only after the `SmallGroup`
 fsynced its directory, so the journal never holds a `done` a power cut could still undo (an
@@ -16,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
@@ -33,9 +35,8 @@ from ..engine._engine_face import (
     ParentMaker,
     RateLimiter,
     SmallGroup,
-    file_state,
 )
-from ._batch_chunks import CHUNK, CHUNK_MAX, Work, completed_chunks, take_chunk
+from ._batch_chunks import CHUNK, CHUNK_MAX, Work, completed_chunks, small_controller, take_chunk
 from ._batch_feed import Feed
 from ._batch_journal import Done, Journal, Row, Running
 from ._batch_models import BatchProgress, ObjectResult, failed
@@ -60,6 +61,7 @@ class Runner:
         root: str,
         journal: Journal,
         *,
+        paths: ParentMaker | None = None,
         on_progress: Callable[[BatchProgress], None] | None = None,
         on_result: Callable[[ObjectResult], None] | None = None,
     ) -> None:
@@ -68,13 +70,16 @@ class Runner:
         self._dl = dl
         self._root = root
         self._journal = journal
-        self._paths = ParentMaker(root)
+        self._paths = paths if paths is not None else ParentMaker(root)
         self._budget = dl.config.max_workers
         self._on_progress = on_progress
         self._tracker = Tracker(on_result)
         self._local = threading.local()
         self._locks: list[HeldLock] = []  # each worker's, kept from chunk to chunk
         self._locks_lock = threading.Lock()
+        self._finished = 0  # objects the workers finished: what the controller measures
+        self._over = 0  # chunks to stop early (the controller lowered the count)
+        self._count_lock = threading.Lock()
 
     def _want(self, size: int | None) -> int:
         if size is None or size < LARGE or self._budget == 1:
@@ -105,6 +110,9 @@ class Runner:
         tracker = self._tracker
         ended = more is None
         free = self._budget
+        cfg = self._dl.config
+        ctl = small_controller(self._budget, cfg.min_workers, now=time.monotonic())
+        ones = 0  # chunks running on one connection each: at most `ctl.target`
         running: dict[Future[list[ObjectResult | Work]], tuple[list[Work], int]] = {}
         # finished chunks arrive here: O(1) per completion (wait() walks every running future);
         # None: `more` has objects waiting
@@ -127,9 +135,12 @@ class Runner:
                         if want > 1 and busy and free < min(want, max(2, self._budget // 2)):
                             break
                         cost = min(want, free)
-                        most = min(CHUNK_MAX, max(CHUNK, len(queue) // (2 * self._budget)))
+                        if cost == 1 and ones >= ctl.target:
+                            break
+                        most = min(CHUNK_MAX, max(CHUNK, len(queue) // (2 * ctl.target)))
                         starting.append((take_chunk(queue, most), cost))
                         free -= cost
+                        ones += cost == 1
                     if starting:
                         with self._journal.transaction():  # one commit, before any starts
                             self._journal.running_many(
@@ -146,12 +157,19 @@ class Runner:
                             for fut in finished:
                                 chunk, cost = running.pop(fut)
                                 free += cost
+                                ones -= cost == 1
                                 for w, out in zip(chunk, fut.result(), strict=True):
                                     if isinstance(out, Work):
-                                        queue.appendleft(out)
-                                        continue
+                                        queue.appendleft(out)  # needs more connections, or
+                                        continue  # its chunk stopped early
                                     self._record(w, out, done)
                             self._journal.done_many(done)
+                    target = ctl.target
+                    if target != ctl.observe(time.monotonic(), self._finished):
+                        log.debug("small objects at once %d -> %d: %s", target, ctl.target,
+                                  ctl.reason)  # fmt: skip
+                        with self._count_lock:  # fewer: running chunks stop early
+                            self._over = max(0, ones - ctl.target)
                     if self._on_progress is not None:
                         self._on_progress(tracker.snapshot())
             except BaseException:
@@ -198,23 +216,15 @@ class Runner:
         self._journal.done_many(done)
 
     def _start(self, w: Work) -> Running:
-        """The journal's `running` row of `w` (the destination's inode and mtime now)."""
-        p = w.planned
-        listed = self._paths.listed(p.rel)
-        absent = listed is not None and p.rel.rpartition("/")[2] not in listed
-        st = None if absent else file_state(os.path.join(self._root, p.rel))
-        pre = (st[0], st[1]) if st is not None else None
-        return Running(p.rel, p.source, p.size, p.etag, pre)
+        rel = w.planned.rel
+        return Running.of(w.planned, os.path.join(self._root, rel), absent=self._absent(rel))
 
     def _record(self, w: Work, out: ObjectResult, done: list[Done]) -> None:
         """Journal a failure; add a success to `done` (the caller journals those)."""
-        p = w.planned
-        if out.status == "failed":
-            self._journal.failed(p.rel, p.source, kind=out.error_kind or "", error=out.error or "")
-        elif out.size is not None:
-            version = out.result.version_id if out.result is not None else w.planned.version_id
-            done.append(Done(p.rel, p.source, out.size, out.etag, version))
-        self._tracker.finish(p.rel, out)
+        row = self._journal.outcome(w.planned, out)
+        if row is not None:
+            done.append(row)
+        self._tracker.finish(w.planned.rel, out)
 
     def _buffer(self) -> memoryview:
         buf: memoryview | None = getattr(self._local, "buf", None)
@@ -244,20 +254,35 @@ class Runner:
         with SmallGroup(
             self._paths, buf=self._buffer(), config=cfg, limiter=limiter, held=self._held()
         ) as group:
-            for w in chunk:
+            for i, w in enumerate(chunk):
                 if tracker.stop.is_set():
                     raise Stopped
+                if self._over and self._stop_early():
+                    out.extend(chunk[i:])  # back to the queue, as they were
+                    break
                 out.append(self._work(w, streams, group))
+                with self._count_lock:
+                    self._finished += 1
         return [
             _unsynced(o, group.unsynced(w.planned.rel)) for w, o in zip(chunk, out, strict=True)
         ]
 
-    def _absent(self, rel: str, dest: str) -> bool:
-        """Nothing at `dest` (as its directory's first visit saw it, else an lstat)."""
+    def _stop_early(self) -> bool:
+        """This chunk is one of those the controller's lower count stops (the rest of it
+        goes back to the queue)."""
+        with self._count_lock:
+            if self._over <= 0:
+                return False
+            self._over -= 1
+            return True
+
+    def _absent(self, rel: str, dest: str | None = None) -> bool:
+        """Nothing at `rel` as its directory's first visit saw it; not visited: an lstat of
+        `dest`, or False without one."""
         listed = self._paths.listed(rel)
         if listed is not None:
             return rel.rpartition("/")[2] not in listed
-        return not os.path.lexists(dest)
+        return dest is not None and not os.path.lexists(dest)
 
     def _small(self, w: Work, group: SmallGroup, meta: ObjectMeta | None) -> DownloadResult | None:
         """A small object in one GET; size and ETag from `meta`, else the listing, else (both

@@ -8,10 +8,10 @@ no request for a listed object, one HEAD (never a GET) for a manifest entry whos
 exists, whose size and date only a HEAD tells (an entry with nothing at its destination cannot
 be skipped: its one GET tells them).
 
-A batch into an empty directory has nothing to skip: `DirNames` lists each destination
-directory once, and an object whose name is not there is downloaded without an `lstat` of its
-own (a file that appears there after the listing is replaced by the object, as one that appears
-after any skip check would be)."""
+A batch into an empty directory has nothing to skip: each destination directory is listed once
+(`ParentMaker.names`, the listing the runner then writes by), and an object whose name is not
+there is downloaded without an `lstat` of its own (a file that appears there after the listing
+is replaced by the object, as one that appears after any skip check would be)."""
 
 from __future__ import annotations
 
@@ -19,62 +19,18 @@ import contextlib
 import os
 
 from .._models import ObjectMeta
-from ..engine._engine_face import Paths, drop_stale_lock, file_state, up_to_date
+from ..engine._engine_face import ParentMaker, Paths, drop_stale_lock, file_state, up_to_date
 from ._batch_journal import Journal, Row
 from ._batch_models import ObjectResult
 from ._batch_sources import Planned
 
 __all__ = [
-    "DirNames",
     "classify",
     "committed_before_crash",
     "same_etag",
     "skip_after_head",
     "unchanged",
 ]
-
-
-class DirNames:
-    """The names in each destination directory below `root`, listed once, at first asked.
-    A directory of more than `most` entries is not kept (its objects get an `lstat` each,
-    as without a listing): a few new objects into a huge directory cost no more than before."""
-
-    def __init__(self, root: str, *, most: int = 65536) -> None:
-        self._root = root
-        self._most = most
-        self._names: dict[str, frozenset[str] | None] = {}
-
-    def _list(self, parent: str) -> frozenset[str] | None:
-        names: list[str] = []
-        try:
-            with os.scandir(os.path.join(self._root, parent)) as it:
-                for entry in it:
-                    if len(names) == self._most:
-                        return None
-                    names.append(entry.name)
-        except (FileNotFoundError, NotADirectoryError):
-            return frozenset()
-        except OSError:
-            return None
-        return frozenset(names)
-
-    def _of(self, rel: str) -> tuple[frozenset[str] | None, str]:
-        """The listing of `rel`'s directory (made at the first ask), and `rel`'s name."""
-        parent, _, name = rel.rpartition("/")
-        if parent not in self._names:
-            self._names[parent] = self._list(parent)
-        return self._names[parent], name
-
-    def absent(self, rel: str) -> bool:
-        """Nothing named `rel` was in its directory when it was listed (a directory that
-        does not exist holds nothing); False when the directory was not listed."""
-        names, name = self._of(rel)
-        return names is not None and name not in names
-
-    def holds(self, rel: str) -> bool:
-        """`rel` was in its directory when it was listed (False when it could not be)."""
-        names, name = self._of(rel)
-        return names is not None and name in names
 
 
 def same_etag(a: str | None, b: str | None) -> bool:
@@ -118,7 +74,7 @@ def committed_before_crash(row: Row | None, p: Planned, dest: str) -> bool:
 
 def classify(
     planned: list[Planned], rows: dict[str, Row], root: str, journal: Journal,
-    names: DirNames | None = None,
+    names: ParentMaker | None = None,
 ) -> tuple[list[Planned], list[ObjectResult]]:  # fmt: skip
     """Split the plan into objects to download and objects skipped without a request (the
     rules above); what a skip learnt is journaled in one commit. `names`: the destination
@@ -128,14 +84,16 @@ def classify(
     write = journal.writable  # not in a dry run
     with journal.transaction() if write else contextlib.nullcontext():
         for p in planned:
-            if names is not None and names.absent(p.rel):
+            there = names.names(p.rel) if names is not None else None
+            if there is not None and p.rel.rpartition("/")[2] not in there:
                 todo.append(p)  # nothing there: no rule can skip it
                 continue
             row, dest = rows.get(p.rel), os.path.join(root, p.rel)
             if unchanged(row, p.source, p.size, p.etag, dest):
                 # a worker's lock names the last object it fetched until the run ends: one
                 # killed before then left it beside an object journaled done
-                if write and names is not None and names.holds(Paths.beside(p.rel).lock):
+                lock = os.path.basename(Paths.beside(dest).lock)
+                if write and there is not None and lock in there:
                     drop_stale_lock(root, p.rel)
             elif committed_before_crash(row, p, dest) or up_to_date(
                 dest, size=p.size, last_modified=p.last_modified
