@@ -183,11 +183,13 @@ def literal_s3() -> Iterator[_LiteralServer]:
 
 @pytest.fixture
 def bkt_localhost(monkeypatch: pytest.MonkeyPatch) -> None:
-    """`bkt.localhost` resolves to 127.0.0.1 in this process (virtual-hosted requests)."""
+    """`bkt.localhost` resolves to 127.0.0.1 in this process (virtual-hosted requests; objget
+    passes the host as bytes, botocore as str)."""
     resolve = socket.getaddrinfo
 
     def getaddrinfo(host: Any, *args: Any, **kw: Any) -> Any:
-        return resolve("127.0.0.1" if host == "bkt.localhost" else host, *args, **kw)
+        local = host in ("bkt.localhost", b"bkt.localhost")
+        return resolve("127.0.0.1" if local else host, *args, **kw)
 
     monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
 
