@@ -11,6 +11,7 @@ import threading
 import time
 
 from objget import DownloadConfig, Downloader
+from objget.many._batch_chunks import START
 from objget.many._batch_journal import Journal
 from objget.many._batch_run import Runner
 from objget.many._batch_sources import Planned
@@ -86,5 +87,7 @@ def test_a_saturated_batch_ends_with_a_few_workers(tmp_path, caplog):
     with caplog.at_level(logging.DEBUG, logger="objget"):
         run_batch(tmp_path, store, objects)
     counts = [int(m[2]) for r in caplog.records if (m := CHANGE.match(r.getMessage()))]
-    assert counts[:2] == [32, 8]  # double the start tried; then half as many were as good
-    assert counts[-1] == 8
+    assert counts[0] == 32  # double the start tried ...
+    # ... and fewer than the start kept: as good, as the store serves no more however many ask
+    # (8 on a quiet machine; the exact count moves with other load, 12 seen with two busy cores)
+    assert counts[-1] < START
