@@ -27,7 +27,7 @@ from .engine._downloader import Downloader, head_with_retry
 from .engine._engine_face import ParentMaker
 from .engine._windows import SharedPart
 from .many._batch_feed import Feed
-from .many._batch_journal import Journal, Row, Running
+from .many._batch_journal import Journal, Row
 from .many._batch_models import BatchProgress, BatchResult, ObjectResult, failed
 from .many._batch_progress import Tracker
 from .many._batch_ray import GroupEntry, RangeJob, RangeOutcome, picklable, run_group, run_range
@@ -162,9 +162,9 @@ class Driver:
 
     # --- results --------------------------------------------------------------------
     def _finish(self, out: ObjectResult, p: Planned) -> None:
-        done = self._journal.outcome(p, out)
-        if done is not None:
-            self._journal.done_many([done])
+        row = self._journal.outcome(p, out)
+        if row is not None:
+            self._journal.put([row])
         self._tracker.finish(p.rel, out)
 
     def _fail(
@@ -234,7 +234,7 @@ class Driver:
             dest: str | None = None
             try:
                 dest = self._paths.path(p.rel)
-                self._journal.running_many([Running.of(p, dest)])
+                self._journal.put([Row.running(p, dest)])
                 if p.size is not None and p.size >= 2 * self._set.range_size:
                     big, jobs = self._prepare_large(p, dest)
                     args = (range_cfg, options)

@@ -38,7 +38,7 @@ from ..engine._engine_face import (
 )
 from ._batch_chunks import CHUNK, CHUNK_MAX, Work, completed_chunks, small_controller, take_chunk
 from ._batch_feed import Feed
-from ._batch_journal import Done, Journal, Row, Running
+from ._batch_journal import Journal, Row
 from ._batch_models import BatchProgress, ObjectResult, failed
 from ._batch_progress import Stopped, Tracker
 from ._batch_skip import skip_after_head
@@ -143,9 +143,7 @@ class Runner:
                         ones += cost == 1
                     if starting:
                         with self._journal.transaction():  # one commit, before any starts
-                            self._journal.running_many(
-                                [self._start(w) for c, _ in starting for w in c]
-                            )
+                            self._journal.put([self._start(w) for c, _ in starting for w in c])
                     for chunk, cost in starting:
                         fut = pool.submit(self._work_chunk, chunk, cost)
                         running[fut] = (chunk, cost)
@@ -153,7 +151,7 @@ class Runner:
                     finished = completed_chunks(completed)
                     if finished:
                         with self._journal.transaction():
-                            done: list[Done] = []
+                            journaled: list[Row] = []
                             for fut in finished:
                                 chunk, cost = running.pop(fut)
                                 free += cost
@@ -162,8 +160,8 @@ class Runner:
                                     if isinstance(out, Work):
                                         queue.appendleft(out)  # needs more connections, or
                                         continue  # its chunk stopped early
-                                    self._record(w, out, done)
-                            self._journal.done_many(done)
+                                    self._record(w, out, journaled)
+                            self._journal.put(journaled)
                     target = ctl.target
                     if target != ctl.observe(time.monotonic(), self._finished):
                         log.debug("small objects at once %d -> %d: %s", target, ctl.target,
@@ -206,24 +204,24 @@ class Runner:
         for fut in running:
             fut.cancel()
         finished, _ = wait(running, timeout=self._dl.config.timeouts.read + 10)
-        done: list[Done] = []
+        journaled: list[Row] = []
         for fut in finished:
             if fut.cancelled() or fut.exception() is not None:
                 continue
             for w, out in zip(running[fut][0], fut.result(), strict=False):
                 if isinstance(out, ObjectResult):
-                    self._record(w, out, done)
-        self._journal.done_many(done)
+                    self._record(w, out, journaled)
+        self._journal.put(journaled)
 
-    def _start(self, w: Work) -> Running:
+    def _start(self, w: Work) -> Row:
         rel = w.planned.rel
-        return Running.of(w.planned, os.path.join(self._root, rel), absent=self._absent(rel))
+        return Row.running(w.planned, os.path.join(self._root, rel), absent=self._absent(rel))
 
-    def _record(self, w: Work, out: ObjectResult, done: list[Done]) -> None:
-        """Journal a failure; add a success to `done` (the caller journals those)."""
+    def _record(self, w: Work, out: ObjectResult, journaled: list[Row]) -> None:
+        """`out` reported, its row added to `journaled` (the caller writes those)."""
         row = self._journal.outcome(w.planned, out)
         if row is not None:
-            done.append(row)
+            journaled.append(row)
         self._tracker.finish(w.planned.rel, out)
 
     def _buffer(self) -> memoryview:
