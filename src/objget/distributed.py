@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
-import threading
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -71,7 +70,7 @@ class RayRunner:
         on_result: Callable[[ObjectResult], None] | None,
     ) -> list[ObjectResult]:  # fmt: skip
         """The whole listing first (the driver plans with every object known), then Ray."""
-        todo, skipped = _drain(more)
+        todo, skipped = more.drain()
         ray = import_ray()
         own = not ray.is_initialized()
         if own:
@@ -83,24 +82,6 @@ class RayRunner:
         finally:
             if own:
                 ray.shutdown()
-
-
-def _drain(more: Feed) -> tuple[list[Planned], int]:
-    """Everything `more` hands over, until the listing ends: (to download, skipped)."""
-    waiting, skipped, ended = threading.Event(), 0, False
-    todo: list[Planned] = []
-    more.start(waiting.set)
-    try:
-        while not ended:
-            waiting.clear()
-            new, skips, ended = more.take()
-            todo.extend(new)
-            skipped += skips
-            if not ended:
-                waiting.wait(1.0)
-        return todo, skipped
-    finally:
-        more.close()
 
 
 def download_many(

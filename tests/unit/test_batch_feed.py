@@ -66,3 +66,17 @@ def test_a_listing_failing_part_way_raises_after_journaling_what_finished(tmp_pa
     assert done <= set(list(objs)[:10])
     for k in done:
         assert (tmp_path / k).read_bytes() == objs[k]
+
+
+def test_drain_reads_the_whole_listing_in_the_callers_thread_and_raises_its_error():
+    """What the Ray runner reads before it plans: every item, no thread of its own; the
+    listing's error after the items it gave is raised, not lost with them."""
+    objs = {f"k{i}": b"x" * i for i in range(1, 6)}
+    store = MemoryBackend(objs)
+    threads = threading.active_count()
+    more = Listed(listed(store, objs))
+    todo, skipped = more.drain()
+    assert [p.rel for p in todo] == list(objs) and skipped == 0
+    assert threading.active_count() == threads
+    with pytest.raises(TransportError, match="listing"):
+        Listed(listed(store, objs, fail_after=3)).drain()
