@@ -143,7 +143,7 @@ class Driver:
 
     # --- results --------------------------------------------------------------------
     def _finish(self, out: ObjectResult, p: Planned) -> None:
-        row = self._journal.outcome(p, out)
+        row = Row.outcome(p, out)
         if row is not None:
             self._journal.put([row])
         self._tracker.finish(p.rel, out)
@@ -200,15 +200,15 @@ class Driver:
         )
         self._tracker.add(len(todo), sum(p.size or 0 for p in todo), skipped=skipped)
         tasks: deque[tuple[Callable[[], Any], object]] = deque()
-        group: list[tuple[Planned, GroupEntry]] = []
+        group: list[Planned] = []
         group_bytes = 0
 
         def flush() -> None:
             nonlocal group, group_bytes
             if group:
-                entries = [e for _, e in group]
-                submit = functools.partial(group_fn.remote, entries, cfg, options, conns)
-                tasks.append((submit, group))
+                entries = [GroupEntry.of(p) for p in group]
+                args = (entries, self._paths.root, cfg, options, conns)
+                tasks.append((functools.partial(group_fn.remote, *args), group))
             group, group_bytes = [], 0
 
         for p in todo:
@@ -224,8 +224,7 @@ class Driver:
             except (UnsafePath, DownloadError, OSError) as exc:
                 self._fail(p, dest, exc)
                 continue
-            group.append((p, GroupEntry(source=p.source, dest=dest, version_id=p.version_id,
-                                        sha256=p.sha256, size=p.size)))  # fmt: skip
+            group.append(p)
             group_bytes += p.size or 0
             if len(group) >= self._set.group_size or group_bytes >= self._set.group_bytes:
                 flush()
@@ -258,11 +257,11 @@ class Driver:
             if ctx.pending == 0:
                 self._commit_large(ctx)
             return
-        assert isinstance(ctx, list)  # a group: (planned, entry) in the task's order
+        assert isinstance(ctx, list)  # a group: the objects in the task's order
         if error is not None or not isinstance(value, list):
             lost = RuntimeError(f"Ray task failed: {error}")
-            for p, e in ctx:
-                self._fail(p, e.dest, lost, "local")
+            for p in ctx:
+                self._fail(p, os.path.join(self._paths.root, p.rel), lost, "local")
             return
-        for (p, _), out in zip(ctx, value, strict=True):
+        for p, out in zip(ctx, value, strict=True):
             self._finish(out, p)

@@ -42,7 +42,7 @@ def test_objects_listed_later_are_fetched_and_earlier_ones_start_before_the_list
     cfg = DownloadConfig(max_workers=4, retry=no_wait_retry())
     with Downloader(config=cfg) as dl, Journal(str(tmp_path)) as jr:
         runner = Runner(dl, str(tmp_path), jr, on_result=lambda _out: finished.set())
-        results = runner.run([], {}, skipped=0, more=Listed(listed(store, objs, finished)))
+        results = runner.run([], {}, more=Listed(listed(store, objs, finished)))
         rows = jr.rows()
     assert sorted(r.status for r in results) == ["downloaded"] * len(objs)
     assert all(rows[k].state == "done" for k in objs)
@@ -59,7 +59,7 @@ def test_a_listing_failing_part_way_raises_after_journaling_what_finished(tmp_pa
     with Downloader(config=cfg) as dl, Journal(str(tmp_path)) as jr:
         runner = Runner(dl, str(tmp_path), jr, on_result=seen.append)
         with pytest.raises(TransportError, match="listing"):
-            runner.run([], {}, skipped=0, more=Listed(listed(store, objs, fail_after=10)))
+            runner.run([], {}, more=Listed(listed(store, objs, fail_after=10)))
         rows = jr.rows()
     done = {k for k, r in rows.items() if r.state == "done"}
     assert done == {out.source.removeprefix("mem://") for out in seen}

@@ -44,7 +44,7 @@ def run_batch(root, store, objects, budget=1):
     ]  # fmt: skip
     cfg = DownloadConfig(max_workers=budget, retry=no_wait_retry())
     with Downloader(config=cfg) as dl, Journal(str(root)) as jr:
-        results = Runner(dl, str(root), jr).run(plan, {}, skipped=0)
+        results = Runner(dl, str(root), jr).run(plan, {})
         rows = jr.rows()
     return {r.source.removeprefix("mem://"): r for r in results}, rows
 
@@ -210,7 +210,7 @@ def test_a_large_object_whose_parent_became_a_symlink_is_refused(tmp_path):
     with Downloader(config=cfg) as dl, Journal(str(root)) as jr:
         runner = Runner(dl, str(root), jr)
         # small ones first (sub/c visits `sub`, `a` swaps it), then the 9 MiB one
-        results = runner.run(plan[:2], {}, skipped=0) + runner.run(plan[2:], {}, skipped=0)
+        results = runner.run(plan[:2], {}) + runner.run(plan[2:], {})
     by = {r.source.removeprefix("mem://"): r for r in results}
     assert list(outside.iterdir()) == []
     assert by["sub/big"].status == "failed" and by["sub/big"].error_kind == "unsafe-path"

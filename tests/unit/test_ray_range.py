@@ -341,3 +341,50 @@ def test_distributed_download_many_names_every_argument_of_download_many():
     for name, p in inspect.signature(objget.download_many).parameters.items():
         if name != "runner":
             assert (ray[name].default, ray[name].annotation) == (p.default, p.annotation), name
+
+
+# --- group tasks ------------------------------------------------------------------------------
+
+
+class CountingStore(MemoryBackend):
+    """Counts HEADs; resolves every source `memory://KEY` to KEY."""
+
+    def __init__(self, objects: dict[str, bytes]) -> None:
+        super().__init__(objects)
+        self.heads = 0
+
+    def head(self, key, *, version_id=None):
+        self.heads += 1
+        return super().head(key, version_id=version_id)
+
+
+def test_a_group_task_fetches_small_objects_as_the_local_batch_does(tmp_path, monkeypatch):
+    """A Ray group task runs its objects as the local runner does: a listed small object in
+    one GET (the engine's single-request mode, no HEAD), a manifest entry (size unknown) in one
+    GET when nothing is at its destination; a source that does not resolve fails alone; the
+    results come back in the entries' order."""
+    from objget.many._batch_ray import GroupEntry, run_group
+
+    objs = {f"d/o{i}": bytes([i]) * (100 + i) for i in range(6)}
+    store = CountingStore(objs)
+
+    def fake_resolve(source, *_a, **_k):
+        if source == "memory://bad":
+            raise ValueError("unsupported source 'memory://bad'")
+        return Resolved(backend=store, key=source.removeprefix("memory://"))
+
+    monkeypatch.setattr(_batch_ray, "resolve", fake_resolve)
+    entries = [
+        GroupEntry(source=f"memory://{k}", rel=k, size=len(v), etag=store._etags[k])
+        for k, v in list(objs.items())[:4]
+    ]
+    entries += [GroupEntry(source=f"memory://{k}", rel=k) for k in list(objs)[4:]]
+    entries.insert(2, GroupEntry(source="memory://bad", rel="bad"))
+    results = run_group(entries, str(tmp_path), config(), BackendOptions(), 2)
+    assert [r.source for r in results] == [e.source for e in entries]
+    assert [r.status for r in results] == ["downloaded"] * 2 + ["failed"] + ["downloaded"] * 4
+    assert results[2].error_kind == "usage" and "memory://bad" in (results[2].error or "")
+    assert store.heads == 0, "a small object took a HEAD before its GET"
+    for k, v in objs.items():
+        assert (tmp_path / k).read_bytes() == v
+    assert sorted(p.name for p in (tmp_path / "d").iterdir()) == sorted(k[2:] for k in objs)

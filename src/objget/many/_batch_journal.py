@@ -102,6 +102,19 @@ class Row:
         pre = (st[0], st[1]) if st is not None else None
         return cls(dest=p.rel, source=p.source, state="running", size=p.size, etag=p.etag, pre=pre)
 
+    @classmethod
+    def outcome(cls, p: Planned, out: ObjectResult) -> Row | None:
+        """The row that journals `out`: a failure's, or a finished object's `done` (None when
+        its size is unknown)."""
+        if out.status == "failed":
+            return cls(dest=p.rel, source=p.source, state="failed", error=out.error or "",
+                       error_kind=out.error_kind or "")  # fmt: skip
+        version = out.result.version_id if out.result is not None else p.version_id
+        if out.size is None:
+            return None
+        return cls(dest=p.rel, source=p.source, state="done", size=out.size, etag=out.etag,
+                   version_id=version)  # fmt: skip
+
 
 class Journal:
     """The journal of one destination directory; use as a context manager."""
@@ -221,22 +234,12 @@ class Journal:
         return out
 
     def put(self, rows: list[Row]) -> None:
-        """Write `rows` as they are (one statement, run per row); each `running` one counts
-        one more attempt."""
-        now = time.time()
-        self._open().executemany(_PUT, [
-            (r.dest, r.source, r.state, r.size, r.etag, r.version_id, *(r.pre or (None, None)),
-             r.error, r.error_kind, int(r.state == "running"), now) for r in rows
-        ])  # fmt: skip
-
-    def outcome(self, p: Planned, out: ObjectResult) -> Row | None:
-        """The row that journals `out`: a failure's, or a finished object's `done` (None when
-        its size is unknown)."""
-        if out.status == "failed":
-            return Row(dest=p.rel, source=p.source, state="failed", error=out.error or "",
-                       error_kind=out.error_kind or "")  # fmt: skip
-        version = out.result.version_id if out.result is not None else p.version_id
-        if out.size is None:
-            return None
-        return Row(dest=p.rel, source=p.source, state="done", size=out.size, etag=out.etag,
-                   version_id=version)  # fmt: skip
+        """Write `rows` as they are, in one commit (or in the caller's `transaction`); each
+        `running` one counts one more attempt."""
+        db, now = self._open(), time.time()
+        with contextlib.nullcontext() if db.in_transaction else self.transaction():
+            db.executemany(_PUT, [
+                (r.dest, r.source, r.state, r.size, r.etag, r.version_id,
+                 *(r.pre or (None, None)), r.error, r.error_kind, int(r.state == "running"), now)
+                for r in rows
+            ])  # fmt: skip

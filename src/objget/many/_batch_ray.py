@@ -1,5 +1,6 @@
-"""The work a Ray task does, as plain functions (no Ray import here): a group of small objects,
-or one byte range of a large object written into the shared temp file. What crosses the task
+"""The work a Ray task does, as plain functions (no Ray import here): a group of objects, run as
+the local batch runs them (`Runner`: a small object in one GET, the engine's single-request
+mode), or one byte range of a large object written into the shared temp file. What crosses the task
 boundary is picklable: URLs (each worker resolves its own backend and credentials), frozen
 configs, the object's metadata. A range task is the engine's window phases
 (`_windows.prepare_window`, `_phases.fetch`): its checkpoint, CRC'd spans and their read-back
@@ -9,7 +10,7 @@ on resume are the engine's, so a task run again after its worker died resumes on
 from __future__ import annotations
 
 import dataclasses
-from concurrent.futures import ThreadPoolExecutor
+import os
 from dataclasses import dataclass
 
 from .._config import DownloadConfig
@@ -22,17 +23,28 @@ from ..engine._downloader import Downloader
 from ..engine._phases import Span, fetch
 from ..engine._windows import prepare_window
 from ._batch_models import ObjectResult, failed
+from ._batch_run import Runner
+from ._batch_sources import Planned
 
 __all__ = ["GroupEntry", "RangeJob", "RangeOutcome", "picklable", "run_group", "run_range"]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class GroupEntry:
+    """A `Planned` object without its backend (each worker resolves its own)."""
+
     source: str
-    dest: str
+    rel: str
+    size: int | None = None
+    etag: str | None = None
     version_id: str | None = None
     sha256: str | None = None
-    size: int | None = None
+    last_modified: str | None = None
+
+    @classmethod
+    def of(cls, p: Planned) -> GroupEntry:
+        return cls(source=p.source, rel=p.rel, size=p.size, etag=p.etag, version_id=p.version_id,
+                   sha256=p.sha256, last_modified=p.last_modified)  # fmt: skip
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -61,29 +73,29 @@ def picklable(meta: ObjectMeta) -> ObjectMeta:
 
 
 def run_group(
-    entries: list[GroupEntry], config: DownloadConfig, options: BackendOptions, threads: int
-) -> list[ObjectResult]:
-    """Download whole objects (one connection each, `threads` at a time) in this worker."""
-    per_object = dataclasses.replace(config, max_workers=1, min_workers=1, checksum=None)
-
-    def one(dl: Downloader, e: GroupEntry) -> ObjectResult:
-        sha = dataclasses.replace(per_object, checksum=f"sha256:{e.sha256}") if e.sha256 else None
-        try:
-            found = resolve(e.source, dl.transport, options, cache)
-            r = dl.download_object(found.backend, found.key, e.dest,
-                                   version_id=e.version_id or found.version_id,
-                                   config=sha or per_object)  # fmt: skip
-        except (DownloadError, OSError, ValueError) as exc:
-            return failed(e.source, e.dest, exc, size=e.size)
-        return ObjectResult(
-            source=e.source, path=e.dest, status="downloaded", size=r.size, etag=r.etag, result=r
-        )
-
-    cache: dict[tuple[str, str], Backend] = {}
+    entries: list[GroupEntry], root: str, config: DownloadConfig, options: BackendOptions,
+    threads: int,
+) -> list[ObjectResult]:  # fmt: skip
+    """Download whole objects below `root` in this worker on `threads` connections, as the
+    local batch does (`Runner`); the driver journals them. The results in `entries`' order."""
+    refused: dict[str, ObjectResult] = {}  # no backend here (its extra, its credentials)
+    plan: list[Planned] = []
     with Downloader(config=dataclasses.replace(config, max_workers=threads), options=options) as dl:
-        dl.transport  # noqa: B018 - one pool, made before the threads share it
-        with ThreadPoolExecutor(threads, thread_name_prefix="objget-ray") as pool:
-            return list(pool.map(lambda e: one(dl, e), entries))
+        cache: dict[tuple[str, str], Backend] = {}
+        for e in entries:
+            try:
+                found = resolve(e.source, dl.transport, options, cache)
+            except (DownloadError, OSError, ValueError) as exc:
+                refused[e.rel] = failed(e.source, os.path.join(root, e.rel), exc, size=e.size)
+                continue
+            plan.append(Planned(
+                source=e.source, rel=e.rel, backend=found.backend, key=found.key, size=e.size,
+                etag=e.etag, version_id=e.version_id or found.version_id, sha256=e.sha256,
+                last_modified=e.last_modified,
+            ))  # fmt: skip
+        runner = Runner(dl, root, None)
+        runner.run(plan, {})
+    return [refused.get(e.rel) or runner.result(e.rel) for e in entries]
 
 
 def run_range(job: RangeJob, config: DownloadConfig, options: BackendOptions) -> RangeOutcome:

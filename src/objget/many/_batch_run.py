@@ -59,7 +59,7 @@ class Runner:
         self,
         dl: Downloader,
         root: str,
-        journal: Journal,
+        journal: Journal | None,
         *,
         paths: ParentMaker | None = None,
         on_progress: Callable[[BatchProgress], None] | None = None,
@@ -87,16 +87,10 @@ class Runner:
         return max(1, min(self._budget, -(-size // PART)))
 
     def run(
-        self,
-        todo: list[Planned],
-        rows: dict[str, Row],
-        skipped: int,
-        *,
-        more: Feed | None = None,
+        self, todo: list[Planned], rows: dict[str, Row], *, more: Feed | None = None
     ) -> list[ObjectResult]:
         """Download `todo`, then what `more` hands over as it comes (the listing streamed
         in); returns each object's result in the order they finished."""
-        self._tracker.add(0, 0, skipped=skipped)
         queue: deque[Work] = deque()
         self._enqueue(queue, todo, rows)
         try:
@@ -141,27 +135,24 @@ class Runner:
                         starting.append((take_chunk(queue, most), cost))
                         free -= cost
                         ones += cost == 1
-                    if starting:
-                        with self._journal.transaction():  # one commit, before any starts
-                            self._journal.put([self._start(w) for c, _ in starting for w in c])
+                    if starting and self._journal is not None:  # one commit, before any starts
+                        self._journal.put([self._start(w) for c, _ in starting for w in c])
                     for chunk, cost in starting:
                         fut = pool.submit(self._work_chunk, chunk, cost)
                         running[fut] = (chunk, cost)
                         fut.add_done_callback(completed.put)
                     finished = completed_chunks(completed)
-                    if finished:
-                        with self._journal.transaction():
-                            journaled: list[Row] = []
-                            for fut in finished:
-                                chunk, cost = running.pop(fut)
-                                free += cost
-                                ones -= cost == 1
-                                for w, out in zip(chunk, fut.result(), strict=True):
-                                    if isinstance(out, Work):
-                                        queue.appendleft(out)  # needs more connections, or
-                                        continue  # its chunk stopped early
-                                    self._record(w, out, journaled)
-                            self._journal.put(journaled)
+                    journaled: list[Row] = []
+                    for fut in finished:
+                        chunk, cost = running.pop(fut)
+                        free += cost
+                        ones -= cost == 1
+                        for w, out in zip(chunk, fut.result(), strict=True):
+                            if isinstance(out, Work):
+                                queue.appendleft(out)  # needs more connections, or
+                                continue  # its chunk stopped early
+                            self._record(w, out, journaled)
+                    self._put(journaled)
                     target = ctl.target
                     if target != ctl.observe(time.monotonic(), self._finished):
                         log.debug("small objects at once %d -> %d: %s", target, ctl.target,
@@ -211,7 +202,7 @@ class Runner:
             for w, out in zip(running[fut][0], fut.result(), strict=False):
                 if isinstance(out, ObjectResult):
                     self._record(w, out, journaled)
-        self._journal.put(journaled)
+        self._put(journaled)
 
     def _start(self, w: Work) -> Row:
         rel = w.planned.rel
@@ -219,10 +210,18 @@ class Runner:
 
     def _record(self, w: Work, out: ObjectResult, journaled: list[Row]) -> None:
         """`out` reported, its row added to `journaled` (the caller writes those)."""
-        row = self._journal.outcome(w.planned, out)
+        row = Row.outcome(w.planned, out)
         if row is not None:
             journaled.append(row)
         self._tracker.finish(w.planned.rel, out)
+
+    def _put(self, rows: list[Row]) -> None:
+        if rows and self._journal is not None:  # None: the caller journals (Ray's driver)
+            self._journal.put(rows)
+
+    def result(self, rel: str) -> ObjectResult:
+        """The result of the object at `rel`, once it finished."""
+        return self._tracker.by_rel[rel]
 
     def _buffer(self) -> memoryview:
         buf: memoryview | None = getattr(self._local, "buf", None)
