@@ -38,13 +38,15 @@ from typing import TYPE_CHECKING
 from .._exceptions import CheckpointError
 from .._log import log
 from ..engine._engine_face import DestLock, file_state, fsync_dir, remove_quietly
-from ._batch_paths import JOURNAL_NAMES, LOCK_NAME
 
 if TYPE_CHECKING:
     from ._batch_models import ObjectResult
     from ._batch_sources import Planned
 
-__all__ = ["Journal", "Row"]
+__all__ = ["JOURNAL_NAMES", "LOCK_NAME", "Journal", "Row"]
+
+JOURNAL_NAMES = (".objget-batch.db", ".objget-batch.db-wal", ".objget-batch.db-shm")
+LOCK_NAME = ".objget-batch.lock"
 
 
 _SCHEMA = """

@@ -355,10 +355,7 @@ def _unsynced(out: ObjectResult | Work, exc: OSError | None) -> ObjectResult | W
     """A small object renamed into a directory whose fsync failed: not durable, so failed."""
     if exc is None or not isinstance(out, ObjectResult):
         return out
+    why = f"could not fsync the directory {os.path.dirname(out.path or '')}: {exc}"
     return dataclasses.replace(
-        out,
-        status="failed",
-        error=f"{out.source}: could not fsync the directory {os.path.dirname(out.path or '')}: "
-        f"{exc}",
-        error_kind="local",
+        out, status="failed", error=f"{out.source}: {why}", error_kind="local"
     )
