@@ -29,7 +29,7 @@ from .many._batch_feed import Feed
 from .many._batch_journal import Journal, Row
 from .many._batch_models import BatchProgress, BatchResult, ObjectResult, failed
 from .many._batch_progress import Tracker
-from .many._batch_ray import GroupEntry, RangeJob, RangeOutcome, picklable, run_group, run_range
+from .many._batch_ray import RangeJob, RangeOutcome, picklable, run_group, run_range
 from .many._batch_sources import Planned
 
 __all__ = ["RayRunner", "download_many", "import_ray"]
@@ -206,7 +206,7 @@ class Driver:
         def flush() -> None:
             nonlocal group, group_bytes
             if group:
-                entries = [GroupEntry.of(p) for p in group]
+                entries = [p.listed() for p in group]
                 args = (entries, self._paths.root, cfg, options, conns)
                 tasks.append((functools.partial(group_fn.remote, *args), group))
             group, group_bytes = [], 0

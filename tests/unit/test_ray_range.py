@@ -363,7 +363,8 @@ def test_a_group_task_fetches_small_objects_as_the_local_batch_does(tmp_path, mo
     one GET (the engine's single-request mode, no HEAD), a manifest entry (size unknown) in one
     GET when nothing is at its destination; a source that does not resolve fails alone; the
     results come back in the entries' order."""
-    from objget.many._batch_ray import GroupEntry, run_group
+    from objget.many._batch_ray import run_group
+    from objget.many._batch_sources import Listed
 
     objs = {f"d/o{i}": bytes([i]) * (100 + i) for i in range(6)}
     store = CountingStore(objs)
@@ -375,11 +376,11 @@ def test_a_group_task_fetches_small_objects_as_the_local_batch_does(tmp_path, mo
 
     monkeypatch.setattr(_batch_ray, "resolve", fake_resolve)
     entries = [
-        GroupEntry(source=f"memory://{k}", rel=k, size=len(v), etag=store._etags[k])
+        Listed(source=f"memory://{k}", rel=k, size=len(v), etag=store._etags[k])
         for k, v in list(objs.items())[:4]
     ]
-    entries += [GroupEntry(source=f"memory://{k}", rel=k) for k in list(objs)[4:]]
-    entries.insert(2, GroupEntry(source="memory://bad", rel="bad"))
+    entries += [Listed(source=f"memory://{k}", rel=k) for k in list(objs)[4:]]
+    entries.insert(2, Listed(source="memory://bad", rel="bad"))
     results = run_group(entries, str(tmp_path), config(), BackendOptions(), 2)
     assert [r.source for r in results] == [e.source for e in entries]
     assert [r.status for r in results] == ["downloaded"] * 2 + ["failed"] + ["downloaded"] * 4

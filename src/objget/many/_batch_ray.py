@@ -24,27 +24,9 @@ from ..engine._phases import Span, fetch
 from ..engine._windows import prepare_window
 from ._batch_models import ObjectResult, failed
 from ._batch_run import Runner
-from ._batch_sources import Planned
+from ._batch_sources import Listed, Planned
 
-__all__ = ["GroupEntry", "RangeJob", "RangeOutcome", "picklable", "run_group", "run_range"]
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class GroupEntry:
-    """A `Planned` object without its backend (each worker resolves its own)."""
-
-    source: str
-    rel: str
-    size: int | None = None
-    etag: str | None = None
-    version_id: str | None = None
-    sha256: str | None = None
-    last_modified: str | None = None
-
-    @classmethod
-    def of(cls, p: Planned) -> GroupEntry:
-        return cls(source=p.source, rel=p.rel, size=p.size, etag=p.etag, version_id=p.version_id,
-                   sha256=p.sha256, last_modified=p.last_modified)  # fmt: skip
+__all__ = ["RangeJob", "RangeOutcome", "picklable", "run_group", "run_range"]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -73,7 +55,7 @@ def picklable(meta: ObjectMeta) -> ObjectMeta:
 
 
 def run_group(
-    entries: list[GroupEntry], root: str, config: DownloadConfig, options: BackendOptions,
+    entries: list[Listed], root: str, config: DownloadConfig, options: BackendOptions,
     threads: int,
 ) -> list[ObjectResult]:  # fmt: skip
     """Download whole objects below `root` in this worker on `threads` connections, as the
@@ -88,11 +70,9 @@ def run_group(
             except (DownloadError, OSError, ValueError) as exc:
                 refused[e.rel] = failed(e.source, os.path.join(root, e.rel), exc, size=e.size)
                 continue
-            plan.append(Planned(
-                source=e.source, rel=e.rel, backend=found.backend, key=found.key, size=e.size,
-                etag=e.etag, version_id=e.version_id or found.version_id, sha256=e.sha256,
-                last_modified=e.last_modified,
-            ))  # fmt: skip
+            listed = {f.name: getattr(e, f.name) for f in dataclasses.fields(e)}
+            listed["version_id"] = e.version_id or found.version_id
+            plan.append(Planned(backend=found.backend, key=found.key, **listed))
         runner = Runner(dl, root, None)
         runner.run(plan, {})
     return [refused.get(e.rel) or runner.result(e.rel) for e in entries]

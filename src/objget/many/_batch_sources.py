@@ -15,6 +15,7 @@ directory of such a name would stand where one must be created).
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import json
 import os
@@ -32,6 +33,7 @@ from ._batch_models import BatchItem, ObjectResult, failed
 
 __all__ = [
     "Collisions",
+    "Listed",
     "Planned",
     "Sources",
     "is_directory_marker",
@@ -46,19 +48,29 @@ _NAME_MAX = 255
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class Planned:
+class Listed:
     """One object the batch will consider: where from, where to, and what the listing said
-    (size, ETag and LastModified; None for manifest entries until a HEAD tells)."""
+    (size, ETag and LastModified; None for manifest entries until a HEAD tells). Picklable:
+    what a Ray group task is sent (each worker resolves its own backend)."""
 
     source: str
     rel: str
-    backend: Backend
-    key: str
     size: int | None = None
     etag: str | None = None
     version_id: str | None = None
     sha256: str | None = None
     last_modified: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Planned(Listed):
+    """A listed object with the backend that fetches it, and its key there."""
+
+    backend: Backend
+    key: str
+
+    def listed(self) -> Listed:
+        return Listed(**{f.name: getattr(self, f.name) for f in dataclasses.fields(Listed)})
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
