@@ -223,23 +223,18 @@ class Runner:
         """The result of the object at `rel`, once it finished."""
         return self._tracker.by_rel[rel]
 
-    def _buffer(self) -> memoryview:
-        buf: memoryview | None = getattr(self._local, "buf", None)
-        if buf is None:
-            buf = self._local.buf = memoryview(bytearray(small_buffer(self._dl.config)))
-        return buf
-
-    def _held(self) -> HeldLock:
-        """This worker's lock, handed from chunk to chunk: one lock file per worker and
-        directory, not one per chunk (a file made and removed costs more than the rename
-        that hands it on). Released when the run ends; after a crash the next run removes
-        it (`_batch_skip.classify`)."""
-        held: HeldLock | None = getattr(self._local, "held", None)
-        if held is None:
-            held = self._local.held = HeldLock()
+    def _mine(self) -> tuple[memoryview, HeldLock]:
+        """This worker's buffer and lock, kept from chunk to chunk: one lock file per worker
+        and directory, not one per chunk (a file made and removed costs more than the rename
+        that hands it on). The locks are released when the run ends; after a crash the next
+        run removes them (`_batch_skip.classify`)."""
+        mine: tuple[memoryview, HeldLock] | None = getattr(self._local, "mine", None)
+        if mine is None:
+            buf = memoryview(bytearray(small_buffer(self._dl.config)))
+            mine = self._local.mine = (buf, HeldLock())
             with self._locks_lock:
-                self._locks.append(held)
-        return held
+                self._locks.append(mine[1])
+        return mine
 
     def _work_chunk(self, chunk: list[Work], streams: int) -> list[ObjectResult | Work]:
         """In a worker thread: the objects of one chunk, one after the other; the small ones
@@ -248,9 +243,8 @@ class Runner:
         limiter = self._limiter.bound(tracker.stop.wait) if self._limiter else None
         out: list[ObjectResult | Work] = []
         cfg = self._dl.config
-        with SmallGroup(
-            self._paths, buf=self._buffer(), config=cfg, limiter=limiter, held=self._held()
-        ) as group:
+        buf, held = self._mine()
+        with SmallGroup(self._paths, buf=buf, config=cfg, limiter=limiter, held=held) as group:
             for i, w in enumerate(chunk):
                 if tracker.stop.is_set():
                     raise Stopped
@@ -341,9 +335,7 @@ class Runner:
                     self._dl, p.backend, p.key, dest, on_progress=tracker.listener(p.rel),
                     version_id=p.version_id, meta=meta, config=per_object, limiter=self._limiter,
                 )  # fmt: skip
-        except Stopped:
-            raise
-        except (DownloadError, OSError, ValueError) as exc:
+        except (DownloadError, OSError, ValueError) as exc:  # Stopped passes through
             return failed(p.source, dest, exc, size=p.size, etag=p.etag)
         return ObjectResult(
             source=p.source, path=dest, status="skipped" if result.skipped else "downloaded",
