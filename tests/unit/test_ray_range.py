@@ -19,17 +19,16 @@ from pathlib import Path
 
 import pytest
 
+from objget import distributed as _batch_ray
 from objget._config import DownloadConfig
 from objget.backends import BackendOptions, Resolved
-from objget.distributed import Driver, RayRunner
+from objget.distributed import Driver, RangeJob, RayRunner, picklable, run_range
 from objget.engine import _checkpoint
 from objget.engine._downloader import Downloader
 from objget.engine._fileio import open_part
 from objget.engine._windows import range_paths
 from objget.integrity.crc64 import Crc64, crc64
-from objget.many import _batch_ray
 from objget.many._batch_journal import Journal
-from objget.many._batch_ray import RangeJob, picklable, run_range
 from objget.many._batch_sources import Planned
 from objget.testing import MemoryBackend, no_wait_retry
 
@@ -363,7 +362,7 @@ def test_a_group_task_fetches_small_objects_as_the_local_batch_does(tmp_path, mo
     one GET (the engine's single-request mode, no HEAD), a manifest entry (size unknown) in one
     GET when nothing is at its destination; a source that does not resolve fails alone; the
     results come back in the entries' order."""
-    from objget.many._batch_ray import run_group
+    from objget.distributed import run_group
     from objget.many._batch_sources import Listed
 
     objs = {f"d/o{i}": bytes([i]) * (100 + i) for i in range(6)}
