@@ -81,7 +81,8 @@ class RayRunner:
         on_progress: Callable[[BatchProgress], None] | None,
         on_result: Callable[[ObjectResult], None] | None,
     ) -> list[ObjectResult]:  # fmt: skip
-        """The whole listing first (the driver plans with every object known), then Ray."""
+        """`download_many`'s downloads on Ray: the whole listing first (`more`; the driver plans
+        with every object known), then the tasks; every result, as reported to `on_result`."""
         todo, skipped = more.drain()
         ray = import_ray()
         own = not ray.is_initialized()
