@@ -195,8 +195,7 @@ def download_many(
             )
         more = Feed(listing, admit)
         if runner is None:  # here: one connection budget on this machine
-            here = Runner(dl, root, jr, paths=names, on_progress=on_progress,
-                          on_result=on_result)  # fmt: skip
+            here = Runner(dl, root, jr, paths=names, on_progress=on_progress, on_result=on_result)
             results.extend(here.run([], rows, more=more))
         else:
             ran = runner.run(dl, root, jr, more, rows=rows, on_progress=on_progress,

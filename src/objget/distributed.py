@@ -39,8 +39,7 @@ from .engine._phases import Span, fetch
 from .engine._windows import SharedPart, prepare_window
 from .many._batch_feed import Feed
 from .many._batch_journal import Journal, Row
-from .many._batch_models import BatchProgress, BatchResult, ObjectResult, failed
-from .many._batch_progress import Tracker
+from .many._batch_models import BatchProgress, BatchResult, ObjectResult, Tracker, failed
 from .many._batch_run import Runner
 from .many._batch_sources import Listed, Planned
 
@@ -182,20 +181,19 @@ def run_group(
             plan.append(Planned(backend=found.backend, key=found.key, **listed))
         runner = Runner(dl, root, None)
         runner.run(plan, {})
-    return [refused.get(e.rel) or runner.result(e.rel) for e in entries]
+    return [refused.get(e.rel) or runner.tracker.by_rel[e.rel] for e in entries]
 
 
 def run_range(job: RangeJob, config: DownloadConfig, options: BackendOptions) -> RangeOutcome:
     """Fetch bytes [start, stop) of the object into the shared temp file (made by the driver),
     resuming from this window's checkpoint once its spans read back right."""
-    meta = job.meta
     try:
         with Downloader(config=config, options=options) as dl:
             found = resolve(job.source, dl.transport, options, {})
             display = found.backend.display(found.key)
             window = ByteRange(job.start, job.stop)
             with prepare_window(
-                found.backend, found.key, meta, job.dest, window, display=display, config=config
+                found.backend, found.key, job.meta, job.dest, window, display=display, config=config
             ) as w:
                 fetch(w)
                 return RangeOutcome(start=job.start, stop=job.stop, spans=w.spans,

@@ -39,8 +39,7 @@ from ..engine._engine_face import (
 from ._batch_chunks import CHUNK, CHUNK_MAX, Work, completed_chunks, small_controller, take_chunk
 from ._batch_feed import Feed
 from ._batch_journal import Journal, Row
-from ._batch_models import BatchProgress, ObjectResult, failed
-from ._batch_progress import Stopped, Tracker
+from ._batch_models import BatchProgress, ObjectResult, Stopped, Tracker, failed
 from ._batch_skip import skip_after_head
 from ._batch_sources import Planned
 
@@ -68,12 +67,11 @@ class Runner:
         rate = dl.config.limit_rate
         self._limiter = RateLimiter(rate) if rate else None  # one for every object of the batch
         self._dl = dl
-        self._root = root
         self._journal = journal
         self._paths = paths if paths is not None else ParentMaker(root)
         self._budget = dl.config.max_workers
         self._on_progress = on_progress
-        self._tracker = Tracker(on_result)
+        self.tracker = Tracker(on_result)  # its `by_rel`: each object's result
         self._local = threading.local()
         self._locks: list[HeldLock] = []  # each worker's, kept from chunk to chunk
         self._locks_lock = threading.Lock()
@@ -97,11 +95,11 @@ class Runner:
             self._loop(queue, rows, more)
         finally:
             self._release_locks()  # the workers are done (the pool joined them)
-        return self._tracker.results
+        return self.tracker.results
 
     def _loop(self, queue: deque[Work], rows: dict[str, Row], more: Feed | None) -> None:
         """The driver's loop (see `run`); its pool of workers is joined when it returns."""
-        tracker = self._tracker
+        tracker = self.tracker
         ended = more is None
         free = self._budget
         cfg = self._dl.config
@@ -181,7 +179,7 @@ class Runner:
         """Large objects (largest first) ahead of everything waiting, small ones behind."""
         if not todo:
             return
-        self._tracker.add(len(todo), sum(p.size or 0 for p in todo))
+        self.tracker.add(len(todo), sum(p.size or 0 for p in todo))
         large = sorted((p for p in todo if self._want(p.size) > 1), key=lambda p: p.size or 0)
         queue.extendleft(Work(p, rows.get(p.rel)) for p in large)  # ends up largest first
         queue.extend(Work(p, rows.get(p.rel)) for p in todo if self._want(p.size) == 1)
@@ -206,22 +204,18 @@ class Runner:
 
     def _start(self, w: Work) -> Row:
         rel = w.planned.rel
-        return Row.running(w.planned, os.path.join(self._root, rel), absent=self._absent(rel))
+        return Row.running(w.planned, os.path.join(self._paths.root, rel), absent=self._absent(rel))
 
     def _record(self, w: Work, out: ObjectResult, journaled: list[Row]) -> None:
         """`out` reported, its row added to `journaled` (the caller writes those)."""
         row = Row.outcome(w.planned, out)
         if row is not None:
             journaled.append(row)
-        self._tracker.finish(w.planned.rel, out)
+        self.tracker.finish(w.planned.rel, out)
 
     def _put(self, rows: list[Row]) -> None:
         if rows and self._journal is not None:  # None: the caller journals (Ray's driver)
             self._journal.put(rows)
-
-    def result(self, rel: str) -> ObjectResult:
-        """The result of the object at `rel`, once it finished."""
-        return self._tracker.by_rel[rel]
 
     def _mine(self) -> tuple[memoryview, HeldLock]:
         """This worker's buffer and lock, kept from chunk to chunk: one lock file per worker
@@ -239,7 +233,7 @@ class Runner:
     def _work_chunk(self, chunk: list[Work], streams: int) -> list[ObjectResult | Work]:
         """In a worker thread: the objects of one chunk, one after the other; the small ones
         through one `SmallGroup` (each directory fsynced once, at its end)."""
-        tracker = self._tracker
+        tracker = self.tracker
         limiter = self._limiter.bound(tracker.stop.wait) if self._limiter else None
         out: list[ObjectResult | Work] = []
         cfg = self._dl.config
@@ -296,7 +290,7 @@ class Runner:
         destination (a small answer is the download), else HEAD; then download: a small
         object through `group`, a larger one through the ranged engine."""
         p = w.planned
-        tracker = self._tracker
+        tracker = self.tracker
         dest: str | None = None
         try:
             dest = self._paths.path(p.rel)
