@@ -5,14 +5,12 @@ keeps at most `max_in_flight` tasks outstanding, journals every object, and fini
 object once all its ranges are in (the engine's finish, `_windows.SharedPart`). `dest_dir`
 must be seen at the same path by every node. See docs/ray.md.
 
-The tasks are plain functions (Ray is imported only by the driver): `run_group` runs a group
-of objects as the local batch runs them (`Runner`: a small object in one GET, the engine's
-single-request mode); `run_range` writes one byte range of a large object into the shared
-temp file through the engine's window phases (`_windows.prepare_window`, `_phases.fetch`):
-its checkpoint, CRC'd spans and their read-back on resume are the engine's, so a task run
-again after its worker died resumes on any node. What crosses the task boundary is
-picklable: URLs (each worker resolves its own backend and credentials), frozen configs, the
-object's metadata.
+The tasks (plain functions; each worker resolves its own backend and credentials from the
+URLs): `run_group` runs a group of objects as the local batch runs them (`Runner`: a small
+object in one GET, the engine's single-request mode); `run_range` writes one byte range into
+the shared temp file through the engine's window phases (`_windows.prepare_window`,
+`_phases.fetch`), whose checkpoint and CRC'd spans let a task run again after its worker
+died resume on any node.
 """
 
 from __future__ import annotations

@@ -1,8 +1,7 @@
 """Values of a batch: what to fetch (`BatchItem`), what happened to each object
 (`ObjectResult`), the whole run (`BatchResult`) and progress snapshots (`BatchProgress`); and
-the one mutable record they are made from: the `Tracker` of a run (counts and bytes, updated
-from worker threads and read by the driver; its `stop` event is how an interrupt reaches every
-running engine)."""
+the `Tracker` they come from (updated from worker threads, read by the driver; its `stop`
+event is how an interrupt reaches every running engine)."""
 
 from __future__ import annotations
 
