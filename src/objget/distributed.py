@@ -179,7 +179,8 @@ def run_group(
             plan.append(Planned(backend=found.backend, key=found.key, **listed))
         runner = Runner(dl, root, None)
         runner.run(plan, {})
-    return [refused.get(e.rel) or runner.tracker.by_rel[e.rel] for e in entries]
+    got = runner.tracker.by_rel or {}
+    return [refused.get(e.rel) or got[e.rel] for e in entries]
 
 
 def run_range(job: RangeJob, config: DownloadConfig, options: BackendOptions) -> RangeOutcome:
@@ -274,9 +275,8 @@ class Driver:
         cfg, options = self._dl.config, self._dl.options
         group_fn = ray.remote(num_cpus=1, max_retries=self._set.max_retries)(run_group)
         range_fn = ray.remote(num_cpus=1, max_retries=self._set.max_retries)(run_range)
-        limit = self._set.max_in_flight or 0
-        if not limit:  # twice the cluster's CPUs
-            limit = max(2, 2 * int(ray.cluster_resources().get("CPU", 1)))
+        # tasks outstanding at most: by default twice the cluster's CPUs
+        limit = self._set.max_in_flight or max(2, 2 * int(ray.cluster_resources().get("CPU", 1)))
         range_cfg = dataclasses.replace(
             cfg, max_workers=conns, min_workers=min(cfg.min_workers, conns)
         )

@@ -166,7 +166,7 @@ class Tracker:
         self._lock = threading.Lock()
         self._on_result = on_result
         self.results: list[ObjectResult] = []  # in the order they were reported to on_result
-        self.by_rel: dict[str, ObjectResult] = {}
+        self.by_rel: dict[str, ObjectResult] | None = None  # kept when set to a dict
         self.stop = threading.Event()
         self._active: dict[str, tuple[int, int | None]] = {}
         self._finished_bytes = 0
@@ -203,7 +203,8 @@ class Tracker:
                 self.done += 1
                 self._finished_bytes += result.size or 0
         self.results.append(result)
-        self.by_rel[rel] = result
+        if self.by_rel is not None:
+            self.by_rel[rel] = result
         if self._on_result is not None:
             self._on_result(result)
 

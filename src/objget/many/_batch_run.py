@@ -71,7 +71,9 @@ class Runner:
         self._paths = paths if paths is not None else ParentMaker(root)
         self._budget = dl.config.max_workers
         self._on_progress = on_progress
-        self.tracker = Tracker(on_result)  # its `by_rel`: each object's result
+        self.tracker = Tracker(on_result)
+        if journal is None:  # the caller journals (Ray's driver): each result kept by path
+            self.tracker.by_rel = {}
         self._local = threading.local()
         self._locks: list[HeldLock] = []  # each worker's, kept from chunk to chunk
         self._locks_lock = threading.Lock()
@@ -177,8 +179,6 @@ class Runner:
 
     def _enqueue(self, queue: deque[Work], todo: list[Planned], rows: dict[str, Row]) -> None:
         """Large objects (largest first) ahead of everything waiting, small ones behind."""
-        if not todo:
-            return
         self.tracker.add(len(todo), sum(p.size or 0 for p in todo))
         large = sorted((p for p in todo if self._want(p.size) > 1), key=lambda p: p.size or 0)
         queue.extendleft(Work(p, rows.get(p.rel)) for p in large)  # ends up largest first
