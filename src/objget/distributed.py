@@ -177,7 +177,8 @@ def run_group(
             listed = {f.name: getattr(e, f.name) for f in dataclasses.fields(e)}
             listed["version_id"] = e.version_id or found.version_id
             plan.append(Planned(backend=found.backend, key=found.key, **listed))
-        runner = Runner(dl, root, None)
+        # each task lists a directory again: no further than it has objects (else lstat each)
+        runner = Runner(dl, root, None, paths=ParentMaker(root, most=len(entries)))
         runner.run(plan, {})
     got = runner.tracker.by_rel or {}
     return [refused.get(e.rel) or got[e.rel] for e in entries]
@@ -275,7 +276,6 @@ class Driver:
         cfg, options = self._dl.config, self._dl.options
         group_fn = ray.remote(num_cpus=1, max_retries=self._set.max_retries)(run_group)
         range_fn = ray.remote(num_cpus=1, max_retries=self._set.max_retries)(run_range)
-        # tasks outstanding at most: by default twice the cluster's CPUs
         limit = self._set.max_in_flight or max(2, 2 * int(ray.cluster_resources().get("CPU", 1)))
         range_cfg = dataclasses.replace(
             cfg, max_workers=conns, min_workers=min(cfg.min_workers, conns)

@@ -388,3 +388,44 @@ def test_a_group_task_fetches_small_objects_as_the_local_batch_does(tmp_path, mo
     for k, v in objs.items():
         assert (tmp_path / k).read_bytes() == v
     assert sorted(p.name for p in (tmp_path / "d").iterdir()) == sorted(k[2:] for k in objs)
+
+
+def test_a_group_task_lists_a_big_directory_no_further_than_its_objects(tmp_path, monkeypatch):
+    """Every group task looks at its directories afresh: into a directory of many files it
+    reads no more names than it has objects (the rest is an lstat each), so a flat prefix of
+    N objects costs no N x N / group_size names read over the whole run."""
+    objs = {f"d/o{i}": bytes([i]) * 10 for i in range(4)}
+    store = CountingStore(objs)
+    resolve = lambda source, *_a, **_k: Resolved(backend=store, key=source.split("//")[1])  # noqa: E731
+    monkeypatch.setattr(_batch_ray, "resolve", resolve)
+    (tmp_path / "d").mkdir()
+    for i in range(500):
+        (tmp_path / "d" / f"other{i}").write_bytes(b"")
+    read: list[str] = []
+    real = os.scandir
+
+    class Counted:
+        def __init__(self, where):
+            self._it = real(where)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self._it.close()
+
+        def __iter__(self):
+            for entry in self._it:
+                read.append(entry.name)
+                yield entry
+
+    monkeypatch.setattr(os, "scandir", Counted)
+    from objget.distributed import run_group
+    from objget.many._batch_sources import Listed
+
+    entries = [Listed(source=f"memory://{k}", rel=k, size=10, etag=store._etags[k]) for k in objs]
+    results = run_group(entries, str(tmp_path), config(), BackendOptions(), 2)
+    assert [r.status for r in results] == ["downloaded"] * 4
+    assert len(read) < 50, f"{len(read)} names read for {len(entries)} objects"
+    for k, v in objs.items():
+        assert (tmp_path / k).read_bytes() == v
