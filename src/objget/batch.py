@@ -15,7 +15,7 @@ import dataclasses
 import os
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING
 
 from ._config import DownloadConfig
 from ._exceptions import UnsafePath
@@ -23,7 +23,7 @@ from .backends import BackendOptions
 from .engine._downloader import Downloader
 from .engine._engine_face import ParentMaker, file_sha256
 from .many._batch_feed import Feed
-from .many._batch_journal import Journal, Row
+from .many._batch_journal import Journal
 from .many._batch_models import (
     ActiveObject,
     BatchItem,
@@ -35,6 +35,9 @@ from .many._batch_models import (
 from .many._batch_run import Runner
 from .many._batch_skip import classify
 from .many._batch_sources import Planned, Sources, plan_stream, read_manifest
+
+if TYPE_CHECKING:
+    from .distributed import RayRunner
 
 __all__ = [
     "ActiveObject",
@@ -48,18 +51,6 @@ __all__ = [
 ]
 
 SourceArg = str | BatchItem | Iterable[str | BatchItem] | None
-
-
-class BatchRunner(Protocol):
-    """Where `download_many` runs the downloads: on this machine (`runner=None`) or on a Ray
-    cluster (`objget.distributed.RayRunner`). `run` gets the listing as it streams in (`more`,
-    the journal's `rows` already read) and returns every result it reported to `on_result`."""
-
-    def run(
-        self, dl: Downloader, root: str, journal: Journal, more: Feed, *, rows: dict[str, Row],
-        on_progress: Callable[[BatchProgress], None] | None,
-        on_result: Callable[[ObjectResult], None] | None,
-    ) -> list[ObjectResult]: ...  # fmt: skip
 
 
 def build_sources(
@@ -135,7 +126,7 @@ def download_many(
     on_progress: Callable[[BatchProgress], None] | None = None,
     on_result: Callable[[ObjectResult], None] | None = None,
     sums: Mapping[str, str] | None = None,
-    runner: BatchRunner | None = None,
+    runner: RayRunner | None = None,
 ) -> BatchResult:
     """Download every object of `sources` into `dest_dir` and return each object's result.
 
@@ -204,9 +195,8 @@ def download_many(
             )
         more = Feed(listing, admit)
         if runner is None:  # here: one connection budget on this machine
-            here = Runner(dl, root, jr, paths=names, on_progress=on_progress,
-                          on_result=on_result)  # fmt: skip
-            results.extend(here.run([], rows, skipped=0, more=more))
+            here = Runner(dl, root, jr, paths=names, on_progress=on_progress, on_result=on_result)
+            results.extend(here.run([], rows, more=more))
         else:
             ran = runner.run(dl, root, jr, more, rows=rows, on_progress=on_progress,
                              on_result=on_result)  # fmt: skip

@@ -1,10 +1,16 @@
 """The same batch on a Ray cluster (`pip install 'objget[ray]'`): `download_many` is
 `objget.download_many(..., runner=RayRunner(...))`. This process lists, journals and plans;
-the `Driver` groups small objects into tasks, splits large ones into one task per byte range
-(the engine's window phases, `_batch_ray`), keeps at most `max_in_flight` tasks outstanding,
-journals every object, and finishes a large object once all its ranges are in (the engine's
-finish, `_windows.SharedPart`). `dest_dir` must be seen at the same path by every node.
-See docs/ray.md.
+the `Driver` groups small objects into tasks, splits large ones into one task per byte range,
+keeps at most `max_in_flight` tasks outstanding, journals every object, and finishes a large
+object once all its ranges are in (the engine's finish, `_windows.SharedPart`). `dest_dir`
+must be seen at the same path by every node. See docs/ray.md.
+
+The tasks (plain functions; each worker resolves its own backend and credentials from the
+URLs): `run_group` runs a group of objects as the local batch runs them (`Runner`: a small
+object in one GET, the engine's single-request mode); `run_range` writes one byte range into
+the shared temp file through the engine's window phases (`_windows.prepare_window`,
+`_phases.fetch`), whose checkpoint and CRC'd spans let a task run again after its worker
+died resume on any node.
 """
 
 from __future__ import annotations
@@ -12,7 +18,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
-import threading
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -20,20 +25,23 @@ from typing import Any
 
 from ._config import DownloadConfig
 from ._exceptions import DownloadError, UnsafePath
-from .backends import BackendOptions
+from ._exit import error_kind
+from ._models import ByteRange, ObjectMeta
+from .backends import BackendOptions, resolve
+from .backends._base import Backend
 from .batch import SourceArg
 from .batch import download_many as _download_many
 from .engine._downloader import Downloader, head_with_retry
 from .engine._engine_face import ParentMaker
-from .engine._windows import SharedPart
+from .engine._phases import Span, fetch
+from .engine._windows import SharedPart, prepare_window
 from .many._batch_feed import Feed
-from .many._batch_journal import Journal, Row, Running
-from .many._batch_models import BatchProgress, BatchResult, ObjectResult, failed
-from .many._batch_progress import Tracker
-from .many._batch_ray import GroupEntry, RangeJob, RangeOutcome, picklable, run_group, run_range
-from .many._batch_sources import Planned
+from .many._batch_journal import Journal, Row
+from .many._batch_models import BatchProgress, BatchResult, ObjectResult, Tracker, failed
+from .many._batch_run import Runner
+from .many._batch_sources import Listed, Planned
 
-__all__ = ["RayRunner", "download_many", "import_ray"]
+__all__ = ["RayRunner", "download_many", "import_ray"]  # and the tasks: run_group, run_range
 
 MiB = 1024 * 1024
 
@@ -70,8 +78,9 @@ class RayRunner:
         on_progress: Callable[[BatchProgress], None] | None,
         on_result: Callable[[ObjectResult], None] | None,
     ) -> list[ObjectResult]:  # fmt: skip
-        """The whole listing first (the driver plans with every object known), then Ray."""
-        todo, skipped = _drain(more)
+        """`download_many`'s downloads on Ray: the whole listing first (`more`; the driver plans
+        with every object known), then the tasks; every result, as reported to `on_result`."""
+        todo, skipped = more.drain()
         ray = import_ray()
         own = not ray.is_initialized()
         if own:
@@ -83,24 +92,6 @@ class RayRunner:
         finally:
             if own:
                 ray.shutdown()
-
-
-def _drain(more: Feed) -> tuple[list[Planned], int]:
-    """Everything `more` hands over, until the listing ends: (to download, skipped)."""
-    waiting, skipped, ended = threading.Event(), 0, False
-    todo: list[Planned] = []
-    more.start(waiting.set)
-    try:
-        while not ended:
-            waiting.clear()
-            new, skips, ended = more.take()
-            todo.extend(new)
-            skipped += skips
-            if not ended:
-                waiting.wait(1.0)
-        return todo, skipped
-    finally:
-        more.close()
 
 
 def download_many(
@@ -139,6 +130,80 @@ def download_many(
     )  # fmt: skip
 
 
+# --- the tasks -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RangeJob:
+    source: str
+    dest: str
+    start: int
+    stop: int
+    meta: ObjectMeta  # picklable()
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RangeOutcome:
+    start: int
+    stop: int
+    spans: tuple[Span, ...] = ()
+    resumed: tuple[Span, ...] = ()  # from the checkpoint of an earlier attempt (checked)
+    error: str | None = None
+    error_kind: str | None = None
+    fetched: int = 0
+
+
+def picklable(meta: ObjectMeta) -> ObjectMeta:
+    """`meta` with its checksums in a dict (the default, a mappingproxy, does not pickle)."""
+    return dataclasses.replace(meta, checksums=dict(meta.checksums))
+
+
+def run_group(
+    entries: list[Listed], root: str, config: DownloadConfig, options: BackendOptions,
+    threads: int,
+) -> list[ObjectResult]:  # fmt: skip
+    """Download whole objects below `root` in this worker on `threads` connections, as the
+    local batch does (`Runner`); the driver journals them. The results in `entries`' order."""
+    refused: dict[str, ObjectResult] = {}  # no backend here (its extra, its credentials)
+    plan: list[Planned] = []
+    with Downloader(config=dataclasses.replace(config, max_workers=threads), options=options) as dl:
+        cache: dict[tuple[str, str], Backend] = {}
+        for e in entries:
+            try:
+                found = resolve(e.source, dl.transport, options, cache)
+            except (DownloadError, OSError, ValueError) as exc:
+                refused[e.rel] = failed(e.source, os.path.join(root, e.rel), exc, size=e.size)
+                continue
+            listed = {f.name: getattr(e, f.name) for f in dataclasses.fields(e)}
+            listed["version_id"] = e.version_id or found.version_id
+            plan.append(Planned(backend=found.backend, key=found.key, **listed))
+        # each task lists a directory again: no further than it has objects (else lstat each)
+        runner = Runner(dl, root, None, paths=ParentMaker(root, most=len(entries)))
+        runner.run(plan, {})
+    got = runner.tracker.by_rel or {}
+    return [refused.get(e.rel) or got[e.rel] for e in entries]
+
+
+def run_range(job: RangeJob, config: DownloadConfig, options: BackendOptions) -> RangeOutcome:
+    """Fetch bytes [start, stop) of the object into the shared temp file (made by the driver),
+    resuming from this window's checkpoint once its spans read back right."""
+    try:
+        with Downloader(config=config, options=options) as dl:
+            found = resolve(job.source, dl.transport, options, {})
+            display = found.backend.display(found.key)
+            window = ByteRange(job.start, job.stop)
+            with prepare_window(
+                found.backend, found.key, job.meta, job.dest, window, display=display, config=config
+            ) as w:
+                fetch(w)
+                return RangeOutcome(start=job.start, stop=job.stop, spans=w.spans,
+                                    resumed=w.resumed, fetched=w.fetched)  # fmt: skip
+    except (DownloadError, OSError, ValueError) as exc:
+        return RangeOutcome(
+            start=job.start, stop=job.stop, error=f"{job.source}: {exc}", error_kind=error_kind(exc)
+        )
+
+
 # --- the driver ----------------------------------------------------------------------------
 
 
@@ -162,9 +227,9 @@ class Driver:
 
     # --- results --------------------------------------------------------------------
     def _finish(self, out: ObjectResult, p: Planned) -> None:
-        done = self._journal.outcome(p, out)
-        if done is not None:
-            self._journal.done_many([done])
+        row = Row.outcome(p, out)
+        if row is not None:
+            self._journal.put([row])
         self._tracker.finish(p.rel, out)
 
     def _fail(
@@ -211,30 +276,28 @@ class Driver:
         cfg, options = self._dl.config, self._dl.options
         group_fn = ray.remote(num_cpus=1, max_retries=self._set.max_retries)(run_group)
         range_fn = ray.remote(num_cpus=1, max_retries=self._set.max_retries)(run_range)
-        limit = self._set.max_in_flight or 0
-        if not limit:  # twice the cluster's CPUs
-            limit = max(2, 2 * int(ray.cluster_resources().get("CPU", 1)))
+        limit = self._set.max_in_flight or max(2, 2 * int(ray.cluster_resources().get("CPU", 1)))
         range_cfg = dataclasses.replace(
             cfg, max_workers=conns, min_workers=min(cfg.min_workers, conns)
         )
         self._tracker.add(len(todo), sum(p.size or 0 for p in todo), skipped=skipped)
         tasks: deque[tuple[Callable[[], Any], object]] = deque()
-        group: list[tuple[Planned, GroupEntry]] = []
+        group: list[Planned] = []
         group_bytes = 0
 
         def flush() -> None:
             nonlocal group, group_bytes
             if group:
-                entries = [e for _, e in group]
-                submit = functools.partial(group_fn.remote, entries, cfg, options, conns)
-                tasks.append((submit, group))
+                entries = [p.listed() for p in group]
+                args = (entries, self._paths.root, cfg, options, conns)
+                tasks.append((functools.partial(group_fn.remote, *args), group))
             group, group_bytes = [], 0
 
         for p in todo:
             dest: str | None = None
             try:
                 dest = self._paths.path(p.rel)
-                self._journal.running_many([Running.of(p, dest)])
+                self._journal.put([Row.running(p, dest)])
                 if p.size is not None and p.size >= 2 * self._set.range_size:
                     big, jobs = self._prepare_large(p, dest)
                     args = (range_cfg, options)
@@ -243,8 +306,7 @@ class Driver:
             except (UnsafePath, DownloadError, OSError) as exc:
                 self._fail(p, dest, exc)
                 continue
-            group.append((p, GroupEntry(source=p.source, dest=dest, version_id=p.version_id,
-                                        sha256=p.sha256, size=p.size)))  # fmt: skip
+            group.append(p)
             group_bytes += p.size or 0
             if len(group) >= self._set.group_size or group_bytes >= self._set.group_bytes:
                 flush()
@@ -277,11 +339,11 @@ class Driver:
             if ctx.pending == 0:
                 self._commit_large(ctx)
             return
-        assert isinstance(ctx, list)  # a group: (planned, entry) in the task's order
+        assert isinstance(ctx, list)  # a group: the objects in the task's order
         if error is not None or not isinstance(value, list):
             lost = RuntimeError(f"Ray task failed: {error}")
-            for p, e in ctx:
-                self._fail(p, e.dest, lost, "local")
+            for p in ctx:
+                self._fail(p, os.path.join(self._paths.root, p.rel), lost, "local")
             return
-        for (p, _), out in zip(ctx, value, strict=True):
+        for p, out in zip(ctx, value, strict=True):
             self._finish(out, p)

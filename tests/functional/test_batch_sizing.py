@@ -65,7 +65,7 @@ def run_batch(tmp_path, store, objects):
     ]  # fmt: skip
     cfg = DownloadConfig(max_workers=32, retry=no_wait_retry())
     with Downloader(config=cfg) as dl, Journal(str(tmp_path)) as jr:
-        results = Runner(dl, str(tmp_path), jr).run(plan, {}, skipped=0)
+        results = Runner(dl, str(tmp_path), jr).run(plan, {})
     assert [r.status for r in results] == ["downloaded"] * len(objects)
     for key, data in objects.items():
         assert (tmp_path / key).read_bytes() == data

@@ -1,8 +1,8 @@
 """The single-object path keeps the guards the batch has (issue 14 follow-ups):
 
 - a DEST whose name carries objget's side-file marker (`x.objget-part`) is refused before any
-  request, with the batch's rule (`_batch_paths.carries_marker`): its commit rename would
-  replace the temp file of a running download of `x`;
+  request, with the batch's rule (`carries_marker`, as `_batch_sources.relative_path` uses it):
+  its commit rename would replace the temp file of a running download of `x`;
 - the commit renames the temp file only while it is still the file the engine wrote (device
   and inode of the open descriptor against an `lstat` of the path): a temp file swapped or
   removed by someone else is never renamed onto DEST.

@@ -166,9 +166,8 @@ def test_range_checkpoint_of_a_lost_node_with_lost_bytes_is_not_trusted(cluster,
     from objget._config import DownloadConfig
     from objget.backends import resolve
     from objget.backends._transport import Transport
-    from objget.distributed import download_many
+    from objget.distributed import RangeJob, download_many, picklable, run_range
     from objget.engine._fileio import open_part
-    from objget.many._batch_ray import RangeJob, picklable, run_range
 
     mib = 1024 * 1024
     size, rng_size = 8 * mib, 2 * mib

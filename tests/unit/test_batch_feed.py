@@ -42,7 +42,7 @@ def test_objects_listed_later_are_fetched_and_earlier_ones_start_before_the_list
     cfg = DownloadConfig(max_workers=4, retry=no_wait_retry())
     with Downloader(config=cfg) as dl, Journal(str(tmp_path)) as jr:
         runner = Runner(dl, str(tmp_path), jr, on_result=lambda _out: finished.set())
-        results = runner.run([], {}, skipped=0, more=Listed(listed(store, objs, finished)))
+        results = runner.run([], {}, more=Listed(listed(store, objs, finished)))
         rows = jr.rows()
     assert sorted(r.status for r in results) == ["downloaded"] * len(objs)
     assert all(rows[k].state == "done" for k in objs)
@@ -59,10 +59,24 @@ def test_a_listing_failing_part_way_raises_after_journaling_what_finished(tmp_pa
     with Downloader(config=cfg) as dl, Journal(str(tmp_path)) as jr:
         runner = Runner(dl, str(tmp_path), jr, on_result=seen.append)
         with pytest.raises(TransportError, match="listing"):
-            runner.run([], {}, skipped=0, more=Listed(listed(store, objs, fail_after=10)))
+            runner.run([], {}, more=Listed(listed(store, objs, fail_after=10)))
         rows = jr.rows()
     done = {k for k, r in rows.items() if r.state == "done"}
     assert done == {out.source.removeprefix("mem://") for out in seen}
     assert done <= set(list(objs)[:10])
     for k in done:
         assert (tmp_path / k).read_bytes() == objs[k]
+
+
+def test_drain_reads_the_whole_listing_in_the_callers_thread_and_raises_its_error():
+    """What the Ray runner reads before it plans: every item, no thread of its own; the
+    listing's error after the items it gave is raised, not lost with them."""
+    objs = {f"k{i}": b"x" * i for i in range(1, 6)}
+    store = MemoryBackend(objs)
+    threads = threading.active_count()
+    more = Listed(listed(store, objs))
+    todo, skipped = more.drain()
+    assert [p.rel for p in todo] == list(objs) and skipped == 0
+    assert threading.active_count() == threads
+    with pytest.raises(TransportError, match="listing"):
+        Listed(listed(store, objs, fail_after=3)).drain()

@@ -9,17 +9,29 @@ from objget import CheckpointError, LockedError
 from objget.batch import read_manifest
 from objget.engine._dirs import ParentMaker
 from objget.engine._fileio import file_state
-from objget.many._batch_journal import Journal, Running
+from objget.many._batch_journal import Journal, Row
 from objget.many._batch_skip import classify, same_etag
 from objget.many._batch_sources import Planned
 
 
+def running(dest, source, size, etag, pre):
+    return Row(dest=dest, source=source, state="running", size=size, etag=etag, pre=pre)
+
+
+def done(dest, source, *, size, etag, version_id):
+    return Row(dest=dest, source=source, state="done", size=size, etag=etag, version_id=version_id)
+
+
+def failed(dest, source, *, kind, error):
+    return Row(dest=dest, source=source, state="failed", error=error, error_kind=kind)
+
+
 def test_rows_roundtrip_and_survive_reopening(tmp_path):
     with Journal(str(tmp_path)) as j:
-        j.running_many([Running("a", "s3://b/a", 3, '"e"', (5, 6))])
-        j.running_many([Running("b", "s3://b/b", 1, None, None)])
-        j.done("b", "s3://b/b", size=1, etag='"f"', version_id="v1")
-        j.failed("c", "s3://b/c", kind="access-denied", error="403")
+        j.put([running("a", "s3://b/a", 3, '"e"', (5, 6))])
+        j.put([running("b", "s3://b/b", 1, None, None)])
+        j.put([done("b", "s3://b/b", size=1, etag='"f"', version_id="v1")])
+        j.put([failed("c", "s3://b/c", kind="access-denied", error="403")])
     with Journal(str(tmp_path)) as j:
         rows = j.rows()
     assert rows["a"].state == "running" and rows["a"].pre == (5, 6)
@@ -36,38 +48,34 @@ def test_each_state_change_leaves_exactly_the_new_states_columns(tmp_path):
     """Through every sequence a batch and its re-runs go through, a row holds what its last
     change said and nothing of the states before; each `running` counts one attempt."""
     with Journal(str(tmp_path)) as j:
-        j.running_many([Running("a", "s3://b/a", 3, '"e"', (5, 6))])
-        j.done("a", "s3://b/a2", size=3, etag='"e2"', version_id="v1")
+        j.put([running("a", "s3://b/a", 3, '"e"', (5, 6))])
+        j.put([done("a", "s3://b/a2", size=3, etag='"e2"', version_id="v1")])
         assert _all(j) == [("a", "s3://b/a2", "done", 3, '"e2"', "v1", None, None, None, None, 1)]
-        j.running_many([Running("a", "s3://b/a", 4, None, None)])
-        j.failed("a", "s3://b/a", kind="network", error="reset")
+        j.put([running("a", "s3://b/a", 4, None, None)])
+        j.put([failed("a", "s3://b/a", kind="network", error="reset")])
         assert _all(j) == [
             ("a", "s3://b/a", "failed", None, None, None, None, None, "reset", "network", 2)
         ]
-        j.running_many([Running("a", "s3://b/a", 4, '"x"', (7, 8))])
+        j.put([running("a", "s3://b/a", 4, '"x"', (7, 8))])
         assert _all(j) == [("a", "s3://b/a", "running", 4, '"x"', None, 7, 8, None, None, 3)]
-        j.done("b", "s3://b/b", size=9, etag=None, version_id="v")  # no running row first
+        j.put([done("b", "s3://b/b", size=9, etag=None, version_id="v")])  # no running row first
         assert _all(j)[1] == ("b", "s3://b/b", "done", 9, None, "v", None, None, None, None, 0)
 
 
-def test_the_many_forms_write_the_rows_one_call_per_object_writes(tmp_path):
-    """`running_many`/`done_many` (one statement for a group) leave the rows `running`/`done`
-    leave, including a `done` for an object that has no row yet."""
-    from objget.many._batch_journal import Done
-
+def test_one_put_of_a_group_writes_what_one_put_per_object_writes(tmp_path):
+    """`put` of a group (one statement) leaves the rows one `put` per object leaves,
+    including a `done` for an object that has no row yet."""
     (tmp_path / "many").mkdir()
     (tmp_path / "one").mkdir()
-    running = [Running("a", "s3://b/a", 3, '"e"', (5, 6)), Running("c", "s3://b/c", 1, None, None)]
-    done = [Done("a", "s3://b/a", 3, '"e"', "v1"), Done("b", "s3://b/b", 2, '"f"', None)]
+    started = [running("a", "s3://b/a", 3, '"e"', (5, 6)), running("c", "s3://b/c", 1, None, None)]
+    finished = [done("a", "s3://b/a", size=3, etag='"e"', version_id="v1"),
+                done("b", "s3://b/b", size=2, etag='"f"', version_id=None)]  # fmt: skip
     with Journal(str(tmp_path / "many")) as many, Journal(str(tmp_path / "one")) as one:
-        with many.transaction():
-            many.running_many(running)
-        for r in running:
-            one.running_many([r])
-        with many.transaction():
-            many.done_many(done)
-        for d in done:
-            one.done(d.dest, d.source, size=d.size, etag=d.etag, version_id=d.version_id)
+        for rows in (started, finished):
+            with many.transaction():
+                many.put(rows)
+            for r in rows:
+                one.put([r])
         assert _all(many) == _all(one)
         assert [r[2] for r in _all(many)] == ["done", "done", "running"]
 
@@ -91,7 +99,7 @@ def test_readonly_journal_of_a_missing_directory_is_empty(tmp_path):
 def test_remove_leaves_an_empty_directory_and_a_new_journal_can_start(tmp_path):
     (tmp_path / "obj.bin").write_bytes(b"x")
     with Journal(str(tmp_path)) as j:
-        j.done("obj.bin", "s3://b/obj.bin", size=1, etag='"e"', version_id=None)
+        j.put([done("obj.bin", "s3://b/obj.bin", size=1, etag='"e"', version_id=None)])
         assert (tmp_path / ".objget-batch.lock").exists()
         j.remove()
         assert not j.writable
@@ -116,7 +124,7 @@ def test_remove_takes_the_side_files_first_and_the_lock_last(tmp_path, monkeypat
 
     monkeypatch.setattr(bj, "remove_quietly", remove)
     with Journal(str(tmp_path)) as j:
-        j.done("a", "s3://b/a", size=1, etag=None, version_id=None)
+        j.put([done("a", "s3://b/a", size=1, etag=None, version_id=None)])
         lock = j._lock
         real_release = lock.release
 
@@ -185,7 +193,7 @@ def test_classify_skips_unchanged_done_objects_without_a_request(tmp_path):
     (tmp_path / "short").write_bytes(b"ab")
     with Journal(str(tmp_path)) as j:
         for rel in ("same", "changed", "short", "gone"):
-            j.done(rel, f"s3://b/{rel}", size=3, etag='"e"', version_id=None)
+            j.put([done(rel, f"s3://b/{rel}", size=3, etag='"e"', version_id=None)])
         plan = [
             _planned("same", 3, '"e"'),
             _planned("changed", 3, '"new"'),
@@ -203,9 +211,9 @@ def test_classify_recognises_a_commit_the_killed_run_did_not_journal(tmp_path):
     old.write_bytes(b"abc")
     before = file_state(str(old))
     with Journal(str(tmp_path)) as j:
-        j.running_many([Running("old", "s3://b/old", 3, '"e"', before[:2])])
-        j.running_many([Running("fresh", "s3://b/fresh", 3, '"e"', None)])
-        j.running_many([Running("partial", "s3://b/partial", 3, '"e"', None)])
+        j.put([running("old", "s3://b/old", 3, '"e"', before[:2])])
+        j.put([running("fresh", "s3://b/fresh", 3, '"e"', None)])
+        j.put([running("partial", "s3://b/partial", 3, '"e"', None)])
         # "fresh" was committed by the dead run; "old" still has its old file; "partial" has
         # temp data beside it
         (tmp_path / "fresh").write_bytes(b"xyz")

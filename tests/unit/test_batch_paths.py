@@ -10,12 +10,13 @@ from hypothesis import strategies as st
 from objget.batch import UnsafePath
 from objget.engine._dirs import ParentMaker
 from objget.many._batch_models import ObjectResult
-from objget.many._batch_paths import (
+from objget.many._batch_sources import (
+    Collisions,
+    Planned,
     is_directory_marker,
     relative_path,
     relative_to_prefix,
 )
-from objget.many._batch_sources import Collisions, Planned
 from objget.testing import MemoryBackend
 
 
@@ -70,8 +71,9 @@ def test_every_side_file_objget_makes_carries_the_marker():
     """The rule covers the single-object download's side files, a Ray range's and the
     batch journal's: a key can never name one of them."""
     from objget.engine import _checkpoint as ck
+    from objget.engine._downloader import carries_marker
     from objget.engine._windows import range_paths
-    from objget.many._batch_paths import JOURNAL_NAMES, LOCK_NAME, carries_marker
+    from objget.many._batch_journal import JOURNAL_NAMES, LOCK_NAME
 
     single = ck.Paths.beside("dir/x.bin")
     ray = range_paths("dir/x.bin", 8 * 1024 * 1024)

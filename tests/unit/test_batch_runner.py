@@ -64,7 +64,7 @@ def test_connections_never_exceed_the_budget(tmp_path, budget):
     store = CountingStore(objs, read_delay=0.0005)
     cfg = DownloadConfig(max_workers=budget, part_size=1 * MiB, retry=no_wait_retry())
     with Downloader(config=cfg) as dl, Journal(str(tmp_path)) as jr:
-        results = Runner(dl, str(tmp_path), jr).run(planned(store, objs), {}, skipped=0)
+        results = Runner(dl, str(tmp_path), jr).run(planned(store, objs), {})
     assert sorted(r.status for r in results) == ["downloaded"] * len(objs)
     assert 1 <= store.peak <= budget
     if budget > 2:  # a large object gets several connections of the budget (how many each
@@ -82,7 +82,7 @@ def test_one_failing_object_does_not_stop_the_others(tmp_path):
     cfg = DownloadConfig(max_workers=4, retry=no_wait_retry())
     with Downloader(config=cfg) as dl, Journal(str(tmp_path)) as jr:
         runner = Runner(dl, str(tmp_path), jr, on_result=seen.append)
-        results = runner.run(planned(store, objs), {}, skipped=0)
+        results = runner.run(planned(store, objs), {})
         rows = jr.rows()
     failed = [r for r in results if r.status == "failed"]
     assert [(r.source, r.error_kind) for r in failed] == [("mem://o7", "access-denied")]
@@ -108,7 +108,7 @@ def test_an_interrupt_stops_the_engines_and_journals_what_finished(tmp_path):
     with Downloader(config=cfg) as dl, Journal(str(tmp_path)) as jr:
         runner = Runner(dl, str(tmp_path), jr, on_progress=progress)
         with pytest.raises(KeyboardInterrupt):
-            runner.run(planned(store, objs), {}, skipped=0)
+            runner.run(planned(store, objs), {})
         rows = jr.rows()
     assert threading.active_count() == before
     done = {k for k, r in rows.items() if r.state == "done"}
@@ -136,7 +136,7 @@ def test_small_listed_objects_take_one_request_each_and_are_verified(tmp_path):
     ]  # fmt: skip
     cfg = DownloadConfig(max_workers=3, retry=no_wait_retry())
     with Downloader(config=cfg) as dl, Journal(str(tmp_path)) as jr:
-        results = Runner(dl, str(tmp_path), jr).run(plan, {}, skipped=0)
+        results = Runner(dl, str(tmp_path), jr).run(plan, {})
     by = {r.source: r for r in results}
     assert by["mem://s3"].error_kind == "integrity" and not (tmp_path / "s3").exists()
     assert not (tmp_path / "s3.objget-part").exists()
@@ -158,7 +158,7 @@ def test_small_objects_replace_leftovers_and_never_follow_a_planted_symlink(tmp_
     plan = planned(store, objs, etags=True)
     cfg = DownloadConfig(max_workers=2, retry=no_wait_retry())
     with Downloader(config=cfg) as dl, Journal(str(tmp_path)) as jr:
-        results = Runner(dl, str(tmp_path), jr).run(plan, {}, skipped=0)
+        results = Runner(dl, str(tmp_path), jr).run(plan, {})
         rows = jr.rows()
     assert sorted(r.status for r in results) == ["downloaded"] * 3
     for key, data in objs.items():
@@ -191,7 +191,7 @@ def test_a_directory_fsync_that_fails_leaves_its_objects_failed_not_done(tmp_pat
     monkeypatch.setattr(dirs, "_fsync_dir", fsync_dir)
     cfg = DownloadConfig(max_workers=2, retry=no_wait_retry())
     with Downloader(config=cfg) as dl, Journal(str(tmp_path)) as jr:
-        results = Runner(dl, str(tmp_path), jr).run(plan, {}, skipped=0)
+        results = Runner(dl, str(tmp_path), jr).run(plan, {})
         rows = jr.rows()
     by = {r.source: r for r in results}
     for key in objs:
@@ -214,9 +214,7 @@ def test_limit_rate_caps_the_whole_batch_not_each_object(tmp_path, etags):
     cfg = DownloadConfig(max_workers=8, limit_rate=256 * 1024, retry=no_wait_retry())
     started = time.monotonic()
     with Downloader(config=cfg) as dl, Journal(str(tmp_path)) as jr:
-        results = Runner(dl, str(tmp_path), jr).run(
-            planned(store, objs, etags=etags), {}, skipped=0
-        )
+        results = Runner(dl, str(tmp_path), jr).run(planned(store, objs, etags=etags), {})
     elapsed = time.monotonic() - started
     assert sorted(r.status for r in results) == ["downloaded"] * len(objs)
     total = sum(len(v) for v in objs.values())

@@ -11,7 +11,7 @@ import stat
 import pytest
 
 from objget.engine import _checkpoint as ck
-from objget.many._batch_journal import Journal
+from objget.many._batch_journal import Journal, Row
 from objget.many._batch_sources import Planned
 
 from .test_batch_small_guards import HookedStore, run_batch
@@ -142,7 +142,7 @@ def test_a_lock_a_killed_run_left_beside_a_done_object_is_removed_by_the_next(tm
     try:
         with Journal(str(tmp_path)) as jr:
             for rel in ("a", "b"):
-                jr.done(rel, f"mem://{rel}", size=3, etag='"e"', version_id=None)
+                jr.put([Row(dest=rel, source=f"mem://{rel}", state="done", size=3, etag='"e"')])
             plan = [
                 Planned(source=f"mem://{rel}", rel=rel, backend=None, key=rel, size=3,  # type: ignore[arg-type]
                         etag='"e"')

@@ -44,7 +44,7 @@ def run_batch(root, store, objects, budget=1):
     ]  # fmt: skip
     cfg = DownloadConfig(max_workers=budget, retry=no_wait_retry())
     with Downloader(config=cfg) as dl, Journal(str(root)) as jr:
-        results = Runner(dl, str(root), jr).run(plan, {}, skipped=0)
+        results = Runner(dl, str(root), jr).run(plan, {})
         rows = jr.rows()
     return {r.source.removeprefix("mem://"): r for r in results}, rows
 
@@ -161,7 +161,7 @@ def test_open_dir_walks_without_following_symlinks(tmp_path):
 def test_a_lock_left_by_a_run_killed_after_its_rename_is_removed_unless_held(tmp_path):
     """A run killed between the rename and the lock's removal: the re-run takes the object
     as committed and removes the stale lock file — but never one another run holds."""
-    from objget.many._batch_journal import Running
+    from objget.many._batch_journal import Row
     from objget.many._batch_skip import classify
 
     store = HookedStore({"a": b"a" * 10, "b": b"b" * 10})
@@ -176,7 +176,7 @@ def test_a_lock_left_by_a_run_killed_after_its_rename_is_removed_unless_held(tmp
     held.acquire()
     try:
         with Journal(str(tmp_path)) as jr:
-            jr.running_many([Running(k, f"mem://{k}", 10, store._etags[k], None) for k in "ab"])
+            jr.put([Row.running(p, str(tmp_path / p.rel), absent=True) for p in plan])
             todo, skipped = classify(plan, jr.rows(), str(tmp_path), jr)
         assert todo == [] and len(skipped) == 2
         assert not (tmp_path / "a.objget-lock").exists()
@@ -210,7 +210,7 @@ def test_a_large_object_whose_parent_became_a_symlink_is_refused(tmp_path):
     with Downloader(config=cfg) as dl, Journal(str(root)) as jr:
         runner = Runner(dl, str(root), jr)
         # small ones first (sub/c visits `sub`, `a` swaps it), then the 9 MiB one
-        results = runner.run(plan[:2], {}, skipped=0) + runner.run(plan[2:], {}, skipped=0)
+        results = runner.run(plan[:2], {}) + runner.run(plan[2:], {})
     by = {r.source.removeprefix("mem://"): r for r in results}
     assert list(outside.iterdir()) == []
     assert by["sub/big"].status == "failed" and by["sub/big"].error_kind == "unsafe-path"

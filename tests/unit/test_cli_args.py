@@ -348,6 +348,10 @@ def test_repeated_options():
         (["-qz", "-x", URL], "No such option '-z'."),
         (["--nope", "-qz", URL], "No such option '-z'."),  # as argparse: the cluster's first
         (["--nope", "--json=1", URL], "Option '--json' does not take a value."),
+        # click's errors first wherever they stand, then argparse's first, then unknown ones
+        (["-qz", "--json=1", URL], "Option '--json' does not take a value."),
+        (["-qj", "-x", URL, "-H"], "Option '-H' requires an argument."),
+        (["--nope", "-qz", "-qj"], "No such option '-z'."),
         (["-5", URL], "No such option '-5'."),
         (["-q=", URL], "No such option '-'."),
         (["-qj", "-x", URL], "Option '-j' / '--max-workers' requires an argument."),

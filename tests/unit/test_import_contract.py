@@ -281,6 +281,7 @@ BATCH_MAY_IMPORT = FACES | {
     "objget.many",
     "objget.many.*",
     "objget.batch",
+    "objget.distributed",  # batch.py names RayRunner in download_many's signature (types only)
     "objget._models",
     "objget._config",
     "objget._exceptions",

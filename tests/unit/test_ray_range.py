@@ -19,17 +19,16 @@ from pathlib import Path
 
 import pytest
 
+from objget import distributed as _batch_ray
 from objget._config import DownloadConfig
 from objget.backends import BackendOptions, Resolved
-from objget.distributed import Driver, RayRunner
+from objget.distributed import Driver, RangeJob, RayRunner, picklable, run_range
 from objget.engine import _checkpoint
 from objget.engine._downloader import Downloader
 from objget.engine._fileio import open_part
 from objget.engine._windows import range_paths
 from objget.integrity.crc64 import Crc64, crc64
-from objget.many import _batch_ray
 from objget.many._batch_journal import Journal
-from objget.many._batch_ray import RangeJob, picklable, run_range
 from objget.many._batch_sources import Planned
 from objget.testing import MemoryBackend, no_wait_retry
 
@@ -341,3 +340,92 @@ def test_distributed_download_many_names_every_argument_of_download_many():
     for name, p in inspect.signature(objget.download_many).parameters.items():
         if name != "runner":
             assert (ray[name].default, ray[name].annotation) == (p.default, p.annotation), name
+
+
+# --- group tasks ------------------------------------------------------------------------------
+
+
+class CountingStore(MemoryBackend):
+    """Counts HEADs; resolves every source `memory://KEY` to KEY."""
+
+    def __init__(self, objects: dict[str, bytes]) -> None:
+        super().__init__(objects)
+        self.heads = 0
+
+    def head(self, key, *, version_id=None):
+        self.heads += 1
+        return super().head(key, version_id=version_id)
+
+
+def test_a_group_task_fetches_small_objects_as_the_local_batch_does(tmp_path, monkeypatch):
+    """A Ray group task runs its objects as the local runner does: a listed small object in
+    one GET (the engine's single-request mode, no HEAD), a manifest entry (size unknown) in one
+    GET when nothing is at its destination; a source that does not resolve fails alone; the
+    results come back in the entries' order."""
+    from objget.distributed import run_group
+    from objget.many._batch_sources import Listed
+
+    objs = {f"d/o{i}": bytes([i]) * (100 + i) for i in range(6)}
+    store = CountingStore(objs)
+
+    def fake_resolve(source, *_a, **_k):
+        if source == "memory://bad":
+            raise ValueError("unsupported source 'memory://bad'")
+        return Resolved(backend=store, key=source.removeprefix("memory://"))
+
+    monkeypatch.setattr(_batch_ray, "resolve", fake_resolve)
+    entries = [
+        Listed(source=f"memory://{k}", rel=k, size=len(v), etag=store._etags[k])
+        for k, v in list(objs.items())[:4]
+    ]
+    entries += [Listed(source=f"memory://{k}", rel=k) for k in list(objs)[4:]]
+    entries.insert(2, Listed(source="memory://bad", rel="bad"))
+    results = run_group(entries, str(tmp_path), config(), BackendOptions(), 2)
+    assert [r.source for r in results] == [e.source for e in entries]
+    assert [r.status for r in results] == ["downloaded"] * 2 + ["failed"] + ["downloaded"] * 4
+    assert results[2].error_kind == "usage" and "memory://bad" in (results[2].error or "")
+    assert store.heads == 0, "a small object took a HEAD before its GET"
+    for k, v in objs.items():
+        assert (tmp_path / k).read_bytes() == v
+    assert sorted(p.name for p in (tmp_path / "d").iterdir()) == sorted(k[2:] for k in objs)
+
+
+def test_a_group_task_lists_a_big_directory_no_further_than_its_objects(tmp_path, monkeypatch):
+    """Every group task looks at its directories afresh: into a directory of many files it
+    reads no more names than it has objects (the rest is an lstat each), so a flat prefix of
+    N objects costs no N x N / group_size names read over the whole run."""
+    objs = {f"d/o{i}": bytes([i]) * 10 for i in range(4)}
+    store = CountingStore(objs)
+    resolve = lambda source, *_a, **_k: Resolved(backend=store, key=source.split("//")[1])  # noqa: E731
+    monkeypatch.setattr(_batch_ray, "resolve", resolve)
+    (tmp_path / "d").mkdir()
+    for i in range(500):
+        (tmp_path / "d" / f"other{i}").write_bytes(b"")
+    read: list[str] = []
+    real = os.scandir
+
+    class Counted:
+        def __init__(self, where):
+            self._it = real(where)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self._it.close()
+
+        def __iter__(self):
+            for entry in self._it:
+                read.append(entry.name)
+                yield entry
+
+    monkeypatch.setattr(os, "scandir", Counted)
+    from objget.distributed import run_group
+    from objget.many._batch_sources import Listed
+
+    entries = [Listed(source=f"memory://{k}", rel=k, size=10, etag=store._etags[k]) for k in objs]
+    results = run_group(entries, str(tmp_path), config(), BackendOptions(), 2)
+    assert [r.status for r in results] == ["downloaded"] * 4
+    assert len(read) < 50, f"{len(read)} names read for {len(entries)} objects"
+    for k, v in objs.items():
+        assert (tmp_path / k).read_bytes() == v

@@ -92,18 +92,21 @@ def test_backend_options_keep_headers_out_of_repr():
 
 
 @pytest.mark.parametrize(
-    ("args", "want"),
+    ("args", "words"),
     [
-        (["--request-payer", "requester", "s3://b/k"], ["--request-payer=requester", "s3://b/k"]),
-        (["--request-payer", "s3://b/k", "d"], ["--request-payer=requester", "s3://b/k", "d"]),
-        (["s3://b/k", "--request-payer"], ["s3://b/k", "--request-payer=requester"]),
-        (["--request-payer=requester"], ["--request-payer=requester"]),
+        (["--request-payer", "requester", "s3://b/k"], ["s3://b/k"]),
+        (["--request-payer", "s3://b/k", "d"], ["s3://b/k", "d"]),
+        (["s3://b/k", "--request-payer"], ["s3://b/k"]),
+        (["--request-payer=requester"], []),
     ],
 )
-def test_request_payer_forms(args, want):
-    words, after = parser().tokens(args)
-    assert (words, after) == (want, [])
-    assert parser().tokens(["--", "--request-payer"]) == ([], ["--request-payer"])
+def test_request_payer_forms(args, words):
+    """`--request-payer` takes `requester` as its value and nothing else (a URL after it is
+    SOURCE); alone it means `requester`; after `--` it is a word, not the option."""
+    ns, positional = parser().parse(args)
+    assert (ns.request_payer, positional) == ("requester", words)
+    ns, positional = parser().parse(["--", "--request-payer"])
+    assert (ns.request_payer, positional) == (None, ["--request-payer"])
 
 
 @settings(max_examples=300, deadline=None)

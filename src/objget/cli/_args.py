@@ -10,15 +10,17 @@ argparse is imported only to print `--help` (docs/architecture.md, Start-up). Th
 the same command: the same options and defaults, click's usage errors word for word (scripts
 may match them), and its shell completion protocol (`_complete.py`).
 
-Parsing is two steps. `Parser.tokens` first reads the words as click did: an option that takes
-a value takes the next word whatever it looks like (`-H -x` is a header `-x`), `--ray` takes
-one unless an option follows, `--request-payer` takes only `requester`, and `--` ends the
-options; each such option becomes one `--long=value` word. `Parser.parse` then reads what is
-left as argparse read it: flags, counters (`-vv`), repeated options (the last value wins;
-`append` ones collect), `--name=value`, short clusters (`-qv`, `-j8`, `-qj 8`), unknown
-options (click's "No such option" with a did-you-mean); SOURCE and DEST are the words left
-over. Values stay strings while the words are read; they are checked and converted
-afterwards, so `--help` wins over a bad value, as it did.
+The words are read in one pass, as click and argparse read them together: an option named in
+full that takes a value takes the next word whatever it looks like (`-H -x` is a header
+`-x`, click's reading), `--ray` takes one unless an option follows, `--request-payer` takes
+only `requester`, and `--` ends the options; the rest as argparse read it: flags, counters
+(`-vv`), repeated options (the last value wins; `append` ones collect), `--name=value`, short
+clusters (`-qv`, `-j8`, `-qj 8`), unknown options (click's "No such option" with a
+did-you-mean); SOURCE and DEST are the words left over. Which usage error is reported when
+there are several is theirs too: click's (a flag given `=value`, a last option without its
+value) first, then argparse's (a cluster's), then the first unknown option. Values stay
+strings while the words are read; they are checked and converted afterwards, so `--help`
+wins over a bad value, as it did.
 """
 
 from __future__ import annotations
@@ -92,7 +94,7 @@ class Entry:
         self.names, self.help, self.action, self.dest = names, help, action, dest
         self.default, self.metavar, self.convert = default, metavar, convert
         self.optional, self.only = optional, only
-        # the first `--long` name: what `tokens` writes, and the source of argparse's dest
+        # the first `--long` name: the source of argparse's dest
         self.long = next((n for n in names if n.startswith("--")), names[0])
 
     @property
@@ -160,56 +162,43 @@ class Parser:
 
         return render(self)
 
-    def tokens(self, argv: Sequence[str]) -> tuple[list[str], list[str]]:
-        """(the words `parse` reads, the words after `--`): each option that takes a value
-        as one `--long=value` word, as click took the words."""
-        out: list[str] = []
-        by_name = self._by_name
-        i = 0
-        while i < len(argv):
-            arg = argv[i]
-            nxt = argv[i + 1] if i + 1 < len(argv) else None
-            if arg == "--":
-                return out, list(argv[i + 1 :])
-            name, eq, _ = arg.partition("=")
-            if eq and name[:2] == "--" and name in by_name and not by_name[name].takes_value:
-                raise UsageError(f"Option '{name}' does not take a value.")
-            entry = by_name.get(arg)
-            if entry is None or not entry.takes_value:
-                out.append(arg)
-                i += 1
-            elif entry.optional is None:
-                if nxt is None:
-                    raise UsageError(f"Option '{arg}' requires an argument.")
-                out.append(f"{entry.long}={nxt}")
-                i += 2
-            else:
-                only = entry.only
-                takes = nxt is not None and (nxt == only if only else not _option_like(nxt))
-                out.append(f"{entry.long}={nxt if takes else entry.optional}")
-                i += 2 if takes else 1
-        return out, []
-
     def parse(self, argv: Sequence[str]) -> tuple[SimpleNamespace, list[str]]:
         """(the options, one attribute each, and the positional words); a UsageError for
         what the command refuses. With `help` or `version` set, nothing else is checked."""
-        words, after = self.tokens(argv)
         values = {e.dest: list(e.default) if e.action == "append" else e.default
                   for e in self.entries}  # fmt: skip
         positional: list[str] = []
         unknown: str | None = None  # the first; reported once every word is read
+        later: UsageError | None = None  # argparse's first: reported after click's
+        by_name = self._by_name
         i = 0
-        while i < len(words):
-            word = words[i]
+        while i < len(argv):
+            word = argv[i]
             i += 1
+            if word == "--":
+                positional += argv[i:]
+                break
             if not _option_like(word):
                 positional.append(word)
                 continue
+            entry = by_name.get(word)
+            if entry is not None and entry.takes_value:  # click's reading of the next word
+                i = self._take(values, entry, word, argv, i)
+                continue
+            name, eq, _ = word.partition("=")
+            flag = by_name.get(name) if eq and name[:2] == "--" else None
+            if flag is not None and not flag.takes_value:
+                raise UsageError(f"Option '{name}' does not take a value.")
             found = self._option(word)
             if found is None:
-                unknown = unknown or word.partition("=")[0]
+                unknown = unknown or name
                 continue
-            i = self._read(values, found, words, i)
+            try:
+                i = self._read(values, found, argv, i)
+            except UsageError as exc:  # the next word is read as click read it
+                later = later or exc
+        if later is not None:
+            raise later
         if unknown is not None:
             raise UsageError(self._no_such(unknown))
         ns = SimpleNamespace(**values)
@@ -223,10 +212,26 @@ class Parser:
                 except ValueError as exc:
                     label = " / ".join(f"'{n}'" for n in entry.names[:2])
                     raise UsageError(f"Invalid value for {label}: {exc}") from None
-        return ns, positional + after
+        return ns, positional
+
+    def _take(
+        self, values: dict[str, Any], entry: Entry, word: str, argv: Sequence[str], i: int
+    ) -> int:
+        """Record `entry`, named in full by `word`, with its value as click took it (the next
+        word; an optional value's only when it fits); the index of the next word to read."""
+        nxt = argv[i] if i < len(argv) else None
+        if entry.optional is None:
+            if nxt is None:
+                raise UsageError(f"Option '{word}' requires an argument.")
+            _set(values, entry, nxt)
+            return i + 1
+        only = entry.only
+        takes = nxt is not None and (nxt == only if only else not _option_like(nxt))
+        _set(values, entry, nxt if takes else entry.optional)
+        return i + 1 if takes else i
 
     def _read(
-        self, values: dict[str, Any], found: tuple[Entry, str | None], words: list[str], i: int
+        self, values: dict[str, Any], found: tuple[Entry, str | None], words: Sequence[str], i: int
     ) -> int:
         """Record the option `found` (with its attached text) and, in a cluster, the ones
         after it (`-qv`, `-qj8`); the index of the next word to read."""

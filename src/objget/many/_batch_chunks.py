@@ -34,17 +34,20 @@ CHUNK_MAX = 32  # ... and while the queue is long (every worker still gets two c
 CHUNK_BYTES = 1024 * 1024  # an object this large or larger travels alone
 START = 16  # small objects at once at first
 FLOOR = 8  # ... and at least (fewer were slower and no cheaper)
-SLOW = 50.0  # objects/s per worker under which the second window leaps (20 ms or more each)
+LATENCY_BOUND = 50.0  # objects/s a worker finishes under which the path is latency-bound
 
 
 def small_controller(budget: int, least: int, *, now: float) -> StreamController:
-    """How many small objects run at once, up to `budget`: from START, a leap to the budget
-    when each worker is SLOW (a latency-bound path), else doubling while objects/s rises by
-    10 %, then the fewest (not below FLOOR, or `least` when higher) that are as good."""
+    """How many small objects run at once, up to `budget`: the stream controller with workers
+    for its streams and objects finished for its bytes (one object one read: `read_size=1`).
+    From START, a leap to the budget when each worker finishes fewer than LATENCY_BOUND
+    objects/s in the second window (20 ms or more an object: its `fast_stream`; never in the
+    first: `slow_stream=0`), else doubling while objects/s rises by 10 %, then the fewest (not
+    below FLOOR, or `least` when higher) that are as good."""
     return StreamController(
         ControllerSettings(
             min_streams=min(max(least, FLOOR), budget), max_streams=budget, initial=START,
-            slow_stream=0.0, fast_stream=SLOW, read_size=1, window=0.15, settle=0.15,
+            fast_stream=LATENCY_BOUND, slow_stream=0.0, read_size=1, window=0.15, settle=0.15,
         ),
         now=now,
     )  # fmt: skip

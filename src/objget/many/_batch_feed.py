@@ -3,7 +3,8 @@ far already run: the driver takes what arrived at each turn of its loop, checked
 journal and the destination by `admit` (in the driver's thread).
 
 The first item after a take wakes the driver (`wake`); an error of the listing is raised by
-the driver's next `take`. `close()` joins the thread for a bounded time only: after an
+the driver's next `take`. A driver that wants the whole listing first (Ray's) reads it in
+its own thread (`drain`). `close()` joins the thread for a bounded time only: after an
 interrupt, a listing request still waiting for its answer is left to the (daemon) thread,
 which only lists and writes nothing, rather than holding up the exit for a read timeout.
 """
@@ -79,6 +80,14 @@ class Feed:
             raise error
         todo, skipped = self._admit(got) if got else ([], 0)
         return todo, skipped, ended and error is None
+
+    def drain(self) -> tuple[list[Planned], int]:
+        """The whole listing, read in the caller's thread (no thread started): (the objects
+        to download, how many `admit` skipped as done); the listing's error is raised."""
+        self._pull()
+        todo, skipped, _ = self.take()
+        self.take()  # the error that came after the last items, if one did
+        return todo, skipped
 
     def close(self) -> None:
         """Stop the thread after its current item and wait for it (bounded)."""

@@ -33,18 +33,20 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
 from .._exceptions import CheckpointError
 from .._log import log
 from ..engine._engine_face import DestLock, file_state, fsync_dir, remove_quietly
-from ._batch_paths import JOURNAL_NAMES, LOCK_NAME
 
 if TYPE_CHECKING:
     from ._batch_models import ObjectResult
     from ._batch_sources import Planned
 
-__all__ = ["Done", "Journal", "Row", "Running"]
+__all__ = ["JOURNAL_NAMES", "LOCK_NAME", "Journal", "Row"]
+
+JOURNAL_NAMES = (".objget-batch.db", ".objget-batch.db-wal", ".objget-batch.db-shm")
+LOCK_NAME = ".objget-batch.lock"
 
 
 _SCHEMA = """
@@ -80,6 +82,10 @@ _PUT = (
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Row:
+    """One object's row, as read (`Journal.rows`) or to be written (`Journal.put`). A `running`
+    row is committed before the download starts; its `pre` is the destination's (inode,
+    mtime_ns) then, None when there was no file."""
+
     dest: str
     source: str
     state: str
@@ -90,32 +96,26 @@ class Row:
     error: str | None = None
     error_kind: str | None = None
 
-
-class Running(NamedTuple):
-    """A `running` row: committed before the download starts; `pre` is the destination's
-    (inode, mtime_ns) then, None when there was no file."""
-
-    dest: str
-    source: str
-    size: int | None
-    etag: str | None
-    pre: tuple[int, int] | None
+    @classmethod
+    def running(cls, p: Planned, path: str, *, absent: bool = False) -> Row:
+        """`p`'s `running` row, with what is at `path` now (`absent`: the caller knows
+        nothing is)."""
+        st = None if absent else file_state(path)
+        pre = (st[0], st[1]) if st is not None else None
+        return cls(dest=p.rel, source=p.source, state="running", size=p.size, etag=p.etag, pre=pre)
 
     @classmethod
-    def of(cls, p: Planned, path: str, *, absent: bool = False) -> Running:
-        """`p`'s row, with what is at `path` now (`absent`: the caller knows nothing is)."""
-        st = None if absent else file_state(path)
-        return cls(p.rel, p.source, p.size, p.etag, (st[0], st[1]) if st is not None else None)
-
-
-class Done(NamedTuple):
-    """The arguments of one `Journal.done`, for `done_many`."""
-
-    dest: str
-    source: str
-    size: int
-    etag: str | None
-    version_id: str | None
+    def outcome(cls, p: Planned, out: ObjectResult) -> Row | None:
+        """The row that journals `out`: a failure's, or a finished object's `done` (None when
+        its size is unknown)."""
+        if out.status == "failed":
+            return cls(dest=p.rel, source=p.source, state="failed", error=out.error or "",
+                       error_kind=out.error_kind or "")  # fmt: skip
+        version = out.result.version_id if out.result is not None else p.version_id
+        if out.size is None:
+            return None
+        return cls(dest=p.rel, source=p.source, state="done", size=out.size, etag=out.etag,
+                   version_id=version)  # fmt: skip
 
 
 class Journal:
@@ -235,35 +235,13 @@ class Journal:
             )  # fmt: skip
         return out
 
-    def running_many(self, rows: list[Running]) -> None:
-        """The `running` rows of several objects (one statement, run per row)."""
-        now = time.time()
-        self._open().executemany(_PUT, [
-            (r.dest, r.source, "running", r.size, r.etag, None, *(r.pre or (None, None)), None,
-             None, 1, now) for r in rows
-        ])  # fmt: skip
-
-    def done_many(self, rows: list[Done]) -> None:
-        """Several objects complete and durable at their destinations."""
-        now = time.time()
-        self._open().executemany(_PUT, [
-            (r.dest, r.source, "done", r.size, r.etag, r.version_id, None, None, None, None, 0,
-             now) for r in rows
-        ])  # fmt: skip
-
-    def done(
-        self, dest: str, source: str, *, size: int, etag: str | None, version_id: str | None
-    ) -> None:
-        self.done_many([Done(dest, source, size, etag, version_id)])
-
-    def failed(self, dest: str, source: str, *, kind: str, error: str) -> None:
-        row = (dest, source, "failed", None, None, None, None, None, error, kind, 0, time.time())
-        self._open().execute(_PUT, row)
-
-    def outcome(self, p: Planned, out: ObjectResult) -> Done | None:
-        """A failed object journaled now; a finished one's `done` row, for `done_many`."""
-        if out.status == "failed":
-            self.failed(p.rel, p.source, kind=out.error_kind or "", error=out.error or "")
-            return None
-        version = out.result.version_id if out.result is not None else p.version_id
-        return None if out.size is None else Done(p.rel, p.source, out.size, out.etag, version)
+    def put(self, rows: list[Row]) -> None:
+        """Write `rows` as they are, in one commit (or in the caller's `transaction`); each
+        `running` one counts one more attempt."""
+        db, now = self._open(), time.time()
+        with contextlib.nullcontext() if db.in_transaction else self.transaction():
+            db.executemany(_PUT, [
+                (r.dest, r.source, r.state, r.size, r.etag, r.version_id,
+                 *(r.pre or (None, None)), r.error, r.error_kind, int(r.state == "running"), now)
+                for r in rows
+            ])  # fmt: skip

@@ -1,14 +1,23 @@
 """Values of a batch: what to fetch (`BatchItem`), what happened to each object
-(`ObjectResult`), the whole run (`BatchResult`) and progress snapshots (`BatchProgress`)."""
+(`ObjectResult`), the whole run (`BatchResult`) and progress snapshots (`BatchProgress`); and
+the `Tracker` they come from (updated from worker threads, read by the driver; its `stop`
+event is how an interrupt reaches every running engine)."""
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .._exit import error_kind
 from .._models import DownloadResult
+from .._models import Progress as Snapshot
 
-__all__ = ["ActiveObject", "BatchItem", "BatchProgress", "BatchResult", "ObjectResult", "failed"]
+__all__ = [
+    "ActiveObject", "BatchItem", "BatchProgress", "BatchResult", "ObjectResult", "Stopped",
+    "Tracker", "failed",
+]  # fmt: skip
 
 _OWN = ("source", "path", "status", "size", "etag")  # always in to_dict, in this order
 _FROM_RESULT = (
@@ -144,3 +153,74 @@ class BatchProgress:
     def rate(self) -> float:
         """Average bytes per second of this run."""
         return self.bytes_done / self.elapsed if self.elapsed > 0 else 0.0
+
+
+class Stopped(Exception):
+    """Raised from the progress hook to stop an engine when the batch is interrupted."""
+
+
+class Tracker:
+    """Progress of the whole batch; updated from worker threads, read by the driver."""
+
+    def __init__(self, on_result: Callable[[ObjectResult], None] | None) -> None:
+        self._lock = threading.Lock()
+        self._on_result = on_result
+        self.results: list[ObjectResult] = []  # in the order they were reported to on_result
+        self.by_rel: dict[str, ObjectResult] | None = None  # kept when set to a dict
+        self.stop = threading.Event()
+        self._active: dict[str, tuple[int, int | None]] = {}
+        self._finished_bytes = 0
+        self.total_objects = self.total_bytes = self.skipped = self.done = self.failed = 0
+        self._started = time.monotonic()
+
+    def add(self, objects: int, nbytes: int, *, skipped: int = 0) -> None:
+        """More objects to download, and skipped (the listing streamed in)."""
+        with self._lock:
+            self.skipped += skipped
+            self.total_objects += objects
+            self.total_bytes += nbytes
+
+    def listener(self, rel: str) -> Callable[[Snapshot], None]:
+        def update(snap: Snapshot) -> None:
+            if self.stop.is_set():
+                raise Stopped
+            with self._lock:
+                self._active[rel] = (snap.done, snap.total)
+
+        return update
+
+    def finish(self, rel: str, result: ObjectResult) -> None:
+        """`result` is final (and journaled): counted, kept, and reported to `on_result`."""
+        with self._lock:
+            self._active.pop(rel, None)
+            if result.status == "failed":
+                self.failed += 1
+            elif result.status == "skipped":
+                self.skipped += 1
+                self.total_objects -= 1
+                self.total_bytes -= result.size or 0
+            else:
+                self.done += 1
+                self._finished_bytes += result.size or 0
+        self.results.append(result)
+        if self.by_rel is not None:
+            self.by_rel[rel] = result
+        if self._on_result is not None:
+            self._on_result(result)
+
+    def snapshot(self) -> BatchProgress:
+        with self._lock:
+            active = tuple(
+                ActiveObject(path=rel, done=d, total=t) for rel, (d, t) in self._active.items()
+            )
+            in_flight = sum(a.done for a in active)
+            return BatchProgress(
+                objects_total=self.total_objects,
+                objects_done=self.done,
+                objects_failed=self.failed,
+                objects_skipped=self.skipped,
+                bytes_total=max(self.total_bytes, 0),
+                bytes_done=self._finished_bytes + in_flight,
+                elapsed=time.monotonic() - self._started,
+                active=active,
+            )

@@ -38,9 +38,8 @@ from ..engine._engine_face import (
 )
 from ._batch_chunks import CHUNK, CHUNK_MAX, Work, completed_chunks, small_controller, take_chunk
 from ._batch_feed import Feed
-from ._batch_journal import Done, Journal, Row, Running
-from ._batch_models import BatchProgress, ObjectResult, failed
-from ._batch_progress import Stopped, Tracker
+from ._batch_journal import Journal, Row
+from ._batch_models import BatchProgress, ObjectResult, Stopped, Tracker, failed
 from ._batch_skip import skip_after_head
 from ._batch_sources import Planned
 
@@ -59,7 +58,7 @@ class Runner:
         self,
         dl: Downloader,
         root: str,
-        journal: Journal,
+        journal: Journal | None,
         *,
         paths: ParentMaker | None = None,
         on_progress: Callable[[BatchProgress], None] | None = None,
@@ -68,12 +67,13 @@ class Runner:
         rate = dl.config.limit_rate
         self._limiter = RateLimiter(rate) if rate else None  # one for every object of the batch
         self._dl = dl
-        self._root = root
         self._journal = journal
         self._paths = paths if paths is not None else ParentMaker(root)
         self._budget = dl.config.max_workers
         self._on_progress = on_progress
-        self._tracker = Tracker(on_result)
+        self.tracker = Tracker(on_result)
+        if journal is None:  # the caller journals (Ray's driver): each result kept by path
+            self.tracker.by_rel = {}
         self._local = threading.local()
         self._locks: list[HeldLock] = []  # each worker's, kept from chunk to chunk
         self._locks_lock = threading.Lock()
@@ -87,27 +87,21 @@ class Runner:
         return max(1, min(self._budget, -(-size // PART)))
 
     def run(
-        self,
-        todo: list[Planned],
-        rows: dict[str, Row],
-        skipped: int,
-        *,
-        more: Feed | None = None,
+        self, todo: list[Planned], rows: dict[str, Row], *, more: Feed | None = None
     ) -> list[ObjectResult]:
         """Download `todo`, then what `more` hands over as it comes (the listing streamed
         in); returns each object's result in the order they finished."""
-        self._tracker.add(0, 0, skipped=skipped)
         queue: deque[Work] = deque()
         self._enqueue(queue, todo, rows)
         try:
             self._loop(queue, rows, more)
         finally:
             self._release_locks()  # the workers are done (the pool joined them)
-        return self._tracker.results
+        return self.tracker.results
 
     def _loop(self, queue: deque[Work], rows: dict[str, Row], more: Feed | None) -> None:
         """The driver's loop (see `run`); its pool of workers is joined when it returns."""
-        tracker = self._tracker
+        tracker = self.tracker
         ended = more is None
         free = self._budget
         cfg = self._dl.config
@@ -141,29 +135,24 @@ class Runner:
                         starting.append((take_chunk(queue, most), cost))
                         free -= cost
                         ones += cost == 1
-                    if starting:
-                        with self._journal.transaction():  # one commit, before any starts
-                            self._journal.running_many(
-                                [self._start(w) for c, _ in starting for w in c]
-                            )
+                    if starting and self._journal is not None:  # one commit, before any starts
+                        self._journal.put([self._start(w) for c, _ in starting for w in c])
                     for chunk, cost in starting:
                         fut = pool.submit(self._work_chunk, chunk, cost)
                         running[fut] = (chunk, cost)
                         fut.add_done_callback(completed.put)
                     finished = completed_chunks(completed)
-                    if finished:
-                        with self._journal.transaction():
-                            done: list[Done] = []
-                            for fut in finished:
-                                chunk, cost = running.pop(fut)
-                                free += cost
-                                ones -= cost == 1
-                                for w, out in zip(chunk, fut.result(), strict=True):
-                                    if isinstance(out, Work):
-                                        queue.appendleft(out)  # needs more connections, or
-                                        continue  # its chunk stopped early
-                                    self._record(w, out, done)
-                            self._journal.done_many(done)
+                    journaled: list[Row] = []
+                    for fut in finished:
+                        chunk, cost = running.pop(fut)
+                        free += cost
+                        ones -= cost == 1
+                        for w, out in zip(chunk, fut.result(), strict=True):
+                            if isinstance(out, Work):
+                                queue.appendleft(out)  # needs more connections, or
+                                continue  # its chunk stopped early
+                            self._record(w, out, journaled)
+                    self._put(journaled)
                     target = ctl.target
                     if target != ctl.observe(time.monotonic(), self._finished):
                         log.debug("small objects at once %d -> %d: %s", target, ctl.target,
@@ -190,9 +179,7 @@ class Runner:
 
     def _enqueue(self, queue: deque[Work], todo: list[Planned], rows: dict[str, Row]) -> None:
         """Large objects (largest first) ahead of everything waiting, small ones behind."""
-        if not todo:
-            return
-        self._tracker.add(len(todo), sum(p.size or 0 for p in todo))
+        self.tracker.add(len(todo), sum(p.size or 0 for p in todo))
         large = sorted((p for p in todo if self._want(p.size) > 1), key=lambda p: p.size or 0)
         queue.extendleft(Work(p, rows.get(p.rel)) for p in large)  # ends up largest first
         queue.extend(Work(p, rows.get(p.rel)) for p in todo if self._want(p.size) == 1)
@@ -206,54 +193,52 @@ class Runner:
         for fut in running:
             fut.cancel()
         finished, _ = wait(running, timeout=self._dl.config.timeouts.read + 10)
-        done: list[Done] = []
+        journaled: list[Row] = []
         for fut in finished:
             if fut.cancelled() or fut.exception() is not None:
                 continue
             for w, out in zip(running[fut][0], fut.result(), strict=False):
                 if isinstance(out, ObjectResult):
-                    self._record(w, out, done)
-        self._journal.done_many(done)
+                    self._record(w, out, journaled)
+        self._put(journaled)
 
-    def _start(self, w: Work) -> Running:
+    def _start(self, w: Work) -> Row:
         rel = w.planned.rel
-        return Running.of(w.planned, os.path.join(self._root, rel), absent=self._absent(rel))
+        return Row.running(w.planned, os.path.join(self._paths.root, rel), absent=self._absent(rel))
 
-    def _record(self, w: Work, out: ObjectResult, done: list[Done]) -> None:
-        """Journal a failure; add a success to `done` (the caller journals those)."""
-        row = self._journal.outcome(w.planned, out)
+    def _record(self, w: Work, out: ObjectResult, journaled: list[Row]) -> None:
+        """`out` reported, its row added to `journaled` (the caller writes those)."""
+        row = Row.outcome(w.planned, out)
         if row is not None:
-            done.append(row)
-        self._tracker.finish(w.planned.rel, out)
+            journaled.append(row)
+        self.tracker.finish(w.planned.rel, out)
 
-    def _buffer(self) -> memoryview:
-        buf: memoryview | None = getattr(self._local, "buf", None)
-        if buf is None:
-            buf = self._local.buf = memoryview(bytearray(small_buffer(self._dl.config)))
-        return buf
+    def _put(self, rows: list[Row]) -> None:
+        if rows and self._journal is not None:  # None: the caller journals (Ray's driver)
+            self._journal.put(rows)
 
-    def _held(self) -> HeldLock:
-        """This worker's lock, handed from chunk to chunk: one lock file per worker and
-        directory, not one per chunk (a file made and removed costs more than the rename
-        that hands it on). Released when the run ends; after a crash the next run removes
-        it (`_batch_skip.classify`)."""
-        held: HeldLock | None = getattr(self._local, "held", None)
-        if held is None:
-            held = self._local.held = HeldLock()
+    def _mine(self) -> tuple[memoryview, HeldLock]:
+        """This worker's buffer and lock, kept from chunk to chunk: one lock file per worker
+        and directory, not one per chunk (a file made and removed costs more than the rename
+        that hands it on). The locks are released when the run ends; after a crash the next
+        run removes them (`_batch_skip.classify`)."""
+        mine: tuple[memoryview, HeldLock] | None = getattr(self._local, "mine", None)
+        if mine is None:
+            buf = memoryview(bytearray(small_buffer(self._dl.config)))
+            mine = self._local.mine = (buf, HeldLock())
             with self._locks_lock:
-                self._locks.append(held)
-        return held
+                self._locks.append(mine[1])
+        return mine
 
     def _work_chunk(self, chunk: list[Work], streams: int) -> list[ObjectResult | Work]:
         """In a worker thread: the objects of one chunk, one after the other; the small ones
         through one `SmallGroup` (each directory fsynced once, at its end)."""
-        tracker = self._tracker
+        tracker = self.tracker
         limiter = self._limiter.bound(tracker.stop.wait) if self._limiter else None
         out: list[ObjectResult | Work] = []
         cfg = self._dl.config
-        with SmallGroup(
-            self._paths, buf=self._buffer(), config=cfg, limiter=limiter, held=self._held()
-        ) as group:
+        buf, held = self._mine()
+        with SmallGroup(self._paths, buf=buf, config=cfg, limiter=limiter, held=held) as group:
             for i, w in enumerate(chunk):
                 if tracker.stop.is_set():
                     raise Stopped
@@ -305,7 +290,7 @@ class Runner:
         destination (a small answer is the download), else HEAD; then download: a small
         object through `group`, a larger one through the ranged engine."""
         p = w.planned
-        tracker = self._tracker
+        tracker = self.tracker
         dest: str | None = None
         try:
             dest = self._paths.path(p.rel)
@@ -344,9 +329,7 @@ class Runner:
                     self._dl, p.backend, p.key, dest, on_progress=tracker.listener(p.rel),
                     version_id=p.version_id, meta=meta, config=per_object, limiter=self._limiter,
                 )  # fmt: skip
-        except Stopped:
-            raise
-        except (DownloadError, OSError, ValueError) as exc:
+        except (DownloadError, OSError, ValueError) as exc:  # Stopped passes through
             return failed(p.source, dest, exc, size=p.size, etag=p.etag)
         return ObjectResult(
             source=p.source, path=dest, status="skipped" if result.skipped else "downloaded",
@@ -358,10 +341,7 @@ def _unsynced(out: ObjectResult | Work, exc: OSError | None) -> ObjectResult | W
     """A small object renamed into a directory whose fsync failed: not durable, so failed."""
     if exc is None or not isinstance(out, ObjectResult):
         return out
+    why = f"could not fsync the directory {os.path.dirname(out.path or '')}: {exc}"
     return dataclasses.replace(
-        out,
-        status="failed",
-        error=f"{out.source}: could not fsync the directory {os.path.dirname(out.path or '')}: "
-        f"{exc}",
-        error_kind="local",
+        out, status="failed", error=f"{out.source}: {why}", error_kind="local"
     )

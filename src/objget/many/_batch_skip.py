@@ -100,8 +100,8 @@ def classify(
             ):
                 assert p.size is not None
                 if write:
-                    journal.done(p.rel, p.source, size=p.size, etag=p.etag,
-                                 version_id=p.version_id)  # fmt: skip
+                    journal.put([Row(dest=p.rel, source=p.source, state="done", size=p.size,
+                                     etag=p.etag, version_id=p.version_id)])  # fmt: skip
                     drop_stale_lock(root, p.rel)
             else:
                 todo.append(p)

@@ -3,10 +3,19 @@ object mapped to a safe relative destination, filtered by include/exclude globs.
 
 Listing failures that are retryable resume from the last key seen (`start_after`), under the
 download retry policy; a final error (403 on the bucket, no such bucket) stops the batch.
+
+Keys → file paths under the destination directory refuse anything unsafe: no key can make
+objget write outside it — not through `..`, not through an absolute path (and, on the disk,
+not through a symlink: the engine's `ParentMaker` walks every parent with `O_NOFOLLOW`). A
+key with a path component that carries objget's side-file marker (`.objget-`, any letter
+case: `_fileio.carries_marker`, the rule a single download's DEST is held to) is refused: its
+file would be taken for, removed or overwritten as another object's side file (and a
+directory of such a name would stand where one must be created).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import json
 import os
@@ -18,29 +27,50 @@ from .._config import RetryPolicy
 from .._exceptions import UnsafePath
 from ..backends import BackendOptions, Transport, resolve, resolve_prefix
 from ..backends._base import Backend, Lister
+from ..engine._downloader import MARKER, carries_marker  # the one rule: DEST's too
 from ..engine._engine_face import list_with_retry
 from ._batch_models import BatchItem, ObjectResult, failed
-from ._batch_paths import is_directory_marker, relative_path, relative_to_prefix
 
-__all__ = ["Collisions", "Planned", "Sources", "plan_stream", "read_manifest"]
+__all__ = [
+    "Collisions",
+    "Listed",
+    "Planned",
+    "Sources",
+    "is_directory_marker",
+    "plan_stream",
+    "read_manifest",
+    "relative_path",
+    "relative_to_prefix",
+]
 
 _HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
+_NAME_MAX = 255
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class Planned:
+class Listed:
     """One object the batch will consider: where from, where to, and what the listing said
-    (size, ETag and LastModified; None for manifest entries until a HEAD tells)."""
+    (size, ETag and LastModified; None for manifest entries until a HEAD tells). Picklable:
+    what a Ray group task is sent (each worker resolves its own backend)."""
 
     source: str
     rel: str
-    backend: Backend
-    key: str
     size: int | None = None
     etag: str | None = None
     version_id: str | None = None
     sha256: str | None = None
     last_modified: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Planned(Listed):
+    """A listed object with the backend that fetches it, and its key there."""
+
+    backend: Backend
+    key: str
+
+    def listed(self) -> Listed:
+        return Listed(**{f.name: getattr(self, f.name) for f in dataclasses.fields(Listed)})
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -89,6 +119,46 @@ def read_manifest(path: str | os.PathLike[str]) -> list[BatchItem]:
                 )
             )
     return items
+
+
+def is_directory_marker(key: str, size: int | None) -> bool:
+    """An empty object whose key ends in `/`: a console-made "folder", nothing to write."""
+    return key.endswith("/") and size == 0
+
+
+def relative_to_prefix(key: str, prefix: str) -> str:
+    """The part of `key` below the last `/` of `prefix` (`p/a/` + `p/a/x/y` → `x/y`;
+    `p/da` + `p/data/x` → `data/x`). UnsafePath when the store listed a key outside it."""
+    if not key.startswith(prefix):
+        raise UnsafePath(f"the store listed {key!r}, which is not under the prefix {prefix!r}")
+    base = prefix[: prefix.rfind("/") + 1]
+    return key[len(base) :]
+
+
+def relative_path(rel: str) -> str:
+    """`rel` itself when it is a safe relative file path; UnsafePath saying why otherwise."""
+    if not rel:
+        raise UnsafePath("the key gives an empty file name")
+    if "\x00" in rel:
+        raise UnsafePath("the key contains a NUL character")
+    if rel.startswith("/"):
+        raise UnsafePath("the key maps to an absolute path")
+    if rel.endswith("/"):
+        raise UnsafePath("the key ends in '/' but the object is not empty")
+    parts = rel.split("/")
+    for part in parts:
+        if part == "..":
+            raise UnsafePath("the key contains a '..' path component (outside the directory)")
+        if part in ("", "."):
+            raise UnsafePath("the key contains an empty or '.' path component")
+        if len(part.encode("utf-8", "surrogateescape")) > _NAME_MAX:
+            raise UnsafePath(f"a path component is longer than {_NAME_MAX} bytes")
+        if carries_marker(part):
+            raise UnsafePath(
+                f"the name {part!r} contains {MARKER!r}, the marker of objget's own side files "
+                "(temp data, checkpoints, locks, the batch journal)"
+            )
+    return rel
 
 
 def _candidates(
