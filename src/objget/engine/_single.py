@@ -4,24 +4,27 @@ For an object whose size and ETag are known (a listing described it), the ranged
 HEAD, a checkpoint written atomically (two fsyncs) and an engine thread — more than the
 transfer itself when objects are 64 KiB. Here: one GET of `[0, size)` pinned with `If-Match`,
 validated as the engine validates a part (`_ranges`: 206, `Content-Range`, length), streamed
-into `DEST.objget-part`, checked, fsynced and renamed into place. After a crash such an object
-is fetched again from byte 0. A batch sends its small objects through here.
+into a temp file, checked, fsynced and given DEST's name. After a crash such an object is
+fetched again from byte 0. A batch sends its small objects through here.
 
 The same guards as the ranged mode, through the same code: DEST's lock (`DestLock`) from before
 the temp file is made until after the rename (`HeldLock` hands it from one object to the next
 without creating a file); the checks of `objget.integrity.check_all` — size, the store's CRC
 computed on the byte path (OSS `x-oss-hash-crc64ecma` comes with any GET answer), the file
 checks (`_verify.file_checks_of`, a manifest's SHA-256) reading the file back from the page
-cache; the inode-checked rename (`_fileio.commit_part`). S3 sends an object's checksums only
-with a whole-object answer, so for S3 the GET asks for the whole object (`x-amz-checksum-mode`)
-and the answer must be 200 with a Content-Length of the listed size.
+cache; the temp file given DEST's name only while it is the file written here: an unnamed file
+(`_unnamed`: no one can swap it) linked onto DEST where nothing is there, else
+`DEST.objget-part` and the inode-checked rename (`_fileio.commit_part`). S3 sends an object's
+checksums only with a whole-object answer, so for S3 the GET asks for the whole object
+(`x-amz-checksum-mode`) and the answer must be 200 with a Content-Length of the listed size.
 
 Every file operation is relative to `dir_fd`, the destination's directory opened without
 following symlinks (`_dirs.ParentMaker.open_dir`): a parent swapped for a symlink after that
 open is never followed. What a batch of many small objects relies on: per object the lock, one
-create, one or two writes (the bytes that came with the answer's head straight from the
-connection's buffer, the rest gathered in the caller's reused `buf`), one fsync, one close, one
-`lstat` and one rename; the caller may fsync the directory once for many objects
+create, one write (the bytes that came with the answer's head, written straight from the
+connection's buffer when they are the whole object, else gathered with the rest in the caller's
+reused `buf`), one fsync, one close and one link onto DEST (a new object; else an `fstat`,
+an `lstat` and a rename); the caller may fsync the directory once for many objects
 (`sync_dir=False`), and `listed` (the directory's names when the caller first visited it)
 spares the unlinks of leftovers that were not there.
 """
@@ -43,15 +46,18 @@ from ..integrity import DigestCheck, FileCheck, Verified, check_all
 from . import _checkpoint as ck
 from ._attempts import Attempts, run_with_retry
 from ._fileio import commit_part, file_id, pwrite_all, unlink_at
+from ._held_lock import HeldLock
 from ._sync import stamp
 from ._throttle import BoundLimiter
+from ._unnamed import copy_named, link_unnamed, open_unnamed, unnamed_usable
 from ._verify import checksummer_of, file_checks_of
 
-__all__ = ["SMALL", "HeldLock", "NotSmall", "fetch_small"]
+__all__ = ["SMALL", "NotSmall", "fetch_small"]
 
 SMALL = 8 * 1024 * 1024
 _CREATE = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC  # RDWR: read back
 _OSS_CRC = "x-oss-hash-crc64ecma"
+Made = tuple[int, int] | None  # a named temp file's (device, inode); None: linked already
 
 
 class NotSmall(Exception):
@@ -113,55 +119,6 @@ def fetch_small(
     )  # fmt: skip
 
 
-class HeldLock:
-    """The DEST lock a worker holds from one small object to the next: handed over to the
-    next destination in the same directory (`DestLock.move`: the lock file renamed to the
-    next name — no file created per object; creating a file while other threads fsync is
-    what a lock costs), taken anew otherwise or when the next name is there already.
-    `release()` lets go of it (its file removed). One thread only.
-
-    Whether the next object's directory is the lock's is asked of the directory itself
-    (`fstat`), unless the caller says it is the very descriptor the lock was last handed
-    on in and that descriptor was not closed since (`same_dir=True`)."""
-
-    def __init__(self) -> None:
-        self._lock: ck.DestLock | None = None
-        self._dir: tuple[int, int] | None = None  # (device, inode) of the lock's directory
-        self._fd: int | None = None  # the lock's own descriptor of that directory
-
-    def take(self, dir_fd: int, paths: ck.Paths, display: str, *, same_dir: bool = False) -> None:
-        """Hold DEST's lock of `paths` (in the open directory `dir_fd`); LockedError when
-        another run holds it. `same_dir`: `dir_fd` is still open as it was at the last
-        `take`, so it is the lock's directory (no `fstat` needed)."""
-        if self._lock is not None:
-            here = same_dir
-            if not here:
-                st = os.fstat(dir_fd)
-                here = self._dir == (st.st_dev, st.st_ino)
-            if here and self._lock.move(paths.lock, dest=paths.dest, source=display):
-                return
-            self.release()
-        fd = os.dup(dir_fd)
-        try:
-            lock = ck.DestLock(paths.lock, dest=paths.dest, source=display, dir_fd=fd)
-            lock.acquire()
-            st = os.fstat(fd)
-        except BaseException:
-            os.close(fd)
-            raise
-        self._lock, self._fd, self._dir = lock, fd, (st.st_dev, st.st_ino)
-
-    def release(self) -> None:
-        lock, fd = self._lock, self._fd
-        self._lock = self._fd = self._dir = None
-        try:
-            if lock is not None:
-                lock.release(remove=True)
-        finally:
-            if fd is not None:
-                os.close(fd)
-
-
 class _Single:
     """One object's single request: what every attempt shares."""
 
@@ -182,6 +139,7 @@ class _Single:
         self.display = display
         self.paths = ck.Paths.beside(dest)
         self.part = os.path.basename(self.paths.part)
+        self.unnamed = False  # an unnamed temp file, linked onto DEST (`locked` decides)
 
     def locked(
         self, meta: ObjectMeta, config: DownloadConfig, listed: frozenset[str] | None
@@ -194,22 +152,29 @@ class _Single:
             if listed is None or side in listed:  # a ranged run's progress is not used here
                 unlink_at(self.dir_fd, side)
         stale = listed is None or self.part in listed
+        # nothing at DEST (as far as the listing knows): an unnamed file, linked onto DEST
+        self.unnamed = unnamed_usable() and (listed is None or name not in listed)
 
-        def attempt(attempts: Attempts) -> tuple[Verified, tuple[int, int], ObjectMeta, int]:
+        def attempt(attempts: Attempts) -> tuple[Verified, Made, ObjectMeta, int]:
             return (*self.attempt(meta, stale=stale), attempts.retries)
 
         verified, made, got, retries = run_with_retry(attempt, policy=config.retry)
-        commit_part(
-            self.paths.part, self.paths.dest, made, display=self.display, dir_fd=self.dir_fd
-        )
+        if made is not None:  # a named temp file: the checked rename onto DEST
+            commit_part(
+                self.paths.part, self.paths.dest, made, display=self.display, dir_fd=self.dir_fd
+            )
         return verified, retries, got
 
-    def attempt(
-        self, meta: ObjectMeta, *, stale: bool
-    ) -> tuple[Verified, tuple[int, int], ObjectMeta]:
-        """One GET into a new temp file: (checks passed, the temp file's (device, inode), the
-        object's meta — learned from the answer when `meta.size` was None)."""
-        fd = _create(self.dir_fd, self.part, stale=stale)
+    def attempt(self, meta: ObjectMeta, *, stale: bool) -> tuple[Verified, Made, ObjectMeta]:
+        """One GET into a new temp file: (checks passed, the named temp file's (device, inode)
+        to rename onto DEST — None when the unnamed file was linked onto DEST already —, the
+        object's meta, learned from the answer when `meta.size` was None)."""
+        if stale:
+            unlink_at(self.dir_fd, self.part)
+        fd = open_unnamed(self.dir_fd) if self.unnamed else None
+        named = fd is None
+        if fd is None:
+            fd = _create(self.dir_fd, self.part)
         try:
             summer: Checksummer | None = None
             crc = 0
@@ -244,14 +209,23 @@ class _Single:
                 fd, size=size, checksummer=summer, crc=crc, checks=checks, display=self.display,
                 discard=lambda: None,  # the temp file goes below, with any other failure
             )  # fmt: skip
-            os.fsync(fd)
-            made = file_id(fd)
+            os.fsync(fd)  # the data durable before DEST's name is given to it
+            made = file_id(fd) if named else self._link(fd, size or 0)
         except BaseException:
             os.close(fd)
-            unlink_at(self.dir_fd, self.part)
+            if named:
+                unlink_at(self.dir_fd, self.part)
             raise
         os.close(fd)
         return verified, made, meta
+
+    def _link(self, fd: int, size: int) -> Made:
+        """The unnamed file `fd` linked onto DEST (None); where something is at DEST, or the
+        link is refused, its bytes copied into the named temp file: (device, inode) of that,
+        for the checked rename."""
+        if link_unnamed(fd, self.dir_fd, os.path.basename(self.paths.dest)):
+            return None
+        return copy_named(fd, size, self.dir_fd, self.part, self.buf)
 
     def _write(self, body: RangeBody, fd: int, size: int, summer: Checksummer | None) -> int:
         """The body's `size` bytes written to `fd` (gathered in `buf`, written when it is full
@@ -263,8 +237,12 @@ class _Single:
                 limiter.take(len(first))  # arrived already: counted all the same
             if summer is not None:
                 crc = summer.update(crc, first)
-            pwrite_all(fd, first, 0)
-        pos, held = len(first), 0  # `held` bytes at the front of buf, not written yet
+        pos = held = len(first)  # `held` bytes at the front of buf, not written yet
+        if held == size or held > len(buf):
+            pwrite_all(fd, first, 0)  # all of it (or more than buf): no copy
+            held = 0
+        elif held:
+            buf[:held] = first  # the rest follows it in buf: one write for the object
         while pos < size:
             if held == len(buf):
                 pwrite_all(fd, buf[:held], pos - held)
@@ -308,11 +286,9 @@ def _buffered_head(body: RangeBody, size: int) -> memoryview:
     return cast(_Buffered, body).take_buffered(size) if found else memoryview(b"")
 
 
-def _create(dir_fd: int, name: str, *, stale: bool) -> int:
+def _create(dir_fd: int, name: str) -> int:
     """A new temp file `name` in `dir_fd` (O_EXCL: a planted symlink is never followed); a
-    leftover there is removed first when one may exist, or when the create finds one."""
-    if stale:
-        unlink_at(dir_fd, name)
+    leftover the create finds there is removed first."""
     try:
         return os.open(name, _CREATE, 0o644, dir_fd=dir_fd)
     except FileExistsError:
