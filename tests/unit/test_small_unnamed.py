@@ -131,3 +131,41 @@ def test_where_unnamed_files_are_refused_the_named_temp_file_is_used(tmp_path, m
     assert len(asked) == 1
     assert "o1.objget-part" in seen["d/o1"]  # the named temp file, while its GET runs
     assert sorted(os.listdir(tmp_path / "d")) == [f"o{i}" for i in range(3)]
+
+
+def test_each_linked_file_is_fsynced_after_its_link_before_the_group_ends(tmp_path, monkeypatch):
+    """A directory fsync does not write a linked file's inode everywhere (ext4 without a
+    journal: after a power cut the entry would name an inode whose link count is still 0,
+    which fsck deletes). So every unnamed file is fsynced once more after its link, before
+    the directory's fsync that ends the group (and before the journal says done)."""
+    from objget.engine import _dirs
+
+    events: list[tuple[str, object]] = []
+    real_link, real_fsync, real_dir_fsync = os.link, os.fsync, _dirs._fsync_dir
+
+    def link(src, dst, **kw):
+        real_link(src, dst, **kw)
+        if isinstance(src, str) and src.startswith("/proc/self/fd/"):
+            events.append(("link", os.fstat(int(src.rsplit("/", 1)[1])).st_ino))
+
+    def fsync(fd):
+        real_fsync(fd)
+        events.append(("fsync", os.fstat(fd).st_ino))
+
+    def dir_fsync(fd, parent):
+        real_dir_fsync(fd, parent)
+        events.append(("dir", parent))
+
+    monkeypatch.setattr(_unnamed.os, "link", link)
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(_dirs, "_fsync_dir", dir_fsync)
+    objs = {f"d/o{i:02d}": bytes([i]) * 100 for i in range(20)}  # more than LINKED at once
+    by, rows = run_batch(tmp_path, HookedStore(objs), objs)
+    assert all(r.status == "downloaded" for r in by.values())
+    assert all(r.state == "done" for r in rows.values())
+    links = [(i, ino) for i, (kind, ino) in enumerate(events) if kind == "link"]
+    assert len(links) == len(objs)
+    dir_syncs = [i for i, (kind, _) in enumerate(events) if kind == "dir"]
+    for i, ino in links:
+        after = [j for j, ev in enumerate(events) if ev == ("fsync", ino) and j > i]
+        assert after and after[0] < min(j for j in dir_syncs if j > i), (ino, events)

@@ -81,6 +81,7 @@ def fetch_small(
     same_dir: bool = False,
     limiter: BoundLimiter | None = None,
     display: str | None = None,
+    linked: list[int] | None = None,
 ) -> DownloadResult:
     """Download the small object `key` (size and ETag from `meta`) to `dest`, the name
     `basename(dest)` in the open directory `dir_fd` (`dest` is what results and messages
@@ -92,7 +93,12 @@ def fetch_small(
     `held`: take DEST's lock through it and keep it for the next object (else released
     here). The file gets the answer's Last-Modified (else `meta.last_modified`) as mtime.
     `limiter`: a rate limit shared with other downloads, taken from before each read.
-    `display`: `backend.display(key)` when the caller has it already.
+    `display`: `backend.display(key)` when the caller has it already. `linked`: where the
+    descriptor of an unnamed temp file linked onto DEST goes, for the caller to fsync (and
+    close) before it says the object is done: the link count of the file is durable only
+    after an fsync of the file itself (a directory fsync does not write the file's inode on
+    every filesystem: ext4 without a journal); one fsync for many files costs little where the
+    first commits them all (a journal). None: fsynced here.
 
     `meta.size` None (nothing told the size): one whole-object GET whose answer tells size,
     ETag and Last-Modified (200 with a Content-Length the bytes are checked against);
@@ -100,7 +106,7 @@ def fetch_small(
     started = time.monotonic()
     one = _Single(
         backend, key, dest, dir_fd=dir_fd, sha256=sha256, buf=buf, limiter=limiter,
-        display=display if display is not None else backend.display(key),
+        display=display if display is not None else backend.display(key), linked=linked,
     )  # fmt: skip
     lock: contextlib.AbstractContextManager[object] = contextlib.nullcontext()
     if held is None:
@@ -133,9 +139,10 @@ class _Single:
         buf: memoryview,
         limiter: BoundLimiter | None,
         display: str,
+        linked: list[int] | None,
     ) -> None:
         self.backend, self.key, self.dir_fd, self.sha256 = backend, key, dir_fd, sha256
-        self.buf, self.limiter = buf, limiter
+        self.buf, self.limiter, self.linked = buf, limiter, linked
         self.display = display
         self.paths = ck.Paths.beside(dest)
         self.part = os.path.basename(self.paths.part)
@@ -216,7 +223,14 @@ class _Single:
             if named:
                 unlink_at(self.dir_fd, self.part)
             raise
-        os.close(fd)
+        if made is None and self.linked is not None:
+            self.linked.append(fd)  # its link count made durable (and closed) by the caller
+            return verified, made, meta
+        try:
+            if made is None:
+                os.fsync(fd)  # the link count the link gave it (see `fetch_small`)
+        finally:
+            os.close(fd)
         return verified, made, meta
 
     def _link(self, fd: int, size: int) -> Made:
