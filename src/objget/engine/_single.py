@@ -4,27 +4,25 @@ For an object whose size and ETag are known (a listing described it), the ranged
 HEAD, a checkpoint written atomically (two fsyncs) and an engine thread — more than the
 transfer itself when objects are 64 KiB. Here: one GET of `[0, size)` pinned with `If-Match`,
 validated as the engine validates a part (`_ranges`: 206, `Content-Range`, length), streamed
-into a temp file, checked, fsynced and given DEST's name. After a crash such an object is
-fetched again from byte 0. A batch sends its small objects through here.
+into `DEST.objget-part`, checked, fsynced and renamed into place. After a crash such an object
+is fetched again from byte 0. A batch sends its small objects through here.
 
 The same guards as the ranged mode, through the same code: DEST's lock (`DestLock`) from before
 the temp file is made until after the rename (`HeldLock` hands it from one object to the next
 without creating a file); the checks of `objget.integrity.check_all` — size, the store's CRC
 computed on the byte path (OSS `x-oss-hash-crc64ecma` comes with any GET answer), the file
 checks (`_verify.file_checks_of`, a manifest's SHA-256) reading the file back from the page
-cache; the temp file given DEST's name only while it is the file written here: an unnamed file
-(`_unnamed`: no one can swap it) linked onto DEST where nothing is there, else
-`DEST.objget-part` and the inode-checked rename (`_fileio.commit_part`). S3 sends an object's
-checksums only with a whole-object answer, so for S3 the GET asks for the whole object
-(`x-amz-checksum-mode`) and the answer must be 200 with a Content-Length of the listed size.
+cache; the inode-checked rename (`_fileio.commit_part`). S3 sends an object's checksums only
+with a whole-object answer, so for S3 the GET asks for the whole object (`x-amz-checksum-mode`)
+and the answer must be 200 with a Content-Length of the listed size.
 
 Every file operation is relative to `dir_fd`, the destination's directory opened without
 following symlinks (`_dirs.ParentMaker.open_dir`): a parent swapped for a symlink after that
 open is never followed. What a batch of many small objects relies on: per object the lock, one
 create, one write (the bytes that came with the answer's head, written straight from the
-connection's buffer when they are the whole object, else gathered with the rest in the caller's
-reused `buf`), one fsync, one close and one link onto DEST (a new object; else an `fstat`,
-an `lstat` and a rename); the caller may fsync the directory once for many objects
+connection's buffer when they are the whole object, else copied into the caller's reused `buf`
+ahead of the rest), one fsync, one close, one `lstat` and one rename; the caller may fsync the
+directory once for many objects
 (`sync_dir=False`), and `listed` (the directory's names when the caller first visited it)
 spares the unlinks of leftovers that were not there.
 """
@@ -49,7 +47,6 @@ from ._fileio import commit_part, file_id, pwrite_all, unlink_at
 from ._held_lock import HeldLock
 from ._sync import stamp
 from ._throttle import BoundLimiter
-from ._unnamed import copy_named, link_unnamed, open_unnamed, unnamed_usable
 from ._verify import checksummer_of, file_checks_of
 
 __all__ = ["SMALL", "NotSmall", "fetch_small"]
@@ -57,7 +54,6 @@ __all__ = ["SMALL", "NotSmall", "fetch_small"]
 SMALL = 8 * 1024 * 1024
 _CREATE = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC  # RDWR: read back
 _OSS_CRC = "x-oss-hash-crc64ecma"
-Made = tuple[int, int] | None  # a named temp file's (device, inode); None: linked already
 
 
 class NotSmall(Exception):
@@ -81,7 +77,6 @@ def fetch_small(
     same_dir: bool = False,
     limiter: BoundLimiter | None = None,
     display: str | None = None,
-    linked: list[int] | None = None,
 ) -> DownloadResult:
     """Download the small object `key` (size and ETag from `meta`) to `dest`, the name
     `basename(dest)` in the open directory `dir_fd` (`dest` is what results and messages
@@ -93,12 +88,7 @@ def fetch_small(
     `held`: take DEST's lock through it and keep it for the next object (else released
     here). The file gets the answer's Last-Modified (else `meta.last_modified`) as mtime.
     `limiter`: a rate limit shared with other downloads, taken from before each read.
-    `display`: `backend.display(key)` when the caller has it already. `linked`: where the
-    descriptor of an unnamed temp file linked onto DEST goes, for the caller to fsync (and
-    close) before it says the object is done: the link count of the file is durable only
-    after an fsync of the file itself (a directory fsync does not write the file's inode on
-    every filesystem: ext4 without a journal); one fsync for many files costs little where the
-    first commits them all (a journal). None: fsynced here.
+    `display`: `backend.display(key)` when the caller has it already.
 
     `meta.size` None (nothing told the size): one whole-object GET whose answer tells size,
     ETag and Last-Modified (200 with a Content-Length the bytes are checked against);
@@ -106,7 +96,7 @@ def fetch_small(
     started = time.monotonic()
     one = _Single(
         backend, key, dest, dir_fd=dir_fd, sha256=sha256, buf=buf, limiter=limiter,
-        display=display if display is not None else backend.display(key), linked=linked,
+        display=display if display is not None else backend.display(key),
     )  # fmt: skip
     lock: contextlib.AbstractContextManager[object] = contextlib.nullcontext()
     if held is None:
@@ -139,14 +129,12 @@ class _Single:
         buf: memoryview,
         limiter: BoundLimiter | None,
         display: str,
-        linked: list[int] | None,
     ) -> None:
         self.backend, self.key, self.dir_fd, self.sha256 = backend, key, dir_fd, sha256
-        self.buf, self.limiter, self.linked = buf, limiter, linked
+        self.buf, self.limiter = buf, limiter
         self.display = display
         self.paths = ck.Paths.beside(dest)
         self.part = os.path.basename(self.paths.part)
-        self.unnamed = False  # an unnamed temp file, linked onto DEST (`locked` decides)
 
     def locked(
         self, meta: ObjectMeta, config: DownloadConfig, listed: frozenset[str] | None
@@ -159,29 +147,22 @@ class _Single:
             if listed is None or side in listed:  # a ranged run's progress is not used here
                 unlink_at(self.dir_fd, side)
         stale = listed is None or self.part in listed
-        # nothing at DEST (as far as the listing knows): an unnamed file, linked onto DEST
-        self.unnamed = unnamed_usable() and (listed is None or name not in listed)
 
-        def attempt(attempts: Attempts) -> tuple[Verified, Made, ObjectMeta, int]:
+        def attempt(attempts: Attempts) -> tuple[Verified, tuple[int, int], ObjectMeta, int]:
             return (*self.attempt(meta, stale=stale), attempts.retries)
 
         verified, made, got, retries = run_with_retry(attempt, policy=config.retry)
-        if made is not None:  # a named temp file: the checked rename onto DEST
-            commit_part(
-                self.paths.part, self.paths.dest, made, display=self.display, dir_fd=self.dir_fd
-            )
+        commit_part(
+            self.paths.part, self.paths.dest, made, display=self.display, dir_fd=self.dir_fd
+        )
         return verified, retries, got
 
-    def attempt(self, meta: ObjectMeta, *, stale: bool) -> tuple[Verified, Made, ObjectMeta]:
-        """One GET into a new temp file: (checks passed, the named temp file's (device, inode)
-        to rename onto DEST — None when the unnamed file was linked onto DEST already —, the
-        object's meta, learned from the answer when `meta.size` was None)."""
-        if stale:
-            unlink_at(self.dir_fd, self.part)
-        fd = open_unnamed(self.dir_fd) if self.unnamed else None
-        named = fd is None
-        if fd is None:
-            fd = _create(self.dir_fd, self.part)
+    def attempt(
+        self, meta: ObjectMeta, *, stale: bool
+    ) -> tuple[Verified, tuple[int, int], ObjectMeta]:
+        """One GET into a new temp file: (checks passed, the temp file's (device, inode), the
+        object's meta — learned from the answer when `meta.size` was None)."""
+        fd = _create(self.dir_fd, self.part, stale=stale)
         try:
             summer: Checksummer | None = None
             crc = 0
@@ -216,30 +197,14 @@ class _Single:
                 fd, size=size, checksummer=summer, crc=crc, checks=checks, display=self.display,
                 discard=lambda: None,  # the temp file goes below, with any other failure
             )  # fmt: skip
-            os.fsync(fd)  # the data durable before DEST's name is given to it
-            made = file_id(fd) if named else self._link(fd, size or 0)
+            os.fsync(fd)
+            made = file_id(fd)
         except BaseException:
             os.close(fd)
-            if named:
-                unlink_at(self.dir_fd, self.part)
+            unlink_at(self.dir_fd, self.part)
             raise
-        if made is None and self.linked is not None:
-            self.linked.append(fd)  # its link count made durable (and closed) by the caller
-            return verified, made, meta
-        try:
-            if made is None:
-                os.fsync(fd)  # the link count the link gave it (see `fetch_small`)
-        finally:
-            os.close(fd)
+        os.close(fd)
         return verified, made, meta
-
-    def _link(self, fd: int, size: int) -> Made:
-        """The unnamed file `fd` linked onto DEST (None); where something is at DEST, or the
-        link is refused, its bytes copied into the named temp file: (device, inode) of that,
-        for the checked rename."""
-        if link_unnamed(fd, self.dir_fd, os.path.basename(self.paths.dest)):
-            return None
-        return copy_named(fd, size, self.dir_fd, self.part, self.buf)
 
     def _write(self, body: RangeBody, fd: int, size: int, summer: Checksummer | None) -> int:
         """The body's `size` bytes written to `fd` (gathered in `buf`, written when it is full
@@ -253,7 +218,7 @@ class _Single:
                 crc = summer.update(crc, first)
         pos = held = len(first)  # `held` bytes at the front of buf, not written yet
         if held == size or held > len(buf):
-            pwrite_all(fd, first, 0)  # all of it (or more than buf): no copy
+            pwrite_all(fd, first, 0)  # all of it (or more than buf holds): no copy
             held = 0
         elif held:
             buf[:held] = first  # the rest follows it in buf: one write for the object
@@ -300,9 +265,11 @@ def _buffered_head(body: RangeBody, size: int) -> memoryview:
     return cast(_Buffered, body).take_buffered(size) if found else memoryview(b"")
 
 
-def _create(dir_fd: int, name: str) -> int:
+def _create(dir_fd: int, name: str, *, stale: bool) -> int:
     """A new temp file `name` in `dir_fd` (O_EXCL: a planted symlink is never followed); a
-    leftover the create finds there is removed first."""
+    leftover there is removed first when one may exist, or when the create finds one."""
+    if stale:
+        unlink_at(dir_fd, name)
     try:
         return os.open(name, _CREATE, 0o644, dir_fd=dir_fd)
     except FileExistsError:

@@ -4,10 +4,8 @@ What makes thousands of 64 KiB objects cheap, kept in one place: DEST's lock han
 object to the next without creating a file (`HeldLock`, which a worker may keep from one group
 to the next); each directory opened once, without
 following symlinks (`OpenDirs`), and fsynced once for all the renames into it; one read buffer
-reused for every object. A rename (or link) is durable only after its directory's fsync, and
-an unnamed temp file's link count only after an fsync of the file once linked (a few at a time,
-`LINKED`): `unsynced(rel)` tells the caller which objects' fsync failed, so it never records
-them as done.
+reused for every object. A rename is durable only after its directory's fsync: `unsynced(rel)`
+tells the caller which objects' directory fsync failed, so it never records them as done.
 """
 
 from __future__ import annotations
@@ -23,8 +21,6 @@ from ._single import NotSmall, fetch_small
 from ._throttle import BoundLimiter
 
 __all__ = ["HeldLock", "SmallGroup"]
-
-LINKED = 8  # linked files whose fsync waits for more: at most this many kept open
 
 
 class SmallGroup:
@@ -53,8 +49,6 @@ class SmallGroup:
         self._last: str | None = None  # the directory of the last object, if it succeeded
         self._renamed: set[str] = set()
         self._failed: dict[str, OSError] = {}
-        self._linked: list[tuple[str, int]] = []  # (rel, descriptor) to fsync, see `_sync_files`
-        self._file_failed: dict[str, OSError] = {}
 
     def fetch(
         self, backend: Backend, key: str, rel: str, *, meta: ObjectMeta, sha256: str | None,
@@ -67,49 +61,29 @@ class SmallGroup:
         # the object before went to this directory and succeeded: no directory was opened or
         # closed since, so the descriptor is the one the lock was handed on in
         same, self._last = parent == self._last, None
-        linked: list[int] = []
         try:
             result = fetch_small(
                 backend, key, os.path.join(self._maker.root, rel), dir_fd=self._dirs.fd(parent),
                 meta=meta, sha256=sha256, config=self._config, buf=self._buf,
                 listed=self._maker.listed(rel), sync_dir=False, held=self._held, same_dir=same,
-                limiter=self._limiter, display=display, linked=linked,
+                limiter=self._limiter, display=display,
             )  # fmt: skip
         except NotSmall:
             self._held.release()
             raise
-        self._linked += [(rel, fd) for fd in linked]
-        if len(self._linked) >= LINKED:
-            self._sync_files()
         self._last = parent
         self._dirs.renamed(parent)
         self._renamed.add(rel)
         return result
 
     def unsynced(self, rel: str) -> OSError | None:
-        if rel not in self._renamed:
-            return None
-        return self._file_failed.get(rel) or self._failed.get(rel.rpartition("/")[0])
-
-    def _sync_files(self) -> None:
-        """fsync and close the unnamed temp files linked onto their DEST since the last time:
-        what makes each one's link count durable (`fetch_small`'s `linked`). Where a journal
-        commits them all with the first, the others cost a system call each."""
-        linked, self._linked = self._linked, []
-        for rel, fd in linked:
-            try:
-                os.fsync(fd)
-            except OSError as exc:
-                self._file_failed[rel] = exc
-            finally:
-                os.close(fd)
+        return self._failed.get(rel.rpartition("/")[0]) if rel in self._renamed else None
 
     def __enter__(self) -> SmallGroup:
         return self
 
     def __exit__(self, *exc: object) -> None:
         try:
-            self._sync_files()
             if self._own:
                 self._held.release()
         finally:
