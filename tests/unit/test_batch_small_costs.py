@@ -173,3 +173,68 @@ def test_the_small_path_does_not_make_the_display_name_again(tmp_path, monkeypat
     assert all(r.status == "downloaded" for r in by.values())
     assert all(r.result is not None and r.result.source == f"mem://{k}" for k, r in by.items())
     assert asked == []
+
+
+class _HeadFirst:
+    """A body whose first `head` bytes came with the answer's head (`take_buffered`, as
+    objget's HTTP client hands them over), the rest read from the 'socket'."""
+
+    def __init__(self, body, head: int) -> None:
+        self._body = body
+        self._first = bytearray(head)
+        self._first_len = body.readinto(memoryview(self._first))
+
+    def __getattr__(self, name):
+        return getattr(self._body, name)
+
+    def take_buffered(self, limit: int) -> memoryview:
+        n, self._first_len = min(limit, self._first_len), 0
+        return memoryview(self._first)[:n]
+
+    def readinto(self, buf, /):
+        return self._body.readinto(buf)
+
+
+@pytest.mark.parametrize(
+    ("size", "head", "writes"),
+    [(65536, 3696, 1), (65536, 65536, 1), (5000, 5000, 1), (600_000, 3696, 3)],
+    ids=["head-then-rest", "all-with-the-head", "tiny", "larger-than-buf"],
+)
+def test_a_small_object_is_written_in_as_few_writes_as_its_buffer_allows(
+    tmp_path, monkeypatch, size, head, writes
+):
+    """The bytes that came with the answer's head and the rest of the object go to the
+    file in one write when they fit the read buffer (256 KiB): not one write for the head's
+    bytes and another for the rest, as before."""
+    from objget import DownloadConfig
+    from objget._models import ObjectMeta
+    from objget.engine._single import fetch_small
+    from objget.testing import MemoryBackend, no_wait_retry
+
+    data = os.urandom(size)
+
+    class Store(MemoryBackend):
+        def get_range(self, key, rng, *, meta):
+            return _HeadFirst(super().get_range(key, rng, meta=meta), head)
+
+    store = Store({"k": data})
+    seen: list[tuple[int, int]] = []
+    real = os.pwrite
+
+    def counting(fd, buf, offset):
+        seen.append((offset, len(buf)))
+        return real(fd, buf, offset)
+
+    monkeypatch.setattr(os, "pwrite", counting)
+    fd = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fetch_small(
+            store, "k", str(tmp_path / "k"), dir_fd=fd,
+            meta=ObjectMeta(size=size, etag=store._etags["k"]), sha256=None,
+            config=DownloadConfig(retry=no_wait_retry()), buf=memoryview(bytearray(256 * 1024)),
+        )  # fmt: skip
+    finally:
+        os.close(fd)
+    assert (tmp_path / "k").read_bytes() == data
+    assert len(seen) == writes, seen
+    assert sum(n for _, n in seen) == size

@@ -19,9 +19,10 @@ and the answer must be 200 with a Content-Length of the listed size.
 Every file operation is relative to `dir_fd`, the destination's directory opened without
 following symlinks (`_dirs.ParentMaker.open_dir`): a parent swapped for a symlink after that
 open is never followed. What a batch of many small objects relies on: per object the lock, one
-create, one or two writes (the bytes that came with the answer's head straight from the
-connection's buffer, the rest gathered in the caller's reused `buf`), one fsync, one close, one
-`lstat` and one rename; the caller may fsync the directory once for many objects
+create, one write (the bytes that came with the answer's head, written straight from the
+connection's buffer when they are the whole object, else copied into the caller's reused `buf`
+ahead of the rest), one fsync, one close, one `lstat` and one rename; the caller may fsync the
+directory once for many objects
 (`sync_dir=False`), and `listed` (the directory's names when the caller first visited it)
 spares the unlinks of leftovers that were not there.
 """
@@ -43,11 +44,12 @@ from ..integrity import DigestCheck, FileCheck, Verified, check_all
 from . import _checkpoint as ck
 from ._attempts import Attempts, run_with_retry
 from ._fileio import commit_part, file_id, pwrite_all, unlink_at
+from ._held_lock import HeldLock
 from ._sync import stamp
 from ._throttle import BoundLimiter
 from ._verify import checksummer_of, file_checks_of
 
-__all__ = ["SMALL", "HeldLock", "NotSmall", "fetch_small"]
+__all__ = ["SMALL", "NotSmall", "fetch_small"]
 
 SMALL = 8 * 1024 * 1024
 _CREATE = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC  # RDWR: read back
@@ -111,55 +113,6 @@ def fetch_small(
         verified=checked.names, checksums=checked.values, bytes_fetched=size, bytes_resumed=0,
         elapsed=time.monotonic() - started, retries=retries, workers=1,
     )  # fmt: skip
-
-
-class HeldLock:
-    """The DEST lock a worker holds from one small object to the next: handed over to the
-    next destination in the same directory (`DestLock.move`: the lock file renamed to the
-    next name — no file created per object; creating a file while other threads fsync is
-    what a lock costs), taken anew otherwise or when the next name is there already.
-    `release()` lets go of it (its file removed). One thread only.
-
-    Whether the next object's directory is the lock's is asked of the directory itself
-    (`fstat`), unless the caller says it is the very descriptor the lock was last handed
-    on in and that descriptor was not closed since (`same_dir=True`)."""
-
-    def __init__(self) -> None:
-        self._lock: ck.DestLock | None = None
-        self._dir: tuple[int, int] | None = None  # (device, inode) of the lock's directory
-        self._fd: int | None = None  # the lock's own descriptor of that directory
-
-    def take(self, dir_fd: int, paths: ck.Paths, display: str, *, same_dir: bool = False) -> None:
-        """Hold DEST's lock of `paths` (in the open directory `dir_fd`); LockedError when
-        another run holds it. `same_dir`: `dir_fd` is still open as it was at the last
-        `take`, so it is the lock's directory (no `fstat` needed)."""
-        if self._lock is not None:
-            here = same_dir
-            if not here:
-                st = os.fstat(dir_fd)
-                here = self._dir == (st.st_dev, st.st_ino)
-            if here and self._lock.move(paths.lock, dest=paths.dest, source=display):
-                return
-            self.release()
-        fd = os.dup(dir_fd)
-        try:
-            lock = ck.DestLock(paths.lock, dest=paths.dest, source=display, dir_fd=fd)
-            lock.acquire()
-            st = os.fstat(fd)
-        except BaseException:
-            os.close(fd)
-            raise
-        self._lock, self._fd, self._dir = lock, fd, (st.st_dev, st.st_ino)
-
-    def release(self) -> None:
-        lock, fd = self._lock, self._fd
-        self._lock = self._fd = self._dir = None
-        try:
-            if lock is not None:
-                lock.release(remove=True)
-        finally:
-            if fd is not None:
-                os.close(fd)
 
 
 class _Single:
@@ -263,8 +216,12 @@ class _Single:
                 limiter.take(len(first))  # arrived already: counted all the same
             if summer is not None:
                 crc = summer.update(crc, first)
-            pwrite_all(fd, first, 0)
-        pos, held = len(first), 0  # `held` bytes at the front of buf, not written yet
+        pos = held = len(first)  # `held` bytes at the front of buf, not written yet
+        if held == size or held > len(buf):
+            pwrite_all(fd, first, 0)  # all of it (or more than buf holds): no copy
+            held = 0
+        elif held:
+            buf[:held] = first  # the rest follows it in buf: one write for the object
         while pos < size:
             if held == len(buf):
                 pwrite_all(fd, buf[:held], pos - held)

@@ -16,7 +16,8 @@ from .._config import DownloadConfig
 from .._models import DownloadResult, ObjectMeta
 from ..backends._base import Backend
 from ._dirs import OpenDirs, ParentMaker
-from ._single import HeldLock, NotSmall, fetch_small
+from ._held_lock import HeldLock
+from ._single import NotSmall, fetch_small
 from ._throttle import BoundLimiter
 
 __all__ = ["HeldLock", "SmallGroup"]
