@@ -279,7 +279,10 @@ def fetch(
         resumed=done_bytes(job.resume.spans),
         hooks=EngineHooks(
             save=job.save,
-            save_at_start=whole and not live.armed,  # fresh, or a checkpoint without a run id
+            # a resumed checkpoint without a run id: name the run at once (the live record is
+            # then kept); a fresh download saves first at its first periodic save: a record
+            # with no span gives a resume nothing (a data file without one is started over)
+            save_at_start=whole and not live.armed and bool(job.resume.spans),
             save_live=save_live if whole else None,
             progress=on_progress,
         ),
