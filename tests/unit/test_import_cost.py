@@ -56,9 +56,11 @@ DOWNLOAD = (
 
 # a plain download never needs these unless asked for: OpenSSL's digests (--checksum, a store's
 # SHA/MD5), hmac/secrets (the run id is os.urandom), random (jitter: at the first retry), the
-# CRC checkers of S3 and OSS objects
+# CRC checkers of S3 and OSS objects; objget._retry (the retry decisions: at the first failure
+# or error answer)
 UNASKED = (
     "hashlib", "_hashlib", "hmac", "secrets", "random", "base64", "objget.integrity.digests",
+    "objget._retry",
     "objget.integrity.s3crc", "objget.integrity.crc64", "objget.integrity._gf2",
 )  # fmt: skip
 # what a quiet, ranged 1 MB plain-HTTP download does not load (on main at 9177d15 it did):

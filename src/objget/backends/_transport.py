@@ -28,7 +28,6 @@ from urllib.parse import urljoin
 from .._config import DownloadConfig
 from .._exceptions import RemoteError, TransportError
 from .._log import DEBUG, log
-from .._retry import parse_retry_after
 from ._answer import Conn, Stale, content_length, frame, read_head
 from ._body import ResponseBody
 from ._conn import Key, Pool
@@ -261,4 +260,6 @@ def _request_head(
 
 
 def retry_after_of(body: ResponseBody, *, now: float) -> float | None:
+    from .._retry import parse_retry_after  # with an error answer only: not at start
+
     return parse_retry_after(body.headers.get("Retry-After"), now=now)

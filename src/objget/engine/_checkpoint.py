@@ -81,6 +81,8 @@ class Paths:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Checkpoint:
+    """What one durable save records (see the module doc)."""
+
     source: str
     identity: dict[str, str | int | None]
     checksum: str | None
