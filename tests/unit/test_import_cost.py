@@ -252,6 +252,7 @@ def _matching(modules: list[str], prefixes: tuple[str, ...]) -> list[str]:
 def test_quiet_http_download_loads_nothing_unasked(tmp_path):
     loaded = _quiet_download(tmp_path, "sorted(_sys.modules)")
     assert _matching(loaded, UNASKED) == []
+    assert "datetime" not in loaded  # the server's IMF-fixdate Last-Modified is read without it
     own = [m for m in loaded if m == "objget" or m.startswith("objget.")]
     assert len(own) <= MAX_OBJGET_MODULES, own
 

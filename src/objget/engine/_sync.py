@@ -14,7 +14,6 @@ import os
 import re
 import stat
 import time
-from datetime import datetime, timezone
 
 from .._config import DownloadConfig
 from .._log import log
@@ -38,15 +37,17 @@ def remote_seconds(last_modified: str | None) -> int | None:
     if not last_modified or not last_modified.strip():
         return None
     text = last_modified.strip()
+    if m := _IMF_FIXDATE.fullmatch(text):  # what servers send: no `datetime`, no `email`
+        day, mon, year, hh, mm, ss = m.groups()
+        if mon not in _MONTHS:  # (only a month's name there starts with a capital)
+            return None
+        return _utc_seconds(int(year), _MONTHS.index(mon) // 4 + 1, int(day), int(hh), int(mm),
+                            int(ss))  # fmt: skip
+    from datetime import datetime, timezone  # ISO 8601 (listings) and the older HTTP forms
+
     try:
         if text[:4].isdigit() and "-" in text[:8]:
             when = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-        elif m := _IMF_FIXDATE.fullmatch(text):  # what servers send: no `email` import needed
-            day, mon, year, hh, mm, ss = m.groups()
-            month = _MONTHS.index(mon) // 4 + 1
-            when = datetime(
-                int(year), month, int(day), int(hh), int(mm), int(ss), tzinfo=timezone.utc
-            )
         else:
             from email.utils import parsedate_to_datetime  # RFC 850, asctime and the like
 
@@ -59,6 +60,21 @@ def remote_seconds(last_modified: str | None) -> int | None:
         return int(when.timestamp())
     except (OverflowError, OSError, ValueError):
         return None
+
+
+def _utc_seconds(year: int, month: int, day: int, hh: int, mm: int, ss: int) -> int | None:
+    """Epoch seconds of a UTC date and time; None for one that `datetime` would refuse (year
+    0, the 30th of February, 24:00, a leap second). Days from the civil date as in H.
+    Hinnant's `days_from_civil`: years counted from March, so the leap day ends a year."""
+    leap = year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+    days_in = (31, 29 if leap else 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)[month - 1]
+    if year < 1 or not 1 <= day <= days_in or hh > 23 or mm > 59 or ss > 59:
+        return None
+    y = year - (month <= 2)
+    era, yoe = divmod(y, 400)
+    doy = (153 * (month + (-3 if month > 2 else 9)) + 2) // 5 + day - 1
+    days = era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
+    return ((days * 24 + hh) * 60 + mm) * 60 + ss
 
 
 def stamp(fd: int, last_modified: str | None) -> bool:
