@@ -99,16 +99,19 @@ def _child(code: str, expr: str, env: dict[str, str] | None = None) -> Any:
 
 def _served(directory: object, body: str, *, ranges: bool = False) -> str:
     """A script that serves `directory` over plain HTTP on 127.0.0.1 (`url_of(name)`) while it
-    runs `body` (dedented code). The server is a few lines over `socket`: http.server would
+    runs `body` (dedented code). The server is a few lines over `_socket`: http.server would
     load http.client, email and ssl itself, the modules a download must not need. It answers
     ranges always, but says so (`Accept-Ranges: bytes`) only with `ranges`."""
     accept = "bytes" if ranges else "none"
     head = textwrap.dedent(
         f"""
-        import os, socket, threading
-        listener = socket.create_server(("127.0.0.1", 0))
-        def serve(conn):
-            with conn:
+        import os, _socket, threading  # not socket.py: a plain download must not need it
+        listener = _socket.socket(_socket.AF_INET, _socket.SOCK_STREAM)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)
+        def serve(fd):
+            conn = _socket.socket(fileno=fd)
+            try:
                 data = b""
                 while True:
                     while b"\\r\\n\\r\\n" not in data:
@@ -133,13 +136,15 @@ def _served(directory: object, body: str, *, ranges: bool = False) -> str:
                         + b"Content-Length: %d\\r\\n\\r\\n" % len(blob)
                         + (blob if method == b"GET" else b"")
                     )
+            finally:
+                conn.close()
         def accept():
             while True:
                 try:
-                    conn, _ = listener.accept()
+                    fd, _ = listener._accept()
                 except OSError:
                     return
-                threading.Thread(target=serve, args=(conn,), daemon=True).start()
+                threading.Thread(target=serve, args=(fd,), daemon=True).start()
         threading.Thread(target=accept, daemon=True).start()
         url_of = lambda name: "http://127.0.0.1:%d/%s" % (listener.getsockname()[1], name)
         from objget.cli import run
@@ -222,7 +227,9 @@ def test_quiet_http_download_loads_no_rich_batch_or_other_backends(tmp_path):
 
 
 def _plain_http_never(modules: list[str]) -> list[str]:
-    never = ("ssl", "_ssl", "http", "urllib3", "email", "objget.backends._tls")
+    # socket.py and its selectors: objget's connections are `_socket`'s (`backends/_conn.py`)
+    never = ("ssl", "_ssl", "http", "urllib3", "email", "objget.backends._tls", "socket",
+             "selectors")  # fmt: skip
     return [m for m in modules if m in never or m.startswith(tuple(p + "." for p in never))]
 
 
