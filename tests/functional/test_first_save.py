@@ -10,6 +10,7 @@ from typing import Any
 import objget
 from objget.engine import _checkpoint
 from objget.engine._checkpoint import Paths
+from objget.engine._checkpoint_record import Checkpoint
 from objget.testing import MemoryBackend, no_wait_retry
 
 MiB = 1024 * 1024
@@ -29,7 +30,7 @@ def counted_saves(monkeypatch) -> list[str]:
     saves: list[str] = []
     real = _checkpoint.save
 
-    def save(path: str, ckpt: _checkpoint.Checkpoint) -> None:
+    def save(path: str, ckpt: Checkpoint) -> None:
         saves.append(path)
         real(path, ckpt)
 

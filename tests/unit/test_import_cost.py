@@ -65,10 +65,11 @@ UNASKED = (
 )  # fmt: skip
 # what a quiet, ranged 1 MB plain-HTTP download does not load (on main at 9177d15 it did):
 # json (the checkpoint codec: a fresh download's first save is its first periodic one)
-ONLY_LATER = ("json",)
-# objget modules a quiet plain-HTTP download loads (49 when this was written, 51 before): a new
+# and the checkpoint record's module (`_checkpoint_record`: the record and its codec)
+ONLY_LATER = ("json", "objget.engine._checkpoint_record")
+# objget modules a quiet plain-HTTP download loads (49 when this was written, 50 before): a new
 # one on this path must be worth its import (~0.3 ms each, more with dataclasses)
-MAX_OBJGET_MODULES = 50
+MAX_OBJGET_MODULES = 49
 
 
 def _loaded_after(code: str) -> list[str]:

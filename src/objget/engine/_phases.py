@@ -49,6 +49,7 @@ from ._sync import stamp
 from ._verify import checksummer_of, file_checks_of, verify
 
 if TYPE_CHECKING:
+    from ._checkpoint_record import Checkpoint
     from ._throttle import RateLimiter
 
 # Paths: where a destination's files go (prepare's argument); Span: what windows report
@@ -217,8 +218,10 @@ def _prepare(
         )
         identity = meta.identity()
 
-        def record(spans: tuple[Span, ...]) -> ck.Checkpoint:
-            return ck.Checkpoint(
+        def record(spans: tuple[Span, ...]) -> Checkpoint:
+            from ._checkpoint_record import Checkpoint  # at the first save: not at start
+
+            return Checkpoint(
                 source=display,
                 identity=identity,
                 checksum=checksummer.name if checksummer else None,
