@@ -221,12 +221,9 @@ def _prepare(
         def record(spans: tuple[Span, ...]) -> Checkpoint:
             from ._checkpoint_record import Checkpoint  # at the first save: not at start
 
+            checksum = checksummer.name if checksummer else None
             return Checkpoint(
-                source=display,
-                identity=identity,
-                checksum=checksummer.name if checksummer else None,
-                spans=spans,
-                run=run,
+                source=display, identity=identity, checksum=checksum, spans=spans, run=run
             )
 
         # snapshot → fdatasync → checkpoint; after a failed sync nothing is saved again,
@@ -282,9 +279,8 @@ def fetch(
         resumed=done_bytes(job.resume.spans),
         hooks=EngineHooks(
             save=job.save,
-            # a resumed checkpoint without a run id: name the run at once (the live record is
-            # then kept); a fresh download saves first at its first periodic save: a record
-            # with no span gives a resume nothing (a data file without one is started over)
+            # a checkpoint without a run id: name the run at once (the live record is then
+            # kept); a fresh download first saves at its first interval (`test_first_save`)
             save_at_start=whole and not live.armed and bool(job.resume.spans),
             save_live=save_live if whole else None,
             progress=on_progress,
