@@ -11,7 +11,6 @@ an mtime equal, to the second, to the object's Last-Modified (HTTP dates have wh
 from __future__ import annotations
 
 import os
-import re
 import stat
 import time
 
@@ -21,11 +20,8 @@ from .._models import DownloadResult, ObjectMeta
 
 __all__ = ["file_sha256", "remote_seconds", "skip_existing", "stamp", "up_to_date"]
 
-# IMF-fixdate (RFC 9110), e.g. "Sun, 06 Nov 1994 08:49:37 GMT"
-_IMF_FIXDATE = re.compile(
-    r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), (\d\d) ([A-Z][a-z]{2}) (\d{4}) (\d\d):(\d\d):(\d\d) GMT"
-)
-_MONTHS = "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec"
+_DAYS = ("Mon,", "Tue,", "Wed,", "Thu,", "Fri,", "Sat,", "Sun,")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
 _NS = 1_000_000_000
@@ -37,12 +33,8 @@ def remote_seconds(last_modified: str | None) -> int | None:
     if not last_modified or not last_modified.strip():
         return None
     text = last_modified.strip()
-    if m := _IMF_FIXDATE.fullmatch(text):  # what servers send: no `datetime`, no `email`
-        day, mon, year, hh, mm, ss = m.groups()
-        if mon not in _MONTHS:  # (only a month's name there starts with a capital)
-            return None
-        return _utc_seconds(int(year), _MONTHS.index(mon) // 4 + 1, int(day), int(hh), int(mm),
-                            int(ss))  # fmt: skip
+    if fields := _fixdate(text):  # what servers send: no `datetime`, no `email`, no regex
+        return _utc_seconds(*fields)
     from datetime import datetime, timezone  # ISO 8601 (listings) and the older HTTP forms
 
     try:
@@ -60,6 +52,22 @@ def remote_seconds(last_modified: str | None) -> int | None:
         return int(when.timestamp())
     except (OverflowError, OSError, ValueError):
         return None
+
+
+def _fixdate(text: str) -> tuple[int, int, int, int, int, int] | None:
+    """Year, month, day, hour, minute, second of an IMF-fixdate (RFC 9110: "Sun, 06 Nov 1994
+    08:49:37 GMT", ASCII digits); None for any other text (then the other forms are tried)."""
+    words = text.split(" ")
+    if len(words) != 6 or words[0] not in _DAYS or words[2] not in _MONTHS or words[5] != "GMT":
+        return None
+    day, year, clock = words[1], words[3], words[4]
+    digits = day + year + clock[0:2] + clock[3:5] + clock[6:]
+    if len(day) != 2 or len(year) != 4 or len(clock) != 8 or clock[2::3] != "::":
+        return None
+    if not (digits.isascii() and digits.isdigit()):
+        return None
+    month = _MONTHS.index(words[2]) + 1
+    return int(year), month, int(day), int(clock[0:2]), int(clock[3:5]), int(clock[6:])
 
 
 def _utc_seconds(year: int, month: int, day: int, hh: int, mm: int, ss: int) -> int | None:
