@@ -17,6 +17,7 @@ names: botocore and every AWS SDK send such segments literally, and S3 signs the
 
 from __future__ import annotations
 
+import _socket
 import hashlib
 import os
 import socket
@@ -185,13 +186,13 @@ def literal_s3() -> Iterator[_LiteralServer]:
 def bkt_localhost(monkeypatch: pytest.MonkeyPatch) -> None:
     """`bkt.localhost` resolves to 127.0.0.1 in this process (virtual-hosted requests; objget
     passes the host as bytes, botocore as str)."""
-    resolve = socket.getaddrinfo
+    resolve = _socket.getaddrinfo  # objget's (`_conn`); socket.py's wrapper calls it too
 
     def getaddrinfo(host: Any, *args: Any, **kw: Any) -> Any:
         local = host in ("bkt.localhost", b"bkt.localhost")
         return resolve("127.0.0.1" if local else host, *args, **kw)
 
-    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    monkeypatch.setattr(_socket, "getaddrinfo", getaddrinfo)
 
 
 @pytest.mark.parametrize("key", DOT_KEYS)

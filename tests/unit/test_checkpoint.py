@@ -5,16 +5,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from objget import LockedError
-from objget.engine._checkpoint import (
-    Checkpoint,
-    CheckpointInvalid,
-    DestLock,
-    Paths,
-    decode,
-    encode,
-    load,
-    save,
-)
+from objget.engine._checkpoint import CheckpointInvalid, DestLock, Paths, load, save
+from objget.engine._checkpoint_record import Checkpoint, decode, encode
 from objget.engine._plan import Span
 
 IDENTITY = {"size": 1000, "etag": '"abc"', "last_modified": None, "version_id": None}

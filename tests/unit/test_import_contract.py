@@ -125,6 +125,14 @@ IO_ATTRIBUTES = {"now", "utcnow", "today", "environ", "getenv", "monotonic", "pe
 PURE_NAMES_ELSEWHERE = {
     "objget.backends._redact": {"REDACTED", "mask_key_id", "redact_text", "redact_url"},
     "objget.backends._proxy": {"parse_proxy"},  # DownloadConfig checks its `proxy` setting
+    # the checkpoint record's framing and field checks (pure functions beside the file I/O)
+    "objget.engine._checkpoint": {
+        "CheckpointInvalid",
+        "frame",
+        "int_field",
+        "parse_spans",
+        "unframe",
+    },
 }
 # I/O edges kept inside a pure module, by function: (module, function)
 PURE_EDGES = {

@@ -56,14 +56,20 @@ DOWNLOAD = (
 
 # a plain download never needs these unless asked for: OpenSSL's digests (--checksum, a store's
 # SHA/MD5), hmac/secrets (the run id is os.urandom), random (jitter: at the first retry), the
-# CRC checkers of S3 and OSS objects
+# CRC checkers of S3 and OSS objects; objget._retry (the retry decisions: at the first failure
+# or error answer)
 UNASKED = (
     "hashlib", "_hashlib", "hmac", "secrets", "random", "base64", "objget.integrity.digests",
+    "objget._retry",
     "objget.integrity.s3crc", "objget.integrity.crc64", "objget.integrity._gf2",
 )  # fmt: skip
-# objget modules a quiet plain-HTTP download loads (49 when this was written, 51 before): a new
+# what a quiet, ranged 1 MB plain-HTTP download does not load (on main at 9177d15 it did):
+# json (the checkpoint codec: a fresh download's first save is its first periodic one)
+# and the checkpoint record's module (`_checkpoint_record`: the record and its codec)
+ONLY_LATER = ("json", "objget.engine._checkpoint_record")
+# objget modules a quiet plain-HTTP download loads (49 when this was written, 50 before): a new
 # one on this path must be worth its import (~0.3 ms each, more with dataclasses)
-MAX_OBJGET_MODULES = 50
+MAX_OBJGET_MODULES = 49
 
 
 def _loaded_after(code: str) -> list[str]:
@@ -92,16 +98,21 @@ def _child(code: str, expr: str, env: dict[str, str] | None = None) -> Any:
     return json.loads(proc.stdout.splitlines()[-1])
 
 
-def _served(directory: object, body: str) -> str:
+def _served(directory: object, body: str, *, ranges: bool = False) -> str:
     """A script that serves `directory` over plain HTTP on 127.0.0.1 (`url_of(name)`) while it
-    runs `body` (dedented code). The server is a few lines over `socket`: http.server would
-    load http.client, email and ssl itself, the modules a download must not need."""
+    runs `body` (dedented code). The server is a few lines over `_socket`: http.server would
+    load http.client, email and ssl itself, the modules a download must not need. It answers
+    ranges always, but says so (`Accept-Ranges: bytes`) only with `ranges`."""
+    accept = "bytes" if ranges else "none"
     head = textwrap.dedent(
         f"""
-        import os, socket, threading
-        listener = socket.create_server(("127.0.0.1", 0))
-        def serve(conn):
-            with conn:
+        import os, _socket, threading  # not socket.py: a plain download must not need it
+        listener = _socket.socket(_socket.AF_INET, _socket.SOCK_STREAM)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)
+        def serve(fd):
+            conn = _socket.socket(fileno=fd)
+            try:
                 data = b""
                 while True:
                     while b"\\r\\n\\r\\n" not in data:
@@ -121,18 +132,20 @@ def _served(directory: object, body: str) -> str:
                         extra = b"Content-Range: bytes %d-%d/%d\\r\\n" % (first, last, len(blob))
                         status, blob = b"206 Partial Content", blob[first : last + 1]
                     conn.sendall(
-                        b"HTTP/1.1 " + status + b"\\r\\nAccept-Ranges: none\\r\\n" + extra
+                        b"HTTP/1.1 " + status + b"\\r\\nAccept-Ranges: {accept}\\r\\n" + extra
                         + b"Last-Modified: Sun, 06 Nov 1994 08:49:37 GMT\\r\\n"
                         + b"Content-Length: %d\\r\\n\\r\\n" % len(blob)
                         + (blob if method == b"GET" else b"")
                     )
+            finally:
+                conn.close()
         def accept():
             while True:
                 try:
-                    conn, _ = listener.accept()
+                    fd, _ = listener._accept()
                 except OSError:
                     return
-                threading.Thread(target=serve, args=(conn,), daemon=True).start()
+                threading.Thread(target=serve, args=(fd,), daemon=True).start()
         threading.Thread(target=accept, daemon=True).start()
         url_of = lambda name: "http://127.0.0.1:%d/%s" % (listener.getsockname()[1], name)
         from objget.cli import run
@@ -215,7 +228,9 @@ def test_quiet_http_download_loads_no_rich_batch_or_other_backends(tmp_path):
 
 
 def _plain_http_never(modules: list[str]) -> list[str]:
-    never = ("ssl", "_ssl", "http", "urllib3", "email", "objget.backends._tls")
+    # socket.py and its selectors: objget's connections are `_socket`'s (`backends/_conn.py`)
+    never = ("ssl", "_ssl", "http", "urllib3", "email", "objget.backends._tls", "socket",
+             "selectors")  # fmt: skip
     return [m for m in modules if m in never or m.startswith(tuple(p + "." for p in never))]
 
 
@@ -245,8 +260,28 @@ def _matching(modules: list[str], prefixes: tuple[str, ...]) -> list[str]:
 def test_quiet_http_download_loads_nothing_unasked(tmp_path):
     loaded = _quiet_download(tmp_path, "sorted(_sys.modules)")
     assert _matching(loaded, UNASKED) == []
+    assert "datetime" not in loaded  # the server's IMF-fixdate Last-Modified is read without it
     own = [m for m in loaded if m == "objget" or m.startswith("objget.")]
     assert len(own) <= MAX_OBJGET_MODULES, own
+
+
+def test_quiet_ranged_download_loads_no_checkpoint_codec(tmp_path):
+    """A fresh ranged download that ends within its first checkpoint interval saves no
+    checkpoint (a record with no span gives a resume nothing), so `json` is not loaded."""
+    (tmp_path / "blob").write_bytes(b"r" * 1_000_000)
+    out = tmp_path / "out"
+    code = _served(
+        tmp_path,
+        f"""
+        code = run(["-q", url_of("blob"), {str(out)!r}])
+        assert code == 0, code
+        """,
+        ranges=True,
+    )
+    loaded = _loaded_after(code)
+    assert out.read_bytes() == b"r" * 1_000_000
+    assert "objget.engine._engine" in loaded
+    assert _matching(loaded, ONLY_LATER) == []
 
 
 def test_quiet_anonymous_s3_download_loads_no_listing_or_error_parser(tmp_path):

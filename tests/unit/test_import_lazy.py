@@ -56,7 +56,7 @@ def test_a_quiet_command_download_imports_no_idna_or_json(tmp_path):
 
 
 # The dataclasses of the plain-HTTP download that compare by value: the public values, and the
-# internal ones something compares (Span, Checkpoint, Live, LiveTag: the codecs' round trips and
+# internal ones something compares (Span, Live, LiveTag: the codecs' round trips and
 # the live record's checks; ObjectChecks: a public name of objget.backends; Paths:
 # objget.testing hands it out). A new one here costs its __eq__ and __hash__ at every start:
 # give it eq=False unless something compares it.
@@ -65,7 +65,7 @@ VALUE_RECORDS = {
     "objget._models.ByteRange", "objget._models.DownloadResult", "objget._models.ObjectMeta",
     "objget._models.Progress", "objget.backends._options.BackendOptions",
     "objget.integrity.checks.ObjectChecks", "objget.engine._plan.Span",
-    "objget.engine._checkpoint.Checkpoint", "objget.engine._checkpoint.Paths",
+    "objget.engine._checkpoint.Paths",
     "objget.engine._live.Live", "objget.engine._live.LiveTag",
 }  # fmt: skip
 # ... and the ones that sort (order=True: four generated methods more)

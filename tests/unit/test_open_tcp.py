@@ -1,8 +1,10 @@
-"""`_conn.open_tcp`: `socket.create_connection`'s behaviour, with an ASCII host resolved as
-bytes (no idna codec load), and the TLS name given as bytes for the same reason."""
+"""`_conn.open_tcp`: `socket.create_connection`'s behaviour (on `_socket`'s sockets), with an
+ASCII host resolved as bytes (no idna codec load), and the TLS name given as bytes for the
+same reason."""
 
 from __future__ import annotations
 
+import _socket  # what objget's connections use (`_conn`): socket.py's wrapper calls it too
 import socket
 import subprocess
 import sys
@@ -30,10 +32,13 @@ def test_an_ascii_host_is_resolved_as_bytes_and_a_refused_address_is_skipped(mon
             stream = (socket.AF_INET, socket.SOCK_STREAM, 6, "")
             return [(*stream, ("127.0.0.1", dead)), (*stream, ("127.0.0.1", live))]
 
-        monkeypatch.setattr(socket, "getaddrinfo", resolve)
-        with open_tcp("Example.COM", 80, 5.0) as sock:
+        monkeypatch.setattr(_socket, "getaddrinfo", resolve)
+        sock = open_tcp("Example.COM", 80, 5.0)  # `_socket`'s: no context manager
+        try:
             assert sock.getpeername() == ("127.0.0.1", live)
             assert sock.gettimeout() == 5.0
+        finally:
+            sock.close()
     assert asked == [b"Example.COM"]
 
 
@@ -43,13 +48,13 @@ def test_every_address_refused_raises_the_last_error(monkeypatch):
     def resolve(host, port, family=0, kind=0, proto=0, flags=0):
         return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", p)) for p in ports]
 
-    monkeypatch.setattr(socket, "getaddrinfo", resolve)
+    monkeypatch.setattr(_socket, "getaddrinfo", resolve)
     with pytest.raises(ConnectionRefusedError):
         open_tcp("h", 80, 5.0)
 
 
 def test_no_address_is_an_os_error(monkeypatch):
-    monkeypatch.setattr(socket, "getaddrinfo", lambda *a, **k: [])
+    monkeypatch.setattr(_socket, "getaddrinfo", lambda *a, **k: [])
     with pytest.raises(OSError, match="no address for h"):
         open_tcp("h", 80, 5.0)
 
@@ -61,7 +66,7 @@ def test_a_non_ascii_host_is_left_to_getaddrinfo(monkeypatch):
         asked.append(host)
         raise socket.gaierror(socket.EAI_NONAME, "no such name")
 
-    monkeypatch.setattr(socket, "getaddrinfo", resolve)
+    monkeypatch.setattr(_socket, "getaddrinfo", resolve)
     with pytest.raises(socket.gaierror):
         open_tcp("bücher.example", 80, 5.0)
     assert asked == ["bücher.example"]

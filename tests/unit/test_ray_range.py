@@ -23,7 +23,7 @@ from objget import distributed as _batch_ray
 from objget._config import DownloadConfig
 from objget.backends import BackendOptions, Resolved
 from objget.distributed import Driver, RangeJob, RayRunner, picklable, run_range
-from objget.engine import _checkpoint
+from objget.engine import _checkpoint, _checkpoint_record
 from objget.engine._downloader import Downloader
 from objget.engine._fileio import open_part
 from objget.engine._windows import range_paths
@@ -100,7 +100,7 @@ def test_no_checkpoint_is_written_after_a_failed_fdatasync(tmp_path, use_store, 
             events.append("sync failed")
             raise OSError(errno.EIO, "Input/output error (injected)")
 
-    def save(path: str, ckpt: _checkpoint.Checkpoint) -> None:
+    def save(path: str, ckpt: _checkpoint_record.Checkpoint) -> None:
         events.append("checkpoint")
         real_save(path, ckpt)
 
@@ -132,7 +132,7 @@ def test_a_checkpoint_claims_only_bytes_written_before_its_sync(tmp_path, use_st
         disk[threading.get_ident()] = os.pread(fd, SIZE, 0)
         time.sleep(0.03)
 
-    def save(path: str, ckpt: _checkpoint.Checkpoint) -> None:
+    def save(path: str, ckpt: _checkpoint_record.Checkpoint) -> None:
         image = disk[threading.get_ident()]
         claimed = wrong = 0
         for s in ckpt.spans:
@@ -167,7 +167,7 @@ def test_the_shared_saver_snapshots_before_the_sync_and_latches(tmp_path, monkey
     monkeypatch.setattr(os, "fdatasync", fdatasync)
     path = str(tmp_path / "c.ckpt")
     view = lambda: (calls.append("snapshot"), ((Span(0, 10, None),), 0))[1]  # noqa: E731
-    record = lambda done: _checkpoint.Checkpoint(  # noqa: E731
+    record = lambda done: _checkpoint_record.Checkpoint(  # noqa: E731
         source="s", identity={"etag": "e"}, checksum=None, spans=done
     )
     dropped: list[bool] = []

@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from objget.engine._checkpoint import Checkpoint, Paths, save
+from objget.engine._checkpoint import Paths, save
+from objget.engine._checkpoint_record import Checkpoint
 from objget.engine._live import LiveRecord, LiveTag, boot_id, tag_for
 from objget.engine._plan import Span
 from objget.engine._recover import confirm_segments, resume_spans

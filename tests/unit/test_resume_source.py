@@ -9,7 +9,8 @@ import pytest
 
 from objget._models import DownloadResult, ObjectMeta
 from objget.cli._console import summary
-from objget.engine._checkpoint import Checkpoint, Paths, save
+from objget.engine._checkpoint import Paths, save
+from objget.engine._checkpoint_record import Checkpoint
 from objget.engine._plan import Span
 from objget.engine._recover import resume_point
 

@@ -9,8 +9,8 @@ given (then the connection is not reused). No body for HEAD, 204 and 304.
 
 from __future__ import annotations
 
+import _socket  # socket.py's wrapper is not needed (see `_conn`)
 import contextlib
-import socket
 from collections.abc import Iterator, Mapping
 from typing import TypeVar, overload
 
@@ -88,7 +88,7 @@ class Conn:
 
     __slots__ = ("buf", "end", "idle_since", "key", "mv", "sock", "start", "tls_read")
 
-    def __init__(self, sock: socket.socket, key: object, tls_read: object = None) -> None:
+    def __init__(self, sock: _socket.socket, key: object, tls_read: object = None) -> None:
         self.sock = sock
         self.key = key
         # an SSLSocket's own OpenSSL read (`_sslobj.read`): one call per TLS record for bodies

@@ -12,8 +12,8 @@ has before it returns, as `http.client` did, so the engine writes large chunks.
 
 from __future__ import annotations
 
+import _socket  # socket.py's wrapper is not needed (see `_conn`)
 import contextlib
-import socket
 import zlib
 from collections.abc import Callable
 
@@ -166,7 +166,7 @@ class ResponseBody:
         socket's shutdown): the read then ends as a failed one, never as plaintext."""
         if self._conn is not None:
             with contextlib.suppress(OSError):
-                socket.socket.shutdown(self._sock, socket.SHUT_RDWR)
+                _socket.socket.shutdown(self._sock, _socket.SHUT_RDWR)
 
     def close(self) -> None:
         conn, self._conn = self._conn, None

@@ -15,12 +15,17 @@ Rules:
 
 A connection error is raised as `ConnectFailed` (cause chained) or `TunnelRefused`, and TLS
 errors as they are; `_errors` turns them into objget's errors.
+
+Sockets are `_socket`'s, the C module under `socket.py`: the wrapper adds what objget does not
+use (file objects, `sendfile`, enum families and flags) and costs ~12 M instructions to import
+(its enum conversions, `selectors`), a twentieth of a small download's start-up. `ssl` wraps
+a `_socket.socket` as it wraps a `socket.socket` (and imports `socket.py` itself).
 """
 
 from __future__ import annotations
 
+import _socket
 import select
-import socket
 import struct
 import sys
 import threading
@@ -40,8 +45,8 @@ if TYPE_CHECKING:
 __all__ = ["Key", "Pool"]
 
 _LINUX = sys.platform.startswith("linux")
-_KERNEL_TIMEOUTS = _LINUX and hasattr(socket, "SO_RCVTIMEO")
-_PEEK_FLAGS = socket.MSG_PEEK | socket.MSG_DONTWAIT if _LINUX else 0
+_KERNEL_TIMEOUTS = _LINUX and hasattr(_socket, "SO_RCVTIMEO")
+_PEEK_FLAGS = _socket.MSG_PEEK | _socket.MSG_DONTWAIT if _LINUX else 0
 TRUST_IDLE = 1.0  # seconds a released connection is reused without looking at it first
 _MAX_KEYS = 32
 
@@ -123,15 +128,15 @@ class Pool:
         self._read_timeouts(sock)
         return Conn(sock, key)
 
-    def _tcp(self, host: str, port: int, *, to_proxy: bool) -> socket.socket:
+    def _tcp(self, host: str, port: int, *, to_proxy: bool) -> _socket.socket:
         try:
             sock = open_tcp(host, port, self._connect_timeout)
         except OSError as exc:
             raise ConnectFailed(to_proxy=to_proxy) from exc
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
         return sock
 
-    def _tunnel(self, sock: socket.socket, where: Origin, proxy: ProxyUrl) -> None:
+    def _tunnel(self, sock: _socket.socket, where: Origin, proxy: ProxyUrl) -> None:
         """CONNECT to the origin through the proxy; TunnelRefused unless it answers 200."""
         lines = [f"CONNECT {where.netloc} HTTP/1.1", f"Host: {where.netloc}"]
         lines += [f"{k}: {v}" for k, v in proxy.headers().items()]
@@ -147,7 +152,7 @@ class Pool:
         if probe.end != probe.start:  # the origin's bytes before our TLS hello: not TLS
             raise ConnectFailed(to_proxy=True) from ValueError("bytes after the CONNECT answer")
 
-    def _read_timeouts(self, sock: socket.socket) -> None:
+    def _read_timeouts(self, sock: _socket.socket) -> None:
         read = self._read_timeout
         if _KERNEL_TIMEOUTS:
             # The kernel enforces the read timeout: Python's own (a poll() before every
@@ -155,8 +160,8 @@ class Pool:
             sec = int(read)
             tv = struct.pack("@ll", sec, int((read - sec) * 1e6))
             sock.settimeout(None)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, tv)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, tv)
+            sock.setsockopt(_socket.SOL_SOCKET, _socket.SO_RCVTIMEO, tv)
+            sock.setsockopt(_socket.SOL_SOCKET, _socket.SO_SNDTIMEO, tv)
         else:
             sock.settimeout(read)
 
@@ -169,10 +174,10 @@ class Pool:
             conn.close()
 
 
-def _idle_ok(sock: socket.socket) -> bool:
+def _idle_ok(sock: _socket.socket) -> bool:
     """An idle kept-alive socket with nothing to read: not closed by the server, and no
     stray bytes after the last answer."""
-    if _PEEK_FLAGS and type(sock) is socket.socket:  # plain TCP (a TLS socket: polled)
+    if _PEEK_FLAGS and type(sock) is _socket.socket:  # plain TCP (a TLS socket: polled)
         try:
             sock.recv(1, _PEEK_FLAGS)
         except BlockingIOError:
@@ -188,7 +193,7 @@ def _idle_ok(sock: socket.socket) -> bool:
         return False
 
 
-def open_tcp(host: str, port: int, timeout: float) -> socket.socket:
+def open_tcp(host: str, port: int, timeout: float) -> _socket.socket:
     """A TCP connection to the first of `host`'s addresses that accepts one, each tried under
     `timeout`, else the last address's error (what `socket.create_connection` does).
 
@@ -198,10 +203,10 @@ def open_tcp(host: str, port: int, timeout: float) -> socket.socket:
     download's start-up. `create_connection` is typed for str hosts only, hence this loop."""
     name: str | bytes = host.encode("ascii") if host.isascii() else host
     failed: list[OSError] = []
-    for family, kind, proto, _, address in socket.getaddrinfo(name, port, 0, socket.SOCK_STREAM):
+    for family, kind, proto, _, address in _socket.getaddrinfo(name, port, 0, _socket.SOCK_STREAM):
         sock = None
         try:
-            sock = socket.socket(family, kind, proto)
+            sock = _socket.socket(family, kind, proto)
             sock.settimeout(timeout)
             sock.connect(address)
         except OSError as exc:

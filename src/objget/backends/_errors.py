@@ -10,7 +10,7 @@ shown as `ProxyUrl.shown`) and keep the texts tests and users rely on.
 
 from __future__ import annotations
 
-import socket
+import _socket  # socket.py's wrapper is not needed (see `_conn`)
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -66,7 +66,7 @@ def request_error(
         return _proxy_error(exc, proxy, host, source)
     if isinstance(exc, ConnectFailed):
         cause = exc.__cause__
-        if isinstance(cause, socket.gaierror):
+        if isinstance(cause, _socket.gaierror):
             return TransportError(f"cannot resolve host {host} (DNS lookup failed)", source=source)
         if isinstance(cause, TimeoutError):
             return TransportError(f"connecting to {host} timed out", source=source)

@@ -35,13 +35,13 @@ __all__ = ["Origin", "absolute", "encode", "origin", "remove_dot_segments", "sam
 _UNRESERVED = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~"
 _PATH_SAFE = frozenset(_UNRESERVED + "!$&'()*+,;=" + ":@/")
 _QUERY_SAFE = _PATH_SAFE | {"?"}
-# a path and query that need no work at all: the common case, decided by one regex
-_PLAIN = re.compile(
+# a path and query that need no work at all: the common case (`_plain`; the patterns compile
+# at their first use: a target without '%' or a dot segment needs none)
+_PLAIN = (
     r"/(?:[A-Za-z0-9\-._~!$&'()*+,;=:@/]|%[0-9A-F]{2})*"
     r"(?:\?(?:[A-Za-z0-9\-._~!$&'()*+,;=:@/?]|%[0-9A-F]{2})*)?"
 )
-_DOT = re.compile(r"(?:^|/)\.\.?(?:/|$)")
-_ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
+_ESCAPE = r"%[0-9A-Fa-f]{2}"
 _DEFAULT_PORT = {"http": 80, "https": 443}
 
 
@@ -117,7 +117,7 @@ def target(url: str, *, as_written: bool) -> str:
     if not path.startswith("/"):
         path = "/" + path  # "http://h?x" asks for "/?x"
     whole = path + mark + query
-    if _PLAIN.fullmatch(whole) and (as_written or not _DOT.search(path)):
+    if _plain(whole) and (as_written or not _dot_segment(path)):
         return whole
     if not as_written:
         path = remove_dot_segments(path) or "/"
@@ -125,6 +125,21 @@ def target(url: str, *, as_written: bool) -> str:
     if mark:
         out += "?" + encode(query, _QUERY_SAFE)
     return out
+
+
+def _plain(whole: str) -> bool:
+    """Whether the target `whole` ("/path?query") is all allowed characters and upper-case
+    `%XX` escapes (`_PLAIN`); without a '%' a set test decides it."""
+    if "%" in whole:
+        return re.fullmatch(_PLAIN, whole) is not None
+    path, mark, query = whole.partition("?")
+    safe = path.startswith("/") and _PATH_SAFE.issuperset(path)
+    return safe and (not mark or _QUERY_SAFE.issuperset(query))
+
+
+def _dot_segment(path: str) -> bool:
+    """Whether `path` (it starts with '/') has a `.` or `..` segment."""
+    return "/." in path and any(s in (".", "..") for s in path.split("/"))
 
 
 def absolute(url: str, *, as_written: bool) -> str:
@@ -139,7 +154,7 @@ def encode(component: str, safe: frozenset[str]) -> str:
     valid `%XX` escapes when every `%` starts one (their hex upper-cased)."""
     if "%" not in component and component.isascii() and all(c in safe for c in component):
         return component
-    component, escapes = _ESCAPE.subn(lambda m: m.group(0).upper(), component)
+    component, escapes = re.subn(_ESCAPE, lambda m: m.group(0).upper(), component)
     raw = component.encode("utf-8", "surrogatepass")
     keep_percent = escapes == raw.count(b"%")
     out = bytearray()

@@ -16,6 +16,7 @@ Imported on the first https connection only: a plain-http download loads no `ssl
 
 from __future__ import annotations
 
+import _socket
 import functools
 import re
 import socket
@@ -57,7 +58,7 @@ def client_context(*, verify: bool, ca_bundle: str | None) -> ssl.SSLContext:
 
 
 def wrap(
-    sock: socket.socket, ctx: ssl.SSLContext, host: str, *, read_timeout: float
+    sock: _socket.socket, ctx: ssl.SSLContext, host: str, *, read_timeout: float
 ) -> tuple[ssl.SSLSocket, object]:
     """The TLS handshake on `sock` (under its current timeout, the connect timeout), SNI and
     host name check for `host`; the socket then times out reads after `read_timeout`. Also
@@ -65,7 +66,17 @@ def wrap(
     as bytes when ASCII (always, from `_target.origin`): ssl encodes a str with the idna codec,
     a module load that is most of the work for a name already ASCII."""
     name = host.rstrip(".")
-    tls = ctx.wrap_socket(sock, server_hostname=name.encode("ascii") if name.isascii() else name)
+    # the pool's sockets are `_socket`'s (`_conn`); ssl wraps `socket.py`'s, which ssl
+    # imports anyway: the descriptor moves to one (as ssl moves it on to its own)
+    timeout = sock.gettimeout()
+    plain = socket.socket(sock.family, sock.type, sock.proto, sock.detach())
+    try:
+        plain.settimeout(timeout)
+        server_hostname = name.encode("ascii") if name.isascii() else name
+        tls = ctx.wrap_socket(plain, server_hostname=server_hostname)
+    except BaseException:
+        plain.close()  # nothing when ssl took the descriptor (it closes its own on failure)
+        raise
     tls.settimeout(read_timeout)
     sslobj = getattr(tls, "_sslobj", None)
     read = getattr(sslobj, "read", None)

@@ -28,7 +28,6 @@ from urllib.parse import urljoin
 from .._config import DownloadConfig
 from .._exceptions import RemoteError, TransportError
 from .._log import DEBUG, log
-from .._retry import parse_retry_after
 from ._answer import Conn, Stale, content_length, frame, read_head
 from ._body import ResponseBody
 from ._conn import Key, Pool
@@ -55,8 +54,8 @@ _BODY_HEADERS = frozenset(
      "content-length", "digest", "last-modified"}
 )  # fmt: skip
 _IDEMPOTENT = frozenset({"GET", "HEAD"})
-_BAD_NAME = re.compile(r"[:\s]")
-_BAD_VALUE = re.compile(r"\n(?![ \t])|\r(?![ \t\n])")
+_BAD_NAME = r"[:\s]"  # both compiled at their first use: most heads need neither (`_valid`)
+_BAD_VALUE = r"\n(?![ \t])|\r(?![ \t\n])"
 
 
 def _proxy_rules(config: DownloadConfig) -> ProxyRules | None:
@@ -251,7 +250,7 @@ def _request_head(
     if "user-agent" not in lower:
         lines.append(f"User-Agent: {user_agent}")
     for name, value in headers.items():
-        if not name or _BAD_NAME.search(name) or _BAD_VALUE.search(value):
+        if not _valid(name, value):
             raise ValueError(f"invalid HTTP header {name!r}")
         lines.append(f"{name}: {value}")
     if extra:
@@ -260,5 +259,18 @@ def _request_head(
     return "\r\n".join(lines).encode("latin-1")
 
 
+def _valid(name: str, value: str) -> bool:
+    """A header line objget may send: a name without ':' or white space, a value whose line
+    breaks only fold (obs-fold). Plain ASCII names of letters, digits and '-' and values
+    without CR or LF (every header objget makes) pass without a regex."""
+    if not name:
+        return False
+    if not (name.isascii() and name.replace("-", "").isalnum()) and re.search(_BAD_NAME, name):
+        return False
+    return ("\n" not in value and "\r" not in value) or not re.search(_BAD_VALUE, value)
+
+
 def retry_after_of(body: ResponseBody, *, now: float) -> float | None:
+    from .._retry import parse_retry_after  # with an error answer only: not at start
+
     return parse_retry_after(body.headers.get("Retry-After"), now=now)

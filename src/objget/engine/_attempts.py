@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from .._config import RetryPolicy
 from .._exceptions import TransportError
 from .._log import log
-from .._retry import RetryState, after_failure
+
+if TYPE_CHECKING:
+    from .._retry import RetryState
 
 __all__ = ["Attempts", "iter_with_retry", "list_with_retry", "run_with_retry"]
 
@@ -70,6 +72,8 @@ class Attempts:
     def failed(self, error: TransportError) -> None:
         """After `error`: raise it (final) or RetriesExhausted (policy spent), else report
         the retry and wait before the next attempt."""
+        from .._retry import RetryState, after_failure  # at the first failure: not at start
+
         state = self._state if self._state is not None else RetryState(policy=self._policy)
         self._state, delay = after_failure(state, error, rand=self._rand())
         self.retries += 1

@@ -1,17 +1,8 @@
-"""The durable checkpoint: schema and codec (pure), atomic save and tolerant load, and the lock.
-
-A checkpoint records which byte spans of the temp data file are known to be on disk, with a
-CRC per span when the backend offers one, the identity of the object they came from, and the
-id of the run that created the data file (`run`, a random nonce; the live record of
-`_live` names it too, so a live record is only ever read against the checkpoint and the data
-file it was written for). Any checkpoint that cannot be decoded exactly (truncated,
-bit-flipped, other version, foreign) is reported and ignored: the download restarts, it
-never crashes.
-
-`source` is the source as objget shows it (`Backend.display`: a URL without its query values
-or user:password, `oss://bucket/key`, `s3://bucket/key`), so no presigned signature or token
-is stored; a checkpoint of another source is resumed only for the same object by a strong
-ETag, size and Last-Modified (`_recover.other_source`).
+"""The durable checkpoint's files: their paths, framing, atomic save and tolerant load, and the
+lock. What a checkpoint records, and its codec, are `_checkpoint_record`, loaded at the first
+save or load of one (a download that ends before its first save never builds it). Any
+checkpoint that cannot be decoded exactly (truncated, bit-flipped, other version, foreign) is
+reported and ignored: the download restarts, it never crashes.
 
 `DEST.objget-ckpt` is written after an fdatasync of the data, atomically, fsynced; it
 survives a power cut. It is saved about once a second (an fdatasync is not cheap); what a
@@ -27,20 +18,22 @@ import os
 import stat
 import zlib
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .._exceptions import LockedError
 from ._fileio import atomic_write, unlink_at
 from ._noreplace import Unsupported, rename_noreplace
 from ._plan import Span
 
+if TYPE_CHECKING:
+    from ._checkpoint_record import Checkpoint
+
 __all__ = [
-    "Checkpoint",
     "CheckpointInvalid",
     "DestLock",
     "Paths",
-    "decode",
-    "encode",
     "frame",
+    "int_field",
     "load",
     "parse_spans",
     "read_record",
@@ -48,8 +41,6 @@ __all__ = [
     "unframe",
 ]
 
-FORMAT = "objget-checkpoint"
-VERSION = 1
 MAX_BYTES = 64 * 1024 * 1024
 _MAX_INT = 2**63 - 1
 _O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
@@ -77,15 +68,6 @@ class Paths:
             checkpoint=f"{dest}.objget-ckpt",
             lock=f"{dest}.objget-lock",
         )
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Checkpoint:
-    source: str
-    identity: dict[str, str | int | None]
-    checksum: str | None
-    spans: tuple[Span, ...]
-    run: str | None = None  # the run that created the data file (None: an older objget's)
 
 
 class CheckpointInvalid(ValueError):
@@ -124,57 +106,11 @@ def unframe(data: bytes, fmt: str, version: int) -> dict[str, object]:
     return body
 
 
-def encode(ckpt: Checkpoint) -> bytes:
-    body: dict[str, object] = {
-        "format": FORMAT,
-        "version": VERSION,
-        "source": ckpt.source,
-        "object": ckpt.identity,
-        "checksum": ckpt.checksum,
-        "spans": [[s.start, s.stop, s.crc] for s in ckpt.spans],
-    }
-    if ckpt.run is not None:
-        body["run"] = ckpt.run
-    return frame(body)
-
-
-def _int(v: object, what: str, limit: int = _MAX_INT) -> int:
+def int_field(v: object, what: str, limit: int = _MAX_INT) -> int:
+    """`v` when it is an int in [0, limit] (not a bool); CheckpointInvalid naming `what`."""
     if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= limit:
         raise CheckpointInvalid(f"bad {what}")
     return v
-
-
-def _opt_str(v: object, what: str) -> str | None:
-    if v is not None and not isinstance(v, str):
-        raise CheckpointInvalid(f"bad {what}")
-    return v
-
-
-def decode(data: bytes) -> Checkpoint:
-    """Decode and validate; raises CheckpointInvalid for anything not exactly right."""
-    body = unframe(data, FORMAT, VERSION)
-    obj = body.get("object")
-    if not isinstance(obj, dict):
-        raise CheckpointInvalid("bad object identity")
-    size = obj.get("size")
-    identity: dict[str, str | int | None] = {
-        "size": None if size is None else _int(size, "size"),
-        "etag": _opt_str(obj.get("etag"), "etag"),
-        "last_modified": _opt_str(obj.get("last_modified"), "last_modified"),
-        "version_id": _opt_str(obj.get("version_id"), "version_id"),
-    }
-    source = body.get("source")
-    if not isinstance(source, str):
-        raise CheckpointInvalid("bad source")
-    checksum = _opt_str(body.get("checksum"), "checksum")
-    limit = _MAX_INT if size is None else size
-    return Checkpoint(
-        source=source,
-        identity=identity,
-        checksum=checksum,
-        spans=parse_spans(body.get("spans"), limit, "spans"),
-        run=_opt_str(body.get("run"), "run"),
-    )
 
 
 def parse_spans(
@@ -189,8 +125,8 @@ def parse_spans(
     for item in raw:
         if not isinstance(item, list) or len(item) != 3:
             raise CheckpointInvalid("bad span")
-        start, stop = _int(item[0], "span start"), _int(item[1], "span stop")
-        value = None if item[2] is None and not crc else _int(item[2], "span crc", 2**64 - 1)
+        start, stop = int_field(item[0], "span start"), int_field(item[1], "span stop")
+        value = None if item[2] is None and not crc else int_field(item[2], "span crc", 2**64 - 1)
         if start < prev_stop or (start == prev_stop and not touch) or start >= stop:
             raise CheckpointInvalid(f"{what} overlap, touch or are unsorted")
         if stop > limit:
@@ -203,13 +139,19 @@ def parse_spans(
 def save(path: str, ckpt: Checkpoint) -> None:
     """Atomically replace the checkpoint (temp → fsync → replace → fsync dir), mode 0600.
     The caller has fdatasync'ed the data file first."""
+    from ._checkpoint_record import encode
+
     atomic_write(path, encode(ckpt), mode=0o600)
 
 
 def load(path: str) -> Checkpoint | None:
     """The checkpoint at `path`, None when there is none; CheckpointInvalid when unusable."""
     data = read_record(path)
-    return None if data is None else decode(data)
+    if data is None:
+        return None
+    from ._checkpoint_record import decode
+
+    return decode(data)
 
 
 def read_record(path: str) -> bytes | None:

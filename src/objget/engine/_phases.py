@@ -49,6 +49,7 @@ from ._sync import stamp
 from ._verify import checksummer_of, file_checks_of, verify
 
 if TYPE_CHECKING:
+    from ._checkpoint_record import Checkpoint
     from ._throttle import RateLimiter
 
 # Paths: where a destination's files go (prepare's argument); Span: what windows report
@@ -217,13 +218,12 @@ def _prepare(
         )
         identity = meta.identity()
 
-        def record(spans: tuple[Span, ...]) -> ck.Checkpoint:
-            return ck.Checkpoint(
-                source=display,
-                identity=identity,
-                checksum=checksummer.name if checksummer else None,
-                spans=spans,
-                run=run,
+        def record(spans: tuple[Span, ...]) -> Checkpoint:
+            from ._checkpoint_record import Checkpoint  # at the first save: not at start
+
+            checksum = checksummer.name if checksummer else None
+            return Checkpoint(
+                source=display, identity=identity, checksum=checksum, spans=spans, run=run
             )
 
         # snapshot → fdatasync → checkpoint; after a failed sync nothing is saved again,
@@ -279,7 +279,9 @@ def fetch(
         resumed=done_bytes(job.resume.spans),
         hooks=EngineHooks(
             save=job.save,
-            save_at_start=whole and not live.armed,  # fresh, or a checkpoint without a run id
+            # a checkpoint without a run id: name the run at once (the live record is then
+            # kept); a fresh download first saves at its first interval (`test_first_save`)
+            save_at_start=whole and not live.armed and bool(job.resume.spans),
             save_live=save_live if whole else None,
             progress=on_progress,
         ),

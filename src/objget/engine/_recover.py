@@ -29,6 +29,7 @@ import os
 import stat
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from .._log import log
 from .._models import ObjectMeta
@@ -38,6 +39,9 @@ from . import _checkpoint as ck
 from ._fileio import remove_quietly
 from ._live import Live, Update, boot_id, load_live
 from ._plan import Combine, Span, merge_spans, missing_ranges
+
+if TYPE_CHECKING:
+    from ._checkpoint_record import Checkpoint
 
 __all__ = [
     "Resume",
@@ -114,7 +118,7 @@ def resume_point(
     return found
 
 
-def other_source(saved: ck.Checkpoint, meta: ObjectMeta) -> str | None:
+def other_source(saved: Checkpoint, meta: ObjectMeta) -> str | None:
     """Why a checkpoint made with another source (a mirror, another endpoint, a URL signed
     again with other parameters) cannot be resumed from `meta`'s source; None when it can:
     the same size, version and Last-Modified, and the same strong ETag. A weak ETag (W/...)
@@ -159,7 +163,7 @@ def _part_problem(part: str, spans: tuple[Span, ...]) -> str | None:
 
 def resume_spans(
     paths: ck.Paths,
-    durable: ck.Checkpoint,
+    durable: Checkpoint,
     checksummer: Checksummer | None,
     *,
     crc: tuple[str, Update],
@@ -201,7 +205,7 @@ def resume_spans(
         os.close(fd)
 
 
-def _in_bounds(live: Live, durable: ck.Checkpoint) -> tuple[Span, ...]:
+def _in_bounds(live: Live, durable: Checkpoint) -> tuple[Span, ...]:
     size = durable.identity.get("size")
     if not isinstance(size, int):
         return ()

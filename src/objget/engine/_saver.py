@@ -17,10 +17,14 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from .._log import log
 from . import _checkpoint as ck
 from ._plan import Span
+
+if TYPE_CHECKING:
+    from ._checkpoint_record import Checkpoint
 
 __all__ = ["DurableSaver", "SaverThread", "save_quietly"]
 
@@ -40,7 +44,7 @@ class DurableSaver:
         path: str,
         *,
         view: Callable[[], tuple[tuple[Span, ...], int]],
-        record: Callable[[tuple[Span, ...]], ck.Checkpoint],
+        record: Callable[[tuple[Span, ...]], Checkpoint],
         on_saved: Callable[[int], None] | None = None,
         on_sync_failed: Callable[[], None] | None = None,
     ) -> None:

@@ -11,10 +11,8 @@ an mtime equal, to the second, to the object's Last-Modified (HTTP dates have wh
 from __future__ import annotations
 
 import os
-import re
 import stat
 import time
-from datetime import datetime, timezone
 
 from .._config import DownloadConfig
 from .._log import log
@@ -22,11 +20,8 @@ from .._models import DownloadResult, ObjectMeta
 
 __all__ = ["file_sha256", "remote_seconds", "skip_existing", "stamp", "up_to_date"]
 
-# IMF-fixdate (RFC 9110), e.g. "Sun, 06 Nov 1994 08:49:37 GMT"
-_IMF_FIXDATE = re.compile(
-    r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), (\d\d) ([A-Z][a-z]{2}) (\d{4}) (\d\d):(\d\d):(\d\d) GMT"
-)
-_MONTHS = "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec"
+_DAYS = ("Mon,", "Tue,", "Wed,", "Thu,", "Fri,", "Sat,", "Sun,")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
 _NS = 1_000_000_000
@@ -38,15 +33,13 @@ def remote_seconds(last_modified: str | None) -> int | None:
     if not last_modified or not last_modified.strip():
         return None
     text = last_modified.strip()
+    if fields := _fixdate(text):  # what servers send: no `datetime`, no `email`, no regex
+        return _utc_seconds(*fields)
+    from datetime import datetime, timezone  # ISO 8601 (listings) and the older HTTP forms
+
     try:
         if text[:4].isdigit() and "-" in text[:8]:
             when = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-        elif m := _IMF_FIXDATE.fullmatch(text):  # what servers send: no `email` import needed
-            day, mon, year, hh, mm, ss = m.groups()
-            month = _MONTHS.index(mon) // 4 + 1
-            when = datetime(
-                int(year), month, int(day), int(hh), int(mm), int(ss), tzinfo=timezone.utc
-            )
         else:
             from email.utils import parsedate_to_datetime  # RFC 850, asctime and the like
 
@@ -59,6 +52,37 @@ def remote_seconds(last_modified: str | None) -> int | None:
         return int(when.timestamp())
     except (OverflowError, OSError, ValueError):
         return None
+
+
+def _fixdate(text: str) -> tuple[int, int, int, int, int, int] | None:
+    """Year, month, day, hour, minute, second of an IMF-fixdate (RFC 9110: "Sun, 06 Nov 1994
+    08:49:37 GMT", ASCII digits); None for any other text (then the other forms are tried)."""
+    words = text.split(" ")
+    if len(words) != 6 or words[0] not in _DAYS or words[2] not in _MONTHS or words[5] != "GMT":
+        return None
+    day, year, clock = words[1], words[3], words[4]
+    digits = day + year + clock[0:2] + clock[3:5] + clock[6:]
+    if len(day) != 2 or len(year) != 4 or len(clock) != 8 or clock[2::3] != "::":
+        return None
+    if not (digits.isascii() and digits.isdigit()):
+        return None
+    month = _MONTHS.index(words[2]) + 1
+    return int(year), month, int(day), int(clock[0:2]), int(clock[3:5]), int(clock[6:])
+
+
+def _utc_seconds(year: int, month: int, day: int, hh: int, mm: int, ss: int) -> int | None:
+    """Epoch seconds of a UTC date and time; None for one that `datetime` would refuse (year
+    0, the 30th of February, 24:00, a leap second). Days from the civil date as in H.
+    Hinnant's `days_from_civil`: years counted from March, so the leap day ends a year."""
+    leap = year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+    days_in = (31, 29 if leap else 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)[month - 1]
+    if year < 1 or not 1 <= day <= days_in or hh > 23 or mm > 59 or ss > 59:
+        return None
+    y = year - (month <= 2)
+    era, yoe = divmod(y, 400)
+    doy = (153 * (month + (-3 if month > 2 else 9)) + 2) // 5 + day - 1
+    days = era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
+    return ((days * 24 + hh) * 60 + mm) * 60 + ss
 
 
 def stamp(fd: int, last_modified: str | None) -> bool:

@@ -30,6 +30,7 @@ from ..backends._base import Backend, Checksummer
 from ..integrity import checksummer_for
 from ..integrity._gf2 import CrcCombiner
 from . import _checkpoint as ck
+from ._checkpoint_record import Checkpoint
 from ._fileio import open_part, preallocate, remove_quietly
 from ._live import LiveRecord
 from ._phases import Job, commit, locked, whole_checks
@@ -171,7 +172,7 @@ def _prepare(
             fd,
             paths.checkpoint,
             view=sched.durable_view,
-            record=lambda done: ck.Checkpoint(
+            record=lambda done: Checkpoint(
                 source=display, identity=meta.identity(), checksum=crc.name, spans=done
             ),
         )
