@@ -2,8 +2,9 @@
 
 Workers claim ranges from the Scheduler, check each answer and stream its body with
 `readinto` into one reusable buffer, `pwrite` at its offset, CRC on the same buffer (the copy
-loop: `_copy`), and record finished segments in the ledger. The main loop adjusts the number of streams (StreamController), saves
-checkpoints, reports progress, and on the first final error cancels everything at once.
+loop: `_copy`), and record finished segments in the ledger. The main loop adjusts the number
+of streams (StreamController), saves checkpoints, reports progress, and on the first final
+error cancels everything at once.
 """
 
 from __future__ import annotations
