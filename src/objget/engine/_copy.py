@@ -9,7 +9,9 @@ the engine's loop rewrites the live record when it does (not when `fetched` does
 reserved before they are written, so a write ending after the loop's look would stay out of
 the record until the next read, forever on a frozen stream).
 
-Write-back (`_writeback`) is started for every window a worker fills.
+Write-back (`_writeback`) is started for every window a worker fills, and for the rest of
+its claim as soon as the claim's last byte is written (or the worker retires from it), so
+the checkpoint's fdatasync and the final fsync find only the last reads still to write.
 
 The write gate (`WriteGate`) makes a stopped download write no byte after its engine has
 returned. Stopping a download joins its workers, but only for a bounded time: a worker
@@ -120,6 +122,8 @@ class Copier:
             if cancelled():
                 raise Cancelled
             if sink is None and retired():
+                if wb is not None:
+                    self._write_back(wb, flushed, claim.written)
                 return
             if limiter is not None:
                 limiter.take(want, cancelled)
@@ -142,14 +146,25 @@ class Copier:
                         raise Cancelled  # stopped: the data file may be closed by now
                     try:
                         pwrite_all(fd, chunk, pos)
-                        if wb is not None and pos + take - flushed >= wb.window:
-                            wb.start(flushed, pos + take - flushed)
-                            flushed = pos + take
+                        end = pos + take
+                        # a full window, or the claim's last byte (its stop may have moved
+                        # down to here by a steal): start its write-back now
+                        if wb is not None and (end - flushed >= wb.window or end >= claim.stop):
+                            wb.start(flushed, end - flushed)
+                            flushed = end
                     finally:
                         gate.leave()
                 self._mark(claim, pos, chunk)
             if take < n:
                 return  # the rest of this body was stolen by another worker
+
+    def _write_back(self, wb: WriteBehind, start: int, stop: int) -> None:
+        """Start the write-back of `[start, stop)`, through the gate (the file may be closed)."""
+        if stop > start and self._gate.enter():
+            try:
+                wb.start(start, stop - start)
+            finally:
+                self._gate.leave()
 
     def _mark(self, claim: Claim, pos: int, chunk: memoryview) -> None:
         """`chunk` is written at `pos`: the claim's mark (and its CRC) moves over it."""
