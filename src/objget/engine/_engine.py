@@ -106,6 +106,7 @@ class Engine:
         self._target = 1
         self._peak = 1
         self._threads: dict[int, threading.Thread] = {}
+        self._ended: set[threading.Thread] = set()  # workers past their last step (may be alive)
         self._saver = SaverThread(hooks.save, cancel=self._cancel, on_error=self._fail)
         self._sink = sink  # bytes go to it in place of pwrite (a stream: no file, no fd)
         self._writeback = WriteBehind.open(fd, meta.size) if sink is None else None
@@ -152,7 +153,8 @@ class Engine:
                     log.debug("streams %d -> %d: %s", self._target, target, ctl.reason)
                     self._target = target
                 self._spawn()
-                if not any(t.is_alive() for t in self._threads.values()):
+                ended = self._ended  # (a worker wakes the loop before its thread is dead)
+                if not any(t.is_alive() and t not in ended for t in self._threads.values()):
                     if self._error is not None:
                         raise self._error
                     if self._sched.finished() or not self._ranged:
@@ -296,6 +298,7 @@ class Engine:
         except BaseException as exc:
             self._fail(exc)
         finally:
+            self._ended.add(threading.current_thread())
             self._wake.set()
 
     def _fetch(self, claim: Claim, view: memoryview, index: int) -> None:
