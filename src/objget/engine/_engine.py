@@ -185,18 +185,15 @@ class Engine:
         return self._peak
 
     def _ending(self, rate: float) -> bool:
-        """The rest is due so soon that a durable save now would only delay the end: under
-        `checkpoint_bytes` and, at the mean rate so far, under half a checkpoint interval.
-        The commit's fsync makes it all durable moments later, and a save in progress when
-        the last byte lands is waited for before that (its fdatasync, checkpoint write and
-        directory fsync: 20-60 ms on this machine kind). A process crash meanwhile loses
-        nothing (the live record); a power loss at most what the skipped save would have
-        added (under `checkpoint_bytes` and half an interval)."""
-        cfg = self._config
+        """The rest is due so soon that a durable save now would only delay the end: at the
+        mean rate so far, within half a checkpoint interval. A save in progress when the last
+        byte lands is waited for before the commit (its fdatasync, checkpoint write and
+        directory fsync: 20-110 ms measured at 256 MiB and 1 GiB on this machine kind), whose
+        own fsync makes everything durable moments later. A process crash meanwhile loses
+        nothing (the live record); a power loss at most that half interval more."""
         if not self._ranged:
             return False
-        left = self._sched.left()
-        return left < cfg.checkpoint_bytes and left < rate * cfg.checkpoint_interval / 2
+        return self._sched.left() < rate * self._config.checkpoint_interval / 2
 
     def progress(self, elapsed: float) -> Progress:
         fetched = self._sched.fetched
