@@ -11,7 +11,7 @@ import pytest
 import objget
 from objget.engine import _writeback
 from objget.engine._writeback import MIN_WINDOW, WINDOW, WriteBehind
-from objget.testing import MemoryBackend, no_wait_retry
+from objget.testing import Fault, MemoryBackend, no_wait_retry
 
 MiB = 1024 * 1024
 
@@ -32,24 +32,29 @@ def recorder(monkeypatch: pytest.MonkeyPatch) -> Recorder:
     return rec
 
 
-def download(tmp_path, data: bytes, **cfg) -> bytes:
+def download(tmp_path, data: bytes, faults=(), **cfg) -> bytes:
     cfg.setdefault("retry", no_wait_retry())
     cfg.setdefault("buffer_size", 64 * 1024)
     dest = tmp_path / "out"
     with objget.Downloader(config=objget.DownloadConfig(**cfg)) as dl:
-        dl.download_object(MemoryBackend({"k": data}), "k", dest)
+        dl.download_object(MemoryBackend({"k": data}, faults=faults), "k", dest)
     return dest.read_bytes()
 
 
 @pytest.mark.timeout(60)
+@pytest.mark.parametrize("reset", [False, True], ids=["", "reset"])
 @pytest.mark.parametrize("workers", [1, 4])
-def test_every_byte_a_worker_writes_has_its_write_back_started_once(tmp_path, recorder, workers):
-    """Full windows, and each claim's rest as soon as its last byte is written: the final
-    fsync waits for no byte whose write-back was never started (the last claims of a download
-    are smaller than a window)."""
+def test_every_byte_a_worker_writes_has_its_write_back_started_once(
+    tmp_path, recorder, workers, reset
+):
+    """Full windows, and each claim's rest as soon as its last byte is written (or its read
+    failed: the retry starts new windows): the final fsync waits for no byte whose write-back
+    was never started (the last claims of a download are smaller than a window)."""
     size = 24 * MiB + 12_345
     data = random.Random(workers).randbytes(size)
-    assert download(tmp_path, data, max_workers=workers, min_workers=workers) == data
+    faults = [Fault.reset_after(MiB + 4321)] if reset else []
+    got = download(tmp_path, data, faults, max_workers=workers, min_workers=workers)
+    assert got == data
     window = max(MIN_WINDOW, min(WINDOW, size // 8))
     ranges = sorted((off, off + n) for _, off, n, _ in recorder.calls)
     assert ranges, "no write-back was started"

@@ -10,8 +10,9 @@ reserved before they are written, so a write ending after the loop's look would 
 the record until the next read, forever on a frozen stream).
 
 Write-back (`_writeback`) is started for every window a worker fills, and for the rest of
-its claim as soon as the claim's last byte is written (or the worker retires from it), so
-the checkpoint's fdatasync and the final fsync find only the last reads still to write.
+its claim as soon as the claim's last byte is written (or the copy ends otherwise: retired,
+or a failed read whose retry starts new windows), so the checkpoint's fdatasync and the
+final fsync find only the last reads still to write.
 
 The write gate (`WriteGate`) makes a stopped download write no byte after its engine has
 returned. Stopping a download joins its workers, but only for a bounded time: a worker
@@ -115,48 +116,50 @@ class Copier:
         cancelled = self._cancel.is_set
         wb, sink = self._wb, self._sink
         flushed = claim.pos  # this worker started the write-back of the bytes below here
-        while True:
-            want = min(cap, claim.stop - claim.pos)
-            if want <= 0:
-                return
-            if cancelled():
-                raise Cancelled
-            if sink is None and retired():
-                if wb is not None:
-                    self._write_back(wb, flushed, claim.written)
-                return
-            if limiter is not None:
-                limiter.take(want, cancelled)
-            n = readinto(view[:want])
-            if n == 0:
-                if self._eof_ends:
-                    claim.stop = claim.pos
-                    self.eof_size = claim.written
+        try:
+            while True:
+                want = min(cap, claim.stop - claim.pos)
+                if want <= 0:
                     return
-                raise self._closed_early(claim.pos)
-            pos = claim.pos
-            take = sched.reserve(claim, n)
-            if take:
-                chunk = view[:take]
-                if sink is not None:
-                    if not sink.write(chunk, pos, cancelled):
-                        raise Cancelled
-                else:
-                    if not gate.enter():
-                        raise Cancelled  # stopped: the data file may be closed by now
-                    try:
-                        pwrite_all(fd, chunk, pos)
-                        end = pos + take
-                        # a full window, or the claim's last byte (its stop may have moved
-                        # down to here by a steal): start its write-back now
-                        if wb is not None and (end - flushed >= wb.window or end >= claim.stop):
-                            wb.start(flushed, end - flushed)
-                            flushed = end
-                    finally:
-                        gate.leave()
-                self._mark(claim, pos, chunk)
-            if take < n:
-                return  # the rest of this body was stolen by another worker
+                if cancelled():
+                    raise Cancelled
+                if sink is None and retired():
+                    return
+                if limiter is not None:
+                    limiter.take(want, cancelled)
+                n = readinto(view[:want])
+                if n == 0:
+                    if self._eof_ends:
+                        claim.stop = claim.pos
+                        self.eof_size = claim.written
+                        return
+                    raise self._closed_early(claim.pos)
+                pos = claim.pos
+                take = sched.reserve(claim, n)
+                if take:
+                    chunk = view[:take]
+                    if sink is not None:
+                        if not sink.write(chunk, pos, cancelled):
+                            raise Cancelled
+                    else:
+                        if not gate.enter():
+                            raise Cancelled  # stopped: the data file may be closed by now
+                        try:
+                            pwrite_all(fd, chunk, pos)
+                            end = pos + take
+                            # a full window, or the claim's last byte (its stop may have
+                            # moved down to here by a steal): start its write-back now
+                            if wb is not None and (end - flushed >= wb.window or end >= claim.stop):
+                                wb.start(flushed, end - flushed)
+                                flushed = end
+                        finally:
+                            gate.leave()
+                    self._mark(claim, pos, chunk)
+                if take < n:
+                    return  # the rest of this body was stolen by another worker
+        finally:  # retired, failed (a retry starts a new window) or stopped: what it wrote
+            if wb is not None and claim.written > flushed and not cancelled():
+                self._write_back(wb, flushed, claim.written)
 
     def _write_back(self, wb: WriteBehind, start: int, stop: int) -> None:
         """Start the write-back of `[start, stop)`, through the gate (the file may be closed)."""
