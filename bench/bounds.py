@@ -15,6 +15,11 @@
    transport), the download's imports (the engine and its transport) and `objget.download`
    in-process. objget's bytecode is compiled first, as an install does: with
    PYTHONDONTWRITEBYTECODE set and no `__pycache__`, every run would compile objget's sources.
+4. Before vs after (`ab`, with `--baseline DIR`: another checkout's `src/`, e.g.
+   `git archive main src | tar -x -C /tmp/base`): at each of `--ab-sizes`, interleaved
+   repetitions (the order rotated each time) of curl -> file, the objget CLI (`-q`, whole
+   process) and `objget.download()` (bench/peer_runner.py, the call alone) from this checkout
+   and from DIR, all from one nginx; medians, x curl paired per repetition, peak RSS.
 
 In-process times of the download call for objget, whole process for curl; medians.
 """
@@ -22,6 +27,7 @@ In-process times of the download call for objget, whole process for curl; median
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
@@ -39,7 +45,8 @@ from objget.engine._downloader import Downloader
 from objget.integrity.crc64 import Crc64, crc64
 
 MiB = 1024 * 1024
-PARTS = ("disk", "durability", "startup", "crc")
+PARTS = ("disk", "durability", "startup", "crc", "ab")
+PEER_RUNNER = Path(__file__).with_name("peer_runner.py")
 
 
 def _timed(fn: Callable[[], object]) -> float:
@@ -140,18 +147,87 @@ def startup(root: Path, work: Path, name: str, reps: int) -> dict[str, list[floa
     return res
 
 
+def _measured(cmd: list[str], env: dict[str, str], rss: Path) -> tuple[float, float, str]:
+    """(wall seconds, peak RSS MiB, stdout) of one whole process."""
+    t = time.perf_counter()
+    done = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", str(rss), *cmd], env=env,
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    secs = time.perf_counter() - t
+    return secs, int(rss.read_text().split()[-1]) / 1024, done.stdout
+
+
+def before_after(
+    root: Path, work: Path, names: dict[int, str], reps: int, baseline: str
+) -> list[str]:
+    """Interleaved A/B of this checkout's objget against `baseline` (a src/ dir), from nginx."""
+    import compileall
+    import sys
+
+    out, rss = work / "ab-out", work / "ab-rss"
+    here = str(Path(objget.__file__).resolve().parents[1])
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    srcs = {"": here, " (baseline)": baseline}
+    for src in srcs.values():  # compiled first, as an install does (see `startup`)
+        compileall.compile_dir(Path(src) / "objget", quiet=1)
+    lines = []
+    with Nginx(root, work / "nginx-ab") as web:
+        for size, name in names.items():
+            url = f"{web.url}/{name}"
+            rows: dict[str, list[tuple[float, float]]] = {}
+            runs: list[tuple[str, list[str], dict[str, str]]] = [
+                ("curl -> file", ["curl", "-sS", "-o", str(out), url], env)
+            ]
+            for tag, src in srcs.items():
+                e = {**env, "PYTHONPATH": src}
+                runs.append((f"objget CLI{tag}", [sys.executable, "-m", "objget", "-q", url,
+                                                   str(out)], e))  # fmt: skip
+                runs.append((f"objget.download(){tag}", [sys.executable, str(PEER_RUNNER),
+                             "objget-lib", "--url", url, "--dest", str(out)], e))  # fmt: skip
+            for rep in range(reps):
+                k = rep % len(runs)
+                for label, cmd, e in runs[k:] + runs[:k]:
+                    secs, peak, stdout = _measured(cmd, e, rss)
+                    if label.startswith("objget.download"):  # the call alone
+                        secs = float(json.loads(stdout.strip().splitlines()[-1])["seconds"])
+                    rows.setdefault(label, []).append((secs, peak))
+                    out.unlink()
+                    os.sync()
+            curl = [s for s, _ in rows["curl -> file"]]
+            lines.append(f"ab {size} MiB ({reps} interleaved runs, baseline {baseline}):")
+            for label, got in rows.items():
+                secs = [s for s, _ in got]
+                paired = statistics.median(c / s for c, s in zip(curl, secs, strict=True))
+                lines.append(
+                    f"  {label}: median {statistics.median(secs):.3f} s, {paired:.2f}x curl "
+                    f"(paired), peak RSS {statistics.median(p for _, p in got):.1f} MiB "
+                    f"({', '.join(f'{s:.3f}' for s in secs)})"
+                )
+            for what in ("objget CLI", "objget.download()"):
+                new = statistics.median(s for s, _ in rows[what])
+                old = statistics.median(s for s, _ in rows[f"{what} (baseline)"])
+                lines.append(f"  {what}: {new:.3f} s vs {old:.3f} s baseline ({new / old:.2f}x)")
+    return lines
+
+
 def main() -> int:
     p = argparse.ArgumentParser(prog="python -m bench.bounds", description=__doc__)
     p.add_argument("--size", type=int, default=1024, help="object size in MiB (1024)")
     p.add_argument("--reps", type=int, default=3, help="repetitions (3)")
     p.add_argument("--small", type=int, default=8, help="small object size in MiB (8)")
     p.add_argument("--parts", default=",".join(PARTS), help=f"comma list of {','.join(PARTS)}")
+    p.add_argument("--baseline", help="another checkout's src/ dir: the `ab` part (before vs "
+                   "after) runs only with it")  # fmt: skip
+    p.add_argument("--ab-sizes", default="64,256,1024", help="`ab` sizes in MiB (64,256,1024)")
     p.add_argument("--workdir", help="parent of the temp dir (default: system temp); the disk "
                    "ceiling and the downloads are measured on its filesystem")  # fmt: skip
     a = p.parse_args()
     parts = {x.strip() for x in a.parts.split(",") if x.strip()}
     if parts - set(PARTS):
         p.error(f"unknown part(s): {', '.join(sorted(parts - set(PARTS)))}")
+    if not a.baseline:
+        parts.discard("ab")
+    ab_sizes = [int(x) for x in a.ab_sizes.split(",") if x.strip()] if "ab" in parts else []
+    ab: list[str] = []
     results: dict[str, list[float]] = {}
     crc: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory(prefix="objget-bounds-", dir=a.workdir) as tmp:
@@ -167,6 +243,14 @@ def main() -> int:
                 f.write(os.urandom(MiB))
         with open(root / "small", "wb") as f:
             f.write(os.urandom(a.small * MiB))
+        for size in ab_sizes:
+            with open(root / f"ab-{size}", "wb") as f:
+                for _ in range(size):
+                    f.write(os.urandom(MiB))
+        if ab_sizes:
+            names = {size: f"ab-{size}" for size in ab_sizes}
+            ab = before_after(root, work, names, a.reps, str(Path(a.baseline).resolve()))
+            print("\n".join(ab), flush=True)
         if "durability" in parts:
             results.update(durability(root, work, name, a.reps))
         if "startup" in parts:

@@ -134,7 +134,7 @@ def cleanup(dest: Path) -> None:
 
 # --- py-spy ---------------------------------------------------------------------------------
 
-_BYTE_PATH = ("Engine._copy",)
+_BYTE_PATH = ("Copier.copy",)
 _TLS_READ = ("SSLSocket.read", "DirectTlsReader.readinto", "ResponseBody._fill")
 _CATEGORIES = (
     "TLS read: decrypt (libcrypto)",

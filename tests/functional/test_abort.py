@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 import objget
+import objget.engine._copy as copy_mod
 import objget.engine._engine as engine_mod
 import objget.engine._phases as phases_mod
 from objget._exceptions import AccessDenied, TransportError
@@ -168,14 +169,14 @@ def test_a_worker_that_outlives_the_stop_writes_nothing(tmp_path, engines, monke
     monkeypatch.setattr(engine_mod.Engine, "STOP_GRACE", 0.5, raising=False)
     late: list[int] = []
     returned = threading.Event()
-    real_pwrite = engine_mod.pwrite_all
+    real_pwrite = copy_mod.pwrite_all
 
     def pwrite_all(fd, data, offset):
         if returned.is_set():
             late.append(offset)
         real_pwrite(fd, data, offset)
 
-    monkeypatch.setattr(engine_mod, "pwrite_all", pwrite_all)
+    monkeypatch.setattr(copy_mod, "pwrite_all", pwrite_all)
     store = StuckStore(stall=30.0, abort_error=None)
     with pytest.raises(AccessDenied, match="403"):
         download(store, tmp_path / "out", read=0.5)
@@ -197,14 +198,14 @@ def test_a_second_ctrl_c_during_the_stop_still_bars_writes_and_saves(
     checkpoint is still saved, and the KeyboardInterrupt is what the caller gets."""
     late: list[int] = []
     returned = threading.Event()
-    real_pwrite = engine_mod.pwrite_all
+    real_pwrite = copy_mod.pwrite_all
 
     def pwrite_all(fd, data, offset):
         if returned.is_set():
             late.append(offset)
         real_pwrite(fd, data, offset)
 
-    monkeypatch.setattr(engine_mod, "pwrite_all", pwrite_all)
+    monkeypatch.setattr(copy_mod, "pwrite_all", pwrite_all)
     store = StuckStore(stall=30.0, abort_error=KeyboardInterrupt)
     with pytest.raises(KeyboardInterrupt):
         download(store, tmp_path / "out")

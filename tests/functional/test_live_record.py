@@ -320,3 +320,31 @@ def test_a_fifo_planted_at_the_data_file_does_not_hang_the_resume(tmp_path):
     assert len(outcome) == 1 and isinstance(outcome[0], objget.DownloadResult), outcome
     assert outcome[0].restarted is not None and "not a regular file" in outcome[0].restarted
     assert dest.read_bytes() == data
+
+
+class SlowLastCrc32(Crc32):
+    """Crc32 whose update of a short buffer (the frozen run's last read) takes 0.3 s: the
+    main loop ticks (every 20 ms) between the bytes' reservation and their record."""
+
+    def update(self, crc: int, data: memoryview) -> int:
+        if len(data) % (64 * 1024):
+            time.sleep(0.3)
+        return super().update(crc, data)
+
+
+def test_the_live_record_follows_writes_not_reservations(tmp_path):
+    """A write that finishes after the tick which saw its bytes reserved is still recorded
+    (on a frozen stream nothing is reserved again to trigger a later rewrite)."""
+    from objget.engine._live import SEGMENT, load_live
+
+    data = payload(3 * SEGMENT)
+    dest = tmp_path / "out"
+    allow = 2 * SEGMENT + 12_345
+    image = killed_run(
+        dest, data, allow, {"part_size": 3 * SEGMENT}, checksummer=SlowLastCrc32(zlib.crc32(data))
+    )
+    restore(image)
+    live = load_live(f"{dest}.objget-ckpt-live")
+    assert live is not None
+    assert [(s.start, s.stop) for s in live.segments][-1] == (2 * SEGMENT, allow)
+    assert all(s.crc == zlib.crc32(data[s.start : s.stop]) for s in live.segments)

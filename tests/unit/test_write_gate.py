@@ -2,7 +2,7 @@
 
 import threading
 
-from objget.engine._write_gate import WriteGate
+from objget.engine._copy import WriteGate
 
 
 def test_open_gate_lets_writes_through_and_close_bars_new_ones():

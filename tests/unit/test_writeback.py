@@ -11,7 +11,7 @@ import pytest
 import objget
 from objget.engine import _writeback
 from objget.engine._writeback import MIN_WINDOW, WINDOW, WriteBehind
-from objget.testing import MemoryBackend, no_wait_retry
+from objget.testing import Fault, MemoryBackend, no_wait_retry
 
 MiB = 1024 * 1024
 
@@ -32,30 +32,37 @@ def recorder(monkeypatch: pytest.MonkeyPatch) -> Recorder:
     return rec
 
 
-def download(tmp_path, data: bytes, **cfg) -> bytes:
+def download(tmp_path, data: bytes, faults=(), **cfg) -> bytes:
     cfg.setdefault("retry", no_wait_retry())
     cfg.setdefault("buffer_size", 64 * 1024)
     dest = tmp_path / "out"
     with objget.Downloader(config=objget.DownloadConfig(**cfg)) as dl:
-        dl.download_object(MemoryBackend({"k": data}), "k", dest)
+        dl.download_object(MemoryBackend({"k": data}, faults=faults), "k", dest)
     return dest.read_bytes()
 
 
 @pytest.mark.timeout(60)
+@pytest.mark.parametrize("reset", [False, True], ids=["", "reset"])
 @pytest.mark.parametrize("workers", [1, 4])
-def test_every_window_a_worker_fills_is_started_once(tmp_path, recorder, workers):
+def test_every_byte_a_worker_writes_has_its_write_back_started_once(
+    tmp_path, recorder, workers, reset
+):
+    """Full windows, and each claim's rest as soon as its last byte is written (or its read
+    failed: the retry starts new windows): the final fsync waits for no byte whose write-back
+    was never started (the last claims of a download are smaller than a window)."""
     size = 24 * MiB + 12_345
     data = random.Random(workers).randbytes(size)
-    assert download(tmp_path, data, max_workers=workers, min_workers=workers) == data
+    faults = [Fault.reset_after(MiB + 4321)] if reset else []
+    got = download(tmp_path, data, faults, max_workers=workers, min_workers=workers)
+    assert got == data
     window = max(MIN_WINDOW, min(WINDOW, size // 8))
     ranges = sorted((off, off + n) for _, off, n, _ in recorder.calls)
     assert ranges, "no write-back was started"
     assert {flags for *_, flags in recorder.calls} == {2}  # SYNC_FILE_RANGE_WRITE only
     for (_, b), (c, _) in zip(ranges, ranges[1:], strict=False):
         assert b <= c  # each byte's write-back is started at most once
-    assert all(0 <= a and b <= size and b - a >= window for a, b in ranges)
-    # what is left for the final fsync: at most one unfinished window per claim
-    assert sum(b - a for a, b in ranges) >= size - 8 * window
+    assert all(0 <= a < b <= size and b - a <= window + 64 * 1024 for a, b in ranges)
+    assert sum(b - a for a, b in ranges) == size  # every byte, the last claims' too
 
 
 def test_small_or_unknown_objects_and_no_libc_call_keep_the_plain_path(tmp_path, monkeypatch):

@@ -241,6 +241,12 @@ class Scheduler:
             )
         return tuple(sorted(segments, key=lambda sp: sp.start))  # they never overlap
 
+    def left(self) -> int:
+        """Bytes not yet fetched: unclaimed, and the rest of every claim in flight."""
+        with self.lock:
+            queued = sum(r.stop - r.start for r in self._queue)
+            return queued + sum(c.stop - c.pos for c in self._active)
+
     def add_retry(self) -> None:
         with self.lock:
             self.retries += 1

@@ -16,7 +16,7 @@ the bytes in offset order, through a bounded reorder window.
 
 Waiting cannot deadlock as long as the bytes at the head belong to a running worker: the engine
 claims parts in offset order and, with a sink, no worker gives its remainder back in the middle
-of a claim (see `Engine._copy`). Bytes below the head are dropped: only a single stream that
+of a claim (see `_copy.Copier.copy`). Bytes below the head are dropped: only a single stream that
 restarted from byte 0 (a server without ranges) sends them again.
 
 The checks (`update(view)` in stream order) see exactly the bytes that were sent.
