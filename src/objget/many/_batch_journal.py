@@ -28,6 +28,7 @@ succeeded removes the journal (`remove`); one with a failure keeps it.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import sqlite3
 import time
@@ -141,13 +142,9 @@ class Journal:
             sync = "NORMAL" if str(mode).lower() == "wal" else "FULL"
             self._db.execute(f"PRAGMA synchronous={sync}")
             self._db.executescript(_SCHEMA)
-        except sqlite3.DatabaseError as exc:
+        except (sqlite3.Error, OSError) as exc:  # LockedError is no OSError: passes
             self.close()
-            raise CheckpointError(
-                f"the batch journal {self.path} is unusable ({exc}); delete it to start the "
-                "batch over (finished files are then checked against the store again)",
-                dest=directory,
-            ) from exc
+            raise _failed(self.path, exc) from exc
         except BaseException:
             self.close()
             raise
@@ -205,43 +202,70 @@ class Journal:
         except OSError as exc:
             log.warning("could not fsync %s after removing the batch journal: %s", directory, exc)
 
-    def _open(self) -> sqlite3.Connection:
+    @contextlib.contextmanager
+    def _sql(self) -> Iterator[sqlite3.Connection]:
+        """The connection; an error of SQLite comes out as `_failed`'s CheckpointError."""
         if self._db is None:
             raise CheckpointError("the batch journal is closed or read-only")
-        return self._db
+        try:
+            yield self._db
+        except sqlite3.Error as exc:
+            raise _failed(self.path, exc) from exc
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[None]:
-        """Group the updates of the block into one commit (rolled back if the block fails)."""
-        db = self._open()
-        db.execute("BEGIN")
-        try:
-            yield
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """Group the updates of the block into one commit (within an open one: into that),
+        rolled back if the block or the commit fails (a full disk leaves the journal as it
+        was, and usable)."""
+        with self._sql() as db:
+            if db.in_transaction:
+                yield db
+                return
+            db.execute("BEGIN")
+            try:
+                yield db
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:  # SQLite may have rolled back itself
+                    db.execute("ROLLBACK")
+                raise
 
     def rows(self) -> dict[str, Row]:
         """Every row, by destination (relative path)."""
         if self._db is None:
             return {}
         out: dict[str, Row] = {}
-        for r in self._db.execute(f"SELECT {_COLUMNS} FROM objects"):  # noqa: S608
-            pre = (int(r[6]), int(r[7])) if r[6] is not None and r[7] is not None else None
-            out[r[0]] = Row(
-                dest=r[0], source=r[1], state=r[2], size=r[3], etag=r[4], version_id=r[5],
-                pre=pre, error=r[8], error_kind=r[9],
-            )  # fmt: skip
+        with self._sql() as db:
+            for r in db.execute(f"SELECT {_COLUMNS} FROM objects"):  # noqa: S608
+                pre = (int(r[6]), int(r[7])) if r[6] is not None and r[7] is not None else None
+                out[r[0]] = Row(
+                    dest=r[0], source=r[1], state=r[2], size=r[3], etag=r[4], version_id=r[5],
+                    pre=pre, error=r[8], error_kind=r[9],
+                )  # fmt: skip
         return out
 
     def put(self, rows: list[Row]) -> None:
         """Write `rows` as they are, in one commit (or in the caller's `transaction`); each
         `running` one counts one more attempt."""
-        db, now = self._open(), time.time()
-        with contextlib.nullcontext() if db.in_transaction else self.transaction():
+        now = time.time()
+        with self.transaction() as db:
             db.executemany(_PUT, [
                 (r.dest, r.source, r.state, r.size, r.etag, r.version_id,
                  *(r.pre or (None, None)), r.error, r.error_kind, int(r.state == "running"), now)
                 for r in rows
             ])  # fmt: skip
+
+
+def _failed(path: str, exc: sqlite3.Error | OSError) -> CheckpointError:
+    """The journal at `path` could not be opened, read or written. A write that failed (the
+    disk full, an I/O error: SQLite's OperationalError, or the OSError of its lock file) stops
+    the batch, as the journal is its record of what is done; nothing it says is done is
+    missing, and the same command resumes once the cause is gone. A damaged file is unusable."""
+    what = f"could not be written ({exc.strerror if isinstance(exc, OSError) else exc})"
+    full = "full" in what or getattr(exc, "errno", None) in (errno.ENOSPC, errno.EDQUOT)
+    todo = (f"{'free space on its disk' if full else 'fix the disk'}, then run the same command "
+            "again: it resumes, and the objects already done are not fetched again")  # fmt: skip
+    if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError):
+        what = f"is unusable ({exc})"
+        todo = "delete it to start the batch over (finished files are then checked again)"
+    return CheckpointError(f"the batch journal {path} {what}; {todo}", dest=os.path.dirname(path))
