@@ -22,9 +22,9 @@ FULL = "database or disk is full"
 
 
 class FullDisk(sqlite3.Connection):
-    """A connection whose commits fail as on a full disk once `full` is set, or from the
-    `fill_at`-th commit that journals objects as done (and from then on, as the disk stays
-    full)."""
+    """A connection whose commits of writes fail as on a full disk once `full` is set, or
+    from the `fill_at`-th commit that journals objects as done (and from then on, as the disk
+    stays full). A commit of reads only writes nothing: it goes through."""
 
     fill_at = 0
     full = False
@@ -32,20 +32,21 @@ class FullDisk(sqlite3.Connection):
 
     def __init__(self, *args, **kw):
         super().__init__(*args, **kw)
-        self.writes_done = False
+        self.wrote = self.wrote_done = False
 
     def executemany(self, sql, rows, /):
         rows = list(rows)
-        self.writes_done = self.writes_done or any("done" in r for r in rows)
+        self.wrote = True
+        self.wrote_done = self.wrote_done or any("done" in r for r in rows)
         return super().executemany(sql, rows)
 
     def execute(self, sql, *args):
         if sql == "COMMIT":
-            if self.writes_done:
+            if self.wrote_done:
                 FullDisk.done_commits += 1
                 FullDisk.full |= FullDisk.done_commits == FullDisk.fill_at
-            self.writes_done = False
-            if FullDisk.full:
+            wrote, self.wrote, self.wrote_done = self.wrote, False, False
+            if FullDisk.full and wrote:
                 raise sqlite3.OperationalError(FULL)
         return super().execute(sql, *args)
 

@@ -23,6 +23,10 @@ file with no temp data beside it knows the earlier run committed it just before 
 Only the driver thread writes; one exclusive `flock` on `DIR/.objget-batch.lock` keeps a
 second batch on the same directory out (LockedError). A batch in which every object
 succeeded removes the journal (`remove`); one with a failure keeps it.
+
+A journal that fails (a full disk, an I/O error: SQLite's OperationalError, or its lock file's
+OSError) stops the batch as a CheckpointError that says what to do: it is the batch's record.
+A failed commit is rolled back; nothing in it said done of an object not yet on disk.
 """
 
 from __future__ import annotations
@@ -203,21 +207,13 @@ class Journal:
             log.warning("could not fsync %s after removing the batch journal: %s", directory, exc)
 
     @contextlib.contextmanager
-    def _sql(self) -> Iterator[sqlite3.Connection]:
-        """The connection; an error of SQLite comes out as `_failed`'s CheckpointError."""
-        if self._db is None:
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """Group the updates (or reads) of the block into one commit, or into the open one;
+        rolled back if the block or the commit fails. SQLite's errors: `_failed`'s."""
+        db = self._db
+        if db is None:
             raise CheckpointError("the batch journal is closed or read-only")
         try:
-            yield self._db
-        except sqlite3.Error as exc:
-            raise _failed(self.path, exc) from exc
-
-    @contextlib.contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """Group the updates of the block into one commit (within an open one: into that),
-        rolled back if the block or the commit fails (a full disk leaves the journal as it
-        was, and usable)."""
-        with self._sql() as db:
             if db.in_transaction:
                 yield db
                 return
@@ -226,16 +222,18 @@ class Journal:
                 yield db
                 db.execute("COMMIT")
             except BaseException:
-                if db.in_transaction:  # SQLite may have rolled back itself
+                if db.in_transaction:  # SQLite may have rolled back itself (a full disk)
                     db.execute("ROLLBACK")
                 raise
+        except sqlite3.Error as exc:
+            raise _failed(self.path, exc) from exc
 
     def rows(self) -> dict[str, Row]:
         """Every row, by destination (relative path)."""
         if self._db is None:
             return {}
         out: dict[str, Row] = {}
-        with self._sql() as db:
+        with self.transaction() as db:
             for r in db.execute(f"SELECT {_COLUMNS} FROM objects"):  # noqa: S608
                 pre = (int(r[6]), int(r[7])) if r[6] is not None and r[7] is not None else None
                 out[r[0]] = Row(
@@ -257,10 +255,7 @@ class Journal:
 
 
 def _failed(path: str, exc: sqlite3.Error | OSError) -> CheckpointError:
-    """The journal at `path` could not be opened, read or written. A write that failed (the
-    disk full, an I/O error: SQLite's OperationalError, or the OSError of its lock file) stops
-    the batch, as the journal is its record of what is done; nothing it says is done is
-    missing, and the same command resumes once the cause is gone. A damaged file is unusable."""
+    """The journal at `path` failed with `exc` (see "A journal that fails" above)."""
     what = f"could not be written ({exc.strerror if isinstance(exc, OSError) else exc})"
     full = "full" in what or getattr(exc, "errno", None) in (errno.ENOSPC, errno.EDQUOT)
     todo = (f"{'free space on its disk' if full else 'fix the disk'}, then run the same command "
