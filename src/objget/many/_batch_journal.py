@@ -24,9 +24,8 @@ Only the driver thread writes; one exclusive `flock` on `DIR/.objget-batch.lock`
 second batch on the same directory out (LockedError). A batch in which every object
 succeeded removes the journal (`remove`); one with a failure keeps it.
 
-A journal that fails (a full disk, an I/O error: SQLite's OperationalError, or its lock file's
-OSError) stops the batch as a CheckpointError that says what to do: it is the batch's record.
-A failed commit is rolled back; nothing in it said done of an object not yet on disk.
+A journal that fails (disk full, I/O error: SQLite's OperationalError, its lock's OSError) stops
+the batch, its record, with a CheckpointError that says what to do; a failed commit rolls back.
 """
 
 from __future__ import annotations
@@ -131,26 +130,23 @@ class Journal:
         self._lock: DestLock | None = None
         self._db: sqlite3.Connection | None = None
         try:
-            if readonly:
-                if not os.path.exists(self.path):
-                    return
-                uri = f"file:{self.path}?mode=ro"
-                self._db = sqlite3.connect(uri, uri=True, timeout=10.0, isolation_level=None)
+            if readonly:  # a dry run: no journal yet, no rows
+                if os.path.exists(self.path):
+                    uri = f"file:{self.path}?mode=ro"
+                    self._db = sqlite3.connect(uri, uri=True, timeout=10.0, isolation_level=None)
                 return
-            self._lock = DestLock(
-                os.path.join(directory, LOCK_NAME), dest=directory, source="batch journal"
-            )
+            lock = os.path.join(directory, LOCK_NAME)
+            self._lock = DestLock(lock, dest=directory, source="batch journal")
             self._lock.acquire()
             self._db = sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
             mode = self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
             sync = "NORMAL" if str(mode).lower() == "wal" else "FULL"
             self._db.execute(f"PRAGMA synchronous={sync}")
             self._db.executescript(_SCHEMA)
-        except (sqlite3.Error, OSError) as exc:  # LockedError is no OSError: passes
+        except BaseException as exc:
             self.close()
-            raise _failed(self.path, exc) from exc
-        except BaseException:
-            self.close()
+            if isinstance(exc, sqlite3.Error | OSError):  # not LockedError: no OSError
+                raise _failed(self.path, exc) from exc
             raise
 
     def __enter__(self) -> Journal:
@@ -174,17 +170,12 @@ class Journal:
 
     def remove(self) -> None:
         """After a batch in which every object succeeded (each durable already): close the
-        database and remove it, its side files and the lock, so DIR holds only the objects.
-
-        The lock is held until the database is gone, so no other batch can open it in
-        between; a batch that opened the lock file meanwhile finds it unlinked once it gets
-        the flock (`DestLock`'s inode check) and starts a new journal on a new lock file —
-        one journal at a time, never two. Order, for a power cut in the middle: the WAL and
-        shared-memory files first, then a directory fsync, then the database (an old WAL
-        must never sit beside a new database: SQLite would replay it into it), then the lock,
-        then a second fsync. Whatever a power cut brings back is a database that says every
-        object is done, or nothing. An OSError is logged, not raised: the objects are
-        already durable, a journal left behind only costs the next run a look at it."""
+        database and remove it, its side files and the lock, so DIR holds only the objects
+        (the order, for a power cut: docs/batch.md, "What is left in DIR"). The WAL goes
+        before the database: SQLite would replay an old WAL into a new one. The lock goes last;
+        a batch that opened it meanwhile finds it unlinked (`DestLock`'s inode check) and starts
+        a new journal. An OSError is logged, not raised: the objects are durable, a journal
+        left behind only costs the next run a look at it."""
         if self._db is None or self._lock is None:
             raise CheckpointError("the batch journal is closed or read-only")
         self._db.close()  # a WAL database is checkpointed into the main file, fsynced
@@ -208,15 +199,12 @@ class Journal:
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """Group the updates (or reads) of the block into one commit, or into the open one;
-        rolled back if the block or the commit fails. SQLite's errors: `_failed`'s."""
+        """Group the updates (or reads) of the block into one commit, rolled back if the
+        block or the commit fails. SQLite's errors: `_failed`'s."""
         db = self._db
         if db is None:
             raise CheckpointError("the batch journal is closed or read-only")
         try:
-            if db.in_transaction:
-                yield db
-                return
             db.execute("BEGIN")
             try:
                 yield db
@@ -243,8 +231,8 @@ class Journal:
         return out
 
     def put(self, rows: list[Row]) -> None:
-        """Write `rows` as they are, in one commit (or in the caller's `transaction`); each
-        `running` one counts one more attempt."""
+        """Write `rows` as they are, in one commit; each `running` one counts one more
+        attempt."""
         now = time.time()
         with self.transaction() as db:
             db.executemany(_PUT, [
