@@ -246,7 +246,7 @@ def _failed(path: str, exc: sqlite3.Error | OSError) -> CheckpointError:
     """The journal at `path` failed with `exc` (see "A journal that fails" above)."""
     what = f"could not be written ({exc.strerror if isinstance(exc, OSError) else exc})"
     full = "full" in what or getattr(exc, "errno", None) in (errno.ENOSPC, errno.EDQUOT)
-    todo = (f"{'free space on its disk' if full else 'fix the disk'}, then run the same command "
+    todo = (f"{'free space on its disk' if full else 'fix that'}, then run the same command "
             "again: it resumes, and the objects already done are not fetched again")  # fmt: skip
     if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError):
         what = f"is unusable ({exc})"
