@@ -190,17 +190,12 @@ def download_many(
             for p in admit(list(listing))[0]:
                 path = os.path.join(root, p.rel)
                 emit(ObjectResult(source=p.source, path=path, status="planned", size=p.size))
-            return BatchResult(
-                objects=tuple(results), elapsed=time.monotonic() - started, dry_run=True
-            )
-        more = Feed(listing, admit)
-        if runner is None:  # here: one connection budget on this machine
+        elif runner is None:  # here: one connection budget on this machine
             here = Runner(dl, root, jr, paths=names, on_progress=on_progress, on_result=on_result)
-            results.extend(here.run([], rows, more=more))
+            results.extend(here.run([], rows, more=Feed(listing, admit)))
         else:
-            ran = runner.run(dl, root, jr, more, rows=rows, on_progress=on_progress,
-                             on_result=on_result)  # fmt: skip
-            results.extend(ran)
-        if not any(out.status == "failed" for out in results):
+            results.extend(runner.run(dl, root, jr, Feed(listing, admit), rows=rows,
+                                      on_progress=on_progress, on_result=on_result))  # fmt: skip
+        if not dry_run and not any(out.status == "failed" for out in results):
             jr.remove()  # every object is in place and durable: DIR is left clean
-    return BatchResult(objects=tuple(results), elapsed=time.monotonic() - started)
+    return BatchResult(objects=tuple(results), elapsed=time.monotonic() - started, dry_run=dry_run)

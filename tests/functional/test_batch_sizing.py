@@ -1,16 +1,29 @@
 """The batch runner sizes how many small objects it fetches at once by measurement: a store
 where each request waits (a latency-bound path) gets the whole budget, one that serves a
-fixed number of requests a second however many ask (a saturated path, as loopback on two
-busy cores) a few workers. Against the in-memory store, real threads and time."""
+fixed number of requests a second however many ask (a saturated path) a few workers. Against
+the in-memory store, real threads and time.
+
+What the machine itself manages must not decide the outcome (these tests run beside others
+on two busy cores): the latency-bound store makes each request wait 100 ms (10 objects a
+second a worker, far under the leap's 50, however slow the machine), and the saturated store
+is a token bucket of 150 requests a second, which a loaded machine still exceeds; its leap
+threshold is scaled to it (5 a worker, 150 / 16 = 9 at the start: no leap). fsync is a
+no-op here: the disk, shared with every other process, would otherwise be what is measured.
+The exact paths of the decisions are the controller's unit test (tests/unit/
+test_batch_sizing.py, a model clock); here, what the runner does with them, wide margins."""
 
 from __future__ import annotations
 
 import logging
+import os
 import re
 import threading
 import time
 
+import pytest
+
 from objget import DownloadConfig, Downloader
+from objget.many import _batch_chunks
 from objget.many._batch_chunks import START
 from objget.many._batch_journal import Journal
 from objget.many._batch_run import Runner
@@ -22,29 +35,29 @@ CHANGE = re.compile(r"small objects at once (\d+) -> (\d+)")
 
 
 class WatchedStore(MemoryBackend):
-    """Records (seconds since the first GET, requests open) at each GET, and the worker
-    threads that asked."""
+    """Records (time, requests open) at each GET and the worker threads that asked;
+    `per_second`: serves at most that many GETs a second, however many ask."""
 
-    def __init__(self, objects, *, serial: float = 0.0, **kw):
+    def __init__(self, objects, *, per_second: float = 0.0, **kw):
         super().__init__(objects, **kw)
-        self.serial = serial  # each GET holds the store this long, one at a time
+        self.gap = 1 / per_second if per_second else 0.0  # GETs are paced this far apart
+        self._next = 0.0  # ... the next one may start then
         self._one = threading.Lock()
         self.open = 0
-        self.seen: list[tuple[float, int]] = []
+        self.seen: list[tuple[float, int]] = []  # (time.time(), requests open)
         self.threads: set[int] = set()
-        self._start: float | None = None
         self._watch = threading.Lock()
 
     def get_range(self, key, rng, *, meta):
-        if self.serial:
+        if self.gap:  # a token bucket without burst: at most 1 / gap GETs a second
             with self._one:
-                time.sleep(self.serial)
+                now = time.monotonic()
+                at = self._next = max(now, self._next) + self.gap
+            time.sleep(max(0.0, at - self.gap - now))
         body = super().get_range(key, rng, meta=meta)
         with self._watch:
-            now = time.monotonic()
-            self._start = now if self._start is None else self._start
             self.open += 1
-            self.seen.append((now - self._start, self.open))
+            self.seen.append((time.time(), self.open))
             self.threads.add(threading.get_ident())
         close = body.close
 
@@ -71,23 +84,36 @@ def run_batch(tmp_path, store, objects):
         assert (tmp_path / key).read_bytes() == data
 
 
-def test_a_latency_bound_batch_starts_low_and_climbs_to_the_budget(tmp_path):
+@pytest.fixture(autouse=True)
+def no_disk_wait(monkeypatch):
+    monkeypatch.setattr(os, "fsync", lambda fd: None)
+    monkeypatch.setattr(os, "fdatasync", lambda fd: None)
+
+
+def changes(caplog) -> list[tuple[float, int]]:
+    """(time, new count) of each change of the count of small objects at once."""
+    found = [(r.created, CHANGE.match(r.getMessage())) for r in caplog.records]
+    return [(t, int(m[2])) for t, m in found if m is not None]
+
+
+def test_a_latency_bound_batch_starts_low_and_climbs_to_the_budget(tmp_path, caplog):
     objects = {f"o{i:04d}": bytes([i % 251]) * KiB for i in range(1000)}
     store = WatchedStore(objects, read_delay=0.1)  # every request waits 100 ms
-    run_batch(tmp_path, store, objects)
-    assert max(n for t, n in store.seen if t < 0.2) <= 16  # it started with half
-    assert max(n for _, n in store.seen) == 32  # and climbed to the plateau
-    later = sorted(n for t, n in store.seen if 1.0 < t < 2.5)
-    assert later[len(later) // 2] >= 28  # where it stayed
-
-
-def test_a_saturated_batch_ends_with_a_few_workers(tmp_path, caplog):
-    objects = {f"o{i:04d}": bytes([i % 251]) * KiB for i in range(2000)}
-    store = WatchedStore(objects, serial=0.001)  # 1,000 GETs a second, however many ask
     with caplog.at_level(logging.DEBUG, logger="objget"):
         run_batch(tmp_path, store, objects)
-    counts = [int(m[2]) for r in caplog.records if (m := CHANGE.match(r.getMessage()))]
+    steps = changes(caplog)
+    assert steps and steps[0][1] == 32  # it leapt from the start to the budget
+    assert max(n for t, n in store.seen if t < steps[0][0]) <= START  # half of it until then
+    assert len(store.threads) >= 28 and max(n for _, n in store.seen) >= 28  # and used it
+    assert min(n for _, n in steps) >= START  # never below the start: the path is slow
+
+
+def test_a_saturated_batch_ends_with_a_few_workers(tmp_path, caplog, monkeypatch):
+    monkeypatch.setattr(_batch_chunks, "LATENCY_BOUND", 5.0)  # scaled to the store's rate
+    objects = {f"o{i:04d}": bytes([i % 251]) * KiB for i in range(800)}
+    store = WatchedStore(objects, per_second=150)  # 150 GETs a second, however many ask
+    with caplog.at_level(logging.DEBUG, logger="objget"):
+        run_batch(tmp_path, store, objects)
+    counts = [n for _, n in changes(caplog)]
     assert counts[0] == 32  # double the start tried ...
-    # ... and fewer than the start kept: as good, as the store serves no more however many ask
-    # (8 on a quiet machine; the exact count moves with other load, 12 seen with two busy cores)
-    assert counts[-1] < START
+    assert counts[-1] < START  # ... and fewer than the start kept: as good (8 here)

@@ -23,11 +23,15 @@ file with no temp data beside it knows the earlier run committed it just before 
 Only the driver thread writes; one exclusive `flock` on `DIR/.objget-batch.lock` keeps a
 second batch on the same directory out (LockedError). A batch in which every object
 succeeded removes the journal (`remove`); one with a failure keeps it.
+
+A journal that fails (disk full, I/O error: SQLite's OperationalError, its lock's OSError) stops
+the batch, its record, with a CheckpointError that says what to do; a failed commit rolls back.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import sqlite3
 import time
@@ -126,30 +130,23 @@ class Journal:
         self._lock: DestLock | None = None
         self._db: sqlite3.Connection | None = None
         try:
-            if readonly:
-                if not os.path.exists(self.path):
-                    return
-                uri = f"file:{self.path}?mode=ro"
-                self._db = sqlite3.connect(uri, uri=True, timeout=10.0, isolation_level=None)
+            if readonly:  # a dry run: no journal yet, no rows
+                if os.path.exists(self.path):
+                    uri = f"file:{self.path}?mode=ro"
+                    self._db = sqlite3.connect(uri, uri=True, timeout=10.0, isolation_level=None)
                 return
-            self._lock = DestLock(
-                os.path.join(directory, LOCK_NAME), dest=directory, source="batch journal"
-            )
+            lock = os.path.join(directory, LOCK_NAME)
+            self._lock = DestLock(lock, dest=directory, source="batch journal")
             self._lock.acquire()
             self._db = sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
             mode = self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
             sync = "NORMAL" if str(mode).lower() == "wal" else "FULL"
             self._db.execute(f"PRAGMA synchronous={sync}")
             self._db.executescript(_SCHEMA)
-        except sqlite3.DatabaseError as exc:
+        except BaseException as exc:
             self.close()
-            raise CheckpointError(
-                f"the batch journal {self.path} is unusable ({exc}); delete it to start the "
-                "batch over (finished files are then checked against the store again)",
-                dest=directory,
-            ) from exc
-        except BaseException:
-            self.close()
+            if isinstance(exc, sqlite3.Error | OSError):  # not LockedError: no OSError
+                raise _failed(self.path, exc) from exc
             raise
 
     def __enter__(self) -> Journal:
@@ -173,17 +170,12 @@ class Journal:
 
     def remove(self) -> None:
         """After a batch in which every object succeeded (each durable already): close the
-        database and remove it, its side files and the lock, so DIR holds only the objects.
-
-        The lock is held until the database is gone, so no other batch can open it in
-        between; a batch that opened the lock file meanwhile finds it unlinked once it gets
-        the flock (`DestLock`'s inode check) and starts a new journal on a new lock file —
-        one journal at a time, never two. Order, for a power cut in the middle: the WAL and
-        shared-memory files first, then a directory fsync, then the database (an old WAL
-        must never sit beside a new database: SQLite would replay it into it), then the lock,
-        then a second fsync. Whatever a power cut brings back is a database that says every
-        object is done, or nothing. An OSError is logged, not raised: the objects are
-        already durable, a journal left behind only costs the next run a look at it."""
+        database and remove it, its side files and the lock, so DIR holds only the objects
+        (the order, for a power cut: docs/batch.md, "What is left in DIR"). The WAL goes
+        before the database: SQLite would replay an old WAL into a new one. The lock goes last;
+        a batch that opened it meanwhile finds it unlinked (`DestLock`'s inode check) and starts
+        a new journal. An OSError is logged, not raised: the objects are durable, a journal
+        left behind only costs the next run a look at it."""
         if self._db is None or self._lock is None:
             raise CheckpointError("the batch journal is closed or read-only")
         self._db.close()  # a WAL database is checkpointed into the main file, fsynced
@@ -205,43 +197,58 @@ class Journal:
         except OSError as exc:
             log.warning("could not fsync %s after removing the batch journal: %s", directory, exc)
 
-    def _open(self) -> sqlite3.Connection:
-        if self._db is None:
-            raise CheckpointError("the batch journal is closed or read-only")
-        return self._db
-
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[None]:
-        """Group the updates of the block into one commit (rolled back if the block fails)."""
-        db = self._open()
-        db.execute("BEGIN")
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """Group the updates (or reads) of the block into one commit, rolled back if the
+        block or the commit fails. SQLite's errors: `_failed`'s."""
+        db = self._db
+        if db is None:
+            raise CheckpointError("the batch journal is closed or read-only")
         try:
-            yield
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
+            db.execute("BEGIN")
+            try:
+                yield db
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:  # SQLite may have rolled back itself (a full disk)
+                    db.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            raise _failed(self.path, exc) from exc
 
     def rows(self) -> dict[str, Row]:
         """Every row, by destination (relative path)."""
         if self._db is None:
             return {}
         out: dict[str, Row] = {}
-        for r in self._db.execute(f"SELECT {_COLUMNS} FROM objects"):  # noqa: S608
-            pre = (int(r[6]), int(r[7])) if r[6] is not None and r[7] is not None else None
-            out[r[0]] = Row(
-                dest=r[0], source=r[1], state=r[2], size=r[3], etag=r[4], version_id=r[5],
-                pre=pre, error=r[8], error_kind=r[9],
-            )  # fmt: skip
+        with self.transaction() as db:
+            for r in db.execute(f"SELECT {_COLUMNS} FROM objects"):  # noqa: S608
+                pre = (int(r[6]), int(r[7])) if r[6] is not None and r[7] is not None else None
+                out[r[0]] = Row(
+                    dest=r[0], source=r[1], state=r[2], size=r[3], etag=r[4], version_id=r[5],
+                    pre=pre, error=r[8], error_kind=r[9],
+                )  # fmt: skip
         return out
 
     def put(self, rows: list[Row]) -> None:
-        """Write `rows` as they are, in one commit (or in the caller's `transaction`); each
-        `running` one counts one more attempt."""
-        db, now = self._open(), time.time()
-        with contextlib.nullcontext() if db.in_transaction else self.transaction():
+        """Write `rows` as they are, in one commit; each `running` one counts one more
+        attempt."""
+        now = time.time()
+        with self.transaction() as db:
             db.executemany(_PUT, [
                 (r.dest, r.source, r.state, r.size, r.etag, r.version_id,
                  *(r.pre or (None, None)), r.error, r.error_kind, int(r.state == "running"), now)
                 for r in rows
             ])  # fmt: skip
+
+
+def _failed(path: str, exc: sqlite3.Error | OSError) -> CheckpointError:
+    """The journal at `path` failed with `exc` (see "A journal that fails" above)."""
+    what = f"could not be written ({exc.strerror if isinstance(exc, OSError) else exc})"
+    full = "full" in what or getattr(exc, "errno", None) in (errno.ENOSPC, errno.EDQUOT)
+    todo = (f"{'free space on its disk' if full else 'fix that'}, then run the same command "
+            "again: it resumes, and the objects already done are not fetched again")  # fmt: skip
+    if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError):
+        what = f"is unusable ({exc})"
+        todo = "delete it to start the batch over (finished files are then checked again)"
+    return CheckpointError(f"the batch journal {path} {what}; {todo}", dest=os.path.dirname(path))

@@ -15,7 +15,6 @@ is replaced by the object, as one that appears after any skip check would be).""
 
 from __future__ import annotations
 
-import contextlib
 import os
 
 from .._models import ObjectMeta
@@ -24,13 +23,7 @@ from ._batch_journal import Journal, Row
 from ._batch_models import ObjectResult
 from ._batch_sources import Planned
 
-__all__ = [
-    "classify",
-    "committed_before_crash",
-    "same_etag",
-    "skip_after_head",
-    "unchanged",
-]
+__all__ = ["classify", "committed_before_crash", "same_etag", "skip_after_head", "unchanged"]
 
 
 def same_etag(a: str | None, b: str | None) -> bool:
@@ -81,32 +74,34 @@ def classify(
     directories' listings (kept by the caller from one call to the next)."""
     todo: list[Planned] = []
     skipped: list[ObjectResult] = []
+    learnt: list[Row] = []  # journaled in one commit at the end
     write = journal.writable  # not in a dry run
-    with journal.transaction() if write else contextlib.nullcontext():
-        for p in planned:
-            there = names.names(p.rel) if names is not None else None
-            if there is not None and p.rel.rpartition("/")[2] not in there:
-                todo.append(p)  # nothing there: no rule can skip it
-                continue
-            row, dest = rows.get(p.rel), os.path.join(root, p.rel)
-            if unchanged(row, p.source, p.size, p.etag, dest):
-                # a worker's lock names the last object it fetched until the run ends: one
-                # killed before then left it beside an object journaled done
-                lock = os.path.basename(Paths.beside(dest).lock)
-                if write and there is not None and lock in there:
-                    drop_stale_lock(root, p.rel)
-            elif committed_before_crash(row, p, dest) or up_to_date(
-                dest, size=p.size, last_modified=p.last_modified
-            ):
-                assert p.size is not None
-                if write:
-                    journal.put([Row(dest=p.rel, source=p.source, state="done", size=p.size,
-                                     etag=p.etag, version_id=p.version_id)])  # fmt: skip
-                    drop_stale_lock(root, p.rel)
-            else:
-                todo.append(p)
-                continue
-            skipped.append(
-                ObjectResult(source=p.source, path=dest, status="skipped", size=p.size, etag=p.etag)
-            )
+    for p in planned:
+        there = names.names(p.rel) if names is not None else None
+        if there is not None and p.rel.rpartition("/")[2] not in there:
+            todo.append(p)  # nothing there: no rule can skip it
+            continue
+        row, dest = rows.get(p.rel), os.path.join(root, p.rel)
+        if unchanged(row, p.source, p.size, p.etag, dest):
+            # a worker's lock names the last object it fetched until the run ends: one
+            # killed before then left it beside an object journaled done
+            lock = os.path.basename(Paths.beside(dest).lock)
+            if write and there is not None and lock in there:
+                drop_stale_lock(root, p.rel)
+        elif committed_before_crash(row, p, dest) or up_to_date(
+            dest, size=p.size, last_modified=p.last_modified
+        ):
+            assert p.size is not None
+            if write:
+                learnt.append(Row(dest=p.rel, source=p.source, state="done", size=p.size,
+                                  etag=p.etag, version_id=p.version_id))  # fmt: skip
+                drop_stale_lock(root, p.rel)
+        else:
+            todo.append(p)
+            continue
+        skipped.append(
+            ObjectResult(source=p.source, path=dest, status="skipped", size=p.size, etag=p.etag)
+        )
+    if learnt:
+        journal.put(learnt)
     return todo, skipped
