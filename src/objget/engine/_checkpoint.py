@@ -216,8 +216,12 @@ class DestLock:
             except FileNotFoundError:
                 same = False
             if same:
-                os.ftruncate(fd, 0)
-                os.write(fd, f"{os.getpid()}\n".encode())
+                try:
+                    os.ftruncate(fd, 0)
+                    os.write(fd, f"{os.getpid()}\n".encode())
+                except OSError as exc:  # a full disk: say which file, and let go of it
+                    os.close(fd)
+                    raise OSError(exc.errno, exc.strerror, self._path) from exc
                 self._fd, self._ino = fd, ino
                 return
             os.close(fd)
