@@ -100,6 +100,10 @@ class StreamController:
         self._reason = "pinned" if self._phase is _Phase.PINNED else "start"
         self._opening = (now, 0)  # (time of the observation before the first bytes, bytes)
         self._per_stream = float("inf")  # bytes/s of one stream in the last window (unknown)
+        self._load: float | None = None  # cores busy in the last window (CPU time not fed)
+        self._demand = 0.0  # most cores one stream kept busy in a window of this climb/probe
+        self._cost: float | None = None  # CPU seconds per byte in the last window
+        self._base_cost: float | None = None  # ... at the count a climb or probe started from
 
     @property
     def target(self) -> int:
@@ -122,15 +126,20 @@ class StreamController:
         """Why the count was last set (for debug logs)."""
         return self._reason
 
-    def observe(self, now: float, total_bytes: int) -> int:
-        """Feed the cumulative bytes written so far (monotonic) at time `now`; return the
-        number of streams that should run from now on (between min and max)."""
+    def observe(self, now: float, total_bytes: int, cpu: float | None = None) -> int:
+        """Feed the cumulative bytes written so far (monotonic) at time `now`, and the
+        process's CPU seconds so far when known; return the number of streams that should
+        run from now on (between min and max)."""
         if self._phase is _Phase.PINNED:
             return self._target
         if self._opening[1] <= 0:  # the first bytes came since the last observation
             self._opening = (self._opening[0] if total_bytes > 0 else now, total_bytes)
-        rate = self._meter.feed(now, total_bytes)
-        if rate is None and self._phase is _Phase.CLIMB and self._base is None:
+        rate = self._meter.feed(now, total_bytes, cpu)
+        if rate is not None:
+            load = self._meter.load if self._s.cores > 0 else None
+            self._load, self._cost = load, None if load is None else load / rate
+            self._demand = max(self._demand, 0.0 if load is None else load / self._target)
+        elif self._phase is _Phase.CLIMB and self._base is None:
             rate = self._slow_so_far(now)
         if rate is not None:
             self._per_stream = rate / self._target
@@ -169,6 +178,8 @@ class StreamController:
             self._watch(now, rate)
         elif phase is _Phase.PROBE and len(self._rates) >= 2:
             self._judge_probe(now, sum(self._rates) / 2)
+        elif phase is _Phase.PROBE and self._up and self._costlier(rate, self._ref):
+            self._judge_probe(now, rate)
 
     def _slow_so_far(self, now: float) -> float | None:
         """The rate of the open window at the first count once it is `first_look` long, if
@@ -191,9 +202,10 @@ class StreamController:
         n, s = self._target, self._s
         if rate / n < s.slow_stream and len(self._rates) < 2:
             self._base = self._unsure = (n, rate)
+            self._base_cost = self._cost
             self._step_up(now, "first window, slow streams", s.leap)
         elif len(self._rates) >= 2:
-            self._base = (n, rate)
+            self._base, self._base_cost = (n, rate), self._cost
             self._step_up(now, "first window", s.leap if rate / n < s.fast_stream else 2)
 
     def _as_good(self) -> bool | None:
@@ -216,11 +228,14 @@ class StreamController:
         better = base_rate * (1 + self._s.gain)
         clear = base_rate * (1 + 2 * self._s.gain)
         if len(rates) < 2 and not (rates[0] > clear and n < self._s.max_streams):
+            if self._costlier(rates[0], base_rate):
+                self._end_climb(now, rates[0])  # no gain for more CPU per byte: no 2nd look
             return
         mean = sum(rates) / len(rates)
         if mean > better:
             linear = mean >= base_rate * n / self._base[0] * (1 - self._s.tolerance)
             self._lower, self._base = self._base, (n, mean)
+            self._base_cost = self._cost
             self._step_up(
                 now, f"{n} streams gained {mean / base_rate - 1:+.0%}", 4 if linear else 2
             )
@@ -244,17 +259,42 @@ class StreamController:
         on its reads)."""
         return self._s.min_reads * math.sqrt(n - 1) * self._s.read_size
 
+    def _costlier(self, rate: float, ref: float) -> bool:
+        """One window at more streams shows no gain on `ref` (the rate at fewer) and costs
+        more CPU per byte than there: a CPU-bound path, where more streams only contend."""
+        cost, base, gain = self._cost, self._base_cost, self._s.gain
+        if cost is None or not base:
+            return False
+        return rate <= ref * (1 + gain) < ref * cost / base
+
+    def _fed(self) -> int:
+        """The most streams the cores can feed: as many as keep them busy if each one takes
+        the most cores one stream took in a window of this climb (the fewest streams, most
+        often: more streams share the cores when CPU-bound; others' load only lowers it)."""
+        s = self._s
+        if self._demand <= 0:
+            return s.max_streams
+        return max(1, int(s.cores / self._demand * (1 + s.gain)))
+
     def _step_up(self, now: float, why: str, factor: int = 2) -> None:
         n = self._target
+        fed = self._fed()
         if n >= self._s.max_streams:
             self._end_climb(now)
+        elif fed <= n:  # the cores are busy: more streams could only contend for them
+            self._reason = f"climb stops at {n}: {self._load:.2f} of {self._s.cores:g} cores busy"
+            self._end_climb(now, cpu_bound=True)
         else:
-            up = min(factor * n, self._s.max_streams)
-            self._move(now, up, _Phase.CLIMB, f"climb {n}->{up}: {why}")
+            up = min(factor * n, self._s.max_streams, fed)
+            load = "" if self._load is None else f", {self._load:.2f} cores busy"
+            self._move(now, up, _Phase.CLIMB, f"climb {n}->{up}: {why}{load}")
 
-    def _end_climb(self, now: float, no_better: float | None = None) -> None:
+    def _end_climb(
+        self, now: float, no_better: float | None = None, *, cpu_bound: bool = False
+    ) -> None:
         """Doubling stopped helping (`no_better`: the rate one step above the best) or hit
-        the ceiling: find the smallest count that is as good as the best."""
+        the ceiling (or the count the cores can feed: `cpu_bound`, the step below was
+        measured slower): find the smallest count that is as good as the best."""
         assert self._base is not None
         best, best_rate = self._base
         lower, self._base, self._lower = self._lower, None, None
@@ -275,7 +315,7 @@ class StreamController:
         elif linear:
             self._hold(now, best, None, f"hold {best}: the last step scaled linearly")
         else:
-            self._search(now, low, best, best_rate, lo_seen=False)
+            self._search(now, low, best, best_rate, lo_seen=cpu_bound)
 
     def _descend(self, now: float, good: int, ref: float) -> None:
         """`good` streams are as good as the best; try half as many."""
@@ -329,9 +369,11 @@ class StreamController:
 
     def _probe(self, now: float, *, up: bool, ref: float, then_other: bool) -> None:
         if self._phase is not _Phase.PROBE:
-            self._home = self._target
+            self._home, self._base_cost = self._target, self._cost
+            self._demand = (self._load or 0.0) / self._target  # the path may have changed
         home, s = self._home, self._s
-        cand = min(2 * home, s.max_streams) if up else max(home // 2, s.min_streams)
+        up_to = min(2 * home, s.max_streams, self._fed())
+        cand = up_to if up else max(home // 2, s.min_streams)
         self._up, self._ref, self._then_other = up, ref, then_other
         if cand == home:
             if then_other:

@@ -1,14 +1,25 @@
-"""PURE: the tuning of the stream controller (`_concurrency.StreamController`).
+"""The tuning of the stream controller (`_concurrency.StreamController`), pure values, and
+the one fact about this machine it uses: how many CPU cores this process may run on.
 
 >>> ControllerSettings.fixed(4).max_streams
 4
+>>> usable_cores() >= 1
+True
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
 
-__all__ = ["ControllerSettings"]
+__all__ = ["ControllerSettings", "usable_cores"]
+
+
+def usable_cores() -> int:
+    """The CPU cores this process may run on (its affinity mask where the OS has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0)) or 1
+    return os.cpu_count() or 1
 
 
 # eq=False: nothing compares these by value (identity), so no __eq__/__hash__ is built at import
@@ -21,6 +32,13 @@ class ControllerSettings:
     second window, under `slow_stream` in the first `first_look` seconds) leap x`leap` at
     once: on a per-flow-capped path more streams cost no more CPU per byte, and each step
     waited for is transfer lost. Times are seconds, rates bytes/s per stream.
+
+    `cores`: the CPU cores this process may use (by default this machine's, for this
+    process; 0: ignore CPU time). With it, and the process's CPU time fed with each
+    observation, the count never climbs past what the cores can feed
+    (streams that each keep a core busy, as TLS on loopback does, cannot go faster in
+    numbers than the cores), and a step up that costs more CPU per byte without a gain is
+    turned back after one window.
     """
 
     min_streams: int = 1
@@ -43,6 +61,7 @@ class ControllerSettings:
     smoothing: float = 0.3  # EWMA weight of a new window while holding
     probe_interval: float = 4.0  # first re-probe upwards this long after a hold begins
     max_probe_interval: float = 30.0  # the interval doubles up to this while probes fail
+    cores: float = field(default_factory=lambda: float(usable_cores()))  # 0: CPU not used
 
     def __post_init__(self) -> None:
         if self.min_streams < 1:
@@ -63,6 +82,8 @@ class ControllerSettings:
             raise ValueError("smoothing must be in (0, 1]")
         if not 0 < self.probe_interval <= self.max_probe_interval:
             raise ValueError("probe_interval must be positive and at most max_probe_interval")
+        if self.cores < 0:
+            raise ValueError("cores must be >= 0 (0: unknown)")
 
     @classmethod
     def fixed(cls, n: int) -> ControllerSettings:

@@ -146,7 +146,7 @@ class Engine:
                     raise self._error
                 now = self._clock()
                 fetched = self._sched.fetched
-                target = ctl.observe(now, fetched)
+                target = ctl.observe(now, fetched, time.process_time())
                 self._sched.slow_streams = ctl.slow_streams  # shorter parts on a capped path
                 if target != self._target:
                     log.debug("streams %d -> %d: %s", self._target, target, ctl.reason)
