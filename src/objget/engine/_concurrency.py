@@ -1,7 +1,7 @@
 """PURE: how many parallel streams to run, decided from the measured aggregate byte rate.
 
-No threads, sockets or clocks: the engine feeds `observe(now, total_bytes)` a few times a
-second and runs the returned number of streams. The rule is hill climbing:
+No threads, sockets or clocks: the engine feeds `observe(now, total_bytes, cpu_seconds)` a
+few times a second and runs the returned number of streams. The rule is hill climbing:
 
 - **Measure.** After every change of the count, `settle` seconds are ignored (new connections
   open, retiring streams finish a read). A window then lasts at least `window` seconds and
@@ -38,6 +38,10 @@ second and runs the returned number of streams. The rule is hill climbing:
   for two windows and climb on if it helped by `gain`. If the rate moves by
   more than `change` for two windows in a row the path changed: probe at once, downwards
   first when it fell (halve while as good, then bisect), upwards first when it rose.
+- **CPU.** With the process's CPU time, the count never climbs past `cores` over the most
+  cores one stream kept busy in a window of this climb (TLS on loopback: a core each, so two
+  cores feed two streams; noise cannot carry the count to 32), and a step up (or up-probe)
+  whose first window shows no gain and more CPU per byte is turned back at once.
 - **Pinned.** With `min_streams == max_streams` (see `ControllerSettings.fixed`) nothing is
   measured and the count never changes.
 """
@@ -282,19 +286,17 @@ class StreamController:
         if n >= self._s.max_streams:
             self._end_climb(now)
         elif fed <= n:  # the cores are busy: more streams could only contend for them
-            self._reason = f"climb stops at {n}: {self._load:.2f} of {self._s.cores:g} cores busy"
-            self._end_climb(now, cpu_bound=True)
+            self._reason = f"climb stops at {n}: a stream keeps {self._demand:.2f} cores busy"
+            self._end_climb(now, cpu=True)
         else:
             up = min(factor * n, self._s.max_streams, fed)
             load = "" if self._load is None else f", {self._load:.2f} cores busy"
             self._move(now, up, _Phase.CLIMB, f"climb {n}->{up}: {why}{load}")
 
-    def _end_climb(
-        self, now: float, no_better: float | None = None, *, cpu_bound: bool = False
-    ) -> None:
+    def _end_climb(self, now: float, no_better: float | None = None, *, cpu: bool = False) -> None:
         """Doubling stopped helping (`no_better`: the rate one step above the best) or hit
-        the ceiling (or the count the cores can feed: `cpu_bound`, the step below was
-        measured slower): find the smallest count that is as good as the best."""
+        the ceiling (or what the cores can feed, `cpu`: the step below was measured slower):
+        find the smallest count that is as good as the best."""
         assert self._base is not None
         best, best_rate = self._base
         lower, self._base, self._lower = self._lower, None, None
@@ -315,7 +317,7 @@ class StreamController:
         elif linear:
             self._hold(now, best, None, f"hold {best}: the last step scaled linearly")
         else:
-            self._search(now, low, best, best_rate, lo_seen=cpu_bound)
+            self._search(now, low, best, best_rate, lo_seen=cpu)
 
     def _descend(self, now: float, good: int, ref: float) -> None:
         """`good` streams are as good as the best; try half as many."""
