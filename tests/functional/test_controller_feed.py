@@ -1,13 +1,13 @@
 """The engine feeds the stream controller the process's CPU time with each observation, and
 the controller knows the cores this process may use (issue 16, HTTPS: a CPU-bound path)."""
 
+import os
 import random
 import time
 
 import objget
 from objget.engine import _engine
 from objget.engine._concurrency import StreamController
-from objget.engine._controller_settings import usable_cores
 from objget.testing import MemoryBackend, no_wait_retry
 
 MiB = 1024 * 1024
@@ -32,7 +32,7 @@ def test_every_observation_carries_the_process_cpu_time(tmp_path, monkeypatch):
     with objget.Downloader(config=cfg) as dl:
         dl.download_object(MemoryBackend({"k": data}), "k", tmp_path / "out")
     assert (tmp_path / "out").read_bytes() == data
-    assert cores == [usable_cores()]
+    assert cores == [getattr(os, "process_cpu_count", os.cpu_count)()]
     assert seen
     fed = [cpu for cpu, _ in seen]
     assert all(cpu is not None and 0 < cpu <= after for cpu, after in seen)

@@ -11,7 +11,6 @@ from collections.abc import Callable
 import pytest
 
 from objget.engine._concurrency import ControllerSettings, StreamController
-from objget.engine._controller_settings import usable_cores
 from objget.engine._meter import RateMeter
 
 MB = 1_000_000
@@ -154,10 +153,12 @@ def test_unknown_cores_ignore_cpu_time():
 
 
 # --- settings and the meter ------------------------------------------------------------
-def test_cores_default_to_this_process_and_cannot_be_negative():
-    assert ControllerSettings().cores == usable_cores() >= 1
+def test_cores_are_unknown_by_default_and_cannot_be_negative():
+    assert ControllerSettings().cores == 0  # the engine passes them; a batch's count has none
     with pytest.raises(ValueError):
         ControllerSettings(cores=-1)
+    with pytest.raises(ValueError):
+        ControllerSettings(fast_look=1e6)  # under fast_stream
 
 
 def test_the_meter_reports_the_load_of_the_window_that_closed():

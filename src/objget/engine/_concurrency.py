@@ -12,13 +12,12 @@ few times a second and runs the returned number of streams. The rule is hill cli
 - **First step.** The first window includes start-up (a store's slow first reads, TLS,
   TCP slow start), so a second one decides: x`leap` when each stream moves less than
   `fast_stream` (a per-flow capped path, where each step waited for is transfer lost), else
-  x2. Streams under `slow_stream` each leap at once when the first window is `first_look`
-  long (`quiet_look` if nothing came after its first bytes: SeaweedFS may stall ~0.2 s after
-  its first MiBs), judged with the bytes it opened on (nginx `limit_rate` sends a lump, then
-  nothing for a while: slow; a stall after a lump of a few MiB: not slow). If the
-  streams at the top move more than half `slow_stream` each when the climb ends, that window
-  may have been a slow start (or a stall) on a path one stream fills, so the count goes back
-  to where it leapt from at once and the search goes on from there. (Not when still slow:
+  x2. A first look of `first_look` seconds decides at once when it is clear
+  (`_meter.first_look`): streams under `slow_stream` each leap, streams steadily over
+  `fast_look` each (loopback, a LAN) double. If the streams at the top move more than half
+  `slow_stream` each when the climb ends, that window may have been a slow start (or a
+  stall) on a path one stream fills, so the count goes back to where it leapt from at once
+  and the search goes on from there. (Not when still slow:
   fewer streams on a capped path only lose rate, and a server that lets a request catch up
   on its allowance, as nginx's does, makes fewer look as good.)
 - **Climb.** Then double the count (x4 after a step that scaled linearly) while the rate
@@ -52,7 +51,7 @@ import enum
 import math
 
 from ._controller_settings import ControllerSettings
-from ._meter import RateMeter
+from ._meter import RateMeter, first_look
 
 __all__ = ["ControllerSettings", "StreamController"]
 
@@ -108,6 +107,7 @@ class StreamController:
         self._demand = 0.0  # most cores one stream kept busy in a window of this climb/probe
         self._cost: float | None = None  # CPU seconds per byte in the last window
         self._base_cost: float | None = None  # ... at the count a climb or probe started from
+        self._fast = False  # the first look showed fast streams (`_meter.first_look`)
 
     @property
     def target(self) -> int:
@@ -138,14 +138,17 @@ class StreamController:
             return self._target
         if self._opening[1] <= 0:  # the first bytes came since the last observation
             self._opening = (self._opening[0] if total_bytes > 0 else now, total_bytes)
-        rate = self._meter.feed(now, total_bytes, cpu)
+        rate, load = self._meter.feed(now, total_bytes, cpu), self._meter.load
+        if rate is None and self._phase is _Phase.CLIMB and self._base is None:
+            seen = self._meter.peek(now)
+            look = first_look(self._s, self._target, seen, opening=self._opening, now=now,
+                              windows=len(self._rates))  # fmt: skip
+            rate, load = (None, None) if look is None else look[1:]
+            self._fast = look is not None and look[0] == "fast"
         if rate is not None:
-            load = self._meter.load if self._s.cores > 0 else None
+            load = load if self._s.cores > 0 else None
             self._load, self._cost = load, None if load is None else load / rate
             self._demand = max(self._demand, 0.0 if load is None else load / self._target)
-        elif self._phase is _Phase.CLIMB and self._base is None:
-            rate = self._slow_so_far(now)
-        if rate is not None:
             self._per_stream = rate / self._target
             self._rates.append(rate)
             del self._rates[:-2]
@@ -185,32 +188,20 @@ class StreamController:
         elif phase is _Phase.PROBE and self._up and self._costlier(rate, self._ref):
             self._judge_probe(now, rate)
 
-    def _slow_so_far(self, now: float) -> float | None:
-        """The rate of the open window at the first count once it is `first_look` long, if
-        its streams are under `slow_stream` each (the first window judged with the bytes it
-        opened on; silent after them: that rate): a capped path is clear without waiting."""
-        seen = self._meter.peek(now)
-        if seen is None or seen[0] < self._s.first_look:
-            return None
-        if seen[1] <= 0 and seen[0] < self._s.quiet_look:  # a store's stall looks the same
-            return None
-        since, opened = self._opening
-        judged = seen[1] / seen[0] if self._rates else (opened + seen[1]) / (now - since)
-        slow = 0 < judged < self._s.slow_stream * self._target
-        return (seen[1] / seen[0] if seen[1] > 0 else judged) if slow else None
-
     def _first_step(self, now: float, rate: float) -> None:
-        """The first window decides alone only when its streams are clearly slow (under
-        `slow_stream`): leap at once (`_end_climb` may check the leap). Otherwise a second
-        window decides: slow streams (under `fast_stream`) leap, fast ones double."""
+        """The first window (or look, `_meter.first_look`) decides alone only when streams are
+        clearly slow (under `slow_stream`): leap at once (`_end_climb` may check the leap),
+        or clearly fast (over `fast_look`): double. Otherwise a second window decides: slow
+        streams (under `fast_stream`) leap, fast ones double."""
         n, s = self._target, self._s
         if rate / n < s.slow_stream and len(self._rates) < 2:
             self._base = self._unsure = (n, rate)
             self._base_cost = self._cost
             self._step_up(now, "first window, slow streams", s.leap)
-        elif len(self._rates) >= 2:
+        elif len(self._rates) >= 2 or self._fast:
             self._base, self._base_cost = (n, rate), self._cost
-            self._step_up(now, "first window", s.leap if rate / n < s.fast_stream else 2)
+            why = "first look, fast streams" if self._fast else "first window"
+            self._step_up(now, why, s.leap if rate / n < s.fast_stream else 2)
 
     def _as_good(self) -> bool | None:
         """Is the current count as good as `_ref`? None: ask again after another window.

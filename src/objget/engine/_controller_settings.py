@@ -1,25 +1,14 @@
-"""The tuning of the stream controller (`_concurrency.StreamController`), pure values, and
-the one fact about this machine it uses: how many CPU cores this process may run on.
+"""PURE: the tuning of the stream controller (`_concurrency.StreamController`).
 
 >>> ControllerSettings.fixed(4).max_streams
 4
->>> usable_cores() >= 1
-True
 """
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-__all__ = ["ControllerSettings", "usable_cores"]
-
-
-def usable_cores() -> int:
-    """The CPU cores this process may run on (its affinity mask where the OS has one)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0)) or 1
-    return os.cpu_count() or 1
+__all__ = ["ControllerSettings"]
 
 
 # eq=False: nothing compares these by value (identity), so no __eq__/__hash__ is built at import
@@ -33,18 +22,18 @@ class ControllerSettings:
     once: on a per-flow-capped path more streams cost no more CPU per byte, and each step
     waited for is transfer lost. Times are seconds, rates bytes/s per stream.
 
-    `cores`: the CPU cores this process may use (by default this machine's, for this
-    process; 0: ignore CPU time). With it, and the process's CPU time fed with each
-    observation, the count never climbs past what the cores can feed
-    (streams that each keep a core busy, as TLS on loopback does, cannot go faster in
-    numbers than the cores), and a step up that costs more CPU per byte without a gain is
-    turned back after one window.
+    `cores`: the CPU cores this process may use (0: unknown; the engine passes them). With
+    it, and the process's CPU time fed with each observation, the count never climbs past
+    what the cores can feed (streams that each keep a core busy, as TLS on loopback does,
+    cannot go faster in numbers than the cores), and a step up that costs more CPU per byte
+    without a gain is turned back after one window.
     """
 
     min_streams: int = 1
     max_streams: int = 16  # the user's -j ceiling
     initial: int = 1  # clamped into [min_streams, max_streams]
     fast_stream: float = 50e6  # bytes/s per stream above which the first step is only x2
+    fast_look: float = 100e6  # bytes/s per stream in the first look that doubles at once
     slow_stream: float = 12e6  # bytes/s per stream under which the first window leaps at once
     leap: int = 32  # the first step's factor when streams are slower than that
     window: float = 0.3  # least length of one measurement window
@@ -61,7 +50,7 @@ class ControllerSettings:
     smoothing: float = 0.3  # EWMA weight of a new window while holding
     probe_interval: float = 4.0  # first re-probe upwards this long after a hold begins
     max_probe_interval: float = 30.0  # the interval doubles up to this while probes fail
-    cores: float = field(default_factory=lambda: float(usable_cores()))  # 0: CPU not used
+    cores: float = 0.0  # CPU cores this process may use; 0: unknown, CPU time not used
 
     def __post_init__(self) -> None:
         if self.min_streams < 1:
@@ -70,6 +59,8 @@ class ControllerSettings:
             raise ValueError("max_streams must be >= min_streams")
         if self.initial < 1 or self.leap < 2 or not 0 <= self.slow_stream <= self.fast_stream:
             raise ValueError("initial must be >= 1, leap >= 2, 0 <= slow_stream <= fast_stream")
+        if self.fast_look < self.fast_stream:
+            raise ValueError("fast_look must be >= fast_stream")
         if not 0 < self.window <= self.max_window:
             raise ValueError("window must be positive and at most max_window")
         if not 0 < self.first_look <= self.window <= self.hold_window <= self.max_window:
