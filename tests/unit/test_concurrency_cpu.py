@@ -75,8 +75,8 @@ def contended(t: float, n: int) -> float:
 # --- CPU-bound paths -----------------------------------------------------------------
 def test_a_step_up_on_a_cpu_bound_path_is_turned_back_after_one_window():
     """1 -> 2 gains nothing and costs 12% more CPU per byte: back to one stream after one
-    window at two (0.2 s settle + 0.3 s), not two windows (0.83 s at two streams without
-    the CPU time: over half of a 1 GiB download at 700 MB/s)."""
+    window at two (0.2 s settle + 0.3 s), not two windows (0.8 s at two streams without the
+    CPU time: over half of a 1 GiB download at 700 MB/s)."""
     points = run(engine(cores=2), tls_loopback, contended, duration=4)  # the probe: later
     assert time_above(points, 1) <= 0.6
     assert max(n for _, n, _ in points) == 2
@@ -126,6 +126,16 @@ def test_an_up_probe_on_a_cpu_bound_hold_is_turned_back_after_one_window():
     probes = [t for (t, n, _), (_, m, _) in zip(points, points[1:], strict=False) if n < m]
     assert len(probes) >= 3
     assert time_above(points, 1) <= 0.6 * len(probes)
+
+
+@pytest.mark.parametrize("feed", [True, False])
+def test_fast_steady_streams_double_at_the_first_look(feed):
+    """700 MB/s from the first byte, the count rising at every observation: the first step
+    comes 0.1 s after the first byte (it waited for two 0.3 s windows: half of a 1 GiB
+    download over TLS went by at one stream before two were tried)."""
+    points = run(engine(cores=2), tls_loopback, contended, duration=2, feed=feed)
+    first = next(t for t, n, _ in points if n == 2)
+    assert first <= 0.15
 
 
 # --- capped paths (little CPU per stream) climb as before ---------------------------
