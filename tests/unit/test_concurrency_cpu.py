@@ -31,9 +31,11 @@ def run(
     feed: bool = True,
     noise: float = 0.0,
     seed: int = 0,
+    startup: float = 0.0,
 ) -> list[tuple[float, int, str]]:
     """The engine's loop: an observation every 20 ms with the bytes and the process's CPU
-    seconds so far (`cost` per byte, plus 0.02 cores of bookkeeping). `noise` scales the
+    seconds so far (`cost` per byte, plus 0.02 cores of bookkeeping, plus `startup` CPU
+    seconds spread over the first 0.1 s: handshakes, the first checkpoint). `noise` scales the
     rate by U(1-noise, 1+noise) for stretches of 0.15-0.45 s (other processes on the
     cores, the server's own hiccups: not smoothed away inside one window)."""
     rng = random.Random(seed)
@@ -48,7 +50,7 @@ def run(
             next_noise = t + rng.uniform(0.15, 0.45)
         moved = rate(t, ctl.target) * factor * step
         total += moved
-        cpu += moved * cost(t, ctl.target) + 0.02 * step
+        cpu += moved * cost(t, ctl.target) + 0.02 * step + (startup * step / 0.1 if t < 0.1 else 0)
         if t >= next_obs:
             n = ctl.observe(t, int(total), cpu if feed else None)
             assert cfg.min_streams <= n <= cfg.max_streams
@@ -145,6 +147,16 @@ def test_a_capped_path_with_cpu_time_fed_still_leaps_to_the_ceiling():
     reached = next(t for t, n, _ in points if n == 32)
     assert reached <= 0.45
     assert min(n for t, n, _ in points if t >= reached) == 32
+
+
+def test_start_up_cpu_of_slow_streams_does_not_cap_the_leap():
+    """The first 0.1 s of a download also spend CPU on other things than bytes (TLS
+    handshakes, the first checkpoint: 30 ms here, 0.3 cores over the first look): slow
+    streams' CPU says nothing about the cores they need, so the leap still goes to 32."""
+    points = run(
+        engine(cores=2), lambda t, n: 4 * MiB * n, lambda t, n: 1.3e-9, duration=4, startup=0.03
+    )
+    assert max(n for _, n, _ in points) == 32
 
 
 def test_a_cpu_bound_path_that_turns_into_a_capped_one_climbs():

@@ -148,8 +148,9 @@ class StreamController:
         if rate is not None:
             load = load if self._s.cores > 0 else None
             self._load, self._cost = load, None if load is None else load / rate
-            self._demand = max(self._demand, 0.0 if load is None else load / self._target)
             self._per_stream = rate / self._target
+            if load is not None and self._per_stream >= self._s.slow_stream:  # (slow ones:
+                self._demand = max(self._demand, load / self._target)  # start-up, not bytes)
             self._rates.append(rate)
             del self._rates[:-2]
             self._decide(now, rate)
