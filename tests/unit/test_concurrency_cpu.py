@@ -78,7 +78,7 @@ def contended(t: float, n: int) -> float:
 def test_a_step_up_on_a_cpu_bound_path_is_turned_back_after_one_window():
     """1 -> 2 gains nothing and costs 12% more CPU per byte: back to one stream after one
     window at two (0.2 s settle + 0.3 s), not two windows (0.8 s at two streams without the
-    CPU time: over half of a 1 GiB download at 700 MB/s)."""
+    CPU time: most of what is left of a 1 GiB download at 700 MB/s)."""
     points = run(engine(cores=2), tls_loopback, contended, duration=4)  # the probe: later
     assert time_above(points, 1) <= 0.6
     assert max(n for _, n, _ in points) == 2
@@ -130,14 +130,21 @@ def test_an_up_probe_on_a_cpu_bound_hold_is_turned_back_after_one_window():
     assert time_above(points, 1) <= 0.6 * len(probes)
 
 
+def test_fast_streams_that_leave_the_cpu_idle_double_at_the_first_look():
+    """700 MB/s from the first byte at 0.3 ns of CPU per byte (0.2 cores: plain HTTP from a
+    fast LAN server, the count rising at every observation): the first step comes 0.1 s
+    after the first byte (it waited for two 0.3 s windows)."""
+    points = run(engine(cores=2), tls_loopback, lambda t, n: 0.3e-9, duration=2)
+    assert next(t for t, n, _ in points if n == 2) <= 0.15
+
+
 @pytest.mark.parametrize("feed", [True, False])
-def test_fast_steady_streams_double_at_the_first_look(feed):
-    """700 MB/s from the first byte, the count rising at every observation: the first step
-    comes 0.1 s after the first byte (it waited for two 0.3 s windows: half of a 1 GiB
-    download over TLS went by at one stream before two were tried)."""
+def test_fast_streams_that_keep_a_core_busy_wait_for_the_windows(feed):
+    """The same rate over TLS on loopback (a core per stream), or with no CPU time: a second
+    stream can only contend for the cores, so it is tried only after two windows, as before
+    (a download of a few hundred MiB ends before it)."""
     points = run(engine(cores=2), tls_loopback, contended, duration=2, feed=feed)
-    first = next(t for t, n, _ in points if n == 2)
-    assert first <= 0.15
+    assert next(t for t, n, _ in points if n == 2) >= 0.55
 
 
 # --- capped paths (little CPU per stream) climb as before ---------------------------
@@ -181,6 +188,8 @@ def test_cores_are_unknown_by_default_and_cannot_be_negative():
         ControllerSettings(cores=-1)
     with pytest.raises(ValueError):
         ControllerSettings(fast_look=1e6)  # under fast_stream
+    with pytest.raises(ValueError):
+        ControllerSettings(idle_look=-1)
 
 
 def test_the_meter_reports_the_load_of_the_window_that_closed():

@@ -14,10 +14,10 @@ few times a second and runs the returned number of streams. The rule is hill cli
   `fast_stream` (a per-flow capped path, where each step waited for is transfer lost), else
   x2. A first look of `first_look` seconds decides at once when it is clear
   (`_meter.first_look`): streams under `slow_stream` each leap, streams steadily over
-  `fast_look` each (loopback, a LAN) double. If the streams at the top move more than half
-  `slow_stream` each when the climb ends, that window may have been a slow start (or a
-  stall) on a path one stream fills, so the count goes back to where it leapt from at once
-  and the search goes on from there. (Not when still slow:
+  `fast_look` each that leave the CPU mostly idle (a LAN) double. If the streams at the
+  top move more than half `slow_stream` each when the climb ends, that window may have
+  been a slow start (or a stall) on a path one stream fills, so the count goes back to
+  where it leapt from at once and the search goes on from there. (Not when still slow:
   fewer streams on a capped path only lose rate, and a server that lets a request catch up
   on its allowance, as nginx's does, makes fewer look as good.)
 - **Climb.** Then double the count (x4 after a step that scaled linearly) while the rate

@@ -33,7 +33,8 @@ class ControllerSettings:
     max_streams: int = 16  # the user's -j ceiling
     initial: int = 1  # clamped into [min_streams, max_streams]
     fast_stream: float = 50e6  # bytes/s per stream above which the first step is only x2
-    fast_look: float = 100e6  # bytes/s per stream in the first look that doubles at once
+    fast_look: float = 100e6  # bytes/s per stream in the first look that doubles at once...
+    idle_look: float = 0.5  # ... if each keeps fewer cores busy (more: CPU-bound, wait)
     slow_stream: float = 12e6  # bytes/s per stream under which the first window leaps at once
     leap: int = 32  # the first step's factor when streams are slower than that
     window: float = 0.3  # least length of one measurement window
@@ -59,8 +60,8 @@ class ControllerSettings:
             raise ValueError("max_streams must be >= min_streams")
         if self.initial < 1 or self.leap < 2 or not 0 <= self.slow_stream <= self.fast_stream:
             raise ValueError("initial must be >= 1, leap >= 2, 0 <= slow_stream <= fast_stream")
-        if self.fast_look < self.fast_stream:
-            raise ValueError("fast_look must be >= fast_stream")
+        if self.fast_look < self.fast_stream or self.idle_look < 0:
+            raise ValueError("fast_look must be >= fast_stream, idle_look >= 0")
         if not 0 < self.window <= self.max_window:
             raise ValueError("window must be positive and at most max_window")
         if not 0 < self.first_look <= self.window <= self.hold_window <= self.max_window:

@@ -16,11 +16,14 @@ transfer lost, or time at a count that is about to change):
   seconds (`quiet_look` if nothing came after the first bytes: SeaweedFS may stall ~0.2 s
   after its first MiBs), judged with the bytes the look opened on (nginx `limit_rate` sends
   a lump, then nothing for a while: slow; a stall after a lump of a few MiB: not slow).
-- **Fast streams** (over `fast_look` each) after `first_look` seconds in which the count
-  rose at every observation: loopback or a LAN, where the first step is x2 whatever comes
-  next (TCP slow start and TLS on a long path never move that much in their first tenth of
-  a second). A look with a silence in it (a store's stall after its first MiBs) is no base
-  to compare more streams with: the windows decide then.
+- **Fast streams** (over `fast_look` each) that each keep under `idle_look` cores busy,
+  after `first_look` seconds in which the count rose at every observation: a fast path
+  (loopback, a LAN) that leaves the CPU mostly idle, where the first step is x2 whatever
+  comes next (TCP slow start and TLS on a long path never move that much in their first
+  tenth of a second). Not when CPU-bound (TLS on loopback keeps a core busy per stream:
+  more streams only contend, and the windows decide as before), nor without CPU time, nor
+  after a silence (a store's stall after its first MiBs is no base to compare more
+  streams with).
 
 >>> m = RateMeter(window=0.3, max_window=10.0, now=0.0)
 >>> m.feed(0.1, 1000), m.feed(0.2, 1000), m.feed(0.5, 4000)
@@ -32,8 +35,9 @@ transfer lost, or time at a count that is about to change):
 (None, 8000.0, 1.0)
 >>> from objget.engine._controller_settings import ControllerSettings
 >>> s = ControllerSettings()
+>>> first_look(s, 1, (0.125, 50_000_000, 0.025, True), opening=(0.0, 0), now=0.1, windows=0)
+('fast', 400000000.0, 0.2)
 >>> first_look(s, 1, (0.125, 50_000_000, 0.1, True), opening=(0.0, 0), now=0.1, windows=0)
-('fast', 400000000.0, 0.8)
 >>> first_look(s, 1, (0.1, 400_000, None, True), opening=(0.0, 0), now=0.1, windows=0)
 ('slow', 4000000.0, None)
 """
@@ -128,7 +132,8 @@ def first_look(
         return None
     seconds, moved, cpu, steady = seen
     load = None if cpu is None else cpu / seconds
-    if steady and moved / seconds > s.fast_look * n:
+    idle = load is not None and load < s.idle_look * n
+    if steady and idle and moved / seconds > s.fast_look * n:
         return "fast", moved / seconds, load
     if moved <= 0 and seconds < s.quiet_look:  # a store's stall looks the same
         return None
