@@ -364,7 +364,8 @@ class StreamController:
     def _probe(self, now: float, *, up: bool, ref: float, then_other: bool) -> None:
         if self._phase is not _Phase.PROBE:
             self._home, self._base_cost = self._target, self._cost
-            self._demand = (self._load or 0.0) / self._target  # the path may have changed
+            load, busy = self._load or 0.0, self._per_stream >= self._s.slow_stream
+            self._demand = load / self._target if busy else 0.0  # the path may have changed
         home, s = self._home, self._s
         up_to = min(2 * home, s.max_streams, self._fed())
         cand = up_to if up else max(home // 2, s.min_streams)
