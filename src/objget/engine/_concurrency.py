@@ -256,12 +256,13 @@ class StreamController:
         return self._s.min_reads * math.sqrt(n - 1) * self._s.read_size
 
     def _costlier(self, rate: float, ref: float) -> bool:
-        """One window at more streams shows no gain on `ref` (the rate at fewer) and costs
-        more CPU per byte than there: a CPU-bound path, where more streams only contend."""
+        """One window at more streams moves less than half `gain` more than `ref` (the rate
+        at fewer) and costs `gain` more CPU per byte than there: a CPU-bound path, where
+        more streams only contend. (A gain near `gain` is left to the mean of two windows.)"""
         cost, base, gain = self._cost, self._base_cost, self._s.gain
         if cost is None or not base:
             return False
-        return rate <= ref * (1 + gain) < ref * cost / base
+        return rate < ref * (1 + gain / 2) and cost > base * (1 + gain)
 
     def _fed(self) -> int:
         """The most streams the cores can feed: as many as keep them busy if each one takes
