@@ -39,8 +39,9 @@ few times a second and runs the returned number of streams. The rule is hill cli
   first when it fell (halve while as good, then bisect), upwards first when it rose.
 - **CPU.** With the process's CPU time, the count never climbs past `cores` over the most
   cores one stream kept busy in a window of this climb (TLS on loopback: a core each, so two
-  cores feed two streams; noise cannot carry the count to 32), and a step up (or up-probe)
-  whose first window shows no gain and more CPU per byte is turned back at once.
+  cores feed two streams; noise cannot carry the count to 32; slow streams' windows do not
+  count), and a step up (or up-probe) whose first window gains under `gain`/2 for `gain`
+  more CPU per byte is turned back at once.
 - **Pinned.** With `min_streams == max_streams` (see `ControllerSettings.fixed`) nothing is
   measured and the count never changes.
 """
