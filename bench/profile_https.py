@@ -15,7 +15,8 @@ run of each objget mode with `py-spy record --format raw --threads` and sorts th
 where the time goes: the TLS read (OpenSSL decrypt + recv, GIL released), pwrite, GIL waits,
 Python frames on the byte path, request setup, checkpoint saves, the main loop, start-up.
 `--native` splits the TLS read further into libcrypto and the recv syscall. py-spy:
-`.venv/bin/pip install py-spy`.
+`.venv/bin/pip install py-spy`. `--trace` runs each objget mode once more under
+`bench.stream_trace`: when the stream controller changed the count, at what CPU, and why.
 
 The machine may be shared: read medians and ranges, and compare modes of the same run only.
 """
@@ -38,6 +39,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
+
+from bench import stream_trace  # noqa: E402
+from bench.model import parse_size  # noqa: E402
 
 MiB = 1024 * 1024
 TIME = "/usr/bin/time"
@@ -65,14 +69,6 @@ class Run:
     @property
     def cpu(self) -> float:
         return self.user + self.sys
-
-
-def parse_size(text: str) -> int:
-    units = {"K": 1024, "M": MiB, "G": 1024 * MiB}
-    text = text.strip().upper().removesuffix("IB").removesuffix("B")
-    if text and text[-1] in units:
-        return int(text[:-1]) * units[text[-1]]
-    return int(text)
 
 
 def modes_for(args: argparse.Namespace, ca: Path) -> list[Mode]:
@@ -124,6 +120,15 @@ def timed(mode: Mode, rep: int, url: str, dest: Path, size: int, work: Path) -> 
     flush = time.perf_counter() - started
     cleanup(dest)
     return Run(mode.name, rep, float(wall), float(user), float(sys_), int(rss), flush)
+
+
+def trace(mode: Mode, url: str, dest: Path) -> list[str]:
+    """The stream controller's changes in one run of `mode` (`bench.stream_trace`)."""
+    env = run_env(mode)
+    env["PYTHONPATH"] += os.pathsep + str(REPO)  # the tracer, beside the mode's objget
+    lines = stream_trace.run([*mode.argv[4:], url, str(dest)], env, mode.argv[0])
+    cleanup(dest)
+    return [ln.removeprefix("trace ") for ln in lines]
 
 
 def cleanup(dest: Path) -> None:
@@ -309,17 +314,15 @@ def main() -> None:
     ap.add_argument("--size", default="1G")
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--jobs", default="1,4", help="objget -j ceilings to add (comma list, or '')")
-    ap.add_argument(
-        "--variant",
-        action="append",
-        default=[],
-        metavar="NAME=PYTHONPATH[,ARG...]",
-        help="objget from another source tree, with extra arguments (e.g. old=../src,-j,1)",
-    )
+    ap.add_argument("--variant", action="append", default=[], metavar="NAME=PYTHONPATH[,ARG...]",
+                    help="objget from another source tree, with extra arguments (e.g. "
+                    "old=../src,-j,1)")  # fmt: skip
     ap.add_argument("--pyspy", action="store_true", help="profile each objget mode once")
     ap.add_argument("--native", action="store_true", help="py-spy --native as well")
     ap.add_argument("--svg", action="store_true", help="also write py-spy flame graphs (SVG)")
     ap.add_argument("--only-pyspy", action="store_true", help="skip the timed repetitions")
+    ap.add_argument("--trace", action="store_true", help="one traced run per objget mode: "
+                    "when the stream controller changed the count, and why")  # fmt: skip
     ap.add_argument("--workdir", type=Path, default=None)
     ap.add_argument(
         "--dest-dir",
@@ -366,6 +369,7 @@ def main() -> None:
                     print(f"rep {rep} {m.name:14} wall {r.wall:6.2f} s  cpu {r.cpu:5.2f} s "
                           f"(user {r.user:.2f} sys {r.sys:.2f})  sync {r.flush:5.2f} s  "
                           f"rss {r.rss_kib // 1024} MiB", flush=True)  # fmt: skip
+            traces = {m.name: trace(m, url, dest) for m in modes if m.objget and args.trace}
             profiles = []
             if args.pyspy or args.only_pyspy:
                 for m in modes:
@@ -374,10 +378,11 @@ def main() -> None:
                             profiles.append(pyspy(m, url, dest, out, native, args.svg))
                             print(render_profile(profiles[-1]), flush=True)
         table = report(runs, modes, size) if runs else ""
+        table += "".join(f"\n\ntrace {m}:\n" + "\n".join(t) for m, t in traces.items())
         print("\n" + table)
-        (out / "profile_https.json").write_text(
-            json.dumps({"runs": [asdict(r) for r in runs], "profiles": profiles}, indent=1)
-        )
+        rows = [asdict(r) for r in runs]
+        record = {"runs": rows, "profiles": profiles, "traces": traces}
+        (out / "profile_https.json").write_text(json.dumps(record, indent=1))
         (out / "profile_https.md").write_text(
             table + "\n\n" + "\n\n".join(render_profile(p) for p in profiles) + "\n"
         )

@@ -1,7 +1,7 @@
 """PURE: how many parallel streams to run, decided from the measured aggregate byte rate.
 
-No threads, sockets or clocks: the engine feeds `observe(now, total_bytes)` a few times a
-second and runs the returned number of streams. The rule is hill climbing:
+No threads, sockets or clocks: the engine feeds `observe(now, total_bytes, cpu_seconds)` a
+few times a second and runs the returned number of streams. The rule is hill climbing:
 
 - **Measure.** After every change of the count, `settle` seconds are ignored (new connections
   open, retiring streams finish a read). A window then lasts at least `window` seconds and
@@ -12,13 +12,12 @@ second and runs the returned number of streams. The rule is hill climbing:
 - **First step.** The first window includes start-up (a store's slow first reads, TLS,
   TCP slow start), so a second one decides: x`leap` when each stream moves less than
   `fast_stream` (a per-flow capped path, where each step waited for is transfer lost), else
-  x2. Streams under `slow_stream` each leap at once when the first window is `first_look`
-  long (`quiet_look` if nothing came after its first bytes: SeaweedFS may stall ~0.2 s after
-  its first MiBs), judged with the bytes it opened on (nginx `limit_rate` sends a lump, then
-  nothing for a while: slow; a stall after a lump of a few MiB: not slow). If the
-  streams at the top move more than half `slow_stream` each when the climb ends, that window
-  may have been a slow start (or a stall) on a path one stream fills, so the count goes back
-  to where it leapt from at once and the search goes on from there. (Not when still slow:
+  x2. A first look of `first_look` seconds decides at once when it is clear
+  (`_meter.first_look`): streams under `slow_stream` each leap, streams steadily over
+  `fast_look` each that leave the CPU mostly idle (a LAN) double. If the streams at the
+  top move more than half `slow_stream` each when the climb ends, that window may have
+  been a slow start (or a stall) on a path one stream fills, so the count goes back to
+  where it leapt from at once and the search goes on from there. (Not when still slow:
   fewer streams on a capped path only lose rate, and a server that lets a request catch up
   on its allowance, as nginx's does, makes fewer look as good.)
 - **Climb.** Then double the count (x4 after a step that scaled linearly) while the rate
@@ -38,6 +37,11 @@ second and runs the returned number of streams. The rule is hill climbing:
   for two windows and climb on if it helped by `gain`. If the rate moves by
   more than `change` for two windows in a row the path changed: probe at once, downwards
   first when it fell (halve while as good, then bisect), upwards first when it rose.
+- **CPU.** With the process's CPU time, the count never climbs past `cores` over the most
+  cores one stream kept busy in a window of this climb (TLS on loopback: a core each, so two
+  cores feed two streams; noise cannot carry the count to 32; slow streams' windows do not
+  count), and a step up (or up-probe) whose first window gains under `gain`/2 for `gain`
+  more CPU per byte is turned back at once.
 - **Pinned.** With `min_streams == max_streams` (see `ControllerSettings.fixed`) nothing is
   measured and the count never changes.
 """
@@ -48,7 +52,7 @@ import enum
 import math
 
 from ._controller_settings import ControllerSettings
-from ._meter import RateMeter
+from ._meter import RateMeter, first_look
 
 __all__ = ["ControllerSettings", "StreamController"]
 
@@ -100,6 +104,11 @@ class StreamController:
         self._reason = "pinned" if self._phase is _Phase.PINNED else "start"
         self._opening = (now, 0)  # (time of the observation before the first bytes, bytes)
         self._per_stream = float("inf")  # bytes/s of one stream in the last window (unknown)
+        self._load: float | None = None  # cores busy in the last window (CPU time not fed)
+        self._demand = 0.0  # most cores one stream kept busy in a window of this climb/probe
+        self._cost: float | None = None  # CPU seconds per byte in the last window
+        self._base_cost: float | None = None  # ... at the count a climb or probe started from
+        self._fast = False  # the first look showed fast streams (`_meter.first_look`)
 
     @property
     def target(self) -> int:
@@ -122,18 +131,27 @@ class StreamController:
         """Why the count was last set (for debug logs)."""
         return self._reason
 
-    def observe(self, now: float, total_bytes: int) -> int:
-        """Feed the cumulative bytes written so far (monotonic) at time `now`; return the
-        number of streams that should run from now on (between min and max)."""
+    def observe(self, now: float, total_bytes: int, cpu: float | None = None) -> int:
+        """Feed the cumulative bytes written so far (monotonic) at time `now`, and the
+        process's CPU seconds so far when known; return the number of streams that should
+        run from now on (between min and max)."""
         if self._phase is _Phase.PINNED:
             return self._target
         if self._opening[1] <= 0:  # the first bytes came since the last observation
             self._opening = (self._opening[0] if total_bytes > 0 else now, total_bytes)
-        rate = self._meter.feed(now, total_bytes)
+        rate, load = self._meter.feed(now, total_bytes, cpu), self._meter.load
         if rate is None and self._phase is _Phase.CLIMB and self._base is None:
-            rate = self._slow_so_far(now)
+            seen = self._meter.peek(now)
+            look = first_look(self._s, self._target, seen, opening=self._opening, now=now,
+                              windows=len(self._rates))  # fmt: skip
+            rate, load = (None, None) if look is None else look[1:]
+            self._fast = look is not None and look[0] == "fast"
         if rate is not None:
+            load = load if self._s.cores > 0 else None
+            self._load, self._cost = load, None if load is None else load / rate
             self._per_stream = rate / self._target
+            if load is not None and self._per_stream >= self._s.slow_stream:  # (slow ones:
+                self._demand = max(self._demand, load / self._target)  # start-up, not bytes)
             self._rates.append(rate)
             del self._rates[:-2]
             self._decide(now, rate)
@@ -169,32 +187,23 @@ class StreamController:
             self._watch(now, rate)
         elif phase is _Phase.PROBE and len(self._rates) >= 2:
             self._judge_probe(now, sum(self._rates) / 2)
-
-    def _slow_so_far(self, now: float) -> float | None:
-        """The rate of the open window at the first count once it is `first_look` long, if
-        its streams are under `slow_stream` each (the first window judged with the bytes it
-        opened on; silent after them: that rate): a capped path is clear without waiting."""
-        seen = self._meter.peek(now)
-        if seen is None or seen[0] < self._s.first_look:
-            return None
-        if seen[1] <= 0 and seen[0] < self._s.quiet_look:  # a store's stall looks the same
-            return None
-        since, opened = self._opening
-        judged = seen[1] / seen[0] if self._rates else (opened + seen[1]) / (now - since)
-        slow = 0 < judged < self._s.slow_stream * self._target
-        return (seen[1] / seen[0] if seen[1] > 0 else judged) if slow else None
+        elif phase is _Phase.PROBE and self._up and self._costlier(rate, self._ref):
+            self._judge_probe(now, rate)
 
     def _first_step(self, now: float, rate: float) -> None:
-        """The first window decides alone only when its streams are clearly slow (under
-        `slow_stream`): leap at once (`_end_climb` may check the leap). Otherwise a second
-        window decides: slow streams (under `fast_stream`) leap, fast ones double."""
+        """The first window (or look, `_meter.first_look`) decides alone only when streams are
+        clearly slow (under `slow_stream`): leap at once (`_end_climb` may check the leap),
+        or clearly fast (over `fast_look`): double. Otherwise a second window decides: slow
+        streams (under `fast_stream`) leap, fast ones double."""
         n, s = self._target, self._s
         if rate / n < s.slow_stream and len(self._rates) < 2:
             self._base = self._unsure = (n, rate)
+            self._base_cost = self._cost
             self._step_up(now, "first window, slow streams", s.leap)
-        elif len(self._rates) >= 2:
-            self._base = (n, rate)
-            self._step_up(now, "first window", s.leap if rate / n < s.fast_stream else 2)
+        elif len(self._rates) >= 2 or self._fast:
+            self._base, self._base_cost = (n, rate), self._cost
+            why = "first look, fast streams" if self._fast else "first window"
+            self._step_up(now, why, s.leap if rate / n < s.fast_stream else 2)
 
     def _as_good(self) -> bool | None:
         """Is the current count as good as `_ref`? None: ask again after another window.
@@ -216,11 +225,14 @@ class StreamController:
         better = base_rate * (1 + self._s.gain)
         clear = base_rate * (1 + 2 * self._s.gain)
         if len(rates) < 2 and not (rates[0] > clear and n < self._s.max_streams):
+            if self._costlier(rates[0], base_rate):
+                self._end_climb(now, rates[0])  # no gain for more CPU per byte: no 2nd look
             return
         mean = sum(rates) / len(rates)
         if mean > better:
             linear = mean >= base_rate * n / self._base[0] * (1 - self._s.tolerance)
             self._lower, self._base = self._base, (n, mean)
+            self._base_cost = self._cost
             self._step_up(
                 now, f"{n} streams gained {mean / base_rate - 1:+.0%}", 4 if linear else 2
             )
@@ -244,17 +256,41 @@ class StreamController:
         on its reads)."""
         return self._s.min_reads * math.sqrt(n - 1) * self._s.read_size
 
+    def _costlier(self, rate: float, ref: float) -> bool:
+        """One window at more streams moves less than half `gain` more than `ref` (the rate
+        at fewer) and costs `gain` more CPU per byte than there: a CPU-bound path, where
+        more streams only contend. (A gain near `gain` is left to the mean of two windows.)"""
+        cost, base, gain = self._cost, self._base_cost, self._s.gain
+        if cost is None or not base:
+            return False
+        return rate < ref * (1 + gain / 2) and cost > base * (1 + gain)
+
+    def _fed(self) -> int:
+        """The most streams the cores can feed: as many as keep them busy if each one takes
+        the most cores one stream took in a window of this climb (the fewest streams, most
+        often: more streams share the cores when CPU-bound; others' load only lowers it)."""
+        s = self._s
+        if self._demand <= 0:
+            return s.max_streams
+        return max(1, int(s.cores / self._demand * (1 + s.gain)))
+
     def _step_up(self, now: float, why: str, factor: int = 2) -> None:
         n = self._target
+        fed = self._fed()
         if n >= self._s.max_streams:
             self._end_climb(now)
+        elif fed <= n:  # the cores are busy: more streams could only contend for them
+            self._reason = f"climb stops at {n}: a stream keeps {self._demand:.2f} cores busy"
+            self._end_climb(now, cpu=True)
         else:
-            up = min(factor * n, self._s.max_streams)
-            self._move(now, up, _Phase.CLIMB, f"climb {n}->{up}: {why}")
+            up = min(factor * n, self._s.max_streams, fed)
+            load = "" if self._load is None else f", {self._load:.2f} cores busy"
+            self._move(now, up, _Phase.CLIMB, f"climb {n}->{up}: {why}{load}")
 
-    def _end_climb(self, now: float, no_better: float | None = None) -> None:
+    def _end_climb(self, now: float, no_better: float | None = None, *, cpu: bool = False) -> None:
         """Doubling stopped helping (`no_better`: the rate one step above the best) or hit
-        the ceiling: find the smallest count that is as good as the best."""
+        the ceiling (or what the cores can feed, `cpu`: the step below was measured slower):
+        find the smallest count that is as good as the best."""
         assert self._base is not None
         best, best_rate = self._base
         lower, self._base, self._lower = self._lower, None, None
@@ -275,7 +311,7 @@ class StreamController:
         elif linear:
             self._hold(now, best, None, f"hold {best}: the last step scaled linearly")
         else:
-            self._search(now, low, best, best_rate, lo_seen=False)
+            self._search(now, low, best, best_rate, lo_seen=cpu)
 
     def _descend(self, now: float, good: int, ref: float) -> None:
         """`good` streams are as good as the best; try half as many."""
@@ -329,9 +365,12 @@ class StreamController:
 
     def _probe(self, now: float, *, up: bool, ref: float, then_other: bool) -> None:
         if self._phase is not _Phase.PROBE:
-            self._home = self._target
+            self._home, self._base_cost = self._target, self._cost
+            load, busy = self._load or 0.0, self._per_stream >= self._s.slow_stream
+            self._demand = load / self._target if busy else 0.0  # the path may have changed
         home, s = self._home, self._s
-        cand = min(2 * home, s.max_streams) if up else max(home // 2, s.min_streams)
+        up_to = min(2 * home, s.max_streams, self._fed())
+        cand = up_to if up else max(home // 2, s.min_streams)
         self._up, self._ref, self._then_other = up, ref, then_other
         if cand == home:
             if then_other:

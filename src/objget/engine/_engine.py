@@ -9,6 +9,7 @@ error cancels everything at once.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -123,14 +124,13 @@ class Engine:
         final error; on KeyboardInterrupt, stops the workers and re-raises."""
         cfg = self._config
         max_streams = cfg.max_workers if self._ranged else 1
-        ctl = StreamController(
-            ControllerSettings(
-                min_streams=min(cfg.min_workers, max_streams),
-                max_streams=max_streams,
-                read_size=self._limiter.chunk if self._limiter else small_buffer(cfg),
-            ),
-            now=self._clock(),
+        read_size = self._limiter.chunk if self._limiter else small_buffer(cfg)
+        cores = getattr(os, "process_cpu_count", os.cpu_count)() or 1  # 3.13+: its affinity
+        low = min(cfg.min_workers, max_streams)
+        settings = ControllerSettings(
+            min_streams=low, max_streams=max_streams, read_size=read_size, cores=cores
         )
+        ctl = StreamController(settings, now=self._clock())
         self._target = ctl.target
         if self._ranged and self._sink is None and self._limiter is None:
             self._sched.stale = STALE  # (a limiter's waits are no stalls; a sink keeps claims)
@@ -147,7 +147,7 @@ class Engine:
                     raise self._error
                 now = self._clock()
                 fetched = self._sched.fetched
-                target = ctl.observe(now, fetched)
+                target = ctl.observe(now, fetched, time.process_time())
                 self._sched.slow_streams = ctl.slow_streams  # shorter parts on a capped path
                 if target != self._target:
                     log.debug("streams %d -> %d: %s", self._target, target, ctl.reason)
