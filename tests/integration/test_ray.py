@@ -13,6 +13,7 @@ import time
 import pytest
 import ray
 
+from objget import DownloadConfig
 from objget.backends import BackendOptions
 
 from .._servers.util import free_port
@@ -114,6 +115,9 @@ def test_prefix_on_ray_survives_a_killed_worker(cluster, seaweed, tmp_path):
             range_size=4 * 1024 * 1024,
             group_size=100,
             task_connections=2,
+            # each task at 4 MiB/s: a range task runs ~1 s, long enough for the state API to
+            # show it RUNNING (unthrottled, the whole batch could end before it showed any)
+            config=DownloadConfig(limit_rate=4 * 1024 * 1024),
         )
     finally:
         killer.stop.set()
