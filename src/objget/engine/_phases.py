@@ -196,9 +196,11 @@ def _prepare(
         live.arm()  # the durable checkpoint on disk names this run already
     try:
         if size is not None:
-            missing = size - done_bytes(spans)
+            # what the part file has not got on disk yet: its blocks (reserved when it was
+            # made, or written before a crash) take no new space when written again
+            held = min(size, os.fstat(fd).st_blocks * 512)
             where = os.path.dirname(os.path.abspath(paths.part))
-            check_free_space(where, missing if not fresh else size)
+            check_free_space(where, size - held)
             if fresh:
                 preallocate(fd, size)
         todo = missing_ranges(spans, size) if size is not None else []
