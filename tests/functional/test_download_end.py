@@ -65,9 +65,9 @@ class _Paused:
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("last", [LAST, SIZE // 2], ids=["512KiB-left", "half-left"])
 def test_no_durable_save_is_started_when_the_rest_is_due_sooner(tmp_path, monkeypatch, last):
-    """With 512 KiB left, every save falling due in the pause is skipped (a fresh download
-    makes no save before its first byte either: test_first_save), so none is made at all; with
-    half the object left, the same pause gets its saves (the hook does see them)."""
+    """With 512 KiB left, every save falling due in the pause is skipped, so none holds the
+    bytes before the pause; with half the object left, the same pause gets its saves (the hook
+    does see them)."""
     saved: list[int] = []
     real = _checkpoint.save
 
@@ -88,7 +88,10 @@ def test_no_durable_save_is_started_when_the_rest_is_due_sooner(tmp_path, monkey
         dl.download_object(PausedBackend({"k": data}, last), "k", dest)
     assert dest.read_bytes() == data
     if last == LAST:
-        assert saved == [], f"saves with only the last {LAST} bytes left: {saved}"
+        # A slow machine may tick, and save, in the fast part before the pause (by bytes or
+        # by interval): those saves are fine. None may hold the pause's 31.5 MiB.
+        late = [s for s in saved if s >= SIZE - LAST]
+        assert late == [], f"saves with only the last {LAST} bytes left: {saved}"
     else:
         assert SIZE - last in saved, saved  # saved in the pause
 
