@@ -8,24 +8,22 @@ secrets, missing keys, versions, full-object checksums, a proxy that answers 200
 from __future__ import annotations
 
 import hashlib
-import http.client
 import json
 import os
 import random
 import signal
 import subprocess
 import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 
 import objget
 from objget.backends import BackendOptions
 from objget.engine._verify import file_checks_of
+
+from .._servers.forward import Exchange, Forward, flip_byte
 
 MiB = 1024 * 1024
 AK, SK = "objgetAK", "objgetSecret0123456789"
@@ -238,7 +236,7 @@ def test_multipart_full_object_crc64nvme_is_verified(seaweed_auth, tmp_path):
 
 
 # --- a proxy in front of SeaweedFS ---------------------------------------------------------
-class Proxy:
+class Proxy(Forward):
     """Forwards every request unchanged (Host header included, so SigV4 still matches) to
     SeaweedFS. mode "full": a ranged GET is answered 200 with the whole object, as broken
     proxies do; mode "flip": one byte of the first ranged answer is flipped."""
@@ -247,74 +245,20 @@ class Proxy:
         self.server = server
         self.mode = mode
         self.flipped = 0
-        self.lock = threading.Lock()
-        target = urlsplit(server.s3_url)
-        proxy = self
+        super().__init__(server.s3_url, self._alter)
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
-            def do_HEAD(self):
-                self._forward()
-
-            def do_GET(self):
-                self._forward()
-
-            def _forward(self):
-                conn = http.client.HTTPConnection(target.hostname, target.port, timeout=30)
-                try:
-                    conn.putrequest(
-                        self.command, self.path, skip_host=True, skip_accept_encoding=True
-                    )
-                    for k, v in self.headers.items():
-                        conn.putheader(k, v)
-                    conn.endheaders()
-                    resp = conn.getresponse()
-                    body = resp.read()
-                    status, headers = resp.status, resp.getheaders()
-                finally:
-                    conn.close()
-                ranged = self.command == "GET" and "Range" in self.headers and status == 206
-                if ranged and proxy.mode == "full":
-                    key = self.path.split("?")[0].split("/", 2)[2]
-                    obj = proxy.server.client.get_object(Bucket="test", Key=key)
-                    body = obj["Body"].read()
-                    status = 200
-                    headers = [(k, v) for k, v in headers if k.lower() != "content-range"]
-                if ranged and proxy.mode == "flip":
-                    with proxy.lock:
-                        if proxy.flipped == 0 and len(body) > 100:
-                            body = body[:100] + bytes([body[100] ^ 0x40]) + body[101:]
-                            proxy.flipped += 1
-                self.send_response(status)
-                drop = ("transfer-encoding", "connection")
-                if self.command != "HEAD":
-                    drop += ("content-length",)
-                    self.send_header("Content-Length", str(len(body)))
-                for k, v in headers:
-                    if k.lower() not in drop:
-                        self.send_header(k, v)
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(body)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(
-            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}
-        )
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join(timeout=10)
+    def _alter(self, ex: Exchange) -> None:
+        if not (ex.method == "GET" and "range" in ex.request_headers and ex.status == 206):
+            return
+        if self.mode == "full":
+            ex.body = self.server.client.get_object(Bucket="test", Key=ex.key)["Body"].read()
+            ex.status = 200
+            ex.headers = [(k, v) for k, v in ex.headers if k.lower() != "content-range"]
+        if self.mode == "flip":
+            with self.lock:
+                if self.flipped == 0 and len(ex.body) > 100:
+                    ex.body = flip_byte(ex.body, 100, 0x40)
+                    self.flipped += 1
 
 
 def test_proxy_answering_200_to_a_range_writes_no_byte(seaweed_auth, tmp_path):

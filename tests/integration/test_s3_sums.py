@@ -9,16 +9,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import http.client
 import json
 import os
 import random
 import subprocess
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 
@@ -27,6 +23,7 @@ from objget import DownloadConfig, download_many
 from objget.backends import BackendOptions
 from objget.integrity.s3crc import crc_function, encode_checksum
 
+from .._servers.forward import Exchange, Forward, flip_byte
 from .test_s3 import MiB, aws_env, cli_env, config, fetch
 
 __all__ = ["aws_env"]  # the autouse fixture: env credentials only
@@ -36,7 +33,7 @@ def b64(name: str, data: bytes) -> str:
     return base64.b64encode(hashlib.new(name, data).digest()).decode()
 
 
-class FlipProxy:
+class FlipProxy(Forward):
     """Forwards every request to SeaweedFS unchanged (SigV4 still matches) and records the
     GETs; the first GET answer (ranged from byte 0, or whole) for a key in `flip` gets byte
     100 flipped."""
@@ -45,72 +42,19 @@ class FlipProxy:
         self.flip = set(flip)
         self.flipped: list[str] = []
         self.gets: list[tuple[str, dict[str, str]]] = []
-        self.lock = threading.Lock()
-        target = urlsplit(server.s3_url)
-        proxy = self
+        super().__init__(server.s3_url, self._alter)
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
-            def do_HEAD(self):
-                self._forward()
-
-            def do_GET(self):
-                self._forward()
-
-            def _forward(self):
-                conn = http.client.HTTPConnection(target.hostname, target.port, timeout=30)
-                try:
-                    conn.putrequest(
-                        self.command, self.path, skip_host=True, skip_accept_encoding=True
-                    )
-                    for k, v in self.headers.items():
-                        conn.putheader(k, v)
-                    conn.endheaders()
-                    resp = conn.getresponse()
-                    body = resp.read()
-                    status, headers = resp.status, resp.getheaders()
-                finally:
-                    conn.close()
-                key = self.path.split("?")[0].split("/", 2)[-1]
-                rng = self.headers.get("Range", "")
-                if self.command == "GET" and "?" not in self.path:
-                    with proxy.lock:
-                        proxy.gets.append((key, {k.lower(): v for k, v in self.headers.items()}))
-                        first = status == 200 or (status == 206 and rng.startswith("bytes=0-"))
-                        if key in proxy.flip and first and len(body) > 100:
-                            proxy.flip.discard(key)
-                            proxy.flipped.append(key)
-                            body = body[:100] + bytes([body[100] ^ 0x08]) + body[101:]
-                self.send_response(status)
-                drop = ("transfer-encoding", "connection")
-                if self.command != "HEAD":
-                    drop += ("content-length",)
-                    self.send_header("Content-Length", str(len(body)))
-                for k, v in headers:
-                    if k.lower() not in drop:
-                        self.send_header(k, v)
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(body)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(
-            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}
-        )
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join(timeout=10)
+    def _alter(self, ex: Exchange) -> None:
+        if ex.method != "GET" or "?" in ex.path:
+            return
+        rng = ex.request_headers.get("range", "")
+        with self.lock:
+            self.gets.append((ex.key, ex.request_headers))
+            first = ex.status == 200 or (ex.status == 206 and rng.startswith("bytes=0-"))
+            if ex.key in self.flip and first and len(ex.body) > 100:
+                self.flip.discard(ex.key)
+                self.flipped.append(ex.key)
+                ex.body = flip_byte(ex.body, 100, 0x08)
 
 
 @pytest.mark.parametrize("algorithm", ["SHA256", "SHA1"])
