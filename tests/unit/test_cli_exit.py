@@ -4,8 +4,9 @@ statuses, flushes output and still runs atexit handlers."""
 from __future__ import annotations
 
 import subprocess
-import sys
 import textwrap
+
+from ..fresh import fresh
 
 
 def _main(argv: list[str], prelude: str = "") -> subprocess.CompletedProcess[str]:
@@ -17,9 +18,7 @@ def _main(argv: list[str], prelude: str = "") -> subprocess.CompletedProcess[str
         main()
         """
     )
-    return subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
-    )
+    return fresh(code, ok=False)
 
 
 def test_help_is_flushed_with_status_0():

@@ -5,9 +5,9 @@ in-process leaves the caller's setting as it found it."""
 from __future__ import annotations
 
 import socket
-import subprocess
-import sys
 import textwrap
+
+from ..fresh import fresh
 
 REPORT = (
     "import atexit, gc\natexit.register(lambda: print(gc.isenabled(), gc.get_freeze_count() > 0))\n"
@@ -22,23 +22,17 @@ def _refused_url() -> str:
     return f"http://127.0.0.1:{port}/x"
 
 
-def _run(code: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
-    )
-
-
 def test_main_collects_again_once_the_download_modules_are_loaded(tmp_path):
     argv = ["-q", "--retries", "1", _refused_url(), str(tmp_path / "out")]
     code = REPORT + f"import sys\nsys.argv = ['objget', *{argv!r}]\n"
-    proc = _run(code + "from objget.cli import main\nmain()\n")
+    proc = fresh(code + "from objget.cli import main\nmain()\n", ok=False)
     assert proc.returncode == 5, proc.stderr  # network: nothing listens
     assert proc.stdout.split() == ["True", "True"]  # on again, the start-up's objects frozen
 
 
 def test_main_pauses_the_collector_while_it_starts():
     code = REPORT + "import sys\nsys.argv = ['objget', '--no-such-option']\n"
-    proc = _run(code + "from objget.cli import main\nmain()\n")
+    proc = fresh(code + "from objget.cli import main\nmain()\n", ok=False)
     assert proc.returncode == 2
     assert proc.stdout.split() == ["False", "False"]  # a usage error exits before the imports
 
@@ -56,6 +50,6 @@ def test_the_command_in_process_keeps_the_callers_setting(tmp_path):
             print(gc.isenabled(), gc.get_freeze_count())
             """
         )
-        proc = _run(code)
+        proc = fresh(code, ok=False)
         assert proc.returncode == 0, proc.stderr
         assert proc.stdout.split() == [str(setting == "enable"), "0"]

@@ -4,14 +4,14 @@ every date it reads, valid or not."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from datetime import datetime, timezone
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from objget.engine._sync import remote_seconds
+
+from ..fresh import fresh
 
 MONTHS = "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split()
 
@@ -56,5 +56,4 @@ def test_reading_a_fixdate_loads_no_datetime():
         "assert remote_seconds('Sun, 06 Nov 1994 08:49:37 GMT') == 784111777\n"
         "assert 'datetime' not in sys.modules, 'datetime'\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 0, proc.stderr
+    fresh(code)

@@ -6,18 +6,8 @@ the caller's location). Each case runs in a fresh interpreter: the import order 
 from __future__ import annotations
 
 import logging
-import subprocess
-import sys
-import textwrap
 
-
-def _run(code: str) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr
-    return proc
+from ..fresh import fresh
 
 
 def test_the_levels_are_loggings():
@@ -27,7 +17,7 @@ def test_the_levels_are_loggings():
 
 
 def test_import_objget_does_not_import_logging():
-    proc = _run(
+    proc = fresh(
         """
         import sys, objget
         from objget.engine._downloader import Downloader  # the modules that log
@@ -39,7 +29,7 @@ def test_import_objget_does_not_import_logging():
 
 
 def test_the_null_handler_when_logging_was_imported_first():
-    proc = _run(
+    proc = fresh(
         """
         import logging, objget
         print([type(h).__name__ for h in logging.getLogger("objget").handlers])
@@ -51,7 +41,7 @@ def test_the_null_handler_when_logging_was_imported_first():
 def test_the_null_handler_when_logging_is_imported_after_objget():
     """A warning the library logs with no handler configured anywhere: the NullHandler is
     there by then, so `logging.lastResort` prints nothing."""
-    proc = _run(
+    proc = fresh(
         """
         import objget
         from objget._config import DownloadConfig
@@ -66,7 +56,7 @@ def test_the_null_handler_when_logging_is_imported_after_objget():
 
 
 def test_a_warning_reaches_logging_configured_after_import():
-    proc = _run(
+    proc = fresh(
         """
         import objget
         from objget._config import DownloadConfig
@@ -82,7 +72,7 @@ def test_a_warning_reaches_logging_configured_after_import():
 
 
 def test_a_record_names_its_caller():
-    proc = _run(
+    proc = fresh(
         """
         import logging, sys
         from objget._log import log
@@ -99,7 +89,7 @@ def test_a_record_names_its_caller():
 def test_redaction_set_up_before_logging_is_loaded_still_applies():
     """The transport asks for the redaction filters before `logging` exists: they are put on
     objget's logger before its first record reaches a handler."""
-    proc = _run(
+    proc = fresh(
         """
         import sys
         from objget._config import DownloadConfig
@@ -117,7 +107,7 @@ def test_redaction_set_up_before_logging_is_loaded_still_applies():
 
 
 def test_is_enabled_for_without_logging_is_false():
-    proc = _run(
+    proc = fresh(
         """
         import sys
         from objget._log import DEBUG, WARNING, log

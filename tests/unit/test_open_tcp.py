@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import _socket  # what objget's connections use (`_conn`): socket.py's wrapper calls it too
 import socket
-import subprocess
-import sys
 import textwrap
 
 import pytest
 
 from objget.backends._conn import open_tcp
+
+from ..fresh import fresh
 
 
 def _refused_port() -> int:
@@ -84,10 +84,7 @@ def test_connecting_loads_no_idna_codec():
         print(sorted(m for m in codec if m in sys.modules))
         """
     )
-    proc = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
-    )
-    assert proc.returncode == 0, proc.stderr
+    proc = fresh(code)
     assert proc.stdout.split() == ["[]"]
 
 
@@ -106,8 +103,5 @@ def test_the_tls_name_loads_no_idna_codec():
         print("encodings.idna" in sys.modules)
         """
     )
-    proc = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
-    )
-    assert proc.returncode == 0, proc.stderr
+    proc = fresh(code)
     assert proc.stdout.split() == ["False"]
