@@ -226,16 +226,18 @@ class Driver:
         self._tracker = Tracker(on_result)
 
     # --- results --------------------------------------------------------------------
-    def _finish(self, out: ObjectResult, p: Planned) -> None:
-        row = Row.outcome(p, out)
-        if row is not None:
-            self._journal.put([row])
-        self._tracker.finish(p.rel, out)
+    def _finish(self, *done: tuple[Planned, ObjectResult]) -> None:
+        """Journal the outcomes in one commit (a group task's all at once), then report them."""
+        rows = [row for p, out in done if (row := Row.outcome(p, out)) is not None]
+        if rows:
+            self._journal.put(rows)
+        for p, out in done:
+            self._tracker.finish(p.rel, out)
 
     def _fail(
         self, p: Planned, dest: str | None, exc: BaseException, kind: str | None = None
     ) -> None:
-        self._finish(failed(p.source, dest, exc, size=p.size, kind=kind), p)
+        self._finish((p, failed(p.source, dest, exc, size=p.size, kind=kind)))
 
     # --- planning -------------------------------------------------------------------
     def _prepare_large(self, p: Planned, dest: str) -> tuple[_Large, list[RangeJob]]:
@@ -267,7 +269,7 @@ class Driver:
             big.shared.release()
         out = ObjectResult(source=p.source, path=result.path, status="downloaded",
                            size=result.size, etag=result.etag, result=result)  # fmt: skip
-        self._finish(out, p)
+        self._finish((p, out))
 
     # --- the loop -------------------------------------------------------------------
     def run(self, todo: list[Planned], *, skipped: int) -> list[ObjectResult]:
@@ -342,8 +344,9 @@ class Driver:
         assert isinstance(ctx, list)  # a group: the objects in the task's order
         if error is not None or not isinstance(value, list):
             lost = RuntimeError(f"Ray task failed: {error}")
-            for p in ctx:
-                self._fail(p, os.path.join(self._paths.root, p.rel), lost, "local")
-            return
-        for p, out in zip(ctx, value, strict=True):
-            self._finish(out, p)
+            value = [
+                failed(p.source, os.path.join(self._paths.root, p.rel), lost, size=p.size,
+                       kind="local")
+                for p in ctx
+            ]  # fmt: skip
+        self._finish(*zip(ctx, value, strict=True))

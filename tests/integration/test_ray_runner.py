@@ -83,3 +83,26 @@ def test_a_dry_run_on_ray_needs_no_ray(tmp_path, served, monkeypatch):
     assert [r.status for r in result.objects] == ["planned"] * 4
     with pytest.raises(ValueError, match="range_size"):
         RayRunner(range_size=1024)
+
+
+def test_the_driver_journals_a_group_tasks_objects_in_one_commit(
+    tmp_path, served, inline_ray, monkeypatch
+):
+    """The three small objects come back from one group task: their rows are written in one
+    journal commit, not one each (the large object's own rows are separate)."""
+    from objget.many._batch_journal import Journal
+
+    prefix, options, objects = served
+    commits: list[list[str]] = []
+    real = Journal.put
+
+    def put(self, rows):
+        commits.append(sorted(os.path.basename(r.dest) for r in rows if r.state == "done"))
+        real(self, rows)
+
+    monkeypatch.setattr(Journal, "put", put)
+    out = tmp_path / "out"
+    runner = RayRunner(range_size=1 * MiB, task_connections=2)
+    result = objget.download_many(prefix, out, options=options, runner=runner)
+    check(out, objects, result)
+    assert ["s0.bin", "s1.bin", "s2.bin"] in commits, commits
