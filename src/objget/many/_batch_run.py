@@ -75,7 +75,7 @@ class Runner:
         if journal is None:  # the caller journals (Ray's driver): each result kept by path
             self.tracker.by_rel = {}
         self._local = threading.local()
-        self._locks: list[HeldLock] = []  # each worker's, kept from chunk to chunk
+        self._locks: list[list[HeldLock]] = []  # each worker's, kept from chunk to chunk
         self._locks_lock = threading.Lock()
         self._finished = 0  # objects the workers finished: what the controller measures
         self._over = 0  # chunks to stop early (the controller lowered the count)
@@ -171,7 +171,7 @@ class Runner:
 
     def _release_locks(self) -> None:
         locks, self._locks = self._locks, []
-        for held in locks:
+        for held in (h for mine in locks for h in mine):
             try:
                 held.release()
             except OSError as exc:  # the objects are in place: a lock name left is harmless
@@ -217,15 +217,16 @@ class Runner:
         if rows and self._journal is not None:  # None: the caller journals (Ray's driver)
             self._journal.put(rows)
 
-    def _mine(self) -> tuple[memoryview, HeldLock]:
-        """This worker's buffer and lock, kept from chunk to chunk: one lock file per worker
-        and directory, not one per chunk (a file made and removed costs more than the rename
-        that hands it on). The locks are released when the run ends; after a crash the next
-        run removes them (`_batch_skip.classify`)."""
-        mine: tuple[memoryview, HeldLock] | None = getattr(self._local, "mine", None)
+    def _mine(self) -> tuple[memoryview, list[HeldLock]]:
+        """This worker's buffer and locks (the `SmallGroup` adds one per object it holds
+        unsynced, up to its SYNC_MOST), kept from chunk to chunk: a few lock files per worker
+        and directory, not per chunk (a file made and removed costs more than the rename that
+        hands it on). The locks are released when the run ends; after a crash the next run
+        removes them (`_batch_skip.classify`)."""
+        mine: tuple[memoryview, list[HeldLock]] | None = getattr(self._local, "mine", None)
         if mine is None:
             buf = memoryview(bytearray(small_buffer(self._dl.config)))
-            mine = self._local.mine = (buf, HeldLock())
+            mine = self._local.mine = (buf, [])
             with self._locks_lock:
                 self._locks.append(mine[1])
         return mine
@@ -337,11 +338,15 @@ class Runner:
         )  # fmt: skip
 
 
-def _unsynced(out: ObjectResult | Work, exc: OSError | None) -> ObjectResult | Work:
-    """A small object renamed into a directory whose fsync failed: not durable, so failed."""
+def _unsynced(out: ObjectResult | Work, exc: Exception | None) -> ObjectResult | Work:
+    """A small object whose sync or rename failed, or renamed into a directory whose fsync
+    failed: not durably in place, so failed."""
     if exc is None or not isinstance(out, ObjectResult):
         return out
-    why = f"could not fsync the directory {os.path.dirname(out.path or '')}: {exc}"
+    if not isinstance(exc, OSError):  # the temp file was not the one written (CheckpointError)
+        return failed(out.source, out.path, exc, size=out.size, etag=out.etag)
+    where = os.path.dirname(out.path or "")
+    why = f"could not fsync its file or the directory {where}: {exc}"
     return dataclasses.replace(
         out, status="failed", error=f"{out.source}: {why}", error_kind="local"
     )
