@@ -22,9 +22,9 @@ open is never followed. What a batch of many small objects relies on: per object
 create, one write (the bytes that came with the answer's head, written straight from the
 connection's buffer when they are the whole object, else copied into the caller's reused `buf`
 ahead of the rest), one fsync, one close, one `lstat` and one rename; the caller may fsync the
-directory once for many objects
-(`sync_dir=False`), and `listed` (the directory's names when the caller first visited it)
-spares the unlinks of leftovers that were not there.
+directory once for many objects (`sync_dir=False`), may make several objects' files durable
+with one sync and rename them itself (`defer`: `Pending`), and `listed` (the directory's names
+when the caller first visited it) spares the unlinks of leftovers that were not there.
 """
 
 from __future__ import annotations

@@ -8,8 +8,9 @@ ones take one each, in chunks (`_batch_chunks`) through the engine's single-requ
 finished per second (`small_controller`). A download starts only when its connections are free.
 An interrupt stops every engine through its progress hook (the engine then saves its
 checkpoint) within about 0.1 s. A small object is journaled done only after the `SmallGroup`
-fsynced its directory, so the journal never holds a `done` a power cut could still undo (an
-object whose directory fsync failed is failed instead). One `RateLimiter` serves every object.
+synced its file, renamed it and fsynced its directory, so the journal never holds a `done` a
+power cut could still undo (an object whose sync, rename or directory fsync failed is failed
+instead). One `RateLimiter` serves every object.
 """
 
 from __future__ import annotations
