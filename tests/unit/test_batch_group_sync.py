@@ -15,11 +15,14 @@ from objget.engine import _small_group, _syncfs
 from .test_batch_small_guards import HookedStore, run_batch
 
 
-def test_the_group_renames_only_after_its_files_are_synced_each_under_its_lock(tmp_path):
+def test_the_group_renames_only_after_its_files_are_synced_each_under_its_lock(
+    tmp_path, monkeypatch
+):
     """At the GET of the 4th object of a directory the three before it are written but not
     in place yet: their temp files are there (and the 4th's, made before its GET), their DEST
     is not, and each DEST's lock is there and held (a single download of it would be
     refused). At the end every object is in place and no side file is left."""
+    monkeypatch.setattr(_small_group, "group_sync_ok", lambda fd: True)  # however busy the disk
     objs = {f"d/o{i}": bytes([i]) * 1000 for i in range(4)}
     store = HookedStore(objs)
     seen: dict[str, object] = {}
@@ -48,10 +51,28 @@ def test_the_group_renames_only_after_its_files_are_synced_each_under_its_lock(t
         assert (tmp_path / key).read_bytes() == data
 
 
+def test_where_one_sync_cannot_stand_for_several_each_file_is_synced_and_renamed_in_turn(
+    tmp_path, monkeypatch
+):
+    """No grouping (a FUSE filesystem, much dirty data elsewhere...): each object is synced
+    and renamed before the next one's GET, under one lock handed on, as a single download
+    would (no more lock files than one)."""
+    monkeypatch.setattr(_small_group, "group_sync_ok", lambda fd: False)
+    objs = {f"d/o{i}": bytes([i]) * 1000 for i in range(4)}
+    store = HookedStore(objs)
+    seen: list[list[str]] = []
+    store.hooks["d/o3"] = lambda: seen.append(sorted(os.listdir(tmp_path / "d")))
+    by, _ = run_batch(tmp_path, store, objs)
+    assert all(r.status == "downloaded" for r in by.values())
+    assert seen == [["o0", "o1", "o2", "o3.objget-lock", "o3.objget-part"]]
+    assert sorted(os.listdir(tmp_path / "d")) == [f"o{i}" for i in range(4)]
+
+
 def test_a_sync_that_fails_fails_every_object_of_its_group_and_renames_none(tmp_path, monkeypatch):
     def broken(dir_fd, fds):
         raise OSError(errno.EIO, "Input/output error")
 
+    monkeypatch.setattr(_small_group, "group_sync_ok", lambda fd: True)
     monkeypatch.setattr(_small_group, "sync_files", broken)
     objs = {f"d/o{i}": bytes([i]) * 100 for i in range(3)}
     by, rows = run_batch(tmp_path, HookedStore(objs), objs)

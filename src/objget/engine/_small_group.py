@@ -26,7 +26,7 @@ from ._dirs import OpenDirs, ParentMaker
 from ._fileio import commit_part, unlink_at
 from ._held_lock import HeldLock
 from ._single import NotSmall, Pending, fetch_small
-from ._syncfs import sync_files
+from ._syncfs import group_sync_ok, sync_files
 from ._throttle import BoundLimiter
 
 __all__ = ["SYNC_MOST", "HeldLock", "SmallGroup"]
@@ -42,9 +42,10 @@ class SmallGroup:
     being durably in place (its sync, its rename or its directory's fsync), else None. Use as
     a context manager; one thread only.
 
-    `held`: the worker's locks, kept from one group to the next (no lock file made per group;
-    the group adds to the list as it needs more); the caller releases them when the worker is
-    done (they name the last objects of the group until then). None: the group takes its own
+    `held`: locks lent by the caller, kept from one group to the next (no lock file made per
+    group; the group adds to the list as it needs more, up to `locks_at_most()`); the caller
+    releases them when it is done with them (they name the last objects of the group until
+    then). None: the group takes its own
     and releases them when it closes."""
 
     def __init__(
@@ -61,7 +62,8 @@ class SmallGroup:
         self._dirs = OpenDirs(maker)
         self._own = held is None  # locks handed in are the caller's to release
         self._held: list[HeldLock] = [] if held is None else held
-        self._most = SYNC_MOST if sync else 1
+        self._most = SYNC_MOST if sync else 1  # objects held unsynced at most
+        self._asked = not sync  # whether `_most` was fitted to the filesystem yet
         self._pending: list[Pending] = []  # written and checked, in `_where`, not yet synced
         self._rels: list[str] = []  # ... and their paths below the root
         self._where: str | None = None  # the directory of the pending objects
@@ -71,6 +73,12 @@ class SmallGroup:
         self._renamed: set[str] = set()
         self._errors: dict[str, Exception] = {}  # rel -> why its sync or rename failed
         self._failed: dict[str, OSError] = {}
+
+    @staticmethod
+    def locks_at_most() -> int:
+        """The most DEST locks a group holds at once (one per object written, not yet synced
+        and renamed): what a caller lending it locks (`held`) need give it."""
+        return SYNC_MOST
 
     def fetch(
         self, backend: Backend, key: str, rel: str, *, meta: ObjectMeta, sha256: str | None,
@@ -86,6 +94,12 @@ class SmallGroup:
             self._flush()
         if parent != self._where:
             self._last = [None] * len(self._last)  # ask the directory again (fstat)
+        if not self._asked:
+            # one sync for several files only where one syncfs may stand for their fsyncs:
+            # else each is synced on its own as it comes, with no more locks held than one
+            self._asked = True
+            if not group_sync_ok(self._dirs.fd(parent)):
+                self._most = 1
         slot = len(self._pending)
         while len(self._held) <= slot:
             self._held.append(HeldLock())
@@ -120,7 +134,8 @@ class SmallGroup:
         dir_fd = self._dirs.fd(parent)
         try:
             try:
-                sync_files(dir_fd, [p.fd for p in pending])
+                if not sync_files(dir_fd, [p.fd for p in pending]):
+                    self._most = 1  # the rest of the group: no more locks than one
             except OSError as exc:  # none of them is known to be on the disk
                 for p, rel in zip(pending, rels, strict=True):
                     self._errors[rel] = exc

@@ -116,10 +116,10 @@ def group_sync_ok(fd: int) -> bool:
     return dirty is not None and dirty < DIRTY_MOST
 
 
-def sync_files(dir_fd: int, fds: Sequence[int]) -> None:
+def sync_files(dir_fd: int, fds: Sequence[int]) -> bool:
     """Make the files `fds` (all created in the directory `dir_fd`) durable, data and inode:
-    one `syncfs` where `group_sync_ok`, else an `fsync` of each. OSError (the write-back's
-    error) when that fails: then none of them is known to be durable."""
+    one `syncfs` where `group_sync_ok` (then True), else an `fsync` of each (False). OSError
+    (the write-back's error) when that fails: then none of them is known to be durable."""
     if len(fds) > 1 and group_sync_ok(dir_fd):
         fn = _syncfs()
         assert fn is not None
@@ -128,6 +128,7 @@ def sync_files(dir_fd: int, fds: Sequence[int]) -> None:
 
             err = ctypes.get_errno()
             raise OSError(err, os.strerror(err))
-        return
+        return True
     for fd in fds:
         os.fsync(fd)
+    return False

@@ -76,7 +76,7 @@ class Runner:
         if journal is None:  # the caller journals (Ray's driver): each result kept by path
             self.tracker.by_rel = {}
         self._local = threading.local()
-        self._locks: list[list[HeldLock]] = []  # each worker's, kept from chunk to chunk
+        self._locks: list[HeldLock] = []  # not in use by a chunk: lent to the next one
         self._locks_lock = threading.Lock()
         self._finished = 0  # objects the workers finished: what the controller measures
         self._over = 0  # chunks to stop early (the controller lowered the count)
@@ -171,8 +171,9 @@ class Runner:
                     more.close()
 
     def _release_locks(self) -> None:
-        locks, self._locks = self._locks, []
-        for held in (h for mine in locks for h in mine):
+        with self._locks_lock:
+            locks, self._locks = self._locks, []
+        for held in locks:
             try:
                 held.release()
             except OSError as exc:  # the objects are in place: a lock name left is harmless
@@ -218,19 +219,27 @@ class Runner:
         if rows and self._journal is not None:  # None: the caller journals (Ray's driver)
             self._journal.put(rows)
 
-    def _mine(self) -> tuple[memoryview, list[HeldLock]]:
-        """This worker's buffer and locks (the `SmallGroup` adds one per object it holds
-        unsynced, up to its SYNC_MOST), kept from chunk to chunk: a few lock files per worker
-        and directory, not per chunk (a file made and removed costs more than the rename that
-        hands it on). The locks are released when the run ends; after a crash the next run
-        removes them (`_batch_skip.classify`)."""
-        mine: tuple[memoryview, list[HeldLock]] | None = getattr(self._local, "mine", None)
-        if mine is None:
-            buf = memoryview(bytearray(small_buffer(self._dl.config)))
-            mine = self._local.mine = (buf, [])
-            with self._locks_lock:
-                self._locks.append(mine[1])
-        return mine
+    def _buf(self) -> memoryview:
+        """This worker's read buffer, kept from chunk to chunk."""
+        buf: memoryview | None = getattr(self._local, "buf", None)
+        if buf is None:
+            buf = self._local.buf = memoryview(bytearray(small_buffer(self._dl.config)))
+        return buf
+
+    def _lend(self) -> list[HeldLock]:
+        """Locks for a chunk (the `SmallGroup` adds one per object it holds unsynced, up to
+        `locks_at_most`), still held from the chunks before, given back when the chunk ends
+        (`_give_back`): a few lock files per chunk running at once, not per chunk (a file
+        made and removed costs more than the rename that hands it on). They are released
+        when the run ends; after a crash the next run removes them (`_batch_skip.classify`)."""
+        with self._locks_lock:
+            most = SmallGroup.locks_at_most()
+            lent, self._locks = self._locks[-most:], self._locks[:-most]
+        return lent
+
+    def _give_back(self, locks: list[HeldLock]) -> None:
+        with self._locks_lock:
+            self._locks.extend(locks)
 
     def _work_chunk(self, chunk: list[Work], streams: int) -> list[ObjectResult | Work]:
         """In a worker thread: the objects of one chunk, one after the other; the small ones
@@ -239,17 +248,22 @@ class Runner:
         limiter = self._limiter.bound(tracker.stop.wait) if self._limiter else None
         out: list[ObjectResult | Work] = []
         cfg = self._dl.config
-        buf, held = self._mine()
-        with SmallGroup(self._paths, buf=buf, config=cfg, limiter=limiter, held=held) as group:
-            for i, w in enumerate(chunk):
-                if tracker.stop.is_set():
-                    raise Stopped
-                if self._over and self._stop_early():
-                    out.extend(chunk[i:])  # back to the queue, as they were
-                    break
-                out.append(self._work(w, streams, group))
-                with self._count_lock:
-                    self._finished += 1
+        held = self._lend()
+        try:
+            with SmallGroup(
+                self._paths, buf=self._buf(), config=cfg, limiter=limiter, held=held
+            ) as group:
+                for i, w in enumerate(chunk):
+                    if tracker.stop.is_set():
+                        raise Stopped
+                    if self._over and self._stop_early():
+                        out.extend(chunk[i:])  # back to the queue, as they were
+                        break
+                    out.append(self._work(w, streams, group))
+                    with self._count_lock:
+                        self._finished += 1
+        finally:
+            self._give_back(held)
         return [
             _unsynced(o, group.unsynced(w.planned.rel)) for w, o in zip(chunk, out, strict=True)
         ]
