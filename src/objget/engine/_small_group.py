@@ -42,11 +42,11 @@ class SmallGroup:
     being durably in place (its sync, its rename or its directory's fsync), else None. Use as
     a context manager; one thread only.
 
-    `held`: locks lent by the caller, kept from one group to the next (no lock file made per
-    group; the group adds to the list as it needs more, up to `locks_at_most()`); the caller
-    releases them when it is done with them (they name the last objects of the group until
-    then). None: the group takes its own
-    and releases them when it closes."""
+    `held`: the caller's spare locks, shared by its groups in any threads (list operations are
+    atomic): a group borrows up to SYNC_MOST of them when it starts, makes more as it needs
+    them, and gives them all back, still held, when it closes (no lock file made per group;
+    they name the last objects of the group until then); the caller releases them when every
+    group is done. None: the group makes its own and releases them when it closes."""
 
     def __init__(
         self,
@@ -60,8 +60,13 @@ class SmallGroup:
     ) -> None:
         self._maker, self._buf, self._config, self._limiter = maker, buf, config, limiter
         self._dirs = OpenDirs(maker)
-        self._own = held is None  # locks handed in are the caller's to release
-        self._held: list[HeldLock] = [] if held is None else held
+        self._spare = held  # the caller's (None: our locks are ours to release)
+        self._held: list[HeldLock] = []
+        while held and len(self._held) < SYNC_MOST:
+            try:
+                self._held.append(held.pop())
+            except IndexError:  # another thread's group took the last one meanwhile
+                break
         self._most = SYNC_MOST if sync else 1  # objects held unsynced at most
         self._asked = not sync  # whether `_most` was fitted to the filesystem yet
         self._pending: list[Pending] = []  # written and checked, in `_where`, not yet synced
@@ -73,12 +78,6 @@ class SmallGroup:
         self._renamed: set[str] = set()
         self._errors: dict[str, Exception] = {}  # rel -> why its sync or rename failed
         self._failed: dict[str, OSError] = {}
-
-    @staticmethod
-    def locks_at_most() -> int:
-        """The most DEST locks a group holds at once (one per object written, not yet synced
-        and renamed): what a caller lending it locks (`held`) need give it."""
-        return SYNC_MOST
 
     def fetch(
         self, backend: Backend, key: str, rel: str, *, meta: ObjectMeta, sha256: str | None,
@@ -177,7 +176,9 @@ class SmallGroup:
                 else:
                     self._discard()
             finally:
-                if self._own:
+                if self._spare is not None:
+                    self._spare.extend(self._held)
+                else:
                     for held in self._held:
                         held.release()
         finally:

@@ -76,8 +76,7 @@ class Runner:
         if journal is None:  # the caller journals (Ray's driver): each result kept by path
             self.tracker.by_rel = {}
         self._local = threading.local()
-        self._locks: list[HeldLock] = []  # not in use by a chunk: lent to the next one
-        self._locks_lock = threading.Lock()
+        self._locks: list[HeldLock] = []  # held, not in use by a chunk: lent to the next one
         self._finished = 0  # objects the workers finished: what the controller measures
         self._over = 0  # chunks to stop early (the controller lowered the count)
         self._count_lock = threading.Lock()
@@ -171,8 +170,7 @@ class Runner:
                     more.close()
 
     def _release_locks(self) -> None:
-        with self._locks_lock:
-            locks, self._locks = self._locks, []
+        locks, self._locks = self._locks, []
         for held in locks:
             try:
                 held.release()
@@ -220,26 +218,15 @@ class Runner:
             self._journal.put(rows)
 
     def _buf(self) -> memoryview:
-        """This worker's read buffer, kept from chunk to chunk."""
+        """This worker's read buffer, kept from chunk to chunk. The chunks' DEST locks are
+        kept too, in `_locks`, lent to each `SmallGroup` while it runs: a few lock files per
+        chunk running at once, not per chunk (a file made and removed costs more than the
+        rename that hands it on); released when the run ends (after a crash the next run
+        removes them: `_batch_skip.classify`)."""
         buf: memoryview | None = getattr(self._local, "buf", None)
         if buf is None:
             buf = self._local.buf = memoryview(bytearray(small_buffer(self._dl.config)))
         return buf
-
-    def _lend(self) -> list[HeldLock]:
-        """Locks for a chunk (the `SmallGroup` adds one per object it holds unsynced, up to
-        `locks_at_most`), still held from the chunks before, given back when the chunk ends
-        (`_give_back`): a few lock files per chunk running at once, not per chunk (a file
-        made and removed costs more than the rename that hands it on). They are released
-        when the run ends; after a crash the next run removes them (`_batch_skip.classify`)."""
-        with self._locks_lock:
-            most = SmallGroup.locks_at_most()
-            lent, self._locks = self._locks[-most:], self._locks[:-most]
-        return lent
-
-    def _give_back(self, locks: list[HeldLock]) -> None:
-        with self._locks_lock:
-            self._locks.extend(locks)
 
     def _work_chunk(self, chunk: list[Work], streams: int) -> list[ObjectResult | Work]:
         """In a worker thread: the objects of one chunk, one after the other; the small ones
@@ -248,22 +235,17 @@ class Runner:
         limiter = self._limiter.bound(tracker.stop.wait) if self._limiter else None
         out: list[ObjectResult | Work] = []
         cfg = self._dl.config
-        held = self._lend()
-        try:
-            with SmallGroup(
-                self._paths, buf=self._buf(), config=cfg, limiter=limiter, held=held
-            ) as group:
-                for i, w in enumerate(chunk):
-                    if tracker.stop.is_set():
-                        raise Stopped
-                    if self._over and self._stop_early():
-                        out.extend(chunk[i:])  # back to the queue, as they were
-                        break
-                    out.append(self._work(w, streams, group))
-                    with self._count_lock:
-                        self._finished += 1
-        finally:
-            self._give_back(held)
+        buf, held = self._buf(), self._locks
+        with SmallGroup(self._paths, buf=buf, config=cfg, limiter=limiter, held=held) as group:
+            for i, w in enumerate(chunk):
+                if tracker.stop.is_set():
+                    raise Stopped
+                if self._over and self._stop_early():
+                    out.extend(chunk[i:])  # back to the queue, as they were
+                    break
+                out.append(self._work(w, streams, group))
+                with self._count_lock:
+                    self._finished += 1
         return [
             _unsynced(o, group.unsynced(w.planned.rel)) for w, o in zip(chunk, out, strict=True)
         ]
@@ -358,10 +340,7 @@ def _unsynced(out: ObjectResult | Work, exc: Exception | None) -> ObjectResult |
     failed: not durably in place, so failed."""
     if exc is None or not isinstance(out, ObjectResult):
         return out
-    if not isinstance(exc, OSError):  # the temp file was not the one written (CheckpointError)
-        return failed(out.source, out.path, exc, size=out.size, etag=out.etag)
-    where = os.path.dirname(out.path or "")
-    why = f"could not fsync its file or the directory {where}: {exc}"
-    return dataclasses.replace(
-        out, status="failed", error=f"{out.source}: {why}", error_kind="local"
-    )
+    if isinstance(exc, OSError):
+        where = os.path.dirname(out.path or "")
+        exc = OSError(exc.errno, f"could not fsync its file or the directory {where}: {exc}")
+    return failed(out.source, out.path, exc, size=out.size, etag=out.etag)  # kind: local
