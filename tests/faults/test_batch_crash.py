@@ -1,9 +1,11 @@
 """The batch's small-object path under crashes and power loss (`objget --recursive` of small
-listed objects: one GET each, fsync, rename, a directory fsync per group, then the journal).
+listed objects: one GET each, the files of a group synced together, renamed, a directory
+fsync per group, then the journal).
 
 - Crash points: SIGKILL exactly at every rename, link and unlink (`renameat`: the commit;
-  `renameat2`, or `linkat` + `unlinkat`: the lock handed to the next object), `fsync`
-  and `fdatasync` of one run, and at sampled `pwrite64` calls
+  `renameat2`, or `linkat` + `unlinkat`: the lock handed to the next object), `fsync`,
+  `fdatasync` and `syncfs` (the files of a group made durable together) of one run, and at
+  sampled `pwrite64` calls
   (`strace -f -e inject=SYSCALL:signal=KILL:when=N`), then the same batch again.
 - Power loss: the batch runs on a loop-mounted ext4 (`noauto_da_alloc,commit=60`); snapshots
   of the image are taken with the writer stopped, each is mounted on a second loop device
@@ -19,6 +21,7 @@ as done.
 
 from __future__ import annotations
 
+import os
 import random
 import signal
 import time
@@ -37,15 +40,28 @@ from ._batch_store import (
     objects,
     wrong_bytes,
 )
-from ._harness import count_calls, run, sample, start, wait_for
+from ._harness import ENV, count_calls, run, sample, start, wait_for
 from ._mounts import loop_mount, make_ext4
 from .test_power_loss import OPTIONS, snapshot
 
 MiB = 1024 * 1024
 RENAMES = ("rename", "renameat", "renameat2")
-EVERY = (*RENAMES, "link", "linkat", "unlink", "unlinkat", "fsync", "fdatasync")
+EVERY = (*RENAMES, "link", "linkat", "unlink", "unlinkat", "fsync", "fdatasync", "syncfs")
 SYSCALLS = (*EVERY, "pwrite64")
 POWER_ROW = "batch power loss (ext4 snapshot, journal replay)"
+
+
+def group_sync_env(tmp: Path) -> dict[str, str]:
+    """The environment of a batch that syncs its groups with `syncfs` however much dirty data
+    other programs have on this machine (the guard that falls back to an fsync per file is
+    tested on its own): a `sitecustomize` that lifts `_syncfs.DIRTY_MOST`."""
+    site = tmp / "site"
+    site.mkdir(exist_ok=True)
+    (site / "sitecustomize.py").write_text(
+        "import objget.engine._syncfs as s\ns.DIRTY_MOST = 1 << 62\n"
+    )
+    path = ENV.get("PYTHONPATH")
+    return {**ENV, "PYTHONPATH": f"{site}{os.pathsep}{path}" if path else str(site)}
 
 
 def resume(store: BatchStore, dest: Path) -> tuple[object, set[str]]:
@@ -84,15 +100,18 @@ def test_batch_sigkill_at_every_durability_call_then_resume(tmp_path, summary, t
     with BatchStore(data) as store:
         trace = tmp_path / "discover.strace"
         probe = tmp_path / "probe"
+        env = group_sync_env(tmp_path)
         first = run(
             cli_args(store, probe, "-j", "1"),
             prefix=["strace", "-f", "-qq", "-o", str(trace), "-e", "trace=" + ",".join(SYSCALLS)],
+            env=env,
         )
         assert first.rc == 0, first.err
         assert wrong_bytes(probe, data) == 0 and not leftovers(probe)  # the journal too
         calls = count_calls(trace, SYSCALLS)
         renames = sum(calls.get(name, 0) for name in RENAMES)
         assert renames >= len(data) - 1 and calls.get("fsync", 0) > 0, calls
+        assert calls.get("syncfs", 0) > 0, calls  # the groups' files synced together
         points = [(name, n) for name in EVERY for n in range(1, calls.get(name, 0) + 1)]
         points += [("pwrite64", n) for n in sample(calls["pwrite64"], trials(6, 24))]
         failures = []
@@ -102,6 +121,7 @@ def test_batch_sigkill_at_every_durability_call_then_resume(tmp_path, summary, t
             killed = run(
                 cli_args(store, dest, "-j", "1"),
                 prefix=["strace", "-f", "-qq", "-o", "/dev/null", "-e", inject],
+                env=env,
             )
             wrong, lies, problem = judge(dest, data, store)
             ok = problem is None and killed.rc in (-signal.SIGKILL, 0)
@@ -131,7 +151,9 @@ def test_batch_snapshots_of_a_running_batch_resume_correctly(tmp_path, summary, 
                 dest = live / "out"
                 log = tmp_path / f"writer-{r}.log"
                 workers = rng.choice((1, 2, 4))
-                writer = start(cli_args(store, dest, "-j", workers), log)
+                writer = start(
+                    cli_args(store, dest, "-j", workers), log, env=group_sync_env(tmp_path)
+                )
                 try:
                     wait_for((dest / ".objget-batch.db").exists, 60, proc=writer)
                     t0 = time.monotonic()

@@ -70,3 +70,45 @@ def test_a_small_object_costs_two_directory_changes_and_three_stats(tmp_path):
 
     assert per_object(DIRECTORY) <= 2.0, (few, many)
     assert per_object(STATS) <= 3.0, (few, many)
+
+
+_SYNC_SCRIPT = _SCRIPT.replace(
+    "import sys\n", "import sys\nimport objget.engine._syncfs as s\ns.DIRTY_MOST = 1 << 62\n", 1
+)  # the test asks how a group syncs, not how dirty the rest of the machine is right now
+SYNCS = ("fsync", "fdatasync", "syncfs")
+
+
+def test_a_group_of_small_files_is_synced_by_one_syncfs_before_any_of_them_is_renamed(tmp_path):
+    """On a local filesystem (here the test's tmp directory) a worker's small files are made
+    durable together, one `syncfs` per run of SYNC_MOST, not an fsync each (fsyncs are left
+    for the directories); and no temp file is renamed onto its DEST while any write before
+    it is not synced yet: a pwrite64 is always followed by a sync before the next rename."""
+    from objget.engine._small_group import SYNC_MOST
+
+    root = tmp_path / "run"
+    root.mkdir()
+    log = tmp_path / "strace.log"
+    count = 4 * SYNC_MOST
+    done = subprocess.run(
+        ["strace", "-f", "-qq", "-o", str(log), "-e",
+         f"trace=pwrite64,renameat,renameat2,rename,{','.join(SYNCS)}",
+         sys.executable, "-c", _SYNC_SCRIPT, str(root), str(count)],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    for i in range(count):
+        assert (root / "d" / f"o{i:04d}").read_bytes() == bytes([i % 251]) * 1000
+    calls = count_calls(log, SYNCS)
+    assert calls.get("syncfs", 0) == count // SYNC_MOST, calls
+    assert calls.get("fsync", 0) + calls.get("fdatasync", 0) <= 2, calls  # the directory's
+    unsynced = 0
+    renames = 0
+    for line in log.read_text().splitlines():
+        if "pwrite64(" in line:
+            unsynced += 1
+        elif any(f"{name}(" in line for name in SYNCS):
+            unsynced = 0
+        elif "rename" in line and ".objget-part" in line:
+            renames += 1
+            assert unsynced == 0, line
+    assert renames == count

@@ -12,6 +12,7 @@ import pytest
 from objget import DownloadConfig, Downloader, LockedError
 from objget.batch import UnsafePath
 from objget.engine import _checkpoint as ck
+from objget.engine import _small_group
 from objget.engine._dirs import ParentMaker
 from objget.many._batch_journal import Journal
 from objget.many._batch_run import Runner
@@ -217,10 +218,12 @@ def test_a_large_object_whose_parent_became_a_symlink_is_refused(tmp_path):
     assert sorted(os.listdir(root / "sub.moved")) == ["c"]
 
 
-def test_the_lock_is_handed_from_object_to_object_within_a_directory(tmp_path):
+def test_the_lock_is_handed_from_object_to_object_within_a_directory(tmp_path, monkeypatch):
     """Within a chunk, DEST's lock goes from one small object to the next in the same
     directory as the same file under the next name (no file created per object): at each
-    object's GET only its own lock name exists, and it is held."""
+    object's GET only its own lock name exists, and it is held (one object synced at a time:
+    with several, see test_batch_group_sync)."""
+    monkeypatch.setattr(_small_group, "SYNC_MOST", 1)
     objs = {f"d/o{i}": bytes([i]) * 300 for i in range(5)} | {"e/p0": b"p0", "e/p1": b"p1"}
     store = HookedStore(objs)
     seen: dict[str, tuple[int, list[str], bool]] = {}

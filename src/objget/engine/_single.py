@@ -22,14 +22,15 @@ open is never followed. What a batch of many small objects relies on: per object
 create, one write (the bytes that came with the answer's head, written straight from the
 connection's buffer when they are the whole object, else copied into the caller's reused `buf`
 ahead of the rest), one fsync, one close, one `lstat` and one rename; the caller may fsync the
-directory once for many objects
-(`sync_dir=False`), and `listed` (the directory's names when the caller first visited it)
-spares the unlinks of leftovers that were not there.
+directory once for many objects (`sync_dir=False`), may make several objects' files durable
+with one sync and rename them itself (`defer`: `Pending`), and `listed` (the directory's names
+when the caller first visited it) spares the unlinks of leftovers that were not there.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import time
 from collections.abc import Mapping
@@ -49,7 +50,7 @@ from ._sync import stamp
 from ._throttle import BoundLimiter
 from ._verify import checksummer_of, file_checks_of
 
-__all__ = ["SMALL", "NotSmall", "fetch_small"]
+__all__ = ["SMALL", "NotSmall", "Pending", "fetch_small"]
 
 SMALL = 8 * 1024 * 1024
 _CREATE = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC  # RDWR: read back
@@ -59,6 +60,20 @@ _OSS_CRC = "x-oss-hash-crc64ecma"
 class NotSmall(Exception):
     """The answer to the GET of an object of unknown size is not a small object (SMALL or
     more, or no Content-Length): nothing was written; fetch it the usual way."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Pending:
+    """A small object written, checked and stamped in its temp file, still open as `fd`,
+    neither synced nor renamed (`fetch_small(defer=...)`): the caller makes it durable
+    (`_syncfs.sync_files`), then renames it with `commit_part(part, dest, made, dir_fd=...)`,
+    holding DEST's lock until then, and closes `fd`."""
+
+    fd: int
+    part: str
+    dest: str
+    made: tuple[int, int]
+    display: str
 
 
 def fetch_small(
@@ -77,6 +92,7 @@ def fetch_small(
     same_dir: bool = False,
     limiter: BoundLimiter | None = None,
     display: str | None = None,
+    defer: list[Pending] | None = None,
 ) -> DownloadResult:
     """Download the small object `key` (size and ETag from `meta`) to `dest`, the name
     `basename(dest)` in the open directory `dir_fd` (`dest` is what results and messages
@@ -89,6 +105,9 @@ def fetch_small(
     here). The file gets the answer's Last-Modified (else `meta.last_modified`) as mtime.
     `limiter`: a rate limit shared with other downloads, taken from before each read.
     `display`: `backend.display(key)` when the caller has it already.
+    `defer` (with `held`, whose lock the caller keeps until then): the temp file is neither
+    fsynced nor renamed here but added to `defer` as a `Pending` for the caller to make
+    durable with others and rename (see `Pending`); the result says what it will be.
 
     `meta.size` None (nothing told the size): one whole-object GET whose answer tells size,
     ETag and Last-Modified (200 with a Content-Length the bytes are checked against);
@@ -103,9 +122,10 @@ def fetch_small(
         lock = ck.DestLock(one.paths.lock, dest=dest, source=one.display, dir_fd=dir_fd)
     else:
         held.take(dir_fd, one.paths, one.display, same_dir=same_dir)  # kept for the next
+    assert defer is None or held is not None, "a deferred commit needs a held lock"
     with lock:
-        checked, retries, meta = one.locked(meta, config, listed)
-    if sync_dir:
+        checked, retries, meta = one.locked(meta, config, listed, defer)
+    if sync_dir and defer is None:
         os.fsync(dir_fd)
     size = meta.size or 0
     return DownloadResult(
@@ -137,31 +157,45 @@ class _Single:
         self.part = os.path.basename(self.paths.part)
 
     def locked(
-        self, meta: ObjectMeta, config: DownloadConfig, listed: frozenset[str] | None
+        self,
+        meta: ObjectMeta,
+        config: DownloadConfig,
+        listed: frozenset[str] | None,
+        defer: list[Pending] | None = None,
     ) -> tuple[Verified, int, ObjectMeta]:
         """Under DEST's lock: leftovers removed, the object fetched (retried under the policy),
-        the temp file renamed onto DEST if it is still the one written. (checks passed,
-        retries, what the object was)"""
+        the temp file renamed onto DEST if it is still the one written — or, with `defer`,
+        left open and unsynced there for the caller. (checks passed, retries, what the
+        object was)"""
         name = os.path.basename(self.paths.dest)
         for side in (f"{name}.objget-ckpt", f"{name}.objget-ckpt-live", f"{name}.objget-ckpt.tmp"):
             if listed is None or side in listed:  # a ranged run's progress is not used here
                 unlink_at(self.dir_fd, side)
         stale = listed is None or self.part in listed
 
-        def attempt(attempts: Attempts) -> tuple[Verified, tuple[int, int], ObjectMeta, int]:
-            return (*self.attempt(meta, stale=stale), attempts.retries)
+        keep = defer is not None
 
-        verified, made, got, retries = run_with_retry(attempt, policy=config.retry)
+        def attempt(
+            attempts: Attempts,
+        ) -> tuple[Verified, tuple[int, int], ObjectMeta, int | None, int]:
+            return (*self.attempt(meta, stale=stale, keep=keep), attempts.retries)
+
+        verified, made, got, fd, retries = run_with_retry(attempt, policy=config.retry)
+        if defer is not None:
+            assert fd is not None
+            defer.append(Pending(fd, self.paths.part, self.paths.dest, made, self.display))
+            return verified, retries, got
         commit_part(
             self.paths.part, self.paths.dest, made, display=self.display, dir_fd=self.dir_fd
         )
         return verified, retries, got
 
     def attempt(
-        self, meta: ObjectMeta, *, stale: bool
-    ) -> tuple[Verified, tuple[int, int], ObjectMeta]:
+        self, meta: ObjectMeta, *, stale: bool, keep: bool = False
+    ) -> tuple[Verified, tuple[int, int], ObjectMeta, int | None]:
         """One GET into a new temp file: (checks passed, the temp file's (device, inode), the
-        object's meta — learned from the answer when `meta.size` was None)."""
+        object's meta — learned from the answer when `meta.size` was None, the temp file's
+        descriptor or None). `keep`: not fsynced, and left open for the caller."""
         fd = _create(self.dir_fd, self.part, stale=stale)
         try:
             summer: Checksummer | None = None
@@ -197,14 +231,17 @@ class _Single:
                 fd, size=size, checksummer=summer, crc=crc, checks=checks, display=self.display,
                 discard=lambda: None,  # the temp file goes below, with any other failure
             )  # fmt: skip
-            os.fsync(fd)
+            if not keep:
+                os.fsync(fd)
             made = file_id(fd)
         except BaseException:
             os.close(fd)
             unlink_at(self.dir_fd, self.part)
             raise
+        if keep:
+            return verified, made, meta, fd
         os.close(fd)
-        return verified, made, meta
+        return verified, made, meta, None
 
     def _write(self, body: RangeBody, fd: int, size: int, summer: Checksummer | None) -> int:
         """The body's `size` bytes written to `fd` (gathered in `buf`, written when it is full

@@ -8,8 +8,9 @@ ones take one each, in chunks (`_batch_chunks`) through the engine's single-requ
 finished per second (`small_controller`). A download starts only when its connections are free.
 An interrupt stops every engine through its progress hook (the engine then saves its
 checkpoint) within about 0.1 s. A small object is journaled done only after the `SmallGroup`
-fsynced its directory, so the journal never holds a `done` a power cut could still undo (an
-object whose directory fsync failed is failed instead). One `RateLimiter` serves every object.
+synced its file, renamed it and fsynced its directory, so the journal never holds a `done` a
+power cut could still undo (an object whose sync, rename or directory fsync failed is failed
+instead). One `RateLimiter` serves every object.
 """
 
 from __future__ import annotations
@@ -75,8 +76,7 @@ class Runner:
         if journal is None:  # the caller journals (Ray's driver): each result kept by path
             self.tracker.by_rel = {}
         self._local = threading.local()
-        self._locks: list[HeldLock] = []  # each worker's, kept from chunk to chunk
-        self._locks_lock = threading.Lock()
+        self._locks: list[HeldLock] = []  # held, not in use by a chunk: lent to the next one
         self._finished = 0  # objects the workers finished: what the controller measures
         self._over = 0  # chunks to stop early (the controller lowered the count)
         self._count_lock = threading.Lock()
@@ -217,18 +217,16 @@ class Runner:
         if rows and self._journal is not None:  # None: the caller journals (Ray's driver)
             self._journal.put(rows)
 
-    def _mine(self) -> tuple[memoryview, HeldLock]:
-        """This worker's buffer and lock, kept from chunk to chunk: one lock file per worker
-        and directory, not one per chunk (a file made and removed costs more than the rename
-        that hands it on). The locks are released when the run ends; after a crash the next
-        run removes them (`_batch_skip.classify`)."""
-        mine: tuple[memoryview, HeldLock] | None = getattr(self._local, "mine", None)
-        if mine is None:
-            buf = memoryview(bytearray(small_buffer(self._dl.config)))
-            mine = self._local.mine = (buf, HeldLock())
-            with self._locks_lock:
-                self._locks.append(mine[1])
-        return mine
+    def _buf(self) -> memoryview:
+        """This worker's read buffer, kept from chunk to chunk. The chunks' DEST locks are
+        kept too, in `_locks`, lent to each `SmallGroup` while it runs: a few lock files per
+        chunk running at once, not per chunk (a file made and removed costs more than the
+        rename that hands it on); released when the run ends (after a crash the next run
+        removes them: `_batch_skip.classify`)."""
+        buf: memoryview | None = getattr(self._local, "buf", None)
+        if buf is None:
+            buf = self._local.buf = memoryview(bytearray(small_buffer(self._dl.config)))
+        return buf
 
     def _work_chunk(self, chunk: list[Work], streams: int) -> list[ObjectResult | Work]:
         """In a worker thread: the objects of one chunk, one after the other; the small ones
@@ -237,7 +235,7 @@ class Runner:
         limiter = self._limiter.bound(tracker.stop.wait) if self._limiter else None
         out: list[ObjectResult | Work] = []
         cfg = self._dl.config
-        buf, held = self._mine()
+        buf, held = self._buf(), self._locks
         with SmallGroup(self._paths, buf=buf, config=cfg, limiter=limiter, held=held) as group:
             for i, w in enumerate(chunk):
                 if tracker.stop.is_set():
@@ -337,11 +335,12 @@ class Runner:
         )  # fmt: skip
 
 
-def _unsynced(out: ObjectResult | Work, exc: OSError | None) -> ObjectResult | Work:
-    """A small object renamed into a directory whose fsync failed: not durable, so failed."""
+def _unsynced(out: ObjectResult | Work, exc: Exception | None) -> ObjectResult | Work:
+    """A small object whose sync or rename failed, or renamed into a directory whose fsync
+    failed: not durably in place, so failed."""
     if exc is None or not isinstance(out, ObjectResult):
         return out
-    why = f"could not fsync the directory {os.path.dirname(out.path or '')}: {exc}"
-    return dataclasses.replace(
-        out, status="failed", error=f"{out.source}: {why}", error_kind="local"
-    )
+    if isinstance(exc, OSError):
+        where = os.path.dirname(out.path or "")
+        exc = OSError(exc.errno, f"could not fsync its file or the directory {where}: {exc}")
+    return failed(out.source, out.path, exc, size=out.size, etag=out.etag)  # kind: local
