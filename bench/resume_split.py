@@ -1,6 +1,6 @@
 """Where the bytes of a killed download go: the split behind the resume scenario's re-fetch.
 
-    python -m bench.resume_split [--size-mib 1024] [--reps 3] [--jobs N] [--stop]
+    python -m bench.resume_split [--size-mib 1024] [--reps 3] [--jobs N] [--stop] [--seaweed]
 
 nginx serves a random object through the byte-counting proxy; the objget CLI downloads it and is
 killed (SIGKILL, its process group) once the proxy has delivered 40 %. With `--stop` the
@@ -18,6 +18,9 @@ object's bytes (written by the killed run). Per kill it prints, in MiB:
     unrecorded  written, but in no record
     dropped     in the live record, but not kept (CRC mismatch)
     user        delivered - recv-q - written: in the process's buffers (and headers)
+    waste       what the same command run again fetched beyond what the kill left missing
+
+With `--seaweed` the object comes from SeaweedFS (as in the bench's resume scenario).
 
 Not part of the bench run: a measuring tool for the live record (docs/checkpoints.md).
 """
@@ -153,6 +156,11 @@ def one(url: str, dest: Path, src: Path, proxy: CountingProxy, size: int, *,
     part = Path(f"{dest}.objget-part")
     res["written"] = _written(part, src) if part.exists() else 0
     res.update(_records(dest))
+    proxy.reset()  # the same command again: what the resume fetches beyond what it misses
+    again = subprocess.run(cmd, env=env, capture_output=True, timeout=300, check=False)
+    if again.returncode != 0:
+        raise RuntimeError(f"the resume failed: {again.stderr.decode()[-2000:]}")
+    res["waste"] = proxy.delivered - (size - res["kept"])
     return res
 
 
@@ -163,6 +171,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--jobs", type=int, default=0)
     ap.add_argument("--stop", action="store_true", help="SIGSTOP and read ss before the kill")
     ap.add_argument("--workdir", default=None)
+    ap.add_argument("--seaweed", action="store_true", help="SeaweedFS upstream (as the bench)")
     a = ap.parse_args(argv)
     sys.path.insert(0, str(ROOT))
     sys.path.insert(0, str(ROOT / "src"))
@@ -175,11 +184,21 @@ def main(argv: list[str] | None = None) -> None:
         (base / "dst").mkdir()
         src = base / "www" / "big.bin"
         _make_object(src, size)
-        with Nginx(base / "www", base / "nginx") as web, \
-                CountingProxy(int(re.sub(r".*:", "", web.url))) as proxy:  # fmt: skip
-            url = f"http://127.0.0.1:{proxy.port}/big.bin"
+        with contextlib.ExitStack() as stack:
+            if a.seaweed:
+                from tests._servers.seaweed import SeaweedFS
+
+                weed = stack.enter_context(SeaweedFS(base / "weed"))
+                weed.create_bucket("split")
+                weed.put("split", "big.bin", src)
+                upstream, path = weed.port, "split/big.bin"
+            else:
+                web = stack.enter_context(Nginx(base / "www", base / "nginx"))
+                upstream, path = int(re.sub(r".*:", "", web.url)), "big.bin"
+            proxy = stack.enter_context(CountingProxy(upstream))
+            url = f"http://127.0.0.1:{proxy.port}/{path}"
             head = ("delivered", "recv-q", "written", "durable", "live", "kept", "unrecorded",
-                    "dropped", "user", "segs")  # fmt: skip
+                    "dropped", "user", "waste", "segs")  # fmt: skip
             print(" ".join(f"{h:>10}" for h in head))
             for _ in range(a.reps):
                 r = one(url, base / "dst" / "big.bin", src, proxy, size, jobs=a.jobs,
@@ -188,7 +207,7 @@ def main(argv: list[str] | None = None) -> None:
                 row = (
                     r["delivered"], r.get("recvq", 0), r["written"], r["durable"], r["live"],
                     r["kept"], max(0, r["written"] - recorded), recorded - r["kept"],
-                    r["delivered"] - r.get("recvq", 0) - r["written"],
+                    r["delivered"] - r.get("recvq", 0) - r["written"], r["waste"],
                 )  # fmt: skip
                 print(" ".join(f"{v / MiB:10.1f}" for v in row), f"{r['segments']:>10}")
 
