@@ -45,7 +45,17 @@ def resume_tools() -> list[Tool]:
         Tool(id="objget-j16", label="objget CLI -j16", kind="cli", family="objget",
              needs="objget-cli", build=lambda t: tools.objget_cli(t, jobs=16)),
         oss("objget-resumable", 16),
+        *_baseline(),
     ]  # fmt: skip
+
+
+def _baseline() -> list[Tool]:
+    """The objget CLI (default) from `--baseline` src: before vs after in the same run."""
+    if not tools.BASELINE_SRC:
+        return []
+    return [Tool(id="objget-base", label="objget CLI (default) from --baseline src",
+                 kind="cli", family="objget", needs="objget-cli", build=tools.objget_cli,
+                 env={"PYTHONPATH": tools.BASELINE_SRC})]  # fmt: skip
 
 
 def _killer(holder: dict[str, Any], proxy: CountingProxy) -> None:
@@ -66,8 +76,8 @@ def _one(ctx: Context, tool: Tool, target: Target, proxies: dict[str, CountingPr
     timeout = ctx.timeout(size)
 
     def run(on_start: Callable[[subprocess.Popen[bytes]], None] | None = None) -> Measurement:
-        return run_command(cmd, env=ctx.env, timeout=timeout, workdir=ctx.workdir,
-                           on_start=on_start)  # fmt: skip
+        return run_command(cmd, env={**ctx.env, **tool.env}, timeout=timeout,
+                           workdir=ctx.workdir, on_start=on_start)  # fmt: skip
 
     res: dict[str, Any] = {"tool": tool.id, "label": tool.label, "family": tool.family,
                            "rep": rep, "size": size}  # fmt: skip

@@ -177,6 +177,14 @@ def killed_run(
     return image
 
 
+def longest(segments):
+    """The segments no other one extends: a record may also hold an entry for the first bytes
+    of a segment (written when the record was opened), and its slot the rest."""
+    return [
+        s for s in segments if not any(o.start == s.start and o.stop > s.stop for o in segments)
+    ]
+
+
 def settle(path: str, deadline: float) -> None:
     """Wait until the file at `path` stays the same for ten ticks (0.2 s) of the run."""
     last = None
@@ -231,7 +239,7 @@ def test_the_live_record_holds_short_segments_with_the_crc_of_their_bytes(tmp_pa
     restore(image)
     live = load_live(f"{dest}.objget-ckpt-live")
     assert live is not None and live.tag.crc == "crc32"  # the store's CRC
-    assert [(s.start, s.stop) for s in live.segments] == [
+    assert [(s.start, s.stop) for s in longest(live.segments)] == [
         (0, SEGMENT),
         (SEGMENT, 2 * SEGMENT),
         (2 * SEGMENT, allow),
@@ -346,5 +354,5 @@ def test_the_live_record_follows_writes_not_reservations(tmp_path):
     restore(image)
     live = load_live(f"{dest}.objget-ckpt-live")
     assert live is not None
-    assert [(s.start, s.stop) for s in live.segments][-1] == (2 * SEGMENT, allow)
+    assert [(s.start, s.stop) for s in longest(live.segments)][-1] == (2 * SEGMENT, allow)
     assert all(s.crc == zlib.crc32(data[s.start : s.stop]) for s in live.segments)

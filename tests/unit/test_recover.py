@@ -137,7 +137,7 @@ def write_live(paths: Paths, segments, **change) -> None:
     fields = {f: getattr(tag, f) for f in ("run", "boot", "device", "inode", "crc")}
     writer = LiveRecord(paths.live, LiveTag(**{**fields, **change}))
     writer.arm()
-    writer.write(tuple(segments))
+    writer.open(lambda: tuple(segments), slots=2)
     writer.close(remove=False)
 
 
@@ -197,6 +197,19 @@ def test_a_fifo_at_the_data_file_is_not_opened_for_reading(setup):
     assert resume_spans(paths, durable, None, crc=LIVE).spans == durable.spans
 
 
+def test_of_segments_that_begin_at_one_byte_the_longest_that_reads_back_is_kept(part):
+    """A slot's segment and an earlier entry for its first bytes overlap: the longer is kept
+    when it reads back; else the shorter (the bytes after it were damaged)."""
+    path, fd = part
+    spans, kept = confirm(fd, [], [seg(100, 900), seg(100, 5000)])
+    assert spans == (Span(100, 5000),) and kept == (seg(100, 5000),)
+    with open(path, "r+b") as f:
+        f.seek(2000)
+        f.write(b"\0")
+    spans, kept = confirm(fd, [], [seg(100, 900), seg(100, 5000)])
+    assert spans == (Span(100, 900),) and kept == (seg(100, 900),)
+
+
 @st.composite
 def layouts(draw):
     """Durable spans, live segments (not all inside them) and damaged offsets outside them."""
@@ -206,6 +219,9 @@ def layouts(draw):
     durable = [Span(a, b) for a, b in pairs if draw(st.booleans())]
     cuts = sorted(set(draw(st.lists(st.integers(0, size), min_size=2, max_size=12))))
     segments = [seg(a, b) for a, b in zip(cuts, cuts[1:], strict=False) if draw(st.booleans())]
+    for s in list(segments):  # an entry for the first bytes of a segment (from its slot)
+        if s.stop - s.start > 1 and draw(st.booleans()):
+            segments.append(seg(s.start, draw(st.integers(s.start + 1, s.stop - 1))))
     covered = {i for s in durable for i in range(s.start, s.stop)}
     free = [i for i in range(size) if i not in covered]
     damaged = draw(st.sets(st.sampled_from(free), max_size=5)) if free else set()
@@ -233,9 +249,12 @@ def test_every_byte_resumed_from_a_live_segment_is_right(layout):
     whole = {i for s in spans for i in range(s.start, s.stop)}
     on_disk = {i for s in durable for i in range(s.start, s.stop)}
     assert on_disk <= whole
+    assert all(a.stop <= b.start for a, b in zip(kept, kept[1:], strict=False))
     for s in segments:
         intact = not any(s.start <= i < s.stop for i in damaged)
         adds = any(i not in on_disk for i in range(s.start, s.stop))
-        assert (s in kept) == (intact and adds)
+        longer = [o for o in segments if o.start == s.start and o.stop > s.stop]
+        longer_intact = any(not any(o.start <= i < o.stop for i in damaged) for o in longer)
+        assert (s in kept) == (intact and adds and not longer_intact)
         if intact:
             assert all(i in whole for i in range(s.start, s.stop))

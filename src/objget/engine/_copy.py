@@ -4,10 +4,12 @@ and the gate every write to the data file passes.
 Each `readinto` is reserved (`Scheduler.reserve`: a steal may have shortened the claim, and
 what is no longer the claim's is dropped for the stealer to fetch) and written at once: with
 `pwrite` at its offset, through the write gate, or handed to an ordered sink (a stream to
-stdout). The claim's mark and its CRC then move over the bytes written, and `writes` changes:
-the engine's loop rewrites the live record when it does (not when `fetched` does: bytes are
-reserved before they are written, so a write ending after the loop's look would stay out of
-the record until the next read, forever on a frozen stream).
+stdout). The claim's mark and its CRC then move over the bytes written, and the worker
+publishes the mark in its slot of the live record (`_live`) at once: one 32-byte pwrite per
+write, so a kill at any instant finds every written byte in the record (a record rewritten by
+the engine's loop every 20 ms left up to 12 MiB of a 600 MB/s download out). A segment the
+worker ends (at `cut` bytes, or at the end of its claim) goes to the record's log before its
+slot is reused.
 
 Write-back (`_writeback`) is started for every window a worker fills, and for the rest of
 its claim as soon as the claim's last byte is written (or the copy ends otherwise: retired,
@@ -26,7 +28,6 @@ pwrite of 256 KiB itself.
 
 from __future__ import annotations
 
-import itertools
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -37,6 +38,7 @@ from ._scheduler import Claim, Scheduler
 from ._writeback import WriteBehind
 
 if TYPE_CHECKING:
+    from ._live import LiveRecord
     from ._stream_sink import OrderedSink
     from ._throttle import BoundLimiter
 
@@ -94,22 +96,29 @@ class Copier:
         sink: OrderedSink | None = None,
         limiter: BoundLimiter | None = None,
         eof_ends: bool = False,
+        live: LiveRecord | None = None,
     ) -> None:
         """`cut`: a claim's segment is committed once it reaches this many bytes (0: never).
-        `eof_ends`: the object has no known size and no ranges: its body's end is its end."""
+        `eof_ends`: the object has no known size and no ranges: its body's end is its end.
+        `live`: the live record the workers publish their marks in (with `cut`)."""
         self._fd, self._sched, self._gate, self._cancel = fd, sched, gate, cancel
         self._update, self._cut, self._closed_early = update, cut, closed_early
         self._wb, self._sink, self._limiter = writeback, sink, limiter
         self._eof_ends = eof_ends
+        self._live = live if cut else None
         self.eof_size: int | None = None
-        self._count = itertools.count(1)
-        self.writes = 0  # changes after every write (a fresh number: `next` is atomic)
 
     def copy(
-        self, claim: Claim, body: object, view: memoryview, retired: Callable[[], bool]
+        self,
+        claim: Claim,
+        body: object,
+        view: memoryview,
+        retired: Callable[[], bool],
+        slot: int = 0,
     ) -> None:
         """Stream `body` into the claim until it ends, is stolen, or the worker is `retired()`
-        (then its remainder goes back to the queue; never with a sink: see there)."""
+        (then its remainder goes back to the queue; never with a sink: see there). `slot`:
+        the worker's slot in the live record."""
         readinto = body.readinto  # type: ignore[attr-defined]
         fd, sched, limiter, gate = self._fd, self._sched, self._limiter, self._gate
         cap = len(view) if limiter is None else min(len(view), limiter.chunk)
@@ -154,7 +163,7 @@ class Copier:
                                 flushed = end
                         finally:
                             gate.leave()
-                    self._mark(claim, pos, chunk)
+                    self._mark(claim, pos, chunk, slot)
                 if take < n:
                     return  # the rest of this body was stolen by another worker
         finally:  # retired, failed (a retry starts a new window) or stopped: what it wrote
@@ -169,11 +178,24 @@ class Copier:
             finally:
                 self._gate.leave()
 
-    def _mark(self, claim: Claim, pos: int, chunk: memoryview) -> None:
-        """`chunk` is written at `pos`: the claim's mark (and its CRC) moves over it."""
+    def _mark(self, claim: Claim, pos: int, chunk: memoryview, slot: int) -> None:
+        """`chunk` is written at `pos`: the claim's mark (and its CRC) moves over it, and
+        into the worker's slot of the live record."""
         seg, _, crc = claim.mark
         end = pos + len(chunk)
-        claim.mark = (seg, end, self._update(crc, chunk) if self._update is not None else 0)
-        self.writes = next(self._count)
+        mark = (seg, end, self._update(crc, chunk) if self._update is not None else 0)
+        claim.mark = mark
+        live = self._live
+        if live is not None:
+            live.publish(slot, mark)
         if self._cut and end - seg >= self._cut:
             self._sched.commit(claim)  # a new segment for the live record
+            if live is not None:
+                live.append(mark)  # in the log before the slot shows the next segment
+
+    def commit(self, claim: Claim) -> None:
+        """The claim's segment goes into the ledger (and the live record's log)."""
+        mark = claim.mark
+        self._sched.commit(claim)
+        if self._live is not None:
+            self._live.append(mark)

@@ -31,6 +31,7 @@ from ._scheduler import Claim, Scheduler
 from ._writeback import WriteBehind
 
 if TYPE_CHECKING:
+    from ._live import LiveRecord
     from ._stream_sink import OrderedSink
     from ._throttle import RateLimiter
 
@@ -46,12 +47,12 @@ class EngineHooks:
     """What the engine calls back into: checkpoint saving and progress reporting.
 
     `save` (durable: fdatasync + checkpoint) runs on a saver thread every checkpoint interval,
-    so its disk wait never stalls the main loop; `save_live` (cheap, no fsync) runs on the
-    main loop every tick in which bytes were written, and once after each durable save."""
+    so its disk wait never stalls the main loop. `live`: the live record, opened by the main
+    loop once armed; then the workers write it themselves (`_copy`)."""
 
     save: Callable[[], None]
     save_at_start: bool = False  # a fresh download: record the object before any byte comes
-    save_live: Callable[[], None] | None = None
+    live: LiveRecord | None = None
     progress: Callable[[Progress], None] | None = None
     progress_interval: float = 0.1
 
@@ -116,7 +117,9 @@ class Engine:
             fd=fd, sched=scheduler, gate=self._gate, cancel=self._cancel, update=self._update,
             cut=self._cut, closed_early=self._closed_early, writeback=self._writeback,
             sink=sink, limiter=self._limiter, eof_ends=meta.size is None and not ranged,
+            live=hooks.live if sink is None else None,
         )  # fmt: skip
+        self._live = hooks.live if self._cut and sink is None else None
 
     # --- main loop ------------------------------------------------------------------
     def run(self) -> int:
@@ -135,10 +138,13 @@ class Engine:
         if self._ranged and self._sink is None and self._limiter is None:
             self._sched.stale = STALE  # (a limiter's waits are no stalls; a sink keeps claims)
         start = last_save = last_progress = self._clock()
-        saved_at = live_at = 0
+        saved_at = 0
+        live = self._live
         try:
             if self._hooks.save_at_start:
                 self._saver.request()  # every durable save runs on the saver thread
+            if live is not None and live.waiting:  # armed already: resuming this run
+                live.open(self._sched.live_segments, slots=max_streams)
             self._spawn()
             while True:
                 self._wake.wait(TICK)
@@ -160,11 +166,8 @@ class Engine:
                     if self._sched.finished() or not self._ranged:
                         break
                     continue
-                saved = self._saver.take_saved()  # a durable save finished: rewrite it
-                written = self._copier.writes  # (not `fetched`: reserved before written)
-                if self._hooks.save_live is not None and (written != live_at or saved):
-                    self._hooks.save_live()
-                    live_at = written
+                if live is not None and live.waiting:  # the first durable save is on disk
+                    live.open(self._sched.live_segments, slots=max_streams)
                 if (
                     not self._saver.busy
                     and (
@@ -290,7 +293,7 @@ class Engine:
                     self._fetch(claim, view, index)
                 finally:
                     if self._ranged or claim.written >= claim.stop:
-                        self._sched.commit(claim)
+                        self._copier.commit(claim)
                     self._sched.release(claim)
         except Cancelled:
             pass
@@ -361,7 +364,9 @@ class Engine:
                     status=body.status,
                     source=self._backend.display(self._key),
                 )
-            self._copier.copy(claim, body, view, lambda: self._ranged and index >= self._target)
+            self._copier.copy(
+                claim, body, view, lambda: self._ranged and index >= self._target, index
+            )
         finally:
             claim.body = None
             body.close()

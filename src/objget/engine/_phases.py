@@ -266,9 +266,6 @@ def fetch(
     whole = job.window is None
     live = job.live
 
-    def save_live() -> None:
-        live.write(job.sched.live_segments())  # nothing once closed, or before `arm`
-
     engine = Engine(
         backend=job.backend,
         key=job.key,
@@ -284,7 +281,7 @@ def fetch(
             # a checkpoint without a run id: name the run at once (the live record is then
             # kept); a fresh download first saves at its first interval (`test_first_save`)
             save_at_start=whole and not live.armed and bool(job.resume.spans),
-            save_live=save_live if whole else None,
+            live=live if whole else None,  # written by the workers once armed
             progress=on_progress,
         ),
         live_crc=job.live_crc,

@@ -13,8 +13,8 @@ same boot, the same segment CRC; any other record is ignored, whole. Then each s
 adds bytes to the durable spans is read back from the data file and its CRC compared with the
 one the worker computed on the bytes it wrote: a segment is kept only when the two agree, so a
 page that reached the disk only partly, zeros where data should be, or other bytes cost a
-refetch of that segment (at most `_live.SEGMENT` bytes), never a wrong byte; this holds for
-sources without a checksum too. The kept bytes get the store's CRC from the file (the same
+refetch of that segment (at most `_live.SEGMENT` bytes and one read), never a wrong byte; this
+holds for sources without a checksum too. The kept bytes get the store's CRC from the file (the same
 read), so the whole-object check covers them as it covers fetched ones.
 
 Reading back is cheap: only the segments the live record adds (about a second of transfer).
@@ -223,13 +223,18 @@ def confirm_segments(
     crc0: int = 0,
 ) -> tuple[tuple[Span, ...], tuple[Span, ...]]:
     """`durable` plus the bytes of each segment that reads back with the segment's CRC, and
-    the segments kept."""
+    the segments kept. Segments may overlap (a slot's segment and an earlier entry for its
+    first bytes begin at the same byte): the longest of those beginning at one byte that
+    reads back is kept, and none that overlaps a kept one is read."""
     size = max((s.stop for s in segments), default=0)
     gaps = missing_ranges(list(durable), size)
     gap_stops = [g.stop for g in gaps]
     pieces: list[Span] = []
     kept: list[Span] = []
-    for seg in segments:
+    end = 0  # the stop of the last segment kept
+    for seg in sorted(segments, key=lambda s: (s.start, -s.stop)):
+        if seg.start < end:
+            continue
         holes = []
         for g in gaps[bisect.bisect_right(gap_stops, seg.start) :]:
             if g.start >= seg.stop:
@@ -243,6 +248,7 @@ def confirm_segments(
             continue
         pieces.extend(found)
         kept.append(seg)
+        end = seg.stop
     return merge_spans(tuple(durable), pieces, combine), tuple(kept)
 
 
