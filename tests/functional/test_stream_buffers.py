@@ -100,3 +100,31 @@ def test_the_engines_workers_read_at_most_their_share(tmp_path):
     assert (tmp_path / "out").read_bytes() == data
     assert result.workers == 6
     assert backend.reads and max(backend.reads) <= stream_share(cfg, 6) == 320 * KiB
+
+
+def test_a_rate_limit_is_charged_for_the_bytes_read_not_for_a_whole_buffer(tmp_path, monkeypatch):
+    """With a limit, a read asks the limiter for its size first: that size is the stream's
+    share, so 8 streams reading 256 KiB each are charged 256 KiB per read, not the limiter's
+    chunk of 1 MiB (which would slow the download to a quarter of its limit)."""
+    from objget.engine import _throttle
+
+    taken: list[int] = []
+    real_take = _throttle.RateLimiter.take
+
+    def take(self, n, cancelled=lambda: False, wait=None):  # type: ignore[no-untyped-def]
+        taken.append(n)
+        return real_take(self, n, cancelled, wait)
+
+    monkeypatch.setattr(_throttle.RateLimiter, "take", take)
+    data = random.Random(5).randbytes(24 * MiB)
+    backend = _Recording(8, {"k": data})
+    cfg = objget.DownloadConfig(
+        retry=no_wait_retry(), part_size=MiB, min_workers=8, max_workers=8,
+        limit_rate=4 * 1024 * MiB,  # chunk 1 MiB; fast enough to wait for nothing here
+    )  # fmt: skip
+    with objget.Downloader(config=cfg) as dl:
+        result = dl.download_object(backend, "k", tmp_path / "out")
+    assert (tmp_path / "out").read_bytes() == data
+    assert result.workers == 8
+    assert max(backend.reads) <= stream_share(cfg, 8) == 256 * KiB
+    assert sum(taken) == len(data)  # what was charged is what was read

@@ -31,7 +31,7 @@ import contextlib
 import mmap
 from collections.abc import Callable
 
-__all__ = ["Reader", "StreamBuffer"]
+__all__ = ["StreamBuffer"]
 
 _DONTNEED = getattr(mmap, "MADV_DONTNEED", None)  # (not on every platform: then kept)
 
@@ -61,26 +61,8 @@ class StreamBuffer:
             self._high = n
         return n
 
-    def reader(self, body: object) -> Reader:
-        """`body` read through this buffer's share (what the copy loop reads from)."""
-        return Reader(body, self)
-
     def close(self) -> None:
         """Unmap the buffer (at once, or when the last view of it goes, if one is left)."""
         with contextlib.suppress(BufferError):  # a view still held: unmapped when it goes
             self.view.release()
             self._map.close()
-
-
-class Reader:
-    """A body whose `readinto` reads at most the buffer's share of the view it is given."""
-
-    __slots__ = ("_buf", "_readinto")
-
-    def __init__(self, body: object, buf: StreamBuffer) -> None:
-        self._readinto: Callable[[memoryview], int] = body.readinto  # type: ignore[attr-defined]
-        self._buf = buf
-
-    def readinto(self, view: memoryview, /) -> int:
-        limit = self._buf.limit()
-        return self._readinto(view[:limit] if len(view) > limit else view)

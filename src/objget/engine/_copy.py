@@ -106,10 +106,16 @@ class Copier:
         self.writes = 0  # changes after every write (a fresh number: `next` is atomic)
 
     def copy(
-        self, claim: Claim, body: object, view: memoryview, retired: Callable[[], bool]
+        self,
+        claim: Claim,
+        body: object,
+        view: memoryview,
+        retired: Callable[[], bool],
+        limit: Callable[[], int] | None = None,
     ) -> None:
         """Stream `body` into the claim until it ends, is stolen, or the worker is `retired()`
-        (then its remainder goes back to the queue; never with a sink: see there)."""
+        (then its remainder goes back to the queue; never with a sink: see there). `limit()`,
+        asked before each read, caps it (the stream's share of the buffer budget: `_buffers`)."""
         readinto = body.readinto  # type: ignore[attr-defined]
         fd, sched, limiter, gate = self._fd, self._sched, self._limiter, self._gate
         cap = len(view) if limiter is None else min(len(view), limiter.chunk)
@@ -119,6 +125,8 @@ class Copier:
         try:
             while True:
                 want = min(cap, claim.stop - claim.pos)
+                if limit is not None:
+                    want = min(want, limit())
                 if want <= 0:
                     return
                 if cancelled():

@@ -363,9 +363,8 @@ class Engine:
                     status=body.status,
                     source=self._backend.display(self._key),
                 )
-            self._copier.copy(
-                claim, buf.reader(body), buf.view, lambda: self._ranged and index >= self._target
-            )
+            retired = lambda: self._ranged and index >= self._target  # noqa: E731
+            self._copier.copy(claim, body, buf.view, retired, buf.limit)
         finally:
             claim.body = None
             body.close()
