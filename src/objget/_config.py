@@ -11,10 +11,13 @@ MiB = 1024 * 1024
 # whole download (medians of 5): 64 KiB 1.10 s, 256 KiB 0.79 s, 1 MiB 0.63 s; with 2 and 4
 # streams 512 KiB costs 0.07-0.08 s more than 1 MiB. The streams of one download share a budget
 # of BUDGET_BUFFERS x `buffer_size` (`stream_share`), so the memory of a download stays flat as
-# the stream controller adds streams; a batch's workers read at most 256 KiB at once.
+# the stream controller adds streams, down to 256 KiB a stream (smaller reads cost CPU with
+# many streams: 32 capped streams at 64 KiB took ~15% more CPU than at 256 KiB); a batch's
+# workers read at most 256 KiB at once.
 BUDGET_BUFFERS = 2
-MIN_SHARE = 64 * 1024  # a multiple of the page size: a share is where a buffer's pages are cut
 MANY_STREAMS_BUFFER = 256 * 1024
+MIN_SHARE = MANY_STREAMS_BUFFER
+SHARE_STEP = 64 * 1024  # a page multiple: a share is where a buffer's pages are cut
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -65,7 +68,7 @@ class DownloadConfig:
     - `limit_rate`: bytes per second for the whole download (None = unlimited).
     - `buffer_size`: bytes one stream reads and writes at once; the streams of a download
       share twice that (1 MiB each for up to two streams, 512 KiB for four, 256 KiB for
-      eight, at least 64 KiB), so memory stays flat as streams are added; each worker of a
+      eight, at least 256 KiB), so memory stays flat as streams are added; each worker of a
       batch reads at most 256 KiB of it.
     - `checksum`: `"sha256:HEX"` to verify the whole file after download.
     - `restart`: ignore any checkpoint and start from zero.
@@ -137,14 +140,14 @@ class DownloadConfig:
 def stream_share(config: DownloadConfig, streams: int) -> int:
     """What each of `streams` running streams of one download reads at once: an even share of
     BUDGET_BUFFERS x `buffer_size`, at most `buffer_size`, at least MIN_SHARE (or
-    `buffer_size` when that is smaller); below `buffer_size` always a multiple of MIN_SHARE.
+    `buffer_size` when that is smaller); below `buffer_size` always a multiple of SHARE_STEP.
 
     >>> cfg = DownloadConfig()
-    >>> [stream_share(cfg, n) // 1024 for n in (1, 2, 3, 4, 8, 16, 32, 64)]
-    [1024, 1024, 640, 512, 256, 128, 64, 64]
+    >>> [stream_share(cfg, n) // 1024 for n in (1, 2, 3, 4, 5, 8, 16, 32)]
+    [1024, 1024, 640, 512, 384, 256, 256, 256]
     """
     size = config.buffer_size
-    share = BUDGET_BUFFERS * size // max(1, streams) // MIN_SHARE * MIN_SHARE
+    share = BUDGET_BUFFERS * size // max(1, streams) // SHARE_STEP * SHARE_STEP
     return size if share >= size else max(share, min(size, MIN_SHARE))
 
 

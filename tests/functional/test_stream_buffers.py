@@ -1,5 +1,5 @@
 """Each stream's read buffer: the streams of one download share a budget of twice `buffer_size`
-(1 MiB each for up to two streams, 512 KiB for four, 256 KiB for eight, at least 64 KiB), looked
+(1 MiB each for up to two streams, 512 KiB for four, 256 KiB for eight or more), looked
 up before every read, so a download's memory stays flat as streams are added (issue 16); the
 buffer is an anonymous mapping whose pages beyond a shrunk share are given back."""
 
@@ -8,7 +8,7 @@ import random
 import threading
 
 import objget
-from objget._config import MIN_SHARE, stream_share
+from objget._config import MIN_SHARE, SHARE_STEP, stream_share
 from objget.engine._buffers import StreamBuffer
 from objget.testing import MemoryBackend, no_wait_retry
 
@@ -21,7 +21,7 @@ def test_the_streams_share_twice_the_buffer_size():
     assert cfg.buffer_size == MiB
     shares = {n: stream_share(cfg, n) for n in (1, 2, 3, 4, 5, 8, 16, 32, 256)}
     assert shares == {1: MiB, 2: MiB, 3: 640 * KiB, 4: 512 * KiB, 5: 384 * KiB,
-                      8: 256 * KiB, 16: 128 * KiB, 32: 64 * KiB, 256: 64 * KiB}  # fmt: skip
+                      8: 256 * KiB, 16: 256 * KiB, 32: 256 * KiB, 256: 256 * KiB}  # fmt: skip
     for n in range(1, 64):  # the budget holds down to the floor
         assert n * stream_share(cfg, n) <= 2 * MiB or stream_share(cfg, n) == MIN_SHARE
 
@@ -32,7 +32,7 @@ def test_a_share_below_the_buffer_size_is_a_whole_number_of_pages():
         for n in range(1, 40):
             share = stream_share(cfg, n)
             assert share <= size
-            assert share == size or share % mmap.PAGESIZE == 0
+            assert share == size or share % SHARE_STEP == 0 == SHARE_STEP % mmap.PAGESIZE
 
 
 def _resident(buf: StreamBuffer) -> int:

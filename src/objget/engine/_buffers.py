@@ -3,7 +3,7 @@
 Each worker reads a response into one buffer, `pwrite`s it and updates the CRC on it. How much
 it reads at once is its share of the download's budget (`_config.stream_share`: the streams
 together read into at most twice `buffer_size`, 1 MiB each for up to two streams, 512 KiB for
-four, 256 KiB for eight, never less than 64 KiB), looked up before every read, so the peak
+four, 256 KiB for eight or more), looked up before every read, so the peak
 memory of a download stays flat as the stream controller adds streams. It grew with them: each
 stream held a whole 1 MiB buffer (and a connection buffer), a 1 GiB download climbed to four or
 five streams where a 256 MiB one ended at one or two, and the CLI's peak RSS went from 18 to 23
@@ -22,7 +22,7 @@ Why a mapping (`mmap(-1, n)`) and not a `bytearray`:
   reused, a batch) could keep every stream's buffer it ever had.
 
 Cost: one `mmap`/`munmap` per worker, one `madvise` each time its share shrinks, and a
-function call per read (under a microsecond against a read of 64 KiB or more).
+function call per read (under a microsecond against a read of 256 KiB or more).
 """
 
 from __future__ import annotations
