@@ -4,15 +4,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 
-__all__ = ["DownloadConfig", "RetryPolicy", "Timeouts", "small_buffer", "stream_buffer"]
+__all__ = ["DownloadConfig", "RetryPolicy", "Timeouts", "small_buffer", "stream_share"]
 
 MiB = 1024 * 1024
-# The first streams read into the whole `buffer_size` (1 MiB: 1 GiB from nginx, medians of 7,
-# 256 KiB 0.877 s at 0.83 s CPU, 512 KiB 0.771 s at 0.60, 1 MiB 0.705 s at 0.50; HTTPS 1 GiB
-# 1.31 -> 1.25 s, CPU 1.34 -> 1.16 s); the streams beyond them, and each worker of a batch,
-# read at most 256 KiB at once, so 32 capped streams do not hold 32 MiB of buffers.
-BIG_BUFFER_STREAMS = 4
+# A stream reads up to `buffer_size` (1 MiB) at once: 1 GiB from nginx, one stream, CPU of the
+# whole download (medians of 5): 64 KiB 1.10 s, 256 KiB 0.79 s, 1 MiB 0.63 s; with 2 and 4
+# streams 512 KiB costs 0.07-0.08 s more than 1 MiB. The streams of one download share a budget
+# of BUDGET_BUFFERS x `buffer_size` (`stream_share`), so the memory of a download stays flat as
+# the stream controller adds streams, down to 256 KiB a stream (what every stream past the
+# fourth read before; 32 capped streams at 64 KiB took 0.193 s of CPU for 64 MiB against
+# 0.179 s at 256 KiB, medians of 16); a batch's workers read at most 256 KiB at once.
+BUDGET_BUFFERS = 2
 MANY_STREAMS_BUFFER = 256 * 1024
+MIN_SHARE = MANY_STREAMS_BUFFER
+SHARE_STEP = 64 * 1024  # a page multiple: a share is where a buffer's pages are cut
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -61,8 +66,10 @@ class DownloadConfig:
     - `part_size`: size of one ranged GET; None sizes each request when it starts, from what
       is left and how many streams run (big requests for one stream, smaller for many).
     - `limit_rate`: bytes per second for the whole download (None = unlimited).
-    - `buffer_size`: bytes one stream reads and writes at once (each of the first four
-      streams; any further stream, and each worker of a batch, at most 256 KiB of it).
+    - `buffer_size`: bytes one stream reads and writes at once; the streams of a download
+      share twice that (1 MiB each for up to two streams, 512 KiB for four, 256 KiB for
+      eight, at least 256 KiB), so memory stays flat as streams are added; each worker of a
+      batch reads at most 256 KiB of it.
     - `checksum`: `"sha256:HEX"` to verify the whole file after download.
     - `restart`: ignore any checkpoint and start from zero.
     - `ca_bundle` / `verify_tls`: TLS trust (system store by default).
@@ -130,13 +137,21 @@ class DownloadConfig:
             parse_proxy(self.proxy)  # a ValueError that never quotes the URL
 
 
-def stream_buffer(config: DownloadConfig, index: int) -> int:
-    """The buffer of the `index`-th stream (from 0) of a download: `buffer_size` for the first
-    BIG_BUFFER_STREAMS, `small_buffer` for the others."""
-    return config.buffer_size if index < BIG_BUFFER_STREAMS else small_buffer(config)
+def stream_share(config: DownloadConfig, streams: int) -> int:
+    """What each of `streams` running streams of one download reads at once: an even share of
+    BUDGET_BUFFERS x `buffer_size`, at most `buffer_size`, at least MIN_SHARE (or
+    `buffer_size` when that is smaller); below `buffer_size` always a multiple of SHARE_STEP.
+
+    >>> cfg = DownloadConfig()
+    >>> [stream_share(cfg, n) // 1024 for n in (1, 2, 3, 4, 5, 8, 16, 32)]
+    [1024, 1024, 640, 512, 384, 256, 256, 256]
+    """
+    size = config.buffer_size
+    share = BUDGET_BUFFERS * size // max(1, streams) // SHARE_STEP * SHARE_STEP
+    return size if share >= size else max(share, min(size, MIN_SHARE))
 
 
 def small_buffer(config: DownloadConfig) -> int:
-    """What a stream beyond the first few, or a worker of a batch, reads at once; also the
-    read size the stream controller expects from a stream (as with 256 KiB buffers before)."""
+    """What a worker of a batch reads at once; also the read size the stream controller
+    expects from a stream (as with 256 KiB buffers before)."""
     return min(config.buffer_size, MANY_STREAMS_BUFFER)

@@ -68,8 +68,9 @@ UNASKED = (
 # and the checkpoint record's module (`_checkpoint_record`: the record and its codec)
 ONLY_LATER = ("json", "objget.engine._checkpoint_record")
 # objget modules a quiet plain-HTTP download loads (49 when this was written, 50 before): a new
-# one on this path must be worth its import (~0.3 ms each, more with dataclasses)
-MAX_OBJGET_MODULES = 49
+# one on this path must be worth its import (~0.3 ms each, more with dataclasses). 50 since the
+# streams' read buffers (`engine._buffers`): peak RSS flat as streams are added (issue 16)
+MAX_OBJGET_MODULES = 50
 
 
 def _loaded_after(code: str) -> list[str]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import _socket  # socket.py's wrapper is not needed (see `_conn`)
 import contextlib
+import mmap
 from collections.abc import Iterator, Mapping
 from typing import TypeVar, overload
 
@@ -19,6 +20,8 @@ __all__ = ["Conn", "Headers", "Stale", "content_length", "frame", "read_head"]
 _T = TypeVar("_T")
 _MAX_HEAD = 64 * 1024
 _BUF = 256 * 1024  # one recv takes a small object's whole answer when it has arrived
+_KEEP = 16 * 1024  # what `trim` leaves of it (a page multiple): room for an answer's head
+_DONTNEED = getattr(mmap, "MADV_DONTNEED", None)
 
 
 class Stale(Exception):
@@ -84,34 +87,59 @@ class Headers(Mapping[str, str]):
 
 class Conn:
     """One kept-alive socket (plain or TLS), the pool key it belongs to, and the bytes read
-    from it beyond what was consumed."""
+    from it beyond what was consumed.
 
-    __slots__ = ("buf", "end", "idle_since", "key", "mv", "sock", "start", "tls_read")
+    The buffer is an anonymous mapping, not a `bytearray` (zero-filled, so all resident when
+    made): its pages are resident only where a read wrote. A large answer's first read fills
+    most of it with body bytes on a fast path; once the body goes on straight from the socket
+    `trim` gives those pages back, and the connection's reads then use 16 KiB of it (the
+    whole again for a head that needs more), so each stream of a download costs 16 KiB here,
+    not 256 KiB (issue 16: peak RSS flat as streams are added)."""
+
+    __slots__ = (
+        "buf", "end", "high", "idle_since", "key", "mv", "room", "sock", "start", "tls_read",
+    )  # fmt: skip
 
     def __init__(self, sock: _socket.socket, key: object, tls_read: object = None) -> None:
         self.sock = sock
         self.key = key
         # an SSLSocket's own OpenSSL read (`_sslobj.read`): one call per TLS record for bodies
         self.tls_read = tls_read
-        self.buf = bytearray(_BUF)
+        self.buf = mmap.mmap(-1, _BUF, flags=mmap.MAP_PRIVATE)
         self.mv = memoryview(self.buf)
         self.start = 0
         self.end = 0
+        self.room = _BUF  # reads use the buffer's first `room` bytes
+        self.high = 0  # the buffer's first `high` bytes may be resident
         self.idle_since = 0.0
 
     def fill(self) -> int:
         """Read more from the socket into the buffer (compacted first); 0 at EOF."""
         if self.start == self.end:
             self.start = self.end = 0
-        elif self.end == len(self.buf):
+        elif self.end == self.room:
             if self.start == 0:
-                raise ValueError("the answer's header is too large")
-            self.buf[: self.end - self.start] = self.buf[self.start : self.end]
-            self.end -= self.start
-            self.start = 0
-        n = self.sock.recv_into(self.mv[self.end :])
+                if self.room == _BUF:
+                    raise ValueError("the answer's header is too large")
+                self.room = _BUF
+            else:
+                self.buf[: self.end - self.start] = self.buf[self.start : self.end]
+                self.end -= self.start
+                self.start = 0
+        n = self.sock.recv_into(self.mv[self.end : self.room])
         self.end += n
+        self.high = max(self.high, self.end)
         return n
+
+    def trim(self) -> None:
+        """Give back the buffer's pages beyond the first 16 KiB and read only into those from
+        now on, when nothing is buffered (a large body, read straight into the caller's buffer
+        from here on: this connection carries large answers)."""
+        if self.start == self.end and self.high > _KEEP:
+            self.start = self.end = 0
+            if _DONTNEED is not None:
+                self.buf.madvise(_DONTNEED, _KEEP, self.high - _KEEP)
+            self.room = self.high = _KEEP
 
     def line(self) -> bytes:
         """One CRLF-terminated line (without the CRLF), for chunk sizes and trailers."""

@@ -17,7 +17,7 @@ import contextlib
 import zlib
 from collections.abc import Callable
 
-from ._answer import Conn, Headers, content_length
+from ._answer import _BUF, _KEEP, Conn, Headers, content_length
 from ._errors import Truncated, read_error
 
 __all__ = ["ResponseBody"]
@@ -100,6 +100,8 @@ class ResponseBody:
             buf[:n] = conn.mv[conn.start : conn.start + n]
             conn.start += n
         else:
+            if conn.high > _KEEP and self._left > _BUF:  # a large body: pages back (`trim`)
+                conn.trim()
             n = self._fill(conn, buf, want)
         if n == 0:
             if framing == "close":

@@ -115,10 +115,12 @@ class Copier:
         view: memoryview,
         retired: Callable[[], bool],
         slot: int = 0,
+        limit: Callable[[], int] | None = None,
     ) -> None:
         """Stream `body` into the claim until it ends, is stolen, or the worker is `retired()`
         (then its remainder goes back to the queue; never with a sink: see there). `slot`:
-        the worker's slot in the live record."""
+        the worker's slot in the live record. `limit()`, asked before each read, caps it (the
+        stream's share of the buffer budget: `_buffers`)."""
         readinto = body.readinto  # type: ignore[attr-defined]
         fd, sched, limiter, gate = self._fd, self._sched, self._limiter, self._gate
         cap = len(view) if limiter is None else min(len(view), limiter.chunk)
@@ -128,6 +130,8 @@ class Copier:
         try:
             while True:
                 want = min(cap, claim.stop - claim.pos)
+                if limit is not None:
+                    want = min(want, limit())
                 if want <= 0:
                     return
                 if cancelled():

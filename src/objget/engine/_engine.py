@@ -16,13 +16,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .._config import DownloadConfig, small_buffer, stream_buffer
+from .._config import DownloadConfig, small_buffer, stream_share
 from .._exceptions import RangeNotSupported, TransportError
 from .._log import log
 from .._models import ByteRange, ObjectMeta, Progress
 from .._ranges import check_range_answer
 from ..backends._base import Abortable, Backend, Checksummer
 from ._attempts import Attempts, run_with_retry
+from ._buffers import StreamBuffer
 from ._concurrency import ControllerSettings, StreamController
 from ._copy import Cancelled, Copier, WriteGate
 from ._live import SEGMENT
@@ -282,15 +283,15 @@ class Engine:
 
     # --- workers --------------------------------------------------------------------
     def _worker(self, index: int) -> None:
-        buf = bytearray(stream_buffer(self._config, index))
-        view = memoryview(buf)
+        cfg = self._config  # reads take an even share of the download's buffer budget
+        buf = StreamBuffer(cfg.buffer_size, lambda: stream_share(cfg, self._target))
         try:
             while not self._cancel.is_set() and index < self._target:
                 claim = self._sched.claim(self._target)
                 if claim is None:
                     break
                 try:
-                    self._fetch(claim, view, index)
+                    self._fetch(claim, buf, index)
                 finally:
                     if self._ranged or claim.written >= claim.stop:
                         self._copier.commit(claim)
@@ -300,26 +301,27 @@ class Engine:
         except BaseException as exc:
             self._fail(exc)
         finally:
+            buf.close()
             self._ended.add(threading.current_thread())
             self._wake.set()
 
-    def _fetch(self, claim: Claim, view: memoryview, index: int) -> None:
+    def _fetch(self, claim: Claim, buf: StreamBuffer, index: int) -> None:
         """`claim` to its end under the retry policy, each retry from the last byte written."""
         run_with_retry(
-            lambda attempts: self._attempt(attempts, claim, view, index),
+            lambda attempts: self._attempt(attempts, claim, buf, index),
             policy=self._config.retry,
             on_retry=lambda exc, delay: self._retrying(claim, exc, delay),
             wait=self._wait,
         )
 
-    def _attempt(self, attempts: Attempts, claim: Claim, view: memoryview, index: int) -> None:
+    def _attempt(self, attempts: Attempts, claim: Claim, buf: StreamBuffer, index: int) -> None:
         if claim.pos >= claim.stop:
             return  # done, or its remainder was split off to another worker while waiting
         if self._cancel.is_set():
             raise Cancelled
         before = claim.pos
         try:
-            self._stream(claim, view, index)
+            self._stream(claim, buf, index)
         except TransportError:
             if claim.pos >= claim.stop:
                 return  # taken over while silent (the read was broken): nothing left to do
@@ -337,7 +339,7 @@ class Engine:
         if self._cancel.wait(delay):
             raise Cancelled from None
 
-    def _stream(self, claim: Claim, view: memoryview, index: int) -> None:
+    def _stream(self, claim: Claim, buf: StreamBuffer, index: int) -> None:
         rng = ByteRange(claim.pos, claim.stop) if self._ranged else None
         body = self._backend.get_range(self._key, rng, meta=self._meta)
         claim.body = body
@@ -364,9 +366,8 @@ class Engine:
                     status=body.status,
                     source=self._backend.display(self._key),
                 )
-            self._copier.copy(
-                claim, body, view, lambda: self._ranged and index >= self._target, index
-            )
+            retired = lambda: self._ranged and index >= self._target  # noqa: E731
+            self._copier.copy(claim, body, buf.view, retired, index, buf.limit)
         finally:
             claim.body = None
             body.close()
