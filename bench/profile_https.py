@@ -41,11 +41,12 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from bench import stream_trace  # noqa: E402
+from bench.execute import tree_cpu_seconds  # noqa: E402
 from bench.model import parse_size  # noqa: E402
+from bench.pyspy_summary import RATE, render_profile, summarize_raw  # noqa: E402
 
 MiB = 1024 * 1024
 TIME = "/usr/bin/time"
-RATE = 250  # py-spy samples per second
 
 
 @dataclass(frozen=True)
@@ -65,10 +66,16 @@ class Run:
     sys: float
     rss_kib: int
     flush: float  # `sync` right after the run: writeback the tool left behind (objget: ~0)
+    server: float = 0.0  # CPU seconds nginx (master and workers) spent during the run
 
     @property
     def cpu(self) -> float:
         return self.user + self.sys
+
+    @property
+    def pair(self) -> float:
+        """Client and server CPU: on loopback they share the cores, so wall >= pair / cores."""
+        return self.cpu + self.server
 
 
 def modes_for(args: argparse.Namespace, ca: Path) -> list[Mode]:
@@ -103,12 +110,14 @@ def run_env(mode: Mode) -> dict[str, str]:
     return env
 
 
-def timed(mode: Mode, rep: int, url: str, dest: Path, size: int, work: Path) -> Run:
+def timed(mode: Mode, rep: int, url: str, dest: Path, size: int, work: Path, server: int) -> Run:
     out = work / "time.txt"
     cmd = [TIME, "-f", "%e %U %S %M", "-o", str(out), *command(mode, url, dest)]
+    before = tree_cpu_seconds([server])
     done = subprocess.run(
         cmd, env=run_env(mode), capture_output=True, text=True, timeout=900, check=False
     )
+    served = tree_cpu_seconds([server]) - before
     if done.returncode != 0:
         raise SystemExit(f"{mode.name} failed ({done.returncode}):\n{done.stderr[-2000:]}")
     got = dest.stat().st_size
@@ -119,7 +128,7 @@ def timed(mode: Mode, rep: int, url: str, dest: Path, size: int, work: Path) -> 
     subprocess.run(["sync"], check=False, timeout=600)
     flush = time.perf_counter() - started
     cleanup(dest)
-    return Run(mode.name, rep, float(wall), float(user), float(sys_), int(rss), flush)
+    return Run(mode.name, rep, float(wall), float(user), float(sys_), int(rss), flush, served)
 
 
 def trace(mode: Mode, url: str, dest: Path) -> list[str]:
@@ -138,90 +147,6 @@ def cleanup(dest: Path) -> None:
 
 
 # --- py-spy ---------------------------------------------------------------------------------
-
-_BYTE_PATH = ("Copier.copy",)
-_TLS_READ = ("SSLSocket.read", "DirectTlsReader.readinto", "ResponseBody._fill")
-_CATEGORIES = (
-    "TLS read: decrypt (libcrypto)",
-    "TLS read: recv syscall (kernel copy)",
-    "TLS read: other native (libssl, _ssl)",
-    "TLS read (C: decrypt + recv, GIL released; with the reader's own lines)",
-    "pwrite (page-cache copy)",
-    "GIL wait (taking the GIL back after a C call)",
-    "Python frames on the byte path",
-    "request setup (connect, TLS handshake, request)",
-    "checkpoint save (fdatasync, fsync, rename)",
-    "main loop (controller, progress, joins)",
-    "start-up (imports, CLI)",
-    "other",
-)
-
-
-def categorize(frames: list[str], *, native: bool) -> str:
-    """One sample's category from its stack (root first). Without --native, time inside a C
-    call is charged to the Python frame that made it."""
-    names = [f.split(" (")[0] for f in frames]
-    leaf = frames[-1]
-    leaf_py = ".py:" in leaf
-    lib = "" if leaf_py else leaf.rsplit("(", 1)[-1].rstrip(")")
-    waiting = not leaf_py and "pthread_cond_timedwait" in names[-3:]
-    if waiting and any(n in names for n in (*_BYTE_PATH, "Engine._stream")):
-        return "GIL wait (taking the GIL back after a C call)"
-    if any(n in names for n in _TLS_READ):
-        if leaf_py:
-            if names[-1] in _TLS_READ and not native:
-                return "TLS read (C: decrypt + recv, GIL released; with the reader's own lines)"
-            return "Python frames on the byte path"
-        if "libcrypto" in lib:
-            return "TLS read: decrypt (libcrypto)"
-        if lib.startswith("libc") and names[-1] in ("read", "recv", "recvfrom"):
-            return "TLS read: recv syscall (kernel copy)"
-        return "TLS read: other native (libssl, _ssl)"
-    if "pwrite_all" in names and (not leaf_py or names[-1] == "pwrite_all"):
-        return "pwrite (page-cache copy)"
-    if any(n in names for n in _BYTE_PATH):
-        return "Python frames on the byte path"
-    if "Engine._stream" in names or "Engine._fetch" in names:
-        return "request setup (connect, TLS handshake, request)"
-    if any(n.endswith("save") for n in names) or "replace_durably" in names:
-        return "checkpoint save (fdatasync, fsync, rename)"
-    if "Engine.run" in names or "Engine._worker" in names:
-        return "main loop (controller, progress, joins)"
-    if "_find_and_load" in names or "<module>" in names or "Command.main" in names:
-        return "start-up (imports, CLI)"
-    return "other"
-
-
-def summarize_raw(path: Path, *, native: bool) -> dict[str, object]:
-    """Samples per category, for the worker threads and the main thread separately; samples
-    with no Python frame at all (interpreter start-up and finalization, which py-spy's
-    sampling inflates many times on a loaded machine) are counted apart."""
-    cats: dict[str, collections.Counter[str]] = {
-        "workers": collections.Counter(),
-        "main": collections.Counter(),
-    }
-    own: collections.Counter[str] = collections.Counter()
-    bare = 0
-    for line in path.read_text().splitlines():
-        stack, _, count = line.rpartition(" ")
-        if not count.isdigit():
-            continue
-        n = int(count)
-        parts = stack.split(";")
-        thread = parts[0] if parts[0].startswith("thread (") else ""
-        frames = parts[1:] if thread else parts
-        if not any(".py:" in f for f in frames):
-            bare += n
-            continue
-        kind = "workers" if "objget-worker" in thread or "Engine._worker" in stack else "main"
-        cats[kind][categorize(frames, native=native)] += n
-        own[frames[-1].split(" (")[0] + ("" if ".py:" in frames[-1] else " [native]")] += n
-    return {
-        "no_python_frame": bare,
-        "workers": {c: cats["workers"][c] for c in _CATEGORIES if cats["workers"][c]},
-        "main": {c: cats["main"][c] for c in _CATEGORIES if cats["main"][c]},
-        "top_own": own.most_common(15),
-    }
 
 
 def pyspy(
@@ -262,8 +187,8 @@ def report(runs: list[Run], modes: list[Mode], size: int) -> str:
     lines = [
         "| mode | wall s | MiB/s | CPU s (user+sys) | user s | sys s | speed × curl "
         "(per rep) | CPU × curl (per rep) | wall + sync s | durable speed × curl | "
-        "peak RSS MiB |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "peak RSS MiB | server CPU s | pair CPU s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for m in modes:
         rs = by[m.name]
@@ -278,35 +203,17 @@ def report(runs: list[Run], modes: list[Mode], size: int) -> str:
             f"{spread([r.cpu for r in rs])} | {spread([r.user for r in rs])} | "
             f"{spread([r.sys for r in rs])} | {spread(speed)} | {spread(cpu)} | "
             f"{spread([r.wall + r.flush for r in rs])} | {spread(durable)} | "
-            f"{statistics.median([r.rss_kib / 1024 for r in rs]):.0f} |"
+            f"{statistics.median([r.rss_kib / 1024 for r in rs]):.0f} | "
+            f"{spread([r.server for r in rs])} | {spread([r.pair for r in rs])} |"
         )
     lines.append(
         f"\n{len(by['curl'])} interleaved reps, {gib:g} GiB; median (min–max); ratios are per "
         "repetition against curl's run of the same repetition. `wall + sync`: the run plus a "
         "`sync` right after it, i.e. until the bytes are on disk (objget fsyncs before it "
-        "returns; curl leaves the writeback to the kernel)."
+        "returns; curl leaves the writeback to the kernel). `server CPU`: nginx's (master and "
+        "workers) during the run; `pair`: client + server, which share the cores on loopback."
     )
     return "\n".join(lines)
-
-
-def render_profile(p: dict[str, object]) -> str:
-    out = [f"py-spy {p['mode']}{' --native' if p['native'] else ''} ({RATE} Hz; seconds are "
-           "sampled thread time while active, not CPU time)"]  # fmt: skip
-    for kind in ("workers", "main"):
-        cats = p[kind]
-        assert isinstance(cats, dict)
-        total = sum(cats.values())
-        out.append(f"  {kind} threads: {total} samples ({total / RATE:.2f} s)")
-        for c, n in cats.items():
-            out.append(f"    {100 * n / total:5.1f}%  {n / RATE:6.2f} s  {c}")
-    out.append(f"  not counted above: {p['no_python_frame']} samples with no Python frame "
-               "(interpreter start-up/finalization)")  # fmt: skip
-    out.append("  top own (leaf) frames:")
-    top = p["top_own"]
-    assert isinstance(top, list)
-    for name, n in top[:10]:
-        out.append(f"    {n / RATE:6.2f} s  {name}")
-    return "\n".join(out)
 
 
 def main() -> None:
@@ -364,11 +271,12 @@ def main() -> None:
             for rep in range(0 if args.only_pyspy else args.reps):
                 order = modes[rep % len(modes) :] + modes[: rep % len(modes)]
                 for m in order:
-                    r = timed(m, rep, url, dest, size, work)
+                    r = timed(m, rep, url, dest, size, work, web.pid)
                     runs.append(r)
                     print(f"rep {rep} {m.name:14} wall {r.wall:6.2f} s  cpu {r.cpu:5.2f} s "
-                          f"(user {r.user:.2f} sys {r.sys:.2f})  sync {r.flush:5.2f} s  "
-                          f"rss {r.rss_kib // 1024} MiB", flush=True)  # fmt: skip
+                          f"(user {r.user:.2f} sys {r.sys:.2f})  nginx {r.server:5.2f} s  "
+                          f"sync {r.flush:5.2f} s  rss {r.rss_kib // 1024} MiB",
+                          flush=True)  # fmt: skip
             traces = {m.name: trace(m, url, dest) for m in modes if m.objget and args.trace}
             profiles = []
             if args.pyspy or args.only_pyspy:

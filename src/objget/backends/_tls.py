@@ -11,6 +11,11 @@ speak TLS (or no protocol version in common). Any other TLS failure (the peer cl
 resetting the connection during the handshake, another alert, a torn record) says nothing
 about the next connection, so the transport makes it a retryable `TransportError`.
 
+Cipher order: the same suites as Python's default, AES-128-GCM first (`_prefer_aes128`; for
+TLS 1.3 through `_openssl.tune`, which also turns on OpenSSL's read-ahead).
+Every one of them is a standard AEAD suite with forward secrecy; the order only says which the
+client proposes first, and a server that picks by its own preference still picks.
+
 Imported on the first https connection only: a plain-http download loads no `ssl`.
 """
 
@@ -21,6 +26,9 @@ import functools
 import re
 import socket
 import ssl
+
+from .._log import log
+from ._openssl import tune
 
 _NO_BUNDLE = "cannot load the CA bundle"
 
@@ -33,8 +41,34 @@ def _system_trust() -> ssl.SSLContext:
     process and only when an https connection first needs it: it costs ~45 ms, a third of a
     whole 8 MiB download from a plain-http server."""
     ctx = ssl.create_default_context()
-    ctx.set_alpn_protocols(["http/1.1"])
+    _finish(ctx)
     return ctx
+
+
+def _finish(ctx: ssl.SSLContext) -> None:
+    """What every client context gets: ALPN http/1.1, the cipher order, and OpenSSL's
+    read-ahead (`_openssl.tune`, where its guards allow)."""
+    ctx.set_alpn_protocols(["http/1.1"])
+    _prefer_aes128(ctx)
+    tuned = tune(ctx)
+    log.debug("TLS context: read-ahead and TLS 1.3 order %s", "set" if tuned else "left as is")
+
+
+def _prefer_aes128(ctx: ssl.SSLContext) -> None:
+    """Propose the ECDHE AES-128-GCM suites of TLS 1.2 first, the others after them in their
+    order.
+
+    Python's default list starts with AES-256-GCM, which OpenSSL sorts by key length. Both are
+    AEAD suites with ECDHE; 128-bit AES has 10 rounds against 14, so each side of a bulk
+    transfer spends less CPU per byte (`openssl speed -evp` on 16 KiB records here: 4.45 GB/s
+    against 4.18, about 16 ms less per GiB on each side; over TLS on loopback client and
+    server share the cores, so both count). It is what browsers and Mozilla's recommended
+    server settings propose first. TLS 1.3 suites are not in this list (`set_ciphers` leaves
+    them alone)."""
+    names = [c["name"] for c in ctx.get_ciphers() if c.get("protocol") != "TLSv1.3"]
+    first = [n for n in names if n.startswith("ECDHE-") and "-AES128-GCM-" in n]
+    if first and names[: len(first)] != first:
+        ctx.set_ciphers(":".join(first + [n for n in names if n not in first]))
 
 
 def client_context(*, verify: bool, ca_bundle: str | None) -> ssl.SSLContext:
@@ -53,7 +87,7 @@ def client_context(*, verify: bool, ca_bundle: str | None) -> ssl.SSLContext:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
-    ctx.set_alpn_protocols(["http/1.1"])
+    _finish(ctx)
     return ctx
 
 
