@@ -11,7 +11,9 @@ download no longer loads or builds, each measured with callgrind on an 8 MiB dow
   the records something compares; the others are `eq=False`;
 - `encodings.ascii`: the boot id is read as bytes;
 - `engine._throttle`: imported by the engine only for a rate limit (the module budget of
-  `test_import_cost.py`, 50, holds with `_log.py` added).
+  `test_import_cost.py`, 50, holds with `_log.py` added);
+- `compile()`: its first call builds every `ast` node class (~9 M instructions), and a
+  `TypeVar` bound by name (`bound="X"`, a `ForwardRef`) called it at import.
 
 Module sets and class lists in a fresh interpreter, not timings.
 """
@@ -20,7 +22,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .test_import_cost import _loaded_after, _matching, _quiet_download, _served
+from .test_import_cost import _child, _loaded_after, _matching, _quiet_download, _served
 
 IDNA = ("encodings.idna", "stringprep", "unicodedata")
 
@@ -92,3 +94,22 @@ def test_reading_the_boot_id_loads_no_codec_module():
     a text file's "ascii" codec (`encodings.ascii`, a module to import)."""
     loaded = _loaded_after("from objget.engine._live import boot_id\nassert boot_id()")
     assert "encodings.ascii" not in loaded
+
+
+def test_a_quiet_download_compiles_no_source_text(tmp_path):
+    """Nothing on the path of a quiet ranged download calls `compile()` (dataclasses' methods
+    are `exec`'d text, which does not build the `ast` classes): its first call costs ~9 M
+    instructions, an eighth of `import objget.cli`, for a `TypeVar` bound by name."""
+    (tmp_path / "blob").write_bytes(b"c" * 1_000_000)
+    probe = (
+        "import builtins\n"
+        "compiled = []\n"
+        "_compile = builtins.compile\n"
+        "builtins.compile = lambda *a, **k: compiled.append(str(a[0])[:80]) or _compile(*a, **k)\n"
+    )
+    body = f"""
+        code = run(["-q", url_of("blob"), {str(tmp_path / "out")!r}])
+        assert code == 0, code
+        """
+    assert _child(probe + _served(tmp_path, body, ranges=True), "compiled") == []
+    assert (tmp_path / "out").read_bytes() == b"c" * 1_000_000
