@@ -33,8 +33,9 @@ from ._exceptions import (
 if TYPE_CHECKING:
     from ._api import download
     from ._config import DownloadConfig, RetryPolicy, Timeouts
-    from ._models import ByteRange, DownloadResult, ObjectMeta, Progress
+    from ._models import ByteRange, DownloadResult, ObjectMeta
     from ._oss2_compat import resumable_download
+    from ._progress import Progress
     from .backends import BackendOptions
     from .batch import download_many
     from .engine._downloader import Downloader
@@ -83,7 +84,7 @@ _LAZY = {
     "DownloadResult": "._models",
     "Downloader": ".engine._downloader",
     "ObjectMeta": "._models",
-    "Progress": "._models",
+    "Progress": "._progress",
     "RetryPolicy": "._config",
     "Timeouts": "._config",
     "download": "._api",

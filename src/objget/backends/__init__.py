@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
-from urllib.parse import unquote, urlsplit
 
 from ._base import (
     Abortable,
@@ -26,6 +25,7 @@ from ._base import (
 )
 from ._headers import check_headers
 from ._options import BackendOptions
+from ._target import scheme as url_scheme
 from ._transport import ResponseBody as ResponseBody  # objget's own use; not in __all__
 from ._transport import Transport as Transport  # objget's own use; not in __all__
 from ._transport import redact_url
@@ -47,6 +47,8 @@ __all__ = [
 def backend_key(source: str) -> tuple[str, str]:
     """What identifies the backend object a source needs (scheme, bucket or host), so a
     Downloader can reuse one per store."""
+    from urllib.parse import urlsplit
+
     parts = urlsplit(source)
     return parts.scheme.lower(), parts.netloc
 
@@ -64,6 +66,8 @@ class Resolved:
     def path(self) -> str:
         """The object's path in its store: the key (s3/oss), the URL's path (http)."""
         if isinstance(self.backend, HttpBackend):
+            from urllib.parse import unquote, urlsplit
+
             return unquote(urlsplit(self.key).path).lstrip("/")
         return self.key
 
@@ -80,7 +84,7 @@ def resolve(
     """The backend for `source` (reused from `cache` when one serves the same store)."""
     options = options or BackendOptions()
     cache = {} if cache is None else cache
-    scheme = urlsplit(source).scheme.lower()
+    scheme = url_scheme(source)  # urlsplit's, without importing urllib.parse for a plain URL
     if scheme in ("http", "https"):
         backend = cache.get(("http", "")) or HttpBackend(
             transport, headers=check_headers(options.headers)
@@ -109,7 +113,7 @@ def resolve_prefix(
 ) -> Resolved:
     """`s3://bucket/some/prefix` (or `oss://`): the bucket's backend and, as the key, the
     prefix to list; ValueError for a URL no store can list."""
-    scheme = urlsplit(url).scheme.lower()
+    scheme = url_scheme(url)
     if scheme not in ("s3", "oss"):
         raise ValueError(
             f"{url!r} cannot be listed: only s3:// and oss:// prefixes can (put HTTP(S) URLs in "

@@ -23,7 +23,6 @@ import re
 import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
-from urllib.parse import urljoin
 
 from .._config import DownloadConfig
 from .._exceptions import RemoteError, TransportError
@@ -124,6 +123,8 @@ class Transport:
                 raise RemoteError(
                     f"{source}: too many redirects (more than {_MAX_REDIRECTS})", source=source
                 )
+            from urllib.parse import urljoin  # at a redirect only
+
             new = urljoin(url, location)
             if body.status == 303:
                 method = "GET"

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from .._config import DownloadConfig, small_buffer, stream_buffer
 from .._exceptions import RangeNotSupported, TransportError
 from .._log import log
-from .._models import ByteRange, ObjectMeta, Progress
+from .._models import ByteRange, ObjectMeta
 from .._ranges import check_range_answer
 from ..backends._base import Abortable, Backend, Checksummer
 from ._attempts import Attempts, run_with_retry
@@ -31,6 +31,7 @@ from ._scheduler import Claim, Scheduler
 from ._writeback import WriteBehind
 
 if TYPE_CHECKING:
+    from .._progress import Progress
     from ._stream_sink import OrderedSink
     from ._throttle import RateLimiter
 
@@ -198,6 +199,8 @@ class Engine:
         return self._sched.left() < rate * self._config.checkpoint_interval / 4
 
     def progress(self, elapsed: float) -> Progress:
+        from .._progress import Progress  # with a listener only: a quiet run builds no class
+
         fetched = self._sched.fetched
         total = self._meta.size if self._meta.size is not None else None
         return Progress(

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 from .._config import DownloadConfig, small_buffer
 from .._exceptions import CheckpointError, ObjectChanged
 from .._log import log
-from .._models import ByteRange, DownloadResult, ObjectMeta, Progress
+from .._models import ByteRange, DownloadResult, ObjectMeta
 from ..backends._base import Backend, Checksummer
 from ..integrity import FileCheck, Verified
 from . import _checkpoint as ck
@@ -49,6 +49,7 @@ from ._sync import stamp
 from ._verify import checksummer_of, file_checks_of, verify
 
 if TYPE_CHECKING:
+    from .._progress import Progress
     from ._checkpoint_record import Checkpoint
     from ._throttle import RateLimiter
 
@@ -57,7 +58,7 @@ __all__ = ["Job", "Paths", "Span", "fetch", "finish", "prepare"]
 
 
 Paths = ck.Paths
-ProgressListener = Callable[[Progress], None]
+ProgressListener = Callable[["Progress"], None]  # Progress: imported when one is made
 _UNKNOWN_SIZE = 2**63 - 1
 
 
