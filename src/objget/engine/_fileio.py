@@ -12,10 +12,9 @@ import contextlib
 import errno
 import os
 import stat
-import sys
-from typing import Any
 
 from .._exceptions import CheckpointError, UnsafePath
+from ._libc import libc_function
 
 __all__ = [
     "MARKER",
@@ -265,26 +264,3 @@ def atomic_write(path: str, data: bytes, *, mode: int = 0o600) -> None:
     except BaseException:
         remove_quietly(tmp)
         raise
-
-
-_libc: dict[str, Any] = {}
-
-
-def libc_function(name: str, argtypes: tuple[str, ...], restype: str = "c_int") -> Any:
-    """libc's `name` through ctypes (errno kept for `ctypes.get_errno`), loaded once per
-    process; None where there is none (not Linux, or a libc without it). The types are the
-    names of ctypes' types ("c_int", "c_int64", "c_char_p"...), so callers need not import
-    ctypes before they know the call exists."""
-    if name not in _libc:
-        fn = None
-        if sys.platform.startswith("linux"):
-            try:
-                import ctypes
-
-                fn = getattr(ctypes.CDLL(None, use_errno=True), name)
-                fn.argtypes = tuple(getattr(ctypes, t) for t in argtypes)
-                fn.restype = getattr(ctypes, restype)
-            except (OSError, AttributeError):  # pragma: no cover - another libc
-                fn = None
-        _libc[name] = fn
-    return _libc[name]
