@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import importlib
 import sys
-from typing import TYPE_CHECKING
 
 from ._exceptions import (
     AccessDenied,
@@ -29,6 +28,8 @@ from ._exceptions import (
     TransportError,
     UnsafePath,
 )
+
+TYPE_CHECKING = False  # typing's constant, without importing typing (~11 M instructions)
 
 if TYPE_CHECKING:
     from ._api import download

@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING
+
+TYPE_CHECKING = False  # typing's constant, without importing typing (~11 M instructions)
 
 if TYPE_CHECKING:
     from ._progress import Progress

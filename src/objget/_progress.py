@@ -1,4 +1,4 @@
-"""`Progress`: a snapshot of one download, what a progress listener is given.
+"""PURE: `Progress`, a snapshot of one download, what a progress listener is given.
 
 Its own module, imported when a download has a listener (the command's progress bar, a
 callback of `download(on_progress=...)` or of the oss2 drop-in): a quiet download never

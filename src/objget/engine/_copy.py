@@ -29,12 +29,13 @@ from __future__ import annotations
 import itertools
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from .._exceptions import TransportError
 from ._fileio import pwrite_all
 from ._scheduler import Claim, Scheduler
 from ._writeback import WriteBehind
+
+TYPE_CHECKING = False  # typing's constant, without importing typing (~11 M instructions)
 
 if TYPE_CHECKING:
     from ._stream_sink import OrderedSink

@@ -10,14 +10,12 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from .._config import DownloadConfig, RetryPolicy
 from .._exceptions import DownloadError
 from .._log import log
 from .._models import DownloadResult, ObjectMeta
 from ..backends import BackendOptions, resolve
-from ..backends._base import Backend
 from ..backends._transport import Transport
 from . import _checkpoint as ck
 from ._attempts import run_with_retry
@@ -25,8 +23,11 @@ from ._fileio import MARKER, carries_marker, check_dest
 from ._phases import fetch, finish, prepare
 from ._sync import skip_existing
 
+TYPE_CHECKING = False  # typing's constant, without importing typing (~11 M instructions)
+
 if TYPE_CHECKING:
     from .._progress import Progress
+    from ..backends._base import Backend
     from ._throttle import RateLimiter
 
 # MARKER and carries_marker: the engine's rule for side-file names, the batch refuses keys by it;

@@ -14,14 +14,13 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from .._config import DownloadConfig, small_buffer, stream_buffer
 from .._exceptions import RangeNotSupported, TransportError
 from .._log import log
 from .._models import ByteRange, ObjectMeta
 from .._ranges import check_range_answer
-from ..backends._base import Abortable, Backend, Checksummer
+from ..backends._base import is_abortable
 from ._attempts import Attempts, run_with_retry
 from ._concurrency import ControllerSettings, StreamController
 from ._copy import Cancelled, Copier, WriteGate
@@ -30,8 +29,11 @@ from ._saver import SaverThread
 from ._scheduler import Claim, Scheduler
 from ._writeback import WriteBehind
 
+TYPE_CHECKING = False  # typing's constant, without importing typing (~11 M instructions)
+
 if TYPE_CHECKING:
     from .._progress import Progress
+    from ..backends._base import Backend, Checksummer
     from ._stream_sink import OrderedSink
     from ._throttle import RateLimiter
 
@@ -251,7 +253,7 @@ class Engine:
         """Break the reads in progress, one body at a time: one failing abort stops no other."""
         failed: list[Exception] = []
         for body in self._sched.active_bodies():
-            if not isinstance(body, Abortable):
+            if not is_abortable(body):  # isinstance(body, Abortable), without typing
                 continue
             try:
                 body.abort()

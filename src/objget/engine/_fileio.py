@@ -14,7 +14,11 @@ import os
 import stat
 
 from .._exceptions import CheckpointError, UnsafePath
-from ._libc import libc_function
+
+TYPE_CHECKING = False  # typing's constant, without importing typing (~11 M instructions)
+
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "MARKER",
@@ -264,3 +268,11 @@ def atomic_write(path: str, data: bytes, *, mode: int = 0o600) -> None:
     except BaseException:
         remove_quietly(tmp)
         raise
+
+
+def libc_function(name: str, argtypes: tuple[str, ...], restype: str = "c_int") -> Any:
+    """libc's `name` (`_libc.libc_function`, imported at the first call: a download under
+    2 MiB binds nothing)."""
+    from ._libc import libc_function as bind
+
+    return bind(name, argtypes, restype)
