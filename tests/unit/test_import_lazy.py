@@ -123,9 +123,11 @@ def test_reading_the_boot_id_loads_no_codec_module():
 
 def test_a_quiet_download_compiles_no_source_text(tmp_path):
     """Nothing on the path of a quiet ranged download calls `compile()` (dataclasses' methods
-    are `exec`'d text, which does not build the `ast` classes): its first call costs ~9 M
-    instructions, an eighth of `import objget.cli`, for a `TypeVar` bound by name. (The
-    import system compiles a module's source when its bytecode is stale: not counted.)"""
+    are `exec`'d text, which does not build the `ast` classes): its first call builds them,
+    ~9 M instructions, a tenth of `import objget.cli` (what `--help` and a usage error pay; a
+    download imports `ast` anyway, through `dataclasses` -> `inspect`), for a `TypeVar` bound
+    by name. (The import system compiles a module's source when its bytecode is stale: not
+    counted.)"""
     (tmp_path / "blob").write_bytes(b"c" * 1_000_000)
     probe = textwrap.dedent(
         """
