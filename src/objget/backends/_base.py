@@ -2,11 +2,14 @@
 checks.
 
 `Backend` is what every store does. The capabilities only some stores have are Protocols of
-their own, checked with `isinstance` (runtime_checkable) where they are used, so mypy sees
-every call: `Lister` (list a prefix), `PartLayout` (a multipart upload's part sizes),
-`AnswerChecksums` (checksums that come only with a whole-object answer), and, on a response
-body, `Abortable`. On Python 3.11 such an isinstance costs 4-20 us (it walks the Protocol's
-attributes each time), so the per-object path asks `answer_checksums_of`, cached per class.
+their own (runtime_checkable): `Lister` (list a prefix), `PartLayout` (a multipart upload's
+part sizes), `AnswerChecksums` (checksums that come only with a whole-object answer), and, on
+a response body, `Abortable`. The classes live in `_protocols.py` (a Protocol needs `typing`,
+which a plain download does not import: docs/architecture.md, Start-up) and are given out
+here at first access. The engine asks what `isinstance` of one would answer through
+`is_abortable`, `part_layout_of` and `answer_checksums_of` (typed, so mypy sees every call;
+`tests/unit/test_import_no_typing.py` holds them to `isinstance`); the last is kept per class,
+as the per-object path asks it (such an isinstance costs 4-20 us on Python 3.11).
 
 A backend describes the checks an object offers (`ObjectChecks`); it never builds or runs a
 checker (`objget.integrity` does). A backend raises only objget's own errors (`RemoteError`
@@ -58,8 +61,9 @@ if not TYPE_CHECKING:  # mypy sees the imports above
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-# What `isinstance(x, P)` asks of a runtime-checkable Protocol P of methods only (Python
-# 3.11): that each method is an attribute of `x`, and not None. The engine asks it of these
+# What `isinstance(x, P)` asks of a runtime-checkable Protocol P of methods only: that each
+# method is an attribute of `x`, and not None (Python 3.12 looks it up statically, so an
+# attribute only a `__getattr__` gives counts here, not there). The engine asks it of these
 # three without the Protocol classes (which need typing).
 
 
