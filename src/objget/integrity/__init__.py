@@ -1,8 +1,8 @@
 """Integrity owns the checks: a backend describes what an object offers (`ObjectChecks`), and
 this package builds and runs the checkers.
 
-- `checks`: the `Checksummer` and `FileCheck` Protocols and `ObjectChecks` (what a backend
-  imports).
+- `checks`: the `Checksummer` and `FileCheck` Protocols (defined in `_protocols`, loaded at
+  first access: they need `typing`) and `ObjectChecks` (what a backend imports).
 - `compare`: `check_all`, where every check's result is compared.
 - `build`: `checksummer_for` / `file_checks_for`, from a description to checkers.
 - `digests`: whole-file digests and S3's COMPOSITE part checksums (read the finished file).

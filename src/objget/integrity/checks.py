@@ -7,7 +7,9 @@ objget builds from it.
 
 A backend only describes (`ObjectChecks`: algorithm -> the store's value, in the store's text);
 `objget.integrity.build` turns a description into checkers and `objget.integrity.compare` runs
-them. This is the one module of `objget.integrity` a backend imports.
+them. This is the one module of `objget.integrity` a backend imports. (The two Protocols are
+defined in `_protocols.py`, which a plain download never imports: named here, they load at
+first access.)
 """
 
 from __future__ import annotations
