@@ -328,7 +328,7 @@ def test_quiet_batch_loads_no_rich(tmp_path):
 
 
 def test_lazy_public_names_resolve_to_their_definitions():
-    from objget import _api, _config, _models, _oss2_compat, batch
+    from objget import _api, _config, _models, _oss2_compat, _progress, batch
     from objget.backends import _options
     from objget.engine import _downloader
     from objget.many import _batch_models
@@ -340,7 +340,7 @@ def test_lazy_public_names_resolve_to_their_definitions():
     assert objget.RetryPolicy is _config.RetryPolicy
     assert objget.ByteRange is _models.ByteRange
     assert objget.ObjectMeta is _models.ObjectMeta
-    assert objget.Progress is _models.Progress
+    assert objget.Progress is _progress.Progress
     assert objget.DownloadResult is _models.DownloadResult
     assert objget.BatchItem is _batch_models.BatchItem
     assert objget.BatchResult is _batch_models.BatchResult

@@ -76,9 +76,9 @@ def test_small_or_unknown_objects_and_no_libc_call_keep_the_plain_path(tmp_path,
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="sync_file_range is Linux's")
 def test_libc_sync_file_range_is_found_and_starts_write_back(tmp_path, monkeypatch):
-    from objget.engine import _fileio
+    from objget.engine import _libc
 
-    monkeypatch.setattr(_fileio, "_libc", {})  # loaded afresh
+    monkeypatch.setattr(_libc, "_libc", {})  # loaded afresh
     sync = _writeback._load()
     assert sync is not None
     fd = os.open(tmp_path / "f", os.O_RDWR | os.O_CREAT, 0o600)

@@ -11,25 +11,23 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
-from urllib.parse import unquote, urlsplit
 
-from ._base import (
-    Abortable,
-    AnswerChecksums,
-    Backend,
-    Checksummer,
-    Lister,
-    ObjectChecks,
-    PartLayout,
-    RangeBody,
-)
+from ._base import ObjectChecks
 from ._headers import check_headers
 from ._options import BackendOptions
+from ._target import scheme as url_scheme
 from ._transport import ResponseBody as ResponseBody  # objget's own use; not in __all__
 from ._transport import Transport as Transport  # objget's own use; not in __all__
 from ._transport import redact_url
 from .http import HttpBackend
+
+TYPE_CHECKING = False  # typing's constant, without importing typing (~11 M instructions)
+
+if TYPE_CHECKING:
+    from typing import Protocol
+
+    from ..integrity.checks import Checksummer
+    from ._protocols import Abortable, AnswerChecksums, Backend, Lister, PartLayout, RangeBody
 
 __all__ = [
     "Abortable",
@@ -47,6 +45,8 @@ __all__ = [
 def backend_key(source: str) -> tuple[str, str]:
     """What identifies the backend object a source needs (scheme, bucket or host), so a
     Downloader can reuse one per store."""
+    from urllib.parse import urlsplit
+
     parts = urlsplit(source)
     return parts.scheme.lower(), parts.netloc
 
@@ -64,11 +64,13 @@ class Resolved:
     def path(self) -> str:
         """The object's path in its store: the key (s3/oss), the URL's path (http)."""
         if isinstance(self.backend, HttpBackend):
+            from urllib.parse import unquote, urlsplit
+
             return unquote(urlsplit(self.key).path).lstrip("/")
         return self.key
 
 
-Cache = dict[tuple[str, str], Backend]
+Cache = dict[tuple[str, str], "Backend"]
 
 
 def resolve(
@@ -80,7 +82,7 @@ def resolve(
     """The backend for `source` (reused from `cache` when one serves the same store)."""
     options = options or BackendOptions()
     cache = {} if cache is None else cache
-    scheme = urlsplit(source).scheme.lower()
+    scheme = url_scheme(source)  # urlsplit's, without importing urllib.parse for a plain URL
     if scheme in ("http", "https"):
         backend = cache.get(("http", "")) or HttpBackend(
             transport, headers=check_headers(options.headers)
@@ -109,7 +111,7 @@ def resolve_prefix(
 ) -> Resolved:
     """`s3://bucket/some/prefix` (or `oss://`): the bucket's backend and, as the key, the
     prefix to list; ValueError for a URL no store can list."""
-    scheme = urlsplit(url).scheme.lower()
+    scheme = url_scheme(url)
     if scheme not in ("s3", "oss"):
         raise ValueError(
             f"{url!r} cannot be listed: only s3:// and oss:// prefixes can (put HTTP(S) URLs in "
@@ -120,23 +122,27 @@ def resolve_prefix(
         raise ValueError(f"{url!r}: no bucket")
     # the bucket's backend, as an object URL of it names it (any key: none is requested)
     found = resolve(f"{scheme}://{bucket}/objget-listing", transport, options, cache)
+    from ._protocols import Lister  # (and typing) for a listing only
+
     if not isinstance(found.backend, Lister):
         raise ValueError(f"{url!r}: this store cannot list objects")
     return Resolved(backend=found.backend, key=prefix)
 
 
-class _Location(Protocol):
-    """An `oss://` or `s3://` URL split up."""
+if TYPE_CHECKING:  # a Protocol for the type checker only
 
-    @property
-    def bucket(self) -> str: ...
-    @property
-    def key(self) -> str: ...
-    @property
-    def version_id(self) -> str | None: ...
+    class _Location(Protocol):
+        """An `oss://` or `s3://` URL split up."""
+
+        @property
+        def bucket(self) -> str: ...
+        @property
+        def key(self) -> str: ...
+        @property
+        def version_id(self) -> str | None: ...
 
 
-_Opener = Callable[[str, Transport, BackendOptions], Backend]
+_Opener = Callable[[str, Transport, BackendOptions], "Backend"]
 
 
 def _signed_store(scheme: str, source: str) -> tuple[_Location, _Opener]:
@@ -151,3 +157,17 @@ def _signed_store(scheme: str, source: str) -> tuple[_Location, _Opener]:
     from .s3 import open_s3
 
     return parse_s3_url(source), open_s3
+
+
+_PUBLIC_PROTOCOLS = frozenset(
+    {"Abortable", "AnswerChecksums", "Backend", "Checksummer", "Lister", "PartLayout", "RangeBody"}
+)
+
+if not TYPE_CHECKING:  # mypy sees the imports above
+
+    def __getattr__(name: str) -> object:
+        if name in _PUBLIC_PROTOCOLS:  # defined (and typing imported) at first access
+            from . import _base
+
+            return getattr(_base, name)
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

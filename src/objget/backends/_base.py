@@ -2,11 +2,14 @@
 checks.
 
 `Backend` is what every store does. The capabilities only some stores have are Protocols of
-their own, checked with `isinstance` (runtime_checkable) where they are used, so mypy sees
-every call: `Lister` (list a prefix), `PartLayout` (a multipart upload's part sizes),
-`AnswerChecksums` (checksums that come only with a whole-object answer), and, on a response
-body, `Abortable`. On Python 3.11 such an isinstance costs 4-20 us (it walks the Protocol's
-attributes each time), so the per-object path asks `answer_checksums_of`, cached per class.
+their own (runtime_checkable): `Lister` (list a prefix), `PartLayout` (a multipart upload's
+part sizes), `AnswerChecksums` (checksums that come only with a whole-object answer), and, on
+a response body, `Abortable`. The classes live in `_protocols.py` (a Protocol needs `typing`,
+which a plain download does not import: docs/architecture.md, Start-up) and are given out
+here at first access. The engine asks what `isinstance` of one would answer through
+`is_abortable`, `part_layout_of` and `answer_checksums_of` (typed, so mypy sees every call;
+`tests/unit/test_import_no_typing.py` holds them to `isinstance`); the last is kept per class,
+as the per-object path asks it (such an isinstance costs 4-20 us on Python 3.11).
 
 A backend describes the checks an object offers (`ObjectChecks`); it never builds or runs a
 checker (`objget.integrity` does). A backend raises only objget's own errors (`RemoteError`
@@ -16,14 +19,15 @@ as `__cause__`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Protocol, cast, runtime_checkable
+from ..integrity.checks import ObjectChecks
 
-from .._models import ByteRange, ObjectMeta
-from ..integrity.checks import Checksummer, ObjectChecks
+TYPE_CHECKING = False  # typing's constant, without importing typing (~11 M instructions)
 
 if TYPE_CHECKING:
-    from ._s3_list import ListedObject
+    from typing import TypeGuard
+
+    from ..integrity.checks import Checksummer
+    from ._protocols import Abortable, AnswerChecksums, Backend, Lister, PartLayout, RangeBody
 
 __all__ = [
     "Abortable",
@@ -35,86 +39,48 @@ __all__ = [
     "PartLayout",
     "RangeBody",
     "answer_checksums_of",
+    "is_abortable",
+    "part_layout_of",
 ]
 
+_PROTOCOLS = frozenset(
+    {"Abortable", "AnswerChecksums", "Backend", "Lister", "PartLayout", "RangeBody"}
+)
 
-class RangeBody(Protocol):
-    """An open response body. `readinto` returns 0 at the end of the body.
+if not TYPE_CHECKING:  # mypy sees the imports above
 
-    `content_range` is the raw `Content-Range` header (None when absent), `content_length`
-    the parsed `Content-Length` (None when absent). The engine checks both against what it
-    asked for before it writes one byte. `headers` are all of the answer's headers (a store
-    may send checksums with them).
-    """
+    def __getattr__(name: str) -> object:
+        if name in _PROTOCOLS:  # defined (and typing imported) at first access: _protocols.py
+            from . import _protocols
 
-    status: int
-    content_range: str | None
-    content_length: int | None
+            return getattr(_protocols, name)
+        if name == "Checksummer":
+            from ..integrity.checks import Checksummer as found
 
-    @property
-    def headers(self) -> Mapping[str, str]: ...
-
-    def readinto(self, buf: memoryview, /) -> int: ...
-
-    def close(self) -> None:
-        """Release the connection (to the pool when the body was read to its end)."""
+            return found
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-class Backend(Protocol):
-    """One store (a host, a bucket); `key` is the backend's own object address.
-
-    `get_range` with `rng=None` asks for the whole object without a Range header (the
-    one-stream path for servers that do not do ranges). `meta` is what `head` returned: the
-    backend uses its ETag / Last-Modified / version to pin the object (If-Match, If-Range,
-    versionId).
-    """
-
-    def display(self, key: str) -> str:
-        """The source as it may be shown in messages, logs and checkpoints (no secrets)."""
-
-    def head(self, key: str, *, version_id: str | None = None) -> ObjectMeta: ...
-
-    def get_range(self, key: str, rng: ByteRange | None, *, meta: ObjectMeta) -> RangeBody: ...
-
-    def object_checks(self, meta: ObjectMeta) -> ObjectChecks:
-        """Which checks this object offers, with the store's values (empty when none)."""
-
-    def close(self) -> None: ...
+# What `isinstance(x, P)` asks of a runtime-checkable Protocol P of methods only: that each
+# method is an attribute of `x`, and not None (Python 3.12 looks it up statically, so an
+# attribute only a `__getattr__` gives counts here, not there). The engine asks it of these
+# three without the Protocol classes (which need typing).
 
 
-@runtime_checkable
-class Lister(Protocol):
-    """A store that lists the objects under a prefix."""
-
-    def list_objects(
-        self, prefix: str, *, start_after: str | None = None
-    ) -> Iterator[ListedObject]:
-        """Every object under `prefix` as (key, size, etag, last_modified), in key order;
-        `start_after` resumes an interrupted listing."""
+def _has(obj: object, method: str) -> bool:
+    return getattr(obj, method, None) is not None
 
 
-@runtime_checkable
-class PartLayout(Protocol):
-    """A store that tells a multipart upload's part sizes (for a COMPOSITE checksum)."""
-
-    def part_sizes(self, key: str, meta: ObjectMeta) -> tuple[int, ...] | None:
-        """The part sizes in order, or None when the store does not tell them."""
+def is_abortable(body: object) -> TypeGuard[Abortable]:
+    """Whether a response body is an `Abortable` (its read can be broken from another
+    thread)."""
+    return _has(body, "abort")
 
 
-@runtime_checkable
-class AnswerChecksums(Protocol):
-    """A store that sends an object's checksums only with a whole-object (not ranged) GET:
-    the small-object path asks for the whole object and reads them from the answer."""
-
-    def answer_checksums(self, headers: Mapping[str, str]) -> dict[str, str]:
-        """The checksums of a whole-object answer, as `head` would put them in its meta."""
-
-
-@runtime_checkable
-class Abortable(Protocol):
-    """A response body whose read in progress can be broken from another thread."""
-
-    def abort(self) -> None: ...
+def part_layout_of(backend: Backend) -> PartLayout | None:
+    """`backend` as a `PartLayout` when it is one (it tells a multipart upload's part sizes),
+    else None."""
+    return backend if _has(backend, "part_sizes") else None  # type: ignore[return-value]
 
 
 _ANSWERS: dict[type, bool] = {}
@@ -126,5 +92,5 @@ def answer_checksums_of(backend: Backend) -> AnswerChecksums | None:
     cls = type(backend)
     found = _ANSWERS.get(cls)
     if found is None:
-        found = _ANSWERS[cls] = isinstance(backend, AnswerChecksums)
-    return cast(AnswerChecksums, backend) if found else None
+        found = _ANSWERS[cls] = _has(backend, "answer_checksums")
+    return backend if found else None  # type: ignore[return-value]

@@ -30,10 +30,11 @@ import struct
 import sys
 import threading
 import time
-from typing import TYPE_CHECKING
 
 from ._answer import Conn, read_head
 from ._errors import ConnectFailed, TunnelRefused
+
+TYPE_CHECKING = False  # typing's constant, without importing typing (~11 M instructions)
 
 if TYPE_CHECKING:
     import ssl

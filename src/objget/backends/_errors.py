@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import _socket  # socket.py's wrapper is not needed (see `_conn`)
 import sys
-from typing import TYPE_CHECKING, Any
 
 from .._exceptions import (
     AccessDenied,
@@ -24,7 +23,11 @@ from .._exceptions import (
     TransportError,
 )
 
+TYPE_CHECKING = False  # typing's constant, without importing typing (~11 M instructions)
+
 if TYPE_CHECKING:
+    from typing import Any
+
     from ._proxy import ProxyUrl
 
 __all__ = [

@@ -21,6 +21,12 @@ encoded before). A component with nothing to encode is returned as it is.
 '/a%20b/../c?x=1'
 >>> target("http://h/a b/../c?x=1", as_written=False)
 '/c?x=1'
+
+`scheme(url)` and the host and port of `origin` are `urllib.parse.urlsplit`'s answers; a plain
+URL (ASCII, no brackets, user info, `%` or whitespace in its authority) is read here without
+importing `urllib.parse`, which imports `ipaddress` (~10 M instructions of an 8 MiB download's
+run): every other one goes to `urlsplit` itself (`tests/unit/test_target_split.py` holds the
+two to the same answers).
 """
 
 from __future__ import annotations
@@ -28,9 +34,11 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
-__all__ = ["Origin", "absolute", "encode", "origin", "remove_dot_segments", "same_origin", "target"]
+__all__ = [
+    "Origin", "absolute", "encode", "host_port", "origin", "remove_dot_segments", "same_origin",
+    "scheme", "target",
+]  # fmt: skip
 
 _UNRESERVED = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~"
 _PATH_SAFE = frozenset(_UNRESERVED + "!$&'()*+,;=" + ":@/")
@@ -43,6 +51,11 @@ _PLAIN = (
 )
 _ESCAPE = r"%[0-9A-Fa-f]{2}"
 _DEFAULT_PORT = {"http": 80, "https": 443}
+_SCHEME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+-.")
+# what makes urlsplit do more than split: brackets (IPv6), user info, a zone or escape, the
+# characters it removes or strips, the ones that end an authority
+_NOT_PLAIN = frozenset("[]@%\t\r\n /?#")
+_NOT_PLAIN_URL = frozenset("[]\t\r\n")
 
 
 # eq=False: nothing compares these by value (identity), so no __eq__/__hash__ is built at import
@@ -75,16 +88,49 @@ def origin(url: str) -> Origin:
     return _origin(scheme if sep else "", rest[:end])
 
 
+def scheme(url: str) -> str:
+    """`urlsplit(url).scheme.lower()`: the URL's scheme, lower-cased ("" for none); the
+    ValueError urlsplit raises for a URL it rejects."""
+    if url.isascii() and url[:1] > " " and _NOT_PLAIN_URL.isdisjoint(url):
+        name, sep, _ = url.partition(":")
+        if sep and name and name[0].isalpha() and _SCHEME_CHARS.issuperset(name):
+            return name.lower()
+        return ""
+    from urllib.parse import urlsplit
+
+    return urlsplit(url).scheme.lower()
+
+
+def host_port(scheme: str, netloc: str) -> tuple[str, str | None, int | None]:
+    """The scheme (lower-cased), host name (lower-cased; None for none) and port (None for
+    none) of `scheme://netloc`, as `urlsplit` reads them; the port is read for an http(s)
+    scheme only (ValueError when it is not a number in 0-65535), as `origin` rejects any
+    other first. ValueError for an authority urlsplit rejects."""
+    lowered = scheme.lower()
+    if lowered in _DEFAULT_PORT and netloc.isascii() and _NOT_PLAIN.isdisjoint(netloc):
+        host, _, text = netloc.partition(":")
+        port = None
+        if text:
+            if not text.isdigit():
+                raise ValueError(f"Port could not be cast to integer value as {text!r}")
+            port = int(text)
+            if not 0 <= port <= 65535:
+                raise ValueError("Port out of range 0-65535")
+        return lowered, host.lower() or None, port
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(f"{scheme}://{netloc}")
+    lowered = parts.scheme.lower()
+    return lowered, parts.hostname, parts.port if lowered in _DEFAULT_PORT else None
+
+
 @functools.lru_cache(maxsize=256)
 def _origin(scheme: str, netloc: str) -> Origin:
     """The origin for a scheme and authority (a download asks about the same few, each
     request: remembered)."""
-    parts = urlsplit(f"{scheme}://{netloc}")
-    scheme = parts.scheme.lower()
+    scheme, host, port = host_port(scheme, netloc)  # ValueError for an http(s) URL's bad port
     if scheme not in _DEFAULT_PORT:
         raise ValueError(f"not an http(s) URL (scheme {scheme!r})")
-    port = parts.port  # ValueError when out of range or not a number
-    host = parts.hostname
     if not host:
         raise ValueError("the URL names no host")
     if not host.isascii():
@@ -145,6 +191,8 @@ def _dot_segment(path: str) -> bool:
 def absolute(url: str, *, as_written: bool) -> str:
     """The absolute-form target for a plain-http proxy: `http://` and the URL's host and port
     as it writes them (without credentials), then `target(url)`."""
+    from urllib.parse import urlsplit  # through a proxy only
+
     netloc = urlsplit(url).netloc.rpartition("@")[2]
     return f"http://{netloc}{target(url, as_written=as_written)}"
 

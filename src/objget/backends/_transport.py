@@ -22,8 +22,6 @@ import os
 import re
 import threading
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
-from urllib.parse import urljoin
 
 from .._config import DownloadConfig
 from .._exceptions import RemoteError, TransportError
@@ -34,6 +32,8 @@ from ._conn import Key, Pool
 from ._errors import ConnectFailed, TunnelRefused, error_for_status, request_error
 from ._redact import install_redaction, redact_url
 from ._target import Origin, absolute, origin, same_origin, target
+
+TYPE_CHECKING = False  # typing's constant, without importing typing (~11 M instructions)
 
 if TYPE_CHECKING:
     import ssl
@@ -124,6 +124,8 @@ class Transport:
                 raise RemoteError(
                     f"{source}: too many redirects (more than {_MAX_REDIRECTS})", source=source
                 )
+            from urllib.parse import urljoin  # at a redirect only
+
             new = urljoin(url, location)
             if body.status == 303:
                 method = "GET"

@@ -9,13 +9,14 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from .._exit import EXIT, HANDLED, describe, exit_code
 from ._args import Parser, UsageError, choice, existing_file, int_range, number, report
 from ._cli_options import net_options, read_headers, resolve_checksum, sum_options, sync_options
 from ._console import ProgressBar, Stderr, parse_size, summary
 from ._process import exit_now, pause_gc, resume_gc
+
+TYPE_CHECKING = False  # typing's constant, without importing typing (~11 M instructions)
 
 if TYPE_CHECKING:
     from types import SimpleNamespace

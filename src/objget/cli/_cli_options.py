@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from ._args import UsageError, existing_file
+
+TYPE_CHECKING = False  # typing's constant, without importing typing (~11 M instructions)
 
 if TYPE_CHECKING:
     from ._args import Parser

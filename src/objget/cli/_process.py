@@ -10,7 +10,11 @@ import gc
 import os
 import sys
 import threading
-from typing import NoReturn
+
+TYPE_CHECKING = False  # typing's constant, without importing typing (~11 M instructions)
+
+if TYPE_CHECKING:
+    from typing import NoReturn
 
 __all__ = ["exit_now", "pause_gc", "resume_gc"]
 

@@ -10,14 +10,12 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from .._config import DownloadConfig, RetryPolicy
 from .._exceptions import DownloadError
 from .._log import log
-from .._models import DownloadResult, ObjectMeta, Progress
+from .._models import DownloadResult, ObjectMeta
 from ..backends import BackendOptions, resolve
-from ..backends._base import Backend
 from ..backends._transport import Transport
 from . import _checkpoint as ck
 from ._attempts import run_with_retry
@@ -25,7 +23,11 @@ from ._fileio import MARKER, carries_marker, check_dest
 from ._phases import fetch, finish, prepare
 from ._sync import skip_existing
 
+TYPE_CHECKING = False  # typing's constant, without importing typing (~11 M instructions)
+
 if TYPE_CHECKING:
+    from .._progress import Progress
+    from ..backends._base import Backend
     from ._throttle import RateLimiter
 
 # MARKER and carries_marker: the engine's rule for side-file names, the batch refuses keys by it;
@@ -37,7 +39,7 @@ __all__ = [
 ]  # fmt: skip
 
 
-ProgressListener = Callable[[Progress], None]
+ProgressListener = Callable[["Progress"], None]  # Progress: imported when one is made
 
 
 class Downloader:
@@ -178,11 +180,11 @@ def head_with_retry(
 def dest_path(source: str, dest: str | os.PathLike[str] | None) -> str:
     """Where `source` goes: `dest` itself, or the source's base name inside `dest` when it is
     a directory (or None: the current directory)."""
-    from urllib.parse import unquote, urlsplit
-
     text = None if dest is None else os.fspath(dest)
     if text is not None and not (os.path.isdir(text) or text.endswith(os.sep)):
         return text
+    from urllib.parse import unquote, urlsplit  # a name to derive: not for a given file
+
     path = urlsplit(source).path if "://" in source else source
     name = unquote(path.rstrip("/").rsplit("/", 1)[-1])
     if not name or name in (".", "..") or "\x00" in name or "/" in name:

@@ -27,7 +27,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 
 from .._models import ByteRange
-from ..backends._base import Abortable
+from ..backends._base import is_abortable
 from ._plan import MIN_PART, Combine, Span, add_span, guided_size, merge_spans, steal_point
 
 __all__ = ["Claim", "Scheduler"]
@@ -134,7 +134,7 @@ class Scheduler:
         if silent is not None:
             self._queue.append(ByteRange(silent.pos, silent.stop))
             silent.stop = silent.pos
-            if isinstance(silent.body, Abortable):
+            if is_abortable(silent.body):  # isinstance(body, Abortable), without typing
                 with contextlib.suppress(Exception):  # else it ends at its next read
                     silent.body.abort()
 

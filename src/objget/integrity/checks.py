@@ -7,7 +7,9 @@ objget builds from it.
 
 A backend only describes (`ObjectChecks`: algorithm -> the store's value, in the store's text);
 `objget.integrity.build` turns a description into checkers and `objget.integrity.compare` runs
-them. This is the one module of `objget.integrity` a backend imports.
+them. This is the one module of `objget.integrity` a backend imports. (The two Protocols are
+defined in `_protocols.py`, which a plain download never imports: named here, they load at
+first access.)
 """
 
 from __future__ import annotations
@@ -15,7 +17,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Protocol
+
+TYPE_CHECKING = False  # typing's constant, without importing typing (~11 M instructions)
+
+if TYPE_CHECKING:
+    from ._protocols import Checksummer, FileCheck
 
 __all__ = ["CRCS", "DIGESTS", "SUMS", "Checksummer", "FileCheck", "ObjectChecks", "no_values"]
 
@@ -24,32 +30,6 @@ __all__ = ["CRCS", "DIGESTS", "SUMS", "Checksummer", "FileCheck", "ObjectChecks"
 CRCS = ("crc64nvme", "crc32c", "crc32")
 DIGESTS = ("sha256", "sha1")
 SUMS = (*CRCS, *DIGESTS)
-
-
-class Checksummer(Protocol):
-    """A CRC the engine computes per range, on the same buffer as the write.
-
-    `expected` is the store's whole-object value; `combine(crc_a, crc_b, len_b)` is the CRC of
-    the concatenation, so per-range values persisted in the checkpoint give the whole-object
-    value without re-reading the file.
-    """
-
-    name: str
-    expected: int
-
-    def update(self, crc: int, data: memoryview, /) -> int: ...
-
-    def combine(self, crc_a: int, crc_b: int, len_b: int, /) -> int: ...
-
-
-class FileCheck(Protocol):
-    """A check that reads the finished file: `compute` returns the same text form as
-    `expected`."""
-
-    name: str
-    expected: str
-
-    def compute(self, fd: int, size: int, /) -> str: ...
 
 
 def no_values() -> Mapping[str, str]:
@@ -69,3 +49,13 @@ class ObjectChecks:
     values: Mapping[str, str] = field(default_factory=no_values)
     checksummer: Checksummer | None = None
     source: str = ""
+
+
+if not TYPE_CHECKING:  # mypy sees the import above
+
+    def __getattr__(name: str) -> object:
+        if name in ("Checksummer", "FileCheck"):  # defined (typing imported) at first access
+            from . import _protocols
+
+            return getattr(_protocols, name)
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
