@@ -17,6 +17,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
+from .background import Background
+
 __all__ = ["Exchange", "Forward", "flip_byte"]
 
 
@@ -39,7 +41,7 @@ def flip_byte(body: bytes, at: int, mask: int) -> bytes:
     return body[:at] + bytes([body[at] ^ mask]) + body[at + 1 :]
 
 
-class Forward:
+class Forward(Background):
     def __init__(self, upstream: str, alter: Callable[[Exchange], None]) -> None:
         self.lock = threading.Lock()
         target = urlsplit(upstream)
@@ -89,17 +91,4 @@ class Forward:
                 if self.command != "HEAD":
                     self.wfile.write(ex.body)
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(
-            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}
-        )
-
-    def __enter__(self) -> Forward:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join(timeout=10)
+        super().__init__(ThreadingHTTPServer(("127.0.0.1", 0), Handler))

@@ -12,11 +12,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import objget
 
+from .._servers.background import Background
+
 DELAY = 0.1
 COUNT = 600
 
 
-class SlowStore:
+class SlowStore(Background):
     """Serves /o/N (1 KiB each) after DELAY; counts the GETs in progress over time."""
 
     def __init__(self) -> None:
@@ -53,20 +55,7 @@ class SlowStore:
             daemon_threads = True
             request_queue_size = 128  # 32 connections at once: the default 5 drops SYNs
 
-        self.httpd = Server(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(
-            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}
-        )
-
-    def __enter__(self) -> SlowStore:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join(timeout=10)
+        super().__init__(Server(("127.0.0.1", 0), Handler))
 
 
 def test_a_batch_where_each_request_waits_climbs_to_the_budget(tmp_path, caplog):

@@ -26,6 +26,7 @@ from alibabacloud_credentials_api import ICredentialsProvider
 
 import objget
 
+from .._servers.background import Background
 from .._servers.oss_fixture import (
     AK,
     REGION,
@@ -226,7 +227,7 @@ def test_cli_profile_that_is_not_there_is_an_error_naming_it(oss, source, tmp_pa
     assert "ossutil profile 'prod' not found" in proc.stderr, proc.stderr
 
 
-class CredentialsUri:
+class CredentialsUri(Background):
     """`ALIBABA_CLOUD_CREDENTIALS_URI` for the chain: the first answer is the first STS key,
     which the chain holds for `fresh` seconds (it renews 15 minutes before the `Expiration` it
     is told); every later answer is the renewed key, valid for an hour."""
@@ -262,20 +263,8 @@ class CredentialsUri:
             def log_message(self, format: str, *args: object) -> None:  # noqa: A002
                 pass
 
-        self.http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.http.server_address[1]}/sts"
-        self.thread = threading.Thread(
-            target=self.http.serve_forever, kwargs={"poll_interval": 0.1}
-        )
-
-    def __enter__(self) -> CredentialsUri:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.http.shutdown()
-        self.http.server_close()
-        self.thread.join(10)
+        super().__init__(ThreadingHTTPServer(("127.0.0.1", 0), Handler))
+        self.url += "/sts"
 
 
 @pytest.fixture
