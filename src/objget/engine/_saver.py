@@ -92,11 +92,10 @@ def save_quietly(save: Callable[[], None]) -> bool:
 class SaverThread:
     """Runs one download's durable saves on a thread of their own, one at a time, so the disk
     wait never stalls the engine's main loop. `request()` queues a save (the thread starts at
-    the first); `busy` is true while one is queued or running; `take_saved()` is true once
-    after each save that finished (the live record is then rewritten). A failing save is
-    handed to `on_error` and ends the thread."""
+    the first); `busy` is true while one is queued or running. A failing save is handed to
+    `on_error` and ends the thread."""
 
-    __slots__ = ("_busy", "_cancel", "_due", "_on_error", "_save", "_saved", "_thread")
+    __slots__ = ("_busy", "_cancel", "_due", "_on_error", "_save", "_thread")
 
     def __init__(
         self,
@@ -110,16 +109,11 @@ class SaverThread:
         self._on_error = on_error
         self._due = threading.Event()
         self._busy = False
-        self._saved = False
         self._thread: threading.Thread | None = None
 
     @property
     def busy(self) -> bool:
         return self._busy
-
-    def take_saved(self) -> bool:
-        saved, self._saved = self._saved, False
-        return saved
 
     def request(self) -> None:
         self._busy = True
@@ -136,7 +130,6 @@ class SaverThread:
                 return
             try:
                 self._save()
-                self._saved = True
             except BaseException as exc:
                 self._on_error(exc)
                 return
