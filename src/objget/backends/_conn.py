@@ -186,12 +186,36 @@ def _idle_ok(sock: _socket.socket) -> bool:
         except OSError:
             return False
         return False  # EOF, or bytes nobody asked for
+    tls = sys.modules.get("ssl")  # loaded by the first https connection
+    if tls is not None and isinstance(sock, tls.SSLSocket):
+        return _tls_idle_ok(sock, tls.SSLWantReadError)
     try:
         poller = select.poll()
         poller.register(sock, select.POLLIN)
         return not poller.poll(0)
     except (OSError, ValueError):
         return False
+
+
+def _tls_idle_ok(sock: ssl.SSLSocket, want_read: type[OSError]) -> bool:
+    """An idle TLS connection is asked with a read that does not wait: bytes after the last
+    answer may wait in OpenSSL's buffers (a record read ahead, or the rest of a record whose
+    first bytes ended the body), out of the kernel's sight, so polling the socket is not
+    enough. A byte, an end of stream or any error: not reusable (a byte read is lost with
+    the connection, which is closed)."""
+    timeout = sock.gettimeout()
+    try:
+        sock.settimeout(0.0)
+        sock.recv(1)
+    except want_read:
+        try:
+            sock.settimeout(timeout)
+        except OSError:
+            return False
+        return True
+    except (OSError, ValueError):
+        return False
+    return False
 
 
 def open_tcp(host: str, port: int, timeout: float) -> _socket.socket:
