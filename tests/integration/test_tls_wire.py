@@ -211,7 +211,9 @@ def test_a_handshake_never_answered_fails_at_the_connect_timeout(serve, pki) -> 
     assert time.monotonic() - start < 2.5
 
 
-def test_an_idle_connection_with_decrypted_bytes_left_is_not_reused(serve, pki, monkeypatch) -> None:
+def test_an_idle_connection_with_decrypted_bytes_left_is_not_reused(
+    serve, pki, monkeypatch
+) -> None:
     """A stray answer in the same TLS record as the body's last bytes: once the body is read,
     the rest of that record waits decrypted in OpenSSL, where no poll of the socket sees it
     (as a record OpenSSL read ahead does). The idle check must find it there."""
