@@ -8,7 +8,9 @@
 Like `ThreadPoolExecutor`: a thread is started at a `submit` when no started one is idle, up
 to `max_workers`; a work item raising (BaseException included) fails its future; leaving the
 `with` block lets every submitted item run (or be skipped when cancelled) and joins the
-threads. Threads are not daemons.
+threads. Threads are not daemons. One difference: `wait` counts a cancelled future done at
+once, the standard library once a worker has taken it off the queue (the driver skips the
+cancelled ones it is given either way).
 """
 
 from __future__ import annotations
