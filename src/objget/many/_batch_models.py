@@ -16,7 +16,7 @@ from .._models import DownloadResult
 TYPE_CHECKING = False  # typing's constant, without importing typing
 
 if TYPE_CHECKING:  # `_models.Progress` is built at its first use: by a download's listener
-    from .._progress import Progress as Snapshot
+    from .._models import Progress as Snapshot
 
 __all__ = [
     "ActiveObject", "BatchItem", "BatchProgress", "BatchResult", "ObjectResult", "Stopped",
