@@ -141,7 +141,9 @@ class Runner:
                         fut = pool.submit(self._work_chunk, chunk, cost)
                         running[fut] = (chunk, cost)
                         fut.add_done_callback(completed.put)
-                    finished = completed_chunks(completed)
+                    # nothing running and the listing over: nothing to wait for (an empty
+                    # or all-skipped listing ended the run a TICK late)
+                    finished = completed_chunks(completed) if running or not ended else []
                     journaled: list[Row] = []
                     for fut in finished:
                         chunk, cost = running.pop(fut)
