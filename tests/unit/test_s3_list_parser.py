@@ -162,3 +162,24 @@ def test_pages_as_stores_write_them_take_the_tight_parser():
 def test_what_the_tight_parser_leaves_elementtree_says(raw, message):
     with pytest.raises(ValueError, match=message):
         parse_list_page(raw)
+
+
+def test_a_large_page_reads_the_same_both_ways():
+    """Pages larger than TIGHT_MOST go to ElementTree (faster per key once it is loaded)."""
+    from objget.backends._s3_list import TIGHT_MOST
+
+    items = "".join(
+        f"<Contents><Key>k%2F{i:05d}</Key><ETag>&#34;e{i}&#34;</ETag><Size>{i}</Size>"
+        "<Owner><ID>0</ID><Key>not this</Key></Owner></Contents>"
+        for i in range(1000)
+    )
+    raw = (
+        f'<?xml version="1.0" encoding="UTF-8"?>\n<ListBucketResult{NS}><EncodingType>url'
+        f"</EncodingType><IsTruncated>true</IsTruncated><NextContinuationToken>t"
+        f"</NextContinuationToken>{items}</ListBucketResult>"
+    ).encode()
+    assert len(raw) > TIGHT_MOST
+    assert _s3_page(raw) == _tree_page(raw)
+    got = parse_list_page(raw)
+    assert got.objects[7] == (f"k/{7:05d}", 7, '"e7"', None)
+    assert len(got.objects) == 1000 and got.truncated and got.next_token == "t"

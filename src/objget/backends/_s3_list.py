@@ -6,16 +6,19 @@ and returns the body (or raises objget's error for a failure), so this module st
 sockets and is tested on bytes. Keys are requested URL-encoded (`encoding-type=url`): XML 1.0
 cannot carry every character a key may hold.
 
-A page is read by a tight parser of the XML every store sends (`_s3_page`: elements without
-attributes but the root's `xmlns`, text with the predefined entities and character
-references); anything else in a page (a comment, CDATA, a DOCTYPE, an attribute, a prefix, a
-`\r`, a malformed or non-UTF-8 page) goes to `xml.etree.ElementTree`, which decides and says
-what is wrong. Both give the same page (a property test holds them to it). ElementTree and
-expat are then not loaded by a batch (~11 M instructions of its start).
+A page of up to TIGHT_MOST bytes (about a hundred keys) is read by a tight parser of the XML
+every store sends (`_s3_page`: elements without attributes but the root's `xmlns`, text with
+the predefined entities and character references) while ElementTree is not loaded; anything
+else in such a page (a comment, CDATA, a DOCTYPE, an attribute, a prefix, a `\r`, a malformed
+or non-UTF-8 page), and every larger page, goes to `xml.etree.ElementTree`, which decides and
+says what is wrong. Both give the same page (property tests hold them to it). A batch of a
+hundred objects or so then loads neither ElementTree nor expat (~7 M instructions of its
+start); a larger one pays that once and has its pages read faster.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, NamedTuple
 from urllib.parse import unquote_plus
@@ -30,6 +33,11 @@ __all__ = ["ListPage", "ListedObject", "list_pages", "parse_list_page"]
 
 PAGE_SIZE = 1000
 MAX_PAGE_BYTES = 64 * 1024 * 1024
+# The tight parser reads a page for ~110 K instructions a key, ElementTree (C) and its walk for
+# ~55 K, and ElementTree's import is ~7 M (callgrind): the tight parser reads the pages up to
+# this size (~90-170 keys, about where the two costs meet) while ElementTree is not loaded;
+# larger ones, and every page once it is, go to ElementTree.
+TIGHT_MOST = 32 * 1024
 
 
 class ListedObject(NamedTuple):
@@ -77,7 +85,9 @@ def parse_list_page(
     `decode_token` likewise for `NextContinuationToken` (OSS encodes it, S3 does not).
     ValueError when the bytes are not such a page.
     """
-    children = _s3_page(xml)
+    children = None
+    if len(xml) <= TIGHT_MOST and "xml.etree.ElementTree" not in sys.modules:
+        children = _s3_page(xml)
     if children is None:
         children = _tree_page(xml)
     encoded = (_first(children, "EncodingType") or "").lower() == "url"
@@ -129,7 +139,9 @@ def _fields(node: ET.Element) -> dict[str, str] | None:
 
 
 _ENTITIES = {"amp": "&", "lt": "<", "gt": ">", "quot": '"', "apos": "'"}
-_compiled: list[re.Pattern[str]] = []  # _HEAD, _TOKEN, _REJECT, _REFERENCE: at the first page
+_compiled: list[re.Pattern[str]] = []  # the patterns of _s3_page, compiled at the first page
+# a tag's text (`/Key`, `Key`, `Key/`) -> (0 start, 1 end, 2 empty; its name); a few dozen
+_tags: dict[str, tuple[int, str]] = {}
 
 
 def _patterns() -> list[re.Pattern[str]]:
@@ -140,12 +152,11 @@ def _patterns() -> list[re.Pattern[str]]:
             # the XML declaration as stores write it (or none), then the root's start tag
             re.compile(r'(?:<\?xml version="1\.0"(?: encoding="(?i:utf-8)")?\?>)?[ \t\n]*'
                        r'<ListBucketResult(?: xmlns="[^"<&]*")?>'),
-            # a tag without attributes (end, start or empty), a run of text, or else: not ours
-            re.compile(r"<(/?)([A-Za-z_][A-Za-z0-9_.\-]*)(/?)>|([^<]+)|(<)"),
+            # what is between `<` and `>`: a tag without attributes (end, start or empty)
+            re.compile(r"(/?)([A-Za-z_][A-Za-z0-9_.\-]*)(/?)"),
             # what a page of ours never holds: characters XML forbids, a CR (XML turns it into
-            # LF), `]]>` in text, an `&` that starts no predefined entity or character reference
-            re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\r\ufffe\uffff]|]]>"
-                       r"|&(?!(?:amp|lt|gt|quot|apos|#[0-9]+|#x[0-9a-fA-F]+);)"),
+            # LF); nor `]]>` in text, nor an `&` that starts no reference (_s3_page)
+            re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\r\ufffe\uffff]"),
             re.compile(r"&(?:(amp|lt|gt|quot|apos)|#([0-9]+)|#x([0-9a-fA-F]+));"),
         ))  # fmt: skip
     return _compiled
@@ -157,11 +168,24 @@ def _char(m: re.Match[str]) -> str:
     return _ENTITIES[name] if name else chr(int(dec) if dec else int(hexa, 16))
 
 
-def _xml_chars(doc: str, reference: re.Pattern[str]) -> bool:
-    """Whether every character reference in `doc` names a character XML allows."""
-    for m in reference.finditer(doc):
-        _, dec, hexa = m.groups()
-        if dec or hexa:
+def _unescape(text: str, reference: re.Pattern[str]) -> str:
+    """`text` (every `&` in it starting a reference: `_references`) with them replaced."""
+    if "&#" in text:
+        return reference.sub(_char, text)
+    text = text.replace("&quot;", '"').replace("&lt;", "<").replace("&gt;", ">")
+    return text.replace("&apos;", "'").replace("&amp;", "&")  # last: `&amp;lt;` is `&lt;`
+
+
+def _references(doc: str, reference: re.Pattern[str]) -> bool:
+    """Whether every `&` in `doc` starts a predefined entity or a character reference to a
+    character XML allows."""
+    found = reference.findall(doc)
+    if len(found) != doc.count("&"):
+        return False
+    if "&#" not in doc:
+        return True
+    for name, dec, hexa in found:
+        if not name:
             if len(dec or hexa) > 8:  # with leading zeros, or beyond U+10FFFF
                 return False
             code = int(dec) if dec else int(hexa, 16)
@@ -171,6 +195,19 @@ def _xml_chars(doc: str, reference: re.Pattern[str]) -> bool:
     return True
 
 
+def _tag(text: str, pattern: re.Pattern[str]) -> tuple[int, str] | None:
+    """What the text between `<` and `>` is (`_tags`); None: not a tag without attributes."""
+    found = _tags.get(text)
+    if found is None:
+        m = pattern.fullmatch(text)
+        if m is None or (m.group(1) and m.group(3)):
+            return None  # a comment, CDATA, a PI, a DOCTYPE, an attribute, a prefix, `</a/>`
+        found = (1 if m.group(1) else 2 if m.group(3) else 0, m.group(2))
+        if len(_tags) < 256:
+            _tags[text] = found
+    return found
+
+
 def _s3_page(xml: bytes) -> list[_Child] | None:
     """The root's children, read by the tight parser (the module's docstring); None when the
     page holds anything else (ElementTree then reads it)."""
@@ -178,57 +215,48 @@ def _s3_page(xml: bytes) -> list[_Child] | None:
         doc = xml.decode("utf-8")
     except UnicodeDecodeError:
         return None
-    head, token, reject, reference = _patterns()
+    head, tag_text, reject, reference = _patterns()
     start = head.match(doc)
-    if start is None or reject.search(doc) is not None:
+    if start is None or reject.search(doc) is not None or "]]>" in doc:
         return None
-    if "&#" in doc and not _xml_chars(doc, reference):
+    if "&" in doc and not _references(doc, reference):
         return None
     children: list[_Child] = []
     stack = ["ListBucketResult"]
-    gather: list[str] | None = None  # the text of the open element, until its first child
-    name = text = inner = ""  # the open child of the root, its text; a Contents' open child
+    name = text = ""  # the open child of the root, and its text (what follows its start tag)
     fields: dict[str, str] | None = None  # the open Contents' fields
-    for m in token.finditer(doc, start.end()):
-        close, tag, empty, chars, other = m.groups()
-        if chars is not None:
-            if gather is not None:
-                gather.append(chars)
-            elif not stack and chars.strip(" \t\n"):
-                return None  # text after the root
-            continue
-        if other is not None or not stack or (close and empty):
-            return None  # not ours, an element after the root, or `</a/>`
-        if gather is not None:  # the open element's text ends here (at a child or its end)
-            value = "".join(gather)
-            if "&" in value:
-                value = reference.sub(_char, value)
-            if len(stack) == 2:
-                text = value
-            elif fields is not None:
-                fields.setdefault(inner, value)
-            gather = None
-        if close:
+    pieces = doc[start.end() :].split("<")  # each: a tag's text, `>`, the text after it
+    tags = _tags
+    for piece in pieces[1:]:
+        end = piece.find(">")
+        if end < 0 or not stack:
+            return None  # a `<` that opens no tag, or an element after the root
+        found = tags.get(piece[:end]) or _tag(piece[:end], tag_text)
+        if found is None:
+            return None
+        kind, tag = found
+        if kind == 1:
             if stack.pop() != tag:
                 return None
             if len(stack) == 1:
                 children.append((name, text, fields))
+            elif not stack and piece[end + 1 :].strip(" \t\n"):
+                return None  # text after the root
             continue
         depth = len(stack)  # of the new element's parent
         if depth == 1:
-            if empty:
-                children.append((tag, "", {} if tag == "Contents" else None))
+            contents: dict[str, str] | None = {} if tag == "Contents" else None
+            if kind == 2:
+                children.append((tag, "", contents))
                 continue
-            name, text = tag, ""
-            fields = {} if tag == "Contents" else None
-            gather = []
-        elif depth == 2 and fields is not None:
-            if empty:
-                fields.setdefault(tag, "")
-                continue
-            inner = tag
-            gather = []
-        if not empty:
+            text = piece[end + 1 :]  # an element's text: before its first child
+            name, fields = tag, contents
+            if "&" in text:
+                text = _unescape(text, reference)
+        elif depth == 2 and fields is not None and tag not in fields:
+            value = "" if kind == 2 else piece[end + 1 :]
+            fields[tag] = _unescape(value, reference) if "&" in value else value
+        if kind == 0:
             stack.append(tag)
     return children if not stack else None
 
