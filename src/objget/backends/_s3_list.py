@@ -27,14 +27,13 @@ from .._exceptions import RemoteError
 
 if TYPE_CHECKING:
     import re
-    import xml.etree.ElementTree as ET
 
 __all__ = ["ListPage", "ListedObject", "list_pages", "parse_list_page"]
 
 PAGE_SIZE = 1000
 MAX_PAGE_BYTES = 64 * 1024 * 1024
 # The tight parser reads a page for ~110 K instructions a key, ElementTree (C) and its walk for
-# ~55 K, and ElementTree's import is ~7 M (callgrind): the tight parser reads the pages up to
+# ~45 K, and ElementTree's import is ~7 M (callgrind): the tight parser reads the pages up to
 # this size (~90-170 keys, about where the two costs meet) while ElementTree is not loaded;
 # larger ones, and every page once it is, go to ElementTree.
 TIGHT_MOST = 32 * 1024
@@ -126,16 +125,21 @@ def _tree_page(xml: bytes) -> list[_Child]:
         raise ValueError(f"the listing is not XML: {exc}") from None
     if _local(root.tag) != "ListBucketResult":
         raise ValueError(f"the listing is a <{_local(root.tag)}>, not a <ListBucketResult>")
-    return [(_local(node.tag), node.text or "", _fields(node)) for node in root]
-
-
-def _fields(node: ET.Element) -> dict[str, str] | None:
-    if _local(node.tag) != "Contents":
-        return None
-    fields: dict[str, str] = {}
-    for child in node:
-        fields.setdefault(_local(child.tag), child.text or "")
-    return fields
+    local: dict[str, str] = {}  # tag -> its local name: a page repeats a dozen tags
+    children: list[_Child] = []
+    for node in root:
+        tag = node.tag
+        name = local.get(tag) or local.setdefault(tag, _local(tag))
+        fields: dict[str, str] | None = None
+        if name == "Contents":
+            fields = {}
+            for child in node:
+                tag = child.tag
+                inner = local.get(tag) or local.setdefault(tag, _local(tag))
+                if inner not in fields:
+                    fields[inner] = child.text or ""
+        children.append((name, node.text or "", fields))
+    return children
 
 
 _ENTITIES = {"amp": "&", "lt": "<", "gt": ">", "quot": '"', "apos": "'"}
