@@ -12,15 +12,15 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from _queue import Empty, SimpleQueue
 from collections import deque
+from concurrent.futures import Future
+from queue import Empty, SimpleQueue
 from typing import Any
 
 from .._models import ObjectMeta
 from ..engine._engine_face import ControllerSettings, StreamController
 from ._batch_journal import Row
 from ._batch_models import ObjectResult
-from ._batch_pool import Future
 from ._batch_sources import Planned
 
 __all__ = [

@@ -19,9 +19,10 @@ import dataclasses
 import os
 import threading
 import time
-from _queue import SimpleQueue
 from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from queue import SimpleQueue
 
 from .._config import small_buffer
 from .._exceptions import DownloadError
@@ -40,7 +41,6 @@ from ._batch_chunks import CHUNK, CHUNK_MAX, Work, completed_chunks, small_contr
 from ._batch_feed import Feed
 from ._batch_journal import Journal, Row
 from ._batch_models import BatchProgress, ObjectResult, Stopped, Tracker, failed
-from ._batch_pool import Future, ThreadPoolExecutor, wait
 from ._batch_skip import skip_after_head
 from ._batch_sources import Planned
 
