@@ -30,6 +30,7 @@ the batch, its record, with a CheckpointError that says what to do; a failed com
 
 from __future__ import annotations
 
+import _sqlite3 as sqlite3  # sqlite3's C half: its dbapi2 adds datetime and the adapters (~7 M)
 import contextlib
 import errno
 import os
@@ -41,11 +42,6 @@ from typing import TYPE_CHECKING
 from .._exceptions import CheckpointError
 from .._log import log
 from ..engine._engine_face import DestLock, file_state, fsync_dir, remove_quietly
-
-try:  # sqlite3's C half: sqlite3.dbapi2 adds datetime and its adapters (~7 M instructions)
-    import _sqlite3 as sqlite3
-except ImportError:  # not CPython
-    import sqlite3  # type: ignore[no-redef]
 
 if TYPE_CHECKING:
     from ._batch_models import ObjectResult

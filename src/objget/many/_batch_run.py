@@ -141,8 +141,7 @@ class Runner:
                         fut = pool.submit(self._work_chunk, chunk, cost)
                         running[fut] = (chunk, cost)
                         fut.add_done_callback(completed.put)
-                    # nothing running and the listing over: nothing to wait for (an empty
-                    # or all-skipped listing ended the run a TICK late)
+                    # nothing running, the listing over: no wait (it ended an empty run late)
                     finished = completed_chunks(completed) if running or not ended else []
                     journaled: list[Row] = []
                     for fut in finished:
