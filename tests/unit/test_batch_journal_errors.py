@@ -14,6 +14,7 @@ import objget
 import objget.batch
 from objget import CheckpointError, DownloadConfig
 from objget._exit import exit_code
+from objget.many import _batch_journal
 from objget.many._batch_journal import Journal, Row
 from objget.many._batch_sources import Planned
 from objget.testing import MemoryBackend, no_wait_retry
@@ -55,7 +56,8 @@ class FullDisk(sqlite3.Connection):
 def full_disk(monkeypatch):
     monkeypatch.setattr(FullDisk, "full", False)
     monkeypatch.setattr(FullDisk, "done_commits", 0)
-    monkeypatch.setattr(sqlite3, "connect", functools.partial(sqlite3.connect, factory=FullDisk))
+    db = _batch_journal.sqlite3  # what the journal connects with (sqlite3's C half)
+    monkeypatch.setattr(db, "connect", functools.partial(db.connect, factory=FullDisk))
     return FullDisk
 
 

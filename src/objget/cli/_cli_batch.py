@@ -11,7 +11,6 @@ listing (bucket access denied, network down, journal locked) keep the single-obj
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import sys
 from collections.abc import Callable
@@ -70,6 +69,8 @@ class BatchBar(LiveBar):
 
 def _line(out: ObjectResult, listed: bool | None = None) -> str:
     """One `--json` line; with `--checksum-file`, whether the object was listed in it."""
+    import json  # only with --json
+
     extra = {} if listed is None else {"checksum_file": "checked" if listed else "unchecked"}
     return json.dumps({"type": "object", **out.to_dict(), **extra}, ensure_ascii=False)
 
@@ -162,6 +163,8 @@ def run_batch(err: Stderr, job: BatchJob, *, as_json: bool, quiet: bool) -> None
         unchecked = sum(1 for o in result.downloaded if not listed(o))
         extra = {"checksum_file_missing": missing, "checksum_file_unchecked": unchecked}
     if as_json:
+        import json
+
         print(json.dumps({"type": "summary", **result.summary(), **extra}), flush=True)
     if not quiet and (not as_json or not result.ok):
         err.print(summary_text(result, root), highlight=False)

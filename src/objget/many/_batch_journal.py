@@ -30,10 +30,10 @@ the batch, its record, with a CheckpointError that says what to do; a failed com
 
 from __future__ import annotations
 
+import _sqlite3 as sqlite3  # sqlite3's C half: its dbapi2 adds datetime and the adapters (~7 M)
 import contextlib
 import errno
 import os
-import sqlite3
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass

@@ -12,7 +12,11 @@ from dataclasses import dataclass
 
 from .._exit import error_kind
 from .._models import DownloadResult
-from .._models import Progress as Snapshot
+
+TYPE_CHECKING = False  # typing's constant, without importing typing
+
+if TYPE_CHECKING:  # `_models.Progress` is built at its first use: by a download's listener
+    from .._models import Progress as Snapshot
 
 __all__ = [
     "ActiveObject", "BatchItem", "BatchProgress", "BatchResult", "ObjectResult", "Stopped",

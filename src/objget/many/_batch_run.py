@@ -141,7 +141,8 @@ class Runner:
                         fut = pool.submit(self._work_chunk, chunk, cost)
                         running[fut] = (chunk, cost)
                         fut.add_done_callback(completed.put)
-                    finished = completed_chunks(completed)
+                    # nothing running, the listing over: no wait (it ended an empty run late)
+                    finished = completed_chunks(completed) if running or not ended else []
                     journaled: list[Row] = []
                     for fut in finished:
                         chunk, cost = running.pop(fut)
