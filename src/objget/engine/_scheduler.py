@@ -28,7 +28,16 @@ from collections.abc import Callable, Iterable
 
 from .._models import ByteRange
 from ..backends._base import is_abortable
-from ._plan import MIN_PART, Combine, Span, add_span, guided_size, merge_spans, steal_point
+from ._plan import (
+    MIN_PART,
+    Combine,
+    Span,
+    add_span,
+    cut_point,
+    guided_size,
+    merge_spans,
+    steal_point,
+)
 
 __all__ = ["Claim", "Scheduler"]
 
@@ -124,8 +133,8 @@ class Scheduler:
             unclaimed = sum(r.stop - r.start for r in self._queue)
             floor = min(self._min_steal, MIN_PART) if self.slow_streams else MIN_PART
             take = guided_size(unclaimed, streams, floor)
-            if rng.stop - rng.start > take + take // 2:  # no tail smaller than half
-                rng = ByteRange(rng.start, rng.start + take)
+            # on an aligned edge (the store's pieces), no tail smaller than half
+            rng = ByteRange(rng.start, cut_point(rng.start, take, rng.stop))
         return rng
 
     def _take_silent(self) -> None:
