@@ -15,7 +15,9 @@ queue empty: its read is broken (its body's `abort`, when it has one) so its wor
 keeping no byte past `pos`, and the remainder is claimed again in parts sized for the streams
 running. A request still waiting for its first byte is never taken (a long round trip is no
 stall; the read timeout covers a dead one). Off (`stale` infinite) unless the engine sets it.
-With `slow_streams` (the controller's verdict), guided parts may shrink to `min_steal`.
+With `slow_streams` (the controller's verdict), guided parts may shrink to `min_steal`; with
+`fast_streams` they stay at least `FAST_PART` (fewer requests where a request's cost on the
+server is not small against its time), and idle streams steal the rest at the end.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from collections.abc import Callable, Iterable
 from .._models import ByteRange
 from ..backends._base import is_abortable
 from ._plan import (
+    FAST_PART,
     MIN_PART,
     Combine,
     Span,
@@ -87,6 +90,7 @@ class Scheduler:
         self._clock = clock
         self.stale = float("inf")  # seconds of silence after which a claim may be taken over
         self.slow_streams = False  # set by the engine from the stream controller
+        self.fast_streams = False  # (both: each stream under / over a rate, see `_next_part`)
         self._queue: deque[ByteRange] = deque(parts)
         self._active: list[Claim] = []
         self._spans: list[Span] = list(done)
@@ -132,6 +136,7 @@ class Scheduler:
         if self._guided:
             unclaimed = sum(r.stop - r.start for r in self._queue)
             floor = min(self._min_steal, MIN_PART) if self.slow_streams else MIN_PART
+            floor = FAST_PART if self.fast_streams and not self.slow_streams else floor
             take = guided_size(unclaimed, streams, floor)
             # on an aligned edge (the store's pieces), no tail smaller than half
             rng = ByteRange(rng.start, cut_point(rng.start, take, rng.stop))
