@@ -31,7 +31,7 @@ ALIGN = 64 * KiB
 # in fixed pieces (SeaweedFS 4 MiB chunks, Ceph RGW 4 MiB stripes, the 8 MiB parts of the
 # AWS CLI's and boto3's multipart uploads), and a range that starts or ends inside one makes
 # the server fetch that whole piece for part of it (SeaweedFS: ~0.9 ms of its CPU per
-# edge inside a 4 MiB chunk, +10 % CPU per GiB in 16 MiB ranges; see docs/performance.md).
+# edge inside a 4 MiB chunk, +10 % CPU per GiB in 16 MiB ranges; see docs/s3.md).
 EDGE = 8 * MiB
 MIN_PART = 8 * MiB
 # the least guided part for fast streams (each over the controller's `fast_stream`): a

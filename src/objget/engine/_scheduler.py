@@ -135,8 +135,8 @@ class Scheduler:
         rng = self._queue[0]
         if self._guided:
             unclaimed = sum(r.stop - r.start for r in self._queue)
-            floor = min(self._min_steal, MIN_PART) if self.slow_streams else MIN_PART
-            floor = FAST_PART if self.fast_streams and not self.slow_streams else floor
+            floor = FAST_PART if self.fast_streams else MIN_PART
+            floor = min(self._min_steal, MIN_PART) if self.slow_streams else floor
             take = guided_size(unclaimed, streams, floor)
             # on an aligned edge (the store's pieces), no tail smaller than half
             rng = ByteRange(rng.start, cut_point(rng.start, take, rng.stop))
