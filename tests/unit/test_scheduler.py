@@ -45,31 +45,38 @@ def test_guided_claims_are_big_for_one_stream_and_smaller_for_many():
     assert first is not None and (first.pos, first.stop) == (0, MAX_PART)
     second = sched.claim(32)
     left = size - MAX_PART
-    assert second is not None and abs(second.stop - second.pos - left // 64) <= EDGE // 2
-    assert second.pos == MAX_PART and second.stop % EDGE == 0
+    assert second is not None and second.stop - second.pos == left // 64
+    assert second.pos == MAX_PART
+    sched.fast_streams = True  # the same, its edge on a multiple of EDGE
+    third = sched.claim(32)
+    assert third is not None and abs(third.stop - third.pos - (left - left // 64) // 64) < EDGE
+    assert third.stop % EDGE == 0
 
 
 def test_guided_and_stolen_edges_fall_on_the_stores_pieces():
-    """Every edge the download cuts inside the object is a multiple of EDGE (8 MiB): a range
-    edge inside a stored chunk makes the server fetch the whole chunk for part of it
-    (SeaweedFS, 4 MiB chunks). The edges a resume inherits stay where they are, but the part
-    after one ends on a multiple again."""
+    """For fast streams every edge the download cuts inside the object is a multiple of EDGE
+    (8 MiB): a range edge inside a stored chunk makes the server fetch the whole chunk for
+    part of it (SeaweedFS, 4 MiB chunks). The edges a resume inherits stay where they are,
+    but the part after one ends on a multiple again. (Slow streams split at the middle.)"""
     from objget.engine._plan import EDGE
 
     size = 1024 * MiB
     for start in (0, 123_456_789):  # a fresh download; one resumed at an odd byte
         sched = Scheduler([ByteRange(start, size)], guided=True, min_steal=10**12)
+        sched.fast_streams = True
         streams = iter([1, 1, 2, 2, 2, 4, 4, 4, 4, 3, 3])  # the controller's count moves
         edges = []
         while (c := sched.claim(next(streams, 4))) is not None:
             edges += [c.pos, c.stop]
         inner = [e for e in edges if e not in (start, size)]
         assert len(inner) >= 10 and all(e % EDGE == 0 for e in inner), inner
-    sched = Scheduler([ByteRange(0, 100 * MiB)], min_steal=4 * MiB)
-    first = sched.claim()
-    assert sched.reserve(first, 2 * MiB) == 2 * MiB
-    stolen = sched.claim()
-    assert stolen is not None and (stolen.pos, first.stop) == (48 * MiB, 48 * MiB)  # mid: 51
+    for fast, split in ((True, 48 * MiB), (False, 51 * MiB)):
+        sched = Scheduler([ByteRange(0, 100 * MiB)], min_steal=4 * MiB)
+        sched.fast_streams = fast
+        first = sched.claim()
+        assert sched.reserve(first, 2 * MiB) == 2 * MiB
+        stolen = sched.claim()
+        assert stolen is not None and (stolen.pos, first.stop) == (split, split)  # mid: 51
 
 
 def test_guided_claims_cover_every_byte_once_and_leave_no_tiny_tail():
@@ -203,9 +210,8 @@ def test_on_slow_streams_a_remainder_one_stream_would_carry_alone_is_split_first
     sched.reserve(first, 2 * MiB)
     sched.slow_streams = True
     second = sched.claim(32)
-    # the upper half of 30 MiB, split at the multiple of 8 MiB nearest the middle (17 MiB)
-    assert (second.pos, second.stop) == (16 * MiB, 32 * MiB)
-    assert first.stop == 16 * MiB
+    assert (second.pos, second.stop) == (17 * MiB, 32 * MiB)  # the upper half of 30 MiB
+    assert first.stop == 17 * MiB
     fast = Scheduler([ByteRange(0, 64 * MiB)], min_steal=MiB, guided=True)
     fast.reserve(fast.claim(1), 2 * MiB)
     assert fast.claim(32).pos == 32 * MiB  # fast streams: the queue first, as before

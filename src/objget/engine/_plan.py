@@ -31,7 +31,9 @@ ALIGN = 64 * KiB
 # in fixed pieces (SeaweedFS 4 MiB chunks, Ceph RGW 4 MiB stripes, the 8 MiB parts of the
 # AWS CLI's and boto3's multipart uploads), and a range that starts or ends inside one makes
 # the server fetch that whole piece for part of it (SeaweedFS: ~0.9 ms of its CPU per
-# edge inside a 4 MiB chunk, +10 % CPU per GiB in 16 MiB ranges; see docs/s3.md).
+# edge inside a 4 MiB chunk, +10 % CPU per GiB in 16 MiB ranges; see docs/s3.md). The
+# scheduler aligns so for fast streams only, where the server's work is what counts: on a
+# capped path an edge up to 4 MiB off the middle would end one stream later than the rest.
 EDGE = 8 * MiB
 MIN_PART = 8 * MiB
 # the least guided part for fast streams (each over the controller's `fast_stream`): a
@@ -160,27 +162,27 @@ def cut_parts(missing: Iterable[ByteRange], part_size: int) -> list[ByteRange]:
     return out
 
 
-def cut_point(start: int, take: int, stop: int) -> int:
+def cut_point(start: int, take: int, stop: int, *, edge: int = EDGE) -> int:
     """Where a part of about `take` bytes taken from `[start, stop)` ends: on the multiple of
-    the largest power of two up to `take` and EDGE (at least ALIGN) nearest to `start + take`
-    that leaves both the part and the rest at least half `take` (see EDGE), else at
-    `start + take`; `stop` when less than half `take` would be left (no tiny tail)."""
+    the largest power of two up to `take` and `edge` (at least ALIGN) nearest to
+    `start + take` that leaves both the part and the rest at least half `take` (see EDGE),
+    else at `start + take`; `stop` when less than half `take` would be left (no tiny tail)."""
     if stop - start <= take + take // 2:
         return stop
-    point = _aligned(start + take, start, stop, take // 2, min(EDGE, take))
+    point = _aligned(start + take, start, stop, take // 2, min(edge, take))
     return start + take if point is None else point
 
 
-def steal_point(pos: int, stop: int, min_piece: int) -> int | None:
+def steal_point(pos: int, stop: int, min_piece: int, *, edge: int = EDGE) -> int | None:
     """Where to split an in-flight remainder `[pos, stop)` so an idle worker takes the upper
-    half: the multiple of the largest power of two up to EDGE nearest to the middle that
+    half: the multiple of the largest power of two up to `edge` nearest to the middle that
     leaves both halves at least `min_piece` (see EDGE), else the middle; None when either
-    half would be smaller than `min_piece`."""
+    half would be smaller than `min_piece`. (`edge=ALIGN`: within 32 KiB of the middle.)"""
     remaining = stop - pos
     if remaining < 2 * min_piece:
         return None
     mid = pos + remaining // 2
-    point = _aligned(mid, pos, stop, min_piece, EDGE)
+    point = _aligned(mid, pos, stop, min_piece, edge)
     return mid if point is None else point
 
 
