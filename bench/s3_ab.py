@@ -119,6 +119,12 @@ def main() -> int:
         help="comma list of pinned stream counts: rows of "
         "objget.download() from this checkout with min = max workers = N",
     )
+    p.add_argument(
+        "--only",
+        default="",
+        help="comma list of substrings: run only the rows "
+        "whose label holds one (e.g. 'objget CLI,boto3')",
+    )
     p.add_argument("--workdir", help="parent of the temp dir (default: system temp)")
     a = p.parse_args()
     import compileall
@@ -142,6 +148,8 @@ def main() -> int:
             env0 = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
             fixed = [int(x) for x in a.fixed.split(",") if x.strip()]
             table = rows(url, weed.s3_url, "obj", dest, base, a.probe, fixed)
+            only = [x for x in a.only.split(",") if x]
+            table = [r for r in table if not only or any(x in r[0] for x in only)]
             empty_dir(dst)
             run_command(
                 ["curl", "-sS", "-o", "/dev/null", url], env=env0, timeout=600, workdir=work
