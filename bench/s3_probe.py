@@ -53,6 +53,13 @@ def main() -> int:
     p.add_argument("--rcvbuf", type=int, default=0, help="SO_RCVBUF (0: autotuning)")
     p.add_argument("--read", type=int, default=MiB, help="bytes per recv_into")
     p.add_argument("--pace", type=float, default=0.0, help="seconds slept after each read")
+    p.add_argument(
+        "--lowat",
+        type=int,
+        default=0,
+        help="SO_RCVLOWAT: the kernel wakes the "
+        "reader only once that many bytes wait (lowered for a body's last bytes)",
+    )
     a = p.parse_args()
     u = urlsplit(a.url)
     host, port, path = u.hostname or "127.0.0.1", u.port or 80, u.path
@@ -84,7 +91,12 @@ def main() -> int:
                 if b" 206 " not in head.split(b"\r\n", 1)[0] + b" ":
                     raise RuntimeError(f"not a 206: {head[:100]!r}")
                 left = stop - start - len(rest)
+                lowat = 1
                 while left > 0:
+                    want = min(a.lowat, left, len(buf)) if a.lowat else 1
+                    if want != lowat:
+                        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, want)
+                        lowat = want
                     got = sock.recv_into(buf[: min(len(buf), left)])
                     if not got:
                         raise EOFError("body cut short")

@@ -128,8 +128,7 @@ class StreamController:
 
     @property
     def fast_streams(self) -> bool:
-        """Each stream moved over `fast_stream` in the last window (loopback, a LAN): its
-        requests may be long (fewer of them for the server). False before a window."""
+        """Each stream moved over `fast_stream` in the last window: long requests (LAN)."""
         return self._s.fast_stream <= self._per_stream < float("inf")
 
     @property
