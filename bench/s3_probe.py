@@ -57,8 +57,8 @@ def main() -> int:
         "--lowat",
         type=int,
         default=0,
-        help="SO_RCVLOWAT: the kernel wakes the "
-        "reader only once that many bytes wait (lowered for a body's last bytes)",
+        help="use SO_RCVLOWAT (the read's size) for "
+        "reads of at least this many bytes with as much of the range behind them",
     )
     a = p.parse_args()
     u = urlsplit(a.url)
@@ -93,7 +93,8 @@ def main() -> int:
                 left = stop - start - len(rest)
                 lowat = 1
                 while left > 0:
-                    want = min(a.lowat, left, len(buf)) if a.lowat else 1
+                    want = min(len(buf), left)
+                    want = want if a.lowat and left >= 2 * want and want >= a.lowat else 1
                     if want != lowat:
                         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, want)
                         lowat = want
