@@ -7,12 +7,6 @@ OpenSSL's read of one record per call (`SSLSocket._sslobj.read`: the Python laye
 `SSLSocket.recv_into` cost ~0.1 s of CPU per GiB). It fills as much of the buffer as the body
 has before it returns, as `http.client` did, so the engine writes large chunks.
 
-On Linux a plain-TCP read of at least 128 KiB with as much of the body after it first sets
-SO_RCVLOWAT to its size: the kernel then wakes the reader once, when the whole read is there,
-not at every burst of segments (a wake-up costs the sender too: on loopback the server's CPU),
-and one `recv_into` fills it. The body's last reads, and the next answer's head on the kept
-connection, are read with the kernel's 1 again.
-
 `abort` breaks a read blocked in another thread (`shutdown(SHUT_RDWR)` on the socket).
 """
 
@@ -20,7 +14,6 @@ from __future__ import annotations
 
 import _socket  # socket.py's wrapper is not needed (see `_conn`)
 import contextlib
-import sys
 import zlib
 from collections.abc import Callable
 
@@ -28,10 +21,6 @@ from ._answer import _BUF, _KEEP, Conn, Headers, content_length
 from ._errors import Truncated, read_error
 
 __all__ = ["ResponseBody"]
-
-# SO_RCVLOWAT for reads of at least _LOWAT_MIN bytes (see the module doc); 0: not used
-_LOWAT = getattr(_socket, "SO_RCVLOWAT", 0) if sys.platform.startswith("linux") else 0
-_LOWAT_MIN = 128 * 1024
 
 
 class ResponseBody:
@@ -64,7 +53,6 @@ class ResponseBody:
         self._done = framing == "length" and length == 0
         self._reusable = reusable
         self._pending: OSError | None = None  # an error that came after the bytes last read
-        self._lowat = 1  # the socket's SO_RCVLOWAT as this body set it (1: the kernel's)
 
     def readinto(self, buf: memoryview, /) -> int:
         conn = self._conn
@@ -150,8 +138,6 @@ class ResponseBody:
                     n += got
                 return n
             recv_into = conn.sock.recv_into
-            if _LOWAT:
-                self._set_lowat(conn, want)
             while n < want:
                 got = recv_into(buf[n:want], want - n)
                 if not got:
@@ -162,16 +148,6 @@ class ResponseBody:
                 raise
             self._pending = exc
         return n
-
-    def _set_lowat(self, conn: Conn, want: int) -> None:
-        """SO_RCVLOWAT `want` for a large read with at least as much of the body after it,
-        else 1. (Linux wakes a reader that has copied some bytes only when the queue holds
-        the whole low mark again, so the body's last reads, whose bytes all come, or the
-        peer's end, would wait out the read timeout; more bytes behind them end the wait.)"""
-        low = want if want >= _LOWAT_MIN and self._left >= 2 * want else 1
-        if self._framing == "length" and low != self._lowat:
-            conn.sock.setsockopt(_socket.SOL_SOCKET, _LOWAT, low)
-            self._lowat = low
 
     def _next_chunk(self, conn: Conn) -> bool:
         text = conn.line().split(b";", 1)[0].strip()
@@ -199,12 +175,6 @@ class ResponseBody:
         if conn is None:
             return
         if self._done and self._reusable and conn.start == conn.end:
-            if self._lowat != 1:  # the next answer's head: woken at its first bytes
-                try:
-                    conn.sock.setsockopt(_socket.SOL_SOCKET, _LOWAT, 1)
-                except OSError:
-                    conn.close()
-                    return
             self._release(conn)
         else:
             conn.close()
