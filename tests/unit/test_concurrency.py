@@ -520,3 +520,18 @@ def test_a_store_that_stalls_a_new_range_does_not_look_capped():
 
     trace = simulate(ENGINE, rate, duration=10, step=0.005, tick=0.02, chunk=256 * 1024)
     assert max(n for _, n in trace.points) <= 2
+
+
+def test_fast_streams_only_after_a_window_of_fast_streams():
+    """The scheduler's long parts wait for a measured window: unknown is not fast."""
+    ctl = StreamController(ControllerSettings(max_streams=8), now=0.0)
+    assert not ctl.fast_streams and not ctl.slow_streams
+    ctl.observe(0.1, 0)
+    t, total = 0.1, 0
+    while ctl.target == 1 and t < 2:  # one stream at 500 MB/s
+        t, total = t + 0.05, total + 25_000_000
+        ctl.observe(t, total)
+    assert ctl.fast_streams and not ctl.slow_streams
+    slow = StreamController(ControllerSettings(max_streams=8), now=0.0)
+    slow.observe(0.1, 0), slow.observe(0.2, 400_000), slow.observe(0.5, 1_600_000)
+    assert slow.slow_streams and not slow.fast_streams

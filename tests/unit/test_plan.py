@@ -8,6 +8,7 @@ from objget.engine._plan import (
     add_span,
     auto_part_size,
     cut_parts,
+    cut_point,
     done_bytes,
     missing_ranges,
     steal_point,
@@ -93,6 +94,31 @@ def test_auto_part_size_bounds(size, workers):
     assert part % (64 * 1024) == 0
     assert part >= 8 * MiB
     assert -(-size // part) <= 10_000 or part > 256 * MiB
+
+
+@given(st.integers(0, 2**40), st.integers(1, 2**30), st.integers(0, 2**31))
+def test_cut_point_cuts_near_take_on_an_aligned_edge_and_leaves_no_tiny_tail(start, take, extra):
+    from objget.engine._plan import EDGE
+
+    stop = start + take + extra
+    point = cut_point(start, take, stop)
+    if extra <= take // 2:
+        assert point == stop
+        return
+    assert start + take // 2 <= point <= start + take + min(EDGE, take) // 2
+    assert stop - point >= take // 2
+    # a part of at least EDGE from a range with room ends on a multiple of EDGE
+    if take >= EDGE and extra >= take // 2 + EDGE:
+        assert point % EDGE == 0
+
+
+@given(st.integers(0, 2**40), st.integers(0, 2**31), st.integers(1, 2**25))
+def test_steal_point_is_aligned_near_the_middle(pos, length, min_piece):
+    from objget.engine._plan import EDGE
+
+    point = steal_point(pos, pos + length, min_piece)
+    if point is not None and min_piece <= length // 2 - EDGE // 2:
+        assert point % EDGE == 0 and abs(point - (pos + length // 2)) <= EDGE // 2
 
 
 @given(st.integers(0, 10**9), st.integers(0, 10**9), st.integers(1, 10**6))

@@ -37,7 +37,7 @@ def test_release_returns_the_unwritten_remainder():
 
 
 def test_guided_claims_are_big_for_one_stream_and_smaller_for_many():
-    from objget.engine._plan import MAX_PART, MIN_PART
+    from objget.engine._plan import EDGE, MAX_PART, MIN_PART
 
     size = 1024 * MIN_PART
     sched = Scheduler([ByteRange(0, size)], guided=True)
@@ -47,6 +47,36 @@ def test_guided_claims_are_big_for_one_stream_and_smaller_for_many():
     left = size - MAX_PART
     assert second is not None and second.stop - second.pos == left // 64
     assert second.pos == MAX_PART
+    sched.fast_streams = True  # the same, its edge on a multiple of EDGE
+    third = sched.claim(32)
+    assert third is not None and abs(third.stop - third.pos - (left - left // 64) // 64) < EDGE
+    assert third.stop % EDGE == 0
+
+
+def test_guided_and_stolen_edges_fall_on_the_stores_pieces():
+    """For fast streams every edge the download cuts inside the object is a multiple of EDGE
+    (8 MiB): a range edge inside a stored chunk makes the server fetch the whole chunk for
+    part of it (SeaweedFS, 4 MiB chunks). The edges a resume inherits stay where they are,
+    but the part after one ends on a multiple again. (Slow streams split at the middle.)"""
+    from objget.engine._plan import EDGE
+
+    size = 1024 * MiB
+    for start in (0, 123_456_789):  # a fresh download; one resumed at an odd byte
+        sched = Scheduler([ByteRange(start, size)], guided=True, min_steal=10**12)
+        sched.fast_streams = True
+        streams = iter([1, 1, 2, 2, 2, 4, 4, 4, 4, 3, 3])  # the controller's count moves
+        edges = []
+        while (c := sched.claim(next(streams, 4))) is not None:
+            edges += [c.pos, c.stop]
+        inner = [e for e in edges if e not in (start, size)]
+        assert len(inner) >= 10 and all(e % EDGE == 0 for e in inner), inner
+    for fast, split in ((True, 48 * MiB), (False, 51 * MiB)):
+        sched = Scheduler([ByteRange(0, 100 * MiB)], min_steal=4 * MiB)
+        sched.fast_streams = fast
+        first = sched.claim()
+        assert sched.reserve(first, 2 * MiB) == 2 * MiB
+        stolen = sched.claim()
+        assert stolen is not None and (stolen.pos, first.stop) == (split, split)  # mid: 51
 
 
 def test_guided_claims_cover_every_byte_once_and_leave_no_tiny_tail():
@@ -190,3 +220,23 @@ def test_on_slow_streams_a_remainder_one_stream_would_carry_alone_is_split_first
     tail.claim()
     piece = tail.claim()
     assert piece is not None and piece.stop - piece.pos == MiB // 2
+
+
+def test_fast_streams_take_fewer_longer_parts():
+    """Each request costs the store a lookup (SeaweedFS: 1-3 ms of its CPU): streams the
+    controller finds fast claim at least FAST_PART, so a 1 GiB download at 4 streams asks
+    half as often as with 8 MiB parts at the end; slow ones keep the small floor."""
+    from objget.engine._plan import FAST_PART
+
+    def claims(fast: bool, slow: bool = False) -> list[int]:
+        sched = Scheduler([ByteRange(0, 1024 * MiB)], guided=True, min_steal=10**12)
+        sched.fast_streams, sched.slow_streams = fast, slow
+        got = []
+        while (c := sched.claim(4)) is not None:
+            got.append(c.stop - c.pos)
+        return got
+
+    fast, before = claims(True), claims(False)
+    assert len(fast) <= 20 < 28 <= len(before)
+    assert min(fast) >= FAST_PART and sum(fast) == 1024 * MiB
+    assert min(claims(True, slow=True)) < FAST_PART  # slow wins: a capped path's floor

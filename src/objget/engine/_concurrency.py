@@ -123,8 +123,13 @@ class StreamController:
     @property
     def slow_streams(self) -> bool:
         """Each stream moved under `slow_stream` in the last window (a capped path): its
-        requests may be short, since a round trip is little against their time."""
+        requests may be short (a round trip is little against their time)."""
         return self._per_stream < self._s.slow_stream
+
+    @property
+    def fast_streams(self) -> bool:
+        """Each stream moved over `fast_stream` in the last window: long requests (LAN)."""
+        return self._s.fast_stream <= self._per_stream < float("inf")
 
     @property
     def reason(self) -> str:

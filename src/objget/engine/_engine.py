@@ -159,6 +159,7 @@ class Engine:
                 fetched = self._sched.fetched
                 target = ctl.observe(now, fetched, time.process_time())
                 self._sched.slow_streams = ctl.slow_streams  # shorter parts on a capped path
+                self._sched.fast_streams = ctl.fast_streams  # longer ones on a fast one
                 if target != self._target:
                     log.debug("streams %d -> %d: %s", self._target, target, ctl.reason)
                     self._target = target

@@ -15,7 +15,10 @@ queue empty: its read is broken (its body's `abort`, when it has one) so its wor
 keeping no byte past `pos`, and the remainder is claimed again in parts sized for the streams
 running. A request still waiting for its first byte is never taken (a long round trip is no
 stall; the read timeout covers a dead one). Off (`stale` infinite) unless the engine sets it.
-With `slow_streams` (the controller's verdict), guided parts may shrink to `min_steal`.
+With `slow_streams` (the controller's verdict), guided parts may shrink to `min_steal`; with
+`fast_streams` they stay at least `FAST_PART` (fewer requests where a request's cost on the
+server is not small against its time), idle streams steal the rest at the end, and every
+edge cut falls on a multiple of `EDGE` where the pieces allow (`_plan.cut_point`).
 """
 
 from __future__ import annotations
@@ -28,7 +31,19 @@ from collections.abc import Callable, Iterable
 
 from .._models import ByteRange
 from ..backends._base import is_abortable
-from ._plan import MIN_PART, Combine, Span, add_span, guided_size, merge_spans, steal_point
+from ._plan import (
+    ALIGN,
+    EDGE,
+    FAST_PART,
+    MIN_PART,
+    Combine,
+    Span,
+    add_span,
+    cut_point,
+    guided_size,
+    merge_spans,
+    steal_point,
+)
 
 __all__ = ["Claim", "Scheduler"]
 
@@ -78,6 +93,7 @@ class Scheduler:
         self._clock = clock
         self.stale = float("inf")  # seconds of silence after which a claim may be taken over
         self.slow_streams = False  # set by the engine from the stream controller
+        self.fast_streams = False  # (both: each stream under / over a rate, see `_next_part`)
         self._queue: deque[ByteRange] = deque(parts)
         self._active: list[Claim] = []
         self._spans: list[Span] = list(done)
@@ -105,7 +121,8 @@ class Scheduler:
             slow = self.slow_streams
             rng = self._next_part(streams) if self._queue else None
             if best is not None and (rng is None or (slow and best.stop - best.pos > 2 * len(rng))):
-                point = steal_point(best.pos, best.stop, self._min_steal // (4 if slow else 1))
+                piece = self._min_steal // (4 if slow else 1)
+                point = steal_point(best.pos, best.stop, piece, edge=self._edge())
                 if point is not None:
                     stolen = self._add(point, best.stop)
                     best.stop = point
@@ -122,11 +139,17 @@ class Scheduler:
         rng = self._queue[0]
         if self._guided:
             unclaimed = sum(r.stop - r.start for r in self._queue)
-            floor = min(self._min_steal, MIN_PART) if self.slow_streams else MIN_PART
+            floor = FAST_PART if self.fast_streams else MIN_PART
+            floor = min(self._min_steal, MIN_PART) if self.slow_streams else floor
             take = guided_size(unclaimed, streams, floor)
-            if rng.stop - rng.start > take + take // 2:  # no tail smaller than half
-                rng = ByteRange(rng.start, rng.start + take)
+            # on an aligned edge (the store's pieces), no tail smaller than half
+            rng = ByteRange(rng.start, cut_point(rng.start, take, rng.stop, edge=self._edge()))
         return rng
+
+    def _edge(self) -> int:
+        """What edges cut now align to: the store's pieces (EDGE) for fast streams, where the
+        server's work is what counts; else ALIGN, so that parts stay even on a capped path."""
+        return EDGE if self.fast_streams and not self.slow_streams else ALIGN
 
     def _take_silent(self) -> None:
         """The remainder of the claim silent longest back to the queue; break its read."""
