@@ -40,14 +40,14 @@ class ParentMaker:
         """The absolute destination of `rel`, its parents made; UnsafePath when a component
         is a symlink or a file, or when a directory stands where the file must go."""
         parent, _, name = rel.rpartition("/")
-        with self._lock:
+        with self._lock:  # (once per object: one acquisition when the parent was walked)
             walked, known = parent in self._made, parent in self._names
+            names = self._names.get(parent)
         if not walked:
             seen = self._visit(parent, listing=not known)
             with self._lock:
                 self._made.add(parent)
-                self._names.setdefault(parent, seen)
-        names = self.listed(rel)
+                names = self._names.setdefault(parent, seen)
         dest = os.path.join(self.root, rel)
         if names is not None and name not in names:
             return dest  # the batch's own keys never make a directory of this name

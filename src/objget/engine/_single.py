@@ -55,6 +55,7 @@ __all__ = ["SMALL", "NotSmall", "Pending", "fetch_small"]
 SMALL = 8 * 1024 * 1024
 _CREATE = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC  # RDWR: read back
 _OSS_CRC = "x-oss-hash-crc64ecma"
+_RANGED_SIDES = (".objget-ckpt", ".objget-ckpt-live", ".objget-ckpt.tmp")  # its checkpoint files
 
 
 class NotSmall(Exception):
@@ -154,7 +155,7 @@ class _Single:
         self.buf, self.limiter = buf, limiter
         self.display = display
         self.paths = ck.Paths.beside(dest)
-        self.part = os.path.basename(self.paths.part)
+        self.part = self.paths.part.rpartition("/")[2]  # basename (POSIX), a call less
 
     def locked(
         self,
@@ -167,10 +168,12 @@ class _Single:
         the temp file renamed onto DEST if it is still the one written — or, with `defer`,
         left open and unsynced there for the caller. (checks passed, retries, what the
         object was)"""
-        name = os.path.basename(self.paths.dest)
-        for side in (f"{name}.objget-ckpt", f"{name}.objget-ckpt-live", f"{name}.objget-ckpt.tmp"):
-            if listed is None or side in listed:  # a ranged run's progress is not used here
-                unlink_at(self.dir_fd, side)
+        if listed is None or listed:  # (a directory that held nothing holds no leftovers)
+            name = self.paths.dest.rpartition("/")[2]
+            for suffix in _RANGED_SIDES:  # a ranged run's progress is not used here
+                side = name + suffix
+                if listed is None or side in listed:
+                    unlink_at(self.dir_fd, side)
         stale = listed is None or self.part in listed
 
         keep = defer is not None

@@ -81,13 +81,14 @@ class SmallGroup:
 
     def fetch(
         self, backend: Backend, key: str, rel: str, *, meta: ObjectMeta, sha256: str | None,
-        display: str | None = None,
+        display: str | None = None, dest: str | None = None,
     ) -> DownloadResult:  # fmt: skip
         """`fetch_small` of `key` to `rel` (below the root, its parents made already): written
         and checked now, made durable and renamed with the next objects (at the latest when
         the group closes; `unsynced` says if that failed). NotSmall (that DEST's lock
         released: the ranged mode takes it itself) as `fetch_small` says. `display`:
-        `backend.display(key)`, when the caller has it."""
+        `backend.display(key)`, and `dest`: `rel`'s path (`maker.path(rel)`), when the caller
+        has them."""
         parent = rel.rpartition("/")[0]
         if self._pending and (parent != self._where or len(self._pending) >= self._most):
             self._flush()
@@ -109,7 +110,8 @@ class SmallGroup:
         defer: list[Pending] = []
         try:
             result = fetch_small(
-                backend, key, os.path.join(self._maker.root, rel), dir_fd=self._dirs.fd(parent),
+                backend, key, dest or os.path.join(self._maker.root, rel),
+                dir_fd=self._dirs.fd(parent),
                 meta=meta, sha256=sha256, config=self._config, buf=self._buf,
                 listed=self._maker.listed(rel), sync_dir=False, held=held, same_dir=same,
                 limiter=self._limiter, display=display, defer=defer,

@@ -268,19 +268,27 @@ class Runner:
             return rel.rpartition("/")[2] not in listed
         return dest is not None and not os.path.lexists(dest)
 
-    def _small(self, w: Work, group: SmallGroup, meta: ObjectMeta | None) -> DownloadResult | None:
-        """A small object in one GET; size and ETag from `meta`, else the listing, else (both
-        None) the answer — None, with nothing written, when that answer is no small object."""
+    def _small(
+        self, w: Work, group: SmallGroup, meta: ObjectMeta | None, dest: str
+    ) -> DownloadResult | None:
+        """A small object in one GET to `dest` (`rel`'s path); size and ETag from `meta`, else
+        the listing, else (both None) the answer — None, with nothing written, when that
+        answer is no small object."""
         p = w.planned
-        known = meta if meta is not None else ObjectMeta(size=p.size, etag=p.etag)
+        if meta is None:  # what the listing said (one ObjectMeta made per object, not two)
+            meta = ObjectMeta(
+                size=p.size, etag=p.etag, version_id=p.version_id, accept_ranges=True,
+                last_modified=p.last_modified,
+            )  # fmt: skip
+        else:
+            meta = ObjectMeta(
+                size=meta.size, etag=meta.etag, version_id=meta.version_id or p.version_id,
+                accept_ranges=True, last_modified=meta.last_modified or p.last_modified,
+            )  # fmt: skip
         try:
             return group.fetch(
-                p.backend, p.key, p.rel, sha256=p.sha256, display=p.source,
-                meta=ObjectMeta(
-                    size=known.size, etag=known.etag, version_id=known.version_id or p.version_id,
-                    accept_ranges=True, last_modified=known.last_modified or p.last_modified,
-                ),
-            )  # fmt: skip
+                p.backend, p.key, p.rel, sha256=p.sha256, display=p.source, meta=meta, dest=dest
+            )
         except NotSmall:
             return None
 
@@ -298,7 +306,7 @@ class Runner:
             result = None
             if meta is None and p.size is None:
                 # nothing to skip: one GET tells size and ETag (a HEAD first would be 2N)
-                result = self._small(w, group, None) if self._absent(p.rel, dest) else None
+                result = self._small(w, group, None, dest) if self._absent(p.rel, dest) else None
                 if result is None:
                     meta = head_with_retry(p.backend, p.key, p.version_id, cfg.retry)
                     if skip_after_head(w.row, p, meta, dest):
@@ -310,7 +318,7 @@ class Runner:
                         return dataclasses.replace(w, meta=meta)
             size, etag = (meta.size, meta.etag) if meta is not None else (p.size, p.etag)
             if result is None and size is not None and etag is not None and size < SMALL:
-                result = self._small(w, group, meta)
+                result = self._small(w, group, meta, dest)
                 assert result is not None
             if result is None:
                 # the engine makes its files by path: its directory is walked again first (a
