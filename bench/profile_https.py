@@ -67,6 +67,7 @@ class Run:
     rss_kib: int
     flush: float  # `sync` right after the run: writeback the tool left behind (objget: ~0)
     server: float = 0.0  # CPU seconds nginx (master and workers) spent during the run
+    busiest: float = 0.0  # ... of which the busiest nginx worker spent (one core at most)
 
     @property
     def cpu(self) -> float:
@@ -114,10 +115,13 @@ def timed(mode: Mode, rep: int, url: str, dest: Path, size: int, work: Path, ser
     out = work / "time.txt"
     cmd = [TIME, "-f", "%e %U %S %M", "-o", str(out), *command(mode, url, dest)]
     before = tree_cpu_seconds([server])
+    workers = worker_cpu(server)
     done = subprocess.run(
         cmd, env=run_env(mode), capture_output=True, text=True, timeout=900, check=False
     )
     served = tree_cpu_seconds([server]) - before
+    after = worker_cpu(server)
+    busiest = max((after[p] - workers.get(p, 0.0) for p in after), default=0.0)
     if done.returncode != 0:
         raise SystemExit(f"{mode.name} failed ({done.returncode}):\n{done.stderr[-2000:]}")
     got = dest.stat().st_size
@@ -128,7 +132,37 @@ def timed(mode: Mode, rep: int, url: str, dest: Path, size: int, work: Path, ser
     subprocess.run(["sync"], check=False, timeout=600)
     flush = time.perf_counter() - started
     cleanup(dest)
-    return Run(mode.name, rep, float(wall), float(user), float(sys_), int(rss), flush, served)
+    return Run(
+        mode.name, rep, float(wall), float(user), float(sys_), int(rss), flush, served, busiest
+    )
+
+
+def worker_cpu(master: int) -> dict[int, float]:
+    """CPU seconds (user+sys) of each of nginx's worker processes (the master's children).
+
+    Which worker accepts a connection is the kernel's choice (nginx 1.22 on Linux: one
+    EPOLLEXCLUSIVE wait per worker on the listening socket): when all of a client's
+    connections land on one worker, the server side of the pair has one core, whatever the
+    client does. The busiest worker's share of the server's CPU shows it per run."""
+    out: dict[int, float] = {}
+    for pid in _children(master):
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as f:
+                rest = f.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        out[pid] = (int(rest[11]) + int(rest[12])) / os.sysconf("SC_CLK_TCK")
+    return out
+
+
+def _children(pid: int) -> list[int]:
+    kids: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        try:
+            kids += [int(k) for k in task.read_text().split()]
+        except OSError:
+            continue
+    return kids
 
 
 def trace(mode: Mode, url: str, dest: Path) -> list[str]:
@@ -187,8 +221,8 @@ def report(runs: list[Run], modes: list[Mode], size: int) -> str:
     lines = [
         "| mode | wall s | MiB/s | CPU s (user+sys) | user s | sys s | speed × curl "
         "(per rep) | CPU × curl (per rep) | wall + sync s | durable speed × curl | "
-        "peak RSS MiB | server CPU s | pair CPU s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "peak RSS MiB | server CPU s | busiest worker share | pair CPU s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for m in modes:
         rs = by[m.name]
@@ -204,14 +238,18 @@ def report(runs: list[Run], modes: list[Mode], size: int) -> str:
             f"{spread([r.sys for r in rs])} | {spread(speed)} | {spread(cpu)} | "
             f"{spread([r.wall + r.flush for r in rs])} | {spread(durable)} | "
             f"{statistics.median([r.rss_kib / 1024 for r in rs]):.0f} | "
-            f"{spread([r.server for r in rs])} | {spread([r.pair for r in rs])} |"
+            f"{spread([r.server for r in rs])} | "
+            f"{spread([r.busiest / r.server if r.server else 0.0 for r in rs])} | "
+            f"{spread([r.pair for r in rs])} |"
         )
     lines.append(
         f"\n{len(by['curl'])} interleaved reps, {gib:g} GiB; median (min–max); ratios are per "
         "repetition against curl's run of the same repetition. `wall + sync`: the run plus a "
         "`sync` right after it, i.e. until the bytes are on disk (objget fsyncs before it "
         "returns; curl leaves the writeback to the kernel). `server CPU`: nginx's (master and "
-        "workers) during the run; `pair`: client + server, which share the cores on loopback."
+        "workers) during the run; `busiest worker share`: the part of it one nginx worker "
+        "spent (1.00: every connection on one worker, whose core caps the server side); "
+        "`pair`: client + server, which share the cores on loopback."
     )
     return "\n".join(lines)
 
@@ -275,7 +313,8 @@ def main() -> None:
                     runs.append(r)
                     print(f"rep {rep} {m.name:14} wall {r.wall:6.2f} s  cpu {r.cpu:5.2f} s "
                           f"(user {r.user:.2f} sys {r.sys:.2f})  nginx {r.server:5.2f} s  "
-                          f"sync {r.flush:5.2f} s  rss {r.rss_kib // 1024} MiB",
+                          f"(busiest worker {r.busiest:5.2f} s)  sync {r.flush:5.2f} s  "
+                          f"rss {r.rss_kib // 1024} MiB",
                           flush=True)  # fmt: skip
             traces = {m.name: trace(m, url, dest) for m in modes if m.objget and args.trace}
             profiles = []
