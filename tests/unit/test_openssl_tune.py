@@ -38,13 +38,10 @@ def _tls13_server(cert: Path, key: Path, *, own_order: bool) -> ssl.SSLContext:
     return ctx
 
 
-def queued_after_one_read(
-    client: ssl.SSLContext, cert: Path, key: Path, *, record: bytes = RECORD, records: int = RECORDS
-) -> int:
-    """Bytes still in the kernel's receive queue after the client read one of `records` TLS
-    records of `record` each that all arrived before it read."""
+def queued_after_one_read(client: ssl.SSLContext, cert: Path, key: Path) -> int:
+    """Bytes still in the kernel's receive queue after the client read one of the RECORDS
+    TLS records that all arrived before it read."""
     a, b = socket.socketpair()
-    b.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)  # (the kernel caps it) room
     server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     server.load_cert_chain(str(cert), str(key))
     sent = threading.Event()
@@ -54,8 +51,8 @@ def queued_after_one_read(
         try:
             with server.wrap_socket(b, server_side=True) as tls:
                 tls.recv(1)  # the client's go, after its handshake (and the tickets) are done
-                for _ in range(records):
-                    tls.sendall(record)  # one record each
+                for _ in range(RECORDS):
+                    tls.sendall(RECORD)  # one record each
                 sent.set()
                 tls.recv(1)  # until the client hangs up
         except (OSError, ssl.SSLError) as exc:
@@ -71,7 +68,7 @@ def queued_after_one_read(
             tls.sendall(b"g")
             assert sent.wait(10)
             assert not failed
-            assert tls.recv(len(record)) == record
+            assert tls.recv(len(RECORD)) == RECORD
             queued = bytearray(4)
             fcntl.ioctl(tls.fileno(), termios.FIONREAD, queued)
             return int.from_bytes(queued, "little")
@@ -87,18 +84,6 @@ def test_read_ahead_takes_what_arrived_in_one_read(certs):
     # Python's own context reads one record at a time: the three others wait in the kernel
     plain = ssl.create_default_context(cafile=str(ca))
     assert queued_after_one_read(plain, cert, key) > 2 * len(RECORD)
-
-
-def test_read_ahead_takes_several_full_records_in_one_read(certs):
-    # OpenSSL's default read buffer holds one full record (16 KiB): read-ahead alone made
-    # one recv per record; READ_BUFFER (256 KiB) takes all six of these at once. (Six fit
-    # the socket pair's buffers: SO_SNDBUF is capped at twice net.core.wmem_max, 2 x 208 KiB
-    # by default)
-    ca, cert, key = certs
-    ctx = client_context(verify=True, ca_bundle=str(ca))
-    full = b"f" * 16384
-    assert queued_after_one_read(ctx, cert, key, record=full, records=6) == 0
-    assert 6 * (len(full) + 64) < _openssl.READ_BUFFER
 
 
 def test_tls13_server_that_lets_the_client_choose_gets_aes128_gcm(certs):

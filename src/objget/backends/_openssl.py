@@ -8,14 +8,6 @@ ctypes on the context's `SSL_CTX` (`tune`):
   `-j 1` 1155 -> 1101 ms (medians of 10 and 5 alternated runs on a shared machine). It changes
   no byte and no check: records are still decrypted and authenticated one by one, and
   `SSL_read` hands out only what was authenticated.
-- **a read buffer of `READ_BUFFER` bytes** (`SSL_CTX_set_default_read_buffer_len`; with
-  read-ahead OpenSSL reads up to its buffer's length at once): its default holds one record,
-  so read-ahead still made one `recv` per 16 KiB record, 65,600 per GiB, and on loopback
-  each one also sends the server a window update. With 256 KiB, 1 GiB over TLS 1.2 from
-  nginx takes ~10,000 (`strace -c`, 128 MiB: 8,470 -> 1,289) and the kernel's read path
-  went from 27-28% to 11-17% of the client's CPU (`perf record`, 512 MiB at `-j 1`, two
-  alternated runs each); 64 KiB: 20-23%. It is allocated when a connection first reads
-  (pages resident only as far as a read filled them) and freed with the connection.
 - **TLS 1.3 suite order**: the same suites, TLS_AES_128_GCM_SHA256 proposed first (as for
   TLS 1.2 in `_tls._prefer_aes128`; Python 3.11's `set_ciphers` cannot order TLS 1.3 suites).
 
@@ -28,8 +20,7 @@ Guarded; when any check fails nothing is changed and the context works as Python
   the process), and reports the version `ssl.OPENSSL_VERSION_NUMBER` says, 1.1.1 or later;
 - the pointer is checked before anything is set: `SSL_CTX_get_options` on it must give
   `ctx.options`, and a flag flipped through Python must show there too. After the change,
-  read-ahead must read back as set (the buffer length has no getter; it only takes effect
-  with read-ahead on), and `ctx.get_ciphers()` (Python's own view of the same
+  read-ahead must read back as set, and `ctx.get_ciphers()` (Python's own view of the same
   SSL_CTX) must list the TLS 1.3 suites in the new order; otherwise the order is put back.
 
 Linux only (where it was measured); elsewhere `tune` does nothing.
@@ -42,19 +33,17 @@ import ssl
 import sys
 from typing import Any
 
-__all__ = ["READ_BUFFER", "tune"]
+__all__ = ["tune"]
 
 _SET_READ_AHEAD = 41  # SSL_CTRL_SET_READ_AHEAD (ssl.h, 1.1.1 and 3.x)
 _GET_READ_AHEAD = 40  # SSL_CTRL_GET_READ_AHEAD
 _MIN_OPENSSL = 0x10101000  # 1.1.1: SSL_CTX_set_ciphersuites, uint64 options
 _FIRST = "TLS_AES_128_GCM_SHA256"
-READ_BUFFER = 256 * 1024  # bytes OpenSSL may read from the socket at once (read-ahead)
 
 
 def tune(ctx: ssl.SSLContext) -> bool:
-    """Read-ahead (into a buffer of READ_BUFFER bytes) and AES-128-GCM first for TLS 1.3 on
-    `ctx`; True when both were set and verified, False when a guard said no (then `ctx` is
-    as it was)."""
+    """Read-ahead and AES-128-GCM first for TLS 1.3 on `ctx`; True when both were set and
+    verified, False when a guard said no (then `ctx` is as it was)."""
     lib = _libssl()
     if lib is None:
         return False
@@ -64,7 +53,6 @@ def tune(ctx: ssl.SSLContext) -> bool:
     lib.SSL_CTX_ctrl(ptr, _SET_READ_AHEAD, 1, None)
     if lib.SSL_CTX_ctrl(ptr, _GET_READ_AHEAD, 0, None) != 1:
         return False
-    lib.SSL_CTX_set_default_read_buffer_len(ptr, READ_BUFFER)
     return _order_tls13(ctx, lib, ptr)
 
 
@@ -91,8 +79,6 @@ def _libssl() -> Any:
         lib.SSL_CTX_get_options.argtypes = [ptr]
         lib.SSL_CTX_ctrl.restype = ctypes.c_long
         lib.SSL_CTX_ctrl.argtypes = [ptr, ctypes.c_int, ctypes.c_long, ptr]
-        lib.SSL_CTX_set_default_read_buffer_len.restype = None
-        lib.SSL_CTX_set_default_read_buffer_len.argtypes = [ptr, ctypes.c_size_t]
         lib.SSL_CTX_set_ciphersuites.restype = ctypes.c_int
         lib.SSL_CTX_set_ciphersuites.argtypes = [ptr, ctypes.c_char_p]
     except (ImportError, OSError, AttributeError):  # no ctypes, no symbol exported
