@@ -9,7 +9,9 @@
 Every repetition runs curl (`--cacert`), objget with default settings (adaptive streams) and
 objget with each `--jobs` ceiling, in an order rotated per repetition; each run is timed by
 `/usr/bin/time` (wall, user, sys, peak RSS), its file size checked, then deleted and `sync`ed
-(untimed). `--variant NAME=PYTHONPATH[,ARG...]` adds objget from another source tree with
+(untimed). Each objget mode runs once untimed first, byte-compiling its source tree into a
+pycache of the run's own (`PYTHONPYCACHEPREFIX`), so no mode pays for compiling in its
+timed runs. `--variant NAME=PYTHONPATH[,ARG...]` adds objget from another source tree with
 extra arguments (A/B of a change in the same interleaved run). `--pyspy` then records one more
 run of each objget mode with `py-spy record --format raw --threads` and sorts the samples into
 where the time goes: the TLS read (OpenSSL decrypt + recv, GIL released), pwrite, GIL waits,
@@ -67,6 +69,7 @@ class Run:
     rss_kib: int
     flush: float  # `sync` right after the run: writeback the tool left behind (objget: ~0)
     server: float = 0.0  # CPU seconds nginx (master and workers) spent during the run
+    busiest: float = 0.0  # ... of which the busiest nginx worker spent (one core at most)
 
     @property
     def cpu(self) -> float:
@@ -78,17 +81,23 @@ class Run:
         return self.cpu + self.server
 
 
-def modes_for(args: argparse.Namespace, ca: Path) -> list[Mode]:
+def modes_for(args: argparse.Namespace, ca: Path, pycache: Path) -> list[Mode]:
+    """curl, objget (defaults, each -j) and the variants. Every objget mode byte-compiles into
+    one pycache of this run's (`pycache`), whatever the environment says: a tree without
+    .pyc files (PYTHONDONTWRITEBYTECODE=1, as here) paid ~50 ms of CPU compiling objget in
+    every run, 8% of a 512 MiB download, against a tree with them (`--variant main=...`)."""
     og = (sys.executable, "-m", "objget", "-q", "--ca-bundle", str(ca))
+    cache = ("PYTHONPYCACHEPREFIX", str(pycache))
     out = [
         Mode("curl", ("curl", "-sS", "--fail", "--cacert", str(ca)), objget=False),
-        Mode("objget", og),
+        Mode("objget", og, env=(cache,)),
     ]
-    out += [Mode(f"objget -j{j}", (*og, "-j", str(j))) for j in args.jobs]
+    out += [Mode(f"objget -j{j}", (*og, "-j", str(j)), env=(cache,)) for j in args.jobs]
     for spec in args.variant:
         name, _, rest = spec.partition("=")
         path, *extra = rest.split(",")
-        out.append(Mode(name, (*og, *extra), env=(("PYTHONPATH", str(Path(path).resolve())),)))
+        tree = ("PYTHONPATH", str(Path(path).resolve()))
+        out.append(Mode(name, (*og, *extra), env=(tree, cache)))
     return out
 
 
@@ -99,14 +108,10 @@ def command(mode: Mode, url: str, dest: Path) -> list[str]:
 
 
 def run_env(mode: Mode) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("SSL_CERT_FILE", "SSL_CERT_DIR", "PYTHONPATH")
-    }
+    drop = ("SSL_CERT_FILE", "SSL_CERT_DIR", "PYTHONPATH", "PYTHONDONTWRITEBYTECODE")
+    env = {k: v for k, v in os.environ.items() if k not in drop}
     env.update(mode.env)
-    if not mode.env:
-        env["PYTHONPATH"] = str(REPO / "src")
+    env.setdefault("PYTHONPATH", str(REPO / "src"))
     return env
 
 
@@ -114,10 +119,13 @@ def timed(mode: Mode, rep: int, url: str, dest: Path, size: int, work: Path, ser
     out = work / "time.txt"
     cmd = [TIME, "-f", "%e %U %S %M", "-o", str(out), *command(mode, url, dest)]
     before = tree_cpu_seconds([server])
+    workers = worker_cpu(server)
     done = subprocess.run(
         cmd, env=run_env(mode), capture_output=True, text=True, timeout=900, check=False
     )
     served = tree_cpu_seconds([server]) - before
+    after = worker_cpu(server)
+    busiest = max((after[p] - workers.get(p, 0.0) for p in after), default=0.0)
     if done.returncode != 0:
         raise SystemExit(f"{mode.name} failed ({done.returncode}):\n{done.stderr[-2000:]}")
     got = dest.stat().st_size
@@ -128,7 +136,37 @@ def timed(mode: Mode, rep: int, url: str, dest: Path, size: int, work: Path, ser
     subprocess.run(["sync"], check=False, timeout=600)
     flush = time.perf_counter() - started
     cleanup(dest)
-    return Run(mode.name, rep, float(wall), float(user), float(sys_), int(rss), flush, served)
+    return Run(
+        mode.name, rep, float(wall), float(user), float(sys_), int(rss), flush, served, busiest
+    )
+
+
+def worker_cpu(master: int) -> dict[int, float]:
+    """CPU seconds (user+sys) of each of nginx's worker processes (the master's children).
+
+    Which worker accepts a connection is the kernel's choice (nginx 1.22 on Linux: one
+    EPOLLEXCLUSIVE wait per worker on the listening socket): when all of a client's
+    connections land on one worker, the server side of the pair has one core, whatever the
+    client does. The busiest worker's share of the server's CPU shows it per run."""
+    out: dict[int, float] = {}
+    for pid in _children(master):
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as f:
+                rest = f.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        out[pid] = (int(rest[11]) + int(rest[12])) / os.sysconf("SC_CLK_TCK")
+    return out
+
+
+def _children(pid: int) -> list[int]:
+    kids: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        try:
+            kids += [int(k) for k in task.read_text().split()]
+        except OSError:
+            continue
+    return kids
 
 
 def trace(mode: Mode, url: str, dest: Path) -> list[str]:
@@ -187,8 +225,8 @@ def report(runs: list[Run], modes: list[Mode], size: int) -> str:
     lines = [
         "| mode | wall s | MiB/s | CPU s (user+sys) | user s | sys s | speed × curl "
         "(per rep) | CPU × curl (per rep) | wall + sync s | durable speed × curl | "
-        "peak RSS MiB | server CPU s | pair CPU s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "peak RSS MiB | server CPU s | busiest worker share | pair CPU s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for m in modes:
         rs = by[m.name]
@@ -204,14 +242,18 @@ def report(runs: list[Run], modes: list[Mode], size: int) -> str:
             f"{spread([r.sys for r in rs])} | {spread(speed)} | {spread(cpu)} | "
             f"{spread([r.wall + r.flush for r in rs])} | {spread(durable)} | "
             f"{statistics.median([r.rss_kib / 1024 for r in rs]):.0f} | "
-            f"{spread([r.server for r in rs])} | {spread([r.pair for r in rs])} |"
+            f"{spread([r.server for r in rs])} | "
+            f"{spread([r.busiest / r.server if r.server else 0.0 for r in rs])} | "
+            f"{spread([r.pair for r in rs])} |"
         )
     lines.append(
         f"\n{len(by['curl'])} interleaved reps, {gib:g} GiB; median (min–max); ratios are per "
         "repetition against curl's run of the same repetition. `wall + sync`: the run plus a "
         "`sync` right after it, i.e. until the bytes are on disk (objget fsyncs before it "
         "returns; curl leaves the writeback to the kernel). `server CPU`: nginx's (master and "
-        "workers) during the run; `pair`: client + server, which share the cores on loopback."
+        "workers) during the run; `busiest worker share`: the part of it one nginx worker "
+        "spent (1.00: every connection on one worker, whose core caps the server side); "
+        "`pair`: client + server, which share the cores on loopback."
     )
     return "\n".join(lines)
 
@@ -264,9 +306,14 @@ def main() -> None:
         with Nginx(root, work / "nginx", tls=True) as web:
             assert web.ca_path is not None
             url = f"{web.url}/big.bin"
-            modes = modes_for(args, web.ca_path)
+            modes = modes_for(args, web.ca_path, work / "pycache")
             warm = ["curl", "-sS", "--cacert", str(web.ca_path), "-o", "/dev/null", url]
             subprocess.run(warm, check=True, timeout=600)
+            for m in modes:  # untimed: each objget mode compiles its tree into the pycache
+                if m.objget:
+                    subprocess.run(command(m, url, dest), env=run_env(m), check=True,
+                                   capture_output=True, timeout=900)  # fmt: skip
+                    cleanup(dest)
             runs: list[Run] = []
             for rep in range(0 if args.only_pyspy else args.reps):
                 order = modes[rep % len(modes) :] + modes[: rep % len(modes)]
@@ -275,7 +322,8 @@ def main() -> None:
                     runs.append(r)
                     print(f"rep {rep} {m.name:14} wall {r.wall:6.2f} s  cpu {r.cpu:5.2f} s "
                           f"(user {r.user:.2f} sys {r.sys:.2f})  nginx {r.server:5.2f} s  "
-                          f"sync {r.flush:5.2f} s  rss {r.rss_kib // 1024} MiB",
+                          f"(busiest worker {r.busiest:5.2f} s)  sync {r.flush:5.2f} s  "
+                          f"rss {r.rss_kib // 1024} MiB",
                           flush=True)  # fmt: skip
             traces = {m.name: trace(m, url, dest) for m in modes if m.objget and args.trace}
             profiles = []
@@ -298,6 +346,7 @@ def main() -> None:
     finally:
         shutil.rmtree(root, ignore_errors=True)
         shutil.rmtree(dest.parent, ignore_errors=True)
+        shutil.rmtree(work / "pycache", ignore_errors=True)
         if not args.keep and args.out is not None:
             shutil.rmtree(work, ignore_errors=True)
 
