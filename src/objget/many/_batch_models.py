@@ -10,13 +10,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from .. import _models  # its `Progress` is built at first use (a listener's): annotations only
 from .._exit import error_kind
 from .._models import DownloadResult
-
-TYPE_CHECKING = False  # typing's constant, without importing typing
-
-if TYPE_CHECKING:  # `_models.Progress` is built at its first use: by a download's listener
-    from .._models import Progress as Snapshot
 
 __all__ = [
     "ActiveObject", "BatchItem", "BatchProgress", "BatchResult", "ObjectResult", "Stopped",
@@ -184,8 +180,8 @@ class Tracker:
             self.total_objects += objects
             self.total_bytes += nbytes
 
-    def listener(self, rel: str) -> Callable[[Snapshot], None]:
-        def update(snap: Snapshot) -> None:
+    def listener(self, rel: str) -> Callable[[_models.Progress], None]:
+        def update(snap: _models.Progress) -> None:
             if self.stop.is_set():
                 raise Stopped
             with self._lock:

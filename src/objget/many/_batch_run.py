@@ -141,7 +141,6 @@ class Runner:
                         fut = pool.submit(self._work_chunk, chunk, cost)
                         running[fut] = (chunk, cost)
                         fut.add_done_callback(completed.put)
-                    # nothing running, the listing over: no wait (it ended an empty run late)
                     finished = completed_chunks(completed) if running or not ended else []
                     journaled: list[Row] = []
                     for fut in finished:
@@ -271,24 +270,18 @@ class Runner:
     def _small(
         self, w: Work, group: SmallGroup, meta: ObjectMeta | None, dest: str
     ) -> DownloadResult | None:
-        """A small object in one GET to `dest` (`rel`'s path); size and ETag from `meta`, else
-        the listing, else (both None) the answer — None, with nothing written, when that
-        answer is no small object."""
+        """A small object in one GET to `dest`; size and ETag from `meta`, else the listing,
+        else (both None) the answer — None, with nothing written, when it is no small object."""
         p = w.planned
-        if meta is None:  # what the listing said (one ObjectMeta made per object, not two)
-            meta = ObjectMeta(
-                size=p.size, etag=p.etag, version_id=p.version_id, accept_ranges=True,
-                last_modified=p.last_modified,
-            )  # fmt: skip
-        else:
-            meta = ObjectMeta(
-                size=meta.size, etag=meta.etag, version_id=meta.version_id or p.version_id,
-                accept_ranges=True, last_modified=meta.last_modified or p.last_modified,
-            )  # fmt: skip
+        known = meta if meta is not None else ObjectMeta(size=p.size, etag=p.etag)
         try:
             return group.fetch(
-                p.backend, p.key, p.rel, sha256=p.sha256, display=p.source, meta=meta, dest=dest
-            )
+                p.backend, p.key, p.rel, sha256=p.sha256, display=p.source, dest=dest,
+                meta=ObjectMeta(
+                    size=known.size, etag=known.etag, version_id=known.version_id or p.version_id,
+                    accept_ranges=True, last_modified=known.last_modified or p.last_modified,
+                ),
+            )  # fmt: skip
         except NotSmall:
             return None
 

@@ -42,7 +42,6 @@ __all__ = [
     "relative_to_prefix",
 ]
 
-_HEX64 = r"^[0-9a-fA-F]{64}$"  # compiled at its first use (re's cache): by JSON lines only
 _NAME_MAX = 255
 
 
@@ -95,7 +94,6 @@ def read_manifest(path: str | os.PathLike[str]) -> list[BatchItem]:
                 items.append(BatchItem(source=line))
                 continue
             import json  # only for a JSON line: not loaded by a --recursive run
-
             try:
                 obj = json.loads(line)
             except ValueError as exc:
@@ -109,7 +107,7 @@ def read_manifest(path: str | os.PathLike[str]) -> list[BatchItem]:
                 if obj.get(name) is not None and not isinstance(obj[name], str):
                     raise ValueError(f"{where}: '{name}' must be a string")
             sha = obj.get("sha256")
-            if sha is not None and not re.match(_HEX64, sha):
+            if sha is not None and not re.match(r"^[0-9a-fA-F]{64}$", sha):  # compiled at first use
                 raise ValueError(f"{where}: 'sha256' must be 64 hex digits")
             items.append(
                 BatchItem(
