@@ -1,25 +1,33 @@
-"""Per-object work of the batch's small-object path that must not be repeated per call."""
+"""Per-object work of the batch's small-object path that must not be repeated per call: libc's
+functions are bound once per process (`_fileio.libc_function` keeps them), not looked up (an
+import statement and a lookup) with every lock hand-over or group of files."""
 
 from __future__ import annotations
 
 import os
 
-from objget.engine import _noreplace
+import pytest
+
+from objget.engine import _fileio, _libc, _noreplace, _syncfs
 
 
-def test_renameat2_is_bound_once_not_looked_up_for_every_lock_hand_over(tmp_path, monkeypatch):
-    """A batch hands DEST's lock on with every small object (`rename_noreplace`): libc's
-    renameat2 is bound at the first call and kept, not asked of `libc_function` (an import
-    statement and a lookup) each time."""
+@pytest.fixture
+def binds(monkeypatch):
+    """The names `_libc` is asked to bind, from a fresh process's state."""
     asked: list[str] = []
-    real = _noreplace.libc_function
+    real = _libc.libc_function
 
     def counting(name, argtypes, restype="c_int"):
         asked.append(name)
         return real(name, argtypes, restype)
 
-    monkeypatch.setattr(_noreplace, "libc_function", counting)
-    monkeypatch.setattr(_noreplace, "_bound", [], raising=False)  # as in a fresh process
+    monkeypatch.setattr(_libc, "libc_function", counting)
+    monkeypatch.setattr(_fileio, "_bound", {}, raising=False)  # (before: none)
+    return asked
+
+
+def test_renameat2_is_bound_once_not_looked_up_for_every_lock_hand_over(tmp_path, binds):
+    """A batch hands DEST's lock on with every small object (`rename_noreplace`)."""
     (tmp_path / "n0").write_bytes(b"x")
     fd = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
     try:
@@ -28,24 +36,14 @@ def test_renameat2_is_bound_once_not_looked_up_for_every_lock_hand_over(tmp_path
     finally:
         os.close(fd)
     assert os.listdir(tmp_path) == ["n5"]
-    assert asked == ["renameat2"]
+    assert binds == ["renameat2"]
 
 
-def test_syncfs_and_fstatfs_are_bound_once_not_looked_up_for_every_group(tmp_path, monkeypatch):
+def test_syncfs_and_fstatfs_are_bound_once_not_looked_up_for_every_group(
+    tmp_path, binds, monkeypatch
+):
     """Each group of small files asks whether one `syncfs` may stand for their fsyncs
-    (`group_sync_ok`: libc's fstatfs and syncfs) and then syncs them: the functions are
-    bound at the first group and kept, not asked of `libc_function` each time."""
-    from objget.engine import _syncfs
-
-    asked: list[str] = []
-    real = _syncfs.libc_function
-
-    def counting(name, argtypes, restype="c_int"):
-        asked.append(name)
-        return real(name, argtypes, restype)
-
-    monkeypatch.setattr(_syncfs, "libc_function", counting)
-    monkeypatch.setattr(_syncfs, "_bound", {}, raising=False)  # as in a fresh process
+    (`group_sync_ok`: libc's fstatfs) and then syncs them (syncfs)."""
     monkeypatch.setattr(_syncfs, "_dirty_bytes", lambda: 0)  # the machine's own dirt aside
     monkeypatch.setattr(_syncfs, "_kernel_reports_errors", lambda: True)  # any kernel
     fds = [os.open(tmp_path / f"f{i}", os.O_RDWR | os.O_CREAT, 0o600) for i in range(2)]
@@ -57,4 +55,11 @@ def test_syncfs_and_fstatfs_are_bound_once_not_looked_up_for_every_group(tmp_pat
     finally:
         for fd in (*fds, dir_fd):
             os.close(fd)
-    assert sorted(asked) == ["fstatfs", "syncfs"]
+    assert sorted(binds) == ["fstatfs", "syncfs"]
+
+
+def test_a_function_libc_lacks_is_asked_once_too(binds):
+    """None (no such function) is kept like a bound one."""
+    for _ in range(3):
+        assert _fileio.libc_function("objget_no_such_function", ("c_int",)) is None
+    assert binds == ["objget_no_such_function"]

@@ -270,9 +270,17 @@ def atomic_write(path: str, data: bytes, *, mode: int = 0o600) -> None:
         raise
 
 
+_bound: dict[str, Any] = {}  # libc's functions by name, once bound (None: there is none)
+
+
 def libc_function(name: str, argtypes: tuple[str, ...], restype: str = "c_int") -> Any:
     """libc's `name` (`_libc.libc_function`, imported at the first call: a download under
-    2 MiB binds nothing)."""
-    from ._libc import libc_function as bind
+    2 MiB binds nothing), kept here once bound: a batch asks for `renameat2` with every small
+    object and for `syncfs` with every group, and an import statement each time cost more than
+    the system call's own wrapper."""
+    fn = _bound.get(name, _bound)
+    if fn is _bound:
+        from ._libc import libc_function as bind
 
-    return bind(name, argtypes, restype)
+        fn = _bound[name] = bind(name, argtypes, restype)
+    return fn

@@ -29,26 +29,19 @@ class Unsupported(Exception):
     """No rename-without-replace here (no `renameat2`, or the filesystem refuses the flag)."""
 
 
-_bound: list[_Raw | None] = []  # [libc's renameat2, or None where there is none], once bound
-
-
 def _load() -> _Raw | None:
-    """libc's renameat2 (glibc 2.28+, musl 1.2.4+), once per process; None where there is none.
-    Kept here after the first call: a batch hands a lock on with every small object, and
-    asking `libc_function` each time (an import statement and a lookup) cost more than the
-    system call's own Python wrapper."""
-    if not _bound:
-        _bound.append(
-            libc_function("renameat2", ("c_int", "c_char_p", "c_int", "c_char_p", "c_uint"))
-        )
-    return _bound[0]
+    """libc's renameat2 (glibc 2.28+, musl 1.2.4+), once per process; None where there is none."""
+    fn: _Raw | None = libc_function(
+        "renameat2", ("c_int", "c_char_p", "c_int", "c_char_p", "c_uint")
+    )
+    return fn
 
 
 def rename_noreplace(old: str, new: str, *, dir_fd: int | None) -> None:
     """Rename `old` to `new` (names in the open directory `dir_fd`, or paths when None)
     unless `new` exists: FileExistsError then, and nothing changed. Unsupported where this
     cannot be done; any other OSError as the system call reports it."""
-    fn = _bound[0] if _bound else _load()
+    fn = _load()
     if fn is None:
         raise Unsupported("renameat2 is not available")
     fd = _AT_FDCWD if dir_fd is None else dir_fd

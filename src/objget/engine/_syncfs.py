@@ -46,15 +46,6 @@ _LOCAL = frozenset({
 
 _kernel: list[bool] = []
 _buf: list[Any] = []  # the statfs buffer, made once
-_bound: dict[str, Any] = {}  # libc's functions by name, bound once (None where there is none)
-
-
-def _libc(name: str, argtypes: tuple[str, ...]) -> Any:
-    """libc's `name`, kept here once bound: asked at every group of files, where a call of
-    `libc_function` is a relative import statement (run partly by importlib's Python code)."""
-    if name not in _bound:
-        _bound[name] = libc_function(name, argtypes)
-    return _bound[name]
 
 
 def _kernel_reports_errors() -> bool:
@@ -74,7 +65,7 @@ def _kernel_reports_errors() -> bool:
 def _fs_type(fd: int) -> int | None:
     """The statfs `f_type` of `fd`'s filesystem (one system call: asked at every group, as
     cheap as a cache keyed by an fstat); None when it cannot be told."""
-    fstatfs: Any = _libc("fstatfs", ("c_int", "c_void_p"))
+    fstatfs: Any = libc_function("fstatfs", ("c_int", "c_void_p"))
     if fstatfs is None:
         return None
     import ctypes
@@ -112,7 +103,7 @@ def _dirty_bytes() -> int | None:
 
 def _syncfs() -> Callable[[int], int] | None:
     """libc's syncfs (Python's `os` has none); None where there is none."""
-    fn: Callable[[int], int] | None = _libc("syncfs", ("c_int",))
+    fn: Callable[[int], int] | None = libc_function("syncfs", ("c_int",))
     return fn
 
 
