@@ -61,10 +61,6 @@ class StreamBuffer:
             self._high = n
         return n
 
-    def peek(self) -> int:
-        """What `limit()` would return now, without giving pages back (any time)."""
-        return min(self._share(), len(self.view))
-
     def close(self) -> None:
         """Unmap the buffer (at once, or when the last view of it goes, if one is left)."""
         with contextlib.suppress(BufferError):  # a view still held: unmapped when it goes

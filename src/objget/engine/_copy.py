@@ -117,26 +117,22 @@ class Copier:
         retired: Callable[[], bool],
         slot: int = 0,
         limit: Callable[[], int] | None = None,
-        peek: Callable[[], int] | None = None,
     ) -> None:
         """Stream `body` into the claim until it ends, is stolen, or the worker is `retired()`
         (then its remainder goes back to the queue; never with a sink: see there). `slot`:
-        the worker's slot in the live record. `limit()` caps each read (the stream's share of
-        the buffer budget: `_buffers`); it may give pages back, so it is called only when no
-        write uses the buffer: when `peek()` (the same number, no side effects) changed."""
+        the worker's slot in the live record. `limit()`, asked before each read, caps it (the
+        stream's share of the buffer budget: `_buffers`)."""
         readinto = body.readinto  # type: ignore[attr-defined]
-        sched, limiter, sink = self._sched, self._limiter, self._sink
+        fd, sched, limiter, gate = self._fd, self._sched, self._limiter, self._gate
         cap = len(view) if limiter is None else min(len(view), limiter.chunk)
         cancelled = self._cancel.is_set
-        w = _Writer(self, claim, slot)
-        share, half, off = len(view), 0, 0  # half: the read size of a split buffer (0: whole)
+        wb, sink = self._wb, self._sink
+        flushed = claim.pos  # this worker started the write-back of the bytes below here
         try:
             while True:
-                if limit is not None and (peek is None or peek() != share):
-                    w.wait()  # the buffer's layout changes: no write may use it
-                    share, off = limit(), 0
-                half = share // 2 if sink is None and share >= _MIN_SPLIT else 0
-                want = min(cap, half or share, claim.stop - claim.pos)
+                want = min(cap, claim.stop - claim.pos)
+                if limit is not None:
+                    want = min(want, limit())
                 if want <= 0:
                     return
                 if cancelled():
@@ -145,13 +141,9 @@ class Copier:
                     return
                 if limiter is not None:
                     limiter.take(want, cancelled)
-                if not half:
-                    w.wait()  # the read reuses the bytes a write may be using
-                    off = 0
-                n = readinto(view[off : off + want])
+                n = readinto(view[:want])
                 if n == 0:
                     if self._eof_ends:
-                        w.wait()
                         claim.stop = claim.pos
                         self.eof_size = claim.written
                         return
@@ -159,44 +151,29 @@ class Copier:
                 pos = claim.pos
                 take = sched.reserve(claim, n)
                 if take:
-                    chunk = view[off : off + take]
+                    chunk = view[:take]
                     if sink is not None:
                         if not sink.write(chunk, pos, cancelled):
                             raise Cancelled
-                        self._mark(claim, pos, chunk, slot)
-                    elif half and (w.started or claim.pos < claim.stop):
-                        w.hand(chunk, pos)  # written while the next read fills the other half
-                        off = half - off
                     else:
-                        w.wait()
-                        w.write(chunk, pos)
+                        if not gate.enter():
+                            raise Cancelled  # stopped: the data file may be closed by now
+                        try:
+                            pwrite_all(fd, chunk, pos)
+                            end = pos + take
+                            # a full window, or the claim's last byte (its stop may have
+                            # moved down to here by a steal): start its write-back now
+                            if wb is not None and (end - flushed >= wb.window or end >= claim.stop):
+                                wb.start(flushed, end - flushed)
+                                flushed = end
+                        finally:
+                            gate.leave()
+                    self._mark(claim, pos, chunk, slot)
                 if take < n:
                     return  # the rest of this body was stolen by another worker
         finally:  # retired, failed (a retry starts a new window) or stopped: what it wrote
-            error = w.close()
-            if self._wb is not None and claim.written > w.flushed and not cancelled():
-                self._write_back(self._wb, w.flushed, claim.written)
-            if error is not None:  # (before any other: the claim's reads ran ahead of it)
-                raise error
-
-    def _put(self, claim: Claim, chunk: memoryview, pos: int, slot: int, flushed: int) -> int:
-        """Write `chunk` at `pos` through the gate, start the write-back of a full window (or
-        of the claim's end), move the claim's mark over it. Returns the new `flushed`."""
-        gate, wb = self._gate, self._wb
-        if not gate.enter():
-            raise Cancelled  # stopped: the data file may be closed by now
-        try:
-            pwrite_all(self._fd, chunk, pos)
-            end = pos + len(chunk)
-            # a full window, or the claim's last byte (its stop may have moved down to here
-            # by a steal): start its write-back now
-            if wb is not None and (end - flushed >= wb.window or end >= claim.stop):
-                wb.start(flushed, end - flushed)
-                flushed = end
-        finally:
-            gate.leave()
-        self._mark(claim, pos, chunk, slot)
-        return flushed
+            if wb is not None and claim.written > flushed and not cancelled():
+                self._write_back(wb, flushed, claim.written)
 
     def _write_back(self, wb: WriteBehind, start: int, stop: int) -> None:
         """Start the write-back of `[start, stop)`, through the gate (the file may be closed)."""
@@ -227,82 +204,3 @@ class Copier:
         self._sched.commit(claim)
         if self._live is not None:
             self._live.append(mark)
-
-
-_MIN_SPLIT = 128 * 1024  # a smaller share is read whole, and written before the next read
-
-
-class _Writer:
-    """The write half of one stream's copy. The worker reads into one half of its buffer
-    while this thread `pwrite`s (and marks) the other half's bytes: both release the GIL, so
-    one stream's decryption and its writes into the page cache use two cores. At most one
-    write is in flight, in the claim's order, so the mark (and the live record) still moves
-    only over bytes written. The thread starts at the first `hand`; a failed write is kept
-    and raised in the worker by its next `hand`, `wait` or `close`."""
-
-    __slots__ = ("_claim", "_copier", "_go", "_idle", "_job", "_slot", "_thread", "error", "flushed")
-
-    def __init__(self, copier: Copier, claim: Claim, slot: int) -> None:
-        self._copier, self._claim, self._slot = copier, claim, slot
-        self.flushed = claim.pos  # the write-back of the bytes below here is started
-        self.error: BaseException | None = None
-        self._job: tuple[memoryview, int] | None = None
-        self._go = threading.Lock()  # released by the worker: a job (or None: end) is set
-        self._go.acquire()
-        self._idle = threading.Lock()  # held while a job is in flight
-        self._thread: threading.Thread | None = None
-
-    @property
-    def started(self) -> bool:
-        return self._thread is not None
-
-    def write(self, chunk: memoryview, pos: int) -> None:
-        """Write in the calling thread (no write may be in flight: `wait` first)."""
-        self.flushed = self._copier._put(self._claim, chunk, pos, self._slot, self.flushed)
-
-    def hand(self, chunk: memoryview, pos: int) -> None:
-        """Have the thread write `chunk` at `pos`, once the previous write returned."""
-        self._idle.acquire()
-        if self.error is not None:
-            self._idle.release()
-            raise self.error
-        self._job = (chunk, pos)
-        if self._thread is None:
-            self._thread = threading.Thread(
-                target=self._run, name=f"objget-writer-{self._slot}", daemon=True
-            )
-            self._thread.start()
-        self._go.release()
-
-    def wait(self) -> None:
-        """Return once no write is in flight; raise a failed write's error."""
-        if self._thread is not None:
-            self._idle.acquire()
-            self._idle.release()
-        if self.error is not None:
-            raise self.error
-
-    def close(self) -> BaseException | None:
-        """Wait for the write in flight, end the thread; the error of a failed write."""
-        if self._thread is not None:
-            self._idle.acquire()
-            self._job = None
-            self._go.release()
-            self._thread.join()
-            self._thread = None
-            self._idle.release()
-        return self.error
-
-    def _run(self) -> None:
-        while True:
-            self._go.acquire()
-            job = self._job
-            if job is None:
-                return
-            try:
-                self.write(*job)
-            except BaseException as exc:  # raised in the worker
-                self.error = exc
-            finally:
-                self._job = None
-                self._idle.release()

@@ -373,7 +373,7 @@ class Engine:
                     source=self._backend.display(self._key),
                 )
             retired = lambda: self._ranged and index >= self._target  # noqa: E731
-            self._copier.copy(claim, body, buf.view, retired, index, buf.limit, buf.peek)
+            self._copier.copy(claim, body, buf.view, retired, index, buf.limit)
         finally:
             claim.body = None
             body.close()
