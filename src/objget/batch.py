@@ -40,15 +40,9 @@ if TYPE_CHECKING:
     from .distributed import RayRunner
 
 __all__ = [
-    "ActiveObject",
-    "BatchItem",
-    "BatchProgress",
-    "BatchResult",
-    "ObjectResult",
-    "UnsafePath",
-    "download_many",
-    "read_manifest",
-]
+    "ActiveObject", "BatchItem", "BatchProgress", "BatchResult", "ObjectResult", "UnsafePath",
+    "download_many", "read_manifest",
+]  # fmt: skip
 
 SourceArg = str | BatchItem | Iterable[str | BatchItem] | None
 
@@ -163,38 +157,39 @@ def download_many(
         if on_result is not None:
             on_result(out)
 
-    with (
-        Downloader(config=config, options=options) as dl,
-        contextlib.nullcontext(dl.transport) as wire,
-        Journal(root, readonly=dry_run) as jr,
-    ):
+    def admit(items: list[Planned | ObjectResult]) -> tuple[list[Planned], int]:
+        """Objects the listing just decided: refused and done ones emitted, the rest
+        returned to download (with how many were skipped)."""
+        refused = [c for c in items if isinstance(c, ObjectResult)]
+        planned = [c for c in items if isinstance(c, Planned)]
+        if sums:
+            planned = with_sums(planned, sums, root, refused)
+        todo, skipped = classify(planned, rows, root, jr, names)
+        if sums:
+            skipped = [check_existing(out, sums, root) for out in skipped]
+        for out in (*refused, *skipped):
+            emit(out)
+        return todo, len(skipped)
+
+    with Downloader(config=config, options=options) as dl, contextlib.ExitStack() as stack:
+        listing = plan_stream(src, transport=dl.transport, options=dl.options,
+                              policy=dl.config.retry)  # fmt: skip
+        feed = Feed(listing, admit)
+        if runner is None and not dry_run:  # its first request goes out while the journal is
+            feed.start()  # made (it writes nothing; `admit`, which reads the journal, waits)
+            stack.callback(feed.close, 0.0)  # a journal that fails: the exit waits for no answer
+        jr = stack.enter_context(Journal(root, readonly=dry_run))
         rows = jr.rows()
         names = ParentMaker(root)  # each directory listed once, for the skip rules and the runner
-
-        def admit(items: list[Planned | ObjectResult]) -> tuple[list[Planned], int]:
-            """Objects the listing just decided: refused and done ones emitted, the rest
-            returned to download (with how many were skipped)."""
-            refused = [c for c in items if isinstance(c, ObjectResult)]
-            planned = [c for c in items if isinstance(c, Planned)]
-            if sums:
-                planned = with_sums(planned, sums, root, refused)
-            todo, skipped = classify(planned, rows, root, jr, names)
-            if sums:
-                skipped = [check_existing(out, sums, root) for out in skipped]
-            for out in (*refused, *skipped):
-                emit(out)
-            return todo, len(skipped)
-
-        listing = plan_stream(src, transport=wire, options=dl.options, policy=dl.config.retry)
         if dry_run:
             for p in admit(list(listing))[0]:
                 path = os.path.join(root, p.rel)
                 emit(ObjectResult(source=p.source, path=path, status="planned", size=p.size))
         elif runner is None:  # here: one connection budget on this machine
             here = Runner(dl, root, jr, paths=names, on_progress=on_progress, on_result=on_result)
-            results.extend(here.run([], rows, more=Feed(listing, admit)))
+            results.extend(here.run([], rows, more=feed))
         else:
-            results.extend(runner.run(dl, root, jr, Feed(listing, admit), rows=rows,
+            results.extend(runner.run(dl, root, jr, feed, rows=rows,
                                       on_progress=on_progress, on_result=on_result))  # fmt: skip
         if not dry_run and not any(out.status == "failed" for out in results):
             jr.remove()  # every object is in place and durable: DIR is left clean

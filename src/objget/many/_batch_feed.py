@@ -36,18 +36,20 @@ class Feed:
         self._admit = admit
         self._lock = threading.Lock()
         self._got: list[Planned | ObjectResult] = []
-        self._ended = False
+        self._ended = self._signalled = False
         self._error: BaseException | None = None
-        self._signalled = False
         self._wake: Callable[[], None] = lambda: None
         self._stop = threading.Event()
         self._join_timeout = join_timeout
         self._thread = threading.Thread(target=self._pull, name="objget-listing", daemon=True)
 
-    def start(self, wake: Callable[[], None]) -> None:
-        """Start the thread; `wake()` is called (from it) when items wait to be taken."""
-        self._wake = wake
-        self._thread.start()
+    def start(self, wake: Callable[[], None] | None = None) -> None:
+        """Start the thread (again: set `wake` and call it); `wake()` says items wait."""
+        self._wake = wake or self._wake
+        if self._thread.ident is None:
+            self._thread.start()
+        else:
+            self._wake()
 
     def _pull(self) -> None:
         try:
@@ -89,11 +91,11 @@ class Feed:
         self.take()  # the error that came after the last items, if one did
         return todo, skipped
 
-    def close(self) -> None:
-        """Stop the thread after its current item and wait for it (bounded)."""
+    def close(self, wait: float | None = None) -> None:
+        """Stop the thread after its current item and wait for it (bounded; `wait` s)."""
         self._stop.set()
         if self._thread.is_alive():
-            self._thread.join(self._join_timeout)
+            self._thread.join(self._join_timeout if wait is None else wait)
         close = getattr(self._items, "close", None)
         if close is not None and not self._thread.is_alive():
             close()

@@ -29,14 +29,7 @@ from .._exceptions import DownloadError
 from .._log import log
 from .._models import DownloadResult, ObjectMeta
 from ..engine._downloader import Downloader, download_shared, head_with_retry
-from ..engine._engine_face import (
-    SMALL,
-    HeldLock,
-    NotSmall,
-    ParentMaker,
-    RateLimiter,
-    SmallGroup,
-)
+from ..engine._engine_face import SMALL, HeldLock, NotSmall, ParentMaker, RateLimiter, SmallGroup
 from ._batch_chunks import CHUNK, CHUNK_MAX, Work, completed_chunks, small_controller, take_chunk
 from ._batch_feed import Feed
 from ._batch_journal import Journal, Row
@@ -45,7 +38,6 @@ from ._batch_skip import skip_after_head
 from ._batch_sources import Planned
 
 __all__ = ["LARGE", "Runner", "Stopped"]
-
 
 MiB = 1024 * 1024
 LARGE = 16 * MiB
@@ -79,6 +71,7 @@ class Runner:
         self._locks: list[HeldLock] = []  # held, not in use by a chunk: lent to the next one
         self._finished = 0  # objects the workers finished: what the controller measures
         self._over = 0  # chunks to stop early (the controller lowered the count)
+        self._last = False  # the listing ended and every object started: locks not lent again
         self._count_lock = threading.Lock()
 
     def _want(self, size: int | None) -> int:
@@ -137,6 +130,7 @@ class Runner:
                         ones += cost == 1
                     if starting and self._journal is not None:  # one commit, before any starts
                         self._journal.put([self._start(w) for c, _ in starting for w in c])
+                    self._last = ended and not queue
                     for chunk, cost in starting:
                         fut = pool.submit(self._work_chunk, chunk, cost)
                         running[fut] = (chunk, cost)
@@ -170,10 +164,13 @@ class Runner:
                     more.close()
 
     def _release_locks(self) -> None:
-        locks, self._locks = self._locks, []
-        for held in locks:
+        """The spare locks released (each names an object in place; running groups took
+        theirs when they started): at the end, and by workers once nothing more starts."""
+        while self._locks:
             try:
-                held.release()
+                self._locks.pop().release()
+            except IndexError:  # another worker took the last one
+                break
             except OSError as exc:  # the objects are in place: a lock name left is harmless
                 log.warning("could not remove a lock file of the batch: %s", exc)
 
@@ -221,8 +218,8 @@ class Runner:
         """This worker's read buffer, kept from chunk to chunk. The chunks' DEST locks are
         kept too, in `_locks`, lent to each `SmallGroup` while it runs: a few lock files per
         chunk running at once, not per chunk (a file made and removed costs more than the
-        rename that hands it on); released when the run ends (after a crash the next run
-        removes them: `_batch_skip.classify`)."""
+        rename that hands it on); released once no chunk starts any more (after a crash the
+        next run removes them: `_batch_skip.classify`)."""
         buf: memoryview | None = getattr(self._local, "buf", None)
         if buf is None:
             buf = self._local.buf = memoryview(bytearray(small_buffer(self._dl.config)))
@@ -246,6 +243,8 @@ class Runner:
                 out.append(self._work(w, streams, group))
                 with self._count_lock:
                     self._finished += 1
+        if self._last:  # its locks freed now, beside the last downloads, not after them
+            self._release_locks()
         return [
             _unsynced(o, group.unsynced(w.planned.rel)) for w, o in zip(chunk, out, strict=True)
         ]
@@ -295,8 +294,7 @@ class Runner:
         try:
             dest = self._paths.path(p.rel)
             meta = w.meta
-            cfg = self._dl.config
-            result = None
+            cfg, result = self._dl.config, None
             if meta is None and p.size is None:
                 # nothing to skip: one GET tells size and ETag (a HEAD first would be 2N)
                 result = self._small(w, group, None, dest) if self._absent(p.rel, dest) else None
