@@ -55,7 +55,7 @@ def test_oss_listing_pages_and_decodes(httpserver, monkeypatch, version):
     assert [(o.key, o.size) for o in listed] == [("p/a b.txt", 9), ("p/x+y", 5), ("p/ü/ñ", 5)]
     assert len(seen) == 2
     first = seen[0][1]
-    assert first == {"list-type": "2", "prefix": "p/", "max-keys": "1000", "encoding-type": "url"}
+    assert first == {"list-type": "2", "prefix": "p/", "max-keys": "100", "encoding-type": "url"}
     assert all(
         auth.startswith("OSS4-HMAC-SHA256 " if version == "4" else "OSS AK:") for *_, auth in seen
     )

@@ -81,11 +81,13 @@ def test_pagination_follows_tokens_and_sends_parameters():
     assert sent[0] == {
         "list-type": "2",
         "prefix": "p/",
-        "max-keys": "1000",
+        "max-keys": "100",
         "encoding-type": "url",
         "start-after": "p/0",
     }
     assert sent[1]["continuation-token"] == "T1" and "start-after" not in sent[1]
+    # the first page is small (the downloads start on it), the others full
+    assert [s["max-keys"] for s in sent] == ["100", "1000", "1000"]
 
 
 @pytest.mark.parametrize("token", [None, "SAME"])

@@ -20,6 +20,10 @@ from .._exceptions import RemoteError
 __all__ = ["ListPage", "ListedObject", "list_pages", "parse_list_page"]
 
 PAGE_SIZE = 1000
+# The first page asks for fewer keys: the downloads start on its objects, and a store answers
+# and objget parses 100 keys in a tenth of the time of 1,000 (SeaweedFS on loopback: 2-6 ms
+# against 13-17 ms to answer, and ~2 ms against ~20 ms of parsing here)
+FIRST_PAGE_SIZE = 100
 MAX_PAGE_BYTES = 64 * 1024 * 1024
 
 
@@ -105,7 +109,8 @@ def list_pages(
     parse: Callable[[bytes], ListPage] = parse_list_page,
     page_size: int = PAGE_SIZE,
 ) -> Iterator[ListedObject]:
-    """Every object under `prefix` (after `start_after`), page by page, in key order.
+    """Every object under `prefix` (after `start_after`), page by page, in key order (the
+    first page at most FIRST_PAGE_SIZE keys, the others `page_size`).
 
     A store that claims more pages without a new continuation token, or hands out the same
     token twice, is a broken listing: RemoteError rather than an endless loop.
@@ -116,7 +121,7 @@ def list_pages(
         params = {
             "list-type": "2",
             "prefix": prefix,
-            "max-keys": str(page_size),
+            "max-keys": str(page_size if token else min(page_size, FIRST_PAGE_SIZE)),
             "encoding-type": "url",
         }
         if token is not None:
