@@ -235,20 +235,23 @@ def _plain_http_never(modules: list[str]) -> list[str]:
     return [m for m in modules if m in never or m.startswith(tuple(p + "." for p in never))]
 
 
+def _run_ok(directory: Any, argv: str, serve: Any = None) -> str:
+    """A script that serves `directory` (`serve`: `_served` unless given) and runs the CLI
+    once with `argv` (source of a list; `out` is DIRECTORY/out), failing unless it exits 0."""
+    body = f"""
+        out = {os.path.join(str(directory), "out")!r}
+        code = run({argv})
+        assert code == 0, code
+        """
+    return str((serve or _served)(directory, body))
+
+
 def _quiet_download(tmp_path: Any, expr: str, *, argv: str = "", env: Any = None) -> Any:
     """A quiet download of 100 kB (`url_of("bucket/blob")` unless `argv` is given), then
     `expr` in the downloading interpreter."""
     (tmp_path / "bucket").mkdir()
     (tmp_path / "bucket" / "blob").write_bytes(b"z" * 100_000)
-    argv = argv or '["-q", url_of("bucket/blob"), out]'
-    code = _served(
-        tmp_path,
-        f"""
-        out = {str(tmp_path / "out")!r}
-        code = run({argv})
-        assert code == 0, code
-        """,
-    )
+    code = _run_ok(tmp_path, argv or '["-q", url_of("bucket/blob"), out]')
     value = _child(code, expr, env)
     assert (tmp_path / "out").read_bytes() == b"z" * 100_000
     return value

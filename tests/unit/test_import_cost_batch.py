@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import os
 
-from .test_import_cost import PROXY_VARIABLES, _child, _matching, _served
+from .test_import_cost import PROXY_VARIABLES, _child, _matching, _run_ok, _served
 
 NEVER = ("json", "sqlite3", "datetime", "objget._progress")
 XML = ("xml", "pyexpat", "_elementtree")
@@ -62,14 +62,7 @@ def _batch_loaded(tmp_path: object, argv: str, written: str = "a.bin") -> list[s
         if k.lower() not in PROXY_VARIABLES and not k.startswith("AWS_")
     }
     env["AWS_CONFIG_FILE"] = env["AWS_SHARED_CREDENTIALS_FILE"] = str(tmp / "none")
-    code = _s3_served(
-        tmp,
-        f"""
-        out = {str(tmp / "out")!r}
-        code = run({argv})
-        assert code == 0, code
-        """,
-    )
+    code = _run_ok(tmp, argv, _s3_served)
     loaded: list[str] = _child(code, "sorted(_sys.modules)", env)
     assert (tmp / "out" / written).read_bytes() == BODY
     assert "objget.many._batch_run" in loaded
