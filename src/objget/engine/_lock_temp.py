@@ -27,6 +27,7 @@ re-run takes for a finished object, and the re-run (batch or single download) cl
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 from .._exceptions import LockedError
@@ -87,7 +88,8 @@ def commit_lock_temp(
     try:
         commit_part(lock, dest, made, display=display, dir_fd=dir_fd)
     except OSError:  # the check passed, the rename failed: the name is still our file
-        unlink_at(dir_fd, os.path.basename(lock))
+        with contextlib.suppress(OSError):  # (else a stale lock for the next run)
+            unlink_at(dir_fd, os.path.basename(lock))
         raise
     finally:
         os.close(fd)

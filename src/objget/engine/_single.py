@@ -32,6 +32,7 @@ when the caller first visited it) spares the unlinks of leftovers that were not 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import time
@@ -196,11 +197,11 @@ class _Single:
         )  # fmt: skip
 
     def _give_up(self, fd: int) -> None:
-        """The lock file removed (while its flock is held: it is still ours) and let go of."""
-        try:
+        """The lock file removed (while its flock is held: it is still ours; one that cannot
+        be is a stale lock for the next run) and let go of."""
+        with contextlib.suppress(OSError):
             unlink_at(self.dir_fd, self.lock)
-        finally:
-            os.close(fd)
+        os.close(fd)
 
     def attempt(
         self, fd: int, meta: ObjectMeta, *, again: bool, keep: bool = False

@@ -16,6 +16,7 @@ objects' sync, rename or directory fsync failed, so it never records them as don
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 from .._config import DownloadConfig
@@ -111,6 +112,9 @@ class SmallGroup:
                 self._errors[rel] = exc
             _give_up(dir_fd, pending)
             return
+        except BaseException:
+            _give_up(dir_fd, pending)
+            raise
         for i, (p, rel) in enumerate(zip(pending, rels, strict=True)):
             try:
                 commit_lock_temp(p.fd, p.lock, p.dest, p.made, display=p.display, dir_fd=dir_fd)
@@ -148,10 +152,9 @@ class SmallGroup:
 
 
 def _give_up(dir_fd: int, pending: list[Pending]) -> None:
-    """The lock files of `pending` removed (each while its flock is held: still ours), then
-    let go of."""
+    """The lock files of `pending` removed (each while its flock is held: still ours; one
+    that cannot be is a stale lock for the next run), then let go of."""
     for p in pending:
-        try:
+        with contextlib.suppress(OSError):
             unlink_at(dir_fd, os.path.basename(p.lock))
-        finally:
-            os.close(p.fd)
+        os.close(p.fd)
