@@ -31,7 +31,7 @@ from tests._servers.seaweed import SeaweedFS
 import objget
 from objget.backends import _transport as transport
 from objget.backends import s3
-from objget.engine import _held_lock, _single, _small_group
+from objget.engine import _single, _small_group
 from objget.many import _batch_feed, _batch_journal, _batch_run
 
 BUCKET = "steps"
@@ -42,17 +42,15 @@ STEPS: list[tuple[Any, str, str]] = [
     (_batch_journal.Journal, "put", "  journal (two rows per object)"),
     (_batch_run.Runner, "_work_chunk", "worker threads"),
     (_small_group.SmallGroup, "fetch", "  SmallGroup.fetch"),
-    (_held_lock.HeldLock, "take", "    DEST's lock handed on"),
-    (_single, "_create", "    temp file created"),
+    (_single._Single, "_take", "    DEST's lock file made (the temp file)"),
     (s3.S3Backend, "get_range", "    GET: request sent, answer's head read"),
     (transport.Transport, "_send", "      sendall and the head"),
     (_single._Single, "_write", "    body read and written"),
     (_single, "stamp", "    mtime from Last-Modified"),
     (_single, "check_all", "    checks"),
-    (_single, "file_id", "    fstat"),
     (_small_group.SmallGroup, "_flush", "  group synced and renamed (also at its close)"),
     (_small_group, "sync_files", "    syncfs (or fsyncs)"),
-    (_small_group, "commit_part", "    inode check and rename"),
+    (_small_group, "commit_lock_temp", "    inode check, rename, close"),
 ]
 
 

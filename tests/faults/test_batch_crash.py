@@ -2,10 +2,10 @@
 listed objects: one GET each, the files of a group synced together, renamed, a directory
 fsync per group, then the journal).
 
-- Crash points: SIGKILL exactly at every rename, link and unlink (`renameat`: the commit;
-  `renameat2`, or `linkat` + `unlinkat`: the lock handed to the next object), `fsync`,
-  `fdatasync` and `syncfs` (the files of a group made durable together) of one run, and at
-  sampled `pwrite64` calls
+- Crash points: SIGKILL exactly at every rename, link and unlink (`renameat`: the commit of a
+  small object's lock file, which holds the object, onto DEST), `flock` (a lock file just
+  made, not yet locked), `fsync`, `fdatasync` and `syncfs` (the files of a group made durable
+  together) of one run, and at sampled `pwrite64` calls
   (`strace -f -e inject=SYSCALL:signal=KILL:when=N`), then the same batch again.
 - Power loss: the batch runs on a loop-mounted ext4 (`noauto_da_alloc,commit=60`); snapshots
   of the image are taken with the writer stopped, each is mounted on a second loop device
@@ -46,7 +46,7 @@ from .test_power_loss import OPTIONS, snapshot
 
 MiB = 1024 * 1024
 RENAMES = ("rename", "renameat", "renameat2")
-EVERY = (*RENAMES, "link", "linkat", "unlink", "unlinkat", "fsync", "fdatasync", "syncfs")
+EVERY = (*RENAMES, "link", "linkat", "unlink", "unlinkat", "flock", "fsync", "fdatasync", "syncfs")
 SYSCALLS = (*EVERY, "pwrite64")
 POWER_ROW = "batch power loss (ext4 snapshot, journal replay)"
 
@@ -133,6 +133,48 @@ def test_batch_sigkill_at_every_durability_call_then_resume(tmp_path, summary, t
                 failures.append((name, n, killed.rc, wrong, lies, problem, killed.err[-300:]))
     summary.note("batch crash point: SIGKILL at fsync", f"calls in one run: {calls}")
     assert not failures, failures
+
+
+def test_a_kill_leaves_objects_in_lock_files_that_a_single_download_and_the_rerun_clear(
+    tmp_path,
+):
+    """Killed at its first `syncfs`: the first group's objects are written into their lock
+    files (`DEST.objget-lock`, whole, not synced), none is renamed, and no DEST of them
+    exists. `objget URL DEST` on one of them takes its lock file as stale (truncated, then
+    removed); the batch run again takes the others as stale locks, removes them and leaves
+    every object exact, no side file. (Before the lock file was the temp file, the objects
+    were in `DEST.objget-part` files beside empty locks.)"""
+    data = objects(7, 24)
+    with BatchStore(data) as store:
+        dest = tmp_path / "out"
+        env = group_sync_env(tmp_path)
+        killed = run(
+            cli_args(store, dest, "-j", "1"),
+            prefix=["strace", "-f", "-qq", "-o", "/dev/null", "-e",
+                    "inject=syncfs:signal=KILL:when=1"],
+            env=env,
+        )  # fmt: skip
+        assert killed.rc == -signal.SIGKILL, killed.err
+        locks = sorted(dest.rglob("*.objget-lock"))
+        assert len(locks) >= 2, leftovers(dest)
+        assert not list(dest.rglob("*.objget-part"))
+        for lock in locks:
+            rel = str(lock.relative_to(dest)).removesuffix(".objget-lock")
+            assert lock.read_bytes() == data[PREFIX + rel]  # written whole, not renamed
+            assert not (dest / rel).exists()
+        first = max(locks, key=lambda p: p.stat().st_size)
+        rel = str(first.relative_to(dest)).removesuffix(".objget-lock")
+        single = run(
+            [f"s3://{BUCKET}/{PREFIX}{rel}", dest / rel, "-q", "--no-sign-request",
+             "--endpoint-url", store.url, "--region", "us-east-1"],
+        )  # fmt: skip
+        assert single.rc == 0, single.err
+        assert (dest / rel).read_bytes() == data[PREFIX + rel]
+        assert not first.exists()
+        outcome, _ = resume(store, dest)
+        assert outcome == "ok"
+        assert wrong_bytes(dest, data) == 0 and not leftovers(dest)
+        assert all((dest / k[len(PREFIX) :]).is_file() for k in data)
 
 
 def test_batch_snapshots_of_a_running_batch_resume_correctly(tmp_path, summary, trials):

@@ -1,5 +1,5 @@
 """A worker's small objects are made durable several at a time (`SmallGroup`, `_syncfs`):
-written and checked under their own DEST locks, synced together (one `syncfs` where that is
+written and checked in their own DEST lock files, synced together (one `syncfs` where that is
 as strong as an fsync each, else an fsync each), and only then renamed, each still under its
 lock; a sync that fails leaves every object of the group failed, none renamed."""
 
@@ -19,8 +19,8 @@ def test_the_group_renames_only_after_its_files_are_synced_each_under_its_lock(
     tmp_path, monkeypatch
 ):
     """At the GET of the 4th object of a directory the three before it are written but not
-    in place yet: their temp files are there (and the 4th's, made before its GET), their DEST
-    is not, and each DEST's lock is there and held (a single download of it would be
+    in place yet: their lock files (the temp files) are there (and the 4th's, made before its
+    GET), their DEST is not, and each DEST's lock is held (a single download of it would be
     refused). At the end every object is in place and no side file is left."""
     monkeypatch.setattr(_small_group, "group_sync_ok", lambda fd: True)  # however busy the disk
     objs = {f"d/o{i}": bytes([i]) * 1000 for i in range(4)}
@@ -43,9 +43,7 @@ def test_the_group_renames_only_after_its_files_are_synced_each_under_its_lock(
     assert all(r.status == "downloaded" for r in by.values())
     assert all(r.state == "done" for r in rows.values())
     assert seen["refused"] == [0, 1, 2]
-    assert seen["names"] == sorted(
-        [f"o{i}.objget-part" for i in range(4)] + [f"o{i}.objget-lock" for i in range(4)]
-    )
+    assert seen["names"] == [f"o{i}.objget-lock" for i in range(4)]
     assert sorted(os.listdir(tmp_path / "d")) == [f"o{i}" for i in range(4)]
     for key, data in objs.items():
         assert (tmp_path / key).read_bytes() == data
@@ -55,8 +53,8 @@ def test_where_one_sync_cannot_stand_for_several_each_file_is_synced_and_renamed
     tmp_path, monkeypatch
 ):
     """No grouping (a FUSE filesystem, much dirty data elsewhere...): each object is synced
-    and renamed before the next one's GET, under one lock handed on, as a single download
-    would (no more lock files than one)."""
+    and renamed before the next one's GET, as a single download would (no more lock files
+    than one)."""
     monkeypatch.setattr(_small_group, "group_sync_ok", lambda fd: False)
     objs = {f"d/o{i}": bytes([i]) * 1000 for i in range(4)}
     store = HookedStore(objs)
@@ -64,7 +62,7 @@ def test_where_one_sync_cannot_stand_for_several_each_file_is_synced_and_renamed
     store.hooks["d/o3"] = lambda: seen.append(sorted(os.listdir(tmp_path / "d")))
     by, _ = run_batch(tmp_path, store, objs)
     assert all(r.status == "downloaded" for r in by.values())
-    assert seen == [["o0", "o1", "o2", "o3.objget-lock", "o3.objget-part"]]
+    assert seen == [["o0", "o1", "o2", "o3.objget-lock"]]
     assert sorted(os.listdir(tmp_path / "d")) == [f"o{i}" for i in range(4)]
 
 

@@ -84,14 +84,14 @@ class Held(MemoryBackend):
 
 
 @pytest.mark.timeout(60)
-def test_spare_locks_are_released_while_the_last_download_still_runs(tmp_path):
+def test_no_lock_file_stays_beside_finished_objects_while_the_last_download_runs(tmp_path):
     objs = {**{f"a/{i}": bytes([i]) * 500 for i in range(8)}, "b/x": b"x" * 500}
     gate = threading.Event()
     store = Held(objs, "b/x", gate)
     cfg = DownloadConfig(max_workers=4, retry=no_wait_retry())
     locks: list[str] = ["not looked at"]
 
-    def look() -> None:  # while b/x waits: a/'s chunk is done, its locks should be gone
+    def look() -> None:  # while b/x waits: a/'s chunk is done, no lock file is left there
         try:
             deadline = time.monotonic() + 10
             while time.monotonic() < deadline:

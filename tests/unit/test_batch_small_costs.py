@@ -1,140 +1,56 @@
 """What the batch's small-object path costs per object and per chunk, and that the cheaper
-ways keep the guards: DEST's lock handed on by one rename that never replaces (a hard link
-and an unlink where there is none), kept by a worker from chunk to chunk, the directory not
-asked again after a successful object in it, the source's display name not made again."""
+ways keep the guards: DEST's lock file is the temp file (one file made per object, no lock
+handed on or removed besides), the source's display name not made again."""
 
 from __future__ import annotations
 
 import os
-import stat
 
 import pytest
 
 from objget.engine import _checkpoint as ck
-from objget.engine import _small_group
+from objget.engine import _lock_temp
 from objget.many._batch_journal import Journal, Row
 from objget.many._batch_sources import Planned
 
 from .test_batch_small_guards import HookedStore, run_batch
 
 
-def test_rename_noreplace_moves_a_name_and_never_replaces(tmp_path):
-    from objget.engine._noreplace import rename_noreplace
+def test_one_file_is_made_per_small_object_and_no_lock_is_taken_besides(tmp_path, monkeypatch):
+    """Each small object makes one file, its DEST.objget-lock, which is renamed onto DEST;
+    no `DestLock` is taken and no `.objget-part` made, and nothing is left after the run."""
+    made: list[str] = []
+    real_create = _lock_temp.create_locked
 
-    (tmp_path / "a").write_bytes(b"a")
-    (tmp_path / "b").write_bytes(b"b")
-    fd = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        with pytest.raises(FileExistsError):
-            rename_noreplace("a", "b", dir_fd=fd)
-        assert (tmp_path / "a").read_bytes() == b"a" and (tmp_path / "b").read_bytes() == b"b"
-        rename_noreplace("a", "c", dir_fd=fd)
-        with pytest.raises(FileNotFoundError):
-            rename_noreplace("a", "d", dir_fd=fd)
-    finally:
-        os.close(fd)
-    rename_noreplace(str(tmp_path / "c"), str(tmp_path / "e"), dir_fd=None)
-    assert sorted(os.listdir(tmp_path)) == ["b", "e"]
+    def counting_create(dir_fd, name, flags, **kw):
+        made.append(name)
+        return real_create(dir_fd, name, flags, **kw)
 
-
-def test_without_a_rename_that_never_replaces_the_lock_is_handed_on_by_a_hard_link(
-    tmp_path, monkeypatch
-):
-    """Where renameat2 is missing or the filesystem refuses RENAME_NOREPLACE, the hand-over
-    is a hard link and an unlink: still one lock file for the run, none left behind."""
-    from objget.engine._noreplace import Unsupported
-
-    def unsupported(*args, **kwargs):
-        raise Unsupported("not here")
-
-    links: list[str] = []
-    real_link = os.link
-
-    def counting_link(src, dst, **kw):
-        links.append(dst)
-        return real_link(src, dst, **kw)
-
-    monkeypatch.setattr(ck, "rename_noreplace", unsupported)
-    monkeypatch.setattr(ck.os, "link", counting_link)
-    monkeypatch.setattr(_small_group, "SYNC_MOST", 1)  # one lock per worker: handed on each time
-    objs = {f"d/o{i}": bytes([i]) * 100 for i in range(4)}
-    by, _ = run_batch(tmp_path, HookedStore(objs), objs)
-    assert all(r.status == "downloaded" for r in by.values())
-    assert links == [f"o{i}.objget-lock" for i in range(1, 4)]
-    assert sorted(os.listdir(tmp_path / "d")) == [f"o{i}" for i in range(4)]
-
-
-def test_a_lock_name_that_is_no_longer_the_held_file_is_put_back_not_taken(tmp_path):
-    """The held lock's old name now names another file (removed and made again behind the
-    run's back): the hand-over renames it back and reports failure; the other file keeps
-    its name and contents."""
-    lock = ck.DestLock(str(tmp_path / "a.objget-lock"), dest="a")
-    lock.acquire()
-    try:
-        os.unlink(tmp_path / "a.objget-lock")
-        (tmp_path / "a.objget-lock").write_bytes(b"someone else's")
-        assert not lock.move(str(tmp_path / "b.objget-lock"), dest="b")
-        assert sorted(os.listdir(tmp_path)) == ["a.objget-lock"]
-        assert (tmp_path / "a.objget-lock").read_bytes() == b"someone else's"
-    finally:
-        lock.release(remove=False)
-
-
-def test_the_directory_is_asked_again_when_the_object_before_failed(tmp_path, monkeypatch):
-    """The hand-over trusts the directory descriptor without an fstat only right after a
-    successful object in the same directory; after a failure (or in another directory) it
-    asks the descriptor which directory it is."""
-    import objget.engine._single as single
-
-    monkeypatch.setattr(_small_group, "SYNC_MOST", 1)  # one lock, handed from each to the next
-    objs = {"d/a": b"a" * 10, "d/b": b"b" * 10, "d/c": b"c" * 10, "e/x": b"x", "d/z": b"z"}
-    store = HookedStore(objs)
-    store.hooks["d/b"] = lambda: (_ for _ in ()).throw(OSError(5, "EIO"))
-    calls: list[int] = []
-    real = single.os.fstat
-
-    def counting(fd):
-        st = real(fd)
-        if stat.S_ISDIR(st.st_mode):
-            calls.append(fd)
-        return st
-
-    monkeypatch.setattr(single.os, "fstat", counting)
-    by, _ = run_batch(tmp_path, store, objs)
-    assert [by[k].status for k in objs] == ["downloaded", "failed", "downloaded"] + [
-        "downloaded"
-    ] * 2
-    # d/a: a new lock (an fstat of its own descriptor); d/b: the same directory, trusted;
-    # d/c after the failure: asked; e/x and d/z: asked, then a new lock each
-    assert len(calls) == 1 + 0 + 1 + 2 + 2
-
-
-def test_a_worker_keeps_its_lock_file_from_chunk_to_chunk(tmp_path, monkeypatch):
-    """Each worker makes its lock files for a directory once (one per object it holds
-    unsynced at a time, SYNC_MOST), not per chunk: the chunks of a 100-object batch on two
-    connections take a lock anew at most SYNC_MOST times per worker; every lock file is gone
-    when the run ends."""
     acquired: list[str] = []
-    real = ck.DestLock.acquire
+    real_acquire = ck.DestLock.acquire
 
-    def counting(self):
+    def counting_acquire(self):
         if self._name.endswith(".objget-lock"):  # not the journal's lock
             acquired.append(self._name)
-        return real(self)
+        return real_acquire(self)
 
-    monkeypatch.setattr(ck.DestLock, "acquire", counting)
-    objs = {f"d/o{i:03d}": bytes([i]) * 100 for i in range(100)}
+    import objget.engine._single as single
+
+    monkeypatch.setattr(single, "create_locked", counting_create)
+    monkeypatch.setattr(ck.DestLock, "acquire", counting_acquire)
+    objs = {f"d/o{i:03d}": bytes([i]) * 100 for i in range(40)}
     by, rows = run_batch(tmp_path, HookedStore(objs), objs, budget=2)
     assert all(r.status == "downloaded" for r in by.values())
     assert all(r.state == "done" for r in rows.values())
-    assert 1 <= len(acquired) <= 2 * _small_group.SYNC_MOST, acquired
+    assert sorted(made) == [f"{k.removeprefix('d/')}.objget-lock" for k in sorted(objs)]
+    assert acquired == []
     assert sorted(os.listdir(tmp_path / "d")) == sorted(k.removeprefix("d/") for k in objs)
 
 
 def test_a_lock_a_killed_run_left_beside_a_done_object_is_removed_by_the_next(tmp_path):
-    """A worker's lock names the last object it fetched until the run ends: a run killed
-    after journaling that object leaves the lock file beside it; the next run, which skips
-    the object, removes the lock (not one another run holds)."""
+    """A lock file beside an object journaled done (a killed single download's, or what a
+    batch before the lock file was the temp file left): the next run, which skips the
+    object, removes the lock (not one another run holds)."""
     from objget.engine._dirs import ParentMaker
     from objget.many._batch_skip import classify
 

@@ -1,6 +1,7 @@
 """The batch's small-object path keeps a single download's guards: it takes the destination's
-lock, renames only the temp file it wrote (inode checked), and writes relative to its open
-directory, so a parent swapped for a symlink after the check is never followed."""
+lock (its lock file is the temp file), renames only the file it wrote (inode checked), and
+writes relative to its open directory, so a parent swapped for a symlink after the check is
+never followed."""
 
 from __future__ import annotations
 
@@ -97,11 +98,12 @@ def test_a_single_download_started_during_a_small_object_is_refused(tmp_path):
 
 
 def test_a_swapped_temp_file_is_never_renamed_onto_dest(tmp_path):
-    """Someone replaces DEST.objget-part while the batch writes it: the batch's own bytes
-    are on an unlinked inode, and the stranger's file is not renamed onto DEST."""
+    """Someone replaces DEST.objget-lock (the temp file) while the batch writes it: the
+    batch's own bytes are on an unlinked inode, and the stranger's file is not renamed onto
+    DEST, nor removed."""
     objs = {"x.bin": b"right bytes" * 100, "y.bin": b"y" * 100}
     store = HookedStore(objs)
-    part = tmp_path / "x.bin.objget-part"
+    part = tmp_path / "x.bin.objget-lock"
 
     def swap():
         os.unlink(part)
@@ -112,6 +114,7 @@ def test_a_swapped_temp_file_is_never_renamed_onto_dest(tmp_path):
     assert by["x.bin"].status == "failed" and by["x.bin"].error_kind == "local"
     assert "was not renamed onto" in by["x.bin"].error
     assert not (tmp_path / "x.bin").exists()
+    assert part.read_bytes() == b"WRONG BYTES" * 100
     assert rows["x.bin"].state == "failed"
     assert (tmp_path / "y.bin").read_bytes() == objs["y.bin"]
 
@@ -218,11 +221,11 @@ def test_a_large_object_whose_parent_became_a_symlink_is_refused(tmp_path):
     assert sorted(os.listdir(root / "sub.moved")) == ["c"]
 
 
-def test_the_lock_is_handed_from_object_to_object_within_a_directory(tmp_path, monkeypatch):
-    """Within a chunk, DEST's lock goes from one small object to the next in the same
-    directory as the same file under the next name (no file created per object): at each
-    object's GET only its own lock name exists, and it is held (one object synced at a time:
-    with several, see test_batch_group_sync)."""
+def test_the_lock_file_is_the_file_renamed_onto_dest(tmp_path, monkeypatch):
+    """Each small object is written into its own DEST.objget-lock, and that very file (its
+    inode) is what is renamed onto DEST: at each object's GET its lock name exists, is held
+    (a single download is refused), no other lock or temp file is in the directory, and no
+    lock file is left afterwards. (Main wrote a separate DEST.objget-part.)"""
     monkeypatch.setattr(_small_group, "SYNC_MOST", 1)
     objs = {f"d/o{i}": bytes([i]) * 300 for i in range(5)} | {"e/p0": b"p0", "e/p1": b"p1"}
     store = HookedStore(objs)
@@ -237,8 +240,8 @@ def test_the_lock_is_handed_from_object_to_object_within_a_directory(tmp_path, m
                 refused = False
             except LockedError:
                 refused = True
-            locks = sorted(n for n in os.listdir(folder) if n.endswith(".objget-lock"))
-            seen[key] = (os.stat(lock).st_ino, locks, refused)
+            sides = sorted(n for n in os.listdir(folder) if ".objget-" in n)
+            seen[key] = (os.stat(lock).st_ino, sides, refused)
 
         return hook
 
@@ -246,10 +249,10 @@ def test_the_lock_is_handed_from_object_to_object_within_a_directory(tmp_path, m
         store.hooks[key] = look(key)
     by, _ = run_batch(tmp_path, store, objs)
     assert all(r.status == "downloaded" for r in by.values())
-    for key, (_, locks, refused) in seen.items():
-        assert refused and locks == [f"{key.rpartition('/')[2]}.objget-lock"], (key, locks)
-    assert len({seen[f"d/o{i}"][0] for i in range(5)}) == 1  # one lock file, handed on
-    assert seen["e/p0"][0] == seen["e/p1"][0]
+    for key, (ino, sides, refused) in seen.items():
+        assert refused and sides == [f"{key.rpartition('/')[2]}.objget-lock"], (key, sides)
+        assert os.stat(tmp_path / key).st_ino == ino  # the lock file became DEST
+        assert (tmp_path / key).read_bytes() == objs[key]
     assert not [p for p in tmp_path.rglob("*") if ".objget-" in p.name and "batch" not in p.name]
 
 
@@ -271,16 +274,3 @@ def test_a_handover_onto_a_lock_another_run_holds_fails_only_that_object(tmp_pat
         assert sorted(os.listdir(tmp_path / "d")) == ["a", "b.objget-lock", "c"]
     finally:
         other.release(remove=True)
-
-
-def test_without_hard_links_each_object_takes_a_new_lock(tmp_path, monkeypatch):
-    import errno
-
-    def no_links(*args, **kwargs):
-        raise OSError(errno.EPERM, "Operation not permitted")
-
-    monkeypatch.setattr(ck.os, "link", no_links)
-    objs = {f"d/o{i}": bytes([i]) * 100 for i in range(4)}
-    by, _ = run_batch(tmp_path, HookedStore(objs), objs)
-    assert all(r.status == "downloaded" for r in by.values())
-    assert sorted(os.listdir(tmp_path / "d")) == [f"o{i}" for i in range(4)]

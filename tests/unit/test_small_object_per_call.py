@@ -1,6 +1,6 @@
 """Per-object work of the batch's small-object path that must not be repeated per call: libc's
 functions are bound once per process (`_fileio.libc_function` keeps them), not looked up (an
-import statement and a lookup) with every lock hand-over or group of files."""
+import statement and a lookup) with every group of files."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from objget.engine import _fileio, _libc, _noreplace, _syncfs
+from objget.engine import _fileio, _libc, _syncfs
 
 
 @pytest.fixture
@@ -24,19 +24,6 @@ def binds(monkeypatch):
     monkeypatch.setattr(_libc, "libc_function", counting)
     monkeypatch.setattr(_fileio, "_bound", {}, raising=False)  # (before: none)
     return asked
-
-
-def test_renameat2_is_bound_once_not_looked_up_for_every_lock_hand_over(tmp_path, binds):
-    """A batch hands DEST's lock on with every small object (`rename_noreplace`)."""
-    (tmp_path / "n0").write_bytes(b"x")
-    fd = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        for i in range(5):
-            _noreplace.rename_noreplace(f"n{i}", f"n{i + 1}", dir_fd=fd)
-    finally:
-        os.close(fd)
-    assert os.listdir(tmp_path) == ["n5"]
-    assert binds == ["renameat2"]
 
 
 def test_syncfs_and_fstatfs_are_bound_once_not_looked_up_for_every_group(

@@ -11,7 +11,6 @@ killed process wrote after its last save is in the live record (`_live`).
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import fcntl
 import os
@@ -21,7 +20,6 @@ from dataclasses import dataclass
 
 from .._exceptions import LockedError
 from ._fileio import atomic_write, unlink_at
-from ._noreplace import Unsupported, rename_noreplace
 from ._plan import Span
 
 TYPE_CHECKING = False  # typing's constant, without importing typing (~11 M instructions)
@@ -39,6 +37,7 @@ __all__ = [
     "parse_spans",
     "read_record",
     "save",
+    "take_flock",
     "unframe",
 ]
 
@@ -174,11 +173,30 @@ def read_record(path: str) -> bytes | None:
         os.close(fd)
 
 
+def take_flock(fd: int, *, path: str, dest: str, source: str | None) -> None:
+    """An exclusive `flock` on the lock file open as `fd` (`path`: what messages say), not
+    waiting: LockedError when another run holds it; `fd` is closed on any failure."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        os.close(fd)
+        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            raise LockedError(
+                f"another objget run is downloading to {dest} (it holds the lock "
+                f"{path}); wait for it to finish or stop it, then run again",
+                source=source,
+                dest=dest,
+            ) from exc
+        raise
+
+
 class DestLock:
     """An exclusive, non-blocking lock on one destination (flock on `<dest>.objget-lock`).
 
     The lock file is removed on release; a lock taken on a file that another run unlinked in
-    the meantime is detected (inode check) and taken again on the new file. With `dir_fd`, the
+    the meantime, or renamed onto its destination (a batch's small object is written in its
+    lock file: `_lock_temp`), is detected (inode check) and taken again on a new file. A lock
+    file a killed run left (with a batch's partial object in it) is truncated. With `dir_fd`, the
     lock file is the name `basename(path)` in that open directory (no path is resolved again,
     so a parent swapped for a symlink is not followed); `path` is then only what messages say.
     """
@@ -192,24 +210,12 @@ class DestLock:
         self._dest = dest
         self._source = source
         self._fd: int | None = None
-        self._ino = 0  # the held lock file's inode
 
     def acquire(self) -> None:
         flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | _O_CLOEXEC
         for _ in range(10):
             fd = os.open(self._name, flags, 0o600, dir_fd=self._dir_fd)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError as exc:
-                os.close(fd)
-                if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                    raise LockedError(
-                        f"another objget run is downloading to {self._dest} (it holds the lock "
-                        f"{self._path}); wait for it to finish or stop it, then run again",
-                        source=self._source,
-                        dest=self._dest,
-                    ) from exc
-                raise
+            take_flock(fd, path=self._path, dest=self._dest, source=self._source)
             try:
                 now = os.stat(self._name, dir_fd=self._dir_fd, follow_symlinks=False)
                 ino = os.fstat(fd).st_ino
@@ -223,53 +229,10 @@ class DestLock:
                 except OSError as exc:  # a full disk: say which file, and let go of it
                     os.close(fd)
                     raise OSError(exc.errno, exc.strerror, self._path) from exc
-                self._fd, self._ino = fd, ino
+                self._fd = fd
                 return
             os.close(fd)
         raise LockedError(f"could not take the lock {self._path}", dest=self._dest)
-
-    def move(self, path: str, *, dest: str, source: str | None = None) -> bool:
-        """Hand the held lock over to another destination in the same directory, without
-        letting go of it: its file gets the name `path` and loses its old name (one rename
-        that never replaces, `_noreplace`; else a hard link and an unlink — no file is
-        created). False, and nothing changed, when `path` exists (another run holds it, or a
-        killed one left it) or the filesystem has neither: then `acquire` a new lock for it
-        instead."""
-        assert self._fd is not None, "move() needs a held lock"
-        name = path if self._dir_fd is None else os.path.basename(path)
-        try:
-            rename_noreplace(self._name, name, dir_fd=self._dir_fd)
-            moved = True
-        except Unsupported:
-            moved = False
-        except OSError:  # the name exists, or our old name is gone
-            return False
-        if not moved:
-            try:
-                os.link(
-                    self._name,
-                    name,
-                    src_dir_fd=self._dir_fd,
-                    dst_dir_fd=self._dir_fd,
-                    follow_symlinks=False,
-                )
-            except OSError:  # the name exists, or no hard links here (EPERM, EMLINK...)
-                return False
-        try:
-            now = os.stat(name, dir_fd=self._dir_fd, follow_symlinks=False)
-        except FileNotFoundError:
-            return False
-        if now.st_ino != self._ino:  # our old name was not our file: put it back
-            if moved:
-                with contextlib.suppress(OSError, Unsupported):
-                    rename_noreplace(name, self._name, dir_fd=self._dir_fd)
-            else:
-                unlink_at(self._dir_fd, name)
-            return False
-        if not moved:
-            unlink_at(self._dir_fd, self._name)
-        self._path, self._name, self._dest, self._source = path, name, dest, source
-        return True
 
     def release(self, *, remove: bool) -> None:
         if self._fd is None:

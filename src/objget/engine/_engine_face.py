@@ -6,8 +6,8 @@ Downloader) and the names below (`tests/unit/test_import_contract.py` holds them
 
 - the single-request mode (`_single`): a small object in one GET, no checkpoint, the same
   lock, answer validation, checks and inode-checked commit as the ranged mode; a worker's run
-  of them through one `SmallGroup` (`_small_group`: the lock handed on — a `HeldLock` the
-  worker may keep from one group to the next —, each directory fsynced once, one buffer);
+  of them through one `SmallGroup` (`_small_group`: DEST's lock file is the temp file, each
+  directory fsynced once, one buffer);
 - the disk layer: directories walked without following symlinks (`_dirs`), a destination's
   lock and side-file names (`_checkpoint`), a file's identity, a directory fsync (`_fileio`),
   the skip rule of re-runs (`_sync.up_to_date`);
@@ -25,7 +25,7 @@ from ._concurrency import ControllerSettings, StreamController
 from ._dirs import ParentMaker, drop_stale_lock
 from ._fileio import file_state, fsync_dir, remove_quietly
 from ._single import SMALL, NotSmall
-from ._small_group import HeldLock, SmallGroup
+from ._small_group import SmallGroup
 from ._sync import file_sha256, up_to_date
 from ._throttle import RateLimiter
 
@@ -33,7 +33,6 @@ __all__ = [
     "SMALL",
     "ControllerSettings",
     "DestLock",
-    "HeldLock",
     "NotSmall",
     "ParentMaker",
     "Paths",

@@ -275,9 +275,9 @@ _bound: dict[str, Any] = {}  # libc's functions by name, once bound (None: there
 
 def libc_function(name: str, argtypes: tuple[str, ...], restype: str = "c_int") -> Any:
     """libc's `name` (`_libc.libc_function`, imported at the first call: a download under
-    2 MiB binds nothing), kept here once bound: a batch asks for `renameat2` with every small
-    object and for `syncfs` with every group, and an import statement each time cost more than
-    the system call's own wrapper."""
+    2 MiB binds nothing), kept here once bound: a batch asks for `syncfs` and `fstatfs` with
+    every group of small objects, and an import statement each time cost more than the system
+    call's own wrapper."""
     fn = _bound.get(name, _bound)
     if fn is _bound:
         from ._libc import libc_function as bind

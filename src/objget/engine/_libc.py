@@ -1,4 +1,4 @@
-"""libc's functions for the calls `os` has no binding for (`sync_file_range`, `renameat2`),
+"""libc's functions for the calls `os` has no binding for (`sync_file_range`, `syncfs`, `fstatfs`),
 bound through `_ctypes`, the C module under `ctypes`.
 
 The objects are the ones `ctypes.CDLL(None, use_errno=True).name` makes: a `CFuncPtr` class

@@ -29,7 +29,7 @@ from .._exceptions import DownloadError
 from .._log import log
 from .._models import DownloadResult, ObjectMeta
 from ..engine._downloader import Downloader, download_shared, head_with_retry
-from ..engine._engine_face import SMALL, HeldLock, NotSmall, ParentMaker, RateLimiter, SmallGroup
+from ..engine._engine_face import SMALL, NotSmall, ParentMaker, RateLimiter, SmallGroup
 from ._batch_chunks import CHUNK, CHUNK_MAX, Work, completed_chunks, small_controller, take_chunk
 from ._batch_feed import Feed
 from ._batch_journal import Journal, Row
@@ -68,10 +68,8 @@ class Runner:
         if journal is None:  # the caller journals (Ray's driver): each result kept by path
             self.tracker.by_rel = {}
         self._local = threading.local()
-        self._locks: list[HeldLock] = []  # held, not in use by a chunk: lent to the next one
         self._finished = 0  # objects the workers finished: what the controller measures
         self._over = 0  # chunks to stop early (the controller lowered the count)
-        self._last = False  # the listing ended and every object started: locks not lent again
         self._count_lock = threading.Lock()
 
     def _want(self, size: int | None) -> int:
@@ -86,10 +84,7 @@ class Runner:
         in); returns each object's result in the order they finished."""
         queue: deque[Work] = deque()
         self._enqueue(queue, todo, rows)
-        try:
-            self._loop(queue, rows, more)
-        finally:
-            self._release_locks()  # the workers are done (the pool joined them)
+        self._loop(queue, rows, more)
         return self.tracker.results
 
     def _loop(self, queue: deque[Work], rows: dict[str, Row], more: Feed | None) -> None:
@@ -130,7 +125,6 @@ class Runner:
                         ones += cost == 1
                     if starting and self._journal is not None:  # one commit, before any starts
                         self._journal.put([self._start(w) for c, _ in starting for w in c])
-                    self._last = ended and not queue
                     for chunk, cost in starting:
                         fut = pool.submit(self._work_chunk, chunk, cost)
                         running[fut] = (chunk, cost)
@@ -162,17 +156,6 @@ class Runner:
             finally:
                 if more is not None:
                     more.close()
-
-    def _release_locks(self) -> None:
-        """The spare locks released (each names an object in place; running groups took
-        theirs when they started): at the end, and by workers once nothing more starts."""
-        while self._locks:
-            try:
-                self._locks.pop().release()
-            except IndexError:  # another worker took the last one
-                break
-            except OSError as exc:  # the objects are in place: a lock name left is harmless
-                log.warning("could not remove a lock file of the batch: %s", exc)
 
     def _enqueue(self, queue: deque[Work], todo: list[Planned], rows: dict[str, Row]) -> None:
         """Large objects (largest first) ahead of everything waiting, small ones behind."""
@@ -215,11 +198,7 @@ class Runner:
             self._journal.put(rows)
 
     def _buf(self) -> memoryview:
-        """This worker's read buffer, kept from chunk to chunk. The chunks' DEST locks are
-        kept too, in `_locks`, lent to each `SmallGroup` while it runs: a few lock files per
-        chunk running at once, not per chunk (a file made and removed costs more than the
-        rename that hands it on); released once no chunk starts any more (after a crash the
-        next run removes them: `_batch_skip.classify`)."""
+        """This worker's read buffer, kept from chunk to chunk."""
         buf: memoryview | None = getattr(self._local, "buf", None)
         if buf is None:
             buf = self._local.buf = memoryview(bytearray(small_buffer(self._dl.config)))
@@ -232,8 +211,7 @@ class Runner:
         limiter = self._limiter.bound(tracker.stop.wait) if self._limiter else None
         out: list[ObjectResult | Work] = []
         cfg = self._dl.config
-        buf, held = self._buf(), self._locks
-        with SmallGroup(self._paths, buf=buf, config=cfg, limiter=limiter, held=held) as group:
+        with SmallGroup(self._paths, buf=self._buf(), config=cfg, limiter=limiter) as group:
             for i, w in enumerate(chunk):
                 if tracker.stop.is_set():
                     raise Stopped
@@ -243,8 +221,6 @@ class Runner:
                 out.append(self._work(w, streams, group))
                 with self._count_lock:
                     self._finished += 1
-        if self._last:  # its locks freed now, beside the last downloads, not after them
-            self._release_locks()
         return [
             _unsynced(o, group.unsynced(w.planned.rel)) for w, o in zip(chunk, out, strict=True)
         ]

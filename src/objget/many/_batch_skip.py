@@ -83,8 +83,8 @@ def classify(
             continue
         row, dest = rows.get(p.rel), os.path.join(root, p.rel)
         if unchanged(row, p.source, p.size, p.etag, dest):
-            # a worker's lock names the last object it fetched until the run ends: one
-            # killed before then left it beside an object journaled done
+            # a ranged download killed between its rename and its lock's removal left
+            # the lock file beside an object journaled done
             lock = os.path.basename(Paths.beside(dest).lock)
             if write and there is not None and lock in there:
                 drop_stale_lock(root, p.rel)
