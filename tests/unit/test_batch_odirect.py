@@ -175,3 +175,28 @@ def test_the_aligned_buffer_is_aligned_and_a_bytearray_is_not_taken_for_one():
     assert not _direct.is_aligned(buf[1 : K + 1])
     assert not _direct.is_aligned(buf[: K + 1])
     assert not _direct.is_aligned(memoryview(bytearray(K)))
+
+
+def test_an_object_with_a_sha256_to_check_is_written_through_the_cache(tmp_path, monkeypatch):
+    """The user's SHA-256 is checked by reading the file back: from the page cache, so that
+    temp file is not opened with O_DIRECT; the others of the batch are."""
+    import hashlib
+
+    from objget.many._batch_sources import Planned
+
+    from . import test_batch_small_guards as guards
+
+    if not on_disk_fs(tmp_path):
+        pytest.skip("the temp directory is not on ext4, XFS, Btrfs or F2FS")
+    spy = Spy(monkeypatch)
+    objs = {"d/a": os.urandom(64 * 1024), "d/b": os.urandom(64 * 1024)}
+    sums = {"d/a": hashlib.sha256(objs["d/a"]).hexdigest()}
+
+    def planned(**kw):
+        return Planned(**kw, sha256=sums.get(kw["key"]))
+
+    monkeypatch.setattr(guards, "Planned", planned)
+    by, _ = run_batch(tmp_path, HookedStore(objs), objs)
+    check(tmp_path, by, objs)
+    assert by["d/a"].result is not None and "sha256" in by["d/a"].result.verified
+    assert spy.opens == [False, True]
