@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import errno
 import os
 import time
 from collections.abc import Mapping
@@ -45,7 +44,6 @@ from ..backends._base import Backend, Checksummer, RangeBody, answer_checksums_o
 from ..integrity import DigestCheck, FileCheck, Verified, check_all
 from . import _checkpoint as ck
 from ._attempts import Attempts, run_with_retry
-from ._direct import O_DIRECT, drop_direct, refuse, usable, write_at
 from ._fileio import commit_part, file_id, pwrite_all, unlink_at
 from ._held_lock import HeldLock
 from ._sync import stamp
@@ -96,7 +94,6 @@ def fetch_small(
     limiter: BoundLimiter | None = None,
     display: str | None = None,
     defer: list[Pending] | None = None,
-    direct: int | None = None,
 ) -> DownloadResult:
     """Download the small object `key` (size and ETag from `meta`) to `dest`, the name
     `basename(dest)` in the open directory `dir_fd` (`dest` is what results and messages
@@ -112,8 +109,6 @@ def fetch_small(
     `defer` (with `held`, whose lock the caller keeps until then): the temp file is neither
     fsynced nor renamed here but added to `defer` as a `Pending` for the caller to make
     durable with others and rename (see `Pending`); the result says what it will be.
-    `direct`: the kind of `dir_fd`'s filesystem when its files are written with O_DIRECT from
-    `buf` (`_direct.direct_kind`, `buf` page-aligned: `_direct.is_aligned`), else None.
 
     `meta.size` None (nothing told the size): one whole-object GET whose answer tells size,
     ETag and Last-Modified (200 with a Content-Length the bytes are checked against);
@@ -121,7 +116,7 @@ def fetch_small(
     started = time.monotonic()
     one = _Single(
         backend, key, dest, dir_fd=dir_fd, sha256=sha256, buf=buf, limiter=limiter,
-        display=display if display is not None else backend.display(key), direct=direct,
+        display=display if display is not None else backend.display(key),
     )  # fmt: skip
     lock: contextlib.AbstractContextManager[object] = contextlib.nullcontext()
     if held is None:
@@ -155,12 +150,9 @@ class _Single:
         buf: memoryview,
         limiter: BoundLimiter | None,
         display: str,
-        direct: int | None = None,
     ) -> None:
         self.backend, self.key, self.dir_fd, self.sha256 = backend, key, dir_fd, sha256
         self.buf, self.limiter = buf, limiter
-        self.direct = direct  # the filesystem's kind where its files take O_DIRECT
-        self.odirect: int | None = None  # that kind while the temp file's fd is O_DIRECT
         self.display = display
         self.paths = ck.Paths.beside(dest)
         self.part = self.paths.part.rpartition("/")[2]  # basename (POSIX), a call less
@@ -207,7 +199,7 @@ class _Single:
         """One GET into a new temp file: (checks passed, the temp file's (device, inode), the
         object's meta — learned from the answer when `meta.size` was None, the temp file's
         descriptor or None). `keep`: not fsynced, and left open for the caller."""
-        fd = self._open(stale)
+        fd = _create(self.dir_fd, self.part, stale=stale)
         try:
             summer: Checksummer | None = None
             crc = 0
@@ -232,9 +224,6 @@ class _Single:
                         summer = checksummer_of(self.backend, described)
                         checks.extend(file_checks_of(self.backend, self.key, described, size=size))
                     crc = self._write(body, fd, size, summer)
-                    if checks and self.odirect is not None:  # read back: through the cache
-                        drop_direct(fd)
-                        self.odirect = None
                 finally:
                     body.close()
                 stamp(fd, headers.get("Last-Modified") or meta.last_modified)
@@ -257,23 +246,6 @@ class _Single:
         os.close(fd)
         return verified, made, meta, None
 
-    def _open(self, stale: bool) -> int:
-        """The new temp file; opened with O_DIRECT (`self.odirect` set) where its filesystem
-        takes it and no file check of ours reads it back (the user's SHA-256), else buffered.
-        A filesystem that refuses O_DIRECT at the open is remembered (`_direct.refuse`)."""
-        kind, self.odirect = self.direct, None
-        if kind is None or self.sha256 or not usable(kind):
-            return _create(self.dir_fd, self.part, stale=stale)
-        try:
-            fd = _create(self.dir_fd, self.part, stale=stale, flags=_CREATE | O_DIRECT)
-        except OSError as exc:
-            if exc.errno != errno.EINVAL:
-                raise
-            refuse(kind)  # the open may have made the file before refusing: made anew
-            return _create(self.dir_fd, self.part, stale=True)
-        self.odirect = kind
-        return fd
-
     def _write(self, body: RangeBody, fd: int, size: int, summer: Checksummer | None) -> int:
         """The body's `size` bytes written to `fd` (gathered in `buf`, written when it is full
         and at the end); the CRC of `summer` over them (0 without one)."""
@@ -285,17 +257,14 @@ class _Single:
             if summer is not None:
                 crc = summer.update(crc, first)
         pos = held = len(first)  # `held` bytes at the front of buf, not written yet
-        if held > len(buf) or (held == size and self.odirect is None):
-            if self.odirect is not None:  # the connection's buffer is not aligned
-                drop_direct(fd)
-                self.odirect = None
+        if held == size or held > len(buf):
             pwrite_all(fd, first, 0)  # all of it (or more than buf holds): no copy
             held = 0
         elif held:
             buf[:held] = first  # the rest follows it in buf: one write for the object
         while pos < size:
             if held == len(buf):
-                self.odirect = write_at(fd, buf[:held], pos - held, self.odirect)
+                pwrite_all(fd, buf[:held], pos - held)
                 held = 0
             want = min(len(buf) - held, size - pos)
             if limiter is not None:
@@ -311,7 +280,7 @@ class _Single:
                 crc = summer.update(crc, buf[held : held + n])
             held += n
             pos += n
-        self.odirect = write_at(fd, buf[:held], size - held, self.odirect)
+        pwrite_all(fd, buf[:held], size - held)
         return crc
 
 
@@ -336,16 +305,16 @@ def _buffered_head(body: RangeBody, size: int) -> memoryview:
     return cast(_Buffered, body).take_buffered(size) if found else memoryview(b"")
 
 
-def _create(dir_fd: int, name: str, *, stale: bool, flags: int = _CREATE) -> int:
+def _create(dir_fd: int, name: str, *, stale: bool) -> int:
     """A new temp file `name` in `dir_fd` (O_EXCL: a planted symlink is never followed); a
     leftover there is removed first when one may exist, or when the create finds one."""
     if stale:
         unlink_at(dir_fd, name)
     try:
-        return os.open(name, flags, 0o644, dir_fd=dir_fd)
+        return os.open(name, _CREATE, 0o644, dir_fd=dir_fd)
     except FileExistsError:
         unlink_at(dir_fd, name)
-        return os.open(name, flags, 0o644, dir_fd=dir_fd)
+        return os.open(name, _CREATE, 0o644, dir_fd=dir_fd)
 
 
 def _learn(

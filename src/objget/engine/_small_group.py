@@ -22,7 +22,6 @@ from .._config import DownloadConfig
 from .._exceptions import DownloadError
 from .._models import DownloadResult, ObjectMeta
 from ..backends._base import Backend
-from ._direct import aligned_buffer, direct_kind, is_aligned
 from ._dirs import OpenDirs, ParentMaker
 from ._fileio import commit_part, unlink_at
 from ._held_lock import HeldLock
@@ -47,12 +46,7 @@ class SmallGroup:
     atomic): a group borrows up to SYNC_MOST of them when it starts, makes more as it needs
     them, and gives them all back, still held, when it closes (no lock file made per group;
     they name the last objects of the group until then); the caller releases them when every
-    group is done. None: the group makes its own and releases them when it closes.
-
-    `buf` from `SmallGroup.buffer` (page-aligned) lets the files of a local disk filesystem be
-    written with O_DIRECT (`_direct`); any other buffer, through the page cache."""
-
-    buffer = staticmethod(aligned_buffer)  # a read buffer O_DIRECT can write from
+    group is done. None: the group makes its own and releases them when it closes."""
 
     def __init__(
         self,
@@ -65,8 +59,6 @@ class SmallGroup:
         sync: bool = True,
     ) -> None:
         self._maker, self._buf, self._config, self._limiter = maker, buf, config, limiter
-        self._aligned = is_aligned(buf)  # O_DIRECT may write from it (`_direct`)
-        self._direct: int | None = None  # its filesystem's kind where the files take O_DIRECT
         self._dirs = OpenDirs(maker)
         self._spare = held  # the caller's (None: our locks are ours to release)
         self._held: list[HeldLock] = []
@@ -102,7 +94,6 @@ class SmallGroup:
             self._flush()
         if parent != self._where:
             self._last = [None] * len(self._last)  # ask the directory again (fstat)
-            self._direct = direct_kind(self._dirs.fd(parent)) if self._aligned else None
         if not self._asked:
             # one sync for several files only where one syncfs may stand for their fsyncs:
             # else each is synced on its own as it comes, with no more locks held than one
@@ -123,7 +114,7 @@ class SmallGroup:
                 dir_fd=self._dirs.fd(parent),
                 meta=meta, sha256=sha256, config=self._config, buf=self._buf,
                 listed=self._maker.listed(rel), sync_dir=False, held=held, same_dir=same,
-                limiter=self._limiter, display=display, defer=defer, direct=self._direct,
+                limiter=self._limiter, display=display, defer=defer,
             )  # fmt: skip
         except NotSmall:
             held.release()

@@ -31,7 +31,7 @@ from typing import Any
 
 from ._fileio import libc_function
 
-__all__ = ["DIRTY_MOST", "fs_type", "group_sync_ok", "sync_files"]
+__all__ = ["DIRTY_MOST", "group_sync_ok", "sync_files"]
 
 DIRTY_MOST = 64 * 1024 * 1024  # bytes dirty or under write-back system-wide, at most
 
@@ -76,11 +76,6 @@ def _fs_type(fd: int) -> int | None:
     if fstatfs(fd, _buf[0]) != 0:
         return None
     return int(ctypes.c_long.from_buffer(_buf[0]).value) & 0xFFFFFFFF
-
-
-def fs_type(fd: int) -> int | None:
-    """The statfs `f_type` of the open file or directory `fd`'s filesystem, or None."""
-    return _fs_type(fd)
 
 
 def _dirty_bytes() -> int | None:

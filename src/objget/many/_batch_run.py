@@ -222,7 +222,7 @@ class Runner:
         next run removes them: `_batch_skip.classify`)."""
         buf: memoryview | None = getattr(self._local, "buf", None)
         if buf is None:
-            buf = self._local.buf = SmallGroup.buffer(small_buffer(self._dl.config))
+            buf = self._local.buf = memoryview(bytearray(small_buffer(self._dl.config)))
         return buf
 
     def _work_chunk(self, chunk: list[Work], streams: int) -> list[ObjectResult | Work]:
