@@ -5,15 +5,14 @@ COUNT files; the two ways alternate, PAIRS times each (the order swapped every p
 
     python -m bench.small_writes DIR [--count 2000] [--size 65536] [--threads 16] [--pairs 8]
 
-DIR: a directory on the filesystem to measure (the bench's destination: under /tmp or the
-checkout here). Per file and way, medians: the process's CPU (getrusage, user + system), the
-whole machine's busy CPU (/proc/stat: the kernel's flusher threads and interrupts included,
-other programs too), the thread CPU of the `pwrite` and of the `syncfs` (its share per file),
-wall time, and the write requests the disk completed (/sys/block/DEV/stat, DEV found from
-DIR's mount). The files of every run are kept until the end: creating a file right after many
-were deleted costs more on ext4 without a journal (docs/batch.md), which would favour the
-first way of each pair. Not part of the bench run: docs/batch.md ("Small objects written with
-O_DIRECT, tried").
+DIR: a directory on the filesystem to measure (the bench's destination's). Per file and way,
+medians: the process's CPU (getrusage, user + system), the whole machine's busy CPU
+(/proc/stat: the kernel's flusher threads and interrupts included, other programs too), the
+thread CPU of the `pwrite` and of the `syncfs` (its share per file), wall time, and the write
+requests the disk completed (/sys/block/DEV/stat, DEV found from DIR's device). The files of
+every run are kept until the end: creating a file right after many were deleted costs more on
+ext4 without a journal (docs/batch.md), which would favour the first way of each pair. Not
+part of the bench run: docs/batch.md ("Small objects written with O_DIRECT: tried, not kept").
 """
 
 from __future__ import annotations
