@@ -1,6 +1,6 @@
 """The oss2 drop-in: the same call as oss2.resumable_download, one import changed.
 
-    python scripts/demo_dropin.py ENDPOINT REGION AK SK BUCKET KEY FILENAME STORE_ROOT
+python scripts/demo_dropin.py ENDPOINT REGION AK SK BUCKET KEY FILENAME STORE_ROOT
 """
 
 from __future__ import annotations

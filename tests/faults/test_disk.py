@@ -137,7 +137,8 @@ def test_injected_write_and_sync_errors(web, make_object, tmp_path, summary):
         done = run(
             # 8M: ~3 s, two periodic saves before the end (a fresh download's first save is
             # its first periodic one), so the second fdatasync fails after a checkpoint exists
-            [url, dest, "-q", "-j", "2", "--limit-rate", "8M"], prefix=strace(inject, str(trace))
+            [url, dest, "-q", "-j", "2", "--limit-rate", "8M"],
+            prefix=strace(inject, str(trace)),
         )
         lies = ckpt_lies(dest, source)
         typed = typed_error(done, 6, words) and not dest.exists()

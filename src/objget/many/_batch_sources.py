@@ -94,6 +94,7 @@ def read_manifest(path: str | os.PathLike[str]) -> list[BatchItem]:
                 items.append(BatchItem(source=line))
                 continue
             import json  # only for a JSON line: not loaded by a --recursive run
+
             try:
                 obj = json.loads(line)
             except ValueError as exc:
