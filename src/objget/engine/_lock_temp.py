@@ -34,7 +34,7 @@ from .._exceptions import LockedError
 from ._checkpoint import take_flock
 from ._fileio import commit_part, unlink_at
 
-__all__ = ["commit_lock_temp", "create_locked"]
+__all__ = ["commit_lock_temp", "create_locked", "give_up"]
 
 _OPEN = os.O_RDWR | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 
@@ -76,6 +76,14 @@ def drop_if_stale(dir_fd: int, name: str, *, path: str, dest: str, source: str |
         pass
     finally:
         os.close(fd)
+
+
+def give_up(dir_fd: int, name: str, fd: int) -> None:
+    """The lock file `name` (open and flocked as `fd`) removed — while its flock is held it is
+    still ours; one that cannot be removed is a stale lock for the next run — then let go of."""
+    with contextlib.suppress(OSError):
+        unlink_at(dir_fd, name)
+    os.close(fd)
 
 
 def commit_lock_temp(

@@ -32,7 +32,6 @@ when the caller first visited it) spares the unlinks of leftovers that were not 
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import os
 import time
@@ -48,7 +47,7 @@ from ..integrity import DigestCheck, FileCheck, Verified, check_all
 from . import _checkpoint as ck
 from ._attempts import Attempts, run_with_retry
 from ._fileio import pwrite_all, unlink_at
-from ._lock_temp import commit_lock_temp, create_locked
+from ._lock_temp import commit_lock_temp, create_locked, give_up
 from ._sync import stamp
 from ._throttle import BoundLimiter
 from ._verify import checksummer_of, file_checks_of
@@ -179,7 +178,7 @@ class _Single:
 
             verified, got, retries = run_with_retry(attempt, policy=config.retry)
         except BaseException:
-            self._give_up(fd)
+            give_up(self.dir_fd, self.lock, fd)
             raise
         if defer is not None:
             defer.append(Pending(fd, self.paths.lock, self.paths.dest, made, self.display))
@@ -195,13 +194,6 @@ class _Single:
             self.dir_fd, self.lock, _CREATE,
             path=self.paths.lock, dest=self.paths.dest, source=self.display,
         )  # fmt: skip
-
-    def _give_up(self, fd: int) -> None:
-        """The lock file removed (while its flock is held: it is still ours; one that cannot
-        be is a stale lock for the next run) and let go of."""
-        with contextlib.suppress(OSError):
-            unlink_at(self.dir_fd, self.lock)
-        os.close(fd)
 
     def attempt(
         self, fd: int, meta: ObjectMeta, *, again: bool, keep: bool = False

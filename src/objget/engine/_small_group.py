@@ -16,7 +16,6 @@ objects' sync, rename or directory fsync failed, so it never records them as don
 
 from __future__ import annotations
 
-import contextlib
 import os
 
 from .._config import DownloadConfig
@@ -24,8 +23,7 @@ from .._exceptions import DownloadError
 from .._models import DownloadResult, ObjectMeta
 from ..backends._base import Backend
 from ._dirs import OpenDirs, ParentMaker
-from ._fileio import unlink_at
-from ._lock_temp import commit_lock_temp
+from ._lock_temp import commit_lock_temp, give_up
 from ._single import Pending, fetch_small
 from ._syncfs import group_sync_ok, sync_files
 from ._throttle import BoundLimiter
@@ -152,9 +150,6 @@ class SmallGroup:
 
 
 def _give_up(dir_fd: int, pending: list[Pending]) -> None:
-    """The lock files of `pending` removed (each while its flock is held: still ours; one
-    that cannot be is a stale lock for the next run), then let go of."""
+    """The lock files of `pending` removed and let go of (`_lock_temp.give_up`)."""
     for p in pending:
-        with contextlib.suppress(OSError):
-            unlink_at(dir_fd, os.path.basename(p.lock))
-        os.close(p.fd)
+        give_up(dir_fd, os.path.basename(p.lock), p.fd)
