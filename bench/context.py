@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench import pages
 from bench.execute import empty_dir, run_command, verify_file
 from bench.model import MiB, RunRecord, Target, Tool, short_size
 
@@ -37,6 +38,7 @@ class Context:
     skipped: dict[str, str] = field(default_factory=dict)  # tool label -> why not run
     commands: dict[str, dict[str, str]] = field(default_factory=dict)  # scenario -> label -> cmd
     notes: list[str] = field(default_factory=list)
+    warm_pages: bool = False  # --pages warm: populate and free memory before each timed run
 
     @property
     def src(self) -> Path:
@@ -125,6 +127,8 @@ def run_one(
     ctx.clean()
     cmd = tool.build(target)
     ctx.commands.setdefault(scenario, {}).setdefault(tool.label, " ".join(cmd))
+    if ctx.warm_pages:
+        pages.warm(target.size)
     m = run_command(
         cmd,
         env={**ctx.env, **tool.env},

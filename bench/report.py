@@ -97,6 +97,21 @@ def scrub(cmd: str, workdir: str) -> str:
     return re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:PORT", cmd)
 
 
+def _pages(meta: dict[str, Any]) -> str:
+    """The memory state runs started from (bench/pages.py), and what the guest handed back."""
+    mode = meta.get("pages", "as-is")
+    said = (
+        "Pages: warm (before each timed run, as much memory as it writes was populated and "
+        "freed: bench/pages.py)."
+        if mode == "warm"
+        else "Pages: as-is (each run took the memory the run before left: bench/pages.py)."
+    )
+    start, end = meta.get("reported_kib_start"), meta.get("reported_kib_end")
+    if isinstance(start, int) and isinstance(end, int):
+        said += f" Free memory handed back to the host during the run: {(end - start) // 1024} MiB."
+    return said
+
+
 def write(out: Path, data: dict[str, Any], charts: dict[str, str]) -> Path:
     records, resume = data["records"], data["resume"]
     meta = data["meta"]
@@ -107,7 +122,8 @@ def write(out: Path, data: dict[str, Any], charts: dict[str, str]) -> Path:
         f"Command: `{meta['command']}`. Repetitions: {meta['reps']}. "
         f"Whole run: {meta['wall_s'] / 60:.1f} min "
         f"({', '.join(f'{k} {v / 60:.1f}' for k, v in meta['scenario_s'].items())}). "
-        f"Load average at start / end: {meta['load_start']} / {meta['load_end']}.", "",
+        f"Load average at start / end: {meta['load_start']} / {meta['load_end']}. "
+        f"{_pages(meta)}", "",
         f"Servers: {meta['servers']}.", "", METHOD,
     ]  # fmt: skip
     if meta.get("notes"):

@@ -15,7 +15,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from bench import charts, env, many, oss, report, resume, scenarios, servers, tools
+from bench import charts, env, many, oss, pages, report, resume, scenarios, servers, tools
 from bench.context import Context
 from bench.model import REPO, human_size, parse_size
 
@@ -73,6 +73,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--many-count", type=int, help="objects in `many` (default 2000; --quick 100)")
     p.add_argument("--workdir", help="parent dir for the run's temp dir (default: system temp)")
     p.add_argument("--keep", action="store_true", help="keep the temp dir (servers' logs)")
+    p.add_argument(
+        "--pages",
+        choices=pages.MODES,
+        default="as-is",
+        help="memory each timed run starts from: as-is (default: what the run before left) or "
+        "warm (as much as the run writes populated and freed just before it; bench/pages.py)",
+    )
     a = p.parse_args(argv)
     q = a.quick
     a.reps = a.reps or (1 if q else 5)
@@ -137,7 +144,8 @@ def main(argv: list[str] | None = None) -> int:
     avail = env.detect(base_env)
     workdir = Path(tempfile.mkdtemp(prefix="objget-bench-", dir=a.workdir))
     workdir.chmod(0o755)  # nginx workers run as an unprivileged user and must read src/
-    ctx = Context(workdir=workdir, env=base_env, avail=avail, tool_filter=a.tools)
+    ctx = Context(workdir=workdir, env=base_env, avail=avail, tool_filter=a.tools,
+                  warm_pages=a.pages == "warm")  # fmt: skip
     ctx.log(f"bench: workdir {workdir}; available: "
             + ", ".join(k for k, v in avail.items() if k and v))  # fmt: skip
     data: dict[str, Any] = {"records": [], "resume": [], "meta": {
@@ -145,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
         "command": "python -m bench " + " ".join(argv if argv is not None else sys.argv[1:]),
         "reps": a.reps, "workdir": str(workdir), "scenario_titles": TITLES,
         "scenario_s": {}, "servers": "", "notes": ctx.notes, "load_start": _load(),
+        "pages": a.pages, "reported_kib_start": pages.reported_kib(),
     }}  # fmt: skip
     # versions (and objget's git revision) as of the start of the run
     weed_bin = shutil.which("weed", path=str(Path(sys.executable).parent))
@@ -187,6 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     meta = data["meta"]
     meta["wall_s"] = time.monotonic() - started
     meta["load_end"] = _load()
+    meta["reported_kib_end"] = pages.reported_kib()
     meta["servers"] = "; ".join(origins)
     meta["skipped"] = ctx.skipped
     meta["commands"] = ctx.commands
