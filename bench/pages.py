@@ -22,7 +22,10 @@ so much smaller inside a download than in the loop (+0.05-0.15 s against +0.9 s)
 page-cache and heap pages come from memory the guest has just freed, the same for every tool.
 `as-is` (the default, as every committed run so far): no such step. The step is untimed;
 populating 1 GiB of handed-back memory takes ~1 s here. The report says which was used and how
-much memory the guest handed back during the run.
+much memory the guest handed back during the run. On 2026-12-05 three full runs (`python -m
+bench`, ~14 min each) handed back 23,824 MiB as-is and 17,244 MiB warm, against 30-392 MiB in
+1 GiB-only runs of 45 timed runs each, and all three had repetitions in which every tool, the
+peers too, took about twice its usual time; warm pages did not remove that.
 """
 
 from __future__ import annotations
