@@ -24,8 +24,10 @@ page-cache and heap pages come from memory the guest has just freed, the same fo
 populating 1 GiB of handed-back memory takes ~1 s here. The report says which was used and how
 much memory the guest handed back during the run. On 2026-12-05 three full runs (`python -m
 bench`, ~14 min each) handed back 23,824 MiB as-is and 17,244 MiB warm, against 30-392 MiB in
-1 GiB-only runs of 45 timed runs each, and all three had repetitions in which every tool, the
-peers too, took about twice its usual time; warm pages did not remove that.
+1 GiB-only runs of 45 timed runs each. The two as-is runs had repetitions in which every tool,
+the peers too, took about twice its usual time (curl 1 GiB once 3.0 s, rclone 4.0 s); the warm
+run had fewer, but objget's HTTPS rows still swung (1.05-1.76 s, `-j1` 0.92-1.72 s, against
+curl's steady 1.00-1.03 s): warm pages are not the whole story.
 """
 
 from __future__ import annotations
