@@ -1,8 +1,8 @@
 """The memory each timed run starts from (`python -m bench --pages warm|as-is`).
 
 This VM kind hands freed guest memory back to its host (the virtio-balloon device's free page
-reporting: `/sys/module/page_reporting/parameters/reported_kib` grows by hundreds of MiB a
-second after a large file is deleted). A page handed back is faulted in again by the host the
+reporting: `/sys/module/page_reporting/parameters/reported_kib` grew by 130-370 MiB within
+1.5-6 s of deleting a 1 GiB file). A page handed back is faulted in again by the host the
 next time the guest uses it, so a write into the page cache that is given such pages is several
 times slower than one given pages freed a moment before. `python -m bench.pages DIR` measures
 it: 1 GiB of buffered 1 MiB `pwrite`s into a new file in DIR, each right after a 1 GiB file was
