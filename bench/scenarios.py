@@ -6,14 +6,15 @@ not blocks), so drift hits all tools alike and `x curl` can be paired per repeti
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import subprocess
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from bench import servers, tools
+from bench import servers, stream_trace, tools
 from bench.context import Context, rotated, run_one
-from bench.model import RunRecord, Target, Tool, human_size
+from bench.model import PYTHON, RunRecord, Target, Tool, human_size
 
 
 @dataclass(frozen=True)
@@ -24,8 +25,9 @@ class Row:
 
 
 def run_groups(
-    ctx: Context, scenario: str, groups: list[tuple[str, list[Row]]], reps: int
-) -> list[RunRecord]:
+    ctx: Context, scenario: str, groups: list[tuple[str, list[Row]]], reps: int,
+    after_rep: Callable[[int], None] | None = None,
+) -> list[RunRecord]:  # fmt: skip
     records: list[RunRecord] = []
     for rep in range(reps):
         for group, rows in groups:
@@ -35,6 +37,8 @@ def run_groups(
                     continue
                 records.append(run_one(ctx, scenario=scenario, group=group, tool=row.tool,
                                        target=row.target, rep=rep))  # fmt: skip
+        if after_rep is not None:
+            after_rep(rep)
     return records
 
 
@@ -96,4 +100,28 @@ def https(ctx: Context, size: int, reps: int) -> list[RunRecord]:
             raise RuntimeError("nginx fixture gave no CA path for TLS")
         rows = [Row(t, ctx.target(obj, f"{ng.url}/{obj.key}", ca_path=str(ng.ca_path)))
                 for t in cand]  # fmt: skip
-        return run_groups(ctx, "https", [(f"{human_size(size)} over TLS", rows)], reps)
+        traced = any(t.id == "objget" for t in cand)
+        url, ca = f"{ng.url}/{obj.key}", str(ng.ca_path)
+        return run_groups(
+            ctx,
+            "https",
+            [(f"{human_size(size)} over TLS", rows)],
+            reps,
+            after_rep=(lambda rep: _trace(ctx, rep, url, ca)) if traced else None,
+        )
+
+
+def _trace(ctx: Context, rep: int, url: str, ca: str) -> None:
+    """After each HTTPS repetition, one untimed run of objget's default under the stream
+    controller's tracer (`bench.stream_trace`), kept in the report's notes: in a run whose
+    objget rows swing (they have, twice, while curl's held), what the stream count did."""
+    dest = ctx.dst / "traced.out"
+    ctx.clean()
+    try:
+        lines = stream_trace.run([url, str(dest), "--ca-bundle", ca], {**ctx.env}, PYTHON)
+        said = "; ".join(" ".join(ln.removeprefix("trace ").split()) for ln in lines)
+    except (SystemExit, OSError, subprocess.SubprocessError) as exc:
+        said = f"failed: {str(exc)[-300:]}"
+    finally:
+        ctx.clean()
+    ctx.notes.append(f"HTTPS repetition {rep + 1}, untimed traced run of objget (default): {said}")
