@@ -98,10 +98,9 @@ def https(ctx: Context, size: int, reps: int) -> list[RunRecord]:
     with nginx_server(ctx, "nginx-tls", tls=True) as ng:
         if not ng.ca_path:
             raise RuntimeError("nginx fixture gave no CA path for TLS")
-        rows = [Row(t, ctx.target(obj, f"{ng.url}/{obj.key}", ca_path=str(ng.ca_path)))
-                for t in cand]  # fmt: skip
-        traced = any(t.id == "objget" for t in cand)
         url, ca = f"{ng.url}/{obj.key}", str(ng.ca_path)
+        rows = [Row(t, ctx.target(obj, url, ca_path=ca)) for t in cand]
+        traced = any(t.id == "objget" for t in cand)
         return run_groups(
             ctx,
             "https",
@@ -118,7 +117,7 @@ def _trace(ctx: Context, rep: int, url: str, ca: str) -> None:
     dest = ctx.dst / "traced.out"
     ctx.clean()
     try:
-        lines = stream_trace.run([url, str(dest), "--ca-bundle", ca], {**ctx.env}, PYTHON)
+        lines = stream_trace.run([url, str(dest), "--ca-bundle", ca], ctx.env, PYTHON)
         said = "; ".join(" ".join(ln.removeprefix("trace ").split()) for ln in lines)
     except (SystemExit, OSError, subprocess.SubprocessError) as exc:
         said = f"failed: {str(exc)[-300:]}"
